@@ -1,0 +1,7 @@
+"""``python -m mailroom``: the same as the ``mailroom`` command."""
+
+import sys
+
+from mailroom.cli import main
+
+sys.exit(main())

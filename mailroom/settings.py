@@ -1,0 +1,557 @@
+"""Load and validate the configuration into one frozen object.
+
+The TOML file is read once; every key in the contract table of SPEC section 2
+can be overridden by its environment variable. Validation collects every
+problem as one line naming the key (``helpline.opens: expected HH:MM, got
+"10h"``) and raises :class:`ConfigError` with all of them, so a user fixes the
+file in one go. Nothing here reads the database or opens a socket.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from mailroom.errors import ConfigError
+
+DEFAULT_CONFIG = Path("config/mailroom.toml")
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+ADDRESS_RE = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+$")
+
+# Environment variables of the contract (SPEC section 2) -> (section, key).
+ENV_KEYS: dict[str, tuple[str, str]] = {
+    "MAILROOM_DATABASE_URL": ("database", "url"),
+    "MAILROOM_HELPLINE_ADDRESS": ("helpline", "address"),
+    "MAILROOM_OUTBOUND_URL": ("outbound", "url"),
+    "MAILROOM_SMTP_LISTEN": ("smtp", "listen"),
+    "MAILROOM_PRACTITIONERS": ("practitioners", "addresses"),
+    "MAILROOM_PLATFORMS": ("paths", "platforms"),
+    "MAILROOM_SECRET": ("security", "secret"),
+}
+
+
+@dataclass(frozen=True)
+class ImapAccount:
+    """One mailbox polled by the IMAP door."""
+
+    name: str
+    host: str
+    port: int
+    username: str
+    password: str = field(repr=False)
+    security: str = "tls"  # "tls" (implicit), "starttls" or "none"
+    folder: str = "INBOX"
+    processed_folder: str = "Processed"
+    idle: bool = True
+    poll_interval: float = 60.0
+    batch_size: int = 50
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything mailroom is configured with. Built only by :func:`load_settings`."""
+
+    helpline_name: str
+    helpline_address: str
+    domains: tuple[str, ...]
+    subject_tag: str
+    reference_prefix: str
+    timezone: ZoneInfo
+    opening_days: frozenset[int]
+    opens: time
+    closes: time
+    holidays: frozenset[date]
+    database_url: str
+    smtp_enabled: bool
+    smtp_host: str
+    smtp_port: int
+    smtp_max_size: int
+    imap_accounts: tuple[ImapAccount, ...]
+    outbound_url: str
+    outbound_max_attempts: int
+    outbound_retry_seconds: int
+    practitioners: tuple[str, ...]
+    team_address: str | None
+    require_authentication: bool
+    ack_window_minutes: int
+    ack_per_window: int
+    ack_per_day: int
+    sla_first_response_hours: float
+    retention_closed_months: int
+    secret: bytes = field(repr=False)
+    var_dir: Path
+    platforms_path: Path
+    templates_dir: Path
+    attachments_dir: Path
+    illegal_keywords: tuple[str, ...]
+    store_illegal_attachments: bool
+    max_attachment_size: int
+    categories: tuple[str, ...]
+    roles: tuple[str, ...]
+    source: Path | None = None
+
+    @property
+    def domain(self) -> str:
+        """Our own domain: Message-IDs and reply addresses live on it."""
+        return self.helpline_address.rsplit("@", 1)[1]
+
+    @property
+    def local_part(self) -> str:
+        return self.helpline_address.rsplit("@", 1)[0]
+
+    @property
+    def loop_token(self) -> str:
+        return self.helpline_address
+
+    @property
+    def sent_dir(self) -> Path:
+        return self.var_dir / "outbox-sent"
+
+
+# --- the schema: section -> key -> (parser, default) -------------------------
+
+Parser = Callable[[Any], Any]
+
+
+class Invalid(ValueError):
+    """A value does not fit its key; the message says what was expected."""
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise Invalid(f"expected a string, got {_show(value)}")
+    return value
+
+
+def _nonempty(value: Any) -> str:
+    text = _str(value).strip()
+    if not text:
+        raise Invalid("must not be empty")
+    return text
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no"):
+        return value.lower() in ("1", "true", "yes", "on")
+    raise Invalid(f"expected true or false, got {_show(value)}")
+
+
+def _int(minimum: int = 0) -> Parser:
+    def parse(value: Any) -> int:
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise Invalid(f"expected a whole number of at least {minimum}, got {_show(value)}")
+        return value
+
+    return parse
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise Invalid(f"expected a positive number, got {_show(value)}")
+    return float(value)
+
+
+def _address(value: Any) -> str:
+    text = _str(value).strip().lower()
+    if not ADDRESS_RE.match(text):
+        raise Invalid(f"expected an email address, got {_show(value)}")
+    return text
+
+
+def _addresses(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if not isinstance(value, list):
+        raise Invalid(f"expected a list of addresses, got {_show(value)}")
+    return tuple(_address(item) for item in value)
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise Invalid(f"expected a list of strings, got {_show(value)}")
+    return tuple(v.strip() for v in value)
+
+
+def _clock(value: Any) -> time:
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", _str(value).strip())
+    if not match or int(match[1]) > 23 or int(match[2]) > 59:
+        raise Invalid(f"expected a time as HH:MM, got {_show(value)}")
+    return time(int(match[1]), int(match[2]))
+
+
+def _zone(value: Any) -> ZoneInfo:
+    try:
+        return ZoneInfo(_nonempty(value))
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise Invalid(f"unknown time zone {_show(value)}") from exc
+
+
+def _days(value: Any) -> frozenset[int]:
+    names = _strings(value)
+    bad = [n for n in names if n.lower()[:3] not in DAY_NAMES]
+    if bad:
+        raise Invalid(f"expected day names like mon, tue, got {_show(bad[0])}")
+    return frozenset(DAY_NAMES.index(n.lower()[:3]) for n in names)
+
+
+def _dates(value: Any) -> frozenset[date]:
+    if not isinstance(value, list):
+        raise Invalid(f"expected a list of dates, got {_show(value)}")
+    out = set()
+    for item in value:
+        if isinstance(item, date):
+            out.add(item)
+            continue
+        try:
+            out.add(date.fromisoformat(_str(item)))
+        except ValueError as exc:
+            raise Invalid(f"expected dates as YYYY-MM-DD, got {_show(item)}") from exc
+    return frozenset(out)
+
+
+def _database_url(value: Any) -> str:
+    url = _nonempty(value)
+    scheme = urlsplit(url).scheme
+    if scheme not in ("sqlite", "postgresql", "postgresql+psycopg", "sqlite+pysqlite"):
+        raise Invalid(
+            f"expected sqlite:///PATH or postgresql+psycopg://…, got scheme {_show(scheme)}"
+        )
+    if scheme.startswith("postgresql") and not urlsplit(url).netloc and "host=" not in url:
+        raise Invalid("a PostgreSQL URL needs a host, e.g. postgresql+psycopg://user@host/db")
+    return url
+
+
+def _outbound_url(value: Any) -> str:
+    url = _nonempty(value)
+    scheme = urlsplit(url).scheme
+    if scheme not in ("file", "smtp", "smtps"):
+        raise Invalid(f"expected file://DIR, smtp://HOST:PORT or smtps://…, got {_show(url)}")
+    if scheme != "file" and not urlsplit(url).hostname:
+        raise Invalid(f"an SMTP relay URL needs a host, got {_show(url)}")
+    return url
+
+
+def _listen(value: Any) -> tuple[str, int]:
+    text = _nonempty(value)
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise Invalid(f"expected HOST:PORT, got {_show(value)}")
+    return host.strip("[]"), int(port)
+
+
+def _tag(value: Any) -> str:
+    text = _nonempty(value)
+    if text.count("{id}") != 1:
+        raise Invalid(f'must contain "{{id}}" exactly once, got {_show(value)}')
+    return text
+
+
+def _show(value: Any) -> str:
+    text = repr(value) if not isinstance(value, str) else f'"{value}"'
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+SCHEMA: dict[str, dict[str, tuple[Parser, Any]]] = {
+    "helpline": {
+        "name": (_nonempty, "Online Safety Helpline"),
+        "address": (_address, "helpline@localhost"),
+        "domains": (_strings, []),
+        "subject_tag": (_tag, "[Helpline #{id}]"),
+        "reference_prefix": (_nonempty, "HL-"),
+        "timezone": (_zone, "Europe/London"),
+        "opening_days": (_days, ["mon", "tue", "wed", "thu", "fri"]),
+        "opens": (_clock, "10:00"),
+        "closes": (_clock, "16:00"),
+        "holidays": (_dates, []),
+    },
+    "database": {"url": (_database_url, "sqlite:///var/mailroom.db")},
+    "smtp": {
+        "enabled": (_bool, True),
+        "listen": (_listen, "127.0.0.1:2525"),
+        "max_message_size": (_int(1024), 35 * 1024 * 1024),
+    },
+    "outbound": {
+        "url": (_outbound_url, "file://var/outbox-sent"),
+        "max_attempts": (_int(1), 8),
+        "retry_seconds": (_int(1), 60),
+    },
+    "practitioners": {
+        "addresses": (_addresses, []),
+        "team_address": (_address, None),
+        "require_authentication": (_bool, False),
+    },
+    "acknowledgements": {
+        "window_minutes": (_int(1), 10),
+        "per_window": (_int(0), 1),
+        "per_day": (_int(0), 10),
+    },
+    "sla": {"first_response_hours": (_number, 8.0)},
+    "retention": {"closed_ticket_months": (_int(1), 12)},
+    "security": {"secret": (_nonempty, None), "secret_file": (_nonempty, None)},
+    "paths": {
+        "var_dir": (_nonempty, "var"),
+        "platforms": (_nonempty, "config/platforms.toml"),
+        "templates": (_nonempty, "templates"),
+        "attachments": (_nonempty, None),
+    },
+    "safeguarding": {
+        "illegal_keywords": (_strings, []),
+        "store_illegal_attachments": (_bool, True),
+        "max_attachment_size": (_int(1), 25 * 1024 * 1024),
+    },
+    "tickets": {
+        "categories": (
+            _strings,
+            [
+                "illegal_images", "threats", "under13_privacy", "impersonation",
+                "defamation", "reputation", "bullying", "grooming", "sexting",
+                "privacy", "other",
+            ],
+        ),
+        "roles": (
+            _strings,
+            [
+                "teacher", "school_staff", "district_staff", "police", "social_worker",
+                "foster_carer", "youth_leader", "health", "other",
+            ],
+        ),
+    },
+}
+
+IMAP_SCHEMA: dict[str, tuple[Parser, Any]] = {
+    "name": (_nonempty, None),
+    "host": (_nonempty, None),
+    "port": (_int(1), None),
+    "username": (_nonempty, None),
+    "password": (_str, None),
+    "password_env": (_nonempty, None),
+    "password_file": (_nonempty, None),
+    "security": (_nonempty, "tls"),
+    "folder": (_nonempty, "INBOX"),
+    "processed_folder": (_nonempty, "Processed"),
+    "idle": (_bool, True),
+    "poll_interval": (_number, 60.0),
+    "batch_size": (_int(1), 50),
+}
+
+
+# --- loading -----------------------------------------------------------------
+
+
+def load_settings(
+    path: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read the TOML file and the environment; raise ConfigError listing every problem."""
+    env = os.environ if environ is None else environ
+    source = _config_path(path, env)
+    raw: dict[str, Any] = _read_toml(source) if source else {}
+    for var, (section, key) in ENV_KEYS.items():
+        if env.get(var):
+            raw.setdefault(section, {})
+            if isinstance(raw[section], dict):
+                raw[section][key] = env[var]
+    problems: list[str] = []
+    values = _validate(raw, problems)
+    imap = _imap_accounts(raw.get("imap", []), env, problems)
+    if problems:
+        raise ConfigError(problems)
+    return _build(values, imap, source, problems)
+
+
+def _config_path(path: str | Path | None, env: Mapping[str, str]) -> Path | None:
+    chosen = path or env.get("MAILROOM_CONFIG")
+    if chosen:
+        candidate = Path(chosen)
+        if not candidate.is_file():
+            raise ConfigError([f"config: no such file {candidate}"])
+        return candidate
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
+
+
+def _read_toml(source: Path) -> dict[str, Any]:
+    try:
+        with source.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"config: {source} is not valid TOML: {exc}"]) from None
+    except OSError as exc:
+        raise ConfigError([f"config: cannot read {source}: {exc.strerror}"]) from None
+
+
+def _validate(raw: dict[str, Any], problems: list[str]) -> dict[str, dict[str, Any]]:
+    for section in raw:
+        if section not in SCHEMA and section != "imap":
+            problems.append(f"{section}: unknown section")
+    values: dict[str, dict[str, Any]] = {}
+    for section, keys in SCHEMA.items():
+        given = raw.get(section, {})
+        if not isinstance(given, dict):
+            problems.append(f"{section}: expected a table, got {_show(given)}")
+            given = {}
+        values[section] = _validate_table(section, keys, given, problems)
+    return values
+
+
+def _validate_table(
+    prefix: str, keys: dict[str, tuple[Parser, Any]], given: dict[str, Any], problems: list[str]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in given:
+        if key not in keys:
+            problems.append(f"{prefix}.{key}: unknown key")
+    for key, (parse, default) in keys.items():
+        value = given.get(key, default)
+        if value is None:
+            out[key] = None
+            continue
+        try:
+            out[key] = parse(value)
+        except Invalid as exc:
+            problems.append(f"{prefix}.{key}: {exc}")
+            out[key] = None
+    return out
+
+
+def _imap_accounts(
+    given: Any, env: Mapping[str, str], problems: list[str]
+) -> tuple[ImapAccount, ...]:
+    if not isinstance(given, list):
+        problems.append("imap: expected an array of tables ([[imap]])")
+        return ()
+    accounts = []
+    for index, table in enumerate(given):
+        prefix = f"imap[{index}]"
+        if not isinstance(table, dict):
+            problems.append(f"{prefix}: expected a table")
+            continue
+        before = len(problems)
+        values = _validate_table(prefix, IMAP_SCHEMA, table, problems)
+        for required in ("name", "host", "username"):
+            if values.get(required) is None and f"{prefix}.{required}" not in str(problems):
+                problems.append(f"{prefix}.{required}: required")
+        password = _imap_password(prefix, values, env, problems)
+        if values.get("security") not in ("tls", "starttls", "none"):
+            problems.append(f"{prefix}.security: expected tls, starttls or none")
+        if len(problems) == before:
+            accounts.append(_make_account(values, password))
+    return tuple(accounts)
+
+
+def _imap_password(
+    prefix: str, values: dict[str, Any], env: Mapping[str, str], problems: list[str]
+) -> str:
+    if values.get("password") is not None:
+        return str(values["password"])
+    if values.get("password_env"):
+        name = values["password_env"]
+        if name not in env:
+            problems.append(f"{prefix}.password_env: environment variable {name} is not set")
+        return env.get(name, "")
+    if values.get("password_file"):
+        try:
+            return Path(values["password_file"]).read_text().strip()
+        except OSError as exc:
+            problems.append(f"{prefix}.password_file: cannot read it ({exc.strerror})")
+            return ""
+    problems.append(f"{prefix}.password: required (or password_env / password_file)")
+    return ""
+
+
+def _make_account(values: dict[str, Any], password: str) -> ImapAccount:
+    security = values["security"]
+    port = values["port"] or (993 if security == "tls" else 143)
+    return ImapAccount(
+        name=values["name"], host=values["host"], port=port, username=values["username"],
+        password=password, security=security, folder=values["folder"],
+        processed_folder=values["processed_folder"], idle=values["idle"],
+        poll_interval=values["poll_interval"], batch_size=values["batch_size"],
+    )
+
+
+def _build(
+    v: dict[str, dict[str, Any]],
+    imap: tuple[ImapAccount, ...],
+    source: Path | None,
+    problems: list[str],
+) -> Settings:
+    helpline, paths = v["helpline"], v["paths"]
+    var_dir = Path(paths["var_dir"])
+    address = helpline["address"]
+    domains = tuple(d.lower() for d in helpline["domains"]) or (address.rsplit("@", 1)[1],)
+    smtp_host, smtp_port = v["smtp"]["listen"]
+    return Settings(
+        helpline_name=helpline["name"], helpline_address=address, domains=domains,
+        subject_tag=helpline["subject_tag"], reference_prefix=helpline["reference_prefix"],
+        timezone=helpline["timezone"], opening_days=helpline["opening_days"],
+        opens=helpline["opens"], closes=helpline["closes"], holidays=helpline["holidays"],
+        database_url=v["database"]["url"],
+        smtp_enabled=v["smtp"]["enabled"], smtp_host=smtp_host, smtp_port=smtp_port,
+        smtp_max_size=v["smtp"]["max_message_size"], imap_accounts=imap,
+        outbound_url=v["outbound"]["url"],
+        outbound_max_attempts=v["outbound"]["max_attempts"],
+        outbound_retry_seconds=v["outbound"]["retry_seconds"],
+        practitioners=v["practitioners"]["addresses"],
+        team_address=v["practitioners"]["team_address"],
+        require_authentication=v["practitioners"]["require_authentication"],
+        ack_window_minutes=v["acknowledgements"]["window_minutes"],
+        ack_per_window=v["acknowledgements"]["per_window"],
+        ack_per_day=v["acknowledgements"]["per_day"],
+        sla_first_response_hours=v["sla"]["first_response_hours"],
+        retention_closed_months=v["retention"]["closed_ticket_months"],
+        secret=_secret(v["security"], var_dir),
+        var_dir=var_dir, platforms_path=Path(paths["platforms"]),
+        templates_dir=Path(paths["templates"]),
+        attachments_dir=Path(paths["attachments"] or var_dir / "attachments"),
+        illegal_keywords=tuple(k.lower() for k in v["safeguarding"]["illegal_keywords"]),
+        store_illegal_attachments=v["safeguarding"]["store_illegal_attachments"],
+        max_attachment_size=v["safeguarding"]["max_attachment_size"],
+        categories=v["tickets"]["categories"], roles=v["tickets"]["roles"], source=source,
+    )
+
+
+def _secret(security: dict[str, Any], var_dir: Path) -> bytes:
+    """The signing key: from config/env, a named file, or generated once under var/."""
+    if security.get("secret"):
+        return str(security["secret"]).encode()
+    path = Path(security["secret_file"]) if security.get("secret_file") else var_dir / "secret"
+    try:
+        return path.read_bytes().strip()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise ConfigError([f"security.secret_file: cannot read {path} ({exc.strerror})"]) from None
+    return _generate_secret(path)
+
+
+def _generate_secret(path: Path) -> bytes:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes().strip()
+    except OSError as exc:
+        raise ConfigError([f"security.secret: cannot create {path} ({exc.strerror})"]) from None
+    value = secrets.token_urlsafe(32).encode()
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(value)
+    return value

@@ -1,0 +1,1 @@
+"""Persistence: the data model, the engine, and the blob store."""

@@ -1,0 +1,41 @@
+"""Apply the Alembic migrations in ``migrations/`` to a database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+
+
+def alembic_config(url: str | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    if url:
+        cfg.attributes["url"] = url
+    return cfg
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str | None]:
+    """Bring the schema to the newest revision; return (before, after)."""
+    cfg = alembic_config()
+    with engine.begin() as connection:
+        before = MigrationContext.configure(connection).get_current_revision()
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "head")
+        after = MigrationContext.configure(connection).get_current_revision()
+    return before, after
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()

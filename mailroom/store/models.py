@@ -1,0 +1,312 @@
+"""The data model (SQLAlchemy 2 typed ORM).
+
+Flow of rows: a door writes an ``InboxItem`` (raw bytes first); the pipeline
+turns it into a ``Message`` on a ``Ticket`` and writes ``OutboxItem`` rows in
+the same transaction; the sender job delivers the outbox. ``Event`` rows are
+the audit trail. Threading looks messages up by their own Message-ID
+(``messages.message_id``) and by the ids they refer to
+(``message_refs.ref``), both indexed, so lookups stay flat as history grows.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on every database."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+class InboxItem(Base):
+    """A raw inbound message as a door received it. Status: new, done, bad, shunt."""
+
+    __tablename__ = "inbox"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    door: Mapped[str] = mapped_column(String(16))  # smtp, imap, file
+    door_ref: Mapped[str | None] = mapped_column(String(255))
+    mail_from: Mapped[str | None] = mapped_column(String(512))
+    rcpt_to: Mapped[list[Any]] = mapped_column(default=list)
+    dedup_key: Mapped[str] = mapped_column(String(512), unique=True)
+    raw_sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(8), default="new")
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    processed_at: Mapped[datetime | None]
+    message_pk: Mapped[int | None] = mapped_column(ID, ForeignKey("messages.id", ondelete="SET NULL"))
+
+    __table_args__ = (Index("ix_inbox_status_id", "status", "id"),)
+
+
+class Ticket(Base):
+    """A case. Status: open, waiting, closed."""
+
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    reference: Mapped[str | None] = mapped_column(String(32), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    category: Mapped[str | None] = mapped_column(String(64), index=True)
+    role: Mapped[str | None] = mapped_column(String(64))
+    requester: Mapped[str | None] = mapped_column(String(320), index=True)
+    requester_name: Mapped[str | None] = mapped_column(String(255))
+    assignee: Mapped[str | None] = mapped_column(String(320))
+    flags: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    first_response_at: Mapped[datetime | None]
+    sla_due_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    merged_into: Mapped[int | None] = mapped_column(ID, ForeignKey("tickets.id"))
+
+    messages: Mapped[list[Message]] = relationship(
+        back_populates="ticket", order_by="Message.id", foreign_keys="Message.ticket_id"
+    )
+    participants: Mapped[list[Participant]] = relationship(
+        back_populates="ticket", order_by="Participant.id", cascade="all, delete-orphan"
+    )
+    escalations: Mapped[list[Escalation]] = relationship(
+        back_populates="ticket", order_by="Escalation.id"
+    )
+
+
+class Message(Base):
+    """One message in or out. Kind: requester, practitioner, platform, auto_reply,
+    bounce, loop, acknowledgement, notification, relay, escalation, follow_up, …"""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(
+        ID, ForeignKey("tickets.id", ondelete="CASCADE"), index=True
+    )
+    escalation_id: Mapped[int | None] = mapped_column(
+        ID, ForeignKey("escalations.id", ondelete="SET NULL")
+    )
+    direction: Mapped[str] = mapped_column(String(3))  # in, out
+    kind: Mapped[str] = mapped_column(String(32))
+    sender: Mapped[str | None] = mapped_column(String(320))
+    sender_name: Mapped[str | None] = mapped_column(String(255))
+    recipients: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"to": [...], "cc": [...]}
+    message_id: Mapped[str | None] = mapped_column(String(512), unique=True)
+    in_reply_to: Mapped[str | None] = mapped_column(Text)
+    references: Mapped[str | None] = mapped_column(Text)
+    conversation: Mapped[str | None] = mapped_column(String(64), index=True)  # Thread-Index root
+    subject: Mapped[str] = mapped_column(Text, default="")
+    date: Mapped[datetime | None]
+    text: Mapped[str | None] = mapped_column(Text)  # the new text, quotes stripped
+    urls: Mapped[list[Any]] = mapped_column(default=list)
+    flags: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    ticket: Mapped[Ticket | None] = relationship(back_populates="messages", foreign_keys=[ticket_id])
+    attachments: Mapped[list[AttachmentRow]] = relationship(
+        back_populates="message", order_by="AttachmentRow.id", cascade="all, delete-orphan"
+    )
+
+
+class MessageRef(Base):
+    """An id a message names in In-Reply-To/References: threading looks these up."""
+
+    __tablename__ = "message_refs"
+
+    message_pk: Mapped[int] = mapped_column(
+        ID, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    ref: Mapped[str] = mapped_column(String(512), primary_key=True)
+
+    __table_args__ = (Index("ix_message_refs_ref", "ref"),)
+
+
+class Participant(Base):
+    """Someone on a case. Role: requester, cc, practitioner, platform."""
+
+    __tablename__ = "participants"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ID, ForeignKey("tickets.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(String(320), index=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="participants")
+
+    __table_args__ = (UniqueConstraint("ticket_id", "address"),)
+
+
+class AttachmentRow(Base):
+    """Attachment metadata; the bytes live in the content-addressed store by sha256."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    message_pk: Mapped[int] = mapped_column(
+        ID, ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    stored: Mapped[bool] = mapped_column(Boolean, default=True)  # False: hash only
+    inline: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    message: Mapped[Message] = relationship(back_populates="attachments")
+
+
+class OutboxItem(Base):
+    """An outgoing mail, rendered when queued. Status: queued, sent, failed."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(
+        ID, ForeignKey("tickets.id", ondelete="SET NULL"), index=True
+    )
+    escalation_id: Mapped[int | None] = mapped_column(
+        ID, ForeignKey("escalations.id", ondelete="SET NULL")
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(8), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    send_after: Mapped[datetime] = mapped_column(default=utcnow)
+    message_id: Mapped[str] = mapped_column(String(512), unique=True)
+    mail_from: Mapped[str] = mapped_column(String(320))
+    rcpt_to: Mapped[list[Any]] = mapped_column(default=list)
+    to_addr: Mapped[str] = mapped_column(String(320))  # first recipient, for rate limits
+    subject: Mapped[str] = mapped_column(Text, default="")
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_outbox_status_send_after", "status", "send_after"),
+        Index("ix_outbox_kind_to_addr_created_at", "kind", "to_addr", "created_at"),
+    )
+
+
+class Escalation(Base):
+    """A report to a platform. Status: sent, responded, resolved, no_response."""
+
+    __tablename__ = "escalations"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(
+        ID, ForeignKey("tickets.id", ondelete="CASCADE"), index=True
+    )
+    platform: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="sent")
+    platform_ref: Mapped[str | None] = mapped_column(String(255))
+    urls: Mapped[list[Any]] = mapped_column(default=list)
+    context: Mapped[str | None] = mapped_column(Text)
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    responded_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    follow_ups: Mapped[int] = mapped_column(Integer, default=0)
+    next_follow_up_at: Mapped[datetime | None] = mapped_column(index=True)
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    message_id: Mapped[str | None] = mapped_column(String(512))
+
+    ticket: Mapped[Ticket] = relationship(back_populates="escalations")
+
+
+class Event(Base):
+    """The audit trail: who did what, when, from which message."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(
+        ID, ForeignKey("tickets.id", ondelete="CASCADE"), index=True
+    )
+    escalation_id: Mapped[int | None] = mapped_column(
+        ID, ForeignKey("escalations.id", ondelete="SET NULL")
+    )
+    message_pk: Mapped[int | None] = mapped_column(
+        ID, ForeignKey("messages.id", ondelete="SET NULL")
+    )
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ImapState(Base):
+    """Where the IMAP door got to in each account's folder."""
+
+    __tablename__ = "imap_state"
+
+    account: Mapped[str] = mapped_column(String(255), primary_key=True)
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class JobRun(Base):
+    """When each scheduler job last ran: lets two processes share the schedule."""
+
+    __tablename__ = "job_runs"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_run_at: Mapped[datetime | None]
+    locked_until: Mapped[datetime | None]
+    locked_by: Mapped[str | None] = mapped_column(String(255))
