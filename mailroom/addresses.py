@@ -1,0 +1,123 @@
+"""Signed reply addresses: ``helpline+p-t123-k3v9q2m7xa@example.org``.
+
+The sub-address after ``+`` names who is speaking (role), about what (kind and
+id), and carries a MAC so that nobody can forge a practitioner's or a
+platform's address by editing a number. Pure: the secret is passed in.
+
+Token grammar (all lower case, so it survives mail systems that fold local
+parts to lower case)::
+
+    token = role "-" kind ident "-" mac
+    role  = "r" (requester) / "p" (practitioner) / "x" (platform)
+    kind  = "t" (ticket) / "e" (escalation)
+    ident = decimal, no leading zeros
+    mac   = first 10 characters of base32(HMAC-SHA256(secret, "kind:ident:role")),
+            lower case, no padding (50 bits)
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+KIND_TICKET = "t"
+KIND_ESCALATION = "e"
+ROLE_REQUESTER = "r"
+ROLE_PRACTITIONER = "p"
+ROLE_PLATFORM = "x"
+
+KINDS = frozenset({KIND_TICKET, KIND_ESCALATION})
+ROLES = frozenset({ROLE_REQUESTER, ROLE_PRACTITIONER, ROLE_PLATFORM})
+
+SEPARATOR = "+"
+MAC_LENGTH = 10
+MAX_LOCAL_PART = 64  # RFC 5321 section 4.5.3.1.1
+
+# Loose on purpose: anything of this shape is "a token", valid or not, so a
+# tampered address is reported as invalid rather than treated as plain mail.
+_TOKEN_RE = re.compile(r"([a-z])-([a-z])(\d{1,18})-([a-z0-9]{1,32})")
+_LOCAL_RE = re.compile(r"[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?")
+# For log lines: hide the MAC of anything token-shaped after a "+".
+_REDACT_RE = re.compile(r"(\+[a-z]-[a-z]\d{1,18}-)[a-z0-9]{1,32}(?=@)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ReplyToken:
+    """What a reply address says; trust it only when ``valid``."""
+
+    kind: str
+    ident: int
+    role: str
+    valid: bool
+
+
+def make_reply_address(
+    *, local: str, domain: str, kind: str, ident: int, role: str, secret: bytes
+) -> str:
+    """Build ``local+role-kindident-mac@domain`` for a ticket or escalation."""
+    _check_parts(kind=kind, ident=ident, role=role, secret=secret)
+    local = local.strip().lower()
+    if not _LOCAL_RE.fullmatch(local):
+        raise ValueError(f"unsuitable local part for reply addresses: {local!r}")
+    token = f"{role}-{kind}{ident}-{_mac(kind, ident, role, secret)}"
+    local_part = f"{local}{SEPARATOR}{token}"
+    if len(local_part) > MAX_LOCAL_PART:
+        raise ValueError(f"reply address local part is longer than {MAX_LOCAL_PART} characters")
+    return f"{local_part}@{domain.strip().lower()}"
+
+
+def parse_reply_address(
+    addr: str, *, local: str, domains: Sequence[str], secret: bytes
+) -> ReplyToken | None:
+    """Read the token of a reply address.
+
+    None when ``addr`` is not ``local+<token>@<one of domains>`` at all (a
+    plain address, another mailbox, a foreign domain); a ``ReplyToken`` when
+    it has the shape of one, with ``valid`` False when the MAC does not verify.
+    """
+    local_part, _, domain = addr.strip().strip("<>").lower().rpartition("@")
+    if domain not in {d.strip().lower() for d in domains}:
+        return None
+    prefix = local.strip().lower() + SEPARATOR
+    if not local_part.startswith(prefix):
+        return None
+    match = _TOKEN_RE.fullmatch(local_part[len(prefix) :])
+    if match is None:
+        return None
+    role, kind, digits, mac = match.groups()
+    ident = int(digits)
+    return ReplyToken(kind=kind, ident=ident, role=role, valid=_verifies(match, secret))
+
+
+def redact_tokens(text: str) -> str:
+    """Hide the MACs of reply addresses in ``text`` (for log lines)."""
+    return _REDACT_RE.sub(r"\1…", text)
+
+
+def _verifies(match: re.Match[str], secret: bytes) -> bool:
+    role, kind, digits, mac = match.groups()
+    if kind not in KINDS or role not in ROLES or digits != str(int(digits)) or not secret:
+        return False
+    expected = _mac(kind, int(digits), role, secret)
+    return hmac.compare_digest(expected, mac)
+
+
+def _mac(kind: str, ident: int, role: str, secret: bytes) -> str:
+    message = f"{kind}:{ident}:{role}".encode("ascii")
+    digest = hmac.new(secret, message, hashlib.sha256).digest()
+    return base64.b32encode(digest).decode("ascii").lower()[:MAC_LENGTH]
+
+
+def _check_parts(*, kind: str, ident: int, role: str, secret: bytes) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {sorted(ROLES)}, got {role!r}")
+    if isinstance(ident, bool) or not isinstance(ident, int) or ident < 0:
+        raise ValueError(f"ident must be a non-negative integer, got {ident!r}")
+    if not secret:
+        raise ValueError("the signing secret must not be empty")

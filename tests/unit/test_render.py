@@ -1,0 +1,339 @@
+"""Rendering: every template renders with a sample of its documented context."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jinja2 import TemplateNotFound, UndefinedError
+
+from mailroom.outbound.render import Renderer, filesize, join_words, tidy_text, with_article
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+AUDIENCES = ("requester", "practitioner", "escalation")
+CLOSED_AT = datetime(2025, 3, 31, 9, 0, tzinfo=UTC)  # Monday 10:00 BST
+
+REQUESTER = {"helpline_name": "Online Safety Helpline", "reference": "HL-000123"}
+SIGNPOSTING = {**REQUESTER, "platforms": ["Instagram", "TikTok"]}
+PRACTITIONER_CASE = {
+    "reference": "HL-000123",
+    "subject": "Fake account of our school",
+    "sender": "Jo Bloggs <jo@school.example>",
+    "category": "impersonation",
+    "role": "head_teacher",
+    "platforms": ["Instagram"],
+    "sla_due": datetime(2025, 3, 4, 12, 0, tzinfo=UTC),
+    "text": "Someone made an account with our logo: https://instagram.com/fake.school",
+    "attachments": [{"filename": "screenshot.png", "content_type": "image/png", "size": 48213}],
+    "withheld_count": 1,
+    "withheld_reason": "the case may involve illegal images",
+}
+ESCALATION = {
+    "helpline_name": "Online Safety Helpline",
+    "platform": "Instagram",
+    "reference": "HL-000123",
+    "category": "impersonation",
+    "urls": ["https://instagram.com/fake.school"],
+    "context": "The account uses the school's logo and messages pupils.",
+    "reporter_role": "head_teacher",
+    "organisation_type": "primary school",
+}
+
+SAMPLES: dict[str, dict[str, Any]] = {
+    "requester/acknowledgement": {
+        **REQUESTER,
+        "subject": "Fake account <of> our school",
+        "is_open": False,
+        "next_opening": CLOSED_AT,
+        "hours_text": "Monday to Friday, 10:00 to 16:00 (Europe/London)",
+    },
+    "requester/closure": {**REQUESTER, "subject": "Fake account of our school"},
+    "requester/signposting/illegal_images": SIGNPOSTING,
+    "requester/signposting/threats": SIGNPOSTING,
+    "requester/signposting/under13_privacy": SIGNPOSTING,
+    "requester/signposting/impersonation": SIGNPOSTING,
+    "requester/signposting/defamation": SIGNPOSTING,
+    "practitioner/new_case": PRACTITIONER_CASE,
+    "practitioner/follow_up": PRACTITIONER_CASE,
+    "practitioner/command_error": {
+        "reference": "HL-000123",
+        "errors": ["#asign me: unknown command", "#status maybe: not a status"],
+    },
+    "practitioner/outbox_failed": {
+        "reference": "HL-000123",
+        "kind": "acknowledgement",
+        "recipients": ["jo@school.example"],
+        "subject": "[Helpline #123] Fake account of our school",
+        "message_id": "mailroom.hl-000123.abc@helpline.example",
+        "attempts": 8,
+        "error": "550 5.1.1 mailbox unavailable",
+    },
+    "escalation/default": ESCALATION,
+    "escalation/follow_up": {
+        **{
+            k: ESCALATION[k] for k in ("helpline_name", "platform", "reference", "category", "urls")
+        },
+        "opened_at": datetime(2025, 3, 3, 11, 0, tzinfo=UTC),
+        "follow_up_number": 1,
+        "platform_ref": None,
+    },
+}
+NEED_HTML = {"requester/acknowledgement", "requester/closure"}
+
+
+def template_files() -> list[Path]:
+    """Every template file, partials (``_name``) excluded."""
+    return sorted(
+        path
+        for audience in AUDIENCES
+        for path in (TEMPLATES / audience).rglob("*.j2")
+        if not path.name.startswith("_")
+    )
+
+
+def template_name(path: Path) -> str:
+    return str(path.relative_to(TEMPLATES)).removesuffix(".txt.j2").removesuffix(".html.j2")
+
+
+def documented_variables(path: Path) -> set[str]:
+    """Names listed under ``Context:`` in the template's opening comment."""
+    source = path.read_text(encoding="utf-8")
+    assert source.startswith("{#"), f"{path.name} must open with a {{# ... #}} comment"
+    doc = source[: source.index("#}")]
+    return set(re.findall(r"^  (\w+)\s{2,}\S", doc, re.MULTILINE))
+
+
+@pytest.fixture(scope="module")
+def renderer() -> Renderer:
+    return Renderer(TEMPLATES)
+
+
+def test_every_template_has_a_sample() -> None:
+    names = {template_name(p) for p in template_files()}
+    assert names == set(SAMPLES), "add a sample context for each template (and only those)"
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES), ids=sorted(SAMPLES))
+def test_template_renders(renderer: Renderer, name: str) -> None:
+    text, html = renderer.render(name, SAMPLES[name])
+    assert text.strip() and text.endswith("\n") and not text.endswith("\n\n")
+    assert "{{" not in text and "{%" not in text and "{#" not in text
+    if name in NEED_HTML:
+        assert html is not None and "<p>" in html
+    if SAMPLES[name].get("reference"):
+        assert SAMPLES[name]["reference"] in text
+
+
+@pytest.mark.parametrize(
+    "path", template_files(), ids=[str(p.relative_to(TEMPLATES)) for p in template_files()]
+)
+def test_documented_context_matches_the_sample(path: Path) -> None:
+    assert documented_variables(path) == set(SAMPLES[template_name(path)])
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES), ids=sorted(SAMPLES))
+def test_a_missing_variable_is_an_error(renderer: Renderer, name: str) -> None:
+    always_used = "reference" if "reference" in SAMPLES[name] else next(iter(SAMPLES[name]))
+    context = {k: v for k, v in SAMPLES[name].items() if k != always_used}
+    with pytest.raises(UndefinedError):
+        renderer.render(name, context)
+
+
+def test_text_is_not_escaped_and_html_is(renderer: Renderer) -> None:
+    text, html = renderer.render("requester/acknowledgement", SAMPLES["requester/acknowledgement"])
+    assert '"Fake account <of> our school"' in text
+    assert html is not None
+    assert "Fake account &lt;of&gt; our school" in html
+    assert "<of>" not in html
+
+
+@pytest.mark.parametrize(
+    ("is_open", "expected", "unexpected"),
+    [
+        (False, "Monday 31 March 2025 at 10:00 BST", "We are open now"),
+        (True, "We are open now", "while we are closed"),
+    ],
+    ids=["closed", "open"],
+)
+def test_acknowledgement_says_when_to_expect_an_answer(
+    renderer: Renderer, is_open: bool, expected: str, unexpected: str
+) -> None:
+    context = {**SAMPLES["requester/acknowledgement"], "is_open": is_open}
+    text, html = renderer.render("requester/acknowledgement", context)
+    assert expected in text and unexpected not in text
+    assert html is not None and expected in html
+    assert "Monday to Friday, 10:00 to 16:00" in text
+    assert "do not send us images" in text.lower()
+
+
+def test_illegal_images_signposting(renderer: Renderer) -> None:
+    text, _ = renderer.render(
+        "requester/signposting/illegal_images", SAMPLES["requester/signposting/illegal_images"]
+    )
+    assert "https://report.iwf.org.uk" in text
+    assert "https://report.cybertip.org" in text
+    assert "Do not forward" in text and "not to us" in text
+    assert "Instagram and TikTok" in text
+
+
+def test_threats_signposting_names_the_police_numbers(renderer: Renderer) -> None:
+    text, _ = renderer.render("requester/signposting/threats", {**SIGNPOSTING, "platforms": []})
+    assert all(number in text for number in ("999", "911", "101"))
+    assert "reporting tools" not in text  # no platform paragraph without platforms
+
+
+def test_practitioner_summary_and_withheld_attachments(renderer: Renderer) -> None:
+    text, _ = renderer.render("practitioner/new_case", PRACTITIONER_CASE)
+    first = text.splitlines()[0]
+    assert first == (
+        "New case HL-000123 | category: impersonation | platforms: Instagram | "
+        "role: head teacher | SLA due: Tuesday 4 March 2025 at 12:00 GMT"
+    )
+    assert "- screenshot.png (image/png, 47.1 KB)" in text
+    assert "1 attachment was withheld from this email: the case may involve illegal images" in text
+    assert "\n-- \n" in text  # signature separator keeps its space
+
+
+def test_practitioner_without_optional_values(renderer: Renderer) -> None:
+    context = {
+        **PRACTITIONER_CASE,
+        "category": None,
+        "role": None,
+        "platforms": [],
+        "sla_due": None,
+        "attachments": [],
+        "withheld_count": 0,
+        "withheld_reason": None,
+    }
+    text, _ = renderer.render("practitioner/follow_up", context)
+    assert "category: not set | platforms: none found | role: not set | SLA due: no target" in (
+        text
+    )
+    assert "No attachments." in text and "withheld" not in text
+
+
+def test_escalation_describes_the_reporter_without_contact_details(renderer: Renderer) -> None:
+    text, _ = renderer.render("escalation/default", ESCALATION)
+    assert "reported to us by a head teacher working for a primary school." in text
+    assert "- https://instagram.com/fake.school" in text
+    for path in (TEMPLATES / "escalation").glob("*.j2"):
+        assert not documented_variables(path) & {"sender", "requester", "email", "phone"}
+
+
+@pytest.mark.parametrize(
+    ("number", "ref", "expected"),
+    [
+        (1, None, "We are following up on the content Online Safety Helpline reported"),
+        (2, "IG-55", "This is reminder number 2 about the content"),
+    ],
+    ids=["first", "second-with-platform-ref"],
+)
+def test_escalation_follow_up(
+    renderer: Renderer, number: int, ref: str | None, expected: str
+) -> None:
+    context = {**SAMPLES["escalation/follow_up"], "follow_up_number": number, "platform_ref": ref}
+    text, _ = renderer.render("escalation/follow_up", context)
+    assert expected in text
+    assert "Monday 3 March 2025" in text
+    assert ("your reference IG-55" in text) is (ref is not None)
+
+
+# -- the renderer itself ---------------------------------------------------------------
+
+
+@pytest.fixture
+def scratch(tmp_path: Path) -> Renderer:
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "typo.txt.j2").write_text("Hello {{ nmae }}\n")
+    (tmp_path / "t" / "when.txt.j2").write_text("{{ at|localtime }} / {{ at|localdate }}\n")
+    (tmp_path / "t" / "both.txt.j2").write_text("<{{ v }}>\n")
+    (tmp_path / "t" / "both.html.j2").write_text("<p>{{ v }}</p>\n")
+    return Renderer(tmp_path)
+
+
+def test_misspelt_variable_is_an_error(scratch: Renderer) -> None:
+    with pytest.raises(UndefinedError):
+        scratch.render("t/typo", {"name": "Jo"})
+
+
+def test_html_is_optional_and_escaped(scratch: Renderer) -> None:
+    assert scratch.render("t/typo", {"nmae": "<Jo>"}) == ("Hello <Jo>\n", None)
+    assert scratch.render("t/both", {"v": "<b>&"}) == ("<<b>&>\n", "<p>&lt;b&gt;&amp;</p>\n")
+
+
+@pytest.mark.parametrize(
+    ("at", "expected"),
+    [
+        (
+            datetime(2025, 1, 6, 9, 5, tzinfo=UTC),
+            "Monday 6 January 2025 at 09:05 GMT / Monday 6 January 2025\n",
+        ),
+        (
+            datetime(2025, 7, 6, 23, 30, tzinfo=UTC),
+            "Monday 7 July 2025 at 00:30 BST / Monday 7 July 2025\n",
+        ),
+    ],
+    ids=["winter", "summer-crosses-midnight"],
+)
+def test_localtime_filter(scratch: Renderer, at: datetime, expected: str) -> None:
+    assert scratch.render("t/when", {"at": at})[0] == expected
+
+
+def test_localtime_refuses_naive_datetimes(scratch: Renderer) -> None:
+    with pytest.raises(ValueError):
+        scratch.render("t/when", {"at": datetime(2025, 1, 6, 9, 5)})
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../secrets", "t/../t/typo", "/etc/passwd", "t/typo.txt.j2", "T/Typo", ""],
+    ids=["parent", "dot-dot-inside", "absolute", "with-suffix", "upper-case", "empty"],
+)
+def test_bad_names_are_refused(scratch: Renderer, name: str) -> None:
+    with pytest.raises(ValueError):
+        scratch.render(name, {})
+
+
+def test_missing_template_and_exists(scratch: Renderer) -> None:
+    assert scratch.exists("t/typo")
+    assert not scratch.exists("t/nothing")
+    with pytest.raises(TemplateNotFound):
+        scratch.render("t/nothing", {})
+
+
+@pytest.mark.parametrize(
+    ("items", "expected"),
+    [([], ""), (["A"], "A"), (["A", "B"], "A and B"), (["A", "B", "C"], "A, B and C")],
+    ids=["none", "one", "two", "three"],
+)
+def test_join_words(items: list[str], expected: str) -> None:
+    assert join_words(items) == expected
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [(0, "0 bytes"), (1023, "1023 bytes"), (2048, "2.0 KB"), (5 * 1024**2, "5.0 MB")],
+    ids=["zero", "bytes", "kilobytes", "megabytes"],
+)
+def test_filesize(size: int, expected: str) -> None:
+    assert filesize(size) == expected
+
+
+@pytest.mark.parametrize(
+    ("noun", "expected"),
+    [
+        ("teacher", "a teacher"),
+        ("officer", "an officer"),
+        ("Early years lead", "an Early years lead"),
+    ],
+    ids=["consonant", "vowel", "capital-vowel"],
+)
+def test_with_article(noun: str, expected: str) -> None:
+    assert with_article(noun) == expected
+
+
+def test_tidy_text() -> None:
+    assert tidy_text("\n\nA  \n\n\n\nB\n-- \nC\n\n") == "A\n\nB\n-- \nC\n"
