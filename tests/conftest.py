@@ -121,3 +121,27 @@ def corpora() -> Path:
     if not CORPORA.is_dir():
         pytest.skip(f"shared corpora not found at {CORPORA}")
     return CORPORA
+
+
+@pytest.fixture
+def make_app(db_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Build an App on the test database; closes them all at the end."""
+    from mailroom.app import App
+    from tests.factories import FixedClock, build_settings
+
+    apps = []
+
+    def factory(clock=None, **sections):  # type: ignore[no-untyped-def]
+        settings = build_settings(tmp_path, db_url, **sections)
+        app = App.build(settings, clock=clock or FixedClock())
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        app.close()
+
+
+@pytest.fixture
+def app(make_app):  # type: ignore[no-untyped-def]
+    return make_app()

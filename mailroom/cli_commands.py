@@ -1,0 +1,241 @@
+"""The subcommands: each parses its arguments and calls into the package."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import select
+
+from mailroom.app import App
+from mailroom.cli import EXIT_ERROR, EXIT_OK, EXIT_TEMPFAIL, emit
+from mailroom.errors import MailroomError
+from mailroom.settings import Settings, load_settings
+from mailroom.store.db import make_engine, unavailable_as_store_error
+from mailroom.store.migrate import current_revision, head_revision, upgrade
+from mailroom.store.models import InboxItem
+
+
+def register(sub: Any) -> None:
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command")
+    db.required = True
+    db.add_parser("upgrade", help="apply the migrations").set_defaults(handler=cmd_db_upgrade)
+
+    check = sub.add_parser("check-config", help="validate the config and say what would run")
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(handler=cmd_check_config)
+
+    _register_tickets(sub)
+    _register_inbox(sub)
+
+    ingest = sub.add_parser("ingest", help="ingest .eml files, Maildirs, mbox files or - (stdin)")
+    ingest.add_argument("paths", nargs="+", metavar="PATH")
+    ingest.add_argument("--json", action="store_true")
+    ingest.add_argument("--no-progress", action="store_true")
+    ingest.set_defaults(handler=cmd_ingest)
+
+    from mailroom.cli_jobs import register as register_jobs
+    from mailroom.daemon import register as register_daemon
+
+    register_daemon(sub)
+    register_jobs(sub)
+
+
+def _register_tickets(sub: Any) -> None:
+    tickets = sub.add_parser("tickets", help="list and show tickets").add_subparsers(
+        dest="tickets_command")
+    tickets.required = True
+    listing = tickets.add_parser("list", help="tickets, newest first")
+    listing.add_argument("--status", help="open, waiting, closed (comma-separated)")
+    listing.add_argument("--limit", type=int, default=1000)
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=cmd_tickets_list)
+    show = tickets.add_parser("show", help="one ticket with messages, participants, events")
+    show.add_argument("ticket", metavar="ID", help="id or reference (HL-000123)")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=cmd_tickets_show)
+
+
+def _register_inbox(sub: Any) -> None:
+    inbox = sub.add_parser("inbox", help="inbound messages and their processing").add_subparsers(
+        dest="inbox_command")
+    inbox.required = True
+    listing = inbox.add_parser("list", help="messages that failed processing")
+    listing.add_argument("--status", default="bad,shunt",
+                         help="comma-separated: new, done, bad, shunt (default bad,shunt)")
+    listing.add_argument("--limit", type=int, default=1000)
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=cmd_inbox_list)
+    retry = inbox.add_parser("retry", help="process a bad or shunted message again")
+    retry.add_argument("ids", nargs="+", metavar="ID")
+    retry.set_defaults(handler=cmd_inbox_retry)
+
+
+# --- helpers ---------------------------------------------------------------------
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config)
+
+
+@contextlib.contextmanager
+def open_app(args: argparse.Namespace, *, check_schema: bool = True) -> Iterator[App]:
+    app = App.build(settings_from(args))
+    try:
+        if check_schema:
+            ensure_schema(app)
+        yield app
+    finally:
+        app.close()
+
+
+def ensure_schema(app: App) -> None:
+    with unavailable_as_store_error():
+        current = current_revision(app.engine)
+    if current != head_revision():
+        raise MailroomError(
+            "the database schema is not up to date: run `mailroom db upgrade`"
+            f" (database at {current or 'empty'}, code at {head_revision()})"
+        )
+
+
+# --- commands --------------------------------------------------------------------
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    engine = make_engine(settings.database_url)
+    try:
+        with unavailable_as_store_error():
+            before, after = upgrade(engine)
+    finally:
+        engine.dispose()
+    if before == after:
+        print(f"database already at {after}")
+    else:
+        print(f"database upgraded from {before or 'empty'} to {after}")
+    return EXIT_OK
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from mailroom.app import read_platforms
+    from mailroom.describe import describe_settings
+
+    settings = settings_from(args)
+    platforms = read_platforms(settings)
+    report = describe_settings(settings, platforms)
+    emit(report, args.json, lambda r: "\n".join(f"{k}: {v}" for k, v in r.items()))
+    return EXIT_OK
+
+
+def cmd_tickets_list(args: argparse.Namespace) -> int:
+    from mailroom.views import list_tickets, ticket_summary
+
+    with open_app(args) as app, app.sessions() as session:
+        tickets = [ticket_summary(t) for t in list_tickets(session, args.status, args.limit)]
+    emit(tickets, args.json, _tickets_table)
+    return EXIT_OK
+
+
+def _tickets_table(tickets: list[dict[str, Any]]) -> str:
+    if not tickets:
+        return "no tickets"
+    rows = [f"{'REFERENCE':<11} {'STATUS':<8} {'CATEGORY':<16} {'REQUESTER':<32} SUBJECT"]
+    for t in tickets:
+        rows.append(f"{t['reference']:<11} {t['status']:<8} {(t['category'] or '-'):<16} "
+                    f"{(t['requester'] or '-')[:32]:<32} {t['subject'][:60]}")
+    return "\n".join(rows)
+
+
+def cmd_tickets_show(args: argparse.Namespace) -> int:
+    from mailroom.tickets import ticket_by_reference
+    from mailroom.views import ticket_detail
+
+    with open_app(args) as app, app.sessions() as session:
+        ticket = ticket_by_reference(session, args.ticket)
+        if ticket is None:
+            raise MailroomError(f"no ticket {args.ticket}")
+        detail = ticket_detail(session, ticket)
+    emit(detail, args.json, _ticket_text)
+    return EXIT_OK
+
+
+def _ticket_text(t: dict[str, Any]) -> str:
+    lines = [f"{t['reference']}  {t['status']}  {t['subject']}",
+             f"requester: {t['requester']}  category: {t['category'] or '-'}  "
+             f"role: {t['role'] or '-'}  assignee: {t['assignee'] or '-'}",
+             "participants: " + ", ".join(f"{p['address']} ({p['role']})"
+                                          for p in t["participants"])]
+    for e in t["escalations"]:
+        lines.append(f"escalation {e['platform']}: {e['status']} ref={e['platform_ref'] or '-'}"
+                     f" follow-ups={e['follow_ups']} outcome={e['outcome'] or '-'}")
+    for m in t["messages"]:
+        lines += ["", f"--- {m['direction']} {m['kind']} from {m['sender']} at {m['date']}",
+                  (m["text"] or "").strip()]
+        lines += [f"[attachment] {a['filename']} ({a['content_type']}, {a['size']} bytes)"
+                  for a in m["attachments"]]
+    lines += ["", "events:"] + [f"  {e['at']} {e['actor']} {e['action']}" for e in t["events"]]
+    return "\n".join(lines)
+
+
+def cmd_inbox_list(args: argparse.Namespace) -> int:
+    from mailroom.views import inbox_view
+
+    statuses = [s.strip() for s in args.status.split(",") if s.strip()]
+    with open_app(args) as app, app.sessions() as session:
+        items = session.execute(
+            select(InboxItem).where(InboxItem.status.in_(statuses))
+            .order_by(InboxItem.id).limit(args.limit)
+        ).scalars()
+        views = [inbox_view(i) for i in items]
+    emit(views, args.json, _inbox_table)
+    return EXIT_OK
+
+
+def _inbox_table(items: list[dict[str, Any]]) -> str:
+    if not items:
+        return "nothing to show"
+    return "\n".join(
+        f"{i['id']:>6} {i['status']:<6} {i['door']:<5} {(i['door_ref'] or '')[:40]:<40} "
+        f"{(i['error'] or i['outcome'] or '').splitlines()[0] if (i['error'] or i['outcome']) else ''}"
+        for i in items
+    )
+
+
+def cmd_inbox_retry(args: argparse.Namespace) -> int:
+    from mailroom.pipeline import process_item
+
+    status = EXIT_OK
+    with open_app(args) as app:
+        for ident in args.ids:
+            if not ident.isdigit() or not _reset(app, int(ident)):
+                print(f"mailroom: no bad or shunted inbox message {ident}", file=sys.stderr)
+                status = EXIT_ERROR
+                continue
+            print(f"{ident}: {process_item(app, int(ident))}")
+    return status
+
+
+def _reset(app: App, item_id: int) -> bool:
+    with app.sessions.begin() as session:
+        item = session.get(InboxItem, item_id)
+        if item is None or item.status not in ("bad", "shunt"):
+            return False
+        item.status = "new"
+        return True
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from mailroom.ingest import ingest_paths
+
+    stdin_only = args.paths == ["-"]
+    if stdin_only:
+        args.tempfail_status = EXIT_TEMPFAIL
+    with open_app(args) as app:
+        summary = ingest_paths(app, args.paths, stdin=sys.stdin.buffer,
+                               progress=not args.no_progress and not args.json)
+    emit(summary, args.json, lambda s: ", ".join(f"{k}: {v}" for k, v in s.items()))
+    return EXIT_OK if not summary.get("unreadable") else EXIT_ERROR

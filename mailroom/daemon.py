@@ -1,0 +1,147 @@
+"""``mailroom run``: the SMTP door, the IMAP doors and the inbox worker together.
+
+Each part runs in its own thread; SIGTERM or SIGINT sets one stop event and
+every part winds down, so the process exits with status 0. The worker is
+woken as soon as a door stored a message, and also looks every few seconds,
+so nothing the doors stored waits for long.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from mailroom.app import App
+from mailroom.errors import StoreUnavailable
+from mailroom.inbox import store_raw
+
+log = logging.getLogger("mailroom.daemon")
+
+WORKER_IDLE_SECONDS = 5.0
+STORE_RETRY_SECONDS = 5.0
+
+
+def register(sub: Any) -> None:
+    run = sub.add_parser("run", help="the daemon: SMTP listener, IMAP pollers, scheduler")
+    run.set_defaults(handler=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from mailroom.cli_commands import open_app
+
+    stop = threading.Event()
+    _install_signal_handlers(stop)
+    with open_app(args) as app:
+        Daemon(app, stop).run()
+    return 0
+
+
+def _install_signal_handlers(stop: threading.Event) -> None:
+    def handle(signum: int, _frame: Any) -> None:
+        log.info("received %s: shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+
+
+class Daemon:
+    """Starts the parts, waits for the stop event, stops them in reverse order."""
+
+    def __init__(self, app: App, stop: threading.Event) -> None:
+        self.app = app
+        self.stop = stop
+        self.wake = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.stoppers: list[Callable[[], None]] = []
+
+    def run(self) -> None:
+        try:
+            self.start()
+            log.info("mailroom running (%s)", ", ".join(self.describe()))
+            self.stop.wait()
+        finally:
+            self.shutdown()
+
+    def start(self) -> None:
+        from mailroom.scheduler import start_background
+
+        self._start_thread("worker", self._work)
+        scheduler = start_background(self.app)
+        self.stoppers.append(lambda: scheduler.shutdown(wait=True))
+        if self.app.settings.smtp_enabled:
+            self._start_smtp()
+        for account in self.app.settings.imap_accounts:
+            self._start_imap(account)
+
+    def describe(self) -> list[str]:
+        s = self.app.settings
+        parts = ["inbox worker", "scheduler"]
+        if s.smtp_enabled:
+            parts.append(f"SMTP on {s.smtp_host}:{s.smtp_port}")
+        parts += [f"IMAP {a.name} ({a.username}@{a.host})" for a in s.imap_accounts]
+        return parts
+
+    def shutdown(self) -> None:
+        self.stop.set()
+        self.wake.set()
+        for stopper in reversed(self.stoppers):
+            try:
+                stopper()
+            except Exception:  # noqa: BLE001 - keep stopping the other parts
+                log.exception("error while stopping")
+        for thread in self.threads:
+            thread.join(timeout=30)
+        log.info("mailroom stopped")
+
+    def _start_thread(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=f"mailroom-{name}", daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def accept(self, raw: bytes, mail_from: str | None, rcpt_to: list[str]) -> None:
+        store_raw(self.app.sessions, raw, door="smtp", mail_from=mail_from, rcpt_to=rcpt_to)
+
+    def _start_smtp(self) -> None:
+        from mailroom.doors.smtp import HelplineHandler, SmtpDoor
+
+        s = self.app.settings
+        handler = HelplineHandler(self.accept, s.domains, on_stored=self.wake.set)
+        door = SmtpDoor(handler, host=s.smtp_host, port=s.smtp_port, max_size=s.smtp_max_size,
+                        hostname=s.domain)
+        door.start()
+        self.stoppers.append(door.stop)
+
+    def _start_imap(self, account: Any) -> None:
+        from mailroom.doors.imap import ImapPoller
+        from mailroom.imap_state import DatabaseImapState
+
+        def accept(raw: bytes, door_ref: str) -> None:
+            store_raw(self.app.sessions, raw, door="imap", door_ref=door_ref)
+            self.wake.set()
+
+        poller = ImapPoller(account, accept, DatabaseImapState(self.app.sessions))
+        self._start_thread(f"imap-{account.name}", lambda: poller.run(self.stop))
+
+    def _work(self) -> None:
+        from mailroom.outbound.outbox import send_due
+        from mailroom.pipeline import process_inbox
+
+        while not self.stop.is_set():
+            self.wake.clear()
+            try:
+                counts = process_inbox(self.app)
+                if counts:
+                    log.info("processed inbox: %s", counts)
+                    send_due(self.app)
+            except StoreUnavailable as exc:
+                log.warning("database unavailable, worker waiting: %s", exc)
+                self.stop.wait(STORE_RETRY_SECONDS)
+                continue
+            except Exception:  # noqa: BLE001 - the worker must survive anything
+                log.exception("inbox worker error")
+            self.wake.wait(WORKER_IDLE_SECONDS)

@@ -1,0 +1,99 @@
+"""The file door: ``.eml`` files, Maildir folders, mbox files and stdin.
+
+``iter_sources`` yields ``(door_ref, raw_bytes)`` one message at a time, so a
+mailbox larger than memory is read message by message. What kind of source a
+path is gets decided by looking at it, not by its name alone.
+"""
+
+from __future__ import annotations
+
+import mailbox
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+MBOX_MAGIC = b"From "
+MAIL_SUFFIXES = {".eml", ".msg", ".mail", ".txt", ""}
+
+
+class SourceError(Exception):
+    """A path that is not a message, a Maildir or an mbox."""
+
+
+def is_maildir(path: Path) -> bool:
+    return path.is_dir() and (path / "cur").is_dir() and (path / "new").is_dir()
+
+
+def is_mbox(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    with path.open("rb") as handle:
+        return handle.read(len(MBOX_MAGIC)) == MBOX_MAGIC
+
+
+def iter_sources(paths: list[str], stdin: BinaryIO | None = None) -> Iterator[tuple[str, bytes]]:
+    for name in paths:
+        if name == "-":
+            if stdin is None:
+                raise SourceError("-: no standard input")
+            yield "stdin", stdin.read()
+            continue
+        yield from iter_path(Path(name))
+
+
+def iter_path(path: Path) -> Iterator[tuple[str, bytes]]:
+    if is_maildir(path):
+        yield from iter_maildir(path)
+    elif path.is_dir():
+        for child in sorted(path.iterdir()):
+            if child.is_dir() or child.suffix.lower() in MAIL_SUFFIXES:
+                yield from iter_path(child)
+    elif is_mbox(path):
+        yield from iter_mbox(path)
+    elif path.is_file():
+        yield str(path), path.read_bytes()
+    else:
+        raise SourceError(f"{path}: no such file or directory")
+
+
+def iter_maildir(path: Path) -> Iterator[tuple[str, bytes]]:
+    for sub in ("new", "cur"):
+        for entry in sorted(os.scandir(path / sub), key=lambda e: e.name):
+            if entry.is_file() and not entry.name.startswith("."):
+                yield f"maildir:{entry.path}", Path(entry.path).read_bytes()
+
+
+def iter_mbox(path: Path) -> Iterator[tuple[str, bytes]]:
+    """Messages of an mbox, without the ``From `` separator line, one at a time."""
+    box = mailbox.mbox(path, create=False)
+    try:
+        for index, key in enumerate(box.iterkeys()):
+            with box.get_file(key) as handle:
+                raw = handle.read()
+            yield f"mbox:{path}#{index}", _strip_from_line(raw)
+    finally:
+        box.close()
+
+
+def _strip_from_line(raw: bytes) -> bytes:
+    if raw.startswith(MBOX_MAGIC):
+        end = raw.find(b"\n")
+        return raw[end + 1 :] if end >= 0 else b""
+    return raw
+
+
+def count_messages(paths: list[str]) -> int | None:
+    """How many messages the paths hold, when that is cheap to know (for progress)."""
+    total = 0
+    for name in paths:
+        path = Path(name)
+        if name == "-" or is_mbox(path):
+            return None
+        if is_maildir(path):
+            total += sum(len(os.listdir(path / sub)) for sub in ("new", "cur"))
+        elif path.is_dir():
+            total += sum(len(files) for _, _, files in os.walk(path))
+        else:
+            total += 1
+    return total

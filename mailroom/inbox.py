@@ -1,0 +1,109 @@
+"""Step 1 of the pipeline: store the raw bytes before anything is parsed.
+
+Every door calls :func:`store_raw`. It commits one ``inbox`` row holding the
+exact bytes and the envelope, keyed by a de-duplication key (the Message-ID,
+or the SHA-256 of the bytes when there is none), so the same message arriving
+twice through any door is stored once. Only the header block is looked at
+here, with the standard library's header parser, which never raises.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+
+from sqlalchemy import insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailroom.store.db import unavailable_as_store_error
+from mailroom.store.models import InboxItem
+
+MAX_ID_LENGTH = 500
+HEADER_END = re.compile(rb"\r?\n\r?\n")
+ANGLE_ID = re.compile(r"<([^<>\s]+)>")
+
+
+@dataclass(frozen=True)
+class Stored:
+    """The inbox row a message went to, and whether it was already there."""
+
+    inbox_id: int
+    duplicate: bool
+
+
+def header_block(raw: bytes) -> bytes:
+    """The bytes up to the first empty line (the whole message if there is none)."""
+    match = HEADER_END.search(raw)
+    return raw[: match.end()] if match else raw
+
+
+def normalise_message_id(value: str | None) -> str | None:
+    """``<abc@host>`` → ``abc@host``; None for an empty or absurd value."""
+    if not value:
+        return None
+    text = " ".join(str(value).split())
+    match = ANGLE_ID.search(text)
+    ident = match.group(1) if match else text.strip("<> ")
+    if not ident or len(ident) > MAX_ID_LENGTH or " " in ident:
+        return None
+    return ident
+
+
+def raw_message_id(raw: bytes) -> str | None:
+    """The Message-ID from the header block, without parsing the body."""
+    headers = BytesHeaderParser(policy=compat32).parsebytes(header_block(raw))
+    return normalise_message_id(headers.get("Message-ID"))
+
+
+def dedup_key(raw: bytes) -> str:
+    ident = raw_message_id(raw)
+    return f"mid:{ident}" if ident else f"sha256:{hashlib.sha256(raw).hexdigest()}"
+
+
+def store_raw(
+    sessions: sessionmaker[Session],
+    raw: bytes,
+    *,
+    door: str,
+    door_ref: str | None = None,
+    mail_from: str | None = None,
+    rcpt_to: Sequence[str] = (),
+) -> Stored:
+    """Commit the raw message to the inbox (or find it there already).
+
+    Raises :class:`~mailroom.errors.StoreUnavailable` when the database cannot
+    be reached, so the door can answer with a temporary failure.
+    """
+    key = dedup_key(raw)
+    values = {
+        "door": door, "door_ref": door_ref, "mail_from": mail_from,
+        "rcpt_to": list(rcpt_to), "dedup_key": key, "size": len(raw), "raw": raw,
+        "raw_sha256": hashlib.sha256(raw).hexdigest(), "status": "new",
+    }
+    with unavailable_as_store_error(), sessions.begin() as session:
+        new_id = session.execute(_insert_ignoring_duplicate(session, values)).scalar()
+        if new_id is not None:
+            return Stored(int(new_id), duplicate=False)
+        existing = session.execute(select(InboxItem.id).where(InboxItem.dedup_key == key))
+        return Stored(int(existing.scalar_one()), duplicate=True)
+
+
+def _insert_ignoring_duplicate(session: Session, values: dict[str, object]):  # type: ignore[no-untyped-def]
+    dialect = session.get_bind().dialect.name
+    table = InboxItem.__table__
+    if dialect == "postgresql":
+        stmt = postgresql.insert(table).values(values).on_conflict_do_nothing(
+            index_elements=["dedup_key"]
+        )
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(table).values(values).on_conflict_do_nothing(
+            index_elements=["dedup_key"]
+        )
+    else:  # pragma: no cover - only the two supported databases reach here
+        stmt = insert(table).values(values)
+    return stmt.returning(table.c.id)

@@ -1,0 +1,349 @@
+"""Steps 2–7 of the pipeline for one inbox row, in one transaction.
+
+``process_inbox`` takes ``new`` rows in arrival order; each is handled by
+``process_item``: parse (failure → ``bad``), then de-duplicate, classify,
+thread, extract and act inside a savepoint (an unexpected error → ``shunt``,
+with the error kept and nothing half-written). One bad message never stops
+the ones after it. Each row ends with an ``outcome``: ``created``,
+``threaded``, ``duplicate``, ``bounce``, ``automatic`` or ``loop``.
+"""
+
+from __future__ import annotations
+
+import email
+import logging
+import traceback
+from dataclasses import dataclass, field
+from email.message import Message as StdMessage
+from email.policy import compat32
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailroom import classify as classifying
+from mailroom.addresses import ReplyToken, parse_reply_address
+from mailroom.app import App
+from mailroom.bounces import parse_bounce
+from mailroom.classify import Classification, classify
+from mailroom.errors import MailError
+from mailroom.extract import Extracted, extract
+from mailroom.mailtypes import Address, ParsedMessage
+from mailroom.message import parse_message
+from mailroom.outbound.compose import find_ticket_tag
+from mailroom.responses import respond_to_requester
+from mailroom.safeguarding import ILLEGAL_CATEGORY, ILLEGAL_FLAG, matches_keywords
+from mailroom.store.db import unavailable_as_store_error
+from mailroom.store.models import AttachmentRow, InboxItem, Message, MessageRef, Ticket
+from mailroom.store.repository import ThreadStore, live_ticket, message_exists
+from mailroom.threads import ThreadDecision, ThreadFacts, conversation_root, find_thread
+from mailroom.tickets import (
+    add_participants,
+    merge_tickets,
+    open_ticket,
+    record_event,
+    set_status,
+)
+
+log = logging.getLogger("mailroom.pipeline")
+
+ERROR_LIMIT = 4000
+
+
+@dataclass
+class Incoming:
+    """One inbound message as it moves through the steps."""
+
+    item: InboxItem
+    parsed: ParsedMessage
+    std: StdMessage
+    classification: Classification
+    token: ReplyToken | None = None
+    speaker: str = "requester"  # requester, practitioner, platform
+    flags: list[str] = field(default_factory=list)
+    ticket: Ticket | None = None
+    message: Message | None = None
+    extracted: Extracted | None = None
+    created: bool = False
+
+
+def process_inbox(app: App, *, limit: int | None = None) -> dict[str, int]:
+    """Process every ``new`` inbox row (oldest first); return outcome counts."""
+    counts: dict[str, int] = {}
+    last_id = 0
+    while limit is None or sum(counts.values()) < limit:
+        with unavailable_as_store_error(), app.sessions() as session:
+            next_id = session.execute(
+                select(InboxItem.id).where(InboxItem.status == "new", InboxItem.id > last_id)
+                .order_by(InboxItem.id).limit(1)
+            ).scalar()
+        if next_id is None:
+            break
+        last_id = next_id
+        outcome = process_item(app, next_id)
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
+
+
+def process_item(app: App, item_id: int) -> str:
+    """Run steps 2–7 for one inbox row; return its outcome (or bad/shunt/skipped)."""
+    with unavailable_as_store_error(), app.sessions.begin() as session:
+        item = _claim(session, item_id)
+        if item is None:
+            return "skipped"
+        item.attempts += 1
+        try:
+            parsed = parse_message(item.raw or b"")
+        except Exception as exc:  # noqa: BLE001 - any parser failure means unparseable
+            return _fail(item, "bad", exc, app)
+        savepoint = session.begin_nested()
+        try:
+            outcome = handle(app, session, item, parsed)
+            savepoint.commit()
+        except MailError as exc:
+            savepoint.rollback()
+            return _fail(item, "bad", exc, app)
+        except Exception as exc:  # noqa: BLE001 - an internal error shunts the message
+            savepoint.rollback()
+            log.exception("inbox %s shunted", item_id)
+            return _fail(item, "shunt", exc, app)
+        item.status, item.error, item.outcome = "done", None, outcome
+        item.processed_at = app.now()
+        return outcome
+
+
+def _claim(session: Session, item_id: int) -> InboxItem | None:
+    stmt = select(InboxItem).where(InboxItem.id == item_id, InboxItem.status == "new")
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return session.execute(stmt).scalar()
+
+
+def _fail(item: InboxItem, status: str, exc: BaseException, app: App) -> str:
+    detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    if status == "shunt":
+        detail += "\n" + "".join(traceback.format_tb(exc.__traceback__)[-5:])
+    item.status, item.error = status, detail[:ERROR_LIMIT]
+    item.processed_at = app.now()
+    log.info("inbox %s is %s: %s", item.id, status, detail.splitlines()[0])
+    return status
+
+
+def handle(app: App, session: Session, item: InboxItem, parsed: ParsedMessage) -> str:
+    """Steps 2–7 for a parsed message."""
+    if parsed.message_id and message_exists(session, parsed.message_id):
+        return "duplicate"
+    std = email.message_from_bytes(item.raw or b"", policy=compat32)
+    incoming = Incoming(item=item, parsed=parsed, std=std, classification=_classify(app, item, std))
+    identify_speaker(app, incoming)
+    kind = incoming.classification.kind
+    if kind == classifying.BOUNCE:
+        return act_on_bounce(app, session, incoming)
+    decision = find_thread(thread_facts(app, incoming), ThreadStore(session))
+    if kind == classifying.LOOP:
+        return record_unanswered(app, session, incoming, decision, outcome="loop")
+    if kind == classifying.AUTO_REPLY:
+        return record_unanswered(app, session, incoming, decision, outcome="automatic")
+    return act_on_mail(app, session, incoming, decision)
+
+
+def _classify(app: App, item: InboxItem, std: StdMessage) -> Classification:
+    settings = app.settings
+    return classify(std, envelope_sender=item.mail_from, our_domains=settings.domains,
+                    loop_token=settings.loop_token)
+
+
+def identify_speaker(app: App, incoming: Incoming) -> None:
+    """Find a signed reply address among the recipients and who may use it."""
+    settings = app.settings
+    for address in _recipient_addresses(incoming):
+        token = parse_reply_address(address, local=settings.local_part, domains=settings.domains,
+                                    secret=settings.secret)
+        if token is None:
+            continue
+        if not token.valid:
+            incoming.flags.append("bad-token")
+            continue
+        incoming.token = token
+        break
+    token, sender = incoming.token, incoming.parsed.sender
+    if token and token.role == "p":
+        if sender and sender.addr in settings.practitioners:
+            incoming.speaker = "practitioner"
+        else:
+            incoming.flags.append("unauthenticated-practitioner")
+            incoming.token = None
+    elif token and token.role == "x":
+        incoming.speaker = "platform"
+
+
+def _recipient_addresses(incoming: Incoming) -> list[str]:
+    parsed = incoming.parsed
+    found = [a.lower() for a in incoming.item.rcpt_to or []]
+    found += [a.addr for a in (*parsed.to, *parsed.cc)]
+    return list(dict.fromkeys(found))
+
+
+def thread_facts(app: App, incoming: Incoming) -> ThreadFacts:
+    parsed, token = incoming.parsed, incoming.token
+    token_ticket = token.ident if token and token.kind == "t" else None
+    return ThreadFacts(
+        message_id=parsed.message_id, in_reply_to=parsed.in_reply_to,
+        references=parsed.references, sender=parsed.sender.addr if parsed.sender else None,
+        tagged_ticket=find_ticket_tag(parsed.subject, app.settings.subject_tag),
+        token_ticket=token_ticket,
+        conversation=conversation_root(parsed.header("thread-index")),
+    )
+
+
+def act_on_bounce(app: App, session: Session, incoming: Incoming) -> str:
+    """Record a bounce against the outgoing message it bounces; never open a ticket."""
+    info = parse_bounce(incoming.std)
+    ticket_id = None
+    if info.original_message_id:
+        original = session.execute(
+            select(Message).where(Message.message_id == info.original_message_id)
+        ).scalar()
+        if original is not None:
+            ticket_id = live_ticket(session, original.ticket_id) if original.ticket_id else None
+            original.flags = [*original.flags, "bounced"]
+    incoming.flags += ["permanent" if info.permanent else "temporary"] if info.permanent is not None else []
+    message = store_message(app, session, incoming, kind="bounce", ticket_id=ticket_id)
+    if ticket_id:
+        record_event(session, action="bounce.received", actor=_sender(incoming), at=app.now(),
+                     ticket_id=ticket_id, message_pk=message.id,
+                     recipients=list(info.recipients), original=info.original_message_id)
+    return "bounce"
+
+
+def record_unanswered(
+    app: App, session: Session, incoming: Incoming, decision: ThreadDecision, *, outcome: str
+) -> str:
+    """Automatic mail and our own mail: kept (on its ticket if it threads), never answered."""
+    kind = "loop" if outcome == "loop" else "auto_reply"
+    ticket_id = decision.ticket_id
+    message = store_message(app, session, incoming, kind=kind, ticket_id=ticket_id)
+    if ticket_id:
+        record_event(session, action="message.received", actor=_sender(incoming), at=app.now(),
+                     ticket_id=ticket_id, message_pk=message.id, kind=kind)
+    return outcome
+
+
+def act_on_mail(app: App, session: Session, incoming: Incoming, decision: ThreadDecision) -> str:
+    """Open a ticket or add to one; merge tickets the message proves are one."""
+    now, parsed = app.now(), incoming.parsed
+    if decision.ticket_id is None:
+        incoming.ticket = open_ticket(session, subject=parsed.subject, requester=parsed.sender,
+                                      at=now, prefix=app.settings.reference_prefix)
+        incoming.created = True
+        if decision.quoted_ticket:
+            incoming.flags.append(f"quoted-ticket:{decision.quoted_ticket}")
+    else:
+        incoming.ticket = session.get(Ticket, decision.ticket_id)
+    ticket = incoming.ticket
+    assert ticket is not None
+    if decision.merge:
+        others = [session.get(Ticket, t) for t in decision.merge]
+        merge_tickets(session, ticket, [t for t in others if t], at=now, reason=decision.rule)
+    incoming.extracted = extract(app, incoming.parsed, new_ticket=incoming.created)
+    message = store_message(app, session, incoming, kind=incoming.speaker, ticket_id=ticket.id)
+    after_message(app, session, incoming, message, decision)
+    return "created" if incoming.created else "threaded"
+
+
+def after_message(
+    app: App, session: Session, incoming: Incoming, message: Message, decision: ThreadDecision
+) -> None:
+    """Participants, status and the audit trail once the message is on its ticket."""
+    ticket, now, actor = incoming.ticket, app.now(), _sender(incoming)
+    assert ticket is not None
+    action = "ticket.created" if incoming.created else "message.received"
+    record_event(session, action=action, actor=actor, at=now, ticket_id=ticket.id,
+                 message_pk=message.id, rule=decision.rule, kind=incoming.speaker)
+    ticket.updated_at = now
+    if incoming.speaker == "practitioner":
+        from mailroom.practitioner import handle_practitioner_reply
+
+        handle_practitioner_reply(app, session, incoming)
+        return
+    if incoming.speaker != "requester":
+        return
+    add_participants(session, ticket, _people(app, incoming), role="cc", at=now,
+                     message_pk=message.id, actor=actor)
+    if ticket.status in ("closed", "waiting"):
+        set_status(session, ticket, "open", actor=actor, at=now, message_pk=message.id)
+    if incoming.created:
+        start_case(app, session, incoming)
+    respond_to_requester(app, session, incoming)
+
+
+def start_case(app: App, session: Session, incoming: Incoming) -> None:
+    """A new case: its SLA clock and, from the keyword list, a suggested category."""
+    ticket, now = incoming.ticket, app.now()
+    assert ticket is not None and incoming.message is not None
+    ticket.sla_due_at = app.hours.add_business_hours(
+        now, app.settings.sla_first_response_hours)
+    text = f"{incoming.parsed.subject}\n{incoming.parsed.text}"
+    hits = matches_keywords(text, app.settings.illegal_keywords)
+    if hits:
+        ticket.category = ILLEGAL_CATEGORY
+        ticket.flags = [*ticket.flags, ILLEGAL_FLAG]
+        record_event(session, action="ticket.category", actor="system", at=now,
+                     ticket_id=ticket.id, message_pk=incoming.message.id,
+                     after=ILLEGAL_CATEGORY, reason="keywords", keywords=hits)
+
+
+def _people(app: App, incoming: Incoming) -> list[Address]:
+    """The sender and everyone else on the message who is not us or staff."""
+    parsed = incoming.parsed
+    ours = set(app.settings.practitioners) | {app.settings.team_address or ""}
+    people = [parsed.sender] if parsed.sender else []
+    people += [*parsed.cc, *parsed.to]
+    return [
+        p for p in people
+        if p.addr not in ours and p.addr.rsplit("@", 1)[-1] not in app.settings.domains
+    ]
+
+
+def store_message(
+    app: App, session: Session, incoming: Incoming, *, kind: str, ticket_id: int | None
+) -> Message:
+    """Write the message, the ids it refers to and its attachments."""
+    parsed, extracted = incoming.parsed, incoming.extracted
+    message = Message(
+        ticket_id=ticket_id, direction="in", kind=kind,
+        sender=parsed.sender.addr if parsed.sender else incoming.item.mail_from,
+        sender_name=parsed.sender.name if parsed.sender else None,
+        recipients={"to": [a.addr for a in parsed.to], "cc": [a.addr for a in parsed.cc]},
+        message_id=parsed.message_id, in_reply_to=" ".join(parsed.in_reply_to) or None,
+        references=" ".join(parsed.references) or None,
+        conversation=conversation_root(parsed.header("thread-index")),
+        subject=parsed.subject[:2000], date=parsed.date,
+        text=extracted.text if extracted else parsed.text,
+        urls=list(extracted.urls) if extracted else [],
+        flags=sorted({*incoming.flags, *incoming.classification.reasons}),
+        created_at=app.now(),
+    )
+    if incoming.token and incoming.token.kind == "e":
+        message.escalation_id = incoming.token.ident
+    session.add(message)
+    session.flush()
+    refs = dict.fromkeys(r for r in (*parsed.in_reply_to, *parsed.references) if r)
+    session.add_all(MessageRef(message_pk=message.id, ref=r[:512]) for r in refs)
+    _store_attachments(app, message, incoming)
+    incoming.item.message_pk = message.id
+    incoming.message = message
+    return message
+
+
+def _store_attachments(app: App, message: Message, incoming: Incoming) -> None:
+    for attachment in incoming.parsed.attachments:
+        sha = app.blobs.put(attachment.data)
+        message.attachments.append(AttachmentRow(
+            filename=attachment.filename, content_type=attachment.content_type,
+            size=attachment.size, sha256=sha, stored=True, inline=attachment.inline,
+        ))
+
+
+def _sender(incoming: Incoming) -> str:
+    sender = incoming.parsed.sender
+    return sender.addr if sender else (incoming.item.mail_from or "unknown")

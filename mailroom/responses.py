@@ -1,0 +1,190 @@
+"""What the helpline sends after a requester's message: acknowledgement,
+signposting and the practitioners' notification, queued in the same
+transaction as the message itself.
+
+No loops: nothing automatic answers automatic mail (the pipeline never calls
+this for auto-replies, bounces or our own mail), null senders, ``noreply``
+addresses, our own domains or staff; and each sender gets at most
+``per_window`` acknowledgements per window and ``per_day`` per day.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session
+
+from mailroom.addresses import make_reply_address
+from mailroom.app import App
+from mailroom.classify import is_noreply_address
+from mailroom.mailtypes import Address
+from mailroom.outbound.compose import make_tag, tag_subject
+from mailroom.outbound.outbox import (
+    Draft,
+    practitioner_recipients,
+    queue_mail,
+    recent_acknowledgements,
+)
+from mailroom.safeguarding import outgoing_attachments
+from mailroom.store.models import Message, Ticket
+
+if TYPE_CHECKING:
+    from mailroom.pipeline import Incoming
+
+log = logging.getLogger("mailroom.responses")
+
+
+def reply_address(app: App, ticket_id: int, role: str, kind: str = "t") -> Address:
+    s = app.settings
+    addr = make_reply_address(local=s.local_part, domain=s.domain, kind=kind, ident=ticket_id,
+                              role=role, secret=s.secret)
+    return Address(addr, s.helpline_name)
+
+
+def ticket_subject(app: App, ticket: Ticket, subject: str | None = None) -> str:
+    tag = make_tag(app.settings.subject_tag, ticket.id)
+    return tag_subject(subject if subject is not None else ticket.subject, tag)
+
+
+def thread_ids(message: Message) -> tuple[str | None, tuple[str, ...]]:
+    """In-Reply-To and References for a mail answering ``message``."""
+    refs = tuple((message.references or "").split())
+    if message.message_id:
+        refs = (*refs, message.message_id)
+    return message.message_id, refs
+
+
+def respond_to_requester(app: App, session: Session, incoming: Incoming) -> None:
+    """Acknowledge a new case, signpost it, and tell the practitioners."""
+    ticket, message = incoming.ticket, incoming.message
+    assert ticket is not None and message is not None
+    if incoming.created and may_acknowledge(app, session, incoming):
+        queue_acknowledgement(app, session, ticket, message)
+        if ticket.category:
+            queue_signposting(app, session, ticket, ticket.category, answering=message)
+    notify_practitioners(app, session, ticket, message, new_case=incoming.created)
+
+
+def may_acknowledge(app: App, session: Session, incoming: Incoming) -> bool:
+    reason = refusal_reason(app, session, incoming)
+    if reason:
+        log.info("no acknowledgement for inbox %s: %s", incoming.item.id, reason)
+        if incoming.message is not None:
+            incoming.message.flags = [*incoming.message.flags, f"no-ack:{reason}"]
+    return reason is None
+
+
+def refusal_reason(app: App, session: Session, incoming: Incoming) -> str | None:
+    s, sender = app.settings, incoming.parsed.sender
+    if sender is None:
+        return "no-sender"
+    if incoming.item.mail_from == "":
+        return "null-sender"
+    if is_noreply_address(sender.addr):
+        return "noreply"
+    if sender.addr.rsplit("@", 1)[-1] in s.domains or sender.addr in s.practitioners:
+        return "our-address"
+    now = app.now()
+    window = now - timedelta(minutes=s.ack_window_minutes)
+    if recent_acknowledgements(session, sender.addr, window) >= s.ack_per_window:
+        return "rate-window"
+    if recent_acknowledgements(session, sender.addr, now - timedelta(days=1)) >= s.ack_per_day:
+        return "rate-day"
+    return None
+
+
+def queue_acknowledgement(app: App, session: Session, ticket: Ticket, message: Message) -> None:
+    now = app.now()
+    context = {
+        "helpline_name": app.settings.helpline_name, "reference": ticket.reference,
+        "subject": ticket.subject, "is_open": app.hours.is_open(now),
+        "next_opening": app.hours.next_opening(now), "hours_text": app.hours.describe(),
+    }
+    queue_requester_mail(app, session, ticket, "acknowledgement", "requester/acknowledgement",
+                         context, answering=message)
+
+
+def queue_signposting(
+    app: App, session: Session, ticket: Ticket, category: str, *, answering: Message | None
+) -> bool:
+    """Send the category's resources to the requester, when there is a template for it."""
+    template = f"requester/signposting/{category}"
+    if not app.renderer.exists(template):
+        return False
+    context = {"reference": ticket.reference, "helpline_name": app.settings.helpline_name,
+               "platforms": ticket_platform_names(app, session, ticket)}
+    queue_requester_mail(app, session, ticket, "signposting", template, context,
+                         answering=answering)
+    return True
+
+
+def queue_requester_mail(
+    app: App, session: Session, ticket: Ticket, kind: str, template: str,
+    context: dict[str, Any], *, answering: Message | None, auto: bool = True,
+    cc: tuple[Address, ...] = (), record_text: str | None = None,
+) -> None:
+    """A mail to the requester on the case thread, with the signed requester Reply-To."""
+    if not ticket.requester:
+        return
+    answering = answering or last_message_from(session, ticket, ticket.requester)
+    in_reply_to, refs = thread_ids(answering) if answering else (None, ())
+    queue_mail(app, session, Draft(
+        kind=kind, template=template, context=context,
+        to=(Address(ticket.requester, ticket.requester_name or ""),), cc=cc,
+        subject=ticket_subject(app, ticket, f"Re: {ticket.subject}"), ticket_id=ticket.id,
+        in_reply_to=in_reply_to, references=refs, reply_to=reply_address(app, ticket.id, "r"),
+        auto_submitted="auto-replied" if auto else None, record_text=record_text,
+    ))
+
+
+def notify_practitioners(
+    app: App, session: Session, ticket: Ticket, message: Message, *, new_case: bool
+) -> None:
+    to = practitioner_recipients(app, session, ticket.id)
+    if not to:
+        return
+    attachments, withheld, reason = outgoing_attachments(app, ticket, message)
+    context = {
+        "reference": ticket.reference, "subject": message.subject,
+        "sender": _display(message), "category": ticket.category, "role": ticket.role,
+        "platforms": ticket_platform_names(app, session, ticket), "sla_due": ticket.sla_due_at,
+        "text": message.text or "", "withheld_count": withheld, "withheld_reason": reason,
+        "attachments": [{"filename": n, "content_type": t, "size": len(d)}
+                        for n, t, d in attachments],
+    }
+    in_reply_to, refs = thread_ids(message)
+    queue_mail(app, session, Draft(
+        kind="notification", template="practitioner/" + ("new_case" if new_case else "follow_up"),
+        context=context, to=to, subject=ticket_subject(app, ticket, message.subject),
+        ticket_id=ticket.id, in_reply_to=in_reply_to, references=refs,
+        reply_to=reply_address(app, ticket.id, "p"), auto_submitted="auto-generated",
+        attachments=tuple(attachments),
+    ))
+
+
+def ticket_platform_names(app: App, session: Session, ticket: Ticket) -> list[str]:
+    """Display names of the platforms named by URLs anywhere in the case."""
+    from mailroom.urls import platform_for_url
+
+    keys: dict[str, None] = {}
+    for message in session.query(Message).filter(Message.ticket_id == ticket.id,
+                                                 Message.direction == "in"):
+        for url in message.urls or []:
+            key = platform_for_url(url, app.platforms)
+            if key:
+                keys[key] = None
+    return [app.platforms[k].name for k in keys]
+
+
+def last_message_from(session: Session, ticket: Ticket, address: str) -> Message | None:
+    return session.query(Message).filter(
+        Message.ticket_id == ticket.id, Message.sender == address, Message.direction == "in"
+    ).order_by(Message.id.desc()).first()
+
+
+def _display(message: Message) -> str:
+    if message.sender_name:
+        return f"{message.sender_name} <{message.sender}>"
+    return message.sender or "unknown sender"

@@ -1,0 +1,140 @@
+"""Changes to tickets: open, add a message, add participants, merge, set status.
+
+Each change writes an audit :class:`Event` in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from mailroom.mailtypes import Address
+from mailroom.store.models import (
+    Escalation,
+    Event,
+    Message,
+    OutboxItem,
+    Participant,
+    Ticket,
+)
+
+STATUSES = ("open", "waiting", "closed")
+
+
+def record_event(
+    session: Session,
+    *,
+    action: str,
+    actor: str,
+    at: datetime,
+    ticket_id: int | None = None,
+    message_pk: int | None = None,
+    escalation_id: int | None = None,
+    **detail: Any,
+) -> Event:
+    event = Event(
+        ticket_id=ticket_id, message_pk=message_pk, escalation_id=escalation_id,
+        action=action, actor=actor, at=at, detail=detail,
+    )
+    session.add(event)
+    return event
+
+
+def make_reference(prefix: str, ticket_id: int) -> str:
+    return f"{prefix}{ticket_id:06d}"
+
+
+def open_ticket(
+    session: Session, *, subject: str, requester: Address | None, at: datetime, prefix: str
+) -> Ticket:
+    ticket = Ticket(
+        subject=subject[:1000], status="open", created_at=at, updated_at=at,
+        requester=requester.addr if requester else None,
+        requester_name=requester.name if requester else None, flags=[],
+    )
+    session.add(ticket)
+    session.flush()
+    ticket.reference = make_reference(prefix, ticket.id)
+    if requester:
+        add_participant(session, ticket, requester, role="requester", at=at)
+    return ticket
+
+
+def add_participant(
+    session: Session, ticket: Ticket, who: Address, *, role: str, at: datetime
+) -> bool:
+    """Add someone to the case; False when they were already on it."""
+    address = who.addr.lower()
+    if any(p.address == address for p in ticket.participants):
+        return False
+    ticket.participants.append(
+        Participant(address=address, name=who.name or None, role=role, added_at=at)
+    )
+    return True
+
+
+def add_participants(
+    session: Session, ticket: Ticket, people: Iterable[Address], *, role: str, at: datetime,
+    message_pk: int | None = None, actor: str = "system",
+) -> list[str]:
+    added = [p.addr for p in people if add_participant(session, ticket, p, role=role, at=at)]
+    if added:
+        record_event(session, action="participants.added", actor=actor, at=at,
+                     ticket_id=ticket.id, message_pk=message_pk, addresses=added, role=role)
+    return added
+
+
+def set_status(
+    session: Session, ticket: Ticket, status: str, *, actor: str, at: datetime,
+    message_pk: int | None = None,
+) -> bool:
+    """Change the status; False when it already was that."""
+    if status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}")
+    if ticket.status == status:
+        return False
+    before, ticket.status = ticket.status, status
+    ticket.updated_at = at
+    ticket.closed_at = at if status == "closed" else None
+    record_event(session, action="ticket.status", actor=actor, at=at, ticket_id=ticket.id,
+                 message_pk=message_pk, before=before, after=status)
+    return True
+
+
+def merge_tickets(
+    session: Session, keep: Ticket, others: Iterable[Ticket], *, at: datetime, reason: str
+) -> None:
+    """Fold ``others`` into ``keep``: messages, participants, escalations move over."""
+    for other in others:
+        if other.id == keep.id or other.merged_into:
+            continue
+        for table, column in ((Message, Message.ticket_id), (Escalation, Escalation.ticket_id),
+                              (OutboxItem, OutboxItem.ticket_id)):
+            session.execute(update(table).where(column == other.id).values(ticket_id=keep.id))
+        for person in list(other.participants):
+            add_participant(session, keep, Address(person.address, person.name or ""),
+                            role=person.role, at=at)
+        other.merged_into, other.status, other.updated_at = keep.id, "closed", at
+        if other.created_at < keep.created_at:
+            keep.created_at = other.created_at
+        record_event(session, action="ticket.merged", actor="system", at=at,
+                     ticket_id=keep.id, merged=other.id, reference=other.reference,
+                     reason=reason)
+    session.flush()
+    session.expire(keep, ["messages", "escalations"])
+
+
+def ticket_by_reference(session: Session, ref: str) -> Ticket | None:
+    """Find a ticket by id (``12``), reference (``HL-000012``) or tag number."""
+    ref = ref.strip()
+    if ref.isdigit():
+        return session.get(Ticket, int(ref))
+    found = session.execute(select(Ticket).where(Ticket.reference == ref.upper())).scalar()
+    if found is None:
+        digits = "".join(ch for ch in ref if ch.isdigit())
+        return session.get(Ticket, int(digits)) if digits else None
+    return found

@@ -1,0 +1,124 @@
+"""Tickets, messages and inbox rows as plain dicts for ``--json`` and text output."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from mailroom.store.models import Event, InboxItem, Message, OutboxItem, Ticket
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def ticket_summary(ticket: Ticket) -> dict[str, Any]:
+    return {
+        "id": ticket.id,
+        "reference": ticket.reference,
+        "status": ticket.status,
+        "subject": ticket.subject,
+        "category": ticket.category,
+        "role": ticket.role,
+        "requester": ticket.requester,
+        "assignee": ticket.assignee,
+        "flags": list(ticket.flags or []),
+        "created_at": iso(ticket.created_at),
+        "updated_at": iso(ticket.updated_at),
+        "first_response_at": iso(ticket.first_response_at),
+        "sla_due_at": iso(ticket.sla_due_at),
+        "closed_at": iso(ticket.closed_at),
+        "participants": [
+            {"address": p.address, "name": p.name, "role": p.role} for p in ticket.participants
+        ],
+        "escalations": [
+            {
+                "id": e.id, "platform": e.platform, "status": e.status,
+                "platform_ref": e.platform_ref, "opened_at": iso(e.opened_at),
+                "responded_at": iso(e.responded_at), "follow_ups": e.follow_ups,
+                "next_follow_up_at": iso(e.next_follow_up_at), "outcome": e.outcome,
+                "urls": list(e.urls or []),
+            }
+            for e in ticket.escalations
+        ],
+    }
+
+
+def message_view(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "direction": message.direction,
+        "kind": message.kind,
+        "sender": message.sender,
+        "to": list((message.recipients or {}).get("to", [])),
+        "cc": list((message.recipients or {}).get("cc", [])),
+        "subject": message.subject,
+        "message_id": message.message_id,
+        "in_reply_to": message.in_reply_to,
+        "date": iso(message.date or message.created_at),
+        "text": message.text,
+        "urls": list(message.urls or []),
+        "attachments": [
+            {"filename": a.filename, "content_type": a.content_type, "size": a.size,
+             "sha256": a.sha256, "stored": a.stored}
+            for a in message.attachments
+        ],
+        "flags": list(message.flags or []),
+    }
+
+
+def event_view(event: Event) -> dict[str, Any]:
+    return {"at": iso(event.at), "actor": event.actor, "action": event.action,
+            "message_id": event.message_pk, "detail": event.detail}
+
+
+def ticket_detail(session: Session, ticket: Ticket) -> dict[str, Any]:
+    view = ticket_summary(ticket)
+    messages = session.execute(
+        select(Message).where(Message.ticket_id == ticket.id).order_by(Message.id)
+        .options(selectinload(Message.attachments))
+    ).scalars()
+    view["messages"] = [message_view(m) for m in messages]
+    events = session.execute(
+        select(Event).where(Event.ticket_id == ticket.id).order_by(Event.id)
+    ).scalars()
+    view["events"] = [event_view(e) for e in events]
+    return view
+
+
+def list_tickets(session: Session, status: str | None = None, limit: int = 1000) -> list[Ticket]:
+    stmt = (
+        select(Ticket).where(Ticket.merged_into.is_(None))
+        .options(selectinload(Ticket.participants), selectinload(Ticket.escalations))
+        .order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit)
+    )
+    if status:
+        stmt = stmt.where(Ticket.status.in_(status.split(",")))
+    return list(session.execute(stmt).scalars())
+
+
+def inbox_view(item: InboxItem) -> dict[str, Any]:
+    return {
+        "id": item.id, "status": item.status, "outcome": item.outcome, "door": item.door,
+        "door_ref": item.door_ref, "mail_from": item.mail_from, "rcpt_to": item.rcpt_to,
+        "size": item.size, "received_at": iso(item.received_at), "attempts": item.attempts,
+        "error": item.error, "message_pk": item.message_pk,
+    }
+
+
+def outbox_view(item: OutboxItem) -> dict[str, Any]:
+    return {
+        "id": item.id, "kind": item.kind, "status": item.status, "to": list(item.rcpt_to),
+        "subject": item.subject, "message_id": item.message_id, "ticket_id": item.ticket_id,
+        "escalation_id": item.escalation_id, "attempts": item.attempts,
+        "send_after": iso(item.send_after), "sent_at": iso(item.sent_at),
+        "last_error": item.last_error, "created_at": iso(item.created_at),
+    }
+
+
+def count_by(session: Session, column: Any) -> dict[str, int]:
+    rows = session.execute(select(column, func.count()).group_by(column))
+    return {str(key): int(n) for key, n in rows}
