@@ -10,12 +10,10 @@ the ones after it. Each row ends with an ``outcome``: ``created``,
 
 from __future__ import annotations
 
-import email
 import logging
 import traceback
 from dataclasses import dataclass, field
 from email.message import Message as StdMessage
-from email.policy import compat32
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,7 +26,7 @@ from mailroom.classify import Classification, classify
 from mailroom.errors import MailError
 from mailroom.extract import Extracted, extract
 from mailroom.mailtypes import Address, ParsedMessage
-from mailroom.message import parse_message
+from mailroom.message import parse_message, parse_mime
 from mailroom.outbound.compose import find_ticket_tag
 from mailroom.responses import respond_to_requester
 from mailroom.safeguarding import ILLEGAL_CATEGORY, ILLEGAL_FLAG, matches_keywords
@@ -132,7 +130,7 @@ def handle(app: App, session: Session, item: InboxItem, parsed: ParsedMessage) -
     """Steps 2–7 for a parsed message."""
     if parsed.message_id and message_exists(session, parsed.message_id):
         return "duplicate"
-    std = email.message_from_bytes(item.raw or b"", policy=compat32)
+    std = parse_mime(item.raw or b"")
     incoming = Incoming(item=item, parsed=parsed, std=std, classification=_classify(app, item, std))
     identify_speaker(app, incoming)
     kind = incoming.classification.kind

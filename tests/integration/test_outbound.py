@@ -1,0 +1,216 @@
+"""Outbound end to end: acknowledgements over loopback SMTP, no loops, retries."""
+
+from __future__ import annotations
+
+import email
+import os
+from datetime import timedelta
+import smtplib
+import subprocess
+import sys
+from email.policy import default
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from mailroom.doors.smtp import SmtpDoor
+from mailroom.outbound.outbox import send_due
+from mailroom.outbound.transports import SmtpTransport
+from mailroom.pipeline import process_inbox
+from mailroom.store.models import OutboxItem
+from tests.factories import REPO, deliver, mail, ticket_of, tickets
+from tests.integration.smtp_sink import SmtpSink, smtp_sink_fixture  # noqa: F401
+from tests.integration.test_smtp_door import free_port, start_door
+
+HELPLINE = "helpline@helpline.example"
+
+
+def relay_to(app, sink: SmtpSink) -> None:  # type: ignore[no-untyped-def]
+    app.transport_override = SmtpTransport("127.0.0.1", sink.port, security="none", timeout=5)
+
+
+def to_requester(deliveries, address: str = "teacher@school.example"):  # type: ignore[no-untyped-def]
+    return [d for d in deliveries if address in d.rcpt_tos]
+
+
+def outbox(app, kind: str | None = None) -> list[OutboxItem]:  # type: ignore[no-untyped-def]
+    with app.sessions() as session:
+        stmt = select(OutboxItem).order_by(OutboxItem.id)
+        if kind:
+            stmt = stmt.where(OutboxItem.kind == kind)
+        return list(session.execute(stmt).scalars())
+
+
+def test_one_acknowledgement_with_threading_headers(app, smtp_sink: SmtpSink) -> None:
+    relay_to(app, smtp_sink)
+    deliver(app, mail(message_id="q1@school.example", subject="Fake account"))
+    assert send_due(app) == {"sent": 2}  # the acknowledgement and the practitioners' notice
+    [delivery] = to_requester(smtp_sink.wait_for(2))
+    ack = delivery.message
+    assert delivery.rcpt_tos == ("teacher@school.example",)
+    assert ack["In-Reply-To"] == "<q1@school.example>"
+    assert "<q1@school.example>" in ack["References"]
+    assert ack["Subject"] == "Re: [Helpline #1] Fake account"
+    assert ack["Auto-Submitted"] == "auto-replied"
+    assert ack["X-Loop"] == HELPLINE
+    assert ack["Message-ID"].endswith("@helpline.example>")
+    assert ack["Reply-To"].addresses[0].addr_spec.startswith("helpline+r-t1-")
+    assert "HL-000001" in ack.get_body(("plain",)).get_content()
+    assert send_due(app) == {}  # nothing twice
+
+
+def test_reply_to_the_acknowledgement_threads_back(app, smtp_sink: SmtpSink) -> None:
+    relay_to(app, smtp_sink)
+    deliver(app, mail(message_id="q1@school.example", subject="Fake account"))
+    send_due(app)
+    ack = to_requester(smtp_sink.wait_for(2))[0].message
+    reply_to = ack["Reply-To"].addresses[0].addr_spec
+    # the requester's client drops the tag and the references: the token still threads it
+    plain = mail(message_id="q2@school.example", to=reply_to, subject="Re: Fake account",
+                 body="Here is another link: https://instagram.com/fake\n")
+    assert deliver(app, plain, rcpt_to=[reply_to]) == "threaded"
+    by_headers = mail(message_id="q3@school.example", subject="Re: Fake account",
+                      in_reply_to=ack["Message-ID"].strip("<>"))
+    assert deliver(app, by_headers) == "threaded"
+    assert {ticket_of(app, f"q{i}@school.example") for i in (1, 2, 3)} == {1}
+    assert len(outbox(app, "acknowledgement")) == 1
+
+
+OOO_STYLES = ["rfc3834", "threaded-no-headers", "fresh-every-time"]
+
+
+def out_of_office(style: str, to_us: str, original) -> bytes:  # type: ignore[no-untyped-def]
+    headers = {"Auto-Submitted": "auto-replied"} if style == "rfc3834" else {}
+    keep_thread = style != "fresh-every-time"
+    subject = (f"Out of Office: {original['Subject']}" if style == "rfc3834"
+               else "I am away" if keep_thread else f"Away notice {os.urandom(4).hex()}")
+    return mail(sender="teacher@school.example", to=to_us, subject=subject,
+                body="I am out of the office until Monday.\n", headers=headers,
+                in_reply_to=original["Message-ID"].strip("<>") if keep_thread else None)
+
+
+@pytest.mark.parametrize("style", OOO_STYLES, ids=OOO_STYLES)
+def test_autoresponder_peer_exchange_is_bounded(app, smtp_sink: SmtpSink, style: str) -> None:
+    """The teacher's server answers every mail from us with an out-of-office reply."""
+    relay_to(app, smtp_sink)
+    door = start_door(app)
+    try:
+        with smtplib.SMTP("127.0.0.1", door.port) as client:
+            client.sendmail("teacher@school.example", [HELPLINE], mail(message_id="o@s.example"))
+        exchanged = 1
+        for _round in range(20):
+            process_inbox(app)
+            send_due(app)
+            new = smtp_sink.deliveries
+            smtp_sink.clear()
+            to_teacher = [d for d in new if "teacher@school.example" in d.rcpt_tos]
+            if not to_teacher:
+                break
+            for delivery in to_teacher:
+                reply = out_of_office(style, HELPLINE, delivery.message)
+                with smtplib.SMTP("127.0.0.1", door.port) as client:
+                    client.sendmail("teacher@school.example", [HELPLINE], reply)
+                exchanged += 2
+        else:
+            pytest.fail("mail kept flowing between mailroom and the autoresponder")
+    finally:
+        door.stop()
+    assert exchanged <= 3, exchanged
+    assert len(outbox(app, "acknowledgement")) == 1
+
+
+def test_relay_refusing_then_failed_and_notice(app, smtp_sink: SmtpSink) -> None:
+    deliver(app, mail(message_id="r1@school.example"))  # acknowledgement + notification
+    clock, teacher = app.clock, ["teacher@school.example"]
+    app.transport_override = SmtpTransport("127.0.0.1", free_port(), security="none", timeout=3)
+    assert send_due(app) == {"retry": 2}  # connection refused
+    [ack] = outbox(app, "acknowledgement")
+    assert ack.status == "queued" and ack.attempts == 1 and "connect" in ack.last_error
+    assert send_due(app) == {}  # backoff: not due yet
+    relay_to(app, smtp_sink)
+    smtp_sink.refuse(451, at="rcpt", recipients=teacher)
+    clock.advance(seconds=61)
+    assert send_due(app) == {"retry": 1, "sent": 1}  # the practitioners' notification went
+    ack = outbox(app, "acknowledgement")[0]
+    assert ack.attempts == 2 and ack.send_after == clock() + timedelta(seconds=120)
+    smtp_sink.accept()
+    smtp_sink.refuse(550, at="rcpt", recipients=teacher)
+    clock.advance(seconds=121)
+    assert send_due(app) == {"failed": 1, "sent": 1}  # the acknowledgement, then the notice
+    assert outbox(app, "acknowledgement")[0].status == "failed"
+    [notice] = outbox(app, "outbox_failed")
+    assert notice.status == "sent" and notice.rcpt_to == list(app.settings.practitioners)
+    body = smtp_sink.deliveries[-1].message.get_body(("plain",)).get_content()
+    assert "550" in body and "HL-000001" in body and "teacher@school.example" in body
+    assert send_due(app) == {}
+
+
+def test_relay_down_for_a_while_delivers_each_message_once(app, smtp_sink: SmtpSink) -> None:
+    for i in range(5):
+        deliver(app, mail(sender=f"t{i}@school.example", message_id=f"d{i}@school.example"))
+    relay_to(app, smtp_sink)
+    smtp_sink.refuse(421)
+    for _ in range(4):
+        send_due(app)
+        app.clock.advance(minutes=30)
+    smtp_sink.accept()
+    send_due(app)
+    app.clock.advance(hours=1)
+    send_due(app)
+    ids = [d.message["Message-ID"] for d in smtp_sink.deliveries]
+    assert len(ids) == len(set(ids)) == len(outbox(app)) == 10
+    assert {o.status for o in outbox(app)} == {"sent"}
+
+
+def test_hostile_subject_and_display_name_render_safely(app, smtp_sink: SmtpSink) -> None:
+    relay_to(app, smtp_sink)
+    raw = (b"From: \"Smith, \\\"Jo\\\" <x@evil.example>\" <jo@school.example>\r\n"
+           b"To: helpline@helpline.example\r\nMessage-ID: <h1@school.example>\r\n"
+           b"Subject: =?utf-8?q?Help=0D=0ABcc=3A_victim=40evil.example?=\r\n\r\nhello\r\n")
+    deliver(app, raw)
+    send_due(app)
+    ack_raw = to_requester(smtp_sink.wait_for(2), "jo@school.example")[0].data
+    ack = email.message_from_bytes(ack_raw, policy=default)
+    assert ack["Bcc"] is None and b"\r\nBcc:" not in ack_raw and b"\nBcc:" not in ack_raw
+    assert "\n" not in str(ack["Subject"]) and "victim@evil.example" in str(ack["Subject"])
+    [to] = ack["To"].addresses
+    assert to.addr_spec == "jo@school.example"
+    assert to_requester(smtp_sink.deliveries, "jo@school.example")[0].rcpt_tos == (
+        "jo@school.example",)
+
+
+def test_two_tick_processes_send_each_message_once(make_app, db_url, smtp_sink, tmp_path):  # type: ignore[no-untyped-def]
+    if not db_url.startswith("postgresql"):
+        pytest.skip("concurrent processes against one database: PostgreSQL")
+    app = make_app(outbound={"url": f"smtp://127.0.0.1:{smtp_sink.port}"})
+    for i in range(30):
+        deliver(app, mail(sender=f"p{i}@school.example", message_id=f"p{i}@school.example"))
+    env = {**os.environ, "MAILROOM_CONFIG": str(tmp_path / "mailroom.toml")}
+    command = [sys.executable, "-m", "mailroom", "tick", "--json"]
+    procs = [subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) for _ in range(2)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err.decode()
+    ids = [d.message["Message-ID"] for d in smtp_sink.deliveries]
+    assert len(ids) == 60 and len(set(ids)) == 60
+    assert {o.status for o in outbox(app)} == {"sent"}
+
+
+def test_no_acknowledgement_to_noreply_or_null_sender(app) -> None:
+    assert deliver(app, mail(sender="no-reply@platform.example", message_id="n1@x.example")) \
+        == "created"
+    # a null envelope sender (MAIL FROM:<>) is automatic mail: kept, never answered
+    assert deliver(app, mail(sender="someone@school.example", message_id="n2@x.example"),
+                   door="smtp", mail_from="") == "automatic"
+    assert len(tickets(app)) == 1 and outbox(app, "acknowledgement") == []
+
+
+def test_acknowledgements_are_rate_limited_per_sender(make_app) -> None:
+    app = make_app(acknowledgements={"per_window": 1, "window_minutes": 10, "per_day": 3})
+    for i in range(8):
+        deliver(app, mail(message_id=f"rl{i}@school.example", subject=f"case {i}"))
+        app.clock.advance(minutes=4)
+    # 32 minutes: at most one per 10 minutes -> 4 windows, capped at 3 a day
+    assert len(outbox(app, "acknowledgement")) == 3
