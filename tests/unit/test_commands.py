@@ -1,0 +1,101 @@
+"""parse_commands: the command block at the top of a practitioner's reply."""
+
+from __future__ import annotations
+
+import pytest
+
+from mailroom.commands import Command, parse_commands
+
+VALID = [
+    ("assign-me", "#assign me", Command("assign", ("me",))),
+    ("assign-address", "#assign Alex@Example.org", Command("assign", ("alex@example.org",))),
+    ("assign-bracketed", "#assign <alex@example.org>", Command("assign", ("alex@example.org",))),
+    ("status", "#status waiting", Command("status", ("waiting",))),
+    ("status-capitalised", "#Status Closed", Command("status", ("closed",))),
+    ("category-spaces", "#category  illegal   images", Command("category", ("illegal images",))),
+    ("role", "#role safeguarding lead", Command("role", ("safeguarding lead",))),
+    ("escalate-platform-only", "#escalate TikTok", Command("escalate", ("tiktok",))),
+    (
+        "escalate-with-urls",
+        "#escalate tiktok https://www.tiktok.com/@x/video/1 <vm.tiktok.com/ZM1/>",
+        Command("escalate", ("tiktok", "https://www.tiktok.com/@x/video/1", "vm.tiktok.com/ZM1/")),
+    ),
+    ("outcome", "#outcome removed", Command("outcome", ("removed",))),
+    ("outcome-hyphen", "#outcome no-action", Command("outcome", ("no_action",))),
+    ("note", "#note", Command("note")),
+    ("note-upper", "#NOTE", Command("note")),
+    ("close", "#close", Command("close")),
+    ("close-with-full-stop", "#close.", Command("close")),
+    ("bold-from-html", "*#note*", Command("note")),
+    ("double-bold-line", "**#status closed**", Command("status", ("closed",))),
+    ("trailing-space-and-nbsp", "#close \u00a0 ", Command("close")),
+]
+
+ERRORS = [
+    ("unknown", "#pending", "#pending: unknown command"),
+    ("bad-status", "#status pending", '#status: "pending" is not one of open, waiting, closed'),
+    ("missing-status", "#status", "#status: needs one of open, waiting, closed"),
+    ("bad-outcome", "#outcome deleted", '#outcome: "deleted" is not one of removed'),
+    ("bad-assignee", "#assign bob", '#assign: "bob" is not "me" or an email address'),
+    ("missing-assignee", "#assign", "#assign: needs 'me' or an email address"),
+    ("close-with-words", "#close now please", '#close: takes nothing after it, got "now please"'),
+    ("missing-category", "#category", "#category: needs a name"),
+    ("missing-platform", "#escalate", "#escalate: needs a platform"),
+    ("escalate-not-url", "#escalate tiktok hello", '#escalate: "hello" is not a URL'),
+]
+
+
+@pytest.mark.parametrize(("line", "command"), [v[1:] for v in VALID], ids=[v[0] for v in VALID])
+def test_a_command_line_is_parsed(line: str, command: Command) -> None:
+    parsed = parse_commands(line + "\n\nThanks for your message.")
+    assert parsed.commands == (command,)
+    assert parsed.errors == ()
+    assert parsed.body == "Thanks for your message."
+
+
+@pytest.mark.parametrize(("line", "error"), [e[1:] for e in ERRORS], ids=[e[0] for e in ERRORS])
+def test_a_bad_command_line_is_an_error_sentence(line: str, error: str) -> None:
+    parsed = parse_commands(line + "\nBody")
+    assert parsed.commands == ()
+    assert len(parsed.errors) == 1
+    assert parsed.errors[0].startswith(error)
+
+
+def test_commands_only_at_the_top_leading_blank_lines_allowed() -> None:
+    parsed = parse_commands("\n\n#assign me\n\n#status waiting\nHello,\n\n#close\nBye")
+    assert [c.name for c in parsed.commands] == ["assign", "status"]
+    assert parsed.body == "Hello,\n\n#close\nBye"
+
+
+def test_a_reply_of_only_commands_has_an_empty_body() -> None:
+    parsed = parse_commands("#status closed\r\n#outcome removed\r\n")
+    assert parsed.body == ""
+    assert len(parsed.commands) == 2
+
+
+def test_note_keeps_the_reply_internal_and_its_text_starts_the_body() -> None:
+    parsed = parse_commands("#note spoke to the school\n#status waiting\nThey will call back.")
+    assert parsed.is_note
+    assert parsed.named("status") == (Command("status", ("waiting",)),)
+    assert parsed.body == "spoke to the school\nThey will call back."
+
+
+def test_errors_and_valid_commands_are_both_reported() -> None:
+    parsed = parse_commands("#assign me\n#frobnicate\n#status closed")
+    assert [c.name for c in parsed.commands] == ["assign", "status"]
+    assert parsed.errors == (
+        "#frobnicate: unknown command (known commands: #assign, #status, #category, #role, "
+        "#escalate, #outcome, #note, #close)",
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Hello,\n#close", "#1 priority is the video\n#close", "# heading", "> #close\nHi", ""],
+    ids=["not-at-top", "hash-digit", "hash-space", "quoted", "empty"],
+)
+def test_text_that_is_not_a_command_block(text: str) -> None:
+    parsed = parse_commands(text)
+    assert parsed.commands == ()
+    assert parsed.errors == ()
+    assert parsed.body == text
