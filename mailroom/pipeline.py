@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from mailroom import classify as classifying
 from mailroom.addresses import ReplyToken, parse_reply_address
 from mailroom.app import App
+from mailroom.authresults import check_authentication
 from mailroom.bounces import parse_bounce
 from mailroom.classify import Classification, classify
 from mailroom.errors import MailError
@@ -164,14 +165,30 @@ def identify_speaker(app: App, incoming: Incoming) -> None:
         incoming.token = token
         break
     token, sender = incoming.token, incoming.parsed.sender
+    is_staff = bool(sender and sender.addr in settings.practitioners)
     if token and token.role == "p":
-        if sender and sender.addr in settings.practitioners:
+        if is_staff and _authenticated(app, incoming):
             incoming.speaker = "practitioner"
         else:
             incoming.flags.append("unauthenticated-practitioner")
             incoming.token = None
     elif token and token.role == "x":
         incoming.speaker = "platform"
+    elif is_staff:
+        incoming.flags.append("practitioner-without-token")
+
+
+def _authenticated(app: App, incoming: Incoming) -> bool:
+    """With ``require_authentication``: a DKIM or DMARC pass for the From domain."""
+    if not app.settings.require_authentication:
+        return True
+    sender = incoming.parsed.sender
+    verdict = check_authentication(
+        incoming.parsed.headers.get("authentication-results", []),
+        sender.addr if sender else None, trusted=app.settings.domains)
+    if not verdict.passed:
+        incoming.flags.append(f"authentication:{verdict.reason}")
+    return verdict.passed
 
 
 def _recipient_addresses(incoming: Incoming) -> list[str]:
@@ -243,6 +260,9 @@ def act_on_mail(app: App, session: Session, incoming: Incoming, decision: Thread
         others = [session.get(Ticket, t) for t in decision.merge]
         merge_tickets(session, ticket, [t for t in others if t], at=now, reason=decision.rule)
     incoming.extracted = extract(app, incoming.parsed, new_ticket=incoming.created)
+    if incoming.extracted.platforms:
+        known = list(ticket.platforms or [])
+        ticket.platforms = known + [p for p in incoming.extracted.platforms if p not in known]
     message = store_message(app, session, incoming, kind=incoming.speaker, ticket_id=ticket.id)
     after_message(app, session, incoming, message, decision)
     return "created" if incoming.created else "threaded"

@@ -26,6 +26,7 @@ def ticket_summary(ticket: Ticket) -> dict[str, Any]:
         "requester": ticket.requester,
         "assignee": ticket.assignee,
         "flags": list(ticket.flags or []),
+        "platforms": list(ticket.platforms or []),
         "created_at": iso(ticket.created_at),
         "updated_at": iso(ticket.updated_at),
         "first_response_at": iso(ticket.first_response_at),

@@ -90,7 +90,9 @@ class InboxItem(Base):
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     processed_at: Mapped[datetime | None]
-    message_pk: Mapped[int | None] = mapped_column(ID, ForeignKey("messages.id", ondelete="SET NULL"))
+    message_pk: Mapped[int | None] = mapped_column(
+        ID, ForeignKey("messages.id", ondelete="SET NULL")
+    )
 
     __table_args__ = (Index("ix_inbox_status_id", "status", "id"),)
 
@@ -110,9 +112,11 @@ class Ticket(Base):
     requester_name: Mapped[str | None] = mapped_column(String(255))
     assignee: Mapped[str | None] = mapped_column(String(320))
     flags: Mapped[list[Any]] = mapped_column(default=list)
+    platforms: Mapped[list[Any]] = mapped_column(default=list)  # platform keys seen in URLs
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     first_response_at: Mapped[datetime | None]
+    purged_at: Mapped[datetime | None]  # bodies and attachments removed by retention
     sla_due_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     merged_into: Mapped[int | None] = mapped_column(ID, ForeignKey("tickets.id"))
@@ -157,7 +161,9 @@ class Message(Base):
     flags: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    ticket: Mapped[Ticket | None] = relationship(back_populates="messages", foreign_keys=[ticket_id])
+    ticket: Mapped[Ticket | None] = relationship(
+        back_populates="messages", foreign_keys=[ticket_id]
+    )
     attachments: Mapped[list[AttachmentRow]] = relationship(
         back_populates="message", order_by="AttachmentRow.id", cascade="all, delete-orphan"
     )

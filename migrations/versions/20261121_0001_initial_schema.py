@@ -48,9 +48,11 @@ def upgrade() -> None:
         sa.Column("requester_name", sa.String(length=255), nullable=True),
         sa.Column("assignee", sa.String(length=320), nullable=True),
         sa.Column("flags", sa.JSON(), nullable=False),
+        sa.Column("platforms", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("first_response_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("purged_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("sla_due_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column(
