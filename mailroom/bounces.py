@@ -1,0 +1,485 @@
+"""What a bounce says: which message bounced, for whom, and for good or not.
+
+``parse_bounce`` reads a delivery failure report, standard (RFC 3464
+``multipart/report; report-type=delivery-status``) or not (the free text of
+Postfix, qmail, Exim, sendmail, Exchange, Yahoo and friends), and returns a
+``BounceInfo``. It never raises on odd input: what it cannot find is ``None``
+or empty. The text helpers at the bottom are shared with ``classify``.
+
+Pure: takes a standard-library ``email.message.Message``, touches nothing else.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import html
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.header import Header, decode_header
+from email.message import Message
+from email.utils import getaddresses, parseaddr
+
+TEXT_LIMIT = 64_000  # characters of a part we look at; bounces are short
+FAILED_ACTIONS = frozenset({"failed"})
+DELAYED_ACTIONS = frozenset({"delayed"})
+SUCCESS_ACTIONS = frozenset({"delivered", "relayed", "expanded"})
+
+# An address in free text. The look-behind starts a match only at the start of a
+# word, which keeps the scan linear on long runs of letters (base64, garbage).
+_ADDR = r"(?<![\w.+&-])\w[\w.+&-]*@[\w-]+(?:\.[\w-]+)+"
+_ADDR_RE = re.compile(_ADDR)
+_MESSAGE_ID_LINE = re.compile(r"^[> \t]*Message-ID:[ \t]*(.+)$", re.I | re.M)
+_STATUS_CODE = re.compile(r"\b([245])\.\d{1,3}\.\d{1,3}\b")
+_STATUS_FIELD = re.compile(r"^\s*([245])(?:\.\d|\d\d\b)")
+_SMTP_REPLY = re.compile(r"(?:^|[\s:(\"])([45])\d\d[\s-]", re.M)
+_EXPANDED_FROM = re.compile(rf"<?({_ADDR})>?\s*\(expanded from:?\s*<?({_ADDR})>?\)", re.I)
+_BARE_NAMES_HEADING = re.compile(
+    r"(?:the following (?:recipients?|users?|address(?:es|\(es\))?)|delivered to the following)"
+    r"\b[^\n]*:[ \t]*\n",
+    re.I,
+)
+_HEADER_LINE = re.compile(r"^[ \t>]*(?:to|from|cc|subject|sent|date|reply-to|sender):", re.I)
+_NOT_RECIPIENT = re.compile(r"^(?:postmaster|mailer-daemon|mdaemon|root|abuse)(?:$|[+@])", re.I)
+
+# Where the notification ends and the returned copy of the original begins.
+_ORIGINAL_TYPES = frozenset(
+    {"message/rfc822", "message/rfc822-headers", "text/rfc822-headers", "message/global"}
+)
+_COPY_MARKER = re.compile(
+    r"^[ \t>]*(?:"
+    r"[-=]{3,}+.*(?:copy of|original message|returned message|unsent message|"
+    r"message headers?|rfc ?822|undelivered message)"
+    r"|(?:this is a |here is a |below this line is a )?copy of (?:the|your) (?:original )?message"
+    r"|original message (?:follows|as received|header)"
+    r"|(?:the )?(?:header|headers) and (?:top|first) \d+ lines"
+    r"|the first \d+ lines of your (?:original )?message"
+    r"|old message:"
+    r"|content-type: message/rfc822"
+    r"|(?:received|return-path): .*"
+    r")",
+    re.I | re.M,
+)
+
+# Sentences and line shapes that name the recipient of a failed delivery.
+_RECIPIENT_PATTERNS = tuple(
+    re.compile(p, re.I | re.M)
+    for p in (
+        rf"^[ \t]*<({_ADDR})>[ \t]*(?::|\.\.\.|\(|$)",  # Postfix, qmail, Yahoo
+        rf"^[ \t]*\"?({_ADDR})\"?[ \t]*(?::|\.\.\.)?[ \t]*$",  # Exim, Gmail: address alone
+        rf"^[ \t]*\"[^\"\n]*\"[ \t]*<({_ADDR})>[ \t]*$",  # "Name" <address> alone
+        rf"RCPT TO:[ \t]*<?({_ADDR})>?",  # SMTP transcripts
+        rf"^[ \t]*({_ADDR})\.\.\.",  # sendmail: addr... User unknown
+        rf"\b(?:failed|invalid|unknown|bad)[ \t]+(?:recipient|address)(?:\(es\))?:?"
+        rf"[ \t]*<?({_ADDR})",
+        rf"^[ \t]*(?:original-|final-)?recipient:[ \t]*(?:rfc822;)?[ \t]*<?({_ADDR})",
+        rf"\b(?:message|mail) (?:to|for) <?({_ADDR})>? (?:could|can)(?:not|n't| not)",
+        rf"\b(?:delivered|deliver|delivery) to:?[ \t]*(?:the following[^\n]*\n\s*)?<?({_ADDR})>?",
+        rf"\bdeliver(?:y of)? (?:your |the )?(?:message|mail|e-?mail) to:?[ \t]*<?({_ADDR})>?",
+        rf"\baddress(?:ed)?(?: to which your message was addressed)?,?[ \t]+<?({_ADDR})>?,",
+        rf"\b(?:user|mailbox|recipient|account)[ \t]+\(?<?({_ADDR})>?\)?[ \t]+"
+        r"(?:unknown|does not exist|not found|is (?:not|no longer|unavailable)|was not)",
+        rf"\((?:generated|expanded) from:?[ \t]*<?({_ADDR})>?\)",
+        rf"^[ \t]*[45]\d\d[ -][^\n]*?\b(?:for|to)[ \t]+<?({_ADDR})",  # 552 … for addr
+        rf"^[ \t]*({_ADDR})[ \t]+on[ \t]+\w",  # Exchange: addr on <date>
+        rf"^[ \t]*({_ADDR})[ \t]+\(",  # addr (reason), Exchange 2007+
+    )
+)
+
+_DELAY_TEXT = re.compile(
+    r"(?:warning message only|will (?:continue|keep) (?:trying|to try)|still being retried"
+    r"|\(delay\)|delayed mail|mail delivery warning|message \S+ delayed"
+    r"|has not yet been delivered|has been (?:delayed|postponed)|delivery (?:is )?delayed"
+    r"|message delayed|delivery attempts will continue|delivery to the following recipients?"
+    r" has been delayed|will be retried|temporar(?:y|ily) (?:failure|deferred|unavailable))",
+    re.I,
+)
+_GIVEN_UP_TEXT = re.compile(
+    r"(?:i've given up|not going to try again|giving up|will not be retried|no further attempts)",
+    re.I,
+)
+_PERMANENT_TEXT = re.compile(
+    r"(?:permanent(?:ly)? (?:error|failure|fatal)|failed permanently|i've given up|"
+    r"could not be delivered|couldn't be delivered|cannot be delivered|undeliver|aborted|"
+    r"user unknown|unknown user|no such (?:user|mailbox|domain)|does not exist|"
+    r"not (?:a )?(?:valid|known) (?:user|recipient|mailbox)|delivery (?:has )?failed|"
+    r"not delivered|unable to deliver|could not deliver|fail(?:ed|ure)|returned mail|"
+    r"non-delivery|returning message)",
+    re.I,
+)
+
+
+@dataclass(frozen=True)
+class BounceInfo:
+    """What a bounce tells us about a message we sent."""
+
+    original_message_id: str | None  # without angle brackets
+    recipients: tuple[str, ...]  # the failed addresses, lower case, in order found
+    permanent: bool | None  # True 5.x.x / failed, False 4.x.x / delayed, None unknown
+
+
+def parse_bounce(msg: Message) -> BounceInfo:
+    """Read the original Message-ID, the failed recipients and the permanence."""
+    msg = unwrap(msg)
+    groups = delivery_status_groups(msg)
+    notice = notification_text(msg)
+    return BounceInfo(
+        original_message_id=find_original_message_id(msg),
+        recipients=find_recipients(msg, groups, notice),
+        permanent=find_permanence(msg, groups, notice),
+    )
+
+
+# --- the delivery-status report (RFC 3464) --------------------------------------
+
+
+def delivery_status_groups(msg: Message) -> list[dict[str, str]]:
+    """The per-recipient field groups of every ``message/delivery-status`` part.
+
+    Names are lower case; the per-message group (Reporting-MTA …) is included
+    too, callers look for the fields they need. Reports inside attached
+    messages do not count: a copy of an earlier bounce in the returned
+    original is not this bounce (see ``unwrap`` for gateways that wrap one).
+    """
+    groups: list[dict[str, str]] = []
+    for part in walk_parts(msg, into_messages=False):
+        if part.get_content_type() == "message/delivery-status":
+            groups.extend(_status_groups_of(part))
+    return groups
+
+
+def unwrap(msg: Message) -> Message:
+    """The bounce inside a gateway's wrapper: a multipart that starts with a message.
+
+    A bounce starts with its notice; a multipart whose first part is an
+    attached message (maybe followed by a disclaimer) is only an envelope.
+    """
+    payload = msg.get_payload()
+    while msg.is_multipart() and isinstance(payload, list) and payload:
+        first = payload[0]
+        if not isinstance(first, Message) or first.get_content_type() != "message/rfc822":
+            break
+        wrapped = first.get_payload()
+        if not isinstance(wrapped, list) or not wrapped or not isinstance(wrapped[0], Message):
+            break
+        msg = wrapped[0]
+        payload = msg.get_payload()
+    return msg
+
+
+def _status_groups_of(part: Message) -> list[dict[str, str]]:
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        blocks = [_fields_of_message(block) for block in payload if isinstance(block, Message)]
+        if any(blocks):
+            return blocks
+    text = _decoded_payload(part)
+    return [_fields_of_text(block) for block in re.split(r"\n[ \t]*\n", text) if block.strip()]
+
+
+def _fields_of_message(block: Message) -> dict[str, str]:
+    return {name.lower(): _clean(str(value)) for name, value in block.items()}
+
+
+def _fields_of_text(block: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for name, value in re.findall(r"^([\w-]+):[ \t]*(.*(?:\n[ \t]+.*)*)", block, re.M):
+        fields.setdefault(name.lower(), _clean(value))
+    return fields
+
+
+def _clean(value: str) -> str:
+    return " ".join(value.split())
+
+
+def status_actions(groups: list[dict[str, str]]) -> set[str]:
+    """The ``Action`` values of a report, lower case (``failed``, ``delayed`` …)."""
+    return {_action_of(g) for g in groups if g.get("action", "").strip()}
+
+
+def _action_of(group: dict[str, str]) -> str:
+    words = group.get("action", "").lower().split()
+    action = words[0] if words else ""
+    if action.startswith("fail"):  # "failure" and friends
+        return "failed"
+    return "delayed" if action.startswith("delay") else action
+
+
+# --- recipients ---------------------------------------------------------------------
+
+
+def find_recipients(msg: Message, groups: list[dict[str, str]], notice: str) -> tuple[str, ...]:
+    """Failed recipients: X-Failed-Recipients, the DSN fields, else the notice text."""
+    found = _header_recipients(msg) + _report_recipients(groups)
+    if not found:
+        found = _text_recipients(msg, notice)
+    return _unique(found)
+
+
+def _header_recipients(msg: Message) -> list[str]:
+    values = [str(v) for v in msg.get_all("X-Failed-Recipients", [])]
+    return [addr for _, addr in getaddresses(values) if _ADDR_RE.fullmatch(addr)]
+
+
+def _report_recipients(groups: list[dict[str, str]]) -> list[str]:
+    found: list[str] = []
+    for group in groups:
+        if _action_of(group) in SUCCESS_ACTIONS:
+            continue
+        for name in ("original-recipient", "final-recipient"):
+            addr = _typed_address(group.get(name, ""))
+            if addr:
+                found.append(addr)
+                break
+    return found
+
+
+def _typed_address(value: str) -> str | None:
+    """``rfc822; user@example.com`` → ``user@example.com``."""
+    addr_type, _, addr = value.rpartition(";")
+    if addr_type and addr_type.strip().lower() not in ("rfc822", "x-unknown"):
+        return None
+    match = _ADDR_RE.search(addr)
+    return match.group(0) if match else None
+
+
+def _text_recipients(msg: Message, notice: str) -> list[str]:
+    exclude = _addresses_of_bounce(msg)
+    aliases = {m.group(1).lower(): m.group(2) for m in _EXPANDED_FROM.finditer(notice)}
+    found: list[tuple[int, str]] = []
+    for pattern in _RECIPIENT_PATTERNS:
+        found.extend((m.start(1), m.group(1)) for m in pattern.finditer(notice))
+    named = [aliases.get(a.lower(), a) for _, a in sorted(found) if _is_recipient(a, exclude)]
+    return named or _bare_names(msg, notice) or _any_addresses(notice, exclude)
+
+
+def _bare_names(msg: Message, notice: str) -> list[str]:
+    """AOL and directory-lookup bounces list local parts only: qualify them."""
+    domain = _organisational_domain(address_of(msg, "From").rpartition("@")[2])
+    heading = _BARE_NAMES_HEADING.search(notice)
+    if not heading or not domain:
+        return []
+    names: list[str] = []
+    for line in notice[heading.end() :].splitlines():
+        if names and not line.strip():
+            break
+        match = re.match(r"^[ \t]+(\w[\w.+-]*)(?:[ \t]{2,}.*)?$", line)
+        if match:
+            names.append(f"{match.group(1)}@{domain}")
+        elif line.strip():
+            break
+    return names
+
+
+def _organisational_domain(domain: str) -> str:
+    """``mr2.its.yale.edu`` → ``yale.edu``; ``mx.example.co.uk`` → ``example.co.uk``."""
+    labels = domain.lower().strip(".").split(".")
+    keep = 3 if len(labels) >= 3 and len(labels[-1]) == 2 and len(labels[-2]) <= 3 else 2
+    return ".".join(labels[-keep:]) if len(labels) >= 2 else ""
+
+
+def _any_addresses(notice: str, exclude: set[str]) -> list[str]:
+    """Last resort: every address in the notice but those of its own headers."""
+    lines = [line for line in notice.splitlines() if not _HEADER_LINE.match(line)]
+    found = _ADDR_RE.findall("\n".join(lines))
+    return [addr for addr in found if _is_recipient(addr, exclude)]
+
+
+def _is_recipient(addr: str, exclude: set[str]) -> bool:
+    return addr.lower() not in exclude and not _NOT_RECIPIENT.match(addr)
+
+
+def _addresses_of_bounce(msg: Message) -> set[str]:
+    """Addresses in the bounce's own headers: never the failed recipient."""
+    values = [
+        str(v)
+        for name in ("From", "To", "Cc", "Sender", "Reply-To", "Return-Path")
+        for v in msg.get_all(name, [])
+    ]
+    return {addr.lower() for _, addr in getaddresses(values) if addr}
+
+
+def _unique(addresses: list[str]) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for addr in addresses:
+        seen.setdefault(addr.strip().strip(".").lower(), None)
+    return tuple(seen)
+
+
+# --- permanence ---------------------------------------------------------------------
+
+
+def find_permanence(msg: Message, groups: list[dict[str, str]], notice: str) -> bool | None:
+    """True for a permanent failure, False for a delay, None when nothing says."""
+    actions = status_actions(groups)
+    if actions & FAILED_ACTIONS:
+        return True
+    if actions & DELAYED_ACTIONS:
+        return False
+    classes = {m.group(1) for g in groups for m in [_STATUS_FIELD.match(g.get("status", ""))] if m}
+    if classes & {"4", "5"}:
+        return "5" in classes
+    return _permanence_of_text(decoded_header(msg, "Subject") + "\n" + notice)
+
+
+def _permanence_of_codes(text: str) -> bool | None:
+    classes = {m.group(1) for m in _STATUS_CODE.finditer(text)}
+    if "5" in classes:
+        return True
+    return False if "4" in classes else None
+
+
+def _permanence_of_text(text: str) -> bool | None:
+    if _GIVEN_UP_TEXT.search(text):
+        return True
+    if _DELAY_TEXT.search(text):
+        return False
+    codes = _permanence_of_codes(text)
+    if codes is not None:
+        return codes
+    if _PERMANENT_TEXT.search(text):
+        return True
+    classes = {m.group(1) for m in _SMTP_REPLY.finditer(text)}
+    if "5" in classes:
+        return True
+    return False if "4" in classes else None
+
+
+def is_delay_notice(msg: Message) -> bool:
+    """A warning that delivery is late but still being tried (never a ticket)."""
+    msg = unwrap(msg)
+    groups = delivery_status_groups(msg)
+    actions = status_actions(groups)
+    if actions:
+        return actions <= DELAYED_ACTIONS | SUCCESS_ACTIONS and bool(actions & DELAYED_ACTIONS)
+    return find_permanence(msg, groups, notification_text(msg)) is False
+
+
+# --- the original message -----------------------------------------------------------
+
+
+def find_original_message_id(msg: Message) -> str | None:
+    """The Message-ID of the returned message: attached copy first, then quoted text."""
+    for part in walk_parts(msg, into_messages=False):
+        found = _message_id_of_part(part)
+        if found:
+            return found
+    for text in text_parts(msg, into_messages=True):
+        match = _MESSAGE_ID_LINE.search(text)
+        if match and strip_message_id(match.group(1)):
+            return strip_message_id(match.group(1))
+    quoted = (g["message-id"] for g in delivery_status_groups(msg) if "message-id" in g)
+    return strip_message_id(next(quoted, ""))  # headers pasted into a broken report
+
+
+def _message_id_of_part(part: Message) -> str | None:
+    if part.get_content_type() not in _ORIGINAL_TYPES:
+        return None
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        inner = next((p for p in payload if isinstance(p, Message)), None)
+        return strip_message_id(str(inner.get("Message-ID", ""))) if inner else None
+    headers = email.message_from_string(_decoded_payload(part), policy=email.policy.compat32)
+    return strip_message_id(str(headers.get("Message-ID", "")))
+
+
+def strip_message_id(value: str) -> str | None:
+    """``<abc@example.org>`` → ``abc@example.org``; None when there is none."""
+    match = re.search(r"<([^<>\s]+)>", value) or re.search(r"[^<>\s]+@[^<>\s]+", value)
+    if not match:
+        return None
+    return match.group(match.lastindex or 0).strip() or None
+
+
+# --- text helpers (shared with classify) ---------------------------------------------
+
+
+def walk_parts(msg: Message, *, into_messages: bool = True) -> Iterator[Message]:
+    """Every part, depth first; ``into_messages=False`` stops at attached messages.
+
+    Iterative, so that absurdly deep nesting cannot exhaust the call stack.
+    """
+    stack = [msg]
+    while stack:
+        part = stack.pop()
+        yield part
+        payload = part.get_payload()
+        if not isinstance(payload, list):
+            continue
+        if not into_messages and part.get_content_maintype() == "message":
+            continue
+        stack.extend(sub for sub in reversed(payload) if isinstance(sub, Message))
+
+
+def text_parts(msg: Message, *, into_messages: bool = False) -> Iterator[str]:
+    """The decoded text of each text/plain (or, failing that, text/html) part."""
+    parts = [p for p in walk_parts(msg, into_messages=into_messages) if not p.is_multipart()]
+    plain = [p for p in parts if p.get_content_type() == "text/plain"]
+    html = [p for p in parts if p.get_content_type() == "text/html"]
+    for part in plain or html:
+        text = _decoded_payload(part)
+        yield _strip_tags(text) if part.get_content_type() == "text/html" else text
+
+
+def notification_text(msg: Message) -> str:
+    """The human-readable notice of a bounce, without the returned copy."""
+    text = next(text_parts(msg), "")
+    marker = _COPY_MARKER.search(text)
+    return text[: marker.start()] if marker else text
+
+
+def _decoded_payload(part: Message) -> str:
+    raw = part.get_payload(decode=True)
+    if not isinstance(raw, bytes):
+        payload = part.get_payload()
+        return payload[:TEXT_LIMIT] if isinstance(payload, str) else ""
+    charset = part.get_content_charset() or "us-ascii"
+    try:
+        text = raw[: TEXT_LIMIT * 4].decode(charset, errors="replace")
+    except (LookupError, ValueError):  # unknown or malformed charset name
+        text = raw[: TEXT_LIMIT * 4].decode("latin-1")
+    return text[:TEXT_LIMIT].replace("\r\n", "\n")
+
+
+def _strip_tags(markup: str) -> str:
+    text = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", markup)
+    text = re.sub(r"(?i)<br\s*/?>|</(?:p|div|tr|li|h\d)>", "\n", text)
+    return html.unescape(re.sub(r"<[^>]+>", " ", text))
+
+
+def decoded_header(msg: Message, name: str) -> str:
+    """A header's value as text: RFC 2047 words and raw UTF-8 decoded; '' when absent."""
+    value = msg.get(name)
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else _text_of_chunks(value)
+    try:
+        return _clean(_text_of_chunks(text))
+    except (UnicodeError, LookupError, ValueError, TypeError, AssertionError):
+        return _clean(text)  # a malformed encoded word: keep it as written
+
+
+def _text_of_chunks(value: str | Header) -> str:
+    chunks = decode_header(value)
+    return "".join(
+        _decode_bytes(chunk, charset) if isinstance(chunk, bytes) else chunk
+        for chunk, charset in chunks
+    )
+
+
+def _decode_bytes(data: bytes, charset: str | None) -> str:
+    if charset in (None, "unknown-8bit"):  # raw 8-bit header: UTF-8 (RFC 6532) or legacy
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return data.decode("cp1252", errors="replace")
+    try:
+        return data.decode(charset, errors="replace")
+    except (LookupError, ValueError):
+        return data.decode("utf-8", errors="replace")
+
+
+def address_of(msg: Message, name: str) -> str:
+    """The bare address of a one-address header (From, Return-Path), '' if none."""
+    return parseaddr(decoded_header(msg, name))[1]
