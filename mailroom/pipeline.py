@@ -28,7 +28,7 @@ from mailroom.errors import MailError
 from mailroom.extract import Extracted, extract
 from mailroom.mailtypes import Address, ParsedMessage
 from mailroom.message import parse_message, parse_mime
-from mailroom.outbound.compose import find_ticket_tag
+from mailroom.outbound.compose import MESSAGE_ID_PREFIX, find_ticket_tag
 from mailroom.responses import respond_to_requester
 from mailroom.safeguarding import ILLEGAL_CATEGORY, ILLEGAL_FLAG, matches_keywords
 from mailroom.store.db import unavailable_as_store_error
@@ -148,7 +148,7 @@ def handle(app: App, session: Session, item: InboxItem, parsed: ParsedMessage) -
 def _classify(app: App, item: InboxItem, std: StdMessage) -> Classification:
     settings = app.settings
     return classify(std, envelope_sender=item.mail_from, our_domains=settings.domains,
-                    loop_token=settings.loop_token)
+                    loop_token=settings.loop_token, our_message_id_prefix=MESSAGE_ID_PREFIX)
 
 
 def identify_speaker(app: App, incoming: Incoming) -> None:

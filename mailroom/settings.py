@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from mailroom.errors import ConfigError
 
 DEFAULT_CONFIG = Path("config/mailroom.toml")
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ADDRESS_RE = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+$")
 
@@ -375,7 +376,7 @@ def load_settings(
     imap = _imap_accounts(raw.get("imap", []), env, problems)
     if problems:
         raise ConfigError(problems)
-    return _build(values, imap, source, problems)
+    return _build(values, imap, source)
 
 
 def _config_path(path: str | Path | None, env: Mapping[str, str]) -> Path | None:
@@ -489,10 +490,7 @@ def _make_account(values: dict[str, Any], password: str) -> ImapAccount:
 
 
 def _build(
-    v: dict[str, dict[str, Any]],
-    imap: tuple[ImapAccount, ...],
-    source: Path | None,
-    problems: list[str],
+    v: dict[str, dict[str, Any]], imap: tuple[ImapAccount, ...], source: Path | None
 ) -> Settings:
     helpline, paths = v["helpline"], v["paths"]
     var_dir = Path(paths["var_dir"])
@@ -519,14 +517,22 @@ def _build(
         sla_first_response_hours=v["sla"]["first_response_hours"],
         retention_closed_months=v["retention"]["closed_ticket_months"],
         secret=_secret(v["security"], var_dir),
-        var_dir=var_dir, platforms_path=Path(paths["platforms"]),
-        templates_dir=Path(paths["templates"]),
+        var_dir=var_dir, platforms_path=_resource(paths["platforms"]),
+        templates_dir=_resource(paths["templates"]),
         attachments_dir=Path(paths["attachments"] or var_dir / "attachments"),
         illegal_keywords=tuple(k.lower() for k in v["safeguarding"]["illegal_keywords"]),
         store_illegal_attachments=v["safeguarding"]["store_illegal_attachments"],
         max_attachment_size=v["safeguarding"]["max_attachment_size"],
         categories=v["tickets"]["categories"], roles=v["tickets"]["roles"], source=source,
     )
+
+
+def _resource(name: str) -> Path:
+    """A shipped file or folder: as given when it exists, else beside the package."""
+    path = Path(name)
+    if path.is_absolute() or path.exists() or not (PROJECT_ROOT / path).exists():
+        return path
+    return PROJECT_ROOT / path
 
 
 def _secret(security: dict[str, Any], var_dir: Path) -> bytes:
