@@ -200,9 +200,13 @@ def _inbox_table(items: list[dict[str, Any]]) -> str:
         return "nothing to show"
     return "\n".join(
         f"{i['id']:>6} {i['status']:<6} {i['door']:<5} {(i['door_ref'] or '')[:40]:<40} "
-        f"{(i['error'] or i['outcome'] or '').splitlines()[0] if (i['error'] or i['outcome']) else ''}"
+        f"{_first_line(i['error'] or i['outcome'])}"
         for i in items
     )
+
+
+def _first_line(text: str | None) -> str:
+    return text.splitlines()[0] if text else ""
 
 
 def cmd_inbox_retry(args: argparse.Namespace) -> int:

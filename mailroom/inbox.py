@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import compat32
+from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -93,17 +94,16 @@ def store_raw(
         return Stored(int(existing.scalar_one()), duplicate=True)
 
 
-def _insert_ignoring_duplicate(session: Session, values: dict[str, object]):  # type: ignore[no-untyped-def]
+def _insert_ignoring_duplicate(session: Session, values: Mapping[str, object]) -> Any:
+    """INSERT … ON CONFLICT (dedup_key) DO NOTHING RETURNING id, in either dialect."""
     dialect = session.get_bind().dialect.name
     table = InboxItem.__table__
+    stmt: Any
     if dialect == "postgresql":
-        stmt = postgresql.insert(table).values(values).on_conflict_do_nothing(
-            index_elements=["dedup_key"]
-        )
+        stmt = postgresql.insert(table)  # type: ignore[arg-type]
     elif dialect == "sqlite":
-        stmt = sqlite.insert(table).values(values).on_conflict_do_nothing(
-            index_elements=["dedup_key"]
-        )
+        stmt = sqlite.insert(table)  # type: ignore[arg-type]
     else:  # pragma: no cover - only the two supported databases reach here
-        stmt = insert(table).values(values)
+        return insert(table).values(dict(values)).returning(table.c.id)  # type: ignore[arg-type]
+    stmt = stmt.values(dict(values)).on_conflict_do_nothing(index_elements=["dedup_key"])
     return stmt.returning(table.c.id)

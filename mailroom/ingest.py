@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import BinaryIO
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
 from mailroom.app import App
 from mailroom.doors.files import SourceError, count_messages, iter_sources
@@ -42,7 +43,9 @@ def ingest_paths(
     return summary
 
 
-def _sources(paths: list[str], stdin: BinaryIO | None, summary: dict[str, int]):  # type: ignore[no-untyped-def]
+def _sources(
+    paths: list[str], stdin: BinaryIO | None, summary: dict[str, int]
+) -> Iterator[tuple[str, bytes]]:
     for path in paths:
         try:
             yield from iter_sources([path], stdin)
@@ -67,7 +70,7 @@ def _count(summary: dict[str, int], outcome: str) -> None:
     summary[key] = summary.get(key, 0) + 1
 
 
-def _progress_bar(paths: list[str], *, enabled: bool):  # type: ignore[no-untyped-def]
+def _progress_bar(paths: list[str], *, enabled: bool) -> Any:
     if not enabled or not sys.stderr.isatty():
         return None
     from tqdm import tqdm

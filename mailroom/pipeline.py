@@ -221,7 +221,8 @@ def act_on_bounce(app: App, session: Session, incoming: Incoming) -> str:
         if original is not None:
             ticket_id = live_ticket(session, original.ticket_id) if original.ticket_id else None
             original.flags = [*original.flags, "bounced"]
-    incoming.flags += ["permanent" if info.permanent else "temporary"] if info.permanent is not None else []
+    if info.permanent is not None:
+        incoming.flags.append("permanent" if info.permanent else "temporary")
     message = store_message(app, session, incoming, kind="bounce", ticket_id=ticket_id)
     if ticket_id:
         record_event(session, action="bounce.received", actor=_sender(incoming), at=app.now(),

@@ -160,11 +160,8 @@ def _int(minimum: int = 0) -> Parser:
 
 
 def _number(value: Any) -> float:
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            pass
+    if isinstance(value, str) and re.fullmatch(r"\s*\d+(\.\d*)?\s*", value):
+        value = float(value)
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise Invalid(f"expected a positive number, got {_show(value)}")
     return float(value)

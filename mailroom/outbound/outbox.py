@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from mailroom.app import App
 from mailroom.mailtypes import Address
 from mailroom.outbound.compose import POLICY, compose_message, make_message_id
-from mailroom.outbound.transports import PermanentFailure, TemporaryFailure, TransportError
+from mailroom.outbound.transports import PermanentFailure, TransportError
 from mailroom.store.db import unavailable_as_store_error
 from mailroom.store.models import Message, OutboxItem, Ticket
 
@@ -142,7 +142,7 @@ def send_one(app: App, item_id: int) -> str:
         raw, mail_from, rcpt_to = item.raw or b"", item.mail_from, list(item.rcpt_to)
     try:
         message = email.message_from_bytes(raw, policy=POLICY)
-        app.transport.send(message, mail_from=mail_from, rcpt_to=rcpt_to)  # type: ignore[arg-type]
+        app.transport.send(message, mail_from=mail_from, rcpt_to=rcpt_to)
     except TransportError as exc:
         return record_failure(app, item_id, exc)
     with unavailable_as_store_error(), app.sessions.begin() as session:

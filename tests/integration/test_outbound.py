@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import email
 import os
-from datetime import timedelta
 import smtplib
 import subprocess
 import sys
+from datetime import timedelta
 from email.policy import default
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from mailroom.doors.smtp import SmtpDoor
 from mailroom.outbound.outbox import send_due
 from mailroom.outbound.transports import SmtpTransport
 from mailroom.pipeline import process_inbox

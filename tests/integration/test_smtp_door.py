@@ -146,9 +146,9 @@ def test_database_down_gives_451_and_nothing_is_lost(make_app, db_url: str) -> N
         try:
             proxy.down()
             raw = mail(message_id="during-outage@school.example")
-            with smtplib.SMTP("127.0.0.1", door.port, timeout=30) as client:
-                with pytest.raises(smtplib.SMTPDataError) as info:
-                    client.sendmail("t@school.example", [HELPLINE], raw)
+            with smtplib.SMTP("127.0.0.1", door.port, timeout=30) as client, \
+                    pytest.raises(smtplib.SMTPDataError) as info:
+                client.sendmail("t@school.example", [HELPLINE], raw)
             assert info.value.smtp_code == 451
             proxy.up()
             with smtplib.SMTP("127.0.0.1", door.port, timeout=30) as client:
