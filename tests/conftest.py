@@ -123,20 +123,35 @@ def corpora() -> Path:
     return CORPORA
 
 
-@pytest.fixture
-def make_app(db_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
-    """Build an App on the test database; closes them all at the end."""
+def _app_factory(url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
     from mailroom.app import App
     from tests.factories import FixedClock, build_settings
 
     apps = []
 
     def factory(clock=None, **sections):  # type: ignore[no-untyped-def]
-        settings = build_settings(tmp_path, db_url, **sections)
+        settings = build_settings(tmp_path, url, **sections)
         app = App.build(settings, clock=clock or FixedClock())
         apps.append(app)
         return app
 
+    return factory, apps
+
+
+@pytest.fixture
+def make_app(db_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Build Apps on the test database (both backends); closes them at the end."""
+    factory, apps = _app_factory(db_url, tmp_path)
+    yield factory
+    for app in apps:
+        app.close()
+
+
+@pytest.fixture
+def make_pg_app(pg_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Build Apps on PostgreSQL only: for tests of several processes or a server outage."""
+    _empty_postgres(pg_url)
+    factory, apps = _app_factory(pg_url, tmp_path)
     yield factory
     for app in apps:
         app.close()

@@ -178,10 +178,8 @@ def test_hostile_subject_and_display_name_render_safely(app, smtp_sink: SmtpSink
         "jo@school.example",)
 
 
-def test_two_tick_processes_send_each_message_once(make_app, db_url, smtp_sink, tmp_path):  # type: ignore[no-untyped-def]
-    if not db_url.startswith("postgresql"):
-        pytest.skip("concurrent processes against one database: PostgreSQL")
-    app = make_app(outbound={"url": f"smtp://127.0.0.1:{smtp_sink.port}"})
+def test_two_tick_processes_send_each_message_once(make_pg_app, smtp_sink, tmp_path):  # type: ignore[no-untyped-def]
+    app = make_pg_app(outbound={"url": f"smtp://127.0.0.1:{smtp_sink.port}"})
     for i in range(30):
         deliver(app, mail(sender=f"p{i}@school.example", message_id=f"p{i}@school.example"))
     env = {**os.environ, "MAILROOM_CONFIG": str(tmp_path / "mailroom.toml")}

@@ -134,14 +134,12 @@ def test_swaks_delivers(app, door: SmtpDoor) -> None:
     assert len(inbox_rows(app)) == 1
 
 
-def test_database_down_gives_451_and_nothing_is_lost(make_app, db_url: str) -> None:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("needs a database server to take down (PostgreSQL)")
-    url = make_url(db_url)
+def test_database_down_gives_451_and_nothing_is_lost(make_pg_app, pg_url: str) -> None:
+    url = make_url(pg_url)
     with TcpProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
         proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(
             hide_password=False)
-        app = make_app(database={"url": proxied})
+        app = make_pg_app(database={"url": proxied})
         door = start_door(app)
         try:
             proxy.down()
