@@ -29,6 +29,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy mailroom
 
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
 check-config: $(STAMP)
 	$(BIN)/mailroom check-config
 
