@@ -282,7 +282,11 @@ def _local_part(addr: str) -> str:
 def _to_bounce_address(msg: Message) -> bool:
     """Sent to a return-path address (``list-bounces@``): only programs write there."""
     values = [str(v) for name in ("To", "Delivered-To") for v in msg.get_all(name, [])]
-    return any(_BOUNCE_LOCAL.search(_local_part(addr)) for _, addr in getaddresses(values))
+    try:
+        pairs = getaddresses(values)
+    except (RecursionError, ValueError, IndexError):  # hostile headers: the parser recurses
+        return False
+    return any(_BOUNCE_LOCAL.search(_local_part(addr)) for _, addr in pairs)
 
 
 # --- automatic replies ------------------------------------------------------------------

@@ -15,7 +15,7 @@ import traceback
 from dataclasses import dataclass, field
 from email.message import Message as StdMessage
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mailroom import classify as classifying
@@ -265,8 +265,22 @@ def act_on_mail(app: App, session: Session, incoming: Incoming, decision: Thread
         known = list(ticket.platforms or [])
         ticket.platforms = known + [p for p in incoming.extracted.platforms if p not in known]
     message = store_message(app, session, incoming, kind=incoming.speaker, ticket_id=ticket.id)
+    adopt_orphans(session, message)
     after_message(app, session, incoming, message, decision)
     return "created" if incoming.created else "threaded"
+
+
+def adopt_orphans(session: Session, message: Message) -> None:
+    """Automatic mail that arrived before this message, and replied to it, joins its ticket."""
+    if not message.message_id or message.ticket_id is None:
+        return
+    session.execute(
+        update(Message)
+        .where(Message.ticket_id.is_(None), Message.direction == "in",
+               Message.id.in_(select(MessageRef.message_pk).where(
+                   MessageRef.ref == message.message_id)))
+        .values(ticket_id=message.ticket_id)
+    )
 
 
 def after_message(

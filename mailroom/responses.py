@@ -84,6 +84,8 @@ def refusal_reason(app: App, session: Session, incoming: Incoming) -> str | None
         return "null-sender"
     if is_noreply_address(sender.addr):
         return "noreply"
+    if not sender.addr.isascii():
+        return "non-ascii-address"  # would need SMTPUTF8, which relays rarely offer
     if sender.addr.rsplit("@", 1)[-1] in s.domains or sender.addr in s.practitioners:
         return "our-address"
     now = app.now()
@@ -126,7 +128,9 @@ def queue_requester_mail(
     cc: tuple[Address, ...] = (), record_text: str | None = None,
 ) -> None:
     """A mail to the requester on the case thread, with the signed requester Reply-To."""
-    if not ticket.requester:
+    if not ticket.requester or not ticket.requester.isascii():
+        log.warning("ticket %s: no mail to requester %r (no usable address)",
+                    ticket.reference, ticket.requester)
         return
     answering = answering or last_message_from(session, ticket, ticket.requester)
     in_reply_to, refs = thread_ids(answering) if answering else (None, ())

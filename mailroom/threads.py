@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -64,24 +64,31 @@ class ThreadDecision:
 
 
 def find_thread(facts: ThreadFacts, lookups: ThreadLookups) -> ThreadDecision:
-    """Apply the rules in order; see the module docstring."""
-    replies = _tickets_of_replies(facts, lookups)
-    found, rule = _forward_match(facts, lookups)
-    if found is None and replies:
-        found, rule = min(replies), "replies"
+    """Apply the rules in order; see the module docstring.
+
+    Every ticket the message is linked to (its known ancestors, and the
+    replies to it that arrived first) is the same conversation: the ones
+    other than the chosen ticket are returned in ``merge``.
+    """
+    referenced = _referenced_tickets(facts, lookups)
+    linked = _tickets_of_replies(facts, lookups) | set(referenced)
+    found, rule = _forward_match(facts, lookups, referenced)
+    if found is None and linked:
+        found, rule = min(linked), "replies"
     if found is None:
         quoted = facts.tagged_ticket if facts.tagged_ticket else None
         return ThreadDecision(None, "new", quoted_ticket=quoted)
-    merge = tuple(sorted(t for t in replies if t != found))
+    merge = tuple(sorted(t for t in linked if t != found))
     return ThreadDecision(found, rule, merge=merge)
 
 
-def _forward_match(facts: ThreadFacts, lookups: ThreadLookups) -> tuple[int | None, str]:
+def _forward_match(
+    facts: ThreadFacts, lookups: ThreadLookups, referenced: list[int]
+) -> tuple[int | None, str]:
     if facts.token_ticket is not None and lookups.ticket_exists(facts.token_ticket):
         return facts.token_ticket, "token"
-    by_refs = ticket_from_references(facts, lookups)
-    if by_refs is not None:
-        return by_refs, "references"
+    if referenced:
+        return referenced[0], "references"
     tagged = facts.tagged_ticket
     if tagged is not None and facts.sender and lookups.is_participant(tagged, facts.sender):
         return tagged, "subject-tag"
@@ -92,18 +99,19 @@ def _forward_match(facts: ThreadFacts, lookups: ThreadLookups) -> tuple[int | No
     return None, "new"
 
 
-def ticket_from_references(facts: ThreadFacts, lookups: ThreadLookups) -> int | None:
-    """The ticket of the nearest known ancestor: In-Reply-To first, then
-    References from the newest (last) to the oldest."""
+def _referenced_tickets(facts: ThreadFacts, lookups: ThreadLookups) -> list[int]:
+    """Tickets of the known ancestors, nearest first (In-Reply-To, then References
+    from the newest to the oldest), each once."""
     ordered = _unique([*facts.in_reply_to, *reversed(facts.references)])
     ordered = [ident for ident in ordered if ident != facts.message_id]
     if not ordered:
-        return None
+        return []
     known = lookups.tickets_by_message_ids(ordered)
-    for ident in ordered:
-        if ident in known:
-            return known[ident]
-    return None
+    return _unique_ints(known[ident] for ident in ordered if ident in known)
+
+
+def _unique_ints(items: Iterable[int]) -> list[int]:
+    return list(dict.fromkeys(items))
 
 
 def _tickets_of_replies(facts: ThreadFacts, lookups: ThreadLookups) -> set[int]:

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import mailbox
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 MBOX_MAGIC = b"From "
-MAIL_SUFFIXES = {".eml", ".msg", ".mail", ".txt", ""}
+SINGLE_MESSAGE_SUFFIXES = {".eml", ".msg", ".mail"}
+NOT_MAIL_SUFFIXES = {".json", ".py", ".md", ".rst", ".html", ".xml", ".sh", ".pl", ".t", ".rb",
+                     ".js", ".ts", ".c", ".h", ".cs", ".java", ".bin", ".gz", ".zip", ".png",
+                     ".jpg", ".gif", ".pdf"}
+HEADER_LINE = re.compile(rb"^(From |[!-9;-~]+:)")
 
 
 class SourceError(Exception):
@@ -26,10 +31,22 @@ def is_maildir(path: Path) -> bool:
 
 
 def is_mbox(path: Path) -> bool:
-    if not path.is_file():
+    """An mbox starts with a ``From `` line; a ``.eml`` that does is still one message."""
+    if not path.is_file() or path.suffix.lower() in SINGLE_MESSAGE_SUFFIXES:
         return False
     with path.open("rb") as handle:
         return handle.read(len(MBOX_MAGIC)) == MBOX_MAGIC
+
+
+def looks_like_message(path: Path) -> bool:
+    """In a folder: a file whose first line is a header (or an mbox ``From `` line)."""
+    if path.name.startswith(".") or path.suffix.lower() in NOT_MAIL_SUFFIXES:
+        return False
+    try:
+        with path.open("rb") as handle:
+            return bool(HEADER_LINE.match(handle.read(1024)))
+    except OSError:
+        return False
 
 
 def iter_sources(paths: list[str], stdin: BinaryIO | None = None) -> Iterator[tuple[str, bytes]]:
@@ -47,12 +64,12 @@ def iter_path(path: Path) -> Iterator[tuple[str, bytes]]:
         yield from iter_maildir(path)
     elif path.is_dir():
         for child in sorted(path.iterdir()):
-            if child.is_dir() or child.suffix.lower() in MAIL_SUFFIXES:
+            if child.is_dir() or looks_like_message(child):
                 yield from iter_path(child)
     elif is_mbox(path):
         yield from iter_mbox(path)
     elif path.is_file():
-        yield str(path), path.read_bytes()
+        yield str(path), _strip_from_line(path.read_bytes())
     else:
         raise SourceError(f"{path}: no such file or directory")
 
