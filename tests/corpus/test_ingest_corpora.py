@@ -9,8 +9,8 @@ SQLite and on PostgreSQL. Expected, whatever the file holds:
   set, lkml's two copies of each message) are one message, and every other
   file has an inbox row of its own, holding its exact bytes;
 * nothing is shunted (an internal error is a bug; the known ones are listed in
-  :data:`KNOWN_SHUNTS` and each has a strict ``xfail`` test that starts passing
-  when it is fixed); an unparseable message ends ``bad`` with its bytes kept;
+  :data:`KNOWN_SHUNTS`, empty now; files that once shunted keep a test in
+  :data:`FIXED_SHUNTS`); an unparseable message ends ``bad`` with its bytes kept;
 * real bounces never open a ticket, nor do the auto-replies and list mail;
 * ingesting everything a second time creates nothing.
 
@@ -61,7 +61,10 @@ FINAL_OUTCOMES = frozenset({"created", "threaded", "duplicate", "bounce", "autom
 # utf8_headers.eml: the requester's address is RFC 6532 (jdöe@mächine.example);
 #   compose_message refuses it (needs SMTPUTF8) while queueing the acknowledgement,
 #   inside the inbound transaction, so the whole message is shunted: no ticket.
-KNOWN_SHUNTS: dict[str, str] = {
+KNOWN_SHUNTS: dict[str, str] = {}  # path -> reason; every one is a bug to fix
+
+# Files that once shunted; each keeps a test so the bug stays fixed.
+FIXED_SHUNTS: dict[str, str] = {
     "jstedfast-MimeKit/UnitTests/TestData/messages/stack-overflow.txt":
         "RecursionError in getaddresses() from classify._to_bounce_address",
     "mikel-mail/spec/fixtures/emails/rfc6532/utf8_headers.eml":
@@ -204,22 +207,19 @@ def check_automatic_mail_opens_no_ticket(results: list[Ingested]) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    [pytest.param(path, id=path, marks=pytest.mark.xfail(strict=True, reason=reason))
-     for path, reason in KNOWN_SHUNTS.items()],
+    [pytest.param(path, id=path) for path in FIXED_SHUNTS],
 )
-def test_known_internal_errors(app: App, path: str) -> None:
-    """One test per known shunt: passes (and so fails, strictly) once it is fixed."""
+def test_once_shunted_messages_now_process(app: App, path: str) -> None:
+    """Each message that once hit an internal error is processed now."""
     assert deliver(app, (CORPORA / path).read_bytes()) not in ("shunt", "bad")
 
 
 MBOX_LOOKALIKE = "notmuch/test/corpora/insert/mbox-attachment.eml"
 
 
-# The file door reads any file that starts with 'From ' as an mbox and splits it at every
-# 'From ' line: this .eml (one message, as notmuch's insert test feeds it) carries a git
-# patch whose own 'From <sha> Mon Sep 17 00:00:00 2001' line makes it two messages, the
-# first with its attachment cut off, the second a phantom mail "[PATCH] test fixups".
-@pytest.mark.xfail(strict=True, reason="file door splits a .eml at a 'From ' line in its body")
+# This .eml (one message, as notmuch's insert test feeds it) starts with an mbox 'From '
+# line and carries a git patch whose own 'From <sha> Mon Sep 17 00:00:00 2001' line once
+# made the file door split it in two: the first cut short, the second a phantom mail.
 def test_file_door_keeps_a_single_message_with_an_attached_patch_whole() -> None:
     path = CORPORA / MBOX_LOOKALIKE
     if not path.is_file():

@@ -84,6 +84,30 @@ def test_out_of_order_chain_with_partial_references_is_merged(app) -> None:
     assert {ticket_of(app, f"{n}@x.example") for n in "abc"} == {tickets(app)[0].id}
 
 
+@pytest.mark.parametrize("order", ["abc", "bca", "cab", "cba"])
+def test_a_message_linking_two_tickets_merges_them_in_any_order(app, order: str) -> None:
+    """B is a root, C answers a message we never got, A names both: one conversation."""
+    raws = {
+        "a": mail(message_id="a@y.example", in_reply_to="c@y.example",
+                  references=["b@y.example", "c@y.example"]),
+        "b": mail(message_id="b@y.example", subject="root"),
+        "c": mail(message_id="c@y.example", in_reply_to="ghost@y.example",
+                  references=["ghost@y.example"]),
+    }
+    for name in order:
+        deliver(app, raws[name])
+    assert len(tickets(app)) == 1
+    assert {ticket_of(app, f"{n}@y.example") for n in "abc"} == {tickets(app)[0].id}
+
+
+def test_auto_reply_arriving_before_its_parent_joins_the_ticket(app) -> None:
+    ooo = mail(message_id="ooo@x.example", in_reply_to="p@x.example",
+               headers={"Auto-Submitted": "auto-replied"}, subject="Out of office")
+    assert deliver(app, ooo) == "automatic"
+    deliver(app, mail(message_id="p@x.example"))
+    assert ticket_of(app, "ooo@x.example") == ticket_of(app, "p@x.example") is not None
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_arrival_order_does_not_matter(app, seed: int) -> None:
     ids = [f"n{i}@x.example" for i in range(8)]
