@@ -40,6 +40,15 @@ ESCALATION = {
     "context": "The account uses the school's logo and messages pupils.",
     "reporter_role": "head_teacher",
     "organisation_type": "primary school",
+    "attachments": [],
+}
+ESCALATION_NOTICE = {
+    "reference": "HL-000123",
+    "platform": "Instagram",
+    "status": "responded",
+    "platform_ref": "1234567890",
+    "opened_at": datetime(2025, 3, 3, 11, 0, tzinfo=UTC),
+    "urls": ["https://instagram.com/fake.school"],
 }
 
 SAMPLES: dict[str, dict[str, Any]] = {
@@ -51,8 +60,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "hours_text": "Monday to Friday, 10:00 to 16:00 (Europe/London)",
     },
     "requester/closure": {**REQUESTER, "subject": "Fake account of our school"},
-    "requester/relay": {**REQUESTER,
-                        "text": "Hi Jo,\n\nWe have reported the <account>.\nIt may take a few days."},
+    "requester/relay": {
+        **REQUESTER, "text": "Hi Jo,\n\nWe have reported the <account>.\nIt may take a few days."},
     "practitioner/command_done": {"reference": "HL-000123", "done": ["category reputation"],
                                   "notices": ["#escalate tiktok: not yet available"]},
     "requester/signposting/illegal_images": SIGNPOSTING,
@@ -83,6 +92,21 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "opened_at": datetime(2025, 3, 3, 11, 0, tzinfo=UTC),
         "follow_up_number": 1,
         "platform_ref": None,
+    },
+    "practitioner/escalation_response": {
+        **ESCALATION_NOTICE,
+        "sender": "Instagram Trust and Safety <safety@instagram.example>",
+        "subject": "Re: [Helpline #123] Escalation HL-000123: impersonation on Instagram",
+        "text": "We have removed the account for impersonation.",
+        "attachments": [],
+        "withheld_count": 0,
+        "withheld_reason": None,
+    },
+    "practitioner/escalation_no_response": {
+        **ESCALATION_NOTICE,
+        "status": "no_response",
+        "follow_ups": 2,
+        "reason": None,
     },
 }
 NEED_HTML = {"requester/acknowledgement", "requester/closure"}
