@@ -37,11 +37,13 @@ def register(sub: Any) -> None:
     ingest.add_argument("--no-progress", action="store_true")
     ingest.set_defaults(handler=cmd_ingest)
 
+    from mailroom.cli_escalate import register as register_escalate
     from mailroom.cli_jobs import register as register_jobs
     from mailroom.daemon import register as register_daemon
 
     register_daemon(sub)
     register_jobs(sub)
+    register_escalate(sub)
 
 
 def _register_tickets(sub: Any) -> None:

@@ -6,7 +6,7 @@ before and between them)::
 
     #assign me                  #assign ADDRESS
     #status open|waiting|closed #category NAME     #role NAME
-    #escalate PLATFORM [URL…]   #outcome removed|restricted|declined|no_action
+    #escalate PLATFORM [URL…]   #outcome removed|restricted|declined|no_action [PLATFORM]
     #note                       #close
 
 The first line that is not a command ends the block; everything from there on
@@ -122,6 +122,17 @@ def _one_of(choices: tuple[str, ...]) -> Callable[[str, str], Command | str]:
     return parse
 
 
+def _outcome(name: str, rest: str) -> Command | str:
+    """``#outcome removed [PLATFORM]``: the platform picks among several escalations."""
+    words = rest.split()
+    found = _one_of(OUTCOMES)(name, words[0] if words else "")
+    if isinstance(found, str) or len(words) < 2:
+        return found
+    if len(words) > 2:
+        return f'#{name}: takes an outcome and at most a platform, got "{rest}"'
+    return Command(name, (*found.args, words[1].lower()))
+
+
 def _no_arguments(name: str, rest: str) -> Command | str:
     if rest:
         return f'#{name}: takes nothing after it, got "{rest}"'
@@ -161,7 +172,7 @@ COMMANDS: dict[str, Callable[[str, str], Command | str]] = {
     "category": _free_text,
     "role": _free_text,
     "escalate": _escalate,
-    "outcome": _one_of(OUTCOMES),
+    "outcome": _outcome,
     "note": _no_arguments,
     "close": _no_arguments,
 }

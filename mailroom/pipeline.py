@@ -25,6 +25,7 @@ from mailroom.authresults import check_authentication
 from mailroom.bounces import parse_bounce
 from mailroom.classify import Classification, classify
 from mailroom.errors import MailError
+from mailroom.escalations import escalation_for_message, handle_platform_reply
 from mailroom.extract import Extracted, extract
 from mailroom.mailtypes import Address, ParsedMessage
 from mailroom.message import parse_message, parse_mime
@@ -32,7 +33,14 @@ from mailroom.outbound.compose import MESSAGE_ID_PREFIX, find_ticket_tag
 from mailroom.responses import respond_to_requester
 from mailroom.safeguarding import ILLEGAL_CATEGORY, ILLEGAL_FLAG, matches_keywords
 from mailroom.store.db import unavailable_as_store_error
-from mailroom.store.models import AttachmentRow, InboxItem, Message, MessageRef, Ticket
+from mailroom.store.models import (
+    AttachmentRow,
+    Escalation,
+    InboxItem,
+    Message,
+    MessageRef,
+    Ticket,
+)
 from mailroom.store.repository import ThreadStore, live_ticket, message_exists
 from mailroom.threads import ThreadDecision, ThreadFacts, conversation_root, find_thread
 from mailroom.tickets import (
@@ -134,10 +142,13 @@ def handle(app: App, session: Session, item: InboxItem, parsed: ParsedMessage) -
     std = parse_mime(item.raw or b"")
     incoming = Incoming(item=item, parsed=parsed, std=std, classification=_classify(app, item, std))
     identify_speaker(app, incoming)
+    escalation = escalation_for_message(session, incoming)
+    if escalation is not None:
+        incoming.speaker = "platform"
     kind = incoming.classification.kind
     if kind == classifying.BOUNCE:
         return act_on_bounce(app, session, incoming)
-    decision = find_thread(thread_facts(app, incoming), ThreadStore(session))
+    decision = find_thread(thread_facts(app, incoming, escalation), ThreadStore(session))
     if kind == classifying.LOOP:
         return record_unanswered(app, session, incoming, decision, outcome="loop")
     if kind == classifying.AUTO_REPLY:
@@ -198,9 +209,13 @@ def _recipient_addresses(incoming: Incoming) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def thread_facts(app: App, incoming: Incoming) -> ThreadFacts:
+def thread_facts(
+    app: App, incoming: Incoming, escalation: Escalation | None = None
+) -> ThreadFacts:
     parsed, token = incoming.parsed, incoming.token
     token_ticket = token.ident if token and token.kind == "t" else None
+    if token and token.kind == "e" and escalation is not None:
+        token_ticket = escalation.ticket_id  # the escalation's signed address names its case
     return ThreadFacts(
         message_id=parsed.message_id, in_reply_to=parsed.in_reply_to,
         references=parsed.references, sender=parsed.sender.addr if parsed.sender else None,
@@ -241,6 +256,8 @@ def record_unanswered(
     if ticket_id:
         record_event(session, action="message.received", actor=_sender(incoming), at=app.now(),
                      ticket_id=ticket_id, message_pk=message.id, kind=kind)
+    if incoming.speaker == "platform" and outcome == "automatic":
+        handle_platform_reply(app, session, incoming)  # records their case number only
     return outcome
 
 
@@ -297,6 +314,9 @@ def after_message(
         from mailroom.practitioner import handle_practitioner_reply
 
         handle_practitioner_reply(app, session, incoming)
+        return
+    if incoming.speaker == "platform":
+        handle_platform_reply(app, session, incoming)
         return
     if incoming.speaker != "requester":
         return

@@ -53,6 +53,8 @@ from sqlalchemy.orm import Session
 
 from mailroom.app import App
 from mailroom.commands import Command, parse_commands
+from mailroom.errors import MailroomError
+from mailroom.escalations import open_escalation, outcome_target, record_outcome
 from mailroom.mailtypes import Address
 from mailroom.outbound.outbox import Draft, queue_mail
 from mailroom.responses import (
@@ -111,6 +113,7 @@ class Reply:
     signposting: str | None = None  # the new category, for its signposting
     done: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
+    note_text: str | None = None  # the text of a #note reply: context for an escalation
 
     def record(self, action: str, **detail: Any) -> None:
         """An audit event by the practitioner, from this reply."""
@@ -124,6 +127,7 @@ def handle_practitioner_reply(app: App, session: Session, incoming: Incoming) ->
     assert ticket is not None and message is not None
     reply = Reply(app, session, ticket, message, actor=message.sender or "unknown")
     parsed = parse_commands(message.text or "")
+    reply.note_text = relay_text(parsed.body) or None if parsed.is_note else None
     errors = [*parsed.errors, *check_commands(app, parsed.commands)]
     if errors:
         reject(reply, errors)
@@ -253,7 +257,7 @@ def _run_escalate(reply: Reply, command: Command) -> None:
 
 
 def _run_outcome(reply: Reply, command: Command) -> None:
-    request_outcome(reply, command.args[0])
+    request_outcome(reply, command.args[0], *command.args[1:2])
 
 
 def _run_nothing(reply: Reply, command: Command) -> None:
@@ -261,21 +265,34 @@ def _run_nothing(reply: Reply, command: Command) -> None:
 
 
 def request_escalation(reply: Reply, platform: str, urls: tuple[str, ...]) -> None:
-    """``#escalate``: recorded; escalations to platforms arrive with a later version."""
-    reply.record("escalation.requested", platform=platform, urls=list(urls))
+    """``#escalate``: open the escalation; a reason it cannot go is told to the practitioner.
+
+    The context sent to the platform is the text of a ``#note`` reply, never the
+    answer being relayed to the professional.
+    """
     name = reply.app.platforms[platform].name
-    reply.notices.append(
-        f"#escalate {platform}: escalations to platforms are not yet available; nothing was "
-        f"sent to {name}. Your request is recorded on the case: please report it to {name} "
-        "by hand for now.")
+    try:
+        escalation = open_escalation(
+            reply.app, reply.session, reply.ticket, platform, urls=list(urls) or None,
+            context=reply.note_text, actor=reply.actor, message_pk=reply.message.id)
+    except MailroomError as exc:
+        reply.record("escalation.refused", platform=platform, reason=str(exc))
+        reply.notices.append(f"#escalate {platform}: nothing was sent to {name}: {exc}")
+        return
+    reply.done.append(f"escalated to {name} ({len(escalation.urls)} URLs)")
 
 
-def request_outcome(reply: Reply, outcome: str) -> None:
-    """``#outcome``: recorded; escalation outcomes arrive with escalations."""
-    reply.record("outcome.requested", outcome=outcome)
-    reply.notices.append(
-        f"#outcome {outcome}: escalation outcomes are not yet available; your outcome is "
-        "recorded on the case only.")
+def request_outcome(reply: Reply, outcome: str, platform: str | None = None) -> None:
+    """``#outcome``: close the escalation it is about with that outcome."""
+    try:
+        escalation = outcome_target(reply.session, reply.ticket, platform)
+        record_outcome(reply.app, reply.session, escalation, outcome, actor=reply.actor,
+                       message_pk=reply.message.id)
+    except MailroomError as exc:
+        reply.record("outcome.refused", outcome=outcome, reason=str(exc))
+        reply.notices.append(f"#outcome {outcome}: {exc}")
+        return
+    reply.done.append(f"outcome {outcome} for {escalation.platform}")
 
 
 RUNNERS: dict[str, Callable[[Reply, Command], None]] = {

@@ -56,12 +56,25 @@ JOBS: list[Job] = [
     Job("process_inbox", timedelta(seconds=30), _process_inbox),
     Job("send_outbox", timedelta(seconds=10), _send_outbox),
 ]
+# Modules that register jobs of their own when imported.
+JOB_MODULES = ("mailroom.escalations", "mailroom.retention")
 
 
 def register_job(job: Job) -> None:
-    """Later capabilities (escalation follow-ups, retention, …) add their jobs here."""
-    if all(existing.name != job.name for existing in JOBS):
-        JOBS.append(job)
+    """Add a job; it runs before ``send_outbox``, so the mail it queues goes out in the
+    same tick."""
+    if any(existing.name == job.name for existing in JOBS):
+        return
+    JOBS.insert(len(JOBS) - 1, job)
+
+
+def load_jobs() -> list[Job]:
+    """Every job, after importing the modules that register theirs."""
+    import importlib
+
+    for name in JOB_MODULES:
+        importlib.import_module(name)
+    return list(JOBS)
 
 
 def run_job(app: App, job: Job) -> Any:
@@ -78,7 +91,7 @@ def run_job(app: App, job: Job) -> Any:
 def run_due_jobs(app: App) -> dict[str, Any]:
     """Every job once (gated ones only when due); the results by job name."""
     results: dict[str, Any] = {}
-    for job in list(JOBS):
+    for job in load_jobs():
         try:
             results[job.name] = run_job(app, job)
         except Exception as exc:  # noqa: BLE001 - one failing job never stops the others
@@ -131,7 +144,7 @@ def start_background(app: App) -> Any:
 
     scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
         "coalesce": True, "max_instances": 1, "misfire_grace_time": 300})
-    for job in JOBS:
+    for job in load_jobs():
         scheduler.add_job(_guarded, "interval", args=(app, job), id=job.name,
                           seconds=job.every.total_seconds(), next_run_time=None)
     scheduler.start()

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from mailroom.escalations import escalation_view
 from mailroom.store.models import Event, InboxItem, Message, OutboxItem, Ticket
 
 
@@ -35,16 +36,7 @@ def ticket_summary(ticket: Ticket) -> dict[str, Any]:
         "participants": [
             {"address": p.address, "name": p.name, "role": p.role} for p in ticket.participants
         ],
-        "escalations": [
-            {
-                "id": e.id, "platform": e.platform, "status": e.status,
-                "platform_ref": e.platform_ref, "opened_at": iso(e.opened_at),
-                "responded_at": iso(e.responded_at), "follow_ups": e.follow_ups,
-                "next_follow_up_at": iso(e.next_follow_up_at), "outcome": e.outcome,
-                "urls": list(e.urls or []),
-            }
-            for e in ticket.escalations
-        ],
+        "escalations": [escalation_view(e) for e in ticket.escalations],
     }
 
 

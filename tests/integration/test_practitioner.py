@@ -24,7 +24,7 @@ from mailroom.outbound.outbox import send_due
 from mailroom.outbound.transports import SmtpTransport
 from mailroom.pipeline import process_inbox
 from mailroom.practitioner import relay_text
-from mailroom.store.models import Event, Message, OutboxItem, Ticket
+from mailroom.store.models import Escalation, Event, Message, OutboxItem, Ticket
 from tests.factories import deliver, mail, tickets
 from tests.integration.smtp_sink import SmtpSink, smtp_sink_fixture  # noqa: F401
 from tests.integration.test_smtp_door import start_door
@@ -358,17 +358,46 @@ def test_close_relays_then_sends_closure_and_requester_reopens(app: App) -> None
     assert the_ticket(app).status == "open"
 
 
-def test_escalate_is_recorded_and_the_practitioner_told_it_is_not_available(app: App) -> None:
-    body = ("#escalate facebook https://www.facebook.com/groups/123/posts/456\n\n"
-            "Hi Jo, we will raise this with Facebook.\n")
+def test_escalate_by_email_opens_the_escalation(app: App) -> None:
+    url = "https://www.facebook.com/groups/123/posts/456"
+    body = f"#escalate facebook {url}\n\nHi Jo, we will raise this with Facebook.\n"
     deliver(app, practitioner_reply(open_case(app), body))
-    [requested] = events(app, "escalation.requested")
-    assert requested.detail == {"platform": "facebook",
-                                "urls": ["https://www.facebook.com/groups/123/posts/456"]}
+    [opened] = events(app, "escalation.opened")
+    assert opened.actor == ANNA
+    [escalation] = outbox(app, "escalation")
+    assert [a.addr_spec for a in escalation["To"].addresses] == [
+        app.platforms["facebook"].address]
+    assert url in plain_body(escalation)
+    assert "we will raise this" not in plain_body(escalation)  # the relay is not the context
+    assert len(outbox(app, "relay")) == 1 and outbox(app, "command_done") == []
+
+
+def test_escalate_with_a_note_gives_the_platform_context(app: App) -> None:
+    body = ("#escalate facebook https://www.facebook.com/groups/123/posts/456\n"
+            "#note\nThe group shares photos of pupils taken at the school gate.\n")
+    deliver(app, practitioner_reply(open_case(app), body))
+    [escalation] = outbox(app, "escalation")
+    assert "photos of pupils taken at the school gate" in plain_body(escalation)
+    assert outbox(app, "relay") == []
+
+
+def test_escalate_that_cannot_go_is_explained(app: App) -> None:
+    deliver(app, practitioner_reply(open_case(app), "#escalate tiktok\n\nHi Jo.\n"))
+    assert outbox(app, "escalation") == []
     [done] = outbox(app, "command_done")
     assert [a.addr_spec for a in done["To"].addresses] == [ANNA]
-    assert "not yet available" in plain_body(done)
-    assert len(outbox(app, "relay")) == 1
+    assert "nothing was sent to TikTok" in plain_body(done)
+
+
+def test_outcome_closes_the_escalation(app: App) -> None:
+    notification = open_case(app)
+    url = "https://www.facebook.com/groups/123/posts/456"
+    deliver(app, practitioner_reply(notification, f"#escalate facebook {url}\n#note\n"))
+    deliver(app, practitioner_reply(notification, "#outcome removed\n#note\n",
+                                    message_id="outcome@helpline.example"))
+    with app.sessions() as session:
+        [row] = session.execute(select(Escalation)).scalars()
+    assert (row.status, row.outcome) == ("resolved", "removed")
 
 
 ATTACHMENT_CASES = {
