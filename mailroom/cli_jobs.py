@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from mailroom.cli import EXIT_OK, emit
-from mailroom.errors import UsageError
+from mailroom.errors import StoreUnavailable, UsageError
 
 
 def register(sub: Any) -> None:
@@ -71,10 +71,10 @@ def poll_imap_once(app: Any) -> dict[str, Any]:
         poller = ImapPoller(account, accept, DatabaseImapState(app.sessions))
         try:
             results[f"imap:{account.name}"] = poller.poll_once()
+        except StoreUnavailable:
+            raise
         except Exception as exc:  # noqa: BLE001 - report, keep going with the others
-            results[f"imap:{account.name}"] = f"error: {exc}"
-        finally:
-            poller.close()
+            results[f"imap:{account.name}"] = f"error: {type(exc).__name__}: {exc}"
     if results:
         results["process_inbox (imap)"] = process_inbox(app)
     return results
