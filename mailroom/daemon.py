@@ -23,6 +23,8 @@ log = logging.getLogger("mailroom.daemon")
 
 WORKER_IDLE_SECONDS = 5.0
 STORE_RETRY_SECONDS = 5.0
+LOCK_RETRY_SECONDS = 5.0
+LOCK_CHECK_SECONDS = 5.0
 
 
 def register(sub: Any) -> None:
@@ -125,7 +127,41 @@ class Daemon:
             self.wake.set()
 
         poller = ImapPoller(account, accept, DatabaseImapState(self.app.sessions))
-        self._start_thread(f"imap-{account.name}", lambda: poller.run(self.stop))
+        self._start_thread(f"imap-{account.name}", lambda: self._poll_when_locked(
+            account.name, poller))
+
+    def _poll_when_locked(self, name: str, poller: Any) -> None:
+        """Poll the account only while this process holds its lock (one poller per
+        account across every mailroom process); wait and retry otherwise."""
+        from mailroom.locks import ProcessLock
+
+        lock = ProcessLock(self.app.engine, f"imap:{name}", self.app.settings.var_dir / "locks")
+        while not self.stop.is_set():
+            try:
+                acquired = lock.acquire()
+            except Exception as exc:  # noqa: BLE001 - database down: try again later
+                log.warning("imap %s: cannot take the poller lock: %s", name, exc)
+                acquired = False
+            if not acquired:
+                self.stop.wait(LOCK_RETRY_SECONDS)
+                continue
+            log.info("imap %s: this process polls the account", name)
+            lost = threading.Event()
+            watcher = threading.Thread(target=self._watch_lock, args=(lock, lost), daemon=True)
+            watcher.start()
+            try:
+                poller.run(lost)
+            finally:
+                lost.set()
+                watcher.join(timeout=5)
+                lock.release()
+
+    def _watch_lock(self, lock: Any, lost: threading.Event) -> None:
+        while not lost.is_set():
+            if self.stop.is_set() or not lock.held():
+                lost.set()
+                return
+            lost.wait(LOCK_CHECK_SECONDS)
 
     def _work(self) -> None:
         from mailroom.outbound.outbox import send_due

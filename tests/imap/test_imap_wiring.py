@@ -14,10 +14,11 @@ from tests.factories import REPO, build_settings, mail
 from tests.integration.test_daemon import wait_for
 
 
-def imap_config(tmp_path: Path, mailbox: Mailbox, *, smtp_enabled: bool = False) -> Path:
+def imap_config(tmp_path: Path, mailbox: Mailbox, *, db_url: str | None = None) -> Path:
+    """A config file with one [[imap]] account on the test's Dovecot user."""
     account = mailbox.account()
-    build_settings(tmp_path, f"sqlite:///{tmp_path / 'var' / 'mailroom.db'}",
-                   smtp={"enabled": smtp_enabled})
+    build_settings(tmp_path, db_url or f"sqlite:///{tmp_path / 'var' / 'mailroom.db'}",
+                   smtp={"enabled": False})
     path = tmp_path / "mailroom.toml"
     path.write_text(path.read_text() + (
         "\n[[imap]]\n"
