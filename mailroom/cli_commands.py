@@ -39,11 +39,13 @@ def register(sub: Any) -> None:
 
     from mailroom.cli_escalate import register as register_escalate
     from mailroom.cli_jobs import register as register_jobs
+    from mailroom.cli_reports import register as register_reports
     from mailroom.daemon import register as register_daemon
 
     register_daemon(sub)
     register_jobs(sub)
     register_escalate(sub)
+    register_reports(sub)
 
 
 def _register_tickets(sub: Any) -> None:

@@ -119,6 +119,7 @@ def merge_tickets(
             add_participant(session, keep, Address(person.address, person.name or ""),
                             role=person.role, at=at)
         other.merged_into, other.status, other.updated_at = keep.id, "closed", at
+        other.closed_at = at
         if other.created_at < keep.created_at:
             keep.created_at = other.created_at
         record_event(session, action="ticket.merged", actor="system", at=at,

@@ -1,0 +1,543 @@
+"""Data-protection requests (SPEC section 10): export, or erase, what is held about one address.
+
+Where an address is looked for: ticket requesters, participants, message
+senders and recipients, inbound envelope senders, outgoing recipients, audit
+event actors and details. Free text written by *other* people (another
+case's body naming this person) is not searched: no tool can find a person
+in prose reliably, so a reviewer must.
+
+**Export** (:func:`export_requester`) writes a directory (mode 0700; files
+0600) that an admin reviews and hands over, zipped in whatever way their
+process requires::
+
+    export-<address>-<UTC time>/
+      README.txt     what is where
+      export.json    the tickets where the address is requester or participant,
+                     whole (messages with text and metadata, participants,
+                     events, escalations with their context); each message has
+                     "theirs": true when they sent it or it was sent to them;
+                     messages they sent that belong to no ticket; and an index
+                     of the files below, with counts
+      raw/in-<inbox id>.eml     inbound mail they sent, as received
+      raw/out-<outbox id>.eml   mail sent to them, as sent
+      attachments/<id>-<name>   attachment bytes still stored, of those tickets
+
+A case record holds third parties' data too (the practitioners, a platform's
+answer, a colleague in Cc): review before sending.
+
+**Erase** (:func:`erase_requester`), in one transaction:
+
+- tickets where they are the **requester** are purged as retention would
+  (:func:`mailroom.retention.purge_tickets`: every body, subject, raw mail,
+  attachment, name and escalation context), whatever their status;
+- on tickets where they only took part, **their own** messages lose text,
+  subject, name and URLs, their raw mail and attachments go; raw mail of
+  the case that contains their address is dropped; their address in
+  recipients, texts and subjects is replaced;
+- mail still queued to them, on their cases, or carrying their messages to
+  practitioners is cancelled (status ``failed``); notifications that carried
+  their messages lose their copy of the text and their raw mail;
+- everywhere, the address becomes a placeholder ``erased-<random>@erased.invalid``
+  (random per request: it cannot be turned back into the address, and the
+  ``.invalid`` domain means no mail can ever go to it), and names are cleared.
+
+What stays is anonymous: ticket rows (dates, category, role, platforms, first
+response, status), escalation rows (platform, dates, outcome), so reports do
+not change. The audit trail gets a ``requester.erased`` event on each ticket
+touched and one without a ticket: the placeholder and counts, never the
+address. To let an admin later answer "did you erase me?", the events carry
+a fingerprint: HMAC-SHA256 of the address under the helpline's secret
+(:func:`erasure_fingerprint`); it can confirm a given address, not reveal one.
+Blob files are deleted after the commit when no stored attachment uses them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from mailroom.app import App
+from mailroom.errors import MailroomError
+from mailroom.filenames import sanitise_filename
+from mailroom.retention import (
+    SENT,
+    PurgeCounts,
+    blob_candidates,
+    delete_unreferenced_blobs,
+    execute_update,
+    purge_tickets,
+)
+from mailroom.store.models import (
+    AttachmentRow,
+    Event,
+    InboxItem,
+    Message,
+    OutboxItem,
+    Participant,
+    Ticket,
+)
+from mailroom.tickets import record_event
+from mailroom.views import iso, message_view, ticket_detail
+
+__all__ = [
+    "EXPORT_FORMAT",
+    "EraseResult",
+    "Holdings",
+    "erase_requester",
+    "erasure_fingerprint",
+    "export_requester",
+    "find_holdings",
+    "normalise_address",
+]
+
+EXPORT_FORMAT = "mailroom-export/1"
+PLACEHOLDER_DOMAIN = "erased.invalid"
+CANCELLED = "cancelled: a recipient's data was erased"
+DIR_MODE, FILE_MODE = 0o700, 0o600
+
+
+def normalise_address(address: str) -> str:
+    text = address.strip().strip("<>").strip().lower()
+    if text.count("@") != 1 or text.startswith("@") or text.endswith("@") or " " in text:
+        raise MailroomError(f"not an email address: {address!r}")
+    return text
+
+
+def erasure_fingerprint(app: App, address: str) -> str:
+    """HMAC-SHA256 of the address under the helpline's secret (confirms, never reveals)."""
+    message = b"mailroom-erasure:" + normalise_address(address).encode()
+    return hmac.new(app.settings.secret, message, hashlib.sha256).hexdigest()
+
+
+def make_placeholder() -> str:
+    return f"erased-{secrets.token_hex(5)}@{PLACEHOLDER_DOMAIN}"
+
+
+# --- finding -----------------------------------------------------------------------
+
+
+@dataclass
+class Holdings:
+    """The tickets an address appears on."""
+
+    address: str
+    requester_tickets: list[int]  # they opened the case
+    other_tickets: list[int]  # they took part (Cc, wrote in) in someone else's case
+
+    @property
+    def tickets(self) -> list[int]:
+        return sorted({*self.requester_tickets, *self.other_tickets})
+
+
+def find_holdings(session: Session, address: str) -> Holdings:
+    requester = set(session.execute(
+        select(Ticket.id).where(func.lower(Ticket.requester) == address)).scalars())
+    taking_part = set(session.execute(
+        select(Participant.ticket_id).where(func.lower(Participant.address) == address)
+    ).scalars())
+    taking_part |= {tid for tid in session.execute(
+        select(Message.ticket_id).where(func.lower(Message.sender) == address)).scalars()
+        if tid is not None}
+    return Holdings(address, sorted(requester), sorted(taking_part - requester))
+
+
+def _their_messages(address: str) -> Any:
+    return select(Message.id).where(func.lower(Message.sender) == address)
+
+
+def _is_recipient(address: str, recipients: Iterable[str]) -> bool:
+    return any(address == str(r).lower() for r in recipients)
+
+
+# --- export ------------------------------------------------------------------------
+
+
+def export_requester(app: App, address: str, out_dir: Path) -> Path:
+    """Write everything held about ``address`` under ``out_dir``; return the new directory."""
+    address = normalise_address(address)
+    target = _new_directory(Path(out_dir), address, app.now())
+    with app.sessions() as session:
+        holdings = find_holdings(session, address)
+        document = _document(app, session, holdings)
+        document["inbound_raw"] = _export_inbound(session, address, target)
+        document["outbound_raw"] = _export_outbound(session, holdings, target)
+        document["attachments"] = _export_attachments(app, session, holdings, target)
+    document["counts"] = _counts(document)
+    _write(target / "export.json", json.dumps(document, indent=2, ensure_ascii=False).encode())
+    _write(target / "README.txt", _readme(document).encode())
+    return target
+
+
+def _new_directory(out_dir: Path, address: str, now: datetime) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    safe = re.sub(r"[^a-z0-9@._-]", "_", address)[:100]
+    stem = f"export-{safe}-{now:%Y%m%dT%H%M%SZ}"
+    for attempt in range(1, 1000):
+        target = out_dir / (stem if attempt == 1 else f"{stem}-{attempt}")
+        try:
+            target.mkdir(mode=DIR_MODE)
+        except FileExistsError:
+            continue
+        return target
+    raise MailroomError(f"cannot create an export directory under {out_dir}")
+
+
+def _document(app: App, session: Session, holdings: Holdings) -> dict[str, Any]:
+    address = holdings.address
+    tickets = [_ticket_view(session, tid, holdings) for tid in holdings.tickets]
+    loose = session.execute(select(Message).where(
+        func.lower(Message.sender) == address, Message.ticket_id.is_(None)).order_by(Message.id))
+    return {
+        "format": EXPORT_FORMAT, "address": address, "helpline": app.settings.helpline_name,
+        "generated_at": iso(app.now()), "tickets": tickets,
+        "messages_without_ticket": [_mark(message_view(m), address) for m in loose.scalars()],
+    }
+
+
+def _ticket_view(session: Session, ticket_id: int, holdings: Holdings) -> dict[str, Any]:
+    ticket = session.get_one(Ticket, ticket_id)
+    view = ticket_detail(session, ticket)
+    view["relation"] = "requester" if ticket_id in holdings.requester_tickets else "participant"
+    view["requester_name"] = ticket.requester_name
+    view["purged_at"] = iso(ticket.purged_at)
+    for item, row in zip(view["escalations"], ticket.escalations, strict=True):
+        item["context"] = row.context
+    view["messages"] = [_mark(m, holdings.address) for m in view["messages"]]
+    return view
+
+
+def _mark(message: dict[str, Any], address: str) -> dict[str, Any]:
+    sender = (message.get("sender") or "").lower()
+    message["theirs"] = sender == address or _is_recipient(
+        address, [*message.get("to", []), *message.get("cc", [])])
+    return message
+
+
+def _export_inbound(session: Session, address: str, target: Path) -> list[dict[str, Any]]:
+    stmt = select(InboxItem, Message.message_id).outerjoin(
+        Message, InboxItem.message_pk == Message.id).where(
+        or_(InboxItem.message_pk.in_(_their_messages(address)),
+            and_(InboxItem.message_pk.is_(None), func.lower(InboxItem.mail_from) == address)),
+        InboxItem.raw.is_not(None)).order_by(InboxItem.id)
+    out = []
+    for item, message_id in session.execute(stmt):
+        name = f"raw/in-{item.id}.eml"
+        _write(target / name, item.raw or b"")
+        out.append({"file": name, "inbox_id": item.id, "message_id": message_id,
+                    "received_at": iso(item.received_at), "status": item.status})
+    return out
+
+
+def _export_outbound(session: Session, holdings: Holdings,
+                     target: Path) -> list[dict[str, Any]]:
+    stmt = select(OutboxItem).where(
+        or_(OutboxItem.ticket_id.in_(holdings.tickets),
+            func.lower(OutboxItem.to_addr) == holdings.address),
+        OutboxItem.raw.is_not(None)).order_by(OutboxItem.id)
+    out = []
+    for item in session.execute(stmt).scalars():
+        if not _is_recipient(holdings.address, item.rcpt_to or []):
+            continue
+        name = f"raw/out-{item.id}.eml"
+        _write(target / name, item.raw or b"")
+        out.append({"file": name, "outbox_id": item.id, "kind": item.kind,
+                    "message_id": item.message_id, "status": item.status,
+                    "sent_at": iso(item.sent_at), "to": list(item.rcpt_to)})
+    return out
+
+
+def _export_attachments(app: App, session: Session, holdings: Holdings,
+                        target: Path) -> list[dict[str, Any]]:
+    stmt = select(AttachmentRow, Message.message_id).join(
+        Message, AttachmentRow.message_pk == Message.id).where(
+        or_(Message.ticket_id.in_(holdings.tickets),
+            Message.id.in_(_their_messages(holdings.address)))).order_by(AttachmentRow.id)
+    out = []
+    for row, message_id in session.execute(stmt):
+        entry = {"file": None, "message_id": message_id, "filename": row.filename,
+                 "content_type": row.content_type, "size": row.size, "sha256": row.sha256}
+        if row.stored and app.blobs.exists(row.sha256):
+            name = f"{row.id}-{sanitise_filename(row.filename, row.content_type)}"
+            entry["file"] = f"attachments/{name}"
+            _write(target / "attachments" / name, app.blobs.get(row.sha256))
+        out.append(entry)
+    return out
+
+
+def _counts(document: dict[str, Any]) -> dict[str, int]:
+    return {
+        "tickets": len(document["tickets"]),
+        "messages": sum(len(t["messages"]) for t in document["tickets"])
+        + len(document["messages_without_ticket"]),
+        "inbound_raw": len(document["inbound_raw"]),
+        "outbound_raw": len(document["outbound_raw"]),
+        "attachments": sum(1 for a in document["attachments"] if a["file"]),
+    }
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def _readme(document: dict[str, Any]) -> str:
+    counts = document["counts"]
+    return (
+        f"Data held by {document['helpline']} about {document['address']}\n"
+        f"Exported {document['generated_at']} ({document['format']}).\n\n"
+        f"export.json       {counts['tickets']} tickets, {counts['messages']} messages, "
+        "participants, events, escalations\n"
+        f"raw/in-*.eml      {counts['inbound_raw']} messages they sent, as received\n"
+        f"raw/out-*.eml     {counts['outbound_raw']} messages sent to them, as sent\n"
+        f"attachments/      {counts['attachments']} attachment files\n\n"
+        "In export.json a message has \"theirs\": true when they sent it or it was sent\n"
+        "to them. The case records also hold other people's data: review before sending.\n"
+    )
+
+
+# --- erase ---------------------------------------------------------------------------
+
+
+@dataclass
+class EraseResult:
+    """What an erasure did (``mailroom erase --json`` prints :meth:`as_dict`)."""
+
+    placeholder: str
+    fingerprint: str
+    tickets: list[str] = field(default_factory=list)  # they were the requester: purged
+    other_tickets: list[str] = field(default_factory=list)  # they took part
+    counts: PurgeCounts = field(default_factory=PurgeCounts)
+    addresses: int = 0  # rows whose address was replaced by the placeholder
+    cancelled: int = 0  # queued mail that will not be sent
+    blobs: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"placeholder": self.placeholder, "fingerprint": self.fingerprint,
+                "tickets": self.tickets, "other_tickets": self.other_tickets,
+                **asdict(self.counts), "addresses": self.addresses,
+                "cancelled": self.cancelled, "blobs": self.blobs}
+
+    def summary(self) -> str:
+        counts = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in asdict(self.counts).items())
+        return (f"erased: now {self.placeholder}; purged {len(self.tickets)} cases they opened "
+                f"({', '.join(self.tickets) or 'none'}), cleaned {len(self.other_tickets)} "
+                f"others ({', '.join(self.other_tickets) or 'none'}); {counts}; addresses "
+                f"replaced: {self.addresses}; queued mail cancelled: {self.cancelled}; "
+                f"blob files deleted: {self.blobs}")
+
+
+@dataclass
+class _Erasure:
+    """One erasure in progress: the session, who, and what it did so far."""
+
+    session: Session
+    holdings: Holdings
+    result: EraseResult
+    now: datetime
+
+    @property
+    def address(self) -> str:
+        return self.holdings.address
+
+    @property
+    def placeholder(self) -> str:
+        return self.result.placeholder
+
+    def scrub(self, value: Any) -> Any:
+        return scrub_address(value, self.address, self.placeholder)
+
+
+def erase_requester(app: App, address: str, *, actor: str) -> EraseResult:
+    """Remove what is held about ``address``, keeping anonymous statistics."""
+    address = normalise_address(address)
+    result = EraseResult(make_placeholder(), erasure_fingerprint(app, address))
+    with app.sessions.begin() as session:
+        work = _Erasure(session, find_holdings(session, address), result, app.now())
+        shas = _erase(work)
+        _record(work, actor)
+    result.blobs = delete_unreferenced_blobs(app, shas)
+    return result
+
+
+def _erase(work: _Erasure) -> set[str]:
+    """Every step, in order; returns the attachment hashes that may now be unused."""
+    session, holdings = work.session, work.holdings
+    shas = blob_candidates(session, holdings.requester_tickets)
+    shas |= _their_blobs(session, work.address)
+    if holdings.requester_tickets:
+        work.result.counts.add(purge_tickets(session, holdings.requester_tickets, now=work.now))
+    _erase_their_messages(work)
+    _erase_copies(work)
+    _erase_inbound(work)
+    _erase_outbound(work)
+    _replace_addresses(work)
+    _scrub_messages(work)
+    _scrub_events(work)
+    work.result.tickets = _references(session, holdings.requester_tickets)
+    work.result.other_tickets = _references(session, holdings.other_tickets)
+    return shas
+
+
+def _their_blobs(session: Session, address: str) -> set[str]:
+    stmt = select(AttachmentRow.sha256).where(
+        AttachmentRow.message_pk.in_(_their_messages(address)), AttachmentRow.stored.is_(True))
+    return set(session.execute(stmt.distinct()).scalars())
+
+
+def _erase_their_messages(work: _Erasure) -> None:
+    """Their messages outside the purged tickets: content out, attachments unstored."""
+    session, address, counts = work.session, work.address, work.result.counts
+    elsewhere = and_(func.lower(Message.sender) == address, or_(
+        Message.ticket_id.is_(None), Message.ticket_id.not_in(work.holdings.requester_tickets)))
+    counts.messages += execute_update(session, update(Message).where(elsewhere).values(
+        text=None, subject="", sender_name=None, urls=[]))
+    counts.attachments += execute_update(session, update(AttachmentRow).where(
+        AttachmentRow.message_pk.in_(select(Message.id).where(elsewhere)),
+        or_(AttachmentRow.stored.is_(True), AttachmentRow.filename != "")).values(
+        stored=False, filename=""))
+
+
+def _erase_copies(work: _Erasure) -> None:
+    """Notifications that carried their messages to practitioners: text and raw mail go."""
+    session, counts = work.session, work.result.counts
+    theirs = select(Message.message_id).where(
+        func.lower(Message.sender) == work.address, Message.message_id.is_not(None))
+    copies = select(Message.message_id).where(
+        Message.direction == "out", Message.kind == "notification",
+        Message.in_reply_to.in_(theirs))
+    counts.messages += execute_update(session, update(Message).where(
+        Message.message_id.in_(copies), or_(Message.text.is_not(None), Message.subject != "")
+    ).values(text=None, subject=""))
+    for item in session.execute(select(OutboxItem).where(
+            OutboxItem.message_id.in_(copies), OutboxItem.raw.is_not(None))).scalars():
+        if item.status == "queued":
+            item.status, item.last_error = "failed", CANCELLED
+            work.result.cancelled += 1
+        if item.status in SENT:
+            item.raw, item.subject = None, ""
+            counts.outbound_raw += 1
+
+
+def _erase_inbound(work: _Erasure) -> None:
+    """Raw mail they sent, and raw mail of their cases that names them."""
+    session, address, counts = work.session, work.address, work.result.counts
+    counts.inbound_raw += execute_update(session, update(InboxItem).where(
+        or_(InboxItem.message_pk.in_(_their_messages(address)),
+            func.lower(InboxItem.mail_from) == address),
+        InboxItem.raw.is_not(None)).values(raw=None))
+    stmt = select(InboxItem).join(Message, InboxItem.message_pk == Message.id).where(
+        Message.ticket_id.in_(work.holdings.tickets), InboxItem.raw.is_not(None))
+    for item in session.execute(stmt).scalars():
+        if _names(item.raw, address):
+            item.raw = None
+            counts.inbound_raw += 1
+
+
+def _erase_outbound(work: _Erasure) -> None:
+    """Mail to them or on their cases: raw dropped once sent, cancelled while queued;
+    their address in recipients replaced."""
+    session, address = work.session, work.address
+    stmt = select(OutboxItem).where(or_(
+        OutboxItem.ticket_id.in_(work.holdings.tickets), func.lower(OutboxItem.to_addr) == address))
+    for item in session.execute(stmt).scalars():
+        to_them = _is_recipient(address, item.rcpt_to or []) or item.to_addr.lower() == address
+        their_case = item.ticket_id in work.holdings.requester_tickets
+        if item.status == "queued" and (to_them or their_case):
+            item.status, item.last_error = "failed", CANCELLED
+            work.result.cancelled += 1
+        named = to_them or their_case or _names(item.raw, address)
+        if item.raw is not None and item.status in SENT and named:
+            item.raw = None
+            work.result.counts.outbound_raw += 1
+        if to_them:
+            item.rcpt_to, item.to_addr = work.scrub(list(item.rcpt_to)), work.scrub(item.to_addr)
+            work.result.addresses += 1
+
+
+def _replace_addresses(work: _Erasure) -> None:
+    """The address columns: requester, participants, senders, envelope senders."""
+    session, address, placeholder = work.session, work.address, work.placeholder
+    statements = (
+        ("tickets", update(Ticket).where(func.lower(Ticket.requester) == address).values(
+            requester=placeholder, requester_name=None)),
+        ("participants", update(Participant).where(
+            func.lower(Participant.address) == address).values(address=placeholder, name=None)),
+        ("messages", update(Message).where(func.lower(Message.sender) == address).values(
+            sender=placeholder, sender_name=None)),
+        ("inbox", update(InboxItem).where(func.lower(InboxItem.mail_from) == address).values(
+            mail_from=placeholder)),
+    )
+    for table, stmt in statements:
+        changed = execute_update(session, stmt)
+        work.result.addresses += changed
+        if table == "participants":
+            work.result.counts.participants += changed
+
+
+def _scrub_messages(work: _Erasure) -> None:
+    """Their address in recipients, texts and subjects of the messages of their cases."""
+    stmt = select(Message).where(Message.ticket_id.in_(work.holdings.tickets))
+    for message in work.session.execute(stmt).scalars():
+        recipients = work.scrub(dict(message.recipients or {}))
+        text, subject = work.scrub(message.text), work.scrub(message.subject)
+        if (recipients, text, subject) != (message.recipients, message.text, message.subject):
+            message.recipients, message.text, message.subject = recipients, text, subject
+            work.result.addresses += 1
+
+
+def _scrub_events(work: _Erasure) -> None:
+    stmt = select(Event).where(or_(Event.ticket_id.in_(work.holdings.tickets),
+                                   func.lower(Event.actor) == work.address))
+    for event in work.session.execute(stmt).scalars():
+        actor, detail = work.scrub(event.actor), work.scrub(dict(event.detail or {}))
+        if (actor, detail) != (event.actor, event.detail):
+            event.actor, event.detail = actor, detail
+            work.result.counts.events += 1
+
+
+def _record(work: _Erasure, actor: str) -> None:
+    result, session = work.result, work.session
+    for ticket_id in work.holdings.tickets:
+        relation = "requester" if ticket_id in work.holdings.requester_tickets else "participant"
+        record_event(session, action="requester.erased", actor=actor, at=work.now,
+                     ticket_id=ticket_id, placeholder=result.placeholder,
+                     fingerprint=result.fingerprint, relation=relation)
+    record_event(session, action="requester.erased", actor=actor, at=work.now,
+                 placeholder=result.placeholder, fingerprint=result.fingerprint,
+                 tickets=len(work.holdings.tickets), **asdict(result.counts))
+
+
+def _references(session: Session, ids: list[int]) -> list[str]:
+    if not ids:
+        return []
+    rows = session.execute(select(Ticket.id, Ticket.reference).where(Ticket.id.in_(ids)))
+    return [ref or f"#{tid}" for tid, ref in sorted(rows)]
+
+
+def _names(raw: bytes | None, address: str) -> bool:
+    return raw is not None and address.encode() in raw.lower()
+
+
+def scrub_address(value: Any, address: str, placeholder: str) -> Any:
+    """``value`` (str, list, dict, nested) with every ``address`` (any case) replaced."""
+    if isinstance(value, str):
+        return re.sub(re.escape(address), placeholder, value, flags=re.IGNORECASE)
+    if isinstance(value, list):
+        return [scrub_address(v, address, placeholder) for v in value]
+    if isinstance(value, dict):
+        return {k: scrub_address(v, address, placeholder) for k, v in value.items()}
+    return value

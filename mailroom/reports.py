@@ -1,0 +1,362 @@
+"""Case statistics for a period (SPEC section 9), as a plain :class:`Report`.
+
+A period is two local dates, both inclusive, in the helpline's time zone:
+``2025-01-01`` to ``2025-03-31`` runs from midnight on 1 January to midnight
+at the end of 31 March, Europe/London time, whatever the UTC offset of the
+day. Each figure is compared with the same dates a year earlier (29 February
+becomes 28 February), the form in which helplines publish ("24% more than the
+same quarter last year").
+
+What is counted:
+
+- **cases opened**: tickets created in the period, not merged into another
+  (a merged ticket is a duplicate of the case it joined);
+- **by month, category, professional role, platform**: the same tickets;
+  a case naming two platforms counts once under each, a case naming none
+  counts under none (so the platform counts need not add up to the total);
+  a case with no category or role counts as ``uncategorised`` / ``unknown``;
+- **time to first response**: business hours (opening hours, holidays
+  excluded) from creation to the first answer relayed to the requester, for
+  the cases of the period that have one; the median is reported;
+- **escalations**, per platform: escalations opened in the period (whatever
+  the age of their case), how many a platform answered, the median business
+  hours to that first answer, their outcomes, and the removal rate: escalations
+  with the outcome ``removed`` over those with any outcome.
+
+Only ticket and escalation rows are read (dates, category, role, platforms,
+outcomes), never bodies, so the figures survive retention and erasure.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailroom.app import App
+from mailroom.hours import OpeningHours
+from mailroom.store.models import Escalation, Ticket
+
+__all__ = [
+    "OUTCOMES",
+    "Change",
+    "EscalationRow",
+    "MonthRow",
+    "Period",
+    "Report",
+    "ResponseTimes",
+    "build_report",
+]
+
+OUTCOMES = ("removed", "restricted", "declined", "no_action")
+UNCATEGORISED = "uncategorised"
+UNKNOWN_ROLE = "unknown"
+_HOUR = 3600.0
+
+
+@dataclass(frozen=True)
+class Period:
+    """Local dates ``start`` to ``end``, both inclusive."""
+
+    start: date
+    end: date
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ValueError(f"the period ends ({self.end}) before it starts ({self.start})")
+
+    def year_before(self) -> Period:
+        return Period(_year_before(self.start), _year_before(self.end))
+
+    def utc_bounds(self, tz: ZoneInfo) -> tuple[datetime, datetime]:
+        """[start, end) in UTC: local midnight to the local midnight after ``end``."""
+        first = datetime.combine(self.start, time(0), tzinfo=tz)
+        after = datetime.combine(self.end + timedelta(days=1), time(0), tzinfo=tz)
+        return first.astimezone(UTC), after.astimezone(UTC)
+
+    def months(self) -> list[str]:
+        """``YYYY-MM`` of every month the period touches, in order."""
+        year, month, out = self.start.year, self.start.month, []
+        while (year, month) <= (self.end.year, self.end.month):
+            out.append(f"{year:04d}-{month:02d}")
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        return out
+
+    def kind(self) -> str:
+        """``year``, ``quarter``, ``month`` or ``period``: how to name it in a sentence."""
+        starts_month = self.start.day == 1
+        ends_month = (self.end + timedelta(days=1)).day == 1
+        if not (starts_month and ends_month):
+            return "period"
+        span = len(self.months())
+        if span == 12 and self.start.month == 1:
+            return "year"
+        if span == 3 and self.start.month in (1, 4, 7, 10):
+            return "quarter"
+        return "month" if span == 1 else "period"
+
+    def label(self) -> str:
+        return f"{_long(self.start)} to {_long(self.end)}"
+
+
+@dataclass(frozen=True)
+class Change:
+    """A count this period against the same period a year before."""
+
+    current: int
+    previous: int
+
+    @property
+    def absolute(self) -> int:
+        return self.current - self.previous
+
+    @property
+    def percent(self) -> float | None:
+        """Change in percent of last year's count; None when last year had none."""
+        if self.previous == 0:
+            return None
+        return 100.0 * self.absolute / self.previous
+
+    def sentence(self, kind: str = "period") -> str:
+        """``24% more than the same quarter last year`` (rounded half up)."""
+        same = f"the same {kind} last year"
+        if self.percent is None:
+            return f"none in {same} to compare with"
+        if self.absolute == 0:
+            return f"the same number as {same}"
+        rounded = int(abs(self.percent) + 0.5)
+        if rounded == 0:
+            return f"about the same as {same}"
+        return f"{rounded}% {'more' if self.absolute > 0 else 'fewer'} than {same}"
+
+
+@dataclass(frozen=True)
+class MonthRow:
+    month: str  # YYYY-MM
+    cases: int
+    previous: int  # the same month a year before, within the previous period
+
+
+@dataclass(frozen=True)
+class ResponseTimes:
+    """First responses to the cases of the period."""
+
+    cases: int
+    answered: int
+    median_hours: float | None  # business hours
+
+    @property
+    def unanswered(self) -> int:
+        return self.cases - self.answered
+
+
+@dataclass(frozen=True)
+class EscalationRow:
+    """Escalations to one platform (or ``all``) opened in the period."""
+
+    platform: str
+    name: str
+    opened: int
+    answered: int
+    median_answer_hours: float | None  # business hours to the platform's first answer
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def with_outcome(self) -> int:
+        return sum(self.outcomes.values())
+
+    @property
+    def removal_rate(self) -> float | None:
+        """Removed over escalations with an outcome; None when none has one yet."""
+        if not self.with_outcome:
+            return None
+        return self.outcomes.get("removed", 0) / self.with_outcome
+
+    @property
+    def awaiting_outcome(self) -> int:
+        return self.opened - self.with_outcome
+
+
+@dataclass
+class Report:
+    """Everything ``mailroom report`` prints, in every format."""
+
+    helpline: str
+    timezone: str
+    opening_hours: str
+    generated_at: datetime
+    period: Period
+    previous_period: Period
+    cases: Change
+    by_month: list[MonthRow]
+    by_category: dict[str, int]
+    by_role: dict[str, int]
+    by_platform: dict[str, int]
+    platform_names: dict[str, str]
+    first_response: ResponseTimes
+    escalations: list[EscalationRow]
+    escalation_total: EscalationRow
+
+    @property
+    def kind(self) -> str:
+        return self.period.kind()
+
+    def platform_name(self, key: str) -> str:
+        return self.platform_names.get(key, key)
+
+
+# --- building ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Case:
+    created_at: datetime
+    category: str | None
+    role: str | None
+    platforms: tuple[str, ...]
+    first_response_at: datetime | None
+
+
+@dataclass(frozen=True)
+class _Escalated:
+    platform: str
+    opened_at: datetime
+    responded_at: datetime | None
+    outcome: str | None
+
+
+def build_report(app: App, period: Period) -> Report:
+    """Query the ticket and escalation rows of ``period`` and a year before."""
+    tz, previous = app.settings.timezone, period.year_before()
+    with app.sessions() as session:
+        cases = _cases(session, *period.utc_bounds(tz))
+        earlier = _created(session, *previous.utc_bounds(tz))
+        escalated = _escalations(session, *period.utc_bounds(tz))
+    names = {key: p.name for key, p in app.platforms.items()}
+    rows = escalation_rows(escalated, names, app.hours)
+    return Report(
+        helpline=app.settings.helpline_name, timezone=str(tz),
+        opening_hours=app.hours.describe(), generated_at=app.now(),
+        period=period, previous_period=previous,
+        cases=Change(len(cases), len(earlier)),
+        by_month=month_rows(period, [c.created_at for c in cases], earlier, tz),
+        by_category=_ranked(c.category or UNCATEGORISED for c in cases),
+        by_role=_ranked(c.role or UNKNOWN_ROLE for c in cases),
+        by_platform=_ranked(p for c in cases for p in c.platforms),
+        platform_names=names, first_response=response_times(cases, app.hours),
+        escalations=rows, escalation_total=escalation_total(escalated, app.hours),
+    )
+
+
+def _cases(session: Session, start: datetime, end: datetime) -> list[_Case]:
+    stmt = select(
+        Ticket.created_at, Ticket.category, Ticket.role, Ticket.platforms,
+        Ticket.first_response_at,
+    ).where(Ticket.created_at >= start, Ticket.created_at < end, Ticket.merged_into.is_(None))
+    return [
+        _Case(created, category, role, tuple(dict.fromkeys(platforms or [])), first)
+        for created, category, role, platforms, first in session.execute(stmt)
+    ]
+
+
+def _created(session: Session, start: datetime, end: datetime) -> list[datetime]:
+    stmt = select(Ticket.created_at).where(
+        Ticket.created_at >= start, Ticket.created_at < end, Ticket.merged_into.is_(None))
+    return list(session.execute(stmt).scalars())
+
+
+def _escalations(session: Session, start: datetime, end: datetime) -> list[_Escalated]:
+    stmt = select(
+        Escalation.platform, Escalation.opened_at, Escalation.responded_at, Escalation.outcome,
+    ).where(Escalation.opened_at >= start, Escalation.opened_at < end)
+    return [_Escalated(*row) for row in session.execute(stmt)]
+
+
+# --- pure steps ----------------------------------------------------------------------
+
+
+def month_rows(
+    period: Period, created: Sequence[datetime], earlier: Sequence[datetime], tz: ZoneInfo
+) -> list[MonthRow]:
+    """Cases per local month of the period, beside the same month a year before."""
+    now = Counter(_month(moment, tz) for moment in created)
+    before = Counter(_month(moment, tz, years_later=1) for moment in earlier)
+    return [MonthRow(month, now[month], before[month]) for month in period.months()]
+
+
+def response_times(cases: Sequence[_Case], hours: OpeningHours) -> ResponseTimes:
+    answered = [
+        hours.business_seconds_between(c.created_at, c.first_response_at) / _HOUR
+        for c in cases if c.first_response_at is not None
+    ]
+    return ResponseTimes(len(cases), len(answered), _median(answered))
+
+
+def escalation_rows(
+    escalated: Sequence[_Escalated], names: dict[str, str], hours: OpeningHours
+) -> list[EscalationRow]:
+    """One row per platform, most escalated first."""
+    by_platform: dict[str, list[_Escalated]] = {}
+    for item in escalated:
+        by_platform.setdefault(item.platform, []).append(item)
+    rows = [
+        _escalation_row(key, names.get(key, key), items, hours)
+        for key, items in by_platform.items()
+    ]
+    return sorted(rows, key=lambda r: (-r.opened, r.name.lower()))
+
+
+def escalation_total(escalated: Sequence[_Escalated], hours: OpeningHours) -> EscalationRow:
+    return _escalation_row("all", "All platforms", escalated, hours)
+
+
+def _escalation_row(
+    key: str, name: str, items: Sequence[_Escalated], hours: OpeningHours
+) -> EscalationRow:
+    waits = [
+        hours.business_seconds_between(e.opened_at, e.responded_at) / _HOUR
+        for e in items if e.responded_at is not None
+    ]
+    counted = Counter(e.outcome for e in items if e.outcome)
+    outcomes = {o: counted[o] for o in OUTCOMES if counted[o]}
+    outcomes.update({o: n for o, n in sorted(counted.items()) if o not in OUTCOMES})
+    return EscalationRow(key, name, len(items), len(waits), _median(waits), outcomes)
+
+
+def _ranked(keys: Iterable[str]) -> dict[str, int]:
+    """Counts, largest first, ties by name."""
+    counted = Counter(keys)
+    return dict(sorted(counted.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _median(values: Sequence[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _month(moment: datetime, tz: ZoneInfo, *, years_later: int = 0) -> str:
+    local = moment.astimezone(tz)
+    return f"{local.year + years_later:04d}-{local.month:02d}"
+
+
+def _year_before(day: date) -> date:
+    try:
+        return day.replace(year=day.year - 1)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - 1, day=28)
+
+
+def _long(day: date) -> str:
+    return f"{day.day} {day:%B %Y}"
+
+
+def month_label(month: str, *, short: bool = False) -> str:
+    """``2025-01`` → ``January 2025`` (``Jan 2025`` when short)."""
+    first = date.fromisoformat(f"{month}-01")
+    return f"{first:%b %Y}" if short else f"{first:%B %Y}"
+
