@@ -31,7 +31,12 @@ from mailroom.mailtypes import Address, ParsedMessage
 from mailroom.message import parse_message, parse_mime
 from mailroom.outbound.compose import MESSAGE_ID_PREFIX, find_ticket_tag
 from mailroom.responses import respond_to_requester
-from mailroom.safeguarding import ILLEGAL_CATEGORY, ILLEGAL_FLAG, matches_keywords
+from mailroom.safeguarding import (
+    ILLEGAL_CATEGORY,
+    ILLEGAL_FLAG,
+    is_illegal_case,
+    matches_keywords,
+)
 from mailroom.store.db import unavailable_as_store_error
 from mailroom.store.models import (
     AttachmentRow,
@@ -278,6 +283,7 @@ def act_on_mail(app: App, session: Session, incoming: Incoming, decision: Thread
         others = [session.get(Ticket, t) for t in decision.merge]
         merge_tickets(session, ticket, [t for t in others if t], at=now, reason=decision.rule)
     incoming.extracted = extract(app, incoming.parsed, new_ticket=incoming.created)
+    flag_illegal_content(app, session, incoming)
     if incoming.extracted.platforms:
         known = list(ticket.platforms or [])
         ticket.platforms = known + [p for p in incoming.extracted.platforms if p not in known]
@@ -330,19 +336,28 @@ def after_message(
 
 
 def start_case(app: App, session: Session, incoming: Incoming) -> None:
-    """A new case: its SLA clock and, from the keyword list, a suggested category."""
-    ticket, now = incoming.ticket, app.now()
-    assert ticket is not None and incoming.message is not None
+    """A new case starts its SLA clock."""
+    ticket = incoming.ticket
+    assert ticket is not None
     ticket.sla_due_at = app.hours.add_business_hours(
-        now, app.settings.sla_first_response_hours)
-    text = f"{incoming.parsed.subject}\n{incoming.parsed.text}"
-    hits = matches_keywords(text, app.settings.illegal_keywords)
-    if hits:
-        ticket.category = ILLEGAL_CATEGORY
-        ticket.flags = [*ticket.flags, ILLEGAL_FLAG]
-        record_event(session, action="ticket.category", actor="system", at=now,
-                     ticket_id=ticket.id, message_pk=incoming.message.id,
-                     after=ILLEGAL_CATEGORY, reason="keywords", keywords=hits)
+        app.now(), app.settings.sla_first_response_hours)
+
+
+def flag_illegal_content(app: App, session: Session, incoming: Incoming) -> None:
+    """A requester's words from the keyword list put the case in the illegal-content
+    category (before anything is stored or sent, so the safeguarding rules apply)."""
+    ticket = incoming.ticket
+    if ticket is None or incoming.speaker != "requester" or is_illegal_case(ticket):
+        return
+    hits = matches_keywords(f"{incoming.parsed.subject}\n{incoming.parsed.text}",
+                            app.settings.illegal_keywords)
+    if not hits:
+        return
+    before, ticket.category = ticket.category, ILLEGAL_CATEGORY
+    ticket.flags = [*ticket.flags, ILLEGAL_FLAG]
+    record_event(session, action="ticket.category", actor="system", at=app.now(),
+                 ticket_id=ticket.id, before=before, after=ILLEGAL_CATEGORY,
+                 reason="keywords", keywords=hits)
 
 
 def _people(app: App, incoming: Incoming) -> list[Address]:
@@ -389,12 +404,22 @@ def store_message(
 
 
 def _store_attachments(app: App, message: Message, incoming: Incoming) -> None:
+    """Bytes into the content-addressed store, metadata on the message; only the hash
+    of what is too large or, when the settings say so, of possible illegal content."""
+    settings = app.settings
+    hash_only = (incoming.ticket is not None and is_illegal_case(incoming.ticket)
+                 and not settings.store_illegal_attachments)
     for attachment in incoming.parsed.attachments:
-        sha = app.blobs.put(attachment.data)
+        too_big = attachment.size > settings.max_attachment_size
+        keep = not (hash_only or too_big)
+        sha = app.blobs.put(attachment.data) if keep else attachment.sha256
         message.attachments.append(AttachmentRow(
             filename=attachment.filename, content_type=attachment.content_type,
-            size=attachment.size, sha256=sha, stored=True, inline=attachment.inline,
+            size=attachment.size, sha256=sha, stored=keep, inline=attachment.inline,
         ))
+        if not keep:
+            reason = "illegal-content" if hash_only else "too-large"
+            message.flags = sorted({*message.flags, f"attachment-hash-only:{reason}"})
 
 
 def _sender(incoming: Incoming) -> str:

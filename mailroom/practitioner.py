@@ -65,7 +65,7 @@ from mailroom.responses import (
     thread_ids,
     ticket_subject,
 )
-from mailroom.safeguarding import outgoing_attachments
+from mailroom.safeguarding import keep_only_hashes, outgoing_attachments
 from mailroom.store.models import Message, Ticket
 from mailroom.tickets import record_event, set_status
 
@@ -247,6 +247,7 @@ def _run_field(name: str) -> Callable[[Reply, Command], None]:
             reply.record(f"ticket.{name}", before=before, after=value)
             if name == "category":
                 reply.signposting = value
+                keep_only_hashes(reply.app, reply.session, reply.ticket)
         reply.done.append(f"{name} {value}")
 
     return run

@@ -13,7 +13,10 @@ from collections.abc import Sequence
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
-from mailroom.store.models import Message, Ticket
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailroom.store.models import AttachmentRow, Message, Ticket
 
 if TYPE_CHECKING:
     from mailroom.app import App
@@ -69,3 +72,24 @@ def outgoing_attachments(
             allowed.append((row.filename, row.content_type, app.blobs.get(row.sha256)))
     withheld = len(rows) - len(allowed)
     return allowed, withheld, ("; ".join(sorted(reasons)) if withheld else None)
+
+
+def keep_only_hashes(app: App, session: Session, ticket: Ticket) -> int:
+    """When the settings refuse to keep illegal content: delete the bytes of the case's
+    attachments (the hashes stay), unless another case still holds the same file.
+    Returns how many rows changed."""
+    if app.settings.store_illegal_attachments or not is_illegal_case(ticket):
+        return 0
+    rows = session.execute(
+        select(AttachmentRow).join(Message, AttachmentRow.message_pk == Message.id)
+        .where(Message.ticket_id == ticket.id, AttachmentRow.stored.is_(True))
+    ).scalars().all()
+    for row in rows:
+        row.stored = False
+    session.flush()
+    for sha in {row.sha256 for row in rows}:
+        still_used = session.execute(select(AttachmentRow.id).where(
+            AttachmentRow.sha256 == sha, AttachmentRow.stored.is_(True)).limit(1)).first()
+        if still_used is None:
+            app.blobs.delete(sha)
+    return len(rows)
