@@ -5,9 +5,8 @@ under copyleft licences and hold real third-party addresses; see their
 ``SOURCES.md``). Every helper returns an empty list when they are absent, and
 :data:`needs_corpora` skips a module then.
 
-:func:`looks_like_message` is the selection ``test_parse_corpora.py`` applies
-(that module keeps its own copy; ``test_ingest_corpora.py`` checks that both
-pick the same files, so the parse and ingest runs cover the same messages).
+:func:`looks_like_message` is the selection both the parse and the ingest
+tests use, so they cover the same messages.
 """
 
 from __future__ import annotations

@@ -119,10 +119,7 @@ def first_of_each_message(results: list[Ingested]) -> dict[str, Ingested]:
     return first
 
 
-def test_selection_is_the_one_the_parse_tests_use() -> None:
-    from tests.corpus.test_parse_corpora import MESSAGES as PARSED
-
-    assert [relative(p) for p in MESSAGES] == [relative(p) for p in PARSED]
+def test_the_selection_finds_the_corpora() -> None:
     assert len(MESSAGES) > 800
 
 

@@ -20,50 +20,14 @@ import pytest
 from mailroom.errors import MailError
 from mailroom.mailtypes import Address, ParsedMessage
 from mailroom.message import decode_bytes, extract_uuencoded, parse_message
+from tests.corpus.corpus_files import CORPORA, corpus_messages, relative
 
-CORPORA = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpora"
 MIME4J = CORPORA / "apache-james-mime4j" / "core" / "src" / "test" / "resources"
 SECONDS_PER_MESSAGE = 5.0
 
 pytestmark = pytest.mark.skipif(not CORPORA.is_dir(), reason=f"no corpora at {CORPORA}")
 
-# ---------------------------------------------------------------- selection
-
-CODE_SUFFIXES = {".py", ".js", ".rb", ".php", ".t", ".pm", ".sh"}
-DATA_SUFFIXES = {".json", ".xml", ".out", ".html", ".png", ".wav", ".bin", ".md"}
-NOT_MAIL_SUFFIXES = frozenset(CODE_SUFFIXES | DATA_SUFFIXES)
-NOT_MAIL_NAMES = re.compile(r"(README|LICENSE|COPYING|NOTICE|MIT-LICENSE|ARTISTIC-LICENSE)", re.I)
-HEADER_LINE = re.compile(rb"(From |[\x21-\x39\x3b-\x7e]+[ \t]*:)")
-
-
-def looks_like_message(path: Path) -> bool:
-    """Mail by extension (.eml/.msg) or because it opens with a header line.
-
-    The reply-parser fixtures (bare bodies), licences, code, expectations and
-    mime4j's ``_decoded_*`` outputs are left out.
-    """
-    if path.suffix.lower() in NOT_MAIL_SUFFIXES or NOT_MAIL_NAMES.match(path.name):
-        return False
-    if "_decoded" in path.name or path.name.startswith("."):
-        return False
-    if path.suffix.lower() in (".eml", ".msg"):
-        return True
-    with path.open("rb") as handle:
-        head = handle.read(4096).removeprefix(b"\xef\xbb\xbf").lstrip()
-    return bool(HEADER_LINE.match(head))
-
-
-def corpus_messages() -> list[Path]:
-    if not CORPORA.is_dir():
-        return []
-    return [p for p in sorted(CORPORA.rglob("*")) if p.is_file() and looks_like_message(p)]
-
-
 MESSAGES = corpus_messages()
-
-
-def relative(path: Path) -> str:
-    return path.resolve().relative_to(CORPORA.resolve()).as_posix()
 
 
 # ---------------------------------------------------------------- every message parses
