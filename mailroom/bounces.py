@@ -404,6 +404,8 @@ def walk_parts(msg: Message, *, into_messages: bool = True) -> Iterator[Message]
     while stack:
         part = stack.pop()
         yield part
+        if not part.is_multipart():  # get_payload() would copy (and decode) a whole leaf
+            continue
         payload = part.get_payload()
         if not isinstance(payload, list):
             continue

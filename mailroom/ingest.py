@@ -34,7 +34,7 @@ def ingest_paths(
         for door_ref, raw in _sources(paths, stdin, summary):
             summary["messages"] += 1
             stored = store_raw(app.sessions, raw, door="file", door_ref=door_ref[:255])
-            _count(summary, _process(app, stored.inbox_id, stored.duplicate))
+            _count(summary, _process(app, stored.inbox_id, stored.duplicate, raw))
             if bar is not None:
                 bar.update(1)
     finally:
@@ -54,9 +54,9 @@ def _sources(
             print(f"mailroom: {exc}", file=sys.stderr)
 
 
-def _process(app: App, inbox_id: int, duplicate: bool) -> str:
+def _process(app: App, inbox_id: int, duplicate: bool, raw: bytes) -> str:
     try:
-        outcome = process_item(app, inbox_id)
+        outcome = process_item(app, inbox_id, raw)
     except StoreUnavailable:
         log.warning("database unavailable: inbox %s left for the worker", inbox_id)
         return "pending"

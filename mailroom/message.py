@@ -63,6 +63,18 @@ def parse_message(raw: bytes) -> ParsedMessage:
         return _parse_minimal(raw, exc)
 
 
+def parse_message_tree(raw: bytes) -> tuple[ParsedMessage, Message | None]:
+    """``parse_message`` and the MIME tree it read (None after a fallback), so that
+    the pipeline's classifier does not parse the same bytes a second time."""
+    raw = _check_input(raw)
+    try:
+        msg = parse_mime(raw)
+        return _parse_tree(raw, msg), msg
+    except Exception as exc:  # last line of defence: any input must parse
+        log.info("mail parser failed (%s: %s); using minimal parse", type(exc).__name__, exc)
+        return _parse_minimal(raw, exc), None
+
+
 def _check_input(raw: bytes) -> bytes:
     if not isinstance(raw, bytes | bytearray | memoryview):
         raise MailError(f"expected bytes, got {type(raw).__name__}")
@@ -79,7 +91,10 @@ def _check_input(raw: bytes) -> bytes:
 
 
 def _parse(raw: bytes) -> ParsedMessage:
-    msg = parse_mime(raw)
+    return _parse_tree(raw, parse_mime(raw))
+
+
+def _parse_tree(raw: bytes, msg: Message) -> ParsedMessage:
     linesep = "\r\n" if b"\r\n" in raw[:4096] else "\n"
     body = _Collector(linesep)
     body.visit(msg, 0)

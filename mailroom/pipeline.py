@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from email.message import Message as StdMessage
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from mailroom import classify as classifying
 from mailroom.addresses import ReplyToken, parse_reply_address
@@ -28,7 +28,7 @@ from mailroom.errors import MailError
 from mailroom.escalations import escalation_for_message, handle_platform_reply
 from mailroom.extract import Extracted, extract
 from mailroom.mailtypes import Address, ParsedMessage
-from mailroom.message import parse_message, parse_mime
+from mailroom.message import parse_message_tree, parse_mime
 from mailroom.outbound.compose import MESSAGE_ID_PREFIX, find_ticket_tag
 from mailroom.responses import respond_to_requester
 from mailroom.safeguarding import (
@@ -96,20 +96,26 @@ def process_inbox(app: App, *, limit: int | None = None) -> dict[str, int]:
     return counts
 
 
-def process_item(app: App, item_id: int) -> str:
-    """Run steps 2–7 for one inbox row; return its outcome (or bad/shunt/skipped)."""
+def process_item(app: App, item_id: int, raw: bytes | None = None) -> str:
+    """Run steps 2–7 for one inbox row; return its outcome (or bad/shunt/skipped).
+
+    ``raw``: the row's bytes when the caller still holds them (``mailroom
+    ingest`` does), so that they are neither read back nor held twice.
+    """
     with unavailable_as_store_error(), app.sessions.begin() as session:
-        item = _claim(session, item_id)
+        item = _claim(session, item_id, with_raw=raw is None)
         if item is None:
             return "skipped"
         item.attempts += 1
+        raw = (raw if raw is not None else item.raw) or b""
         try:
-            parsed = parse_message(item.raw or b"")
+            parsed, tree = parse_message_tree(raw)
         except Exception as exc:  # noqa: BLE001 - any parser failure means unparseable
             return _fail(item, "bad", exc, app)
         savepoint = session.begin_nested()
         try:
-            outcome = handle(app, session, item, parsed)
+            std = tree if tree is not None else parse_mime(raw)
+            outcome = handle(app, session, item, parsed, std)
             savepoint.commit()
         except MailError as exc:
             savepoint.rollback()
@@ -123,8 +129,10 @@ def process_item(app: App, item_id: int) -> str:
         return outcome
 
 
-def _claim(session: Session, item_id: int) -> InboxItem | None:
+def _claim(session: Session, item_id: int, *, with_raw: bool = True) -> InboxItem | None:
     stmt = select(InboxItem).where(InboxItem.id == item_id, InboxItem.status == "new")
+    if not with_raw:
+        stmt = stmt.options(defer(InboxItem.raw))
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
     return session.execute(stmt).scalar()
@@ -140,11 +148,12 @@ def _fail(item: InboxItem, status: str, exc: BaseException, app: App) -> str:
     return status
 
 
-def handle(app: App, session: Session, item: InboxItem, parsed: ParsedMessage) -> str:
-    """Steps 2–7 for a parsed message."""
+def handle(
+    app: App, session: Session, item: InboxItem, parsed: ParsedMessage, std: StdMessage
+) -> str:
+    """Steps 2–7 for a parsed message (``std``: the MIME tree it was parsed from)."""
     if parsed.message_id and message_exists(session, parsed.message_id):
         return "duplicate"
-    std = parse_mime(item.raw or b"")
     incoming = Incoming(item=item, parsed=parsed, std=std, classification=_classify(app, item, std))
     identify_speaker(app, incoming)
     escalation = escalation_for_message(session, incoming)
