@@ -1,0 +1,305 @@
+"""The five parts of the benchmark, each returning rows of the table.
+
+Every part takes the shared :class:`Context` (scratch directory, corpus,
+options) and returns :class:`~bench.report.Figure` rows; ``bench.run`` calls
+them in order and keeps going when one fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import door, measure, memory
+from bench.corpus import ThreadTail, generate_sample
+from bench.env import Site, site
+from bench.history import seed_history, threads_for
+from bench.report import Figure, megabytes, rate_text
+from bench.smtp_load import percentile
+from mailroom.addresses import make_reply_address
+from mailroom.app import App
+from mailroom.settings import Settings
+
+INGEST_FLOOR_SHARE = 0.5
+HISTORY_RATIO = 1.2
+SMTP_RATE_SHARE = 0.6
+SMTP_P99_FACTOR = 2.0
+MBOX_RSS_LIMIT = 300e6
+ATTACHMENT_RSS_FACTOR = 6.0
+
+
+@dataclass(frozen=True)
+class Options:
+    corpus: int = 600
+    sample: int = 200
+    small_history: int = 1_000
+    large_history: int = 100_000
+    history_backends: tuple[str, ...] = ("sqlite", "postgresql")
+    smtp_clients: int = 20
+    smtp_seconds: float = 4.0
+    smtp_rounds: int = 3
+    mbox_bytes: int = 1_000_000_000
+    profile: bool = False
+
+
+@dataclass
+class Context:
+    workdir: Path
+    options: Options
+    backends: tuple[str, ...]
+    corpus: list[bytes]
+    mail_dir: Path
+    floor: measure.Rate | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def scratch(self, name: str) -> Path:
+        path = self.workdir / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def backend_label(backend: str) -> str:
+    return {"sqlite": "SQLite", "postgresql": "PostgreSQL"}[backend]
+
+
+# --- 1. parse-only floor ---------------------------------------------------------------
+
+
+def parse_section(ctx: Context) -> list[Figure]:
+    floor = measure.parse_rate(ctx.corpus)
+    reference = measure.mailparser_rate(ctx.corpus)
+    ctx.floor = floor
+    size = megabytes(floor.size)
+    return [
+        Figure(f"parse-only: parse_message ({floor.count} msgs, {size})",
+               rate_text(floor.per_second, floor.megabytes_per_second), "floor",
+               data=_rate_data(floor)),
+        Figure("parse-only: mailparser.parse_from_bytes (reference)",
+               rate_text(reference.per_second, reference.megabytes_per_second), "-",
+               data=_rate_data(reference)),
+    ]
+
+
+def _rate_data(rate: measure.Rate) -> dict[str, Any]:
+    return {"messages": rate.count, "bytes": rate.size, "seconds": round(rate.seconds, 3),
+            "cpu_seconds": round(rate.cpu, 3), "per_second": round(rate.per_second, 2)}
+
+
+# --- 2. full ingest ----------------------------------------------------------------------
+
+
+def ingest_section(ctx: Context) -> list[Figure]:
+    assert ctx.floor is not None, "the parse section runs first"
+    figures = []
+    for backend in ctx.backends:
+        with site(backend, ctx.scratch(f"ingest-{backend}")) as where:
+            rate, summary = measure.ingest_rate(where, ctx.mail_dir, ctx.corpus)
+        if ctx.options.profile and backend == "sqlite":
+            _profile_ingest(ctx)
+        share = rate.per_second / ctx.floor.per_second
+        cpu_share = ctx.floor.cpu / rate.cpu if rate.cpu else 0.0  # the same ratio in CPU time
+        on_sqlite = backend == "sqlite"
+        figures.append(Figure(
+            f"mailroom ingest, {backend_label(backend)}",
+            f"{rate_text(rate.per_second)} = {share:.2f} x floor",
+            f">= {INGEST_FLOOR_SHARE} x floor" if on_sqlite else "-",
+            share >= INGEST_FLOOR_SHARE if on_sqlite else None,
+            data=_rate_data(rate) | {"share_of_floor": round(share, 3),
+                                     "cpu_share_of_floor": round(cpu_share, 3),
+                                     "outcomes": summary}))
+    return figures
+
+
+def _profile_ingest(ctx: Context) -> None:
+    """With ``--profile``: pyinstrument over a second ingest (not the measured one)."""
+    try:
+        from pyinstrument import Profiler
+    except ImportError:
+        ctx.notes.append("--profile: pyinstrument is not installed; no profile written")
+        return
+    again = door.REPO / "bench" / "results" / "profile-ingest-sqlite.txt"
+    with site("sqlite", ctx.scratch("profile")) as fresh:
+        app = fresh.app()
+        profiler = Profiler(interval=0.001)
+        profiler.start()
+        for raw in ctx.corpus[:200]:
+            measure.ingest_one(app, raw)
+        profiler.stop()
+        app.close()
+    again.parent.mkdir(parents=True, exist_ok=True)
+    again.write_text(profiler.output_text(unicode=False, color=False), encoding="utf-8")
+    ctx.notes.append(f"ingest profile (SQLite, 200 messages): {again}")
+
+
+# --- 3. history growth -------------------------------------------------------------------
+
+
+def history_section(ctx: Context) -> list[Figure]:
+    figures = []
+    for backend in ctx.options.history_backends:
+        if backend in ctx.backends:
+            figures.append(_history_on(ctx, backend))
+    return figures
+
+
+def _history_on(ctx: Context, backend: str) -> Figure:
+    opts = ctx.options
+    sizes = {"small": opts.small_history, "large": opts.large_history}
+    with contextlib.ExitStack() as stack:
+        sites = {name: stack.enter_context(site(backend, ctx.scratch(f"history-{backend}-{name}")))
+                 for name in sizes}
+        for name, where in sites.items():
+            app = where.app()
+            seed_history(app.engine, sizes[name])
+            app.close()
+        sample = _history_sample(sites["small"].settings, opts)
+        with _apps(sites) as apps:
+            costs = measure.history_cost(apps, sample)
+    small, large = costs["small"], costs["large"]
+    ratio = large.median / small.median
+    return Figure(
+        f"ingest cost/msg, {opts.small_history:,} vs {opts.large_history:,} stored, "
+        f"{backend_label(backend)}",
+        f"{small.median * 1000:.1f} vs {large.median * 1000:.1f} ms (median) = {ratio:.2f}x",
+        f"<= {HISTORY_RATIO}x", ratio <= HISTORY_RATIO,
+        data={"sample": len(sample), "measured": len(small.times),
+              "median_ms": [round(small.median * 1000, 2), round(large.median * 1000, 2)],
+              "mean_ms": [round(small.mean * 1000, 2), round(large.mean * 1000, 2)],
+              "mean_ratio": round(large.mean / small.mean, 3), "median_ratio": round(ratio, 3),
+              "outcomes": [small.outcomes, large.outcomes]})
+
+
+def _history_sample(settings: Settings, opts: Options) -> list[bytes]:
+    """New cases and replies to cases that exist in both histories."""
+    tails: list[ThreadTail] = [t.tail() for t in threads_for(opts.small_history)]
+    addresses = {t.ticket_id: make_reply_address(
+        local=settings.local_part, domain=settings.domain, kind="t", ident=t.ticket_id,
+        role="r", secret=settings.secret) for t in tails}
+    return generate_sample(opts.sample, tails, addresses)
+
+
+@contextlib.contextmanager
+def _apps(sites: dict[str, Site]) -> Iterator[dict[str, App]]:
+    apps = {name: where.app() for name, where in sites.items()}
+    try:
+        yield apps
+    finally:
+        for app in apps.values():
+            app.close()
+
+
+# --- 4. the SMTP door --------------------------------------------------------------------
+
+
+def smtp_section(ctx: Context) -> list[Figure]:
+    opts = ctx.options
+    runs: dict[str, list[dict[str, Any]]] = {"bare": [], **{b: [] for b in ctx.backends}}
+    with contextlib.ExitStack() as stack:
+        ports = {"bare": stack.enter_context(door.bare_server(36 * 1024 * 1024))}
+        for backend in ctx.backends:
+            where = stack.enter_context(site(backend, ctx.scratch(f"smtp-{backend}")))
+            ports[backend] = stack.enter_context(door.mailroom_door(where))
+        for _ in range(opts.smtp_rounds):  # alternate, so load changes hit all alike
+            for name, port in ports.items():
+                runs[name].append(door.run_load(port, ctx.mail_dir, clients=opts.smtp_clients,
+                                                seconds=opts.smtp_seconds))
+    pooled = {name: _pool(results) for name, results in runs.items()}
+    return _smtp_figures(pooled, opts.smtp_clients)
+
+
+def _pool(results: list[dict[str, Any]]) -> dict[str, Any]:
+    latencies = sorted(x for r in results for x in r["latencies_ms"])
+    seconds = sum(r["seconds"] for r in results)
+    codes: dict[str, int] = {}
+    for result in results:
+        for code, n in result["codes"].items():
+            codes[code] = codes.get(code, 0) + n
+    return {"messages": len(latencies), "seconds": round(seconds, 2),
+            "rate": len(latencies) / seconds if seconds else 0.0,
+            "p50_ms": percentile(latencies, 0.5), "p99_ms": percentile(latencies, 0.99),
+            "codes": codes, "errors": [e for r in results for e in r["errors"]][:5],
+            "client_cpu_share": round(max(r["client_cpu_share"] for r in results), 3)}
+
+
+def _smtp_figures(pooled: dict[str, dict[str, Any]], clients: int) -> list[Figure]:
+    bare = pooled.pop("bare")
+    figures = [Figure(f"SMTP, {clients} clients: bare aiosmtpd (stores nothing)",
+                      _smtp_text(bare), "reference", data=bare)]
+    for backend, result in pooled.items():
+        share = result["rate"] / bare["rate"] if bare["rate"] else 0.0
+        factor = result["p99_ms"] / bare["p99_ms"] if bare["p99_ms"] else float("inf")
+        label = f"SMTP, {clients} clients: mailroom door, {backend_label(backend)}"
+        figures += [
+            Figure(f"{label}: rate", f"{_smtp_text(result)}; {share:.2f} x bare",
+                   f">= {SMTP_RATE_SHARE} x bare", share >= SMTP_RATE_SHARE, data=result),
+            Figure(f"{label}: p99", f"{result['p99_ms']:.0f} ms = {factor:.2f} x bare p99",
+                   f"<= {SMTP_P99_FACTOR:.0f} x bare p99", factor <= SMTP_P99_FACTOR),
+        ]
+    return figures
+
+
+def _smtp_text(result: dict[str, Any]) -> str:
+    return (f"{result['rate']:,.0f} msg/s, p50 {result['p50_ms']:.0f} ms, "
+            f"p99 {result['p99_ms']:.0f} ms")
+
+
+# --- 5. peak memory ------------------------------------------------------------------------
+
+
+def memory_section(ctx: Context) -> list[Figure]:
+    return [_floor_peak(ctx), _mbox_peak(ctx), _attachment_peak(ctx)]
+
+
+def _floor_peak(ctx: Context) -> Figure:
+    path = ctx.scratch("memory-floor") / "one.eml"
+    path.write_bytes(ctx.corpus[0])
+    with site("sqlite", ctx.scratch("memory-floor/site")) as where:
+        peak = memory.ingest_peak(where, path)
+    return Figure("peak RSS, mailroom ingest of one small message (baseline)",
+                  megabytes(peak.rss_bytes), "reference", data=_peak_data(peak))
+
+
+def _mbox_peak(ctx: Context) -> Figure:
+    scratch = ctx.scratch("memory-mbox")
+    box = memory.write_mbox(scratch / "big.mbox", ctx.options.mbox_bytes)
+    try:
+        with site("sqlite", scratch / "site") as where:
+            peak = memory.ingest_peak(where, box.path)
+    finally:
+        box.path.unlink(missing_ok=True)
+    return Figure(
+        f"peak RSS, mailroom ingest of a {megabytes(box.size)} mbox ({box.messages} msgs, "
+        f"largest {megabytes(box.largest)})",
+        f"{megabytes(peak.rss_bytes)} ({box.size / peak.seconds / 1e6:.1f} MB/s)",
+        f"< {megabytes(MBOX_RSS_LIMIT)}", peak.exit_code == 0 and peak.rss_bytes < MBOX_RSS_LIMIT,
+        data=_peak_data(peak) | {"mbox_bytes": box.size, "messages": box.messages,
+                                 "largest_message": box.largest})
+
+
+def _attachment_peak(ctx: Context) -> Figure:
+    scratch = ctx.scratch("memory-attachment")
+    size = memory.write_attachment_message(scratch / "attachment.eml")
+    with site("sqlite", scratch / "site") as where:
+        peak = memory.ingest_peak(where, scratch / "attachment.eml")
+    factor = peak.rss_bytes / size
+    return Figure(
+        f"peak RSS, one message with a 25 MB attachment ({megabytes(size)})",
+        f"{megabytes(peak.rss_bytes)} = {factor:.1f} x message size",
+        f"< {ATTACHMENT_RSS_FACTOR:.0f} x message size",
+        peak.exit_code == 0 and factor < ATTACHMENT_RSS_FACTOR,
+        data=_peak_data(peak) | {"message_bytes": size, "factor": round(factor, 2)})
+
+
+def _peak_data(peak: memory.Peak) -> dict[str, Any]:
+    return {"rss_bytes": peak.rss_bytes, "seconds": round(peak.seconds, 2),
+            "exit_code": peak.exit_code, "output": peak.output[-500:]}
+
+
+def quiet_logs() -> None:
+    """Outcome logs at INFO would flood the terminal; warnings still show."""
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("mailparser").setLevel(logging.CRITICAL)
