@@ -82,7 +82,8 @@ def setup_logging(debug: bool) -> None:
     )
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("apscheduler", "mail-parser", "mailparser", "mail_parser", "aiosmtpd", "alembic"):
+    for noisy in ("apscheduler", "mail-parser", "mailparser", "mail_parser", "aiosmtpd",
+                  "mail.log", "alembic"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
