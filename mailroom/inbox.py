@@ -13,7 +13,7 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from email.parser import BytesHeaderParser
+from email.parser import HeaderParser
 from email.policy import compat32
 from typing import Any
 
@@ -27,6 +27,7 @@ from mailroom.store.models import InboxItem
 MAX_ID_LENGTH = 500
 HEADER_END = re.compile(rb"\r?\n\r?\n")
 ANGLE_ID = re.compile(r"<([^<>\s]+)>")
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -50,14 +51,21 @@ def normalise_message_id(value: str | None) -> str | None:
     text = " ".join(str(value).split())
     match = ANGLE_ID.search(text)
     ident = match.group(1) if match else text.strip("<> ")
-    if not ident or len(ident) > MAX_ID_LENGTH or " " in ident:
-        return None
+    if not ident or len(ident) > MAX_ID_LENGTH or " " in ident or CONTROL.search(ident):
+        return None  # (PostgreSQL cannot even store a NUL in a text column)
     return ident
 
 
 def raw_message_id(raw: bytes) -> str | None:
-    """The Message-ID from the header block, without parsing the body."""
-    headers = BytesHeaderParser(policy=compat32).parsebytes(header_block(raw))
+    """The Message-ID from the header block, without parsing the body.
+
+    The bytes are read as UTF-8 (RFC 6532 allows it in Message-IDs); bytes that
+    are not UTF-8 stay visible as ``\\xNN``, so two different identifiers never
+    share a key (read as ASCII, both would become U+FFFD and the second message
+    would be taken for a duplicate of the first).
+    """
+    block = header_block(raw).decode("utf-8", "backslashreplace")
+    headers = HeaderParser(policy=compat32).parsestr(block, headersonly=True)
     return normalise_message_id(headers.get("Message-ID"))
 
 
@@ -82,8 +90,8 @@ def store_raw(
     """
     key = dedup_key(raw)
     values = {
-        "door": door, "door_ref": door_ref, "mail_from": mail_from,
-        "rcpt_to": list(rcpt_to), "dedup_key": key, "size": len(raw), "raw": raw,
+        "door": door, "door_ref": _storable(door_ref), "mail_from": _storable(mail_from),
+        "rcpt_to": [_storable(r) for r in rcpt_to], "dedup_key": key, "size": len(raw), "raw": raw,
         "raw_sha256": hashlib.sha256(raw).hexdigest(), "status": "new",
     }
     with unavailable_as_store_error(), sessions.begin() as session:
@@ -92,6 +100,12 @@ def store_raw(
             return Stored(int(new_id), duplicate=False)
         existing = session.execute(select(InboxItem.id).where(InboxItem.dedup_key == key))
         return Stored(int(existing.scalar_one()), duplicate=True)
+
+
+def _storable(text: str | None) -> str | None:
+    """An envelope value as a text column can hold it: a NUL (which an SMTP client
+    can send and PostgreSQL cannot store) becomes U+FFFD."""
+    return text.replace("\x00", "\ufffd") if text else text
 
 
 def _insert_ignoring_duplicate(session: Session, values: Mapping[str, object]) -> Any:

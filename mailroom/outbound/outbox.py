@@ -135,7 +135,7 @@ def claim_due(app: App, count: int) -> list[int]:
 
 def send_one(app: App, item_id: int) -> str:
     """Send a claimed row; return ``sent``, ``retry`` or ``failed``."""
-    with app.sessions() as session:
+    with unavailable_as_store_error(), app.sessions() as session:
         item = session.get(OutboxItem, item_id)
         if item is None or item.status != "sending":
             return "skipped"
@@ -153,7 +153,7 @@ def send_one(app: App, item_id: int) -> str:
 
 
 def _kind_of(app: App, item_id: int) -> str:
-    with app.sessions() as session:
+    with unavailable_as_store_error(), app.sessions() as session:
         return str(session.execute(select(OutboxItem.kind).where(
             OutboxItem.id == item_id)).scalar())
 
