@@ -12,6 +12,7 @@ Pure: takes a standard-library ``email.message.Message``, touches nothing else.
 from __future__ import annotations
 
 import email
+import email.errors
 import email.policy
 import html
 import re
@@ -155,7 +156,7 @@ def unwrap(msg: Message) -> Message:
     A bounce starts with its notice; a multipart whose first part is an
     attached message (maybe followed by a disclaimer) is only an envelope.
     """
-    payload = msg.get_payload()
+    payload = msg.get_payload() if msg.is_multipart() else None
     while msg.is_multipart() and isinstance(payload, list) and payload:
         first = payload[0]
         if not isinstance(first, Message) or first.get_content_type() != "message/rfc822":
@@ -164,7 +165,7 @@ def unwrap(msg: Message) -> Message:
         if not isinstance(wrapped, list) or not wrapped or not isinstance(wrapped[0], Message):
             break
         msg = wrapped[0]
-        payload = msg.get_payload()
+        payload = msg.get_payload() if msg.is_multipart() else None
     return msg
 
 
@@ -376,7 +377,7 @@ def find_original_message_id(msg: Message) -> str | None:
 def _message_id_of_part(part: Message) -> str | None:
     if part.get_content_type() not in _ORIGINAL_TYPES:
         return None
-    payload = part.get_payload()
+    payload = part.get_payload() if part.is_multipart() else None
     if isinstance(payload, list):
         inner = next((p for p in payload if isinstance(p, Message)), None)
         return strip_message_id(str(inner.get("Message-ID", ""))) if inner else None
@@ -386,10 +387,11 @@ def _message_id_of_part(part: Message) -> str | None:
 
 def strip_message_id(value: str) -> str | None:
     """``<abc@example.org>`` → ``abc@example.org``; None when there is none."""
-    match = re.search(r"<([^<>\s]+)>", value) or re.search(r"[^<>\s]+@[^<>\s]+", value)
+    match = re.search(r"<([^<>\s]+)>", value) or re.search(r"[^<>\s@]+@[^<>\s]+", value)
     if not match:
         return None
-    return match.group(match.lastindex or 0).strip() or None
+    ident = match.group(match.lastindex or 0).strip()
+    return ident if ident and ident.isprintable() else None  # no NUL or controls
 
 
 # --- text helpers (shared with classify) ---------------------------------------------
@@ -434,8 +436,7 @@ def notification_text(msg: Message) -> str:
 def _decoded_payload(part: Message) -> str:
     raw = part.get_payload(decode=True)
     if not isinstance(raw, bytes):
-        payload = part.get_payload()
-        return payload[:TEXT_LIMIT] if isinstance(payload, str) else ""
+        return ""
     charset = part.get_content_charset() or "us-ascii"
     try:
         text = raw[: TEXT_LIMIT * 4].decode(charset, errors="replace")
@@ -458,7 +459,8 @@ def decoded_header(msg: Message, name: str) -> str:
     text = value if isinstance(value, str) else _text_of_chunks(value)
     try:
         return _clean(_text_of_chunks(text))
-    except (UnicodeError, LookupError, ValueError, TypeError, AssertionError):
+    except (UnicodeError, LookupError, ValueError, TypeError, AssertionError,
+            email.errors.MessageError):
         return _clean(text)  # a malformed encoded word: keep it as written
 
 

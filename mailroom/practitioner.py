@@ -56,6 +56,7 @@ from mailroom.commands import Command, parse_commands
 from mailroom.errors import MailroomError
 from mailroom.escalations import open_escalation, outcome_target, record_outcome
 from mailroom.mailtypes import Address
+from mailroom.outbound.compose import is_writable_address
 from mailroom.outbound.outbox import Draft, queue_mail
 from mailroom.responses import (
     last_message_from,
@@ -343,8 +344,9 @@ def relay(reply: Reply, text: str) -> None:
     ticket, now = reply.ticket, reply.app.now()
     if not text:
         return
-    if not ticket.requester:
-        reply.notices.append("the case has no requester address: your answer was not sent")
+    if not ticket.requester or not is_writable_address(ticket.requester):
+        reply.notices.append("the case has no requester address mailroom can write to: "
+                             "your answer was not sent")
         return
     attachments, withheld, reason = relayable_attachments(reply)
     cc = cc_participants(ticket)
@@ -376,7 +378,8 @@ def relayable_attachments(reply: Reply) -> tuple[Attachments, int, str | None]:
 def cc_participants(ticket: Ticket) -> tuple[Address, ...]:
     """Everyone on the case in copy (role ``cc``), never the requester twice."""
     return tuple(Address(p.address, p.name or "") for p in ticket.participants
-                 if p.role == "cc" and p.address != ticket.requester)
+                 if p.role == "cc" and p.address != ticket.requester
+                 and is_writable_address(p.address))
 
 
 def queue_relay(reply: Reply, text: str, attachments: Attachments,

@@ -20,7 +20,7 @@ from mailroom.addresses import make_reply_address
 from mailroom.app import App
 from mailroom.classify import is_noreply_address
 from mailroom.mailtypes import Address
-from mailroom.outbound.compose import make_tag, tag_subject
+from mailroom.outbound.compose import is_writable_address, make_tag, tag_subject
 from mailroom.outbound.outbox import (
     Draft,
     practitioner_recipients,
@@ -84,8 +84,8 @@ def refusal_reason(app: App, session: Session, incoming: Incoming) -> str | None
         return "null-sender"
     if is_noreply_address(sender.addr):
         return "noreply"
-    if not sender.addr.isascii():
-        return "non-ascii-address"  # would need SMTPUTF8, which relays rarely offer
+    if not is_writable_address(sender.addr):
+        return "invalid-address"  # e.g. a non-ASCII local part (SMTPUTF8) or "jo..x@"
     if sender.addr.rsplit("@", 1)[-1] in s.domains or sender.addr in s.practitioners:
         return "our-address"
     now = app.now()
@@ -128,7 +128,7 @@ def queue_requester_mail(
     cc: tuple[Address, ...] = (), record_text: str | None = None,
 ) -> None:
     """A mail to the requester on the case thread, with the signed requester Reply-To."""
-    if not ticket.requester or not ticket.requester.isascii():
+    if not ticket.requester or not is_writable_address(ticket.requester):
         log.warning("ticket %s: no mail to requester %r (no usable address)",
                     ticket.reference, ticket.requester)
         return

@@ -21,6 +21,7 @@ import secrets
 import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from email import errors as email_errors
 from email import policy as email_policy
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
@@ -287,6 +288,15 @@ def _set_addresses(
         msg["Reply-To"] = to_header_address(reply_to)
 
 
+def is_writable_address(addr: str) -> bool:
+    """True when an outgoing header can carry ``addr`` (mailroom sends no SMTPUTF8)."""
+    try:
+        to_header_address(Address(addr))
+    except (ValueError, email_errors.MessageError):
+        return False
+    return True
+
+
 def to_header_address(address: Address) -> HeaderAddress:
     """A header address with a cleaned display name (quoted by the policy as needed).
 
@@ -296,7 +306,7 @@ def to_header_address(address: Address) -> HeaderAddress:
     addr = _ascii_addr_spec(address.addr.strip())
     try:
         return HeaderAddress(display_name=clean_header_text(address.name), addr_spec=addr)
-    except (ValueError, IndexError) as exc:  # the parser raises both
+    except (ValueError, IndexError, email_errors.MessageError) as exc:  # the parser raises all
         raise ValueError(f"invalid email address: {addr!r}") from exc
 
 
