@@ -15,7 +15,7 @@ import traceback
 from dataclasses import dataclass, field
 from email.message import Message as StdMessage
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, defer
 
 from mailroom import classify as classifying
@@ -27,6 +27,7 @@ from mailroom.classify import Classification, classify
 from mailroom.errors import MailError
 from mailroom.escalations import escalation_for_message, handle_platform_reply
 from mailroom.extract import Extracted, extract
+from mailroom.locks import lock_key
 from mailroom.mailtypes import Address, ParsedMessage
 from mailroom.message import parse_message_tree, parse_mime
 from mailroom.outbound.compose import MESSAGE_ID_PREFIX, find_ticket_tag
@@ -162,12 +163,24 @@ def handle(
     kind = incoming.classification.kind
     if kind == classifying.BOUNCE:
         return act_on_bounce(app, session, incoming)
+    serialise_conversation(session, incoming.parsed)
     decision = find_thread(thread_facts(app, incoming, escalation), ThreadStore(session))
     if kind == classifying.LOOP:
         return record_unanswered(app, session, incoming, decision, outcome="loop")
     if kind == classifying.AUTO_REPLY:
         return record_unanswered(app, session, incoming, decision, outcome="automatic")
     return act_on_mail(app, session, incoming, decision)
+
+
+def serialise_conversation(session: Session, parsed: ParsedMessage) -> None:
+    """On PostgreSQL, two workers must not thread messages of one conversation at the
+    same moment (neither would see the other's message and each would open a case):
+    take a transaction lock per Message-ID the message is or names, in one order."""
+    if session.get_bind().dialect.name != "postgresql":
+        return  # SQLite runs one writing transaction at a time anyway
+    ids = {i for i in (parsed.message_id, *parsed.in_reply_to, *parsed.references) if i}
+    for key in sorted(lock_key(f"thread:{ident}") for ident in ids):
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def _classify(app: App, item: InboxItem, std: StdMessage) -> Classification:
