@@ -68,7 +68,7 @@ from mailroom.platforms import Platform
 from mailroom.responses import reply_address, thread_ids, ticket_subject
 from mailroom.safeguarding import is_illegal_case, outgoing_attachments
 from mailroom.scheduler import Job, register_job
-from mailroom.store.db import unavailable_as_store_error
+from mailroom.store.db import is_postgres, unavailable_as_store_error
 from mailroom.store.models import Escalation, Event, Message, Ticket
 from mailroom.store.repository import live_ticket
 from mailroom.tickets import record_event, set_status
@@ -515,7 +515,7 @@ def claim_due(session: Session, now: datetime, *, after: int) -> Escalation | No
     stmt = select(Escalation).where(
         Escalation.status == "sent", Escalation.next_follow_up_at <= now, Escalation.id > after,
     ).order_by(Escalation.id).limit(1)
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         stmt = stmt.with_for_update(skip_locked=True)
     return session.execute(stmt).scalar()
 

@@ -38,7 +38,7 @@ from mailroom.safeguarding import (
     is_illegal_case,
     matches_keywords,
 )
-from mailroom.store.db import unavailable_as_store_error
+from mailroom.store.db import is_postgres, unavailable_as_store_error
 from mailroom.store.models import (
     AttachmentRow,
     Escalation,
@@ -134,7 +134,7 @@ def _claim(session: Session, item_id: int, *, with_raw: bool = True) -> InboxIte
     stmt = select(InboxItem).where(InboxItem.id == item_id, InboxItem.status == "new")
     if not with_raw:
         stmt = stmt.options(defer(InboxItem.raw))
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         stmt = stmt.with_for_update(skip_locked=True)
     return session.execute(stmt).scalar()
 
@@ -176,7 +176,7 @@ def serialise_conversation(session: Session, parsed: ParsedMessage) -> None:
     """On PostgreSQL, two workers must not thread messages of one conversation at the
     same moment (neither would see the other's message and each would open a case):
     take a transaction lock per Message-ID the message is or names, in one order."""
-    if session.get_bind().dialect.name != "postgresql":
+    if not is_postgres(session):
         return  # SQLite runs one writing transaction at a time anyway
     ids = {i for i in (parsed.message_id, *parsed.in_reply_to, *parsed.references) if i}
     for key in sorted(lock_key(f"thread:{ident}") for ident in ids):

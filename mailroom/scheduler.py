@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from mailroom.app import App
-from mailroom.store.db import unavailable_as_store_error
+from mailroom.store.db import is_postgres, unavailable_as_store_error
 from mailroom.store.models import JobRun
 
 log = logging.getLogger("mailroom.scheduler")
@@ -111,7 +111,7 @@ def acquire(app: App, job: Job) -> bool:
         _ensure_row(app, job.name)
         with app.sessions.begin() as session:
             stmt = select(JobRun).where(JobRun.name == job.name)
-            if session.get_bind().dialect.name == "postgresql":
+            if is_postgres(session):
                 stmt = stmt.with_for_update(skip_locked=True)
             row = session.execute(stmt).scalar()
             if row is None or (row.locked_until and row.locked_until > now):

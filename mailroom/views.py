@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from mailroom.escalations import escalation_view
@@ -110,8 +110,3 @@ def outbox_view(item: OutboxItem) -> dict[str, Any]:
         "send_after": iso(item.send_after), "sent_at": iso(item.sent_at),
         "last_error": item.last_error, "created_at": iso(item.created_at),
     }
-
-
-def count_by(session: Session, column: Any) -> dict[str, int]:
-    rows = session.execute(select(column, func.count()).group_by(column))
-    return {str(key): int(n) for key, n in rows}

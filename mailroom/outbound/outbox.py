@@ -26,7 +26,7 @@ from mailroom.app import App
 from mailroom.mailtypes import Address
 from mailroom.outbound.compose import POLICY, compose_message, make_message_id
 from mailroom.outbound.transports import PermanentFailure, TransportError
-from mailroom.store.db import unavailable_as_store_error
+from mailroom.store.db import is_postgres, unavailable_as_store_error
 from mailroom.store.models import Message, OutboxItem, Ticket
 
 log = logging.getLogger("mailroom.outbox")
@@ -123,7 +123,7 @@ def claim_due(app: App, count: int) -> list[int]:
     )
     with unavailable_as_store_error(), app.sessions.begin() as session:
         stmt = select(OutboxItem.id).where(due).order_by(OutboxItem.id).limit(count)
-        if session.get_bind().dialect.name == "postgresql":
+        if is_postgres(session):
             stmt = stmt.with_for_update(skip_locked=True)
         ids = list(session.execute(stmt).scalars())
         if ids:

@@ -76,8 +76,9 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def is_postgres(engine: Engine) -> bool:
-    return engine.dialect.name == "postgresql"
+def is_postgres(session: Session) -> bool:
+    """Whether the session talks to PostgreSQL (row locks, SKIP LOCKED, advisory locks)."""
+    return session.get_bind().dialect.name == "postgresql"
 
 
 @contextlib.contextmanager
