@@ -19,6 +19,7 @@ from mailroom.errors import ConfigError
 from mailroom.hours import OpeningHours
 from mailroom.outbound.render import Renderer
 from mailroom.outbound.transports import Transport, transport_from_url
+from mailroom.outbound.unsettled import Unsettled
 from mailroom.platforms import Platform, load_platforms
 from mailroom.settings import Settings
 from mailroom.store.blobs import BlobStore
@@ -42,6 +43,7 @@ class App:
     hours: OpeningHours
     clock: Clock = system_clock
     transport_override: Transport | None = None
+    unsettled: Unsettled = field(default_factory=Unsettled)  # outbox results not yet written
     _transport: Transport | None = field(default=None, repr=False)
 
     @classmethod

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import defer
 
 from mailroom.app import App
 from mailroom.cli import EXIT_ERROR, EXIT_OK, EXIT_TEMPFAIL, emit
@@ -191,7 +192,8 @@ def cmd_inbox_list(args: argparse.Namespace) -> int:
     statuses = [s.strip() for s in args.status.split(",") if s.strip()]
     with open_app(args) as app, app.sessions() as session:
         items = session.execute(
-            select(InboxItem).where(InboxItem.status.in_(statuses))
+            select(InboxItem).options(defer(InboxItem.raw))
+            .where(InboxItem.status.in_(statuses))
             .order_by(InboxItem.id).limit(args.limit)
         ).scalars()
         views = [inbox_view(i) for i in items]

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import defer
 
 from mailroom.cli import EXIT_OK, emit
 from mailroom.errors import StoreUnavailable, UsageError
@@ -86,7 +87,8 @@ def cmd_outbox_list(args: argparse.Namespace) -> int:
     from mailroom.views import outbox_view
 
     with open_app(args) as app, app.sessions() as session:
-        stmt = select(OutboxItem).order_by(OutboxItem.id.desc()).limit(args.limit)
+        stmt = select(OutboxItem).options(defer(OutboxItem.raw)) \
+            .order_by(OutboxItem.id.desc()).limit(args.limit)
         if args.status:
             stmt = stmt.where(OutboxItem.status.in_(args.status.split(",")))
         items = [outbox_view(i) for i in session.execute(stmt).scalars()]

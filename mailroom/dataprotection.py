@@ -65,7 +65,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailroom.app import App
@@ -83,6 +83,7 @@ from mailroom.store.models import (
     AttachmentRow,
     Event,
     InboxItem,
+    InboxRaw,
     Message,
     OutboxItem,
     Participant,
@@ -428,22 +429,24 @@ def _erase_copies(work: _Erasure) -> None:
             item.status, item.last_error = "failed", CANCELLED
             work.result.cancelled += 1
         if item.status in SENT:
-            item.raw, item.subject = None, ""
+            item.raw, item.subject, item.files = None, "", None
             counts.outbound_raw += 1
 
 
 def _erase_inbound(work: _Erasure) -> None:
     """Raw mail they sent, and raw mail of their cases that names them."""
     session, address, counts = work.session, work.address, work.result.counts
-    counts.inbound_raw += execute_update(session, update(InboxItem).where(
-        or_(InboxItem.message_pk.in_(_their_messages(address)),
-            func.lower(InboxItem.mail_from) == address),
-        InboxItem.raw.is_not(None)).values(raw=None))
-    stmt = select(InboxItem).join(Message, InboxItem.message_pk == Message.id).where(
-        Message.ticket_id.in_(work.holdings.tickets), InboxItem.raw.is_not(None))
-    for item in session.execute(stmt).scalars():
-        if _names(item.raw, address):
-            item.raw = None
+    theirs = select(InboxItem.id).where(or_(
+        InboxItem.message_pk.in_(_their_messages(address)),
+        func.lower(InboxItem.mail_from) == address))
+    counts.inbound_raw += execute_update(
+        session, delete(InboxRaw).where(InboxRaw.inbox_id.in_(theirs)))
+    stmt = select(InboxRaw).join(InboxItem, InboxRaw.inbox_id == InboxItem.id).join(
+        Message, InboxItem.message_pk == Message.id).where(
+        Message.ticket_id.in_(work.holdings.tickets))
+    for stored in session.execute(stmt).scalars():
+        if _names(stored.raw, address):
+            session.delete(stored)
             counts.inbound_raw += 1
 
 
@@ -461,7 +464,7 @@ def _erase_outbound(work: _Erasure) -> None:
             work.result.cancelled += 1
         named = to_them or their_case or _names(item.raw, address)
         if item.raw is not None and item.status in SENT and named:
-            item.raw = None
+            item.raw, item.files = None, None
             work.result.counts.outbound_raw += 1
         if to_them:
             item.rcpt_to, item.to_addr = work.scrub(list(item.rcpt_to)), work.scrub(item.to_addr)

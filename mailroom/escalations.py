@@ -47,10 +47,10 @@ Decisions (documented here because the spec leaves them open):
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -61,7 +61,7 @@ from sqlalchemy.orm import Session, selectinload
 from mailroom.app import App
 from mailroom.classify import LOOP, NORMAL, Classification
 from mailroom.errors import MailroomError
-from mailroom.mailtypes import Address
+from mailroom.mailtypes import Address, StoredFile
 from mailroom.outbound.outbox import Draft, practitioner_recipients, queue_mail
 from mailroom.outbound.render import Renderer
 from mailroom.platforms import Platform
@@ -221,7 +221,7 @@ def refuse_duplicate(ticket: Ticket, platform: Platform, urls: Sequence[str]) ->
 
 def evidence_files(
     app: App, session: Session, ticket: Ticket
-) -> tuple[list[tuple[str, str, bytes]], int]:
+) -> tuple[list[StoredFile], int]:
     """The requester's files that may go to a platform, renamed; and how many stayed behind."""
     messages = list(session.execute(
         select(Message).where(Message.ticket_id == ticket.id, Message.direction == "in",
@@ -229,20 +229,19 @@ def evidence_files(
         .options(selectinload(Message.attachments)).order_by(Message.id)).scalars())
     if is_illegal_case(ticket):
         return [], sum(len(m.attachments) for m in messages)
-    files: dict[str, tuple[str, str, bytes]] = {}  # by content: a file sent twice goes once
+    files: dict[str, StoredFile] = {}  # by content: a file sent twice goes once
     withheld = 0
     for message in messages:
         allowed, held, _ = outgoing_attachments(app, ticket, message)
         inline = {row.sha256 for row in message.attachments if row.inline}
-        for name, ctype, data in allowed:
-            sha = hashlib.sha256(data).hexdigest()
-            if sha in inline:
+        for file in allowed:
+            if file.sha256 in inline:
                 withheld += 1
             else:
-                files.setdefault(sha, (name, ctype, data))
+                files.setdefault(file.sha256, file)
         withheld += held
-    return [(evidence_name(i, name), ctype, data)
-            for i, (name, ctype, data) in enumerate(files.values(), 1)], withheld
+    return [replace(file, filename=evidence_name(i, file.filename))
+            for i, file in enumerate(files.values(), 1)], withheld
 
 
 def evidence_name(number: int, filename: str) -> str:
@@ -256,10 +255,10 @@ def evidence_name(number: int, filename: str) -> str:
 
 def escalation_draft(
     app: App, ticket: Ticket, escalation: Escalation, platform: Platform,
-    files: Sequence[tuple[str, str, bytes]],
+    files: Sequence[StoredFile],
 ) -> Draft:
     context = {**escalation_context(app.settings.helpline_name, ticket, escalation, platform),
-               "attachments": [name for name, _, _ in files]}
+               "attachments": [file.filename for file in files]}
     return Draft(
         kind="escalation", template=escalation_template(app.renderer, platform), context=context,
         to=(platform_address(platform),), subject=escalation_subject(app, ticket, platform),
@@ -429,7 +428,8 @@ def notify_answer(
         **_notice_context(app, ticket, escalation), "sender": message.sender or "unknown",
         "subject": message.subject, "text": message.text or "", "withheld_count": withheld,
         "withheld_reason": reason, "attachments": [
-            {"filename": n, "content_type": t, "size": len(d)} for n, t, d in attachments],
+            {"filename": f.filename, "content_type": f.content_type, "size": f.size}
+            for f in attachments],
     }
     queue_notice(app, session, ticket, "practitioner/escalation_response", context,
                  subject=f"{platform_name} answered: {ticket.subject}",
@@ -585,7 +585,7 @@ def give_up(
 
 def queue_notice(
     app: App, session: Session, ticket: Ticket, template: str, context: dict[str, Any], *,
-    subject: str, attachments: tuple[tuple[str, str, bytes], ...] = (),
+    subject: str, attachments: tuple[StoredFile, ...] = (),
 ) -> None:
     """A notice to the case's practitioners, on the case thread, Reply-To the case.
 

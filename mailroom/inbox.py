@@ -1,9 +1,10 @@
 """Step 1 of the pipeline: store the raw bytes before anything is parsed.
 
 Every door calls :func:`store_raw`. It commits one ``inbox`` row holding the
-exact bytes and the envelope, keyed by a de-duplication key (the Message-ID,
-or the SHA-256 of the bytes when there is none), so the same message arriving
-twice through any door is stored once. Only the header block is looked at
+envelope, and the exact bytes beside it in ``inbox_raw``, keyed by a
+de-duplication key (the Message-ID, or the SHA-256 of the bytes when there is
+none), so the same message arriving twice through any door is stored once.
+Only the header block is looked at
 here, with the standard library's header parser, which never raises.
 """
 
@@ -22,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailroom.store.db import unavailable_as_store_error
-from mailroom.store.models import InboxItem
+from mailroom.store.models import InboxItem, InboxRaw
 
 MAX_ID_LENGTH = 500
 HEADER_END = re.compile(rb"\r?\n\r?\n")
@@ -91,12 +92,13 @@ def store_raw(
     key = dedup_key(raw)
     values = {
         "door": door, "door_ref": _storable(door_ref), "mail_from": _storable(mail_from),
-        "rcpt_to": [_storable(r) for r in rcpt_to], "dedup_key": key, "size": len(raw), "raw": raw,
+        "rcpt_to": [_storable(r) for r in rcpt_to], "dedup_key": key, "size": len(raw),
         "raw_sha256": hashlib.sha256(raw).hexdigest(), "status": "new",
     }
     with unavailable_as_store_error(), sessions.begin() as session:
         new_id = session.execute(_insert_ignoring_duplicate(session, values)).scalar()
         if new_id is not None:
+            session.execute(insert(InboxRaw).values(inbox_id=new_id, raw=raw))
             return Stored(int(new_id), duplicate=False)
         existing = session.execute(select(InboxItem.id).where(InboxItem.dedup_key == key))
         return Stored(int(existing.scalar_one()), duplicate=True)

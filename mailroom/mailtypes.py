@@ -30,6 +30,21 @@ class Attachment:
 
 
 @dataclass(frozen=True)
+class StoredFile:
+    """An attachment already in the blob store, to go with an outgoing mail.
+
+    Outgoing mail carries these by reference: the bytes are read from the
+    store and attached only when the mail is sent, so queueing a notification
+    about a 25 MB screen recording does not hold (and re-encode) it in memory.
+    """
+
+    filename: str
+    content_type: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
 class Address:
     """A mailbox: ``addr`` lower-cased, ``name`` decoded and free of CR/LF."""
 

@@ -43,7 +43,6 @@ commands and such a sign-off relays nothing.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,7 +54,7 @@ from mailroom.app import App
 from mailroom.commands import Command, parse_commands
 from mailroom.errors import MailroomError
 from mailroom.escalations import open_escalation, outcome_target, record_outcome
-from mailroom.mailtypes import Address
+from mailroom.mailtypes import Address, StoredFile
 from mailroom.outbound.compose import is_writable_address
 from mailroom.outbound.outbox import Draft, queue_mail
 from mailroom.responses import (
@@ -97,7 +96,7 @@ _SIGN_OFF = re.compile(
 _SENTENCE_END = re.compile(r"[.?!:]$")
 _BLANK_RUN = re.compile(r"\n{3,}")
 
-Attachments = list[tuple[str, str, bytes]]
+Attachments = list[StoredFile]
 
 
 @dataclass
@@ -352,7 +351,7 @@ def relay(reply: Reply, text: str) -> None:
     cc = cc_participants(ticket)
     queue_relay(reply, text, attachments, cc)
     reply.record("message.relayed", to=ticket.requester, cc=[a.addr for a in cc],
-                 attachments=[name for name, _, _ in attachments], withheld=withheld)
+                 attachments=[file.filename for file in attachments], withheld=withheld)
     reply.done.append(f"answer sent to {ticket.requester}" + (f" (and {len(cc)} in copy)"
                                                                if cc else ""))
     if withheld:
@@ -368,8 +367,7 @@ def relayable_attachments(reply: Reply) -> tuple[Attachments, int, str | None]:
     """What may go with the answer: not inline images, not what safeguarding withholds."""
     allowed, _, reason = outgoing_attachments(reply.app, reply.ticket, reply.message)
     inline = {(row.filename, row.sha256) for row in reply.message.attachments if row.inline}
-    kept = [item for item in allowed
-            if (item[0], hashlib.sha256(item[2]).hexdigest()) not in inline]
+    kept = [file for file in allowed if (file.filename, file.sha256) not in inline]
     meant = len(reply.message.attachments) - len(inline)
     withheld = max(meant - len(kept), 0)
     return kept, withheld, reason if withheld else None

@@ -155,8 +155,8 @@ def notify_practitioners(
         "sender": _display(message), "category": ticket.category, "role": ticket.role,
         "platforms": ticket_platform_names(app, session, ticket), "sla_due": ticket.sla_due_at,
         "text": message.text or "", "withheld_count": withheld, "withheld_reason": reason,
-        "attachments": [{"filename": n, "content_type": t, "size": len(d)}
-                        for n, t, d in attachments],
+        "attachments": [{"filename": f.filename, "content_type": f.content_type,
+                         "size": f.size} for f in attachments],
     }
     in_reply_to, refs = thread_ids(message)
     queue_mail(app, session, Draft(

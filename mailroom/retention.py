@@ -5,7 +5,7 @@ A ticket is due when it has been ``closed`` for longer than
 not been purged since it was last closed. Purging a ticket removes:
 
 - every message's ``text``, ``subject``, sender's display name and URLs;
-- the raw bytes of the inbound mail behind those messages (``inbox.raw``) and
+- the raw bytes of the inbound mail behind those messages (``inbox_raw``) and
   of the outgoing mail of the ticket (``outbox.raw`` and ``subject``), except
   mail still waiting to be sent;
 - the attachments' bytes and file names: rows stay with ``stored = False``,
@@ -41,9 +41,11 @@ from typing import Any, cast
 from sqlalchemy import (
     ColumnElement,
     CursorResult,
+    Delete,
     Select,
     Update,
     and_,
+    delete,
     func,
     or_,
     select,
@@ -59,6 +61,7 @@ from mailroom.store.models import (
     Escalation,
     Event,
     InboxItem,
+    InboxRaw,
     Message,
     OutboxItem,
     Participant,
@@ -139,7 +142,7 @@ class _Step:
     name: str  # the PurgeCounts field
     model: type[Base]
     where: Callable[[Sequence[int]], ColumnElement[bool]]
-    values: dict[str, Any]
+    values: dict[str, Any] | None  # None: the rows are deleted
 
 
 STEPS: tuple[_Step, ...] = (
@@ -147,13 +150,12 @@ STEPS: tuple[_Step, ...] = (
         Message.ticket_id.in_(ids),
         or_(Message.text.is_not(None), Message.subject != "", Message.sender_name.is_not(None))),
         {"text": None, "subject": "", "sender_name": None, "urls": []}),
-    _Step("inbound_raw", InboxItem, lambda ids: and_(
-        InboxItem.message_pk.in_(_messages_of(ids)), InboxItem.raw.is_not(None)),
-        {"raw": None}),
+    _Step("inbound_raw", InboxRaw, lambda ids: InboxRaw.inbox_id.in_(
+        select(InboxItem.id).where(InboxItem.message_pk.in_(_messages_of(ids)))), None),
     _Step("outbound_raw", OutboxItem, lambda ids: and_(
         OutboxItem.ticket_id.in_(ids), OutboxItem.status.in_(SENT),
         or_(OutboxItem.raw.is_not(None), OutboxItem.subject != "")),
-        {"raw": None, "subject": ""}),
+        {"raw": None, "subject": "", "files": None}),
     _Step("attachments", AttachmentRow, lambda ids: and_(
         AttachmentRow.message_pk.in_(_messages_of(ids)),
         or_(AttachmentRow.stored.is_(True), AttachmentRow.filename != "")),
@@ -169,7 +171,9 @@ def purge_tickets(session: Session, ids: Sequence[int], *, now: datetime) -> Pur
     """Remove the content of these tickets in the caller's transaction (no blob deletion)."""
     counts = PurgeCounts()
     for step in STEPS:
-        stmt = update(step.model).where(step.where(ids)).values(**step.values)
+        where = step.where(ids)
+        stmt: Update | Delete = delete(step.model).where(where) if step.values is None \
+            else update(step.model).where(where).values(**step.values)
         setattr(counts, step.name, execute_update(session, stmt))
     counts.events = _scrub_events(session, ids)
     execute_update(session, update(Ticket).where(Ticket.id.in_(ids)).values(
@@ -177,8 +181,9 @@ def purge_tickets(session: Session, ids: Sequence[int], *, now: datetime) -> Pur
     return counts
 
 
-def execute_update(session: Session, stmt: Update) -> int:
-    """Run a bulk UPDATE (objects in the session are not synchronised); rows changed."""
+def execute_update(session: Session, stmt: Update | Delete) -> int:
+    """Run a bulk UPDATE or DELETE (objects in the session are not synchronised);
+    rows changed."""
     result = session.execute(stmt.execution_options(synchronize_session=False))
     return int(cast(CursorResult[Any], result).rowcount)
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailroom.mailtypes import StoredFile
 from mailroom.store.models import AttachmentRow, Message, Ticket
 
 if TYPE_CHECKING:
@@ -55,8 +56,12 @@ def matches_keywords(text: str, keywords: Sequence[str]) -> list[str]:
 
 def outgoing_attachments(
     app: App, ticket: Ticket, message: Message
-) -> tuple[list[tuple[str, str, bytes]], int, str | None]:
-    """The attachments of ``message`` that may be forwarded, and how many were withheld."""
+) -> tuple[list[StoredFile], int, str | None]:
+    """The attachments of ``message`` that may be forwarded, and how many were withheld.
+
+    The files go by reference; :func:`may_send_files` is asked again when the
+    mail is sent, so a case flagged illegal in between sends nothing.
+    """
     rows = list(message.attachments)
     if not rows:
         return [], 0, None
@@ -69,9 +74,14 @@ def outgoing_attachments(
         elif not row.stored or not app.blobs.exists(row.sha256):
             reasons.add("some files were not kept (only their fingerprints are held)")
         else:
-            allowed.append((row.filename, row.content_type, app.blobs.get(row.sha256)))
+            allowed.append(StoredFile(row.filename, row.content_type, row.sha256, row.size))
     withheld = len(rows) - len(allowed)
     return allowed, withheld, ("; ".join(sorted(reasons)) if withheld else None)
+
+
+def may_send_files(ticket: Ticket | None) -> bool:
+    """At send time: files queued with a mail may still go (the case is not illegal)."""
+    return ticket is None or not is_illegal_case(ticket)
 
 
 def keep_only_hashes(app: App, session: Session, ticket: Ticket) -> int:

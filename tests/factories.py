@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import email
 import itertools
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from email.policy import default
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
@@ -14,9 +16,10 @@ from sqlalchemy import select
 
 from mailroom.app import App
 from mailroom.inbox import store_raw
+from mailroom.outbound.outbox import message_to_send, read_outgoing
 from mailroom.pipeline import process_item
 from mailroom.settings import Settings, load_settings
-from mailroom.store.models import InboxItem, Message, Ticket
+from mailroom.store.models import InboxItem, Message, OutboxItem, Ticket
 
 REPO = Path(__file__).resolve().parents[1]
 PRACTITIONERS = ("anna@helpline.example", "ben@helpline.example")
@@ -133,3 +136,14 @@ def ticket_of(app: App, message_id: str) -> int | None:
 def inbox_rows(app: App) -> list[InboxItem]:
     with app.sessions() as session:
         return list(session.execute(select(InboxItem).order_by(InboxItem.id)).scalars())
+
+
+def as_sent(app: App, item: OutboxItem) -> EmailMessage:
+    """An outbox row's message as the sender would send it now (files attached)."""
+    with app.sessions() as session:
+        row = session.get(OutboxItem, item.id)
+        assert row is not None
+        outgoing = read_outgoing(session, row)
+    parsed = email.message_from_bytes(message_to_send(app, outgoing).as_bytes(), policy=default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed

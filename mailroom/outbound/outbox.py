@@ -1,8 +1,11 @@
 """The durable outbox: queue in the caller's transaction, send from a job.
 
 ``queue_mail`` renders and composes the message when it is queued, so its
-Message-ID and bytes are fixed before anything is sent, and records it as an
-outgoing ``Message`` on its ticket (threading finds replies to it). The
+Message-ID, headers and text are fixed before anything is sent, and records
+it as an outgoing ``Message`` on its ticket (threading finds replies to it).
+Attachments go by reference to the blob store and are added when the mail
+is sent (:func:`message_to_send`): queueing stays cheap however large the
+files, and safeguarding is asked again at that moment. The
 sender job claims due rows with a lease (``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL), sends each through the transport and marks it ``sent`` right
 after the relay accepted it. Temporary failures are retried with exponential
@@ -14,18 +17,22 @@ from __future__ import annotations
 
 import email
 import logging
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from mailroom.app import App
-from mailroom.mailtypes import Address
-from mailroom.outbound.compose import POLICY, compose_message, make_message_id
+from mailroom.errors import StoreUnavailable
+from mailroom.mailtypes import Address, StoredFile
+from mailroom.outbound.compose import POLICY, add_attachments, compose_message, make_message_id
 from mailroom.outbound.transports import PermanentFailure, TransportError
+from mailroom.safeguarding import may_send_files
 from mailroom.store.db import is_postgres, unavailable_as_store_error
 from mailroom.store.models import Message, OutboxItem, Ticket
 
@@ -54,7 +61,7 @@ class Draft:
     references: tuple[str, ...] = ()
     reply_to: Address | None = None
     auto_submitted: str | None = "auto-replied"
-    attachments: tuple[tuple[str, str, bytes], ...] = ()
+    attachments: tuple[StoredFile, ...] = ()  # attached from the blob store when sent
     send_after: datetime | None = None
     record_text: str | None = None  # what to show on the ticket (default: the text body)
     extra_headers: Mapping[str, str] = field(default_factory=dict)
@@ -74,7 +81,7 @@ def queue_mail(app: App, session: Session, draft: Draft) -> OutboxItem:
         text=text, html=html, message_id=message_id, in_reply_to=draft.in_reply_to,
         references=draft.references, reply_to=draft.reply_to,
         auto_submitted=draft.auto_submitted, loop_token=settings.loop_token,
-        attachments=draft.attachments, extra_headers=draft.extra_headers, date=now,
+        extra_headers=draft.extra_headers, date=now,
     )
     recipients = [a.addr for a in (*draft.to, *draft.cc)]
     item = OutboxItem(
@@ -82,7 +89,8 @@ def queue_mail(app: App, session: Session, draft: Draft) -> OutboxItem:
         status="queued", attempts=0, send_after=draft.send_after or now,
         message_id=message_id, mail_from=settings.helpline_address, rcpt_to=recipients,
         to_addr=recipients[0] if recipients else "", subject=str(msg["Subject"]),
-        raw=msg.as_bytes(), created_at=now,
+        raw=msg.as_bytes(), files=[_file_ref(f) for f in draft.attachments] or None,
+        created_at=now,
     )
     session.add(item)
     session.add(Message(
@@ -98,24 +106,109 @@ def queue_mail(app: App, session: Session, draft: Draft) -> OutboxItem:
     return item
 
 
+def _file_ref(file: StoredFile) -> dict[str, Any]:
+    return {"filename": file.filename, "content_type": file.content_type,
+            "sha256": file.sha256, "size": file.size}
+
+
+def queued_files(item: OutboxItem) -> list[StoredFile]:
+    return [StoredFile(f["filename"], f["content_type"], f["sha256"], int(f["size"]))
+            for f in item.files or []]
+
+
 # --- sending ------------------------------------------------------------------------
 
 
+@dataclass
+class Outgoing:
+    """What a sender needs of a claimed row, read in one short transaction."""
+
+    item_id: int
+    kind: str
+    raw: bytes
+    mail_from: str
+    rcpt_to: list[str]
+    files: list[StoredFile]
+    files_allowed: bool
+
+
+def message_to_send(app: App, outgoing: Outgoing) -> EmailMessage:
+    """The queued message with its files read from the blob store.
+
+    A file no longer in the store (erased, or kept as a hash only since the
+    mail was queued) stays behind, and so does every file when the case has
+    been flagged illegal since: the text went out as queued, the files not.
+    """
+    message = email.message_from_bytes(outgoing.raw, policy=POLICY)
+    assert isinstance(message, EmailMessage)
+    if not outgoing.files:
+        return message
+    files = [(f.filename, f.content_type, data) for f in outgoing.files
+             if outgoing.files_allowed and (data := _read_blob(app, f.sha256)) is not None]
+    if len(files) < len(outgoing.files):
+        log.warning("outbox %s: %d of %d attachment(s) withheld at send time (%s)",
+                    outgoing.item_id, len(outgoing.files) - len(files), len(outgoing.files),
+                    "no longer stored" if outgoing.files_allowed else "the case is now illegal")
+    add_attachments(message, files)
+    return message
+
+
+def _read_blob(app: App, sha256: str) -> bytes | None:
+    try:
+        return app.blobs.get(sha256) if app.blobs.exists(sha256) else None
+    except OSError as exc:
+        log.error("attachment %s cannot be read: %s", sha256, exc)
+        return None
+
+
 def send_due(app: App, *, limit: int = 500) -> dict[str, int]:
-    """Send every due outbox row (up to ``limit``); return counts by result."""
+    """Send every due outbox row (up to ``limit``); return counts by result.
+
+    First writes what an earlier call could not (:mod:`~mailroom.outbound.unsettled`).
+    Raises :class:`~mailroom.errors.StoreUnavailable` when the database goes
+    away; what this call had claimed is remembered and settled next time.
+    """
+    settle(app)
     counts: dict[str, int] = {}
     while sum(counts.values()) < limit:
-        claimed = claim_due(app, min(CLAIM_BATCH, limit - sum(counts.values())))
+        token = secrets.token_hex(8)
+        try:
+            claimed = claim_due(app, min(CLAIM_BATCH, limit - sum(counts.values())), token)
+            for item_id in claimed:
+                result = send_one(app, item_id, token)
+                counts[result] = counts.get(result, 0) + 1
+        except StoreUnavailable:
+            # Even a claim whose commit we never heard back about is given back.
+            app.unsettled.give_back(token)
+            raise
         if not claimed:
             break
-        for item_id in claimed:
-            result = send_one(app, item_id)
-            counts[result] = counts.get(result, 0) + 1
     return counts
 
 
-def claim_due(app: App, count: int) -> list[int]:
-    """Lease up to ``count`` due rows to this process; return their ids."""
+def settle(app: App) -> None:
+    """Mark sent what the relay accepted while the database was away; requeue the rest."""
+    pending = app.unsettled.pending()
+    if not pending:
+        return
+    with unavailable_as_store_error(), app.sessions.begin() as session:
+        for (item_id, token), accepted_at in pending.sent.items():
+            session.execute(update(OutboxItem).where(
+                OutboxItem.id == item_id, OutboxItem.claimed_by == token,
+                OutboxItem.status == "sending",
+            ).values(status="sent", sent_at=accepted_at, attempts=OutboxItem.attempts + 1,
+                     last_error=None, claimed_by=None))
+        if pending.release:
+            session.execute(update(OutboxItem).where(
+                OutboxItem.claimed_by.in_(pending.release), OutboxItem.status == "sending",
+            ).values(status="queued", claimed_by=None))
+    app.unsettled.settled(pending)
+    log.info("outbox settled after a database outage: %d marked sent, %d claim(s) given back",
+             len(pending.sent), len(pending.release))
+
+
+def claim_due(app: App, count: int, token: str) -> list[int]:
+    """Lease up to ``count`` due rows to this claim (``token``); return their ids."""
     now = app.now()
     due = or_(
         (OutboxItem.status == "queued") & (OutboxItem.send_after <= now),
@@ -129,33 +222,41 @@ def claim_due(app: App, count: int) -> list[int]:
         if ids:
             # send_after doubles as the lease start while a row is "sending".
             session.execute(update(OutboxItem).where(OutboxItem.id.in_(ids))
-                            .values(status="sending", send_after=now))
+                            .values(status="sending", send_after=now, claimed_by=token))
     return ids
 
 
-def send_one(app: App, item_id: int) -> str:
-    """Send a claimed row; return ``sent``, ``retry`` or ``failed``."""
+def send_one(app: App, item_id: int, token: str) -> str:
+    """Send a row of this claim; return ``sent``, ``retry``, ``failed`` or ``skipped``."""
     with unavailable_as_store_error(), app.sessions() as session:
         item = session.get(OutboxItem, item_id)
-        if item is None or item.status != "sending":
-            return "skipped"
-        raw, mail_from, rcpt_to = item.raw or b"", item.mail_from, list(item.rcpt_to)
+        if item is None or item.status != "sending" or item.claimed_by != token:
+            return "skipped"  # gone, or its lease ran out and another sender has it
+        outgoing = read_outgoing(session, item)
     try:
-        message = email.message_from_bytes(raw, policy=POLICY)
-        app.transport.send(message, mail_from=mail_from, rcpt_to=rcpt_to)
+        message = message_to_send(app, outgoing)
+        app.transport.send(message, mail_from=outgoing.mail_from, rcpt_to=outgoing.rcpt_to)
     except TransportError as exc:
         return record_failure(app, item_id, exc)
-    with unavailable_as_store_error(), app.sessions.begin() as session:
-        session.execute(update(OutboxItem).where(OutboxItem.id == item_id).values(
-            status="sent", sent_at=app.now(), attempts=OutboxItem.attempts + 1, last_error=None))
-    log.info("sent outbox %s (%s) to %s", item_id, _kind_of(app, item_id), ", ".join(rcpt_to))
+    accepted_at = app.now()
+    try:
+        with unavailable_as_store_error(), app.sessions.begin() as session:
+            session.execute(update(OutboxItem).where(
+                OutboxItem.id == item_id, OutboxItem.claimed_by == token).values(
+                status="sent", sent_at=accepted_at, attempts=OutboxItem.attempts + 1,
+                last_error=None, claimed_by=None))
+    except StoreUnavailable:
+        app.unsettled.accepted(item_id, token, accepted_at)
+        raise
+    log.info("sent outbox %s (%s) to %s", item_id, outgoing.kind, ", ".join(outgoing.rcpt_to))
     return "sent"
 
 
-def _kind_of(app: App, item_id: int) -> str:
-    with unavailable_as_store_error(), app.sessions() as session:
-        return str(session.execute(select(OutboxItem.kind).where(
-            OutboxItem.id == item_id)).scalar())
+def read_outgoing(session: Session, item: OutboxItem) -> Outgoing:
+    files = queued_files(item)
+    ticket = session.get(Ticket, item.ticket_id) if files and item.ticket_id else None
+    return Outgoing(item.id, item.kind, item.raw or b"", item.mail_from, list(item.rcpt_to),
+                    files, may_send_files(ticket))
 
 
 def record_failure(app: App, item_id: int, exc: TransportError) -> str:
@@ -166,6 +267,7 @@ def record_failure(app: App, item_id: int, exc: TransportError) -> str:
         assert item is not None
         item.attempts += 1
         item.last_error = str(exc)[:2000]
+        item.claimed_by = None
         permanent = isinstance(exc, PermanentFailure)
         if permanent or item.attempts >= settings.outbound_max_attempts:
             item.status = "failed"

@@ -27,8 +27,9 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    select,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column, relationship
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -70,6 +71,22 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
 
 
+class InboxRaw(Base):
+    """The exact bytes of an inbox message, kept apart from its row.
+
+    A status change then never touches them: SQLite copies the whole row on
+    every UPDATE, which for a 36 MB message means twice that in memory.
+    No row here: the bytes were erased or purged.
+    """
+
+    __tablename__ = "inbox_raw"
+
+    inbox_id: Mapped[int] = mapped_column(
+        ID, ForeignKey("inbox.id", ondelete="CASCADE"), primary_key=True
+    )
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class InboxItem(Base):
     """A raw inbound message as a door received it. Status: new, done, bad, shunt."""
 
@@ -84,7 +101,11 @@ class InboxItem(Base):
     dedup_key: Mapped[str] = mapped_column(String(512), unique=True)
     raw_sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(Integer)
-    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Read-only: the bytes in ``inbox_raw`` (None once erased or purged).
+    raw: Mapped[bytes | None] = column_property(
+        select(InboxRaw.raw).where(InboxRaw.inbox_id == id).correlate_except(InboxRaw)
+        .scalar_subquery()
+    )
     status: Mapped[str] = mapped_column(String(8), default="new")
     outcome: Mapped[str | None] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
@@ -219,7 +240,9 @@ class AttachmentRow(Base):
 
 
 class OutboxItem(Base):
-    """An outgoing mail, rendered when queued. Status: queued, sent, failed."""
+    """An outgoing mail, rendered when queued (its files attached when sent).
+
+    Status: queued, sending (claimed by a sender), sent, failed."""
 
     __tablename__ = "outbox"
 
@@ -240,6 +263,9 @@ class OutboxItem(Base):
     to_addr: Mapped[str] = mapped_column(String(320))  # first recipient, for rate limits
     subject: Mapped[str] = mapped_column(Text, default="")
     raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Stored attachments added at send time: [{filename, content_type, sha256, size}].
+    files: Mapped[list[Any] | None] = mapped_column(JSON)
+    claimed_by: Mapped[str | None] = mapped_column(String(32))  # the sender's claim token
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]

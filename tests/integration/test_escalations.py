@@ -39,7 +39,7 @@ from mailroom.inbox import store_raw
 from mailroom.message import parse_message, parse_mime
 from mailroom.pipeline import Incoming, identify_speaker, process_item
 from mailroom.store.models import Escalation, Event, InboxItem, Message, OutboxItem, Ticket
-from tests.factories import PRACTITIONERS, REPO, FixedClock, mail
+from tests.factories import PRACTITIONERS, REPO, FixedClock, as_sent, mail
 
 TIKTOK = "tiktok-escalations@example.org"
 TEACHER = "jo.teacher@stmarys-school.example"
@@ -377,7 +377,7 @@ FILE_CASES = {
 def test_attachments_follow_safeguarding(app, category, flags, evidence, files) -> None:  # type: ignore[no-untyped-def]
     escalate(app, case_with_files(app, category=category, flags=flags), evidence=evidence)
     [item] = outbox(app, "escalation")
-    parts = list(sent_mail(item).iter_attachments())
+    parts = list(as_sent(app, item).iter_attachments())
     assert [part.get_filename() for part in parts] == files
     assert [part.get_content() for part in parts] == [b"\x89PNG screenshot"] * len(files)
     assert ("We have not attached any files" in body_of(item)) is (not files)

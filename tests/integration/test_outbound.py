@@ -210,3 +210,50 @@ def test_acknowledgements_are_rate_limited_per_sender(make_app) -> None:
         app.clock.advance(minutes=4)
     # 32 minutes: at most one per 10 minutes -> 4 windows, capped at 3 a day
     assert len(outbox(app, "acknowledgement")) == 3
+
+
+def _with_screenshot(raw: bytes, data: bytes) -> bytes:
+    msg = email.message_from_bytes(raw, policy=default)
+    msg.add_attachment(data, maintype="image", subtype="png", filename="shot.png")  # type: ignore[attr-defined]
+    return msg.as_bytes()
+
+
+def test_files_are_attached_from_the_store_when_sent(app, smtp_sink: SmtpSink) -> None:
+    relay_to(app, smtp_sink)
+    screenshot = b"\x89PNG\r\n\x1a\n" + os.urandom(5000)
+    deliver(app, _with_screenshot(mail(message_id="f1@school.example"), screenshot))
+    [notice] = outbox(app, "notification")
+    assert notice.files and notice.files[0]["filename"] == "shot.png"
+    assert screenshot not in (notice.raw or b"") and len(notice.raw or b"") < 5000  # text only
+    send_due(app)
+    [delivery] = [d for d in smtp_sink.wait_for(2) if "teacher@school.example" not in d.rcpt_tos]
+    [part] = delivery.message.iter_attachments()
+    assert part.get_filename() == "shot.png" and part.get_content() == screenshot
+    assert delivery.message.get_body(("plain",)) is not None
+    assert delivery.message["Message-ID"] == f"<{notice.message_id}>"
+
+
+def test_files_stay_behind_when_the_case_turns_illegal_before_sending(
+    app, smtp_sink: SmtpSink
+) -> None:
+    from mailroom.store.models import Ticket
+
+    relay_to(app, smtp_sink)
+    deliver(app, _with_screenshot(mail(message_id="f2@school.example"), b"\x89PNG secret"))
+    with app.sessions.begin() as session:
+        session.get(Ticket, 1).category = "illegal_images"
+    send_due(app)
+    deliveries = smtp_sink.wait_for(2)
+    assert len(deliveries) == 2
+    assert all(list(d.message.iter_attachments()) == [] for d in deliveries)
+    assert all(b"secret" not in d.message.as_bytes() for d in deliveries)
+
+
+def test_a_file_gone_from_the_store_does_not_stop_the_mail(app, smtp_sink: SmtpSink) -> None:
+    relay_to(app, smtp_sink)
+    deliver(app, _with_screenshot(mail(message_id="f3@school.example"), b"\x89PNG gone"))
+    [notice] = outbox(app, "notification")
+    app.blobs.delete(notice.files[0]["sha256"])
+    assert send_due(app) == {"sent": 2}
+    [delivery] = [d for d in smtp_sink.wait_for(2) if "teacher@school.example" not in d.rcpt_tos]
+    assert list(delivery.message.iter_attachments()) == []

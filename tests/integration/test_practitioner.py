@@ -25,7 +25,7 @@ from mailroom.outbound.transports import SmtpTransport
 from mailroom.pipeline import process_inbox
 from mailroom.practitioner import relay_text
 from mailroom.store.models import Escalation, Event, Message, OutboxItem, Ticket
-from tests.factories import deliver, mail, tickets
+from tests.factories import as_sent, deliver, mail, tickets
 from tests.integration.smtp_sink import SmtpSink, smtp_sink_fixture  # noqa: F401
 from tests.integration.test_smtp_door import start_door
 
@@ -68,7 +68,7 @@ def open_case(app: App, **kwargs: Any) -> EmailMessage:
 
 def outbox(app: App, kind: str | None = None) -> list[EmailMessage]:
     """Queued outgoing mail (of one kind), parsed, oldest first."""
-    return [parse(row.raw or b"") for row in outbox_rows(app) if kind in (None, row.kind)]
+    return [as_sent(app, row) for row in outbox_rows(app) if kind in (None, row.kind)]
 
 
 def outbox_rows(app: App) -> list[OutboxItem]:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from mailroom.escalations import open_escalation
 from mailroom.store.models import AttachmentRow, OutboxItem, Ticket
-from tests.factories import deliver, mail
+from tests.factories import as_sent, deliver, mail
 from tests.integration.test_practitioner import (
     open_case,
     outbox,
@@ -40,8 +40,8 @@ def attachments_of(app) -> list[AttachmentRow]:  # type: ignore[no-untyped-def]
 
 def all_outgoing(app) -> list[EmailMessage]:  # type: ignore[no-untyped-def]
     with app.sessions() as session:
-        rows = session.execute(select(OutboxItem).order_by(OutboxItem.id)).scalars()
-        return [email.message_from_bytes(r.raw, policy=default) for r in rows]  # type: ignore
+        rows = list(session.execute(select(OutboxItem).order_by(OutboxItem.id)).scalars())
+    return [as_sent(app, row) for row in rows]
 
 
 def test_keywords_flag_the_case_and_nothing_carries_its_attachment(make_app) -> None:
