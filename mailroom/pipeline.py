@@ -325,6 +325,8 @@ def adopt_orphans(session: Session, message: Message) -> None:
                Message.id.in_(select(MessageRef.message_pk).where(
                    MessageRef.ref == message.message_id)))
         .values(ticket_id=message.ticket_id)
+        # Orphans were stored by earlier transactions: none is in this session.
+        .execution_options(synchronize_session=False)
     )
 
 

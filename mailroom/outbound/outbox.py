@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailroom.app import App
@@ -318,7 +318,6 @@ def practitioner_recipients(
 
 
 def recent_acknowledgements(session: Session, address: str, since: datetime) -> int:
-    rows = session.execute(select(OutboxItem.id).where(
+    return session.execute(select(func.count()).select_from(OutboxItem).where(
         OutboxItem.kind == "acknowledgement", OutboxItem.to_addr == address,
-        OutboxItem.created_at >= since))
-    return len(rows.all())
+        OutboxItem.created_at >= since)).scalar_one()
