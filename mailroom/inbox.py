@@ -16,14 +16,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.parser import HeaderParser
 from email.policy import compat32
-from typing import Any
+from typing import cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, LargeBinary, Table, bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailroom.store.db import unavailable_as_store_error
+from mailroom.store.db import one_writer, unavailable_as_store_error
 from mailroom.store.models import InboxItem, InboxRaw
+
+INBOX = cast(Table, InboxItem.__table__)
+INBOX_RAW = cast(Table, InboxRaw.__table__)
 
 MAX_ID_LENGTH = 500
 HEADER_END = re.compile(rb"\r?\n\r?\n")
@@ -95,12 +98,12 @@ def store_raw(
         "rcpt_to": [_storable(r) for r in rcpt_to], "dedup_key": key, "size": len(raw),
         "raw_sha256": hashlib.sha256(raw).hexdigest(), "status": "new",
     }
-    with unavailable_as_store_error(), sessions.begin() as session:
-        new_id = session.execute(_insert_ignoring_duplicate(session, values)).scalar()
+    engine = sessions.kw["bind"]
+    with one_writer(sessions), unavailable_as_store_error(), engine.begin() as conn:
+        new_id = _insert_new(conn, values, raw)
         if new_id is not None:
-            session.execute(insert(InboxRaw).values(inbox_id=new_id, raw=raw))
             return Stored(int(new_id), duplicate=False)
-        existing = session.execute(select(InboxItem.id).where(InboxItem.dedup_key == key))
+        existing = conn.execute(select(INBOX.c.id).where(INBOX.c.dedup_key == key))
         return Stored(int(existing.scalar_one()), duplicate=True)
 
 
@@ -110,16 +113,23 @@ def _storable(text: str | None) -> str | None:
     return text.replace("\x00", "\ufffd") if text else text
 
 
-def _insert_ignoring_duplicate(session: Session, values: Mapping[str, object]) -> Any:
-    """INSERT … ON CONFLICT (dedup_key) DO NOTHING RETURNING id, in either dialect."""
-    dialect = session.get_bind().dialect.name
-    table = InboxItem.__table__
-    stmt: Any
-    if dialect == "postgresql":
-        stmt = postgresql.insert(table)  # type: ignore[arg-type]
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(table)  # type: ignore[arg-type]
-    else:  # pragma: no cover - only the two supported databases reach here
-        return insert(table).values(dict(values)).returning(table.c.id)  # type: ignore[arg-type]
-    stmt = stmt.values(dict(values)).on_conflict_do_nothing(index_elements=["dedup_key"])
-    return stmt.returning(table.c.id)
+def _insert_new(conn: Connection, values: Mapping[str, object], raw: bytes) -> int | None:
+    """INSERT … ON CONFLICT (dedup_key) DO NOTHING RETURNING id, and the bytes into
+    ``inbox_raw`` when the row is new; the new id, or None for a duplicate.
+
+    Core, not the ORM, and on PostgreSQL one statement (two data-modifying
+    WITH clauses): the SMTP door runs this for every message.
+    """
+    if conn.dialect.name == "postgresql":
+        new = postgresql.insert(INBOX).values(dict(values)).on_conflict_do_nothing(
+            index_elements=["dedup_key"]).returning(INBOX.c.id).cte("new_inbox")
+        with_raw = insert(INBOX_RAW).from_select(
+            ["inbox_id", "raw"], select(new.c.id, bindparam("raw", raw, LargeBinary)),
+        ).cte("new_raw")
+        return conn.execute(select(new.c.id).add_cte(with_raw)).scalar()
+    stmt = sqlite.insert(INBOX).values(dict(values)).on_conflict_do_nothing(
+        index_elements=["dedup_key"]).returning(INBOX.c.id)
+    new_id = conn.execute(stmt).scalar()
+    if new_id is not None:
+        conn.execute(insert(INBOX_RAW).values(inbox_id=new_id, raw=raw))
+    return new_id

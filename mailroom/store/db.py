@@ -8,6 +8,7 @@ door and the worker can share the file. PostgreSQL is reached through psycopg 3
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,29 @@ def _sqlite_begin(connection: Any) -> None:
     # IMMEDIATE takes the write lock up front, so two writers queue on the busy
     # timeout instead of failing with "database is locked" on upgrade.
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+_WRITERS: dict[str, threading.Lock] = {}
+_WRITERS_GUARD = threading.Lock()
+
+
+@contextlib.contextmanager
+def one_writer(sessions: sessionmaker[Session]) -> Iterator[None]:
+    """On SQLite, let this process's threads take the write lock one at a time.
+
+    SQLite makes a writer that finds the file locked sleep and retry (1 ms,
+    then longer, up to 100 ms a time), so twenty SMTP sessions storing at
+    once would wait in those sleeps. Queueing on a lock here first wakes the
+    next writer as soon as the previous one commits. PostgreSQL needs nothing.
+    """
+    engine = sessions.kw.get("bind")
+    if not isinstance(engine, Engine) or engine.dialect.name != "sqlite":
+        yield
+        return
+    with _WRITERS_GUARD:
+        lock = _WRITERS.setdefault(str(engine.url.database), threading.Lock())
+    with lock:
+        yield
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
