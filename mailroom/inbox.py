@@ -4,8 +4,8 @@ Every door calls :func:`store_raw`. It commits one ``inbox`` row holding the
 envelope, and the exact bytes beside it in ``inbox_raw``, keyed by a
 de-duplication key (the Message-ID, or the SHA-256 of the bytes when there is
 none), so the same message arriving twice through any door is stored once.
-Only the header block is looked at
-here, with the standard library's header parser, which never raises.
+Only the header block is looked at here, with the standard library's header
+parser, which never raises.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def store_raw(
         "raw_sha256": hashlib.sha256(raw).hexdigest(), "status": "new",
     }
     engine = sessions.kw["bind"]
-    with one_writer(sessions), unavailable_as_store_error(), engine.begin() as conn:
+    with one_writer(engine), unavailable_as_store_error(), engine.begin() as conn:
         new_id = _insert_new(conn, values, raw)
         if new_id is not None:
             return Stored(int(new_id), duplicate=False)

@@ -19,7 +19,7 @@ import email
 import logging
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
@@ -89,7 +89,7 @@ def queue_mail(app: App, session: Session, draft: Draft) -> OutboxItem:
         status="queued", attempts=0, send_after=draft.send_after or now,
         message_id=message_id, mail_from=settings.helpline_address, rcpt_to=recipients,
         to_addr=recipients[0] if recipients else "", subject=str(msg["Subject"]),
-        raw=msg.as_bytes(), files=[_file_ref(f) for f in draft.attachments] or None,
+        raw=msg.as_bytes(), files=[asdict(f) for f in draft.attachments] or None,
         created_at=now,
     )
     session.add(item)
@@ -106,14 +106,8 @@ def queue_mail(app: App, session: Session, draft: Draft) -> OutboxItem:
     return item
 
 
-def _file_ref(file: StoredFile) -> dict[str, Any]:
-    return {"filename": file.filename, "content_type": file.content_type,
-            "sha256": file.sha256, "size": file.size}
-
-
 def queued_files(item: OutboxItem) -> list[StoredFile]:
-    return [StoredFile(f["filename"], f["content_type"], f["sha256"], int(f["size"]))
-            for f in item.files or []]
+    return [StoredFile(**f) for f in item.files or []]
 
 
 # --- sending ------------------------------------------------------------------------
@@ -143,8 +137,9 @@ def message_to_send(app: App, outgoing: Outgoing) -> EmailMessage:
     assert isinstance(message, EmailMessage)
     if not outgoing.files:
         return message
-    files = [(f.filename, f.content_type, data) for f in outgoing.files
-             if outgoing.files_allowed and (data := _read_blob(app, f.sha256)) is not None]
+    wanted = outgoing.files if outgoing.files_allowed else []
+    files = [(f.filename, f.content_type, data) for f in wanted
+             if (data := _read_blob(app, f.sha256)) is not None]
     if len(files) < len(outgoing.files):
         log.warning("outbox %s: %d of %d attachment(s) withheld at send time (%s)",
                     outgoing.item_id, len(outgoing.files) - len(files), len(outgoing.files),
@@ -155,7 +150,9 @@ def message_to_send(app: App, outgoing: Outgoing) -> EmailMessage:
 
 def _read_blob(app: App, sha256: str) -> bytes | None:
     try:
-        return app.blobs.get(sha256) if app.blobs.exists(sha256) else None
+        return app.blobs.get(sha256)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
     except OSError as exc:
         log.error("attachment %s cannot be read: %s", sha256, exc)
         return None
@@ -193,11 +190,7 @@ def settle(app: App) -> None:
         return
     with unavailable_as_store_error(), app.sessions.begin() as session:
         for (item_id, token), accepted_at in pending.sent.items():
-            session.execute(update(OutboxItem).where(
-                OutboxItem.id == item_id, OutboxItem.claimed_by == token,
-                OutboxItem.status == "sending",
-            ).values(status="sent", sent_at=accepted_at, attempts=OutboxItem.attempts + 1,
-                     last_error=None, claimed_by=None))
+            _mark_sent(session, item_id, token, accepted_at)
         if pending.release:
             session.execute(update(OutboxItem).where(
                 OutboxItem.claimed_by.in_(pending.release), OutboxItem.status == "sending",
@@ -241,15 +234,21 @@ def send_one(app: App, item_id: int, token: str) -> str:
     accepted_at = app.now()
     try:
         with unavailable_as_store_error(), app.sessions.begin() as session:
-            session.execute(update(OutboxItem).where(
-                OutboxItem.id == item_id, OutboxItem.claimed_by == token).values(
-                status="sent", sent_at=accepted_at, attempts=OutboxItem.attempts + 1,
-                last_error=None, claimed_by=None))
+            _mark_sent(session, item_id, token, accepted_at)
     except StoreUnavailable:
         app.unsettled.accepted(item_id, token, accepted_at)
         raise
     log.info("sent outbox %s (%s) to %s", item_id, outgoing.kind, ", ".join(outgoing.rcpt_to))
     return "sent"
+
+
+def _mark_sent(session: Session, item_id: int, token: str, accepted_at: datetime) -> None:
+    """The relay accepted this row of claim ``token`` (a no-op if the claim has lapsed)."""
+    session.execute(update(OutboxItem).where(
+        OutboxItem.id == item_id, OutboxItem.claimed_by == token,
+        OutboxItem.status == "sending",
+    ).values(status="sent", sent_at=accepted_at, attempts=OutboxItem.attempts + 1,
+             last_error=None, claimed_by=None))
 
 
 def read_outgoing(session: Session, item: OutboxItem) -> Outgoing:

@@ -78,7 +78,7 @@ _WRITERS_GUARD = threading.Lock()
 
 
 @contextlib.contextmanager
-def one_writer(sessions: sessionmaker[Session]) -> Iterator[None]:
+def one_writer(engine: Engine) -> Iterator[None]:
     """On SQLite, let this process's threads take the write lock one at a time.
 
     SQLite makes a writer that finds the file locked sleep and retry (1 ms,
@@ -86,8 +86,7 @@ def one_writer(sessions: sessionmaker[Session]) -> Iterator[None]:
     once would wait in those sleeps. Queueing on a lock here first wakes the
     next writer as soon as the previous one commits. PostgreSQL needs nothing.
     """
-    engine = sessions.kw.get("bind")
-    if not isinstance(engine, Engine) or engine.dialect.name != "sqlite":
+    if engine.dialect.name != "sqlite":
         yield
         return
     with _WRITERS_GUARD:
