@@ -87,7 +87,7 @@ def cmd_outbox_list(args: argparse.Namespace) -> int:
     from mailroom.views import outbox_view
 
     with open_app(args) as app, app.sessions() as session:
-        stmt = select(OutboxItem).options(defer(OutboxItem.raw)) \
+        stmt = select(OutboxItem).options(defer(OutboxItem.raw), defer(OutboxItem.rendered)) \
             .order_by(OutboxItem.id.desc()).limit(args.limit)
         if args.status:
             stmt = stmt.where(OutboxItem.status.in_(args.status.split(",")))

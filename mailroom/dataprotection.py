@@ -71,6 +71,7 @@ from sqlalchemy.orm import Session
 from mailroom.app import App
 from mailroom.errors import MailroomError
 from mailroom.filenames import sanitise_filename
+from mailroom.outbound.rendered import outgoing_bytes
 from mailroom.retention import (
     SENT,
     PurgeCounts,
@@ -88,6 +89,7 @@ from mailroom.store.models import (
     OutboxItem,
     Participant,
     Ticket,
+    outbox_has_content,
 )
 from mailroom.tickets import record_event
 from mailroom.views import iso, message_view, ticket_detail
@@ -246,13 +248,13 @@ def _export_outbound(session: Session, holdings: Holdings,
     stmt = select(OutboxItem).where(
         or_(OutboxItem.ticket_id.in_(holdings.tickets),
             func.lower(OutboxItem.to_addr) == holdings.address),
-        OutboxItem.raw.is_not(None)).order_by(OutboxItem.id)
+        outbox_has_content()).order_by(OutboxItem.id)
     out = []
     for item in session.execute(stmt).scalars():
         if not _is_recipient(holdings.address, item.rcpt_to or []):
             continue
         name = f"raw/out-{item.id}.eml"
-        _write(target / name, item.raw or b"")
+        _write(target / name, outgoing_bytes(item) or b"")
         out.append({"file": name, "outbox_id": item.id, "kind": item.kind,
                     "message_id": item.message_id, "status": item.status,
                     "sent_at": iso(item.sent_at), "to": list(item.rcpt_to)})
@@ -424,12 +426,12 @@ def _erase_copies(work: _Erasure) -> None:
         Message.message_id.in_(copies), or_(Message.text.is_not(None), Message.subject != "")
     ).values(text=None, subject=""))
     for item in session.execute(select(OutboxItem).where(
-            OutboxItem.message_id.in_(copies), OutboxItem.raw.is_not(None))).scalars():
+            OutboxItem.message_id.in_(copies), outbox_has_content())).scalars():
         if item.status == "queued":
             item.status, item.last_error = "failed", CANCELLED
             work.result.cancelled += 1
         if item.status in SENT:
-            item.raw, item.subject, item.files = None, "", None
+            item.raw, item.rendered, item.subject, item.files = None, None, "", None
             counts.outbound_raw += 1
 
 
@@ -462,9 +464,10 @@ def _erase_outbound(work: _Erasure) -> None:
         if item.status == "queued" and (to_them or their_case):
             item.status, item.last_error = "failed", CANCELLED
             work.result.cancelled += 1
-        named = to_them or their_case or _names(item.raw, address)
-        if item.raw is not None and item.status in SENT and named:
-            item.raw, item.files = None, None
+        has_content = item.raw is not None or item.rendered is not None
+        if has_content and item.status in SENT and (
+                to_them or their_case or _names(outgoing_bytes(item), address)):
+            item.raw, item.rendered, item.files = None, None, None
             work.result.counts.outbound_raw += 1
         if to_them:
             item.rcpt_to, item.to_addr = work.scrub(list(item.rcpt_to)), work.scrub(item.to_addr)

@@ -14,6 +14,7 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailroom.addresses import make_reply_address
@@ -89,10 +90,12 @@ def refusal_reason(app: App, session: Session, incoming: Incoming) -> str | None
     if sender.addr.rsplit("@", 1)[-1] in s.domains or sender.addr in s.practitioners:
         return "our-address"
     now = app.now()
-    window = now - timedelta(minutes=s.ack_window_minutes)
-    if recent_acknowledgements(session, sender.addr, window) >= s.ack_per_window:
+    in_window, in_day = recent_acknowledgements(
+        session, sender.addr, now - timedelta(minutes=s.ack_window_minutes),
+        now - timedelta(days=1))
+    if in_window >= s.ack_per_window:
         return "rate-window"
-    if recent_acknowledgements(session, sender.addr, now - timedelta(days=1)) >= s.ack_per_day:
+    if in_day >= s.ack_per_day:
         return "rate-day"
     return None
 
@@ -173,9 +176,10 @@ def ticket_platform_names(app: App, session: Session, ticket: Ticket) -> list[st
     from mailroom.urls import platform_for_url
 
     keys: dict[str, None] = {}
-    for message in session.query(Message).filter(Message.ticket_id == ticket.id,
-                                                 Message.direction == "in"):
-        for url in message.urls or []:
+    for urls in session.execute(select(Message.urls).where(
+            Message.ticket_id == ticket.id, Message.direction == "in").order_by(Message.id)
+    ).scalars():
+        for url in urls or []:
             key = platform_for_url(url, app.platforms)
             if key:
                 keys[key] = None

@@ -6,7 +6,8 @@ not been purged since it was last closed. Purging a ticket removes:
 
 - every message's ``text``, ``subject``, sender's display name and URLs;
 - the raw bytes of the inbound mail behind those messages (``inbox_raw``) and
-  of the outgoing mail of the ticket (``outbox.raw`` and ``subject``), except
+  of the outgoing mail of the ticket (``outbox.rendered``, ``raw`` and
+  ``subject``), except
   mail still waiting to be sent;
 - the attachments' bytes and file names: rows stay with ``stored = False``,
   type, size and hash; the blob file is deleted once no stored attachment
@@ -66,6 +67,7 @@ from mailroom.store.models import (
     OutboxItem,
     Participant,
     Ticket,
+    outbox_has_content,
 )
 from mailroom.tickets import record_event
 
@@ -154,8 +156,8 @@ STEPS: tuple[_Step, ...] = (
         select(InboxItem.id).where(InboxItem.message_pk.in_(_messages_of(ids)))), None),
     _Step("outbound_raw", OutboxItem, lambda ids: and_(
         OutboxItem.ticket_id.in_(ids), OutboxItem.status.in_(SENT),
-        or_(OutboxItem.raw.is_not(None), OutboxItem.subject != "")),
-        {"raw": None, "subject": "", "files": None}),
+        or_(outbox_has_content(), OutboxItem.subject != "")),
+        {"raw": None, "rendered": None, "subject": "", "files": None}),
     _Step("attachments", AttachmentRow, lambda ids: and_(
         AttachmentRow.message_pk.in_(_messages_of(ids)),
         or_(AttachmentRow.stored.is_(True), AttachmentRow.filename != "")),

@@ -360,12 +360,18 @@ def _set_automatic_headers(msg: EmailMessage, auto_submitted: str | None, loop_t
     msg["X-Loop"] = loop
 
 
-def _set_extra_headers(msg: EmailMessage, extra_headers: Mapping[str, str]) -> None:
-    for name, value in extra_headers.items():
+def check_extra_headers(extra_headers: Mapping[str, str]) -> None:
+    """ValueError for a header name that is not one, or one ``compose_message`` owns."""
+    for name in extra_headers:
         if not _HEADER_NAME_RE.fullmatch(name):
             raise ValueError(f"invalid header name: {name!r}")
         if name.lower() in _OWN_HEADERS:
             raise ValueError(f"header {name} is set by compose_message, not by extra_headers")
+
+
+def _set_extra_headers(msg: EmailMessage, extra_headers: Mapping[str, str]) -> None:
+    check_extra_headers(extra_headers)
+    for name, value in extra_headers.items():
         msg[name] = clean_header_text(value, max_length=900)
 
 

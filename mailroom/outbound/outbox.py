@@ -1,11 +1,12 @@
 """The durable outbox: queue in the caller's transaction, send from a job.
 
-``queue_mail`` renders and composes the message when it is queued, so its
-Message-ID, headers and text are fixed before anything is sent, and records
-it as an outgoing ``Message`` on its ticket (threading finds replies to it).
-Attachments go by reference to the blob store and are added when the mail
-is sent (:func:`message_to_send`): queueing stays cheap however large the
-files, and safeguarding is asked again at that moment. The
+``queue_mail`` renders the message when it is queued, so its Message-ID,
+headers and text are fixed before anything is sent, and records it as an
+outgoing ``Message`` on its ticket (threading finds replies to it). The
+MIME message is composed when it is sent (:func:`message_to_send`, from the
+rendered form in :mod:`~mailroom.outbound.rendered`), and attachments go by
+reference to the blob store and are added then: queueing stays cheap however
+large the files, and safeguarding is asked again at that moment. The
 sender job claims due rows with a lease (``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL), sends each through the transport and marks it ``sent`` right
 after the relay accepted it. Temporary failures are retried with exponential
@@ -24,13 +25,14 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailroom.app import App
 from mailroom.errors import StoreUnavailable
 from mailroom.mailtypes import Address, StoredFile
-from mailroom.outbound.compose import POLICY, add_attachments, compose_message, make_message_id
+from mailroom.outbound.compose import POLICY, add_attachments, clean_header_text, make_message_id
+from mailroom.outbound.rendered import HasContent, compose_rendered, rendered_form
 from mailroom.outbound.transports import PermanentFailure, TransportError
 from mailroom.safeguarding import may_send_files
 from mailroom.store.db import is_postgres, unavailable_as_store_error
@@ -72,12 +74,13 @@ def sender_address(app: App) -> Address:
 
 
 def queue_mail(app: App, session: Session, draft: Draft) -> OutboxItem:
-    """Render, compose and queue ``draft`` in the caller's transaction."""
+    """Render and queue ``draft`` in the caller's transaction (composed when sent)."""
     settings, now = app.settings, app.now()
     message_id = make_message_id(settings.domain)
     text, html = app.renderer.render(draft.template, draft.context)
-    msg = compose_message(
-        from_addr=sender_address(app), to=draft.to, cc=draft.cc, subject=draft.subject,
+    subject = clean_header_text(draft.subject)
+    rendered = rendered_form(
+        from_addr=sender_address(app), to=draft.to, cc=draft.cc, subject=subject,
         text=text, html=html, message_id=message_id, in_reply_to=draft.in_reply_to,
         references=draft.references, reply_to=draft.reply_to,
         auto_submitted=draft.auto_submitted, loop_token=settings.loop_token,
@@ -88,9 +91,8 @@ def queue_mail(app: App, session: Session, draft: Draft) -> OutboxItem:
         ticket_id=draft.ticket_id, escalation_id=draft.escalation_id, kind=draft.kind,
         status="queued", attempts=0, send_after=draft.send_after or now,
         message_id=message_id, mail_from=settings.helpline_address, rcpt_to=recipients,
-        to_addr=recipients[0] if recipients else "", subject=str(msg["Subject"]),
-        raw=msg.as_bytes(), files=[asdict(f) for f in draft.attachments] or None,
-        created_at=now,
+        to_addr=recipients[0] if recipients else "", subject=subject, rendered=rendered,
+        files=[asdict(f) for f in draft.attachments] or None, created_at=now,
     )
     session.add(item)
     session.add(Message(
@@ -98,7 +100,7 @@ def queue_mail(app: App, session: Session, draft: Draft) -> OutboxItem:
         kind=draft.kind, sender=settings.helpline_address, sender_name=settings.helpline_name,
         recipients={"to": [a.addr for a in draft.to], "cc": [a.addr for a in draft.cc]},
         message_id=message_id, in_reply_to=draft.in_reply_to,
-        references=" ".join(draft.references) or None, subject=str(msg["Subject"]),
+        references=" ".join(draft.references) or None, subject=subject,
         date=now, text=draft.record_text if draft.record_text is not None else text,
         flags=[], created_at=now,
     ))
@@ -119,24 +121,41 @@ class Outgoing:
 
     item_id: int
     kind: str
-    raw: bytes
+    content: HasContent  # ``rendered`` (or, for older rows, ``raw``)
     mail_from: str
     rcpt_to: list[str]
     files: list[StoredFile]
     files_allowed: bool
 
 
+@dataclass(frozen=True)
+class Content:
+    raw: bytes | None
+    rendered: dict[str, Any] | None
+
+
 def message_to_send(app: App, outgoing: Outgoing) -> EmailMessage:
-    """The queued message with its files read from the blob store.
+    """The queued message, composed, with its files read from the blob store.
 
     A file no longer in the store (erased, or kept as a hash only since the
     mail was queued) stays behind, and so does every file when the case has
     been flagged illegal since: the text went out as queued, the files not.
+    Raises ValueError when the row cannot be composed (nothing to send).
     """
-    message = email.message_from_bytes(outgoing.raw, policy=POLICY)
+    files = _files_to_attach(app, outgoing)
+    if outgoing.content.rendered is not None:
+        return compose_rendered(outgoing.content.rendered, files)
+    if outgoing.content.raw is None:
+        raise ValueError("the mail's content has been erased")
+    message = email.message_from_bytes(outgoing.content.raw, policy=POLICY)
     assert isinstance(message, EmailMessage)
+    add_attachments(message, files)
+    return message
+
+
+def _files_to_attach(app: App, outgoing: Outgoing) -> list[tuple[str, str, bytes]]:
     if not outgoing.files:
-        return message
+        return []
     wanted = outgoing.files if outgoing.files_allowed else []
     files = [(f.filename, f.content_type, data) for f in wanted
              if (data := _read_blob(app, f.sha256)) is not None]
@@ -144,8 +163,7 @@ def message_to_send(app: App, outgoing: Outgoing) -> EmailMessage:
         log.warning("outbox %s: %d of %d attachment(s) withheld at send time (%s)",
                     outgoing.item_id, len(outgoing.files) - len(files), len(outgoing.files),
                     "no longer stored" if outgoing.files_allowed else "the case is now illegal")
-    add_attachments(message, files)
-    return message
+    return files
 
 
 def _read_blob(app: App, sha256: str) -> bytes | None:
@@ -228,6 +246,10 @@ def send_one(app: App, item_id: int, token: str) -> str:
         outgoing = read_outgoing(session, item)
     try:
         message = message_to_send(app, outgoing)
+    except ValueError as exc:
+        log.error("outbox %s cannot be composed: %s", item_id, exc)
+        return record_failure(app, item_id, PermanentFailure(f"cannot be composed: {exc}"))
+    try:
         app.transport.send(message, mail_from=outgoing.mail_from, rcpt_to=outgoing.rcpt_to)
     except TransportError as exc:
         return record_failure(app, item_id, exc)
@@ -254,8 +276,8 @@ def _mark_sent(session: Session, item_id: int, token: str, accepted_at: datetime
 def read_outgoing(session: Session, item: OutboxItem) -> Outgoing:
     files = queued_files(item)
     ticket = session.get(Ticket, item.ticket_id) if files and item.ticket_id else None
-    return Outgoing(item.id, item.kind, item.raw or b"", item.mail_from, list(item.rcpt_to),
-                    files, may_send_files(ticket))
+    return Outgoing(item.id, item.kind, Content(item.raw, item.rendered), item.mail_from,
+                    list(item.rcpt_to), files, may_send_files(ticket))
 
 
 def record_failure(app: App, item_id: int, exc: TransportError) -> str:
@@ -316,7 +338,14 @@ def practitioner_recipients(
     return tuple(Address(a) for a in app.settings.practitioners)
 
 
-def recent_acknowledgements(session: Session, address: str, since: datetime) -> int:
-    return session.execute(select(func.count()).select_from(OutboxItem).where(
+def recent_acknowledgements(
+    session: Session, address: str, *windows: datetime
+) -> tuple[int, ...]:
+    """Acknowledgements queued to ``address`` since each of ``windows``, in one query."""
+    earliest = min(windows)
+    counts = session.execute(select(*(
+        func.coalesce(func.sum(case((OutboxItem.created_at >= since, 1), else_=0)), 0)
+        for since in windows)).where(
         OutboxItem.kind == "acknowledgement", OutboxItem.to_addr == address,
-        OutboxItem.created_at >= since)).scalar_one()
+        OutboxItem.created_at >= earliest)).one()
+    return tuple(int(n) for n in counts)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    ColumnElement,
     DateTime,
     ForeignKey,
     Index,
@@ -27,6 +28,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    or_,
     select,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column, relationship
@@ -240,8 +242,10 @@ class AttachmentRow(Base):
 
 
 class OutboxItem(Base):
-    """An outgoing mail, rendered when queued (its files attached when sent).
+    """An outgoing mail, rendered when queued, composed and given its files when sent.
 
+    ``rendered`` holds the rendered form (:mod:`mailroom.outbound.rendered`);
+    rows queued before it existed hold the composed bytes in ``raw``.
     Status: queued, sending (claimed by a sender), sent, failed."""
 
     __tablename__ = "outbox"
@@ -263,6 +267,7 @@ class OutboxItem(Base):
     to_addr: Mapped[str] = mapped_column(String(320))  # first recipient, for rate limits
     subject: Mapped[str] = mapped_column(Text, default="")
     raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    rendered: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     # Stored attachments added at send time: [{filename, content_type, sha256, size}].
     files: Mapped[list[Any] | None] = mapped_column(JSON)
     claimed_by: Mapped[str | None] = mapped_column(String(32))  # the sender's claim token
@@ -274,6 +279,11 @@ class OutboxItem(Base):
         Index("ix_outbox_status_send_after", "status", "send_after"),
         Index("ix_outbox_kind_to_addr_created_at", "kind", "to_addr", "created_at"),
     )
+
+
+def outbox_has_content() -> ColumnElement[bool]:
+    """Rows whose mail is still held (neither erased nor purged)."""
+    return or_(OutboxItem.raw.is_not(None), OutboxItem.rendered.is_not(None))
 
 
 class Escalation(Base):

@@ -292,10 +292,10 @@ class Tally:
                          .where(OutboxItem.kind == kind).order_by(OutboxItem.id))
 
     def outgoing(self) -> list[Any]:
-        """Every outbox row: (id, kind, status, attempts, last_error, message_id, raw)."""
+        """Every outbox row: (id, kind, status, attempts, last_error, message_id)."""
         return self.rows(select(OutboxItem.id, OutboxItem.kind, OutboxItem.status,
                                 OutboxItem.attempts, OutboxItem.last_error,
-                                OutboxItem.message_id, OutboxItem.raw).order_by(OutboxItem.id))
+                                OutboxItem.message_id).order_by(OutboxItem.id))
 
     def answered_ids(self, kind: str) -> Counter[str]:
         """For each outgoing mail of ``kind``: the Message-ID it answers (In-Reply-To)."""

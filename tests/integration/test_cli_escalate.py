@@ -20,6 +20,7 @@ from sqlalchemy import select
 from mailroom import cli_commands
 from mailroom.cli import main
 from mailroom.cli_escalate import register as register_escalate
+from mailroom.outbound.rendered import outgoing_bytes
 from mailroom.store.models import Escalation, Event, OutboxItem
 from tests.factories import deliver, mail
 
@@ -71,7 +72,8 @@ def test_escalate_prints_the_escalation_and_queues_the_mail(app, cli, case) -> N
         actor = session.execute(select(Event.actor).where(
             Event.action == "escalation.opened")).scalar()
     assert item is not None and item.rcpt_to == ["tiktok-escalations@example.org"]
-    body = email.message_from_bytes(item.raw or b"", policy=default).get_body(("plain",))
+    sent = email.message_from_bytes(outgoing_bytes(item) or b"", policy=default)
+    body = sent.get_body(("plain",))
     assert "Uses the head's photo." in body.get_content()  # type: ignore[union-attr]
     assert actor is not None and actor.startswith("cli")
 

@@ -37,6 +37,7 @@ from mailroom.escalations import (
 )
 from mailroom.inbox import store_raw
 from mailroom.message import parse_message, parse_mime
+from mailroom.outbound.rendered import outgoing_bytes
 from mailroom.pipeline import Incoming, identify_speaker, process_item
 from mailroom.store.models import Escalation, Event, InboxItem, Message, OutboxItem, Ticket
 from tests.factories import PRACTITIONERS, REPO, FixedClock, as_sent, mail
@@ -90,7 +91,7 @@ def outbox(app: App, kind: str) -> list[OutboxItem]:
 
 
 def sent_mail(item: OutboxItem) -> EmailMessage:
-    parsed = email.message_from_bytes(item.raw or b"", policy=default)
+    parsed = email.message_from_bytes(outgoing_bytes(item) or b"", policy=default)
     assert isinstance(parsed, EmailMessage)
     return parsed
 
@@ -225,7 +226,7 @@ def test_escalation_never_names_the_requester(app) -> None:  # type: ignore[no-u
     app.clock.now = escalation(app, eid).next_follow_up_at
     assert follow_up_due(app) == {"follow_up": 1}
     for item in (*outbox(app, "escalation"), *outbox(app, "follow_up")):
-        raw = (item.raw or b"").lower()
+        raw = (outgoing_bytes(item) or b"").lower()
         for secret in (b"jo.teacher", b"jo teacher", b"stmarys", b"school.example"):
             assert secret not in raw, (item.kind, secret)
 

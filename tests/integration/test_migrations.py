@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import email
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from email.policy import default
 from pathlib import Path
 
 import pytest
@@ -84,4 +86,39 @@ def test_upgrade_from_the_first_release_keeps_raw_mail(empty_url: str) -> None:
         command.downgrade(cfg, "0001")
         assert conn.execute(text("SELECT raw FROM inbox ORDER BY id")).scalars().all() == [
             raw, None]
+    eng.dispose()
+
+
+def test_downgrade_below_the_rendered_form_composes_queued_mail(empty_url: str) -> None:
+    """0004 keeps a queued mail's rendered form; going back to 0003 composes it into
+    ``raw`` first, so the older code can still send it."""
+    from mailroom.mailtypes import Address
+    from mailroom.outbound.rendered import rendered_form
+    from mailroom.store.db import make_engine
+    from mailroom.store.models import OutboxItem
+
+    eng = make_engine(empty_url)
+    upgrade(eng)
+    form = rendered_form(
+        from_addr=Address("help@helpline.example", "Helpline"),
+        to=(Address("jo@school.example", "Jo Teacher"),), cc=(), subject="Ré: [Helpline #7]",
+        text="We have your message.\n", html=None, message_id="mailroom.x1@helpline.example",
+        in_reply_to="first@school.example", references=("first@school.example",),
+        reply_to=None, auto_submitted="auto-replied", loop_token="helpline.example",
+        extra_headers={}, date=datetime(2026, 1, 5, 9, 30, tzinfo=UTC))
+    with Session(eng) as session, session.begin():
+        session.add(OutboxItem(kind="acknowledgement", status="queued", message_id="x1",
+                               mail_from="help@helpline.example", rcpt_to=["jo@school.example"],
+                               to_addr="jo@school.example", rendered=form))
+    cfg = alembic_config()
+    with eng.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0003")
+        raw = conn.execute(text("SELECT raw FROM outbox")).scalar_one()
+    sent = email.message_from_bytes(raw, policy=default)
+    assert sent["Message-ID"] == "<mailroom.x1@helpline.example>"
+    assert sent["In-Reply-To"] == "<first@school.example>"
+    assert sent["Subject"] == "Ré: [Helpline #7]" and sent["To"] == "Jo Teacher <jo@school.example>"
+    assert sent.get_content().rstrip() == "We have your message."
+    upgrade(eng)
     eng.dispose()
