@@ -16,6 +16,8 @@ break threading. Every other header is folded by the library as usual.
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import re
 import secrets
 import unicodedata
@@ -258,6 +260,7 @@ def compose_message(
     _set_automatic_headers(msg, auto_submitted, loop_token)
     _set_extra_headers(msg, extra_headers)
     _set_body(msg, text, html, attachments)
+    _set_stable_boundaries(msg, message_id, (text, html or ""))
     _tidy_mime_version(msg)
     _verify_generated_headers(msg)
     return msg
@@ -388,6 +391,21 @@ def _set_body(
         msg.add_alternative(page, subtype="html", charset="utf-8", cte=_text_cte(page))
     for filename, content_type, data in attachments:
         _add_attachment(msg, filename, content_type, data)
+
+
+def _set_stable_boundaries(msg: EmailMessage, message_id: str, texts: Sequence[str]) -> None:
+    """MIME boundaries derived from the Message-ID, so a mail composed again (a retry,
+    a resend after a lapsed lease) is the same bytes. One that occurs in the text
+    (which may quote inbound mail) is passed over; attachments are base64 and
+    cannot hold the ``=_`` it starts with."""
+    multiparts = [part for part in msg.walk() if part.is_multipart()]
+    for index, part in enumerate(multiparts):
+        for attempt in itertools.count():
+            seed = f"{message_id}/{index}/{attempt}".encode()
+            boundary = f"=_mr{hashlib.sha256(seed).hexdigest()[:32]}"
+            if not any(boundary in text for text in texts):
+                break
+        part.set_boundary(boundary)
 
 
 def _verify_generated_headers(msg: EmailMessage) -> None:

@@ -500,3 +500,23 @@ def test_no_value_from_mail_adds_a_header(subject: str, name: str) -> None:
         ]
     )  # fmt: skip
     assert reparse(msg)["To"].addresses[0].addr_spec == "jo@school.example"
+
+
+def test_composing_again_gives_the_same_bytes() -> None:
+    """A retry or a resend after a lapsed lease composes the mail again: same bytes."""
+    files = [("shot.png", "image/png", b"\x89PNG\r\n")]
+    first = wire(compose(html="<p>Hello</p>", attachments=files))
+    assert first == wire(compose(html="<p>Hello</p>", attachments=files))
+    assert first != wire(compose(html="<p>Hello</p>", attachments=files,
+                                 message_id="mailroom.other@helpline.example"))
+
+
+def test_a_boundary_quoted_in_the_text_is_passed_over() -> None:
+    plain = compose(html="<p>x</p>")
+    boundary = plain.get_boundary()
+    assert boundary is not None
+    hostile = compose(text=f"--{boundary}\nContent-Type: text/html\n\n<script>", html="<p>x</p>")
+    assert hostile.get_boundary() not in (None, boundary)
+    parsed = message_from_bytes(wire(hostile), policy=policy.default)
+    assert [p.get_content_type() for p in parsed.walk()] == [
+        "multipart/alternative", "text/plain", "text/html"]
