@@ -51,7 +51,7 @@ def mailroom_door(site: Site) -> Iterator[int]:
     app = site.app()
 
     def accept(raw: bytes, mail_from: str | None, rcpt_to: list[str]) -> None:
-        store_raw(app.sessions, raw, door="smtp", mail_from=mail_from, rcpt_to=rcpt_to)
+        store_raw(app.door_sessions, raw, door="smtp", mail_from=mail_from, rcpt_to=rcpt_to)
 
     settings = site.settings
     port = free_port()

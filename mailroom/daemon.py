@@ -106,7 +106,7 @@ class Daemon:
         self.threads.append(thread)
 
     def accept(self, raw: bytes, mail_from: str | None, rcpt_to: list[str]) -> None:
-        store_raw(self.app.sessions, raw, door="smtp", mail_from=mail_from, rcpt_to=rcpt_to)
+        store_raw(self.app.door_sessions, raw, door="smtp", mail_from=mail_from, rcpt_to=rcpt_to)
 
     def _start_smtp(self) -> None:
         from mailroom.doors.smtp import HelplineHandler, SmtpDoor
@@ -123,7 +123,7 @@ class Daemon:
         from mailroom.imap_state import DatabaseImapState
 
         def accept(raw: bytes, door_ref: str) -> None:
-            store_raw(self.app.sessions, raw, door="imap", door_ref=door_ref)
+            store_raw(self.app.door_sessions, raw, door="imap", door_ref=door_ref)
             self.wake.set()
 
         poller = ImapPoller(account, accept, DatabaseImapState(self.app.sessions))

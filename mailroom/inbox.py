@@ -18,11 +18,12 @@ from email.parser import HeaderParser
 from email.policy import compat32
 from typing import cast
 
-from sqlalchemy import Connection, LargeBinary, Table, bindparam, insert, select
+from sqlalchemy import Connection, Engine, LargeBinary, Table, bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailroom.store.db import one_writer, unavailable_as_store_error
+from mailroom.errors import StoreUnavailable
+from mailroom.store.db import one_writer, stale_connection, unavailable_as_store_error
 from mailroom.store.models import InboxItem, InboxRaw
 
 INBOX = cast(Table, InboxItem.__table__)
@@ -90,7 +91,11 @@ def store_raw(
     """Commit the raw message to the inbox (or find it there already).
 
     Raises :class:`~mailroom.errors.StoreUnavailable` when the database cannot
-    be reached, so the door can answer with a temporary failure.
+    be reached, so the door can answer with a temporary failure. A first try
+    that failed on a stale pooled connection (the server was restarted since
+    it was used) is tried once more, on a fresh one: the doors' engine does
+    not ping a connection before using it. Should the first try have
+    committed after all, the second finds its row and reports a duplicate.
     """
     key = dedup_key(raw)
     values = {
@@ -99,10 +104,20 @@ def store_raw(
         "raw_sha256": hashlib.sha256(raw).hexdigest(), "status": "new",
     }
     engine = sessions.kw["bind"]
+    try:
+        return _store(engine, values, raw)
+    except StoreUnavailable as error:
+        if not stale_connection(error):
+            raise
+    return _store(engine, values, raw)
+
+
+def _store(engine: Engine, values: Mapping[str, object], raw: bytes) -> Stored:
     with one_writer(engine), unavailable_as_store_error(), engine.begin() as conn:
         new_id = _insert_new(conn, values, raw)
         if new_id is not None:
             return Stored(int(new_id), duplicate=False)
+        key = values["dedup_key"]
         existing = conn.execute(select(INBOX.c.id).where(INBOX.c.dedup_key == key))
         return Stored(int(existing.scalar_one()), duplicate=True)
 

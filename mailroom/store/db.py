@@ -123,6 +123,18 @@ def unavailable_as_store_error() -> Iterator[None]:
         raise
 
 
+def stale_connection(error: StoreUnavailable) -> bool:
+    """Whether ``error`` came from a pooled connection found dead on use.
+
+    SQLAlchemy then drops that connection and every other one pooled before
+    it (a restarted server ended them all), so the same work can be tried once
+    more on a fresh connection. A connection that cannot be opened at all is
+    not stale: trying again at once would only fail again.
+    """
+    cause = error.__cause__
+    return isinstance(cause, exc.DBAPIError) and cause.connection_invalidated
+
+
 def _is_connection_error(error: exc.DBAPIError) -> bool:
     text = str(error.orig).lower()
     words = ("connect", "terminat", "server closed", "database is locked", "unable to open",

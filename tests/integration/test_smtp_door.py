@@ -28,7 +28,7 @@ def free_port() -> int:
 
 def start_door(app, max_size: int = 1_000_000) -> SmtpDoor:  # type: ignore[no-untyped-def]
     def accept(raw: bytes, mail_from: str | None, rcpt_to: list[str]) -> None:
-        store_raw(app.sessions, raw, door="smtp", mail_from=mail_from, rcpt_to=rcpt_to)
+        store_raw(app.door_sessions, raw, door="smtp", mail_from=mail_from, rcpt_to=rcpt_to)
 
     handler = HelplineHandler(accept, app.settings.domains)
     door = SmtpDoor(handler, host="127.0.0.1", port=free_port(), max_size=max_size,
