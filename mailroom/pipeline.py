@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from email.message import Message as StdMessage
 
 from sqlalchemy import select, text, update
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session, defer, joinedload
 
 from mailroom import classify as classifying
 from mailroom.addresses import ReplyToken, parse_reply_address
@@ -298,7 +298,9 @@ def act_on_mail(app: App, session: Session, incoming: Incoming, decision: Thread
         if decision.quoted_ticket:
             incoming.flags.append(f"quoted-ticket:{decision.quoted_ticket}")
     else:
-        incoming.ticket = session.get(Ticket, decision.ticket_id)
+        # With its participants (in one SELECT): a requester's reply adds the new ones.
+        incoming.ticket = session.get(Ticket, decision.ticket_id,
+                                      options=[joinedload(Ticket.participants)])
     ticket = incoming.ticket
     assert ticket is not None
     if decision.merge:
@@ -413,7 +415,7 @@ def store_message(
         text=extracted.text if extracted else parsed.text,
         urls=list(extracted.urls) if extracted else [],
         flags=sorted({*incoming.flags, *incoming.classification.reasons}),
-        created_at=app.now(),
+        created_at=app.now(), attachments=[],  # known empty until stored below: no SELECT
     )
     if incoming.token and incoming.token.kind == "e":
         message.escalation_id = incoming.token.ident
