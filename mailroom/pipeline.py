@@ -107,7 +107,8 @@ def process_item(app: App, item_id: int, raw: bytes | None = None) -> str:
         item = _claim(session, item_id, with_raw=raw is None)
         if item is None:
             return "skipped"
-        item.attempts += 1
+        # The row changes once, at the end (attempts, message, outcome in one UPDATE):
+        # a change made now would be written on its own when the savepoint begins.
         raw = (raw if raw is not None else item.raw) or b""
         try:
             parsed, tree = parse_message_tree(raw)
@@ -116,7 +117,7 @@ def process_item(app: App, item_id: int, raw: bytes | None = None) -> str:
         savepoint = session.begin_nested()
         try:
             std = tree if tree is not None else parse_mime(raw)
-            outcome = handle(app, session, item, parsed, std)
+            outcome, message = handle(app, session, item, parsed, std)
             savepoint.commit()
         except MailError as exc:
             savepoint.rollback()
@@ -125,7 +126,10 @@ def process_item(app: App, item_id: int, raw: bytes | None = None) -> str:
             savepoint.rollback()
             log.exception("inbox %s shunted", item_id)
             return _fail(item, "shunt", exc, app)
+        item.attempts += 1
         item.status, item.error, item.outcome = "done", None, outcome
+        if message is not None:
+            item.message_pk = message.id
         item.processed_at = app.now()
         return outcome
 
@@ -143,6 +147,7 @@ def _fail(item: InboxItem, status: str, exc: BaseException, app: App) -> str:
     detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
     if status == "shunt":
         detail += "\n" + "".join(traceback.format_tb(exc.__traceback__)[-5:])
+    item.attempts += 1
     item.status, item.error = status, detail[:ERROR_LIMIT]
     item.processed_at = app.now()
     log.info("inbox %s is %s: %s", item.id, status, detail.splitlines()[0])
@@ -151,11 +156,17 @@ def _fail(item: InboxItem, status: str, exc: BaseException, app: App) -> str:
 
 def handle(
     app: App, session: Session, item: InboxItem, parsed: ParsedMessage, std: StdMessage
-) -> str:
-    """Steps 2–7 for a parsed message (``std``: the MIME tree it was parsed from)."""
+) -> tuple[str, Message | None]:
+    """Steps 2–7 for a parsed message (``std``: the MIME tree it was parsed from):
+    the outcome, and the message stored (None for a duplicate)."""
     if parsed.message_id and message_exists(session, parsed.message_id):
-        return "duplicate"
+        return "duplicate", None
     incoming = Incoming(item=item, parsed=parsed, std=std, classification=_classify(app, item, std))
+    return act(app, session, incoming), incoming.message
+
+
+def act(app: App, session: Session, incoming: Incoming) -> str:
+    """Steps 3–7 for a message that is not a duplicate; returns the outcome."""
     identify_speaker(app, incoming)
     escalation = escalation_for_message(session, incoming)
     if escalation is not None:
@@ -424,8 +435,7 @@ def store_message(
     refs = dict.fromkeys(r for r in (*parsed.in_reply_to, *parsed.references) if r)
     session.add_all(MessageRef(message_pk=message.id, ref=r[:512]) for r in refs)
     _store_attachments(app, message, incoming)
-    incoming.item.message_pk = message.id
-    incoming.message = message
+    incoming.message = message  # process_item points the inbox row at it
     return message
 
 
