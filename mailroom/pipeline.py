@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import traceback
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.message import Message as StdMessage
 
 from sqlalchemy import select, text, update
@@ -322,6 +323,10 @@ def act_on_mail(app: App, session: Session, incoming: Incoming, decision: Thread
     if incoming.extracted.platforms:
         known = list(ticket.platforms or [])
         ticket.platforms = known + [p for p in incoming.extracted.platforms if p not in known]
+    # Set before the message is stored, so that the ticket's changes go in one UPDATE.
+    ticket.updated_at = now
+    if incoming.created and incoming.speaker == "requester":
+        start_case(app, incoming, now)
     message = store_message(app, session, incoming, kind=incoming.speaker, ticket_id=ticket.id)
     adopt_orphans(session, message)
     after_message(app, session, incoming, message, decision)
@@ -352,7 +357,6 @@ def after_message(
     action = "ticket.created" if incoming.created else "message.received"
     record_event(session, action=action, actor=actor, at=now, ticket_id=ticket.id,
                  message_pk=message.id, rule=decision.rule, kind=incoming.speaker)
-    ticket.updated_at = now
     if incoming.speaker == "practitioner":
         from mailroom.practitioner import handle_practitioner_reply
 
@@ -367,17 +371,14 @@ def after_message(
                      message_pk=message.id, actor=actor)
     if ticket.status in ("closed", "waiting"):
         set_status(session, ticket, "open", actor=actor, at=now, message_pk=message.id)
-    if incoming.created:
-        start_case(app, session, incoming)
     respond_to_requester(app, session, incoming)
 
 
-def start_case(app: App, session: Session, incoming: Incoming) -> None:
-    """A new case starts its SLA clock."""
+def start_case(app: App, incoming: Incoming, now: datetime) -> None:
+    """A requester's new case starts its SLA clock when it opens."""
     ticket = incoming.ticket
     assert ticket is not None
-    ticket.sla_due_at = app.hours.add_business_hours(
-        app.now(), app.settings.sla_first_response_hours)
+    ticket.sla_due_at = app.hours.add_business_hours(now, app.settings.sla_first_response_hours)
 
 
 def flag_illegal_content(app: App, session: Session, incoming: Incoming) -> None:
