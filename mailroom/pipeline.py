@@ -48,8 +48,14 @@ from mailroom.store.models import (
     MessageRef,
     Ticket,
 )
-from mailroom.store.repository import ThreadStore, live_ticket, message_exists
-from mailroom.threads import ThreadDecision, ThreadFacts, conversation_root, find_thread
+from mailroom.store.repository import ThreadLinks, ThreadStore, live_ticket, thread_links
+from mailroom.threads import (
+    ThreadDecision,
+    ThreadFacts,
+    conversation_root,
+    find_thread,
+    named_ids,
+)
 from mailroom.tickets import (
     add_participants,
     merge_tickets,
@@ -78,6 +84,7 @@ class Incoming:
     message: Message | None = None
     extracted: Extracted | None = None
     created: bool = False
+    links: ThreadLinks | None = None  # what the store knew of its ids when it arrived
 
 
 def process_inbox(app: App, *, limit: int | None = None) -> dict[str, int]:
@@ -160,9 +167,13 @@ def handle(
 ) -> tuple[str, Message | None]:
     """Steps 2–7 for a parsed message (``std``: the MIME tree it was parsed from):
     the outcome, and the message stored (None for a duplicate)."""
-    if parsed.message_id and message_exists(session, parsed.message_id):
+    serialise_conversation(session, parsed)
+    links = thread_links(session, parsed.message_id,
+                         named_ids(parsed.message_id, parsed.in_reply_to, parsed.references))
+    if links.stored:
         return "duplicate", None
-    incoming = Incoming(item=item, parsed=parsed, std=std, classification=_classify(app, item, std))
+    incoming = Incoming(item=item, parsed=parsed, std=std, links=links,
+                        classification=_classify(app, item, std))
     return act(app, session, incoming), incoming.message
 
 
@@ -175,8 +186,8 @@ def act(app: App, session: Session, incoming: Incoming) -> str:
     kind = incoming.classification.kind
     if kind == classifying.BOUNCE:
         return act_on_bounce(app, session, incoming)
-    serialise_conversation(session, incoming.parsed)
-    decision = find_thread(thread_facts(app, incoming, escalation), ThreadStore(session))
+    decision = find_thread(thread_facts(app, incoming, escalation),
+                           ThreadStore(session, incoming.links))
     if kind == classifying.LOOP:
         return record_unanswered(app, session, incoming, decision, outcome="loop")
     if kind == classifying.AUTO_REPLY:
@@ -187,7 +198,8 @@ def act(app: App, session: Session, incoming: Incoming) -> str:
 def serialise_conversation(session: Session, parsed: ParsedMessage) -> None:
     """On PostgreSQL, two workers must not thread messages of one conversation at the
     same moment (neither would see the other's message and each would open a case):
-    take a transaction lock per Message-ID the message is or names, in one order."""
+    take a transaction lock per Message-ID the message is or names, in one order,
+    before anything about them is read."""
     if not is_postgres(session):
         return  # SQLite runs one writing transaction at a time anyway
     ids = {i for i in (parsed.message_id, *parsed.in_reply_to, *parsed.references) if i}
@@ -328,13 +340,17 @@ def act_on_mail(app: App, session: Session, incoming: Incoming, decision: Thread
     if incoming.created and incoming.speaker == "requester":
         start_case(app, incoming, now)
     message = store_message(app, session, incoming, kind=incoming.speaker, ticket_id=ticket.id)
-    adopt_orphans(session, message)
+    if incoming.links is None or incoming.links.orphans:
+        adopt_orphans(session, message)
     after_message(app, session, incoming, message, decision)
     return "created" if incoming.created else "threaded"
 
 
 def adopt_orphans(session: Session, message: Message) -> None:
-    """Automatic mail that arrived before this message, and replied to it, joins its ticket."""
+    """Automatic mail that arrived before this message, and replied to it, joins its ticket.
+
+    Only called when the message's ``links`` saw such mail: the conversation's lock
+    (``serialise_conversation``) keeps others from storing more in the meantime."""
     if not message.message_id or message.ticket_id is None:
         return
     session.execute(
