@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from sqlalchemy import cast, null, or_, select, union_all
+from sqlalchemy import bindparam, cast, null, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from mailroom.store.models import Message, MessageRef, Participant, Ticket
@@ -35,13 +34,13 @@ def thread_links(session: Session, message_id: str | None, named: Sequence[str])
     if not message_id and not named:
         return links
     chunks = [list(named[start : start + CHUNK]) for start in range(0, len(named), CHUNK)]
-    own = [message_id] if message_id else []
-    stmt = _messages_with_ids(own + (chunks.pop(0) if chunks else []))
+    first = chunks.pop(0) if chunks else []
     if message_id:
-        stmt = union_all(stmt, _messages_naming(message_id))
-    rows = list(session.execute(stmt))
+        rows = list(session.execute(_LINKS, {"ids": [message_id, *first], "ref": message_id}))
+    else:
+        rows = list(session.execute(_WITH_IDS, {"ids": first}))
     for chunk in chunks:  # hundreds of References
-        rows += session.execute(_messages_with_ids(chunk))
+        rows += session.execute(_WITH_IDS, {"ids": chunk})
     for ident, ticket_id, escalation_id, merged_into, direction in rows:
         live = _follow(session, ticket_id, merged_into) if ticket_id else None
         if ident is None:  # a message naming this one
@@ -59,28 +58,27 @@ def thread_links(session: Session, message_id: str | None, named: Sequence[str])
     return links
 
 
-def _messages_naming(message_id: str) -> Any:
-    """Rows like :func:`_messages_with_ids`' for the messages whose In-Reply-To or
-    References name ``message_id`` (no Message-ID: they are not looked up by it),
-    once per ticket, and inbound ones on no ticket."""
-    return (
-        select(cast(null(), Message.message_id.type), Message.ticket_id,
-               cast(null(), Message.escalation_id.type), Ticket.merged_into, Message.direction)
-        .join(MessageRef, MessageRef.message_pk == Message.id)
-        .outerjoin(Ticket, Ticket.id == Message.ticket_id)
-        .where(MessageRef.ref == message_id,
-               or_(Message.ticket_id.is_not(None), Message.direction == "in"))
-        .distinct()
-    )
-
-
-def _messages_with_ids(ids: list[str]) -> Any:
-    return (
-        select(Message.message_id, Message.ticket_id, Message.escalation_id,
-               Ticket.merged_into, Message.direction)
-        .outerjoin(Ticket, Ticket.id == Message.ticket_id)
-        .where(Message.message_id.in_(ids))
-    )
+# Built once (the pipeline runs them for every message): the messages with some
+# Message-IDs, their tickets and where those were merged into, and escalations ...
+_WITH_IDS = (
+    select(Message.message_id, Message.ticket_id, Message.escalation_id,
+           Ticket.merged_into, Message.direction)
+    .outerjoin(Ticket, Ticket.id == Message.ticket_id)
+    .where(Message.message_id.in_(bindparam("ids", expanding=True)))
+)
+# ... and the same for the messages whose In-Reply-To or References name one
+# (without a Message-ID: they were not looked up by it), once per ticket, and
+# inbound ones on no ticket (orphans).
+_NAMING = (
+    select(cast(null(), Message.message_id.type), Message.ticket_id,
+           cast(null(), Message.escalation_id.type), Ticket.merged_into, Message.direction)
+    .join(MessageRef, MessageRef.message_pk == Message.id)
+    .outerjoin(Ticket, Ticket.id == Message.ticket_id)
+    .where(MessageRef.ref == bindparam("ref"),
+           or_(Message.ticket_id.is_not(None), Message.direction == "in"))
+    .distinct()
+)
+_LINKS = union_all(_WITH_IDS, _NAMING)
 
 
 class ThreadStore:
