@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import Message as StdMessage
 
-from sqlalchemy import select, text, update
+from sqlalchemy import BigInteger, bindparam, select, text, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, defer, joinedload
 
 from mailroom import classify as classifying
@@ -203,8 +204,15 @@ def serialise_conversation(session: Session, parsed: ParsedMessage) -> None:
     if not is_postgres(session):
         return  # SQLite runs one writing transaction at a time anyway
     ids = {i for i in (parsed.message_id, *parsed.in_reply_to, *parsed.references) if i}
-    for key in sorted(lock_key(f"thread:{ident}") for ident in ids):
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    if ids:
+        session.execute(_LOCK_IN_ORDER, {"keys": sorted(lock_key(f"thread:{i}") for i in ids)})
+
+
+# One statement for all of a message's locks, taken in the order of the array (a
+# volatile function in the select list is called after the rows are sorted).
+_LOCK_IN_ORDER = text(
+    "SELECT pg_advisory_xact_lock(t.k) FROM unnest(:keys) WITH ORDINALITY AS t(k, n) ORDER BY t.n"
+).bindparams(bindparam("keys", type_=postgresql.ARRAY(BigInteger)))
 
 
 def _classify(app: App, item: InboxItem, std: StdMessage) -> Classification:
