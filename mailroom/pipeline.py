@@ -10,13 +10,15 @@ the ones after it. Each row ends with an ``outcome``: ``created``,
 
 from __future__ import annotations
 
+import functools
 import logging
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import Message as StdMessage
+from typing import Any
 
-from sqlalchemy import BigInteger, bindparam, select, text, update
+from sqlalchemy import BigInteger, Select, bindparam, select, text, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, defer, joinedload
 
@@ -144,12 +146,18 @@ def process_item(app: App, item_id: int, raw: bytes | None = None) -> str:
 
 
 def _claim(session: Session, item_id: int, *, with_raw: bool = True) -> InboxItem | None:
-    stmt = select(InboxItem).where(InboxItem.id == item_id, InboxItem.status == "new")
+    stmt = _claim_statement(with_raw=with_raw, lock=is_postgres(session))
+    return session.execute(stmt, {"item_id": item_id}).scalar()
+
+
+@functools.cache
+def _claim_statement(*, with_raw: bool, lock: bool) -> Select[Any]:
+    """Built once per kind: a new statement for each message cost more than running it."""
+    stmt = select(InboxItem).where(InboxItem.id == bindparam("item_id"),
+                                   InboxItem.status == "new")
     if not with_raw:
         stmt = stmt.options(defer(InboxItem.raw))
-    if is_postgres(session):
-        stmt = stmt.with_for_update(skip_locked=True)
-    return session.execute(stmt).scalar()
+    return stmt.with_for_update(skip_locked=True) if lock else stmt
 
 
 def _fail(item: InboxItem, status: str, exc: BaseException, app: App) -> str:
