@@ -91,21 +91,31 @@ class Incoming:
 
 
 def process_inbox(app: App, *, limit: int | None = None) -> dict[str, int]:
-    """Process every ``new`` inbox row (oldest first); return outcome counts."""
+    """Process every ``new`` inbox row (oldest first); return outcome counts.
+
+    The ids are read a batch at a time (a row another worker took meanwhile is
+    ``skipped`` by ``process_item``), until a read finds none.
+    """
     counts: dict[str, int] = {}
     last_id = 0
     while limit is None or sum(counts.values()) < limit:
+        wanted = NEW_BATCH if limit is None else min(NEW_BATCH, limit - sum(counts.values()))
         with unavailable_as_store_error(), app.sessions() as session:
-            next_id = session.execute(
-                select(InboxItem.id).where(InboxItem.status == "new", InboxItem.id > last_id)
-                .order_by(InboxItem.id).limit(1)
-            ).scalar()
-        if next_id is None:
+            ids = list(session.execute(_NEW_IDS, {"last_id": last_id, "wanted": wanted}).scalars())
+        if not ids:
             break
-        last_id = next_id
-        outcome = process_item(app, next_id)
-        counts[outcome] = counts.get(outcome, 0) + 1
+        for item_id in ids:
+            last_id = item_id
+            outcome = process_item(app, item_id)
+            counts[outcome] = counts.get(outcome, 0) + 1
     return counts
+
+
+NEW_BATCH = 100
+_NEW_IDS = (
+    select(InboxItem.id).where(InboxItem.status == "new", InboxItem.id > bindparam("last_id"))
+    .order_by(InboxItem.id).limit(bindparam("wanted"))
+)
 
 
 def process_item(app: App, item_id: int, raw: bytes | None = None) -> str:
