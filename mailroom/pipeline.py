@@ -348,9 +348,9 @@ def act_on_mail(app: App, session: Session, incoming: Incoming, decision: Thread
         if decision.quoted_ticket:
             incoming.flags.append(f"quoted-ticket:{decision.quoted_ticket}")
     else:
-        # With its participants (in one SELECT): a requester's reply adds the new ones.
-        incoming.ticket = session.get(Ticket, decision.ticket_id,
-                                      options=[joinedload(Ticket.participants)])
+        incoming.ticket = session.execute(
+            _TICKET_WITH_PARTICIPANTS, {"ticket_id": decision.ticket_id}
+        ).unique().scalar()
     ticket = incoming.ticket
     assert ticket is not None
     if decision.merge:
@@ -370,6 +370,14 @@ def act_on_mail(app: App, session: Session, incoming: Incoming, decision: Thread
         adopt_orphans(session, message)
     after_message(app, session, incoming, message, decision)
     return "created" if incoming.created else "threaded"
+
+
+# With its participants, in one SELECT (a requester's reply adds the new ones);
+# built once.
+_TICKET_WITH_PARTICIPANTS = (
+    select(Ticket).options(joinedload(Ticket.participants))
+    .where(Ticket.id == bindparam("ticket_id"))
+)
 
 
 def adopt_orphans(session: Session, message: Message) -> None:
