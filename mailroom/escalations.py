@@ -71,6 +71,7 @@ from mailroom.scheduler import Job, register_job
 from mailroom.store.db import is_postgres, unavailable_as_store_error
 from mailroom.store.models import Escalation, Event, Message, Ticket
 from mailroom.store.repository import live_ticket
+from mailroom.threads import named_ids
 from mailroom.tickets import record_event, set_status
 from mailroom.urls import host_of, platform_for_url
 
@@ -324,13 +325,17 @@ def escalation_for_message(session: Session, incoming: Incoming) -> Escalation |
             return session.get(Escalation, token.ident)
         return None
     parsed = incoming.parsed
-    ordered = [i for i in dict.fromkeys([*parsed.in_reply_to, *reversed(parsed.references)])
-               if i and i != parsed.message_id][:MAX_REFS]
+    ordered = named_ids(parsed.message_id, parsed.in_reply_to, parsed.references)[:MAX_REFS]
     if not ordered:
         return None
-    rows = session.execute(select(Message.message_id, Message.escalation_id).where(
-        Message.message_id.in_(ordered), Message.escalation_id.is_not(None)))
-    found = {message_id: escalation_id for message_id, escalation_id in rows}
+    links = incoming.links
+    if links is not None and links.named.issuperset(ordered):
+        found = links.escalations  # read with the message's other links
+    else:
+        rows = session.execute(select(Message.message_id, Message.escalation_id).where(
+            Message.message_id.in_(ordered), Message.escalation_id.is_not(None)))
+        found = {message_id: escalation_id for message_id, escalation_id in rows
+                 if message_id and escalation_id}
     for ident in ordered:
         if ident in found:
             return session.get(Escalation, found[ident])

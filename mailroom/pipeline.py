@@ -10,13 +10,17 @@ the ones after it. Each row ends with an ``outcome``: ``created``,
 
 from __future__ import annotations
 
+import functools
 import logging
 import traceback
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.message import Message as StdMessage
+from typing import Any
 
-from sqlalchemy import select, text, update
-from sqlalchemy.orm import Session, defer
+from sqlalchemy import BigInteger, Select, bindparam, select, text, update
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Session, defer, joinedload
 
 from mailroom import classify as classifying
 from mailroom.addresses import ReplyToken, parse_reply_address
@@ -47,8 +51,14 @@ from mailroom.store.models import (
     MessageRef,
     Ticket,
 )
-from mailroom.store.repository import ThreadStore, live_ticket, message_exists
-from mailroom.threads import ThreadDecision, ThreadFacts, conversation_root, find_thread
+from mailroom.store.repository import ThreadLinks, ThreadStore, live_ticket, thread_links
+from mailroom.threads import (
+    ThreadDecision,
+    ThreadFacts,
+    conversation_root,
+    find_thread,
+    named_ids,
+)
 from mailroom.tickets import (
     add_participants,
     merge_tickets,
@@ -77,24 +87,35 @@ class Incoming:
     message: Message | None = None
     extracted: Extracted | None = None
     created: bool = False
+    links: ThreadLinks | None = None  # what the store knew of its ids when it arrived
 
 
 def process_inbox(app: App, *, limit: int | None = None) -> dict[str, int]:
-    """Process every ``new`` inbox row (oldest first); return outcome counts."""
+    """Process every ``new`` inbox row (oldest first); return outcome counts.
+
+    The ids are read a batch at a time (a row another worker took meanwhile is
+    ``skipped`` by ``process_item``), until a read finds none.
+    """
     counts: dict[str, int] = {}
     last_id = 0
     while limit is None or sum(counts.values()) < limit:
+        wanted = NEW_BATCH if limit is None else min(NEW_BATCH, limit - sum(counts.values()))
         with unavailable_as_store_error(), app.sessions() as session:
-            next_id = session.execute(
-                select(InboxItem.id).where(InboxItem.status == "new", InboxItem.id > last_id)
-                .order_by(InboxItem.id).limit(1)
-            ).scalar()
-        if next_id is None:
+            ids = list(session.execute(_NEW_IDS, {"last_id": last_id, "wanted": wanted}).scalars())
+        if not ids:
             break
-        last_id = next_id
-        outcome = process_item(app, next_id)
-        counts[outcome] = counts.get(outcome, 0) + 1
+        for item_id in ids:
+            last_id = item_id
+            outcome = process_item(app, item_id)
+            counts[outcome] = counts.get(outcome, 0) + 1
     return counts
+
+
+NEW_BATCH = 100
+_NEW_IDS = (
+    select(InboxItem.id).where(InboxItem.status == "new", InboxItem.id > bindparam("last_id"))
+    .order_by(InboxItem.id).limit(bindparam("wanted"))
+)
 
 
 def process_item(app: App, item_id: int, raw: bytes | None = None) -> str:
@@ -107,7 +128,8 @@ def process_item(app: App, item_id: int, raw: bytes | None = None) -> str:
         item = _claim(session, item_id, with_raw=raw is None)
         if item is None:
             return "skipped"
-        item.attempts += 1
+        # The row changes once, at the end (attempts, message, outcome in one UPDATE):
+        # a change made now would be written on its own when the savepoint begins.
         raw = (raw if raw is not None else item.raw) or b""
         try:
             parsed, tree = parse_message_tree(raw)
@@ -116,7 +138,7 @@ def process_item(app: App, item_id: int, raw: bytes | None = None) -> str:
         savepoint = session.begin_nested()
         try:
             std = tree if tree is not None else parse_mime(raw)
-            outcome = handle(app, session, item, parsed, std)
+            outcome, message = handle(app, session, item, parsed, std)
             savepoint.commit()
         except MailError as exc:
             savepoint.rollback()
@@ -125,24 +147,34 @@ def process_item(app: App, item_id: int, raw: bytes | None = None) -> str:
             savepoint.rollback()
             log.exception("inbox %s shunted", item_id)
             return _fail(item, "shunt", exc, app)
+        item.attempts += 1
         item.status, item.error, item.outcome = "done", None, outcome
+        if message is not None:
+            item.message_pk = message.id
         item.processed_at = app.now()
         return outcome
 
 
 def _claim(session: Session, item_id: int, *, with_raw: bool = True) -> InboxItem | None:
-    stmt = select(InboxItem).where(InboxItem.id == item_id, InboxItem.status == "new")
+    stmt = _claim_statement(with_raw=with_raw, lock=is_postgres(session))
+    return session.execute(stmt, {"item_id": item_id}).scalar()
+
+
+@functools.cache
+def _claim_statement(*, with_raw: bool, lock: bool) -> Select[Any]:
+    """Built once per kind: a new statement for each message cost more than running it."""
+    stmt = select(InboxItem).where(InboxItem.id == bindparam("item_id"),
+                                   InboxItem.status == "new")
     if not with_raw:
         stmt = stmt.options(defer(InboxItem.raw))
-    if is_postgres(session):
-        stmt = stmt.with_for_update(skip_locked=True)
-    return session.execute(stmt).scalar()
+    return stmt.with_for_update(skip_locked=True) if lock else stmt
 
 
 def _fail(item: InboxItem, status: str, exc: BaseException, app: App) -> str:
     detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
     if status == "shunt":
         detail += "\n" + "".join(traceback.format_tb(exc.__traceback__)[-5:])
+    item.attempts += 1
     item.status, item.error = status, detail[:ERROR_LIMIT]
     item.processed_at = app.now()
     log.info("inbox %s is %s: %s", item.id, status, detail.splitlines()[0])
@@ -151,11 +183,21 @@ def _fail(item: InboxItem, status: str, exc: BaseException, app: App) -> str:
 
 def handle(
     app: App, session: Session, item: InboxItem, parsed: ParsedMessage, std: StdMessage
-) -> str:
-    """Steps 2–7 for a parsed message (``std``: the MIME tree it was parsed from)."""
-    if parsed.message_id and message_exists(session, parsed.message_id):
-        return "duplicate"
-    incoming = Incoming(item=item, parsed=parsed, std=std, classification=_classify(app, item, std))
+) -> tuple[str, Message | None]:
+    """Steps 2–7 for a parsed message (``std``: the MIME tree it was parsed from):
+    the outcome, and the message stored (None for a duplicate)."""
+    serialise_conversation(session, parsed)
+    links = thread_links(session, parsed.message_id,
+                         named_ids(parsed.message_id, parsed.in_reply_to, parsed.references))
+    if links.stored:
+        return "duplicate", None
+    incoming = Incoming(item=item, parsed=parsed, std=std, links=links,
+                        classification=_classify(app, item, std))
+    return act(app, session, incoming), incoming.message
+
+
+def act(app: App, session: Session, incoming: Incoming) -> str:
+    """Steps 3–7 for a message that is not a duplicate; returns the outcome."""
     identify_speaker(app, incoming)
     escalation = escalation_for_message(session, incoming)
     if escalation is not None:
@@ -163,8 +205,8 @@ def handle(
     kind = incoming.classification.kind
     if kind == classifying.BOUNCE:
         return act_on_bounce(app, session, incoming)
-    serialise_conversation(session, incoming.parsed)
-    decision = find_thread(thread_facts(app, incoming, escalation), ThreadStore(session))
+    decision = find_thread(thread_facts(app, incoming, escalation),
+                           ThreadStore(session, incoming.links))
     if kind == classifying.LOOP:
         return record_unanswered(app, session, incoming, decision, outcome="loop")
     if kind == classifying.AUTO_REPLY:
@@ -175,12 +217,20 @@ def handle(
 def serialise_conversation(session: Session, parsed: ParsedMessage) -> None:
     """On PostgreSQL, two workers must not thread messages of one conversation at the
     same moment (neither would see the other's message and each would open a case):
-    take a transaction lock per Message-ID the message is or names, in one order."""
+    take a transaction lock per Message-ID the message is or names, in one order,
+    before anything about them is read."""
     if not is_postgres(session):
         return  # SQLite runs one writing transaction at a time anyway
     ids = {i for i in (parsed.message_id, *parsed.in_reply_to, *parsed.references) if i}
-    for key in sorted(lock_key(f"thread:{ident}") for ident in ids):
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    if ids:
+        session.execute(_LOCK_IN_ORDER, {"keys": sorted(lock_key(f"thread:{i}") for i in ids)})
+
+
+# One statement for all of a message's locks, taken in the order of the array (a
+# volatile function in the select list is called after the rows are sorted).
+_LOCK_IN_ORDER = text(
+    "SELECT pg_advisory_xact_lock(t.k) FROM unnest(:keys) WITH ORDINALITY AS t(k, n) ORDER BY t.n"
+).bindparams(bindparam("keys", type_=postgresql.ARRAY(BigInteger)))
 
 
 def _classify(app: App, item: InboxItem, std: StdMessage) -> Classification:
@@ -298,7 +348,9 @@ def act_on_mail(app: App, session: Session, incoming: Incoming, decision: Thread
         if decision.quoted_ticket:
             incoming.flags.append(f"quoted-ticket:{decision.quoted_ticket}")
     else:
-        incoming.ticket = session.get(Ticket, decision.ticket_id)
+        incoming.ticket = session.execute(
+            _TICKET_WITH_PARTICIPANTS, {"ticket_id": decision.ticket_id}
+        ).unique().scalar()
     ticket = incoming.ticket
     assert ticket is not None
     if decision.merge:
@@ -309,14 +361,30 @@ def act_on_mail(app: App, session: Session, incoming: Incoming, decision: Thread
     if incoming.extracted.platforms:
         known = list(ticket.platforms or [])
         ticket.platforms = known + [p for p in incoming.extracted.platforms if p not in known]
+    # Set before the message is stored, so that the ticket's changes go in one UPDATE.
+    ticket.updated_at = now
+    if incoming.created and incoming.speaker == "requester":
+        start_case(app, incoming, now)
     message = store_message(app, session, incoming, kind=incoming.speaker, ticket_id=ticket.id)
-    adopt_orphans(session, message)
+    if incoming.links is None or incoming.links.orphans:
+        adopt_orphans(session, message)
     after_message(app, session, incoming, message, decision)
     return "created" if incoming.created else "threaded"
 
 
+# With its participants, in one SELECT (a requester's reply adds the new ones);
+# built once.
+_TICKET_WITH_PARTICIPANTS = (
+    select(Ticket).options(joinedload(Ticket.participants))
+    .where(Ticket.id == bindparam("ticket_id"))
+)
+
+
 def adopt_orphans(session: Session, message: Message) -> None:
-    """Automatic mail that arrived before this message, and replied to it, joins its ticket."""
+    """Automatic mail that arrived before this message, and replied to it, joins its ticket.
+
+    Only called when the message's ``links`` saw such mail: the conversation's lock
+    (``serialise_conversation``) keeps others from storing more in the meantime."""
     if not message.message_id or message.ticket_id is None:
         return
     session.execute(
@@ -339,7 +407,6 @@ def after_message(
     action = "ticket.created" if incoming.created else "message.received"
     record_event(session, action=action, actor=actor, at=now, ticket_id=ticket.id,
                  message_pk=message.id, rule=decision.rule, kind=incoming.speaker)
-    ticket.updated_at = now
     if incoming.speaker == "practitioner":
         from mailroom.practitioner import handle_practitioner_reply
 
@@ -354,17 +421,14 @@ def after_message(
                      message_pk=message.id, actor=actor)
     if ticket.status in ("closed", "waiting"):
         set_status(session, ticket, "open", actor=actor, at=now, message_pk=message.id)
-    if incoming.created:
-        start_case(app, session, incoming)
     respond_to_requester(app, session, incoming)
 
 
-def start_case(app: App, session: Session, incoming: Incoming) -> None:
-    """A new case starts its SLA clock."""
+def start_case(app: App, incoming: Incoming, now: datetime) -> None:
+    """A requester's new case starts its SLA clock when it opens."""
     ticket = incoming.ticket
     assert ticket is not None
-    ticket.sla_due_at = app.hours.add_business_hours(
-        app.now(), app.settings.sla_first_response_hours)
+    ticket.sla_due_at = app.hours.add_business_hours(now, app.settings.sla_first_response_hours)
 
 
 def flag_illegal_content(app: App, session: Session, incoming: Incoming) -> None:
@@ -413,7 +477,7 @@ def store_message(
         text=extracted.text if extracted else parsed.text,
         urls=list(extracted.urls) if extracted else [],
         flags=sorted({*incoming.flags, *incoming.classification.reasons}),
-        created_at=app.now(),
+        created_at=app.now(), attachments=[],  # known empty until stored below: no SELECT
     )
     if incoming.token and incoming.token.kind == "e":
         message.escalation_id = incoming.token.ident
@@ -422,8 +486,7 @@ def store_message(
     refs = dict.fromkeys(r for r in (*parsed.in_reply_to, *parsed.references) if r)
     session.add_all(MessageRef(message_pk=message.id, ref=r[:512]) for r in refs)
     _store_attachments(app, message, incoming)
-    incoming.item.message_pk = message.id
-    incoming.message = message
+    incoming.message = message  # process_item points the inbox row at it
     return message
 
 

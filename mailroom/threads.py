@@ -102,12 +102,20 @@ def _forward_match(
 def _referenced_tickets(facts: ThreadFacts, lookups: ThreadLookups) -> list[int]:
     """Tickets of the known ancestors, nearest first (In-Reply-To, then References
     from the newest to the oldest), each once."""
-    ordered = _unique([*facts.in_reply_to, *reversed(facts.references)])
-    ordered = [ident for ident in ordered if ident != facts.message_id]
+    ordered = named_ids(facts.message_id, facts.in_reply_to, facts.references)
     if not ordered:
         return []
     known = lookups.tickets_by_message_ids(ordered)
     return _unique_ints(known[ident] for ident in ordered if ident in known)
+
+
+def named_ids(
+    message_id: str | None, in_reply_to: Sequence[str], references: Sequence[str]
+) -> list[str]:
+    """The Message-IDs a message names, nearest first (In-Reply-To, then References
+    from the newest to the oldest), each once, its own id left out."""
+    return [ident for ident in _unique([*in_reply_to, *reversed(references)])
+            if ident != message_id]
 
 
 def _unique_ints(items: Iterable[int]) -> list[int]:

@@ -55,6 +55,7 @@ def open_ticket(
         subject=subject[:1000], status="open", created_at=at, updated_at=at,
         requester=requester.addr if requester else None,
         requester_name=requester.name if requester else None, flags=[],
+        participants=[],  # known empty: adding the requester needs no SELECT
     )
     session.add(ticket)
     session.flush()

@@ -74,6 +74,15 @@ def test_reply_arriving_before_its_parent_joins_it(app) -> None:
     assert ticket_of(app, "parent@school.example") == ticket_of(app, "child@school.example")
 
 
+def test_reply_naming_hundreds_of_ids_threads_by_the_oldest(app) -> None:
+    """The ids are looked up 500 at a time, nearest first: the root is in the second lot."""
+    deliver(app, mail(message_id="root@long.example"))
+    refs = ["root@long.example", *(f"gone-{n}@long.example" for n in range(600))]
+    assert deliver(app, mail(message_id="late@long.example", references=refs,
+                             subject="Re: x")) == "threaded"
+    assert ticket_of(app, "late@long.example") == ticket_of(app, "root@long.example")
+
+
 def test_out_of_order_chain_with_partial_references_is_merged(app) -> None:
     a = mail(message_id="a@x.example", subject="s")
     b = mail(message_id="b@x.example", in_reply_to="a@x.example", references=["a@x.example"])
