@@ -14,7 +14,7 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from mailroom.addresses import make_reply_address
@@ -176,14 +176,17 @@ def ticket_platform_names(app: App, session: Session, ticket: Ticket) -> list[st
     from mailroom.urls import platform_for_url
 
     keys: dict[str, None] = {}
-    for urls in session.execute(select(Message.urls).where(
-            Message.ticket_id == ticket.id, Message.direction == "in").order_by(Message.id)
-    ).scalars():
+    for urls in session.execute(_INBOUND_URLS, {"ticket_id": ticket.id}).scalars():
         for url in urls or []:
             key = platform_for_url(url, app.platforms)
             if key:
                 keys[key] = None
     return [app.platforms[k].name for k in keys]
+
+
+# Built once (every notification asks).
+_INBOUND_URLS = select(Message.urls).where(
+    Message.ticket_id == bindparam("ticket_id"), Message.direction == "in").order_by(Message.id)
 
 
 def last_message_from(session: Session, ticket: Ticket, address: str) -> Message | None:

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailroom.app import App
@@ -339,13 +339,21 @@ def practitioner_recipients(
 
 
 def recent_acknowledgements(
-    session: Session, address: str, *windows: datetime
-) -> tuple[int, ...]:
-    """Acknowledgements queued to ``address`` since each of ``windows``, in one query."""
-    earliest = min(windows)
-    counts = session.execute(select(*(
-        func.coalesce(func.sum(case((OutboxItem.created_at >= since, 1), else_=0)), 0)
-        for since in windows)).where(
-        OutboxItem.kind == "acknowledgement", OutboxItem.to_addr == address,
-        OutboxItem.created_at >= earliest)).one()
-    return tuple(int(n) for n in counts)
+    session: Session, address: str, first: datetime, second: datetime
+) -> tuple[int, int]:
+    """Acknowledgements queued to ``address`` since each of two moments, in one query."""
+    row = session.execute(_RECENT_ACKNOWLEDGEMENTS, {
+        "address": address, "first": first, "second": second,
+        "earliest": min(first, second)}).one()
+    return int(row[0]), int(row[1])
+
+
+def _since(name: str) -> Any:
+    moment = bindparam(name, type_=OutboxItem.created_at.type)
+    return func.coalesce(func.sum(case((OutboxItem.created_at >= moment, 1), else_=0)), 0)
+
+
+# Built once: the pipeline asks for every new case.
+_RECENT_ACKNOWLEDGEMENTS = select(_since("first"), _since("second")).where(
+    OutboxItem.kind == "acknowledgement", OutboxItem.to_addr == bindparam("address"),
+    OutboxItem.created_at >= bindparam("earliest", type_=OutboxItem.created_at.type))

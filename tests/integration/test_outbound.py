@@ -17,7 +17,7 @@ from mailroom.outbound.outbox import send_due
 from mailroom.outbound.rendered import outgoing_bytes
 from mailroom.outbound.transports import SmtpTransport
 from mailroom.pipeline import process_inbox
-from mailroom.store.models import OutboxItem
+from mailroom.store.models import Message, OutboxItem
 from tests.factories import REPO, deliver, mail, ticket_of, tickets
 from tests.integration.smtp_sink import SmtpSink, smtp_sink_fixture  # noqa: F401
 from tests.integration.test_smtp_door import free_port, start_door
@@ -209,8 +209,25 @@ def test_acknowledgements_are_rate_limited_per_sender(make_app) -> None:
     for i in range(8):
         deliver(app, mail(message_id=f"rl{i}@school.example", subject=f"case {i}"))
         app.clock.advance(minutes=4)
-    # 32 minutes: at most one per 10 minutes -> 4 windows, capped at 3 a day
+    # one every 4 minutes for 32 minutes, at most one per 10 minutes: 3 go
     assert len(outbox(app, "acknowledgement")) == 3
+    with app.sessions() as session:
+        flags = [m.flags for m in session.execute(select(Message).where(
+            Message.direction == "in").order_by(Message.id)).scalars()]
+    assert flags == [[], ["no-ack:rate-window"], ["no-ack:rate-window"], [],
+                     ["no-ack:rate-window"], ["no-ack:rate-window"], [], ["no-ack:rate-window"]]
+
+
+def test_the_daily_acknowledgement_cap_holds_outside_the_window(make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(acknowledgements={"per_window": 1, "window_minutes": 10, "per_day": 3})
+    for i in range(5):
+        deliver(app, mail(message_id=f"day{i}@school.example", subject=f"case {i}"))
+        app.clock.advance(minutes=11)
+    assert len(outbox(app, "acknowledgement")) == 3
+    with app.sessions() as session:
+        flags = [m.flags for m in session.execute(select(Message).where(
+            Message.direction == "in").order_by(Message.id)).scalars()]
+    assert flags == [[], [], [], ["no-ack:rate-day"], ["no-ack:rate-day"]]
 
 
 def _with_screenshot(raw: bytes, data: bytes) -> bytes:
