@@ -16,9 +16,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.parser import HeaderParser
 from email.policy import compat32
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, LargeBinary, Table, bindparam, insert, select
+from sqlalchemy import (
+    BindParameter,
+    Connection,
+    Engine,
+    LargeBinary,
+    Select,
+    Table,
+    bindparam,
+    insert,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -117,8 +127,7 @@ def _store(engine: Engine, values: Mapping[str, object], raw: bytes) -> Stored:
         new_id = _insert_new(conn, values, raw)
         if new_id is not None:
             return Stored(int(new_id), duplicate=False)
-        key = values["dedup_key"]
-        existing = conn.execute(select(INBOX.c.id).where(INBOX.c.dedup_key == key))
+        existing = conn.execute(_EXISTING, {"dedup_key": values["dedup_key"]})
         return Stored(int(existing.scalar_one()), duplicate=True)
 
 
@@ -136,15 +145,33 @@ def _insert_new(conn: Connection, values: Mapping[str, object], raw: bytes) -> i
     WITH clauses): the SMTP door runs this for every message.
     """
     if conn.dialect.name == "postgresql":
-        new = postgresql.insert(INBOX).values(dict(values)).on_conflict_do_nothing(
-            index_elements=["dedup_key"]).returning(INBOX.c.id).cte("new_inbox")
-        with_raw = insert(INBOX_RAW).from_select(
-            ["inbox_id", "raw"], select(new.c.id, bindparam("raw", raw, LargeBinary)),
-        ).cte("new_raw")
-        return conn.execute(select(new.c.id).add_cte(with_raw)).scalar()
-    stmt = sqlite.insert(INBOX).values(dict(values)).on_conflict_do_nothing(
-        index_elements=["dedup_key"]).returning(INBOX.c.id)
-    new_id = conn.execute(stmt).scalar()
+        return conn.execute(_POSTGRES_STORE, {**values, "raw": raw}).scalar()
+    new_id = conn.execute(_SQLITE_INSERT, dict(values)).scalar()
     if new_id is not None:
-        conn.execute(insert(INBOX_RAW).values(inbox_id=new_id, raw=raw))
+        conn.execute(_RAW_INSERT, {"inbox_id": new_id, "raw": raw})
     return new_id
+
+
+# The statements are built once: building one costs about as much as running it.
+_FIELDS = ("door", "door_ref", "mail_from", "rcpt_to", "dedup_key", "size", "raw_sha256",
+           "status")
+
+
+def _bound_fields() -> dict[str, BindParameter[Any]]:
+    return {name: bindparam(name, type_=INBOX.c[name].type) for name in _FIELDS}
+
+
+def _postgres_store() -> Select[Any]:
+    new = postgresql.insert(INBOX).values(_bound_fields()).on_conflict_do_nothing(
+        index_elements=["dedup_key"]).returning(INBOX.c.id).cte("new_inbox")
+    with_raw = insert(INBOX_RAW).from_select(
+        ["inbox_id", "raw"], select(new.c.id, bindparam("raw", type_=LargeBinary)),
+    ).cte("new_raw")
+    return select(new.c.id).add_cte(with_raw)
+
+
+_POSTGRES_STORE = _postgres_store()
+_SQLITE_INSERT = sqlite.insert(INBOX).values(_bound_fields()).on_conflict_do_nothing(
+    index_elements=["dedup_key"]).returning(INBOX.c.id)
+_RAW_INSERT = insert(INBOX_RAW)
+_EXISTING = select(INBOX.c.id).where(INBOX.c.dedup_key == bindparam("dedup_key"))
