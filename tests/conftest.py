@@ -33,6 +33,16 @@ def pg_admin_url() -> str:
     return os.environ.get("MAILROOM_TEST_POSTGRES_URL") or DEFAULT_PG
 
 
+def pg_admin(sql: str) -> None:
+    """Run one statement on the admin connection (outside any transaction)."""
+    engine = create_engine(pg_admin_url(), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(sql))
+    finally:
+        engine.dispose()
+
+
 def _pg_reachable(url: str) -> str | None:
     try:
         engine = create_engine(url, connect_args={"connect_timeout": 3})

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 
 from mailroom import cli
@@ -36,7 +36,7 @@ from mailroom.errors import StoreUnavailable
 from mailroom.outbound.outbox import send_due
 from mailroom.outbound.transports import SmtpTransport
 from mailroom.pipeline import process_inbox
-from tests.conftest import IN_CI, pg_admin_url
+from tests.conftest import IN_CI, pg_admin
 from tests.dovecot import DovecotServer, Mailbox, find_binary
 from tests.factories import deliver, mail, toml_value
 from tests.faults.harness import (
@@ -77,24 +77,15 @@ class Outage:
         if self.kind == "proxy-cut":
             self.proxy.down()
             return
-        self._admin(f'ALTER DATABASE "{self.database}" WITH ALLOW_CONNECTIONS false')
-        self._admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        pg_admin(f'ALTER DATABASE "{self.database}" WITH ALLOW_CONNECTIONS false')
+        pg_admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                     f"WHERE datname = '{self.database}' AND pid <> pg_backend_pid()")
 
     def end(self) -> None:
         if self.kind == "proxy-cut":
             self.proxy.up()
             return
-        self._admin(f'ALTER DATABASE "{self.database}" WITH ALLOW_CONNECTIONS true')
-
-    @staticmethod
-    def _admin(sql: str) -> None:
-        engine = create_engine(pg_admin_url(), isolation_level="AUTOCOMMIT")
-        try:
-            with engine.connect() as conn:
-                conn.execute(text(sql))
-        finally:
-            engine.dispose()
+        pg_admin(f'ALTER DATABASE "{self.database}" WITH ALLOW_CONNECTIONS true')
 
     @contextmanager
     def held(self) -> Iterator[None]:

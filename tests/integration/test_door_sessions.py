@@ -8,39 +8,30 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, event
 from sqlalchemy.engine import ExceptionContext, make_url
 
 from mailroom.errors import StoreUnavailable
 from mailroom.inbox import store_raw
-from tests.conftest import pg_admin_url
+from tests.conftest import pg_admin
 from tests.factories import inbox_rows, mail
-
-
-def admin(sql: str) -> None:
-    engine = create_engine(pg_admin_url(), isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text(sql))
-    finally:
-        engine.dispose()
 
 
 def end_backends(pg_url: str) -> None:
     """What a restarted server does to the pooled connections: end every one."""
-    admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+    pg_admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
           f"WHERE datname = '{make_url(pg_url).database}' AND pid <> pg_backend_pid()")
 
 
 @contextmanager
 def refusing_connections(pg_url: str) -> Iterator[None]:
     database = make_url(pg_url).database
-    admin(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS false')
+    pg_admin(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS false')
     try:
         end_backends(pg_url)
         yield
     finally:
-        admin(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS true')
+        pg_admin(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS true')
 
 
 @contextmanager
