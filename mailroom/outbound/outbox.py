@@ -32,7 +32,7 @@ from mailroom.app import App
 from mailroom.errors import StoreUnavailable
 from mailroom.mailtypes import Address, StoredFile
 from mailroom.outbound.compose import POLICY, add_attachments, clean_header_text, make_message_id
-from mailroom.outbound.rendered import HasContent, compose_rendered, rendered_form
+from mailroom.outbound.rendered import HasContent, compose_rendered, rendered_form, with_note
 from mailroom.outbound.transports import PermanentFailure, TransportError
 from mailroom.safeguarding import may_send_files
 from mailroom.store.db import is_postgres, unavailable_as_store_error
@@ -144,7 +144,10 @@ def message_to_send(app: App, outgoing: Outgoing) -> EmailMessage:
     """
     files = _files_to_attach(app, outgoing)
     if outgoing.content.rendered is not None:
-        return compose_rendered(outgoing.content.rendered, files)
+        rendered = outgoing.content.rendered
+        if len(files) < len(outgoing.files):
+            rendered = with_note(rendered, _withheld_note(outgoing, len(files)))
+        return compose_rendered(rendered, files)
     if outgoing.content.raw is None:
         raise ValueError("the mail's content has been erased")
     message = email.message_from_bytes(outgoing.content.raw, policy=POLICY)
@@ -164,6 +167,19 @@ def _files_to_attach(app: App, outgoing: Outgoing) -> list[tuple[str, str, bytes
                     outgoing.item_id, len(outgoing.files) - len(files), len(outgoing.files),
                     "no longer stored" if outgoing.files_allowed else "the case is now illegal")
     return files
+
+
+def _withheld_note(outgoing: Outgoing, attached: int) -> str:
+    """Why the text lists files the mail does not carry (it was rendered when queued)."""
+    missing = len(outgoing.files) - attached
+    files = "attachment" if missing == 1 else "attachments"
+    if not outgoing.files_allowed:
+        return (f"Note: the {files} listed above {'was' if missing == 1 else 'were'} not sent "
+                "with this email. Since it was written, the case has been marked as possibly "
+                "holding illegal images, and its files are never forwarded.")
+    which = f"{missing} of the {len(outgoing.files)} attachments" if attached else f"the {files}"
+    return (f"Note: {which} listed above could not be sent with this email: no longer "
+            "stored (erased, or past retention).")
 
 
 def _read_blob(app: App, sha256: str) -> bytes | None:

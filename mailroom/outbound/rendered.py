@@ -14,6 +14,7 @@ Rows queued before this form existed keep their composed bytes in
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from email.message import EmailMessage
@@ -87,6 +88,17 @@ def compose_rendered(
         extra_headers=rendered["extra_headers"], date=datetime.fromisoformat(rendered["date"]),
         attachments=attachments,
     )
+
+
+def with_note(rendered: Mapping[str, Any], note: str) -> dict[str, Any]:
+    """The rendered form with a closing paragraph added to its text (and its HTML)."""
+    text = str(rendered["text"]).rstrip("\n") + f"\n\n{note}\n"
+    page = rendered["html"]
+    if page is not None:
+        paragraph = f"<p>{html.escape(note)}</p>\n"
+        at = page.lower().rfind("</body>")
+        page = page[:at] + paragraph + page[at:] if at >= 0 else page + paragraph
+    return {**rendered, "text": text, "html": page}
 
 
 def outgoing_bytes(item: HasContent) -> bytes | None:

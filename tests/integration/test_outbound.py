@@ -266,6 +266,11 @@ def test_files_stay_behind_when_the_case_turns_illegal_before_sending(
     assert len(deliveries) == 2
     assert all(list(d.message.iter_attachments()) == [] for d in deliveries)
     assert all(b"secret" not in d.message.as_bytes() for d in deliveries)
+    [notice] = [d for d in deliveries if "teacher@school.example" not in d.rcpt_tos]
+    text = notice.message.get_body(("plain",)).get_content()
+    assert "shot.png" in text  # listed when it was queued ...
+    assert "the attachment listed above was not sent" in text  # ... and why it is not there
+    assert "possibly holding illegal images" in text
 
 
 def test_a_file_gone_from_the_store_does_not_stop_the_mail(app, smtp_sink: SmtpSink) -> None:
@@ -276,6 +281,8 @@ def test_a_file_gone_from_the_store_does_not_stop_the_mail(app, smtp_sink: SmtpS
     assert send_due(app) == {"sent": 2}
     [delivery] = [d for d in smtp_sink.wait_for(2) if "teacher@school.example" not in d.rcpt_tos]
     assert list(delivery.message.iter_attachments()) == []
+    text = delivery.message.get_body(("plain",)).get_content()
+    assert "the attachment listed above could not be sent" in text
 
 
 def test_mail_queued_before_the_rendered_form_goes_out_as_stored(app, smtp_sink) -> None:  # type: ignore[no-untyped-def]

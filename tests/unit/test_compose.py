@@ -520,3 +520,15 @@ def test_a_boundary_quoted_in_the_text_is_passed_over() -> None:
     parsed = message_from_bytes(wire(hostile), policy=policy.default)
     assert [p.get_content_type() for p in parsed.walk()] == [
         "multipart/alternative", "text/plain", "text/html"]
+
+
+def test_a_note_goes_at_the_end_of_the_text_and_inside_the_html_body() -> None:
+    from mailroom.outbound.rendered import with_note
+
+    form = {"text": "Hello\n\n", "html": "<html><body><p>Hello</p></body></html>"}
+    noted = with_note(form, "Note: <b> & more")
+    assert noted["text"] == "Hello\n\nNote: <b> & more\n"
+    assert noted["html"] == (
+        "<html><body><p>Hello</p><p>Note: &lt;b&gt; &amp; more</p>\n</body></html>")
+    assert with_note({"text": "x", "html": None}, "n")["html"] is None
+    assert form["text"] == "Hello\n\n"  # the stored form is left as it was
