@@ -126,6 +126,20 @@ def engine(db_url: str) -> Iterator[Engine]:
     eng.dispose()
 
 
+@pytest.fixture(scope="session")
+def dovecot_binary() -> str:
+    """The ``dovecot`` binary; the test is skipped without it, except in CI (an error)."""
+    from tests.dovecot import find_binary
+
+    binary = find_binary()
+    if binary is None:
+        reason = "dovecot binary not found; install it with: apt-get install -y dovecot-imapd"
+        if IN_CI:
+            pytest.fail(f"{reason} (CI=true: the IMAP tests must not be skipped)")
+        pytest.skip(reason)
+    return binary
+
+
 @pytest.fixture
 def corpora() -> Path:
     if not CORPORA.is_dir():

@@ -36,8 +36,8 @@ from mailroom.errors import StoreUnavailable
 from mailroom.outbound.outbox import send_due
 from mailroom.outbound.transports import SmtpTransport
 from mailroom.pipeline import process_inbox
-from tests.conftest import IN_CI, pg_admin
-from tests.dovecot import DovecotServer, Mailbox, find_binary
+from tests.conftest import pg_admin
+from tests.dovecot import DovecotServer, Mailbox
 from tests.factories import deliver, mail, toml_value
 from tests.faults.harness import (
     SEED,
@@ -191,15 +191,9 @@ def test_smtp_door_says_451_through_two_outages_and_recovers_in_process(  # type
 
 
 @pytest.fixture
-def imap_mailbox() -> Iterator[Mailbox]:
+def imap_mailbox(dovecot_binary: str) -> Iterator[Mailbox]:
     """A Dovecot of this test's own on loopback, with one empty mailbox."""
-    binary = find_binary()
-    if binary is None:
-        reason = "dovecot binary not found; install it with: apt-get install -y dovecot-imapd"
-        if IN_CI:
-            pytest.fail(f"{reason} (CI=true: the IMAP tests must not be skipped)")
-        pytest.skip(reason)
-    server = DovecotServer.create(binary=binary)
+    server = DovecotServer.create(binary=dovecot_binary)
     try:
         yield server.add_mailbox()
     finally:

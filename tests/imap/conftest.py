@@ -7,28 +7,15 @@ silently skip the IMAP door.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
-from tests.dovecot import DovecotServer, Mailbox, find_binary
+from tests.dovecot import DovecotServer, Mailbox
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
 NO_IDLE_NO_MOVE = (
     "imap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE LITERAL+ UIDPLUS NAMESPACE"
 )
-
-
-@pytest.fixture(scope="session")
-def dovecot_binary() -> str:
-    binary = find_binary()
-    if binary is None:
-        reason = "dovecot binary not found; install it with: apt-get install -y dovecot-imapd"
-        if IN_CI:
-            pytest.fail(f"{reason} (CI=true: the IMAP tests must not be skipped)")
-        pytest.skip(reason)
-    return binary
 
 
 @pytest.fixture(scope="session")
