@@ -266,6 +266,28 @@ def compose_message(
     return msg
 
 
+def check_values(
+    *,
+    from_addr: Address,
+    to: Sequence[Address],
+    cc: Sequence[Address],
+    reply_to: Address | None,
+    extra_headers: Mapping[str, str],
+    date: datetime,
+) -> None:
+    """ValueError for what ``compose_message`` would refuse of these, without composing."""
+    _require_recipients(to, cc)
+    for address in (from_addr, *to, *cc, *([reply_to] if reply_to else [])):
+        to_header_address(address)
+    _check_extra_headers(extra_headers)
+    _check_aware(date)
+
+
+def _require_recipients(to: Sequence[Address], cc: Sequence[Address]) -> None:
+    if not to and not cc:
+        raise ValueError("a message needs at least one recipient")
+
+
 def _check_aware(moment: datetime) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError("the Date of a message must be timezone-aware")
@@ -280,8 +302,7 @@ def _set_addresses(
     cc: Sequence[Address],
     reply_to: Address | None,
 ) -> None:
-    if not to and not cc:
-        raise ValueError("a message needs at least one recipient")
+    _require_recipients(to, cc)
     msg["From"] = to_header_address(from_addr)
     if to:
         msg["To"] = [to_header_address(a) for a in to]
@@ -363,7 +384,7 @@ def _set_automatic_headers(msg: EmailMessage, auto_submitted: str | None, loop_t
     msg["X-Loop"] = loop
 
 
-def check_extra_headers(extra_headers: Mapping[str, str]) -> None:
+def _check_extra_headers(extra_headers: Mapping[str, str]) -> None:
     """ValueError for a header name that is not one, or one ``compose_message`` owns."""
     for name in extra_headers:
         if not _HEADER_NAME_RE.fullmatch(name):
@@ -373,7 +394,7 @@ def check_extra_headers(extra_headers: Mapping[str, str]) -> None:
 
 
 def _set_extra_headers(msg: EmailMessage, extra_headers: Mapping[str, str]) -> None:
-    check_extra_headers(extra_headers)
+    _check_extra_headers(extra_headers)
     for name, value in extra_headers.items():
         msg[name] = clean_header_text(value, max_length=900)
 

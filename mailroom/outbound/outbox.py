@@ -32,7 +32,7 @@ from mailroom.app import App
 from mailroom.errors import StoreUnavailable
 from mailroom.mailtypes import Address, StoredFile
 from mailroom.outbound.compose import POLICY, add_attachments, clean_header_text, make_message_id
-from mailroom.outbound.rendered import HasContent, compose_rendered, rendered_form, with_note
+from mailroom.outbound.rendered import compose_rendered, rendered_form, with_note
 from mailroom.outbound.transports import PermanentFailure, TransportError
 from mailroom.safeguarding import may_send_files
 from mailroom.store.db import is_postgres, unavailable_as_store_error
@@ -121,17 +121,12 @@ class Outgoing:
 
     item_id: int
     kind: str
-    content: HasContent  # ``rendered`` (or, for older rows, ``raw``)
+    rendered: dict[str, Any] | None
+    raw: bytes | None  # rows queued before the rendered form
     mail_from: str
     rcpt_to: list[str]
     files: list[StoredFile]
     files_allowed: bool
-
-
-@dataclass(frozen=True)
-class Content:
-    raw: bytes | None
-    rendered: dict[str, Any] | None
 
 
 def message_to_send(app: App, outgoing: Outgoing) -> EmailMessage:
@@ -143,14 +138,14 @@ def message_to_send(app: App, outgoing: Outgoing) -> EmailMessage:
     Raises ValueError when the row cannot be composed (nothing to send).
     """
     files = _files_to_attach(app, outgoing)
-    if outgoing.content.rendered is not None:
-        rendered = outgoing.content.rendered
+    if outgoing.rendered is not None:
+        rendered = outgoing.rendered
         if len(files) < len(outgoing.files):
             rendered = with_note(rendered, _withheld_note(outgoing, len(files)))
         return compose_rendered(rendered, files)
-    if outgoing.content.raw is None:
+    if outgoing.raw is None:
         raise ValueError("the mail's content has been erased")
-    message = email.message_from_bytes(outgoing.content.raw, policy=POLICY)
+    message = email.message_from_bytes(outgoing.raw, policy=POLICY)
     assert isinstance(message, EmailMessage)
     add_attachments(message, files)
     return message
@@ -292,7 +287,7 @@ def _mark_sent(session: Session, item_id: int, token: str, accepted_at: datetime
 def read_outgoing(session: Session, item: OutboxItem) -> Outgoing:
     files = queued_files(item)
     ticket = session.get(Ticket, item.ticket_id) if files and item.ticket_id else None
-    return Outgoing(item.id, item.kind, Content(item.raw, item.rendered), item.mail_from,
+    return Outgoing(item.id, item.kind, item.rendered, item.raw, item.mail_from,
                     list(item.rcpt_to), files, may_send_files(ticket))
 
 

@@ -21,11 +21,11 @@ from email.message import EmailMessage
 from typing import Any, Protocol
 
 from mailroom.mailtypes import Address
-from mailroom.outbound.compose import check_extra_headers, compose_message, to_header_address
+from mailroom.outbound.compose import check_values, compose_message
 
 
 class HasContent(Protocol):
-    """An outbox row, or what a sender read of one."""
+    """An outbox row."""
 
     @property
     def raw(self) -> bytes | None: ...
@@ -57,13 +57,8 @@ def rendered_form(
     can carry or a header name of ours that is not allowed, so a bad draft is
     refused when it is queued, not when it is sent.
     """
-    if not to and not cc:
-        raise ValueError("a message needs at least one recipient")
-    for address in (from_addr, *to, *cc, *([reply_to] if reply_to else [])):
-        to_header_address(address)
-    check_extra_headers(extra_headers)
-    if date.tzinfo is None or date.utcoffset() is None:
-        raise ValueError("the Date of a message must be timezone-aware")
+    check_values(from_addr=from_addr, to=to, cc=cc, reply_to=reply_to,
+                 extra_headers=extra_headers, date=date)
     return {
         "from": _pair(from_addr), "to": [_pair(a) for a in to], "cc": [_pair(a) for a in cc],
         "reply_to": _pair(reply_to) if reply_to else None, "subject": subject, "text": text,
