@@ -14,7 +14,6 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from mailroom.addresses import make_reply_address
@@ -172,21 +171,11 @@ def notify_practitioners(
 
 
 def ticket_platform_names(app: App, session: Session, ticket: Ticket) -> list[str]:
-    """Display names of the platforms named by URLs anywhere in the case."""
-    from mailroom.urls import platform_for_url
+    """Display names of the platforms named by URLs anywhere in the case.
 
-    keys: dict[str, None] = {}
-    for urls in session.execute(_INBOUND_URLS, {"ticket_id": ticket.id}).scalars():
-        for url in urls or []:
-            key = platform_for_url(url, app.platforms)
-            if key:
-                keys[key] = None
-    return [app.platforms[k].name for k in keys]
-
-
-# Built once (every notification asks).
-_INBOUND_URLS = select(Message.urls).where(
-    Message.ticket_id == bindparam("ticket_id"), Message.direction == "in").order_by(Message.id)
+    The ticket keeps their keys as its messages arrive (and a merge joins
+    them); a key no longer in ``platforms.toml`` is left out."""
+    return [app.platforms[k].name for k in ticket.platforms or [] if k in app.platforms]
 
 
 def last_message_from(session: Session, ticket: Ticket, address: str) -> Message | None:

@@ -119,6 +119,8 @@ def merge_tickets(
         for person in list(other.participants):
             add_participant(session, keep, Address(person.address, person.name or ""),
                             role=person.role, at=at)
+        known = list(keep.platforms or [])
+        keep.platforms = known + [p for p in other.platforms or [] if p not in known]
         other.merged_into, other.status, other.updated_at = keep.id, "closed", at
         other.closed_at = at
         if other.created_at < keep.created_at:

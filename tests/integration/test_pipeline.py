@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from mailroom import pipeline
-from mailroom.store.models import AttachmentRow, InboxItem, Message, Ticket
+from mailroom.store.models import AttachmentRow, InboxItem, Message, OutboxItem, Ticket
 from mailroom.tickets import set_status
 from tests.factories import deliver, inbox_rows, mail, ticket_of, tickets
 
@@ -107,6 +107,26 @@ def test_a_message_linking_two_tickets_merges_them_in_any_order(app, order: str)
         deliver(app, raws[name])
     assert len(tickets(app)) == 1
     assert {ticket_of(app, f"{n}@y.example") for n in "abc"} == {tickets(app)[0].id}
+
+
+def test_merged_tickets_keep_the_platforms_of_both(app) -> None:
+    """The case a merge keeps names every platform either case named, and the
+    practitioners' next notification says so."""
+    deliver(app, mail(message_id="b@z.example", subject="root",
+                      body="A fake profile: https://www.instagram.com/fake.head/\n"))
+    deliver(app, mail(message_id="c@z.example", in_reply_to="ghost@z.example",
+                      references=["ghost@z.example"]))  # the TikTok URL
+    assert len(tickets(app)) == 2
+    deliver(app, mail(message_id="a@z.example", in_reply_to="c@z.example",
+                      references=["b@z.example", "c@z.example"], body="Both of them.\n"))
+    [ticket] = tickets(app)
+    assert sorted(ticket.platforms) == ["instagram", "tiktok"]
+    with app.sessions() as session:
+        last = session.execute(select(OutboxItem).where(OutboxItem.kind == "notification")
+                               .order_by(OutboxItem.id.desc())).scalars().first()
+    assert last is not None
+    platforms = last.rendered["text"].split("platforms: ", 1)[1].split(" | ", 1)[0]
+    assert sorted(platforms.split(" and ")) == ["Instagram", "TikTok"]
 
 
 def test_auto_reply_arriving_before_its_parent_joins_the_ticket(app) -> None:
