@@ -327,9 +327,17 @@ def to_header_address(address: Address) -> HeaderAddress:
     A non-ASCII domain is written in its IDNA (``xn--``) form; a non-ASCII
     local part would need SMTPUTF8, which mailroom does not use: ValueError.
     """
-    addr = _ascii_addr_spec(address.addr.strip())
+    return _header_address(address.addr, address.name)
+
+
+# Remembered: the same few addresses (helpline, team, requesters) are checked for every
+# mail queued, and the header parser behind ``HeaderAddress`` is slow. A refused address
+# raises every time (lru_cache keeps no exceptions).
+@lru_cache(maxsize=4096)
+def _header_address(addr: str, name: str) -> HeaderAddress:
+    addr = _ascii_addr_spec(addr.strip())
     try:
-        return HeaderAddress(display_name=clean_header_text(address.name), addr_spec=addr)
+        return HeaderAddress(display_name=clean_header_text(name), addr_spec=addr)
     except (ValueError, IndexError, email_errors.MessageError) as exc:  # the parser raises all
         raise ValueError(f"invalid email address: {addr!r}") from exc
 
