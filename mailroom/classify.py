@@ -240,7 +240,7 @@ def bounce_reasons(msg: Message, *, null_sender: bool) -> tuple[str, ...]:
     return path.
     """
     strong = _strong_bounce_signs(msg)
-    weak = _weak_bounce_signs(msg, null_sender)
+    weak = _weak_bounce_signs(msg, null_sender, read_body=bool(strong))
     content = {"subject:bounce", "body:bounce"} & set(weak)
     if not strong and (len(weak) < 2 or not content):
         return ()
@@ -261,17 +261,18 @@ def _strong_bounce_signs(msg: Message) -> tuple[str, ...]:
     return tuple(signs)
 
 
-def _weak_bounce_signs(msg: Message, null_sender: bool) -> tuple[str, ...]:
-    signs: list[str] = ["null-sender"] if null_sender else []
+def _weak_bounce_signs(msg: Message, null_sender: bool, *, read_body: bool) -> tuple[str, ...]:
+    """The weak signs, in a fixed order. The body is read only when its sign can
+    count: with a strong sign, or another weak one (alone it would not be enough)."""
+    before: list[str] = ["null-sender"] if null_sender else []
     if _local_part(address_of(msg, "From")) == "postmaster":
-        signs.append("postmaster")
+        before.append("postmaster")
     if _BOUNCE_SUBJECT.search(decoded_header(msg, "Subject")):
-        signs.append("subject:bounce")
-    if _BOUNCE_BODY.search(notification_text(msg)[:BODY_LIMIT]):
-        signs.append("body:bounce")
-    if _to_bounce_address(msg):
-        signs.append("to:bounce-address")
-    return tuple(signs)
+        before.append("subject:bounce")
+    after = ["to:bounce-address"] if _to_bounce_address(msg) else []
+    body = (read_body or before or after) and _BOUNCE_BODY.search(
+        notification_text(msg)[:BODY_LIMIT])
+    return (*before, *(["body:bounce"] if body else []), *after)
 
 
 def _local_part(addr: str) -> str:
