@@ -16,9 +16,9 @@ import traceback
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import Message as StdMessage
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, Select, bindparam, select, text, update
+from sqlalchemy import BigInteger, Select, Table, bindparam, insert, select, text, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, defer, joinedload
 
@@ -147,12 +147,21 @@ def process_item(app: App, item_id: int, raw: bytes | None = None) -> str:
             savepoint.rollback()
             log.exception("inbox %s shunted", item_id)
             return _fail(item, "shunt", exc, app)
-        item.attempts += 1
-        item.status, item.error, item.outcome = "done", None, outcome
-        if message is not None:
-            item.message_pk = message.id
-        item.processed_at = app.now()
+        # Core: the one change to the row, without a unit of work of its own.
+        session.connection().execute(_ITEM_DONE, {
+            "item_id": item.id, "attempts": item.attempts + 1, "outcome": outcome,
+            "message_pk": message.id if message is not None else None,
+            "processed_at": app.now()})
         return outcome
+
+
+_ITEM_DONE = (
+    update(cast(Table, InboxItem.__table__))
+    .where(InboxItem.__table__.c.id == bindparam("item_id"))
+    .values(status="done", error=None, outcome=bindparam("outcome"),
+            attempts=bindparam("attempts"), message_pk=bindparam("message_pk"),
+            processed_at=bindparam("processed_at"))
+)
 
 
 def _claim(session: Session, item_id: int, *, with_raw: bool = True) -> InboxItem | None:
@@ -483,11 +492,17 @@ def store_message(
         message.escalation_id = incoming.token.ident
     session.add(message)
     session.flush()
-    refs = dict.fromkeys(r for r in (*parsed.in_reply_to, *parsed.references) if r)
-    session.add_all(MessageRef(message_pk=message.id, ref=r[:512]) for r in refs)
+    # Core, one executemany: nothing reads these rows back through this session.
+    refs = dict.fromkeys(r[:512] for r in (*parsed.in_reply_to, *parsed.references) if r)
+    if refs:
+        session.connection().execute(
+            _INSERT_REFS, [{"message_pk": message.id, "ref": ref} for ref in refs])
     _store_attachments(app, message, incoming)
     incoming.message = message  # process_item points the inbox row at it
     return message
+
+
+_INSERT_REFS = insert(cast(Table, MessageRef.__table__))
 
 
 def _store_attachments(app: App, message: Message, incoming: Incoming) -> None:

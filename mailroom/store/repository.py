@@ -35,12 +35,15 @@ def thread_links(session: Session, message_id: str | None, named: Sequence[str])
         return links
     chunks = [list(named[start : start + CHUNK]) for start in range(0, len(named), CHUNK)]
     first = chunks.pop(0) if chunks else []
+    # Columns only, read before the message changes anything: the connection, not the
+    # session (whose ORM layer, and autoflush, cost more than the query).
+    conn = session.connection()
     if message_id:
-        rows = list(session.execute(_LINKS, {"ids": [message_id, *first], "ref": message_id}))
+        rows = list(conn.execute(_LINKS, {"ids": [message_id, *first], "ref": message_id}))
     else:
-        rows = list(session.execute(_WITH_IDS, {"ids": first}))
+        rows = list(conn.execute(_WITH_IDS, {"ids": first}))
     for chunk in chunks:  # hundreds of References
-        rows += session.execute(_WITH_IDS, {"ids": chunk})
+        rows += conn.execute(_WITH_IDS, {"ids": chunk})
     for ident, ticket_id, escalation_id, merged_into, direction in rows:
         live = _follow(session, ticket_id, merged_into) if ticket_id else None
         if ident is None:  # a message naming this one
