@@ -369,8 +369,10 @@ def practitioner_recipients(
 def recent_acknowledgements(
     session: Session, address: str, first: datetime, second: datetime
 ) -> tuple[int, int]:
-    """Acknowledgements queued to ``address`` since each of two moments, in one query."""
-    row = session.execute(_RECENT_ACKNOWLEDGEMENTS, {
+    """Acknowledgements queued to ``address`` since each of two moments, in one query
+    (on the connection: ``queue_mail`` writes its rows at once, so nothing pending in
+    the session need be flushed first)."""
+    row = session.connection().execute(_RECENT_ACKNOWLEDGEMENTS, {
         "address": address, "first": first, "second": second,
         "earliest": min(first, second)}).one()
     return int(row[0]), int(row[1])
