@@ -22,10 +22,11 @@ from pathlib import Path
 
 from bench import sections
 from bench.corpus import generate_corpus
-from bench.env import BACKENDS, postgres_problem
+from bench.env import BACKENDS
 from bench.measure import write_eml_files
 from bench.report import RESULTS, Figure, machine, render_table, write_json
 from bench.sections import Context, Options
+from tests.pg_server import pg_problem
 
 PARTS: tuple[tuple[str, Callable[[Context], list[Figure]]], ...] = (
     ("parse", sections.parse_section),
@@ -68,7 +69,7 @@ def options_from(args: argparse.Namespace) -> Options:
 def backends(args: argparse.Namespace, notes: list[str]) -> tuple[str, ...]:
     if args.no_postgres:
         return ("sqlite",)
-    problem = postgres_problem()
+    problem = pg_problem()
     if problem:
         notes.append(f"PostgreSQL skipped: {problem}")
         return ("sqlite",)

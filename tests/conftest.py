@@ -11,71 +11,31 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, text
 
 from mailroom.store.db import make_engine
 from mailroom.store.migrate import upgrade
 from mailroom.store.models import Base
+from tests.pg_server import drop_pg_database, new_pg_database, pg_admin_url, pg_problem
 
-DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 REPO = Path(__file__).resolve().parents[1]
 CORPORA = REPO.parent / "shared" / "corpora"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
-def pg_admin_url() -> str:
-    return os.environ.get("MAILROOM_TEST_POSTGRES_URL") or DEFAULT_PG
-
-
-def pg_admin(sql: str) -> None:
-    """Run one statement on the admin connection (outside any transaction)."""
-    engine = create_engine(pg_admin_url(), isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text(sql))
-    finally:
-        engine.dispose()
-
-
-def _pg_reachable(url: str) -> str | None:
-    try:
-        engine = create_engine(url, connect_args={"connect_timeout": 3})
-        with engine.connect() as conn:
-            conn.execute(text("select 1"))
-        engine.dispose()
-        return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        return str(exc).splitlines()[0]
-
-
 def create_pg_database() -> str:
-    """Create a fresh, uniquely named PostgreSQL database and return its URL."""
-    admin = pg_admin_url()
-    problem = _pg_reachable(admin)
+    """Create a fresh, uniquely named PostgreSQL database and return its URL
+    (skip the test without a server; fail under CI)."""
+    problem = pg_problem()
     if problem:
         if IN_CI:
             pytest.fail(f"PostgreSQL is required in CI but unreachable: {problem}")
-        pytest.skip(f"PostgreSQL not reachable at {admin}: {problem}")
-    name = f"mailroom_t_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return make_url(admin).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_pg_database(url: str) -> None:
-    name = make_url(url).database
-    engine = create_engine(pg_admin_url(), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
+        pytest.skip(f"PostgreSQL not reachable at {pg_admin_url()}: {problem}")
+    return new_pg_database("mailroom_t_")
 
 
 @pytest.fixture(scope="session")

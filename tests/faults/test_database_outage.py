@@ -36,7 +36,6 @@ from mailroom.errors import StoreUnavailable
 from mailroom.outbound.outbox import send_due
 from mailroom.outbound.transports import SmtpTransport
 from mailroom.pipeline import process_inbox
-from tests.conftest import pg_admin
 from tests.dovecot import DovecotServer, Mailbox
 from tests.factories import deliver, mail, toml_value
 from tests.faults.harness import (
@@ -55,6 +54,7 @@ from tests.faults.harness import (
 )
 from tests.integration.smtp_sink import SmtpSink, smtp_sink_fixture  # noqa: F401
 from tests.integration.test_smtp_door import free_port
+from tests.pg_server import pg_admin
 from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.slow

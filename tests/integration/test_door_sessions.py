@@ -13,8 +13,8 @@ from sqlalchemy.engine import ExceptionContext, make_url
 
 from mailroom.errors import StoreUnavailable
 from mailroom.inbox import store_raw
-from tests.conftest import pg_admin
 from tests.factories import inbox_rows, mail
+from tests.pg_server import pg_admin
 
 
 def end_backends(pg_url: str) -> None:
