@@ -31,6 +31,7 @@ from mailroom.classify import Classification, classify
 from mailroom.errors import MailError
 from mailroom.escalations import escalation_for_message, handle_platform_reply
 from mailroom.extract import Extracted, extract
+from mailroom.inbox import INBOX
 from mailroom.locks import lock_key
 from mailroom.mailtypes import Address, ParsedMessage
 from mailroom.message import parse_message_tree, parse_mime
@@ -156,8 +157,8 @@ def process_item(app: App, item_id: int, raw: bytes | None = None) -> str:
 
 
 _ITEM_DONE = (
-    update(cast(Table, InboxItem.__table__))
-    .where(InboxItem.__table__.c.id == bindparam("item_id"))
+    update(INBOX)
+    .where(INBOX.c.id == bindparam("item_id"))
     .values(status="done", error=None, outcome=bindparam("outcome"),
             attempts=bindparam("attempts"), message_pk=bindparam("message_pk"),
             processed_at=bindparam("processed_at"))
