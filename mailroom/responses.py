@@ -118,7 +118,7 @@ def queue_signposting(
     if not app.renderer.exists(template):
         return False
     context = {"reference": ticket.reference, "helpline_name": app.settings.helpline_name,
-               "platforms": ticket_platform_names(app, session, ticket)}
+               "platforms": ticket_platform_names(app, ticket)}
     queue_requester_mail(app, session, ticket, "signposting", template, context,
                          answering=answering)
     return True
@@ -155,7 +155,7 @@ def notify_practitioners(
     context = {
         "reference": ticket.reference, "subject": message.subject,
         "sender": _display(message), "category": ticket.category, "role": ticket.role,
-        "platforms": ticket_platform_names(app, session, ticket), "sla_due": ticket.sla_due_at,
+        "platforms": ticket_platform_names(app, ticket), "sla_due": ticket.sla_due_at,
         "text": message.text or "", "withheld_count": withheld, "withheld_reason": reason,
         "attachments": [{"filename": f.filename, "content_type": f.content_type,
                          "size": f.size} for f in attachments],
@@ -170,7 +170,7 @@ def notify_practitioners(
     ))
 
 
-def ticket_platform_names(app: App, session: Session, ticket: Ticket) -> list[str]:
+def ticket_platform_names(app: App, ticket: Ticket) -> list[str]:
     """Display names of the platforms named by URLs anywhere in the case.
 
     The ticket keeps their keys as its messages arrive (and a merge joins
