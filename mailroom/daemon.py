@@ -60,6 +60,7 @@ class Daemon:
         self.wake = threading.Event()
         self.threads: list[threading.Thread] = []
         self.stoppers: list[Callable[[], None]] = []
+        self.smtp_port: int | None = None  # the port the listener got (``listen`` may say 0)
 
     def run(self) -> None:
         try:
@@ -84,7 +85,7 @@ class Daemon:
         s = self.app.settings
         parts = ["inbox worker", "scheduler"]
         if s.smtp_enabled:
-            parts.append(f"SMTP on {s.smtp_host}:{s.smtp_port}")
+            parts.append(f"SMTP on {s.smtp_host}:{self.smtp_port or s.smtp_port}")
         parts += [f"IMAP {a.name} ({a.username}@{a.host})" for a in s.imap_accounts]
         return parts
 
@@ -116,6 +117,7 @@ class Daemon:
         door = SmtpDoor(handler, host=s.smtp_host, port=s.smtp_port, max_size=s.smtp_max_size,
                         hostname=s.domain)
         door.start()
+        self.smtp_port = door.port
         self.stoppers.append(door.stop)
 
     def _start_imap(self, account: Any) -> None:

@@ -252,8 +252,8 @@ def _outbound_url(value: Any) -> str:
 def _listen(value: Any) -> tuple[str, int]:
     text = _nonempty(value)
     host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise Invalid(f"expected HOST:PORT, got {_show(value)}")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise Invalid(f"expected HOST:PORT (port 0: any free port), got {_show(value)}")
     return host.strip("[]"), int(port)
 
 

@@ -77,12 +77,25 @@ class HelplineHandler:
         return OK
 
 
+class _Controller(Controller):
+    """aiosmtpd's controller, able to listen on port 0: the port the system gave is
+    read from the bound socket before the controller's first connection to itself."""
+
+    def _trigger_server(self) -> None:
+        if self.server is not None and self.server.sockets:
+            self.port = int(self.server.sockets[0].getsockname()[1])
+        super()._trigger_server()
+
+
 class SmtpDoor:
-    """The listener: an aiosmtpd controller running in its own thread."""
+    """The listener: an aiosmtpd controller running in its own thread.
+
+    ``port`` 0 takes any free port; :attr:`port` is the one it got once started.
+    """
 
     def __init__(self, handler: HelplineHandler, *, host: str, port: int, max_size: int,
                  hostname: str | None = None) -> None:
-        self.controller = Controller(
+        self.controller = _Controller(
             handler, hostname=host, port=port, data_size_limit=max_size,
             server_hostname=hostname, decode_data=False, ready_timeout=10.0,
             enable_SMTPUTF8=True,

@@ -31,7 +31,7 @@ def start_door(app, max_size: int = 1_000_000) -> SmtpDoor:  # type: ignore[no-u
         store_raw(app.door_sessions, raw, door="smtp", mail_from=mail_from, rcpt_to=rcpt_to)
 
     handler = HelplineHandler(accept, app.settings.domains)
-    door = SmtpDoor(handler, host="127.0.0.1", port=free_port(), max_size=max_size,
+    door = SmtpDoor(handler, host="127.0.0.1", port=0, max_size=max_size,
                     hostname="helpline.example")
     door.start()
     return door
