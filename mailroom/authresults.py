@@ -34,7 +34,8 @@ from dataclasses import dataclass
 
 import authres
 
-__all__ = ["AuthVerdict", "check_authentication", "is_trusted_authserv_id"]
+__all__ = ["AuthVerdict", "authentication_failure", "check_authentication",
+           "is_trusted_authserv_id"]
 
 PASS = "pass"
 
@@ -65,6 +66,47 @@ def check_authentication(
         method = passing_method(parsed.results, domain)
         return AuthVerdict(method is not None, method or "no-pass", authserv_id)
     return AuthVerdict(False, "no-trusted-header")
+
+
+def authentication_failure(
+    headers: Sequence[str], from_address: str | None, *, trusted: Collection[str]
+) -> str | None:
+    """Why the topmost trusted header says the From domain failed, or None.
+
+    A failure is ``dmarc=fail`` for the From domain, or no aligned DKIM pass
+    together with ``spf=fail`` for an envelope domain aligned with it (SPF
+    failing for some other domain says nothing about the From). A header that
+    cannot be parsed, or none from a trusted authserv-id, is no verdict: None.
+    """
+    domain = _domain(from_address or "")
+    if not domain:
+        return None
+    for value in headers:
+        if not is_trusted_authserv_id(_authserv_id(value), trusted):
+            continue
+        parsed = _parse(value)
+        return failing_reason(parsed.results, domain) if parsed is not None else None
+    return None
+
+
+def failing_reason(results: Sequence[object], domain: str) -> str | None:
+    """``dmarc=fail`` or ``dkim and spf failed`` for ``domain``, else None."""
+    found = [r for r in results if isinstance(r, authres.AuthenticationResult)]
+    for result in found:
+        if (_has_result(result, "dmarc", "fail")
+                and _domain(_prop(result, "header", "from")) == domain):
+            return "dmarc=fail"
+    if passing_method(found, domain) is not None:
+        return None
+    for result in found:
+        mailfrom = _domain(_prop(result, "smtp", "mailfrom") or _prop(result, "smtp", "helo"))
+        if _has_result(result, "spf", "fail") and (not mailfrom or is_aligned(mailfrom, domain)):
+            return "dkim and spf failed"
+    return None
+
+
+def _has_result(result: authres.AuthenticationResult, method: str, value: str) -> bool:
+    return str(result.method).lower() == method and str(result.result).lower() == value
 
 
 def is_trusted_authserv_id(authserv_id: str | None, trusted: Collection[str]) -> bool:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import getpass
 import sys
 from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import defer
+from sqlalchemy.orm import Session, defer
 
 from mailroom.app import App
 from mailroom.cli import EXIT_ERROR, EXIT_OK, EXIT_TEMPFAIL, emit
@@ -17,7 +18,7 @@ from mailroom.errors import MailroomError
 from mailroom.settings import Settings, load_settings
 from mailroom.store.db import make_engine, unavailable_as_store_error
 from mailroom.store.migrate import current_revision, head_revision, upgrade
-from mailroom.store.models import InboxItem
+from mailroom.store.models import InboxItem, Ticket
 
 
 def register(sub: Any) -> None:
@@ -62,6 +63,18 @@ def _register_tickets(sub: Any) -> None:
     show.add_argument("ticket", metavar="ID", help="id or reference (HL-000123)")
     show.add_argument("--json", action="store_true")
     show.set_defaults(handler=cmd_tickets_show)
+    allow = tickets.add_parser("allow", help="let an address receive a case's answers")
+    allow.add_argument("ticket", metavar="ID", help="id or reference (HL-000123)")
+    allow.add_argument("address", metavar="ADDRESS", help="an address, or 'all' pending ones")
+    allow.set_defaults(handler=cmd_tickets_allow)
+    remove = tickets.add_parser("remove", help="stop an address receiving anything of a case")
+    remove.add_argument("ticket", metavar="ID", help="id or reference (HL-000123)")
+    remove.add_argument("address", metavar="ADDRESS")
+    remove.set_defaults(handler=cmd_tickets_remove)
+    merge = tickets.add_parser("merge", help="merge cases into one (their people come along)")
+    merge.add_argument("ticket", metavar="ID", help="the case that stays")
+    merge.add_argument("others", nargs="+", metavar="OTHER", help="the cases merged into it")
+    merge.set_defaults(handler=cmd_tickets_merge)
 
 
 def _register_inbox(sub: Any) -> None:
@@ -172,8 +185,11 @@ def _ticket_text(t: dict[str, Any]) -> str:
     lines = [f"{t['reference']}  {t['status']}  {t['subject']}",
              f"requester: {t['requester']}  category: {t['category'] or '-'}  "
              f"role: {t['role'] or '-'}  assignee: {t['assignee'] or '-'}",
-             "participants: " + ", ".join(f"{p['address']} ({p['role']})"
+             "participants: " + ", ".join(f"{p['address']} ({p['role']}, {p['state']})"
                                           for p in t["participants"])]
+    if t.get("related"):
+        lines.append("related cases (not merged): "
+                     + ", ".join(r["reference"] for r in t["related"]))
     for e in t["escalations"]:
         lines.append(f"escalation {e['platform']}: {e['status']} ref={e['platform_ref'] or '-'}"
                      f" follow-ups={e['follow_ups']} outcome={e['outcome'] or '-'}")
@@ -184,6 +200,67 @@ def _ticket_text(t: dict[str, Any]) -> str:
                   for a in m["attachments"]]
     lines += ["", "events:"] + [f"  {e['at']} {e['actor']} {e['action']}" for e in t["events"]]
     return "\n".join(lines)
+
+
+def cli_actor() -> str:
+    """Who an audit event says acted from the command line: ``cli:<login name>``."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+@contextlib.contextmanager
+def _changing_ticket(args: argparse.Namespace) -> Iterator[tuple[App, Session, Ticket]]:
+    from mailroom.tickets import ticket_by_reference
+
+    with open_app(args) as app, app.sessions.begin() as session:
+        ticket = ticket_by_reference(session, args.ticket)
+        if ticket is None:
+            raise MailroomError(f"no ticket {args.ticket}")
+        if ticket.merged_into is not None:
+            raise MailroomError(f"{ticket.reference} was merged into another case; "
+                                "give the case it was merged into")
+        yield app, session, ticket
+
+
+def cmd_tickets_allow(args: argparse.Namespace) -> int:
+    from mailroom.participants import ParticipantError, allow
+
+    with _changing_ticket(args) as (app, session, ticket):
+        try:
+            changed = allow(session, ticket, args.address, actor=cli_actor(), at=app.now())
+        except ParticipantError as exc:
+            raise MailroomError(str(exc)) from None
+        reference = ticket.reference
+    print(f"{reference}: allowed {', '.join(changed)}" if changed
+          else f"{reference}: nobody was waiting to be allowed")
+    return EXIT_OK
+
+
+def cmd_tickets_remove(args: argparse.Namespace) -> int:
+    from mailroom.participants import ParticipantError, remove
+
+    with _changing_ticket(args) as (app, session, ticket):
+        try:
+            removed = remove(session, ticket, args.address, actor=cli_actor(), at=app.now())
+        except ParticipantError as exc:
+            raise MailroomError(str(exc)) from None
+        reference = ticket.reference
+    print(f"{reference}: removed {args.address.lower()}" if removed
+          else f"{reference}: {args.address.lower()} was not on the case")
+    return EXIT_OK
+
+
+def cmd_tickets_merge(args: argparse.Namespace) -> int:
+    from mailroom.practitioner import merge_case_into
+
+    with _changing_ticket(args) as (app, session, ticket):
+        merged = [merge_case_into(app, session, ticket, ref, actor=cli_actor()).reference
+                  for ref in args.others]
+        reference = ticket.reference
+    print(f"{reference}: merged {', '.join(str(m) for m in merged)}")
+    return EXIT_OK
 
 
 def cmd_inbox_list(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ before and between them)::
     #status open|waiting|closed #category NAME     #role NAME
     #escalate PLATFORM [URL…]   #outcome removed|restricted|declined|no_action [PLATFORM]
     #note                       #close
+    #allow ADDRESS|all          #remove ADDRESS    #merge REF
 
 The first line that is not a command ends the block; everything from there on
 is the body, the text relayed to the requester (unless ``#note`` keeps the
@@ -36,6 +37,7 @@ OUTCOMES = ("removed", "restricted", "declined", "no_action")
 _COMMAND_LINE = re.compile(r"^#(?P<name>[A-Za-z][\w-]*)(?:\s+(?P<rest>.*))?$")
 _DECORATION = re.compile(r"^(?P<mark>\*{1,2})(?P<inner>#.*?)(?P=mark)(?P<tail>.*)$")
 _ADDRESS = re.compile(r"^[^@\s<>\"(),;:]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
+_REFERENCE = re.compile(r"^(?:[A-Za-z]{1,10}-?)?\d{1,12}$")
 _URL = re.compile(r"^(?:https?://\S+|(?:[\w-]+\.)+[a-z]{2,63}(?:/\S*)?)$", re.IGNORECASE)
 
 
@@ -155,6 +157,32 @@ def _assign(name: str, rest: str) -> Command | str:
     return f'#{name}: "{rest}" is not "me" or an email address'
 
 
+def _allow(name: str, rest: str) -> Command | str:
+    """``#allow ADDRESS`` or ``#allow all`` (every pending participant)."""
+    if rest.strip().lower() == "all":
+        return Command(name, ("all",))
+    return _address(name, rest)
+
+
+def _address(name: str, rest: str) -> Command | str:
+    value = rest.strip().strip("<>").strip()
+    if _ADDRESS.match(value):
+        return Command(name, (value.lower(),))
+    if not value:
+        return f"#{name}: needs an email address"
+    return f'#{name}: "{rest}" is not an email address'
+
+
+def _reference(name: str, rest: str) -> Command | str:
+    """``#merge HL-000012`` (or ``12``, ``#12``): a case reference."""
+    value = rest.strip().lstrip("#").strip()
+    if _REFERENCE.match(value):
+        return Command(name, (value.upper(),))
+    if not value:
+        return f"#{name}: needs the reference of a case, e.g. #{name} HL-000012"
+    return f'#{name}: "{rest}" is not a case reference'
+
+
 def _escalate(name: str, rest: str) -> Command | str:
     words = rest.split()
     if not words:
@@ -175,4 +203,7 @@ COMMANDS: dict[str, Callable[[str, str], Command | str]] = {
     "outcome": _outcome,
     "note": _no_arguments,
     "close": _no_arguments,
+    "allow": _allow,
+    "remove": _address,
+    "merge": _reference,
 }

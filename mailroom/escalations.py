@@ -65,7 +65,12 @@ from mailroom.mailtypes import Address, StoredFile
 from mailroom.outbound.outbox import Draft, practitioner_recipients, queue_mail
 from mailroom.outbound.render import Renderer
 from mailroom.platforms import Platform
-from mailroom.responses import reply_address, thread_ids, ticket_subject
+from mailroom.responses import (
+    practitioner_reply_address,
+    reply_address,
+    thread_ids,
+    ticket_subject,
+)
 from mailroom.safeguarding import is_illegal_case, outgoing_attachments
 from mailroom.scheduler import Job, register_job
 from mailroom.store.db import is_postgres, unavailable_as_store_error
@@ -608,7 +613,8 @@ def queue_notice(
     queue_mail(app, session, Draft(
         kind="notification", template=template, context=context, to=to,
         subject=ticket_subject(app, ticket, subject), ticket_id=ticket.id,
-        in_reply_to=in_reply_to, references=refs, reply_to=reply_address(app, ticket.id, "p"),
+        in_reply_to=in_reply_to, references=refs,
+        reply_to=practitioner_reply_address(app, ticket.id, to),
         auto_submitted="auto-generated", attachments=attachments))
 
 

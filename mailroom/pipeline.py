@@ -23,9 +23,17 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, defer, joinedload
 
 from mailroom import classify as classifying
-from mailroom.addresses import ReplyToken, parse_reply_address
+from mailroom import participants
+from mailroom.addresses import (
+    ROLE_PLATFORM,
+    ROLE_PRACTITIONER,
+    TEAM,
+    ReplyToken,
+    parse_reply_address,
+    verify_binding,
+)
 from mailroom.app import App
-from mailroom.authresults import check_authentication
+from mailroom.authresults import authentication_failure, check_authentication
 from mailroom.bounces import parse_bounce
 from mailroom.classify import Classification, classify
 from mailroom.errors import MailError
@@ -34,13 +42,20 @@ from mailroom.extract import Extracted, extract
 from mailroom.inbox import INBOX
 from mailroom.locks import lock_key
 from mailroom.mailtypes import Address, ParsedMessage
+from mailroom.merging import link_related, may_merge_by_itself, merge_tickets
 from mailroom.message import parse_message_tree, parse_mime
 from mailroom.outbound.compose import MESSAGE_ID_PREFIX, find_ticket_tag
-from mailroom.responses import respond_to_requester
+from mailroom.responses import (
+    Audience,
+    refuse_practitioner_reply,
+    respond_to_requester,
+    token_expired,
+)
 from mailroom.safeguarding import (
     ILLEGAL_CATEGORY,
     ILLEGAL_FLAG,
     is_illegal_case,
+    keep_only_hashes,
     matches_keywords,
 )
 from mailroom.store.db import is_postgres, unavailable_as_store_error
@@ -60,13 +75,7 @@ from mailroom.threads import (
     find_thread,
     named_ids,
 )
-from mailroom.tickets import (
-    add_participants,
-    merge_tickets,
-    open_ticket,
-    record_event,
-    set_status,
-)
+from mailroom.tickets import open_ticket, record_event, set_status
 
 log = logging.getLogger("mailroom.pipeline")
 
@@ -89,6 +98,9 @@ class Incoming:
     extracted: Extracted | None = None
     created: bool = False
     links: ThreadLinks | None = None  # what the store knew of its ids when it arrived
+    refused: str | None = None  # why a practitioner's reply runs nothing (see identify_speaker)
+    unverified: str | None = None  # why the sender's domain failed authentication
+    related: list[Ticket] = field(default_factory=list)  # same conversation, not merged
 
 
 def process_inbox(app: App, *, limit: int | None = None) -> dict[str, int]:
@@ -208,6 +220,7 @@ def handle(
 
 def act(app: App, session: Session, incoming: Incoming) -> str:
     """Steps 3–7 for a message that is not a duplicate; returns the outcome."""
+    check_sender_domain(app, incoming)
     identify_speaker(app, incoming)
     escalation = escalation_for_message(session, incoming)
     if escalation is not None:
@@ -250,43 +263,117 @@ def _classify(app: App, item: InboxItem, std: StdMessage) -> Classification:
 
 
 def identify_speaker(app: App, incoming: Incoming) -> None:
-    """Find a signed reply address among the recipients and who may use it."""
-    settings = app.settings
+    """Find a signed reply address among the recipients and who may use it.
+
+    A requester's or platform's token is valid on its own. A practitioner's is
+    bound to the practitioner it was sent to (or to the team, see
+    :mod:`mailroom.addresses`), and runs commands only when the reply comes from
+    that practitioner (any practitioner, for a team token), authenticated as
+    the settings ask. A practitioner replying with another practitioner's token,
+    or with one issued before tokens were bound, is ``refused``: the reply is
+    kept on the case, runs nothing, and they are sent a fresh link
+    (:func:`mailroom.responses.refuse_practitioner_reply`). Anyone else using a
+    practitioner's token is an ordinary sender, threaded by the headers.
+    """
+    settings, sender = app.settings, incoming.parsed.sender
+    sender_addr = sender.addr.lower() if sender else None
+    is_staff = bool(sender_addr and sender_addr in settings.practitioners)
+    binding = None
     for address in _recipient_addresses(incoming):
         token = parse_reply_address(address, local=settings.local_part, domains=settings.domains,
                                     secret=settings.secret)
         if token is None:
             continue
-        if not token.valid:
+        binding = _binding(settings, token, sender_addr)
+        if binding is None:
             incoming.flags.append("bad-token")
             continue
-        incoming.token = token
+        incoming.token = ReplyToken(token.kind, token.ident, token.role, True, token.mac,
+                                    token.issued)
         break
-    token, sender = incoming.token, incoming.parsed.sender
-    is_staff = bool(sender and sender.addr in settings.practitioners)
-    if token and token.role == "p":
-        if is_staff and _authenticated(app, incoming):
-            incoming.speaker = "practitioner"
-        else:
-            incoming.flags.append("unauthenticated-practitioner")
-            incoming.token = None
-    elif token and token.role == "x":
+    token = incoming.token
+    if token and token.role == ROLE_PRACTITIONER and binding:
+        _practitioner_speaks(app, incoming, is_staff, binding)
+    elif token and token.role == ROLE_PLATFORM:
         incoming.speaker = "platform"
     elif is_staff:
         incoming.flags.append("practitioner-without-token")
 
 
+def _practitioner_speaks(app: App, incoming: Incoming, is_staff: bool, binding: str) -> None:
+    if not is_staff:
+        incoming.flags.append("unauthenticated-practitioner")
+        incoming.token = None
+        return
+    if binding in ("own", "team") and not _authenticated(app, incoming):
+        incoming.flags.append("unauthenticated-practitioner")
+        incoming.token = None
+        return
+    incoming.speaker = "practitioner"
+    if binding == "other":
+        incoming.refused = "another-practitioner"
+    elif binding == "unbound":
+        incoming.refused = "old-link"
+
+
+def _binding(settings: Any, token: ReplyToken, sender: str | None) -> str | None:
+    """How a token is bound (see :func:`binding_of`; ``plain`` for a valid unbound
+    token of a requester or platform); None when it is forged or tampered with."""
+    if not token.bound:
+        if not token.valid:
+            return None
+        return "unbound" if token.role == ROLE_PRACTITIONER else "plain"
+    if token.role != ROLE_PRACTITIONER:
+        return None
+    found = binding_of(settings, token, sender)
+    return None if found == "none" else found
+
+
+def binding_of(settings: Any, token: ReplyToken, sender: str | None) -> str:
+    """``own`` (issued to the sender), ``team``, ``other`` (another practitioner's),
+    ``unbound`` (an unbound token) or ``none`` (issued to nobody we know)."""
+    if not token.bound:
+        return "unbound" if token.valid else "none"
+    if sender and verify_binding(token, settings.secret, sender):
+        return "own"
+    if verify_binding(token, settings.secret, TEAM):
+        return "team"
+    if any(verify_binding(token, settings.secret, other) for other in settings.practitioners):
+        return "other"
+    return "none"
+
+
 def _authenticated(app: App, incoming: Incoming) -> bool:
-    """With ``require_authentication``: a DKIM or DMARC pass for the From domain."""
+    """Never when the From domain failed authentication; with ``require_authentication``,
+    only with a DKIM or DMARC pass for it."""
+    if incoming.unverified:
+        return False
     if not app.settings.require_authentication:
         return True
     sender = incoming.parsed.sender
     verdict = check_authentication(
         incoming.parsed.headers.get("authentication-results", []),
-        sender.addr if sender else None, trusted=app.settings.domains)
+        sender.addr if sender else None, trusted=app.settings.trusted_authserv_ids)
     if not verdict.passed:
         incoming.flags.append(f"authentication:{verdict.reason}")
     return verdict.passed
+
+
+def check_sender_domain(app: App, incoming: Incoming) -> None:
+    """Flag ``unverified-sender`` when a trusted Authentication-Results header says the
+    From domain failed DMARC (or DKIM and SPF both failed)."""
+    reason = _domain_failure(app, incoming)
+    if reason:
+        incoming.unverified = reason
+        if "unverified-sender" not in incoming.flags:
+            incoming.flags.append("unverified-sender")
+
+
+def _domain_failure(app: App, incoming: Incoming) -> str | None:
+    sender = incoming.parsed.sender
+    return authentication_failure(
+        incoming.parsed.headers.get("authentication-results", []),
+        sender.addr if sender else None, trusted=app.settings.trusted_authserv_ids)
 
 
 def _recipient_addresses(incoming: Incoming) -> list[str]:
@@ -364,8 +451,7 @@ def act_on_mail(app: App, session: Session, incoming: Incoming, decision: Thread
     ticket = incoming.ticket
     assert ticket is not None
     if decision.merge:
-        others = [session.get(Ticket, t) for t in decision.merge]
-        merge_tickets(session, ticket, [t for t in others if t], at=now, reason=decision.rule)
+        join_conversation(app, session, incoming, decision)
     incoming.extracted = extract(app, incoming.parsed, new_ticket=incoming.created)
     flag_illegal_content(app, session, incoming)
     if incoming.extracted.platforms:
@@ -378,8 +464,30 @@ def act_on_mail(app: App, session: Session, incoming: Incoming, decision: Thread
     message = store_message(app, session, incoming, kind=incoming.speaker, ticket_id=ticket.id)
     if incoming.links is None or incoming.links.orphans:
         adopt_orphans(session, message)
+    for other in incoming.related:
+        link_related(session, ticket, other, at=now, reason=decision.rule, message_pk=message.id)
     after_message(app, session, incoming, message, decision)
     return "created" if incoming.created else "threaded"
+
+
+def join_conversation(
+    app: App, session: Session, incoming: Incoming, decision: ThreadDecision
+) -> None:
+    """The other cases this message proves are its conversation: merged when that adds
+    no recipient to either, else kept apart and linked once the message is stored
+    (:mod:`mailroom.merging`)."""
+    ticket = incoming.ticket
+    assert ticket is not None
+    same: list[Ticket] = []
+    for other_id in decision.merge:
+        other = session.get(Ticket, other_id)
+        if other is None or other.merged_into is not None or other.id == ticket.id:
+            continue
+        (same if may_merge_by_itself(ticket, other) else incoming.related).append(other)
+    if same:
+        merged = merge_tickets(session, ticket, same, at=app.now(), reason=decision.rule)
+        if merged.became_illegal:
+            keep_only_hashes(app, session, ticket)
 
 
 # With its participants, in one SELECT (a requester's reply adds the new ones);
@@ -418,20 +526,38 @@ def after_message(
     record_event(session, action=action, actor=actor, at=now, ticket_id=ticket.id,
                  message_pk=message.id, rule=decision.rule, kind=incoming.speaker)
     if incoming.speaker == "practitioner":
-        from mailroom.practitioner import handle_practitioner_reply
-
-        handle_practitioner_reply(app, session, incoming)
+        after_practitioner_reply(app, session, incoming)
         return
     if incoming.speaker == "platform":
         handle_platform_reply(app, session, incoming)
         return
     if incoming.speaker != "requester":
         return
-    add_participants(session, ticket, _people(app, incoming), role="cc", at=now,
-                     message_pk=message.id, actor=actor)
-    if ticket.status in ("closed", "waiting"):
+    sender = incoming.parsed.sender
+    known = incoming.created or bool(sender and participants.may_receive(ticket, sender.addr))
+    participants.record_pending(session, ticket, _people(app, incoming), at=now,
+                                message_pk=message.id, actor=actor)
+    if not known:
+        message.flags = sorted({*message.flags, "pending-sender"})
+    elif ticket.status in ("closed", "waiting"):
         set_status(session, ticket, "open", actor=actor, at=now, message_pk=message.id)
-    respond_to_requester(app, session, incoming)
+    respond_to_requester(app, session, incoming, Audience(
+        new_sender=None if known or sender is None else sender.addr.lower(),
+        unverified=incoming.unverified, related=tuple(incoming.related)))
+
+
+def after_practitioner_reply(app: App, session: Session, incoming: Incoming) -> None:
+    """Run the reply, unless its link is someone else's or has expired."""
+    from mailroom.practitioner import handle_practitioner_reply
+
+    ticket, token, message = incoming.ticket, incoming.token, incoming.message
+    assert ticket is not None and message is not None
+    if incoming.refused is None and token is not None and token_expired(app, ticket, token):
+        incoming.refused = "expired"
+    if incoming.refused is not None:
+        refuse_practitioner_reply(app, session, ticket, message, incoming.refused)
+        return
+    handle_practitioner_reply(app, session, incoming)
 
 
 def start_case(app: App, incoming: Incoming, now: datetime) -> None:

@@ -14,7 +14,8 @@ text by the parser). Then, in order:
 2. **Run** each command in order, each with its audit event (actor: the
    practitioner; message: the reply). A command that changes nothing (the
    category it already has) writes nothing.
-3. **Relay** what is left to the requester and the case's Cc participants,
+3. **Relay** what is left to the requester and the participants a practitioner
+   allowed (never a pending one: see :mod:`mailroom.participants`),
    from the helpline address, threaded to the requester's latest message and
    not marked automatic (a person wrote it) — unless ``#note`` keeps the reply
    internal, or nothing is left once commands and the sign-off are removed.
@@ -50,15 +51,19 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
+from mailroom import participants
 from mailroom.app import App
 from mailroom.commands import Command, parse_commands
 from mailroom.errors import MailroomError
 from mailroom.escalations import open_escalation, outcome_target, record_outcome
 from mailroom.mailtypes import Address, StoredFile
+from mailroom.merging import merge_tickets
 from mailroom.outbound.compose import is_writable_address
 from mailroom.outbound.outbox import Draft, queue_mail
+from mailroom.participants import copy_recipients
 from mailroom.responses import (
     last_message_from,
+    practitioner_reply_address,
     queue_requester_mail,
     queue_signposting,
     reply_address,
@@ -67,7 +72,7 @@ from mailroom.responses import (
 )
 from mailroom.safeguarding import keep_only_hashes, outgoing_attachments
 from mailroom.store.models import Message, Ticket
-from mailroom.tickets import record_event, set_status
+from mailroom.tickets import record_event, set_status, ticket_by_reference
 
 if TYPE_CHECKING:
     from mailroom.pipeline import Incoming
@@ -261,6 +266,68 @@ def _run_outcome(reply: Reply, command: Command) -> None:
     request_outcome(reply, command.args[0], *command.args[1:2])
 
 
+def _run_allow(reply: Reply, command: Command) -> None:
+    """``#allow ADDRESS|all``: they receive the case's answers from now on."""
+    try:
+        changed = participants.allow(reply.session, reply.ticket, command.args[0],
+                                     actor=reply.actor, at=reply.app.now(),
+                                     message_pk=reply.message.id)
+    except participants.ParticipantError as exc:
+        reply.notices.append(f"#allow {command.args[0]}: {exc}")
+        return
+    if changed:
+        reply.done.append(f"allowed {', '.join(changed)} (they receive answers on this case)")
+    else:
+        reply.done.append(f"#allow {command.args[0]}: nobody was waiting to be allowed")
+
+
+def _run_remove(reply: Reply, command: Command) -> None:
+    """``#remove ADDRESS``: they receive nothing more of the case."""
+    address = command.args[0]
+    try:
+        removed = participants.remove(reply.session, reply.ticket, address, actor=reply.actor,
+                                      at=reply.app.now(), message_pk=reply.message.id)
+    except participants.ParticipantError as exc:
+        reply.notices.append(f"#remove {address}: {exc}")
+        return
+    reply.done.append(f"removed {address}" if removed else f"{address} was not on the case")
+
+
+def _run_merge(reply: Reply, command: Command) -> None:
+    """``#merge REF``: fold that case into this one; its people come with it (the
+    practitioner's decision widens the audience, which nothing else may)."""
+    ref = command.args[0]
+    try:
+        other = merge_case_into(reply.app, reply.session, reply.ticket, ref, actor=reply.actor,
+                                message_pk=reply.message.id)
+    except MailroomError as exc:
+        reply.notices.append(f"#merge {ref}: {exc}")
+        return
+    reply.done.append(f"merged {other.reference} into {reply.ticket.reference}")
+
+
+def merge_case_into(
+    app: App, session: Session, keep: Ticket, ref: str, *, actor: str,
+    message_pk: int | None = None,
+) -> Ticket:
+    """Merge the case ``ref`` into ``keep`` by a practitioner's decision; the case merged.
+
+    Raises MailroomError (one line) when there is no such case, it is this one, or
+    it was merged already."""
+    other = ticket_by_reference(session, ref)
+    if other is None:
+        raise MailroomError(f"there is no case {ref}")
+    if other.merged_into is not None:
+        raise MailroomError(f"case {other.reference} was already merged into another case")
+    if other.id == keep.id:
+        raise MailroomError(f"case {other.reference} is this case")
+    merged = merge_tickets(session, keep, [other], at=app.now(), reason="practitioner",
+                           actor=actor, message_pk=message_pk)
+    if merged.became_illegal:
+        keep_only_hashes(app, session, keep)
+    return other
+
+
 def _run_nothing(reply: Reply, command: Command) -> None:
     """``#note``: handled as a whole (nothing is relayed)."""
 
@@ -305,6 +372,9 @@ RUNNERS: dict[str, Callable[[Reply, Command], None]] = {
     "escalate": _run_escalate,
     "outcome": _run_outcome,
     "note": _run_nothing,
+    "allow": _run_allow,
+    "remove": _run_remove,
+    "merge": _run_merge,
 }
 
 
@@ -339,7 +409,7 @@ def _is_signature_line(line: str) -> bool:
 
 
 def relay(reply: Reply, text: str) -> None:
-    """Send the answer to the requester and the Cc participants; the status follows."""
+    """Send the answer to the requester and the allowed participants; the status follows."""
     ticket, now = reply.ticket, reply.app.now()
     if not text:
         return
@@ -348,7 +418,7 @@ def relay(reply: Reply, text: str) -> None:
                              "your answer was not sent")
         return
     attachments, withheld, reason = relayable_attachments(reply)
-    cc = cc_participants(ticket)
+    cc = copy_recipients(ticket)
     queue_relay(reply, text, attachments, cc)
     reply.record("message.relayed", to=ticket.requester, cc=[a.addr for a in cc],
                  attachments=[file.filename for file in attachments], withheld=withheld)
@@ -371,13 +441,6 @@ def relayable_attachments(reply: Reply) -> tuple[Attachments, int, str | None]:
     meant = len(reply.message.attachments) - len(inline)
     withheld = max(meant - len(kept), 0)
     return kept, withheld, reason if withheld else None
-
-
-def cc_participants(ticket: Ticket) -> tuple[Address, ...]:
-    """Everyone on the case in copy (role ``cc``), never the requester twice."""
-    return tuple(Address(p.address, p.name or "") for p in ticket.participants
-                 if p.role == "cc" and p.address != ticket.requester
-                 and is_writable_address(p.address))
 
 
 def queue_relay(reply: Reply, text: str, attachments: Attachments,
@@ -419,9 +482,10 @@ def answer_practitioner(reply: Reply, kind: str, context: dict[str, Any]) -> Non
     """An automatic answer to the practitioner, threaded to their reply."""
     app, ticket = reply.app, reply.ticket
     in_reply_to, refs = thread_ids(reply.message)
+    to = (Address(reply.actor),)
     queue_mail(app, reply.session, Draft(
         kind=kind, template=f"practitioner/{kind}", context=context,
-        to=(Address(reply.actor),), subject=ticket_subject(app, ticket, f"Re: {ticket.subject}"),
+        to=to, subject=ticket_subject(app, ticket, f"Re: {ticket.subject}"),
         ticket_id=ticket.id, in_reply_to=in_reply_to, references=refs,
-        reply_to=reply_address(app, ticket.id, "p"), auto_submitted="auto-replied",
+        reply_to=practitioner_reply_address(app, ticket.id, to), auto_submitted="auto-replied",
     ))

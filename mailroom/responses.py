@@ -11,12 +11,16 @@ addresses, our own domains or staff; and each sender gets at most
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailroom.addresses import make_reply_address
+from mailroom import participants
+from mailroom.addresses import ROLE_PRACTITIONER, TEAM, ReplyToken, make_reply_address
 from mailroom.app import App
 from mailroom.classify import is_noreply_address
 from mailroom.mailtypes import Address
@@ -28,7 +32,8 @@ from mailroom.outbound.outbox import (
     recent_acknowledgements,
 )
 from mailroom.safeguarding import outgoing_attachments
-from mailroom.store.models import Message, Ticket
+from mailroom.store.models import Message, OutboxItem, Ticket
+from mailroom.tickets import record_event
 
 if TYPE_CHECKING:
     from mailroom.pipeline import Incoming
@@ -37,10 +42,49 @@ log = logging.getLogger("mailroom.responses")
 
 
 def reply_address(app: App, ticket_id: int, role: str, kind: str = "t") -> Address:
+    """The signed Reply-To of a requester (``r``) or a platform (``x``)."""
     s = app.settings
     addr = make_reply_address(local=s.local_part, domain=s.domain, kind=kind, ident=ticket_id,
                               role=role, secret=s.secret)
     return Address(addr, s.helpline_name)
+
+
+def practitioner_reply_address(app: App, ticket_id: int, to: Sequence[Address]) -> Address:
+    """The case's Reply-To for practitioners, bound to the one practitioner a mail goes to,
+    or to the team when it goes to the team mailbox or to several of them, and dated."""
+    s = app.settings
+    addresses = [a.addr.lower() for a in to]
+    bound = addresses[0] if len(addresses) == 1 and addresses[0] in s.practitioners else TEAM
+    addr = make_reply_address(local=s.local_part, domain=s.domain, kind="t", ident=ticket_id,
+                              role=ROLE_PRACTITIONER, secret=s.secret, bound=bound,
+                              issued=day_number(app.now()))
+    return Address(addr, s.helpline_name)
+
+
+def day_number(moment: datetime) -> int:
+    """Days since 1970-01-01 in UTC: the issue day of a practitioner's token."""
+    return (moment.astimezone(UTC).date() - EPOCH).days
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC).date()
+
+
+def token_expired(app: App, ticket: Ticket, token: ReplyToken) -> bool:
+    """A practitioner's token lapses ``link_days_after_close`` days after the later of
+    the case's closing and the token's issue; never while the case is open."""
+    if ticket.closed_at is None or token.issued is None:
+        return False
+    closed = day_number(ticket.closed_at)
+    return day_number(app.now()) > max(closed, token.issued) + app.settings.practitioner_link_days
+
+
+@dataclass(frozen=True)
+class Audience:
+    """What practitioners must know, with a requester-side message, about who is on the case."""
+
+    new_sender: str | None = None  # the sender is not on the case: they receive nothing
+    unverified: str | None = None  # the From domain failed authentication (why)
+    related: tuple[Ticket, ...] = ()  # cases of the same conversation, not merged
 
 
 def ticket_subject(app: App, ticket: Ticket, subject: str | None = None) -> str:
@@ -56,7 +100,9 @@ def thread_ids(message: Message) -> tuple[str | None, tuple[str, ...]]:
     return message.message_id, refs
 
 
-def respond_to_requester(app: App, session: Session, incoming: Incoming) -> None:
+def respond_to_requester(
+    app: App, session: Session, incoming: Incoming, audience: Audience | None = None
+) -> None:
     """Acknowledge a new case, signpost it, and tell the practitioners."""
     ticket, message = incoming.ticket, incoming.message
     assert ticket is not None and message is not None
@@ -64,7 +110,8 @@ def respond_to_requester(app: App, session: Session, incoming: Incoming) -> None
         queue_acknowledgement(app, session, ticket, message)
         if ticket.category:
             queue_signposting(app, session, ticket, ticket.category, answering=message)
-    notify_practitioners(app, session, ticket, message, new_case=incoming.created)
+    notify_practitioners(app, session, ticket, message, new_case=incoming.created,
+                         audience=audience or Audience())
 
 
 def may_acknowledge(app: App, session: Session, incoming: Incoming) -> bool:
@@ -146,13 +193,14 @@ def queue_requester_mail(
 
 
 def notify_practitioners(
-    app: App, session: Session, ticket: Ticket, message: Message, *, new_case: bool
+    app: App, session: Session, ticket: Ticket, message: Message, *, new_case: bool,
+    audience: Audience,
 ) -> None:
     to = practitioner_recipients(app, session, ticket.id)
     if not to:
         return
     attachments, withheld, reason = outgoing_attachments(app, ticket, message)
-    context = {
+    context = {**audience_context(ticket, audience),
         "reference": ticket.reference, "subject": message.subject,
         "sender": _display(message), "category": ticket.category, "role": ticket.role,
         "platforms": ticket_platform_names(app, ticket), "sla_due": ticket.sla_due_at,
@@ -165,9 +213,63 @@ def notify_practitioners(
         kind="notification", template="practitioner/" + ("new_case" if new_case else "follow_up"),
         context=context, to=to, subject=ticket_subject(app, ticket, message.subject),
         ticket_id=ticket.id, in_reply_to=in_reply_to, references=refs,
-        reply_to=reply_address(app, ticket.id, "p"), auto_submitted="auto-generated",
+        reply_to=practitioner_reply_address(app, ticket.id, to), auto_submitted="auto-generated",
         attachments=tuple(attachments),
     ))
+
+
+def audience_context(ticket: Ticket, audience: Audience) -> dict[str, Any]:
+    """Who receives answers on the case, who does not, and why practitioners should look."""
+    requester = (ticket.requester or "").lower()
+    return {
+        "new_sender": audience.new_sender, "unverified": audience.unverified,
+        "receiving": sorted(participants.audience(ticket), key=lambda a: a != requester),
+        "pending": sorted(p.address for p in ticket.participants
+                          if p.state == participants.PENDING),
+        "related": [{"reference": t.reference} for t in audience.related],
+    }
+
+
+# --- practitioners' replies that run nothing ------------------------------------------
+
+REFUSALS = {
+    "another-practitioner": "the address you replied to was given to another practitioner "
+                            "(this happens when a notification is forwarded)",
+    "old-link": "the address you replied to was issued before reply addresses became "
+                "personal to each practitioner",
+    "expired": "the address you replied to has expired (the case has been closed for a while)",
+}
+REFUSAL_NOTICE = "practitioner_link"
+REFUSAL_QUIET = timedelta(hours=1)
+
+
+def refuse_practitioner_reply(
+    app: App, session: Session, ticket: Ticket, message: Message, reason: str
+) -> None:
+    """Keep the reply on the case, run nothing, and send the practitioner a fresh link
+    (at most one an hour per case and practitioner, so no autoresponder can loop)."""
+    sender = (message.sender or "").lower()
+    message.flags = sorted({*message.flags, f"practitioner-refused:{reason}"})
+    record_event(session, action="reply.refused", actor=sender or "unknown", at=app.now(),
+                 ticket_id=ticket.id, message_pk=message.id, reason=reason)
+    if not sender or recent_notice(session, ticket.id, sender, app.now() - REFUSAL_QUIET):
+        return
+    to = (Address(sender),)
+    in_reply_to, refs = thread_ids(message)
+    queue_mail(app, session, Draft(
+        kind=REFUSAL_NOTICE, template="practitioner/reply_refused", context={
+            "reference": ticket.reference, "reason": REFUSALS.get(reason, reason),
+            "text": message.text or ""},
+        to=to, subject=ticket_subject(app, ticket, f"Re: {ticket.subject}"), ticket_id=ticket.id,
+        in_reply_to=in_reply_to, references=refs,
+        reply_to=practitioner_reply_address(app, ticket.id, to), auto_submitted="auto-replied"))
+
+
+def recent_notice(session: Session, ticket_id: int, address: str, since: datetime) -> bool:
+    found = session.execute(select(func.count(OutboxItem.id)).where(
+        OutboxItem.kind == REFUSAL_NOTICE, OutboxItem.ticket_id == ticket_id,
+        OutboxItem.to_addr == address, OutboxItem.created_at >= since)).scalar()
+    return bool(found)
 
 
 def ticket_platform_names(app: App, ticket: Ticket) -> list[str]:

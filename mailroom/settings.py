@@ -83,12 +83,14 @@ class Settings:
     practitioners: tuple[str, ...]
     team_address: str | None
     require_authentication: bool
+    practitioner_link_days: int
     ack_window_minutes: int
     ack_per_window: int
     ack_per_day: int
     sla_first_response_hours: float
     retention_closed_months: int
     secret: bytes = field(repr=False)
+    trusted_authserv_ids: tuple[str, ...]
     var_dir: Path
     platforms_path: Path
     templates_dir: Path
@@ -297,6 +299,7 @@ SCHEMA: dict[str, dict[str, tuple[Parser, Any]]] = {
         "addresses": (_addresses, []),
         "team_address": (_address, None),
         "require_authentication": (_bool, False),
+        "link_days_after_close": (_int(1), 90),
     },
     "acknowledgements": {
         "window_minutes": (_int(1), 10),
@@ -305,7 +308,11 @@ SCHEMA: dict[str, dict[str, tuple[Parser, Any]]] = {
     },
     "sla": {"first_response_hours": (_number, 8.0)},
     "retention": {"closed_ticket_months": (_int(1), 12)},
-    "security": {"secret": (_nonempty, None), "secret_file": (_nonempty, None)},
+    "security": {
+        "secret": (_nonempty, None),
+        "secret_file": (_nonempty, None),
+        "trusted_authserv_ids": (_strings, []),
+    },
     "paths": {
         "var_dir": (_nonempty, "var"),
         "platforms": (_nonempty, "config/platforms.toml"),
@@ -508,12 +515,15 @@ def _build(
         practitioners=v["practitioners"]["addresses"],
         team_address=v["practitioners"]["team_address"],
         require_authentication=v["practitioners"]["require_authentication"],
+        practitioner_link_days=v["practitioners"]["link_days_after_close"],
         ack_window_minutes=v["acknowledgements"]["window_minutes"],
         ack_per_window=v["acknowledgements"]["per_window"],
         ack_per_day=v["acknowledgements"]["per_day"],
         sla_first_response_hours=v["sla"]["first_response_hours"],
         retention_closed_months=v["retention"]["closed_ticket_months"],
         secret=_secret(v["security"], var_dir),
+        trusted_authserv_ids=tuple(
+            i.lower() for i in v["security"]["trusted_authserv_ids"] if i) or domains,
         var_dir=var_dir, platforms_path=_resource(paths["platforms"]),
         templates_dir=_resource(paths["templates"]),
         attachments_dir=Path(paths["attachments"] or var_dir / "attachments"),

@@ -5,6 +5,8 @@ questions about stored messages, so the rules can be tested without a
 database. The first rule that matches wins:
 
 1. a signed reply address → that ticket (the token also says who speaks);
+   a token of a case merged since names the case it was merged into, as every
+   rule does: mail never lands on, or reopens, an absorbed case;
 2. In-Reply-To / References name a message we stored or sent → that ticket;
 3. the subject carries our tag **and** the sender is a participant of that
    ticket → that ticket (a stranger quoting a number never joins the case);
@@ -13,7 +15,8 @@ database. The first rule that matches wins:
 Arrival order must not matter, so the decision also looks the other way:
 tickets whose stored messages name *this* message's id (its replies arrived
 first). When that points at another ticket than rules 1–3, the two are the
-same conversation and the caller merges them. Outlook's Thread-Index root is
+same conversation and the caller merges them, or links them when a merge
+would widen who receives either case (:mod:`mailroom.merging`). Outlook's Thread-Index root is
 a last resort for replies that lost their references.
 """
 
@@ -35,9 +38,13 @@ class ThreadLookups(Protocol):
         """Tickets holding a message whose In-Reply-To/References names this id."""
         ...
 
-    def is_participant(self, ticket_id: int, address: str) -> bool: ...
+    def is_participant(self, ticket_id: int, address: str) -> bool:
+        """Whether the address is on the case (allowed or pending), or opened it."""
+        ...
 
-    def ticket_exists(self, ticket_id: int) -> bool: ...
+    def live_ticket(self, ticket_id: int) -> int | None:
+        """The case itself, or the case it was merged into; None when there is none."""
+        ...
 
     def ticket_by_conversation(self, conversation: str) -> int | None: ...
 
@@ -85,13 +92,17 @@ def find_thread(facts: ThreadFacts, lookups: ThreadLookups) -> ThreadDecision:
 def _forward_match(
     facts: ThreadFacts, lookups: ThreadLookups, referenced: list[int]
 ) -> tuple[int | None, str]:
-    if facts.token_ticket is not None and lookups.ticket_exists(facts.token_ticket):
-        return facts.token_ticket, "token"
+    if facts.token_ticket is not None:
+        live = lookups.live_ticket(facts.token_ticket)
+        if live is not None:
+            return live, "token"
     if referenced:
         return referenced[0], "references"
     tagged = facts.tagged_ticket
     if tagged is not None and facts.sender and lookups.is_participant(tagged, facts.sender):
-        return tagged, "subject-tag"
+        live = lookups.live_ticket(tagged)
+        if live is not None:
+            return live, "subject-tag"
     if facts.conversation:
         by_conversation = lookups.ticket_by_conversation(facts.conversation)
         if by_conversation is not None:

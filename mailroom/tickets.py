@@ -1,26 +1,20 @@
-"""Changes to tickets: open, add a message, add participants, merge, set status.
+"""Changes to tickets: open, set status, find by reference, and the audit trail.
+
+Participants are in :mod:`mailroom.participants`, merging in :mod:`mailroom.merging`.
 
 Each change writes an audit :class:`Event` in the caller's transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from mailroom.mailtypes import Address
-from mailroom.store.models import (
-    Escalation,
-    Event,
-    Message,
-    OutboxItem,
-    Participant,
-    Ticket,
-)
+from mailroom.store.models import Event, Participant, Ticket
 
 STATUSES = ("open", "waiting", "closed")
 
@@ -67,32 +61,10 @@ def open_ticket(
     session.flush()
     ticket.reference = make_reference(prefix, ticket.id)
     if requester:
-        add_participant(session, ticket, requester, role="requester", at=at)
+        ticket.participants.append(Participant(
+            address=requester.addr.lower(), name=requester.name or None, role="requester",
+            state="allowed", added_at=at))
     return ticket
-
-
-def add_participant(
-    session: Session, ticket: Ticket, who: Address, *, role: str, at: datetime
-) -> bool:
-    """Add someone to the case; False when they were already on it."""
-    address = who.addr.lower()
-    if any(p.address == address for p in ticket.participants):
-        return False
-    ticket.participants.append(
-        Participant(address=address, name=who.name or None, role=role, added_at=at)
-    )
-    return True
-
-
-def add_participants(
-    session: Session, ticket: Ticket, people: Iterable[Address], *, role: str, at: datetime,
-    message_pk: int | None = None, actor: str = "system",
-) -> list[str]:
-    added = [p.addr for p in people if add_participant(session, ticket, p, role=role, at=at)]
-    if added:
-        record_event(session, action="participants.added", actor=actor, at=at,
-                     ticket_id=ticket.id, message_pk=message_pk, addresses=added, role=role)
-    return added
 
 
 def set_status(
@@ -110,32 +82,6 @@ def set_status(
     record_event(session, action="ticket.status", actor=actor, at=at, ticket_id=ticket.id,
                  message_pk=message_pk, before=before, after=status)
     return True
-
-
-def merge_tickets(
-    session: Session, keep: Ticket, others: Iterable[Ticket], *, at: datetime, reason: str
-) -> None:
-    """Fold ``others`` into ``keep``: messages, participants, escalations move over."""
-    for other in others:
-        if other.id == keep.id or other.merged_into:
-            continue
-        for table, column in ((Message, Message.ticket_id), (Escalation, Escalation.ticket_id),
-                              (OutboxItem, OutboxItem.ticket_id)):
-            session.execute(update(table).where(column == other.id).values(ticket_id=keep.id))
-        for person in list(other.participants):
-            add_participant(session, keep, Address(person.address, person.name or ""),
-                            role=person.role, at=at)
-        known = list(keep.platforms or [])
-        keep.platforms = known + [p for p in other.platforms or [] if p not in known]
-        other.merged_into, other.status, other.updated_at = keep.id, "closed", at
-        other.closed_at = at
-        if other.created_at < keep.created_at:
-            keep.created_at = other.created_at
-        record_event(session, action="ticket.merged", actor="system", at=at,
-                     ticket_id=keep.id, merged=other.id, reference=other.reference,
-                     reason=reason)
-    session.flush()
-    session.expire(keep, ["messages", "escalations"])
 
 
 def ticket_by_reference(session: Session, ref: str) -> Ticket | None:

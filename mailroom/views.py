@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from mailroom.escalations import escalation_view
-from mailroom.store.models import Event, InboxItem, Message, OutboxItem, Ticket
+from mailroom.store.models import Event, InboxItem, Message, OutboxItem, Ticket, TicketLink
 
 
 def iso(value: datetime | None) -> str | None:
@@ -34,7 +34,8 @@ def ticket_summary(ticket: Ticket) -> dict[str, Any]:
         "sla_due_at": iso(ticket.sla_due_at),
         "closed_at": iso(ticket.closed_at),
         "participants": [
-            {"address": p.address, "name": p.name, "role": p.role} for p in ticket.participants
+            {"address": p.address, "name": p.name, "role": p.role, "state": p.state}
+            for p in ticket.participants
         ],
         "escalations": [escalation_view(e) for e in ticket.escalations],
     }
@@ -79,7 +80,16 @@ def ticket_detail(session: Session, ticket: Ticket) -> dict[str, Any]:
         select(Event).where(Event.ticket_id == ticket.id).order_by(Event.id)
     ).scalars()
     view["events"] = [event_view(e) for e in events]
+    view["related"] = [{"id": t.id, "reference": t.reference, "status": t.status}
+                       for t in related_tickets(session, ticket.id)]
     return view
+
+
+def related_tickets(session: Session, ticket_id: int) -> list[Ticket]:
+    """Cases linked to this one as the same conversation, that were not merged."""
+    return list(session.execute(
+        select(Ticket).join(TicketLink, TicketLink.related_id == Ticket.id)
+        .where(TicketLink.ticket_id == ticket_id).order_by(TicketLink.id)).scalars())
 
 
 def list_tickets(session: Session, status: str | None = None, limit: int = 1000) -> list[Ticket]:

@@ -82,8 +82,9 @@ class _Controller(Controller):
     read from the bound socket before the controller's first connection to itself."""
 
     def _trigger_server(self) -> None:
-        if self.server is not None and self.server.sockets:
-            self.port = int(self.server.sockets[0].getsockname()[1])
+        sockets = getattr(self.server, "sockets", None)  # an asyncio.Server once bound
+        if sockets:
+            self.port = int(sockets[0].getsockname()[1])
         super()._trigger_server()
 
 

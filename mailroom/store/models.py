@@ -206,7 +206,12 @@ class MessageRef(Base):
 
 
 class Participant(Base):
-    """Someone on a case. Role: requester, cc, practitioner, platform."""
+    """Someone on a case. Role: requester, cc.
+
+    State: ``allowed`` (receives the case's mail: the requester, and whoever a
+    practitioner allowed), ``pending`` (recorded from mail, receives nothing until
+    a practitioner allows them) or ``removed`` (a practitioner took them off).
+    """
 
     __tablename__ = "participants"
 
@@ -215,11 +220,32 @@ class Participant(Base):
     address: Mapped[str] = mapped_column(String(320), index=True)
     name: Mapped[str | None] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(8), default="pending", server_default="allowed")
     added_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     ticket: Mapped[Ticket] = relationship(back_populates="participants")
 
     __table_args__ = (UniqueConstraint("ticket_id", "address"),)
+
+
+class TicketLink(Base):
+    """Two cases of one conversation that were not merged, because merging would
+    have added recipients to one of them; a practitioner may merge them."""
+
+    __tablename__ = "ticket_links"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ID, ForeignKey("tickets.id", ondelete="CASCADE"))
+    related_id: Mapped[int] = mapped_column(
+        ID, ForeignKey("tickets.id", ondelete="CASCADE"), index=True
+    )
+    reason: Mapped[str] = mapped_column(String(32))
+    message_pk: Mapped[int | None] = mapped_column(
+        ID, ForeignKey("messages.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("ticket_id", "related_id"),)
 
 
 class AttachmentRow(Base):

@@ -129,8 +129,10 @@ class ThreadStore:
         ).first()
         return row is not None
 
-    def ticket_exists(self, ticket_id: int) -> bool:
-        return self.session.get(Ticket, ticket_id) is not None
+    def live_ticket(self, ticket_id: int) -> int | None:
+        if self.session.get(Ticket, ticket_id) is None:
+            return None
+        return live_ticket(self.session, ticket_id)
 
     def ticket_by_conversation(self, conversation: str) -> int | None:
         row = self.session.execute(

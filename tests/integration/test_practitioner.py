@@ -19,12 +19,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from mailroom.addresses import TEAM, parse_reply_address, verify_binding
 from mailroom.app import App
 from mailroom.outbound.outbox import send_due
 from mailroom.outbound.transports import SmtpTransport
 from mailroom.pipeline import process_inbox
 from mailroom.practitioner import relay_text
-from mailroom.store.models import Escalation, Event, Message, OutboxItem, Ticket
+from mailroom.store.models import Escalation, Event, Message, OutboxItem, Participant, Ticket
 from tests.factories import as_sent, deliver, mail, tickets
 from tests.integration.smtp_sink import SmtpSink, smtp_sink_fixture  # noqa: F401
 from tests.integration.test_smtp_door import start_door
@@ -88,6 +89,15 @@ def parse(raw: bytes) -> EmailMessage:
 
 def reply_address(notification: EmailMessage) -> str:
     return notification["Reply-To"].addresses[0].addr_spec
+
+
+def bound_to(app: App, address: str) -> str | None:
+    """Who a practitioner's reply address was issued to (a practitioner, or the team)."""
+    s = app.settings
+    token = parse_reply_address(address, local=s.local_part, domains=s.domains, secret=s.secret)
+    assert token is not None and token.bound
+    return next((who for who in (*s.practitioners, TEAM)
+                 if verify_binding(token, s.secret, who)), None)
 
 
 def client_reply(client: str, notification: EmailMessage) -> bytes:
@@ -260,7 +270,8 @@ def test_bad_command_is_answered_and_changes_nothing(app: App, line: str, error:
     assert [a.addr_spec for a in answer["To"].addresses] == [ANNA]
     assert answer["In-Reply-To"] == "<bad@helpline.example>"
     assert answer["Auto-Submitted"] == "auto-replied"
-    assert reply_address(answer) == reply_address(notification)
+    assert bound_to(app, reply_address(answer)) == ANNA  # the notification's went to the team
+    assert bound_to(app, reply_address(notification)) == TEAM
     assert error in plain_body(answer) and "Nothing was changed" in plain_body(answer)
     [rejected] = events(app, "command.rejected")
     assert rejected.actor == ANNA and error in " ".join(rejected.detail["errors"])
@@ -331,9 +342,21 @@ def test_required_authentication(
 # --- relay details -----------------------------------------------------------------------
 
 
-def test_cc_participants_receive_the_relay(app: App) -> None:
+def test_cc_is_pending_and_receives_nothing_until_allowed(app: App) -> None:
     notification = open_case(app, cc=["deputy@school.example"])
-    deliver(app, practitioner_reply(notification, "Hi Jo, an answer for you both.\n"))
+    assert "Not receiving answers: deputy@school.example." in plain_body(notification)
+    deliver(app, practitioner_reply(notification, "Hi Jo, an answer for you only.\n"))
+    [relay] = outbox(app, "relay")
+    assert relay["Cc"] is None and [a.addr_spec for a in relay["To"].addresses] == [TEACHER]
+    with app.sessions() as session:
+        people = session.execute(select(Participant.address, Participant.state)).all()
+    assert dict(people) == {TEACHER: "allowed", "deputy@school.example": "pending"}
+
+
+def test_allowed_participants_receive_the_relay(app: App) -> None:
+    notification = open_case(app, cc=["deputy@school.example"])
+    deliver(app, practitioner_reply(notification, "#allow deputy@school.example\n\n"
+                                                  "Hi Jo, an answer for you both.\n"))
     [relay] = outbox(app, "relay")
     assert [a.addr_spec for a in relay["Cc"].addresses] == ["deputy@school.example"]
     [row] = [r for r in outbox_rows(app) if r.kind == "relay"]

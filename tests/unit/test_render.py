@@ -30,6 +30,11 @@ PRACTITIONER_CASE = {
     "attachments": [{"filename": "screenshot.png", "content_type": "image/png", "size": 48213}],
     "withheld_count": 1,
     "withheld_reason": "the case may involve illegal images",
+    "new_sender": None,
+    "unverified": None,
+    "receiving": ["jo@school.example"],
+    "pending": [],
+    "related": [],
 }
 ESCALATION = {
     "helpline_name": "Online Safety Helpline",
@@ -71,6 +76,9 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "requester/signposting/defamation": SIGNPOSTING,
     "practitioner/new_case": PRACTITIONER_CASE,
     "practitioner/follow_up": PRACTITIONER_CASE,
+    "practitioner/reply_refused": {
+        "reference": "HL-000123", "reason": "the address you replied to has expired",
+        "text": "#close\n\nHi Jo, all done."},
     "practitioner/command_error": {
         "reference": "HL-000123",
         "errors": ["#asign me: unknown command", "#status maybe: not a status"],
@@ -223,6 +231,29 @@ def test_practitioner_summary_and_withheld_attachments(renderer: Renderer) -> No
     assert "- screenshot.png (image/png, 47.1 KB)" in text
     assert "1 attachment was withheld from this email: the case may involve illegal images" in text
     assert "\n-- \n" in text  # signature separator keeps its space
+
+
+def test_practitioner_notification_says_who_receives_answers(renderer: Renderer) -> None:
+    text, _ = renderer.render("practitioner/follow_up", {
+        **PRACTITIONER_CASE, "new_sender": "stranger@evil.example", "unverified": "dmarc=fail",
+        "receiving": ["jo@school.example", "head@school.example"],
+        "pending": ["stranger@evil.example", "deputy@school.example"],
+        "related": [{"reference": "HL-000007"}]})
+    lines = text.splitlines()
+    assert lines[1].startswith("UNVERIFIED SENDER: the sender's domain failed authentication "
+                               "(dmarc=fail)")
+    assert ("NEW SENDER, not on this case: stranger@evil.example. They receive nothing from this "
+            "case until you allow them (#allow stranger@evil.example).") in lines
+    assert "Your answer goes to: jo@school.example, head@school.example" in lines
+    assert ("Not receiving answers: stranger@evil.example, deputy@school.example. To include "
+            "them: #allow ADDRESS (or #allow all).") in lines
+    assert any("#merge HL-000007" in line for line in lines)
+
+
+def test_practitioner_notification_of_an_ordinary_message(renderer: Renderer) -> None:
+    text, _ = renderer.render("practitioner/new_case", PRACTITIONER_CASE)
+    assert text.splitlines()[1] == "Your answer goes to: jo@school.example"
+    assert "NEW SENDER" not in text and "UNVERIFIED" not in text and "#merge" not in text
 
 
 def test_practitioner_without_optional_values(renderer: Renderer) -> None:
