@@ -88,8 +88,10 @@ def mail(
     references: Iterable[str] = (),
     headers: dict[str, str] | None = None,
     date: datetime | None = None,
+    attachments: Iterable[tuple[str, str, bytes]] = (),
 ) -> bytes:
-    """A plain-text message as a mail client would send it."""
+    """A plain-text message as a mail client would send it; ``attachments`` are
+    (file name, content type, bytes)."""
     msg = EmailMessage()
     msg["From"] = f"{name} <{sender}>" if name else sender
     msg["To"] = to
@@ -106,6 +108,9 @@ def mail(
     for key, value in (headers or {}).items():
         msg[key] = value
     msg.set_content(body)
+    for filename, content_type, data in attachments:
+        maintype, subtype = content_type.split("/", 1)
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
     return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))  # as on the wire
 
 
