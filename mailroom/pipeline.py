@@ -430,6 +430,10 @@ def record_unanswered(
     if ticket_id:
         record_event(session, action="message.received", actor=_sender(incoming), at=app.now(),
                      ticket_id=ticket_id, message_pk=message.id, kind=kind)
+    if incoming.speaker == "practitioner" and outcome == "automatic" and ticket_id:
+        ticket = session.get(Ticket, ticket_id)
+        if ticket is not None:  # never relayed; the practitioner is told (now and then)
+            refuse_practitioner_reply(app, session, ticket, message, "automatic-reply")
     if incoming.speaker == "platform" and outcome == "automatic":
         handle_platform_reply(app, session, incoming)  # records their case number only
     return outcome

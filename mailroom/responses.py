@@ -238,9 +238,14 @@ REFUSALS = {
     "old-link": "the address you replied to was issued before reply addresses became "
                 "personal to each practitioner",
     "expired": "the address you replied to has expired (the case has been closed for a while)",
+    "automatic-reply": "it is an automatic reply (an out-of-office or vacation notice), and "
+                       "automatic replies are never sent on to the requester",
 }
 REFUSAL_NOTICE = "practitioner_link"
-REFUSAL_QUIET = timedelta(hours=1)
+# At most one notice per case and practitioner in this time, by reason: an autoresponder
+# that answers the notice itself must not start a loop.
+REFUSAL_QUIET = {"automatic-reply": timedelta(days=7)}
+DEFAULT_QUIET = timedelta(hours=1)
 
 
 def refuse_practitioner_reply(
@@ -252,7 +257,8 @@ def refuse_practitioner_reply(
     message.flags = sorted({*message.flags, f"practitioner-refused:{reason}"})
     record_event(session, action="reply.refused", actor=sender or "unknown", at=app.now(),
                  ticket_id=ticket.id, message_pk=message.id, reason=reason)
-    if not sender or recent_notice(session, ticket.id, sender, app.now() - REFUSAL_QUIET):
+    quiet = REFUSAL_QUIET.get(reason, DEFAULT_QUIET)
+    if not sender or recent_notice(session, ticket.id, sender, app.now() - quiet):
         return
     to = (Address(sender),)
     in_reply_to, refs = thread_ids(message)
