@@ -9,10 +9,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mailroom.addresses import (
+    TEAM,
     ReplyToken,
     make_reply_address,
     parse_reply_address,
     redact_tokens,
+    verify_binding,
 )
 
 SECRET = b"k" * 32
@@ -181,3 +183,43 @@ def test_round_trip_property(kind: str, role: str, ident: int, secret: bytes) ->
     assert addr == addr.lower()
     assert re.fullmatch(r"[a-z0-9+\-.]+@[a-z0-9.\-]+", addr)
     assert parse(addr.upper(), secret=secret) == ReplyToken(kind, ident, role, True)
+
+
+def bound(who: str, day: int = 20_500, ident: int = 123) -> str:
+    return make_reply_address(local="helpline", domain="helpline.example", kind="t",
+                              ident=ident, role="p", secret=SECRET, bound=who, issued=day)
+
+
+def test_a_bound_token_says_its_day_and_is_valid_only_for_its_practitioner() -> None:
+    addr = bound("anna@helpline.example")
+    assert re.fullmatch(r"helpline\+p-t123-0ftg[a-z2-7]{10}@helpline\.example", addr)
+    token = parse(addr)
+    assert token is not None and token.bound and token.issued == 20_500 and not token.valid
+    assert verify_binding(token, SECRET, "anna@helpline.example")
+    assert verify_binding(token, SECRET, "ANNA@helpline.example")
+    assert not verify_binding(token, SECRET, "ben@helpline.example")
+    assert not verify_binding(token, SECRET, TEAM)
+    assert not verify_binding(token, b"other" * 8, "anna@helpline.example")
+
+
+def test_a_team_token_is_not_a_practitioners() -> None:
+    token = parse(bound(TEAM))
+    assert token is not None and verify_binding(token, SECRET, TEAM)
+    assert not verify_binding(token, SECRET, "anna@helpline.example")
+
+
+@pytest.mark.parametrize("tamper", [
+    lambda a: a.replace("-0ftg", "-0fth"),  # a later day
+    lambda a: a.replace("-t123-", "-t124-"),
+    lambda a: a.replace("+p-", "+r-"),
+], ids=["day", "ident", "role"])
+def test_a_tampered_bound_token_verifies_for_nobody(tamper: object) -> None:
+    token = parse(tamper(bound("anna@helpline.example")))  # type: ignore[operator]
+    assert token is not None
+    assert not verify_binding(token, SECRET, "anna@helpline.example")
+
+
+def test_a_bound_token_needs_its_day() -> None:
+    with pytest.raises(ValueError, match="issue day"):
+        make_reply_address(local="helpline", domain="helpline.example", kind="t", ident=1,
+                           role="p", secret=SECRET, bound="anna@helpline.example")

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from mailroom.authresults import check_authentication, is_aligned, is_trusted_authserv_id
+from mailroom.authresults import (
+    authentication_failure,
+    check_authentication,
+    is_aligned,
+    is_trusted_authserv_id,
+)
 
 TRUSTED = ("helpline.example",)
 ANNA = "Anna Smith <anna@helpline.example>"
@@ -108,3 +113,33 @@ ALIGNMENT = {
 @pytest.mark.parametrize("signer, domain, aligned", ALIGNMENT.values(), ids=ALIGNMENT.keys())
 def test_is_aligned(signer: str, domain: str, aligned: bool) -> None:
     assert is_aligned(signer, domain) is aligned
+
+
+JO = "Jo <jo@school.example>"
+FAILURES = {
+    "dmarc-fail": (f"{OURS}; dmarc=fail (p=none) header.from=school.example", "dmarc=fail"),
+    "dkim-and-spf-fail": (f"{OURS}; dkim=fail header.d=school.example; "
+                          "spf=fail smtp.mailfrom=school.example", "dkim and spf failed"),
+    "unsigned-and-spf-fail": (f"{OURS}; spf=fail smtp.mailfrom=jo@school.example",
+                              "dkim and spf failed"),
+    "spf-fail-but-dkim-pass": (f"{OURS}; dkim=pass header.d=school.example; "
+                               "spf=fail smtp.mailfrom=school.example", None),
+    "spf-fail-for-another-domain": (f"{OURS}; spf=fail smtp.mailfrom=bulk.example", None),
+    "softfail-is-not-fail": (f"{OURS}; dkim=none; spf=softfail smtp.mailfrom=school.example",
+                             None),
+    "dmarc-fail-of-another-domain": (f"{OURS}; dmarc=fail header.from=other.example", None),
+    "untrusted-header": ("mx.evil.example; dmarc=fail header.from=school.example", None),
+    "unparseable": (f"{OURS}; dmarc=fail header.from=school.example (((", None),
+    "pass": (f"{OURS}; dmarc=pass header.from=school.example", None),
+}
+
+
+@pytest.mark.parametrize(("header", "reason"), FAILURES.values(), ids=FAILURES.keys())
+def test_authentication_failure(header: str, reason: str | None) -> None:
+    assert authentication_failure([header], JO, trusted=TRUSTED) == reason
+
+
+def test_only_the_topmost_trusted_header_counts_for_a_failure() -> None:
+    headers = [f"{OURS}; dmarc=pass header.from=school.example",
+               f"{OURS}; dmarc=fail header.from=school.example"]
+    assert authentication_failure(headers, JO, trusted=TRUSTED) is None

@@ -29,6 +29,11 @@ VALID = [
     ("bold-from-html", "*#note*", Command("note")),
     ("double-bold-line", "**#status closed**", Command("status", ("closed",))),
     ("trailing-space-and-nbsp", "#close \u00a0 ", Command("close")),
+    ("allow-address", "#allow Head@School.example", Command("allow", ("head@school.example",))),
+    ("allow-all", "#allow ALL", Command("allow", ("all",))),
+    ("remove", "#remove <head@school.example>", Command("remove", ("head@school.example",))),
+    ("merge-reference", "#merge hl-000012", Command("merge", ("HL-000012",))),
+    ("merge-tag-number", "#merge #12", Command("merge", ("12",))),
 ]
 
 ERRORS = [
@@ -42,6 +47,11 @@ ERRORS = [
     ("missing-category", "#category", "#category: needs a name"),
     ("missing-platform", "#escalate", "#escalate: needs a platform"),
     ("escalate-not-url", "#escalate tiktok hello", '#escalate: "hello" is not a URL'),
+    ("allow-nothing", "#allow", "#allow: needs an email address"),
+    ("allow-name", "#allow the head", '#allow: "the head" is not an email address'),
+    ("remove-all", "#remove all", '#remove: "all" is not an email address'),
+    ("merge-nothing", "#merge", "#merge: needs the reference of a case"),
+    ("merge-words", "#merge the other one", '#merge: "the other one" is not a case reference'),
 ]
 
 
@@ -85,7 +95,7 @@ def test_errors_and_valid_commands_are_both_reported() -> None:
     assert [c.name for c in parsed.commands] == ["assign", "status"]
     assert parsed.errors == (
         "#frobnicate: unknown command (known commands: #assign, #status, #category, #role, "
-        "#escalate, #outcome, #note, #close)",
+        "#escalate, #outcome, #note, #close, #allow, #remove, #merge)",
     )
 
 

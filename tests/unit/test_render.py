@@ -253,7 +253,8 @@ def test_practitioner_notification_says_who_receives_answers(renderer: Renderer)
 def test_practitioner_notification_of_an_ordinary_message(renderer: Renderer) -> None:
     text, _ = renderer.render("practitioner/new_case", PRACTITIONER_CASE)
     assert text.splitlines()[1] == "Your answer goes to: jo@school.example"
-    assert "NEW SENDER" not in text and "UNVERIFIED" not in text and "#merge" not in text
+    assert "NEW SENDER" not in text and "UNVERIFIED" not in text
+    assert "also belongs to case" not in text
 
 
 def test_practitioner_without_optional_values(renderer: Renderer) -> None:
