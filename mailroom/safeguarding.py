@@ -351,11 +351,11 @@ def drop_bytes(app: App, session: Session, rows: Sequence[AttachmentRow]) -> int
     return count
 
 
-def keep_only_hashes(app: App, session: Session, ticket: Ticket) -> int:
-    """After a practitioner set the case's category: list its files when the category is
-    an illegal one, and delete their bytes when the settings refuse to keep them (the
-    hashes stay). Returns how many attachments lost their bytes."""
-    return settle_case_files(app, session, ticket).dropped
+def keep_only_hashes(app: App, session: Session, ticket: Ticket, *, actor: str = SYSTEM) -> int:
+    """After a practitioner (``actor``) set the case's category: list its files when the
+    category is an illegal one, and delete their bytes when the settings refuse to keep
+    them (the hashes stay). Returns how many attachments lost their bytes."""
+    return settle_case_files(app, session, ticket, actor=actor).dropped
 
 
 def _why_illegal(ticket: Ticket) -> str:
