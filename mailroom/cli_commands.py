@@ -40,6 +40,7 @@ def register(sub: Any) -> None:
     ingest.set_defaults(handler=cmd_ingest)
 
     from mailroom.cli_escalate import register as register_escalate
+    from mailroom.cli_hashes import register as register_hashes
     from mailroom.cli_jobs import register as register_jobs
     from mailroom.cli_reports import register as register_reports
     from mailroom.daemon import register as register_daemon
@@ -48,6 +49,7 @@ def register(sub: Any) -> None:
     register_jobs(sub)
     register_escalate(sub)
     register_reports(sub)
+    register_hashes(sub)
 
 
 def _register_tickets(sub: Any) -> None:

@@ -61,6 +61,7 @@ from sqlalchemy.orm import Session, selectinload
 from mailroom.app import App
 from mailroom.classify import LOOP, NORMAL, Classification
 from mailroom.errors import MailroomError
+from mailroom.hashes import listed_rows
 from mailroom.mailtypes import Address, StoredFile
 from mailroom.outbound.outbox import Draft, practitioner_recipients, queue_mail
 from mailroom.outbound.render import Renderer
@@ -71,7 +72,7 @@ from mailroom.responses import (
     thread_ids,
     ticket_subject,
 )
-from mailroom.safeguarding import is_illegal_case, outgoing_attachments
+from mailroom.safeguarding import flag_listed_files, is_illegal_case, outgoing_attachments
 from mailroom.scheduler import Job, register_job
 from mailroom.store.db import is_postgres, unavailable_as_store_error
 from mailroom.store.models import Escalation, Event, Message, Ticket
@@ -228,11 +229,17 @@ def refuse_duplicate(ticket: Ticket, platform: Platform, urls: Sequence[str]) ->
 def evidence_files(
     app: App, session: Session, ticket: Ticket
 ) -> tuple[list[StoredFile], int]:
-    """The requester's files that may go to a platform, renamed; and how many stayed behind."""
+    """The requester's files that may go to a platform, renamed; and how many stayed behind.
+
+    A listed file on the case (it may have come with a case merged into this one)
+    flags the case illegal first: then nothing goes."""
     messages = list(session.execute(
         select(Message).where(Message.ticket_id == ticket.id, Message.direction == "in",
                               Message.kind == "requester")
         .options(selectinload(Message.attachments)).order_by(Message.id)).scalars())
+    listed = listed_rows(session, [row for m in messages for row in m.attachments])
+    if listed:
+        flag_listed_files(app, session, ticket, listed)
     if is_illegal_case(ticket):
         return [], sum(len(m.attachments) for m in messages)
     files: dict[str, StoredFile] = {}  # by content: a file sent twice goes once

@@ -19,14 +19,18 @@ class Attachment:
     content_type: str  # lower case, e.g. "image/png"
     data: bytes
     inline: bool = False  # Content-Disposition: inline with a Content-ID
+    # Hex digests, computed once when the attachment is parsed: the SHA-256 names the
+    # blob, the MD5 only matches hash lists exchanged with hotlines (which use it).
+    sha256: str = field(init=False, repr=False, compare=False)
+    md5: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha256", hashlib.sha256(self.data).hexdigest())
+        object.__setattr__(self, "md5", hashlib.md5(self.data, usedforsecurity=False).hexdigest())
 
     @property
     def size(self) -> int:
         return len(self.data)
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Any, cast
 
 from sqlalchemy import BigInteger, Select, Table, bindparam, insert, select, text, update
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import Session, defer, joinedload
+from sqlalchemy.orm import Session, defer, joinedload, object_session
 
 from mailroom import classify as classifying
 from mailroom import participants
@@ -39,6 +39,7 @@ from mailroom.classify import Classification, classify
 from mailroom.errors import MailError
 from mailroom.escalations import escalation_for_message, handle_platform_reply
 from mailroom.extract import Extracted, extract
+from mailroom.hashes import listed_hashes
 from mailroom.inbox import INBOX
 from mailroom.locks import lock_key
 from mailroom.mailtypes import Address, ParsedMessage
@@ -52,11 +53,14 @@ from mailroom.responses import (
     token_expired,
 )
 from mailroom.safeguarding import (
-    ILLEGAL_CATEGORY,
     ILLEGAL_FLAG,
+    flag_listed_files,
     is_illegal_case,
+    is_judged_illegal,
     keep_only_hashes,
-    matches_keywords,
+    keyword_category,
+    settle_case_files,
+    withheld_name,
 )
 from mailroom.store.db import is_postgres, unavailable_as_store_error
 from mailroom.store.models import (
@@ -572,20 +576,36 @@ def start_case(app: App, incoming: Incoming, now: datetime) -> None:
 
 
 def flag_illegal_content(app: App, session: Session, incoming: Incoming) -> None:
-    """A requester's words from the keyword list put the case in the illegal-content
-    category (before anything is stored or sent, so the safeguarding rules apply)."""
+    """Before anything of the message is stored or sent, so that the safeguarding rules
+    apply to it: a listed file (whoever sent it) flags the case illegal, and a
+    requester's words from the keyword lists put the case in ``sextortion`` or
+    ``illegal_images``."""
     ticket = incoming.ticket
-    if ticket is None or incoming.speaker != "requester" or is_illegal_case(ticket):
+    if ticket is None:
         return
-    hits = matches_keywords(f"{incoming.parsed.subject}\n{incoming.parsed.text}",
-                            app.settings.illegal_keywords)
-    if not hits:
+    listed = _listed_attachments(session, incoming.parsed)
+    if listed:
+        flag_listed_files(app, session, ticket, listed)
+    if incoming.speaker != "requester" or is_judged_illegal(ticket):
         return
-    before, ticket.category = ticket.category, ILLEGAL_CATEGORY
-    ticket.flags = [*ticket.flags, ILLEGAL_FLAG]
+    found = keyword_category(f"{incoming.parsed.subject}\n{incoming.parsed.text}", app.settings)
+    if found is None:
+        return
+    (category, hits), before = found, ticket.category
+    ticket.category = category
+    ticket.flags = [*dict.fromkeys([*(ticket.flags or []), ILLEGAL_FLAG])]
     record_event(session, action="ticket.category", actor="system", at=app.now(),
-                 ticket_id=ticket.id, before=before, after=ILLEGAL_CATEGORY,
+                 ticket_id=ticket.id, before=before, after=category,
                  reason="keywords", keywords=hits)
+
+
+def _listed_attachments(session: Session, parsed: ParsedMessage) -> set[str]:
+    """The SHA-256 of each attachment whose SHA-256 or MD5 is on the blocklist."""
+    files = parsed.attachments
+    if not files:
+        return set()
+    hits = listed_hashes(session, [a.sha256 for a in files], [a.md5 for a in files])
+    return {a.sha256 for a in files if a.sha256 in hits or a.md5 in hits}
 
 
 def _people(app: App, incoming: Incoming) -> list[Address]:
@@ -637,22 +657,40 @@ _INSERT_REFS = insert(cast(Table, MessageRef.__table__))
 
 
 def _store_attachments(app: App, message: Message, incoming: Incoming) -> None:
-    """Bytes into the content-addressed store, metadata on the message; only the hash
-    of what is too large or, when the settings say so, of possible illegal content."""
-    settings = app.settings
-    hash_only = (incoming.ticket is not None and is_illegal_case(incoming.ticket)
-                 and not settings.store_illegal_attachments)
+    """Bytes into the content-addressed store, metadata (SHA-256 and MD5) on the message.
+
+    Only the hash, size and type are kept of what is too large and, unless the
+    settings keep them, of a file the safeguarding rules withhold as illegal (a
+    listed one, or any file of an illegal case), whose name goes too. Then the
+    files of an illegal case are settled (listed, other cases holding them flagged).
+    """
+    if not incoming.parsed.attachments:
+        return
+    session = object_session(message)
+    assert session is not None
+    ticket = incoming.ticket or (session.get(Ticket, live_ticket(session, message.ticket_id))
+                                 if message.ticket_id else None)
+    listed = _listed_attachments(session, incoming.parsed)
+    illegal_case = ticket is not None and is_illegal_case(ticket)
     for attachment in incoming.parsed.attachments:
-        too_big = attachment.size > settings.max_attachment_size
-        keep = not (hash_only or too_big)
+        illegal = illegal_case or attachment.sha256 in listed
+        hash_only = illegal and not app.settings.store_illegal_attachments
+        keep = not (hash_only or attachment.size > app.settings.max_attachment_size)
         sha = app.blobs.put(attachment.data) if keep else attachment.sha256
         message.attachments.append(AttachmentRow(
-            filename=attachment.filename, content_type=attachment.content_type,
-            size=attachment.size, sha256=sha, stored=keep, inline=attachment.inline,
+            filename=withheld_name(sha, attachment.content_type) if hash_only
+            else attachment.filename,
+            content_type=attachment.content_type, size=attachment.size, sha256=sha,
+            md5=attachment.md5, stored=keep, inline=attachment.inline,
         ))
         if not keep:
             reason = "illegal-content" if hash_only else "too-large"
             message.flags = sorted({*message.flags, f"attachment-hash-only:{reason}"})
+    if ticket is not None and listed and not illegal_case:  # automatic mail on a case
+        session.flush()
+        flag_listed_files(app, session, ticket, listed, message_pk=message.id)
+    elif illegal_case and ticket is not None:
+        settle_case_files(app, session, ticket, message_pk=message.id)
 
 
 def _sender(incoming: Incoming) -> str:

@@ -152,6 +152,7 @@ def queue_acknowledgement(app: App, session: Session, ticket: Ticket, message: M
         "helpline_name": app.settings.helpline_name, "reference": ticket.reference,
         "subject": ticket.subject, "is_open": app.hours.is_open(now),
         "next_opening": app.hours.next_opening(now), "hours_text": app.hours.describe(),
+        "signposting": app.settings.signposting.as_context(),
     }
     queue_requester_mail(app, session, ticket, "acknowledgement", "requester/acknowledgement",
                          context, answering=message)
@@ -165,7 +166,8 @@ def queue_signposting(
     if not app.renderer.exists(template):
         return False
     context = {"reference": ticket.reference, "helpline_name": app.settings.helpline_name,
-               "platforms": ticket_platform_names(app, ticket)}
+               "platforms": ticket_platform_names(app, ticket),
+               "signposting": app.settings.signposting.as_context()}
     queue_requester_mail(app, session, ticket, "signposting", template, context,
                          answering=answering)
     return True

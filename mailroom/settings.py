@@ -14,7 +14,7 @@ import re
 import secrets
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, time
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,33 @@ class ImapAccount:
 
 
 @dataclass(frozen=True)
+class Service:
+    """A service the signposting mail names: who, and how to reach them."""
+
+    name: str
+    url: str | None = None
+    phone: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Signposting:
+    """Numbers and services the requester mail names (``[signposting]``): configuration,
+    so that a helpline outside the UK gives its own."""
+
+    emergency_number: str
+    police_number: str
+    hotlines: tuple[Service, ...]  # where to report child sexual abuse images
+    takedown: tuple[Service, ...]  # getting one's own (or a pupil's) images taken down
+    police_report: tuple[Service, ...]  # reporting child sexual exploitation online
+    support: tuple[Service, ...]  # someone to talk to
+
+    def as_context(self) -> dict[str, Any]:
+        """For the templates: plain values (``signposting.emergency_number``, …)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything mailroom is configured with. Built only by :func:`load_settings`."""
 
@@ -96,10 +123,12 @@ class Settings:
     templates_dir: Path
     attachments_dir: Path
     illegal_keywords: tuple[str, ...]
+    sextortion_keywords: tuple[str, ...]
     store_illegal_attachments: bool
     max_attachment_size: int
     categories: tuple[str, ...]
     roles: tuple[str, ...]
+    signposting: Signposting
     source: Path | None = None
 
     @property
@@ -266,10 +295,122 @@ def _tag(value: Any) -> str:
     return text
 
 
+def _keywords(value: Any) -> tuple[str, ...]:
+    """Safeguarding keywords, lower case: ``*`` may end a word, `` + `` joins words
+    that must all occur (the syntax is in :mod:`mailroom.safeguarding`)."""
+    words = tuple(k.lower() for k in _strings(value))
+    for word in words:
+        parts = [part.strip() for part in word.split("+")]
+        if not all(parts):
+            raise Invalid(f"an empty keyword or an empty part around + in {_show(word)}")
+        if any(re.search(r"\*\w|^\*|\s\*|-\*", part) for part in parts):
+            raise Invalid(f"* may only end a word, in {_show(word)}")
+    return words
+
+
+SERVICE_KEYS = ("name", "url", "phone", "note")
+
+
+def _services(value: Any) -> tuple[Service, ...]:
+    """An array of tables ``{ name = "…", url = "…", phone = "…", note = "…" }``."""
+    if not isinstance(value, list):
+        raise Invalid(f"expected an array of tables with a name, got {_show(value)}")
+    services = []
+    for number, item in enumerate(value, 1):
+        if not isinstance(item, dict):
+            raise Invalid(f"entry {number}: expected a table such as {{ name = \"…\", "
+                          f"url = \"…\" }}, got {_show(item)}")
+        unknown = sorted(set(item) - set(SERVICE_KEYS))
+        if unknown:
+            raise Invalid(f"entry {number}: unknown key {_show(unknown[0])} "
+                          f"(known: {', '.join(SERVICE_KEYS)})")
+        if not isinstance(item.get("name"), str) or not item["name"].strip():
+            raise Invalid(f"entry {number}: needs a name")
+        bad = [k for k in SERVICE_KEYS if k in item and not isinstance(item[k], str)]
+        if bad:
+            raise Invalid(f"entry {number}: {bad[0]} must be a string")
+        services.append(Service(**{k: item[k].strip() for k in SERVICE_KEYS if k in item}))
+    return tuple(services)
+
+
 def _show(value: Any) -> str:
     text = repr(value) if not isinstance(value, str) else f'"{value}"'
     return text if len(text) <= 60 else text[:57] + "…"
 
+
+# --- safeguarding defaults (documented in README "Safeguarding") ---------------
+#
+# What the keyword lists are for: to hold back the attachments of a report that
+# may involve sexual images of a child *before* anyone has read it, so that the
+# notification does not carry them to the practitioners' mailboxes. A hit puts the
+# case in ``illegal_images`` (or ``sextortion``), withholds its files and sends the
+# matching signposting; a practitioner can re-categorise the case, but its files
+# stay withheld (failing closed). The words are phrases, not single words, where a
+# single word would catch ordinary teachers' reports: "CP" and "CSE" (child
+# protection, child sexual exploitation: safeguarding vocabulary, not images),
+# "indecent" ("indecent exposure", "indecent language"), "nude" ("nude tights",
+# life drawing), "sexting" (its own category, for a practitioner to judge).
+# ``*`` ends a word with any ending; a hyphen matches a hyphen, a space or nothing
+# ("semi-nude*": semi-nudes, semi nudes, seminudes); `` + `` means all of these,
+# anywhere in the message ("blackmail* + nude*").
+DEFAULT_ILLEGAL_KEYWORDS = (
+    # what hotlines, police and safeguarding leads call it
+    "csam", "csem", "csai", "iioc", "csa material", "csa image*", "csa imagery",
+    "child sexual abuse material", "child sexual abuse image*", "child sexual abuse imagery",
+    "child sexual abuse video*", "child sexual exploitation material",
+    "child abuse image*", "child abuse imagery", "child abuse material", "child abuse video*",
+    "child abuse photo*", "child abuse pic*", "abuse image* of children",
+    "indecent image*", "indecent imagery", "indecent photo*", "indecent pic*",
+    "indecent video*", "indecent material",
+    "child porn*", "kiddie porn*", "kiddy porn*", "underage porn*",
+    # images young people make or share themselves (illegal under 18 all the same)
+    "self-generated image*", "self-generated imagery", "self-generated content",
+    "self-generated material", "youth-produced sexual image*", "youth-produced imagery",
+    "nudes", "nudez", "noodz", "n00ds", "n00dz", "semi-nude*",
+    "nude image*", "nude photo*", "nude pic*", "nude selfie*", "nude video*",
+    "naked image*", "naked photo*", "naked pic*", "naked selfie*", "naked video*",
+    "sexual image* of a child", "sexual images of children", "sexual image* of a pupil",
+    "sexual images of pupils", "explicit image* of a child", "explicit images of children",
+    # generated or edited images
+    "nudify", "nudified", "nudifying", "nudification", "deepfake nude*", "fake nude*",
+)
+DEFAULT_SEXTORTION_KEYWORDS = (
+    "sex-tort*", "sexual extortion", "sexually extort*", "sex extortion",
+    "sexual blackmail", "sex blackmail", "webcam blackmail",
+    "blackmail* + nude*", "blackmail* + noodz", "blackmail* + n00d*", "blackmail* + naked",
+    "blackmail* + intimate", "blackmail* + explicit", "blackmail* + sexual",
+    "extort* + nude*", "extort* + naked", "extort* + intimate", "extort* + explicit",
+    "nudes + threat*",
+)
+# UK services; a helpline elsewhere sets its own in [signposting].
+DEFAULT_HOTLINES = [
+    {"name": "the Internet Watch Foundation (IWF)", "url": "https://report.iwf.org.uk",
+     "note": "you can report anonymously"},
+    {"name": "outside the UK, your national hotline, listed by INHOPE",
+     "url": "https://www.inhope.org"},
+]
+DEFAULT_TAKEDOWN = [
+    {"name": "Report Remove, from Childline and the IWF",
+     "url": "https://www.childline.org.uk/remove",
+     "note": "for young people under 18 in the UK to have their nude images removed"},
+    {"name": "Take It Down, from NCMEC", "url": "https://takeitdown.ncmec.org",
+     "note": "for images taken before the age of 18, from any country"},
+    {"name": "StopNCII.org", "url": "https://stopncii.org",
+     "note": "for adults whose intimate images are shared or threatened to be shared"},
+]
+DEFAULT_POLICE_REPORT = [
+    {"name": "CEOP, the child protection command of the National Crime Agency",
+     "url": "https://www.ceop.police.uk/Safety-Centre/",
+     "note": "to report online sexual abuse or blackmail of a young person"},
+]
+DEFAULT_SUPPORT = [
+    {"name": "Childline", "phone": "0800 1111", "url": "https://www.childline.org.uk",
+     "note": "free and confidential, for young people"},
+    {"name": "the NSPCC helpline", "phone": "0808 800 5000",
+     "note": "for adults worried about a child"},
+    {"name": "the Revenge Porn Helpline", "phone": "0345 6000 459",
+     "url": "https://revengepornhelpline.org.uk", "note": "for adults"},
+]
 
 SCHEMA: dict[str, dict[str, tuple[Parser, Any]]] = {
     "helpline": {
@@ -320,9 +461,18 @@ SCHEMA: dict[str, dict[str, tuple[Parser, Any]]] = {
         "attachments": (_nonempty, None),
     },
     "safeguarding": {
-        "illegal_keywords": (_strings, []),
-        "store_illegal_attachments": (_bool, True),
+        "illegal_keywords": (_keywords, list(DEFAULT_ILLEGAL_KEYWORDS)),
+        "sextortion_keywords": (_keywords, list(DEFAULT_SEXTORTION_KEYWORDS)),
+        "store_illegal_attachments": (_bool, False),
         "max_attachment_size": (_int(1), 25 * 1024 * 1024),
+    },
+    "signposting": {
+        "emergency_number": (_nonempty, "999"),
+        "police_number": (_nonempty, "101"),
+        "hotlines": (_services, DEFAULT_HOTLINES),
+        "takedown": (_services, DEFAULT_TAKEDOWN),
+        "police_report": (_services, DEFAULT_POLICE_REPORT),
+        "support": (_services, DEFAULT_SUPPORT),
     },
     "tickets": {
         "categories": (
@@ -330,7 +480,7 @@ SCHEMA: dict[str, dict[str, tuple[Parser, Any]]] = {
             [
                 "illegal_images", "threats", "under13_privacy", "impersonation",
                 "defamation", "reputation", "bullying", "grooming", "sexting",
-                "privacy", "other",
+                "sextortion", "privacy", "other",
             ],
         ),
         "roles": (
@@ -527,10 +677,12 @@ def _build(
         var_dir=var_dir, platforms_path=_resource(paths["platforms"]),
         templates_dir=_resource(paths["templates"]),
         attachments_dir=Path(paths["attachments"] or var_dir / "attachments"),
-        illegal_keywords=tuple(k.lower() for k in v["safeguarding"]["illegal_keywords"]),
+        illegal_keywords=v["safeguarding"]["illegal_keywords"],
+        sextortion_keywords=v["safeguarding"]["sextortion_keywords"],
         store_illegal_attachments=v["safeguarding"]["store_illegal_attachments"],
         max_attachment_size=v["safeguarding"]["max_attachment_size"],
-        categories=v["tickets"]["categories"], roles=v["tickets"]["roles"], source=source,
+        categories=v["tickets"]["categories"], roles=v["tickets"]["roles"],
+        signposting=Signposting(**v["signposting"]), source=source,
     )
 
 

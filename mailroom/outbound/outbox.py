@@ -19,7 +19,7 @@ from __future__ import annotations
 import email
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -34,7 +34,7 @@ from mailroom.mailtypes import Address, StoredFile
 from mailroom.outbound.compose import POLICY, add_attachments, clean_header_text, make_message_id
 from mailroom.outbound.rendered import compose_rendered, rendered_form, with_note
 from mailroom.outbound.transports import PermanentFailure, TransportError
-from mailroom.safeguarding import may_send_files
+from mailroom.safeguarding import HELD_ILLEGAL, HELD_LISTED, files_held_at_send
 from mailroom.store.db import is_postgres, unavailable_as_store_error
 from mailroom.store.models import Message, OutboxItem, Ticket
 
@@ -143,22 +143,24 @@ class Outgoing:
     mail_from: str
     rcpt_to: list[str]
     files: list[StoredFile]
-    files_allowed: bool
+    held: dict[str, str] = field(default_factory=dict)  # sha256 -> why it may not leave
 
 
 def message_to_send(app: App, outgoing: Outgoing) -> EmailMessage:
     """The queued message, composed, with its files read from the blob store.
 
-    A file no longer in the store (erased, or kept as a hash only since the
-    mail was queued) stays behind, and so does every file when the case has
-    been flagged illegal since: the text went out as queued, the files not.
+    Safeguarding decided again, when the row was read (:func:`read_outgoing`),
+    which files may leave: a listed file stays behind, and every file does when
+    the case (followed through merges) is illegal by now; so does a file no
+    longer in the store (erased, or kept as a hash only since the mail was
+    queued). The text goes out as queued, with a note saying which stayed and why.
     Raises ValueError when the row cannot be composed (nothing to send).
     """
-    files = _files_to_attach(app, outgoing)
+    files, missing = _files_to_attach(app, outgoing)
     if outgoing.rendered is not None:
         rendered = outgoing.rendered
         if len(files) < len(outgoing.files):
-            rendered = with_note(rendered, _withheld_note(outgoing, len(files)))
+            rendered = with_note(rendered, _withheld_note(outgoing, missing))
         return compose_rendered(rendered, files)
     if outgoing.raw is None:
         raise ValueError("the mail's content has been erased")
@@ -168,30 +170,55 @@ def message_to_send(app: App, outgoing: Outgoing) -> EmailMessage:
     return message
 
 
-def _files_to_attach(app: App, outgoing: Outgoing) -> list[tuple[str, str, bytes]]:
-    if not outgoing.files:
-        return []
-    wanted = outgoing.files if outgoing.files_allowed else []
-    files = [(f.filename, f.content_type, data) for f in wanted
-             if (data := _read_blob(app, f.sha256)) is not None]
+MISSING = "missing"
+
+
+def _files_to_attach(
+    app: App, outgoing: Outgoing
+) -> tuple[list[tuple[str, str, bytes]], list[str]]:
+    """The files that go, and the SHA-256 of those allowed but no longer in the store."""
+    files, missing = [], []
+    for file in outgoing.files:
+        if file.sha256 in outgoing.held:
+            continue
+        data = _read_blob(app, file.sha256)
+        if data is None:
+            missing.append(file.sha256)
+        else:
+            files.append((file.filename, file.content_type, data))
     if len(files) < len(outgoing.files):
+        why = sorted({*outgoing.held.values(), *([MISSING] if missing else [])})
         log.warning("outbox %s: %d of %d attachment(s) withheld at send time (%s)",
                     outgoing.item_id, len(outgoing.files) - len(files), len(outgoing.files),
-                    "no longer stored" if outgoing.files_allowed else "the case is now illegal")
-    return files
+                    ", ".join(why))
+    return files, missing
 
 
-def _withheld_note(outgoing: Outgoing, attached: int) -> str:
+_WHY_HELD = {
+    HELD_LISTED: ("not sent with this email: {they} the list of known illegal images, "
+                  "which are never forwarded."),
+    HELD_ILLEGAL: ("not sent with this email. Since it was written, the case has been marked "
+                   "as possibly holding illegal images, and its files are never forwarded."),
+    MISSING: "could not be sent with this email: no longer stored (erased, or past retention).",
+}
+
+
+def _withheld_note(outgoing: Outgoing, missing: Sequence[str]) -> str:
     """Why the text lists files the mail does not carry (it was rendered when queued)."""
-    missing = len(outgoing.files) - attached
-    files = "attachment" if missing == 1 else "attachments"
-    if not outgoing.files_allowed:
-        return (f"Note: the {files} listed above {'was' if missing == 1 else 'were'} not sent "
-                "with this email. Since it was written, the case has been marked as possibly "
-                "holding illegal images, and its files are never forwarded.")
-    which = f"{missing} of the {len(outgoing.files)} attachments" if attached else f"the {files}"
-    return (f"Note: {which} listed above could not be sent with this email: no longer "
-            "stored (erased, or past retention).")
+    total = len(outgoing.files)
+    why = [*outgoing.held.values(), *[MISSING] * len(missing)]
+    notes = []
+    for reason in (HELD_LISTED, HELD_ILLEGAL, MISSING):
+        count = why.count(reason)
+        if not count:
+            continue
+        which = ("the attachment listed above" if total == 1 else
+                 "the attachments listed above" if count == total else
+                 f"{count} of the {total} attachments listed above")
+        verb = "" if reason == MISSING else ("was " if count == 1 else "were ")
+        they = "it matches" if count == 1 else "they match"
+        notes.append(f"Note: {which} {verb}{_WHY_HELD[reason].format(they=they)}")
+    return "\n\n".join(notes)
 
 
 def _read_blob(app: App, sha256: str) -> bytes | None:
@@ -302,10 +329,10 @@ def _mark_sent(session: Session, item_id: int, token: str, accepted_at: datetime
 
 
 def read_outgoing(session: Session, item: OutboxItem) -> Outgoing:
+    """What sending ``item`` needs, with safeguarding's decision about each file now."""
     files = queued_files(item)
-    ticket = session.get(Ticket, item.ticket_id) if files and item.ticket_id else None
     return Outgoing(item.id, item.kind, item.rendered, item.raw, item.mail_from,
-                    list(item.rcpt_to), files, may_send_files(ticket))
+                    list(item.rcpt_to), files, files_held_at_send(session, item.ticket_id, files))
 
 
 def record_failure(app: App, item_id: int, exc: TransportError) -> str:

@@ -261,10 +261,37 @@ class AttachmentRow(Base):
     content_type: Mapped[str] = mapped_column(String(255))
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
+    # For matching hash lists exchanged with hotlines (which still use MD5); None for
+    # files stored before it was recorded.
+    md5: Mapped[str | None] = mapped_column(String(32), index=True)
     stored: Mapped[bool] = mapped_column(Boolean, default=True)  # False: hash only
     inline: Mapped[bool] = mapped_column(Boolean, default=False)
 
     message: Mapped[Message] = relationship(back_populates="attachments")
+
+
+class BlockedHash(Base):
+    """A file that is never forwarded, whatever case it turns up in (the hash blocklist).
+
+    One row per file: its SHA-256 and, for lists exchanged with hotlines, its MD5
+    (either may be unknown for an imported hash). ``source`` says how it was
+    listed: ``case`` (withheld from a case judged illegal), ``import`` (``mailroom
+    hashes import``) or ``command`` (a practitioner withheld a case's files by hand);
+    ``ticket_id`` the case it came from, ``origin`` the file name or command."""
+
+    __tablename__ = "hash_blocklist"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
+    md5: Mapped[str | None] = mapped_column(String(32), unique=True)
+    source: Mapped[str] = mapped_column(String(16))  # case, import, command
+    ticket_id: Mapped[int | None] = mapped_column(
+        ID, ForeignKey("tickets.id", ondelete="SET NULL")
+    )
+    origin: Mapped[str | None] = mapped_column(String(512))
+    note: Mapped[str | None] = mapped_column(Text)
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+    added_by: Mapped[str] = mapped_column(String(320))
 
 
 class OutboxItem(Base):

@@ -92,6 +92,16 @@ def test_hash_only_option_keeps_no_bytes(make_app) -> None:
     [row] = attachments_of(app)
     assert row.stored is False and not app.blobs.exists(row.sha256)
     assert row.sha256 == hashlib.sha256(SCREENSHOT).hexdigest()
+    assert row.md5 == hashlib.md5(SCREENSHOT, usedforsecurity=False).hexdigest()
+    assert row.filename == f"withheld-{row.sha256[:8]}.png"  # "shot.png" could name a child
+
+
+def test_keeping_illegal_files_is_the_admins_choice(make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(safeguarding={"store_illegal_attachments": True})
+    deliver(app, with_attachment(mail(message_id="h2@school.example", body="csam report\n")))
+    [row] = attachments_of(app)
+    assert row.stored and app.blobs.exists(row.sha256) and row.filename == "shot.png"
+    assert list(outbox(app, "notification")[0].iter_attachments()) == []
 
 
 def test_hash_only_option_drops_bytes_when_the_category_is_set_later(make_app) -> None:

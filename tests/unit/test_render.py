@@ -17,7 +17,21 @@ AUDIENCES = ("requester", "practitioner", "escalation")
 CLOSED_AT = datetime(2025, 3, 31, 9, 0, tzinfo=UTC)  # Monday 10:00 BST
 
 REQUESTER = {"helpline_name": "Online Safety Helpline", "reference": "HL-000123"}
-SIGNPOSTING = {**REQUESTER, "platforms": ["Instagram", "TikTok"]}
+# [signposting] as a helpline in the US might set it: nothing in the templates is the UK's.
+SERVICES = {
+    "emergency_number": "911",
+    "police_number": "your local police non-emergency number",
+    "hotlines": [{"name": "the NCMEC CyberTipline", "url": "https://report.cybertip.org",
+                  "phone": "1-800-843-5678", "note": None},
+                 {"name": "the Internet Watch Foundation (IWF)", "url": "https://report.iwf.org.uk",
+                  "phone": None, "note": "for content in the UK"}],
+    "takedown": [{"name": "Take It Down, from NCMEC", "url": "https://takeitdown.ncmec.org",
+                  "phone": None, "note": "for images taken before the age of 18"}],
+    "police_report": [{"name": "the FBI", "url": "https://tips.fbi.gov", "phone": None,
+                       "note": None}],
+    "support": [{"name": "the 988 Lifeline", "url": None, "phone": "988", "note": None}],
+}
+SIGNPOSTING = {**REQUESTER, "platforms": ["Instagram", "TikTok"], "signposting": SERVICES}
 PRACTITIONER_CASE = {
     "reference": "HL-000123",
     "subject": "Fake account of our school",
@@ -63,6 +77,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "is_open": False,
         "next_opening": CLOSED_AT,
         "hours_text": "Monday to Friday, 10:00 to 16:00 (Europe/London)",
+        "signposting": SERVICES,
     },
     "requester/closure": {**REQUESTER, "subject": "Fake account of our school"},
     "requester/relay": {
@@ -74,6 +89,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "requester/signposting/under13_privacy": SIGNPOSTING,
     "requester/signposting/impersonation": SIGNPOSTING,
     "requester/signposting/defamation": SIGNPOSTING,
+    "requester/signposting/sextortion": SIGNPOSTING,
     "practitioner/new_case": PRACTITIONER_CASE,
     "practitioner/follow_up": PRACTITIONER_CASE,
     "practitioner/reply_refused": {
@@ -209,16 +225,39 @@ def test_illegal_images_signposting(renderer: Renderer) -> None:
     text, _ = renderer.render(
         "requester/signposting/illegal_images", SAMPLES["requester/signposting/illegal_images"]
     )
-    assert "https://report.iwf.org.uk" in text
-    assert "https://report.cybertip.org" in text
+    assert "- The Internet Watch Foundation (IWF): https://report.iwf.org.uk" in text
+    assert "- The NCMEC CyberTipline, 1-800-843-5678: https://report.cybertip.org\n" in text
+    assert "call the police now on 911" in text
     assert "Do not forward" in text and "not to us" in text
     assert "Instagram and TikTok" in text
 
 
 def test_threats_signposting_names_the_police_numbers(renderer: Renderer) -> None:
     text, _ = renderer.render("requester/signposting/threats", {**SIGNPOSTING, "platforms": []})
-    assert all(number in text for number in ("999", "911", "101"))
+    assert "call the police now on 911" in text
+    assert "to the police on your local police non-emergency number" in text
+    assert "999" not in text and "101" not in text  # the configured numbers, not the UK's
     assert "reporting tools" not in text  # no platform paragraph without platforms
+
+
+def test_sextortion_signposting_is_its_own(renderer: Renderer) -> None:
+    text, _ = renderer.render("requester/signposting/sextortion", SIGNPOSTING)
+    for words in ("Do not pay", "Do not delete the messages", "Do not forward",
+                  "call the police now on 911", "- Take It Down, from NCMEC: "
+                  "https://takeitdown.ncmec.org (for images taken before the age of 18)",
+                  "- The FBI: https://tips.fbi.gov", "- The 988 Lifeline, 988"):
+        assert words in text, words
+    illegal, _ = renderer.render("requester/signposting/illegal_images", SIGNPOSTING)
+    assert "Do not pay" not in illegal and "sextortion" not in illegal
+
+
+def test_signposting_without_services_leaves_their_paragraphs_out(renderer: Renderer) -> None:
+    bare = {**SERVICES, "hotlines": [], "takedown": [], "police_report": [], "support": []}
+    for name in ("illegal_images", "sextortion"):
+        text, _ = renderer.render(f"requester/signposting/{name}",
+                                  {**SIGNPOSTING, "signposting": bare})
+        assert ":\n\n" not in text and "http" not in text, text  # no heading without its list
+        assert "call the police now on 911" in text
 
 
 def test_practitioner_summary_and_withheld_attachments(renderer: Renderer) -> None:
