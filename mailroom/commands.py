@@ -8,7 +8,7 @@ before and between them)::
     #status open|waiting|closed #category NAME     #role NAME
     #escalate PLATFORM [URL…]   #outcome removed|restricted|declined|no_action [PLATFORM]
     #note                       #close
-    #allow ADDRESS|all          #remove ADDRESS    #merge REF
+    #allow ADDRESS|all          #remove ADDRESS    #merge REF    #withhold
 
 The first line that is not a command ends the block; everything from there on
 is the body, the text relayed to the requester (unless ``#note`` keeps the
@@ -206,4 +206,5 @@ COMMANDS: dict[str, Callable[[str, str], Command | str]] = {
     "allow": _allow,
     "remove": _address,
     "merge": _reference,
+    "withhold": _no_arguments,
 }

@@ -70,7 +70,7 @@ from mailroom.responses import (
     thread_ids,
     ticket_subject,
 )
-from mailroom.safeguarding import keep_only_hashes, outgoing_attachments
+from mailroom.safeguarding import keep_only_hashes, outgoing_attachments, withhold_case_files
 from mailroom.store.models import Message, Ticket
 from mailroom.tickets import record_event, set_status, ticket_by_reference
 
@@ -252,7 +252,7 @@ def _run_field(name: str) -> Callable[[Reply, Command], None]:
             reply.record(f"ticket.{name}", before=before, after=value)
             if name == "category":
                 reply.signposting = value
-                keep_only_hashes(reply.app, reply.session, reply.ticket)
+                keep_only_hashes(reply.app, reply.session, reply.ticket, actor=reply.actor)
         reply.done.append(f"{name} {value}")
 
     return run
@@ -324,8 +324,20 @@ def merge_case_into(
     merged = merge_tickets(session, keep, [other], at=app.now(), reason="practitioner",
                            actor=actor, message_pk=message_pk)
     if merged.became_illegal:
-        keep_only_hashes(app, session, keep)
+        keep_only_hashes(app, session, keep, actor=actor)
     return other
+
+
+def _run_withhold(reply: Reply, command: Command) -> None:
+    """``#withhold``: every file of the case is withheld from now on, and retroactively."""
+    done = withhold_case_files(reply.app, reply.session, reply.ticket, actor=reply.actor,
+                               message_pk=reply.message.id)
+    line = f"withheld the case's {done.files} file(s): none will be sent, in any case"
+    if done.queued_mail:
+        line += f" ({done.queued_mail} queued mail(s) will go without them)"
+    if done.other_cases:
+        line += f"; the same files also flagged {', '.join(done.other_cases)}"
+    reply.done.append(line)
 
 
 def _run_nothing(reply: Reply, command: Command) -> None:
@@ -375,6 +387,7 @@ RUNNERS: dict[str, Callable[[Reply, Command], None]] = {
     "allow": _run_allow,
     "remove": _run_remove,
     "merge": _run_merge,
+    "withhold": _run_withhold,
 }
 
 

@@ -34,6 +34,7 @@ VALID = [
     ("remove", "#remove <head@school.example>", Command("remove", ("head@school.example",))),
     ("merge-reference", "#merge hl-000012", Command("merge", ("HL-000012",))),
     ("merge-tag-number", "#merge #12", Command("merge", ("12",))),
+    ("withhold", "#withhold", Command("withhold")),
 ]
 
 ERRORS = [
@@ -95,7 +96,7 @@ def test_errors_and_valid_commands_are_both_reported() -> None:
     assert [c.name for c in parsed.commands] == ["assign", "status"]
     assert parsed.errors == (
         "#frobnicate: unknown command (known commands: #assign, #status, #category, #role, "
-        "#escalate, #outcome, #note, #close, #allow, #remove, #merge)",
+        "#escalate, #outcome, #note, #close, #allow, #remove, #merge, #withhold)",
     )
 
 
