@@ -35,7 +35,7 @@ from mailroom.inbox import INBOX
 from mailroom.locks import lock_key
 from mailroom.mailtypes import Address, ParsedMessage
 from mailroom.message import parse_message_tree, parse_mime
-from mailroom.outbound.compose import MESSAGE_ID_PREFIX, find_ticket_tag
+from mailroom.outbound.compose import MESSAGE_ID_PREFIX, find_ticket_tag, untagged_subject
 from mailroom.responses import respond_to_requester
 from mailroom.safeguarding import (
     ILLEGAL_CATEGORY,
@@ -352,7 +352,9 @@ def act_on_mail(app: App, session: Session, incoming: Incoming, decision: Thread
     """Open a ticket or add to one; merge tickets the message proves are one."""
     now, parsed = app.now(), incoming.parsed
     if decision.ticket_id is None:
-        incoming.ticket = open_ticket(session, subject=parsed.subject, requester=parsed.sender,
+        # Without our tags: a stranger quoting one is recorded by the quoted-ticket flag.
+        subject = untagged_subject(parsed.subject, app.settings.subject_tag)
+        incoming.ticket = open_ticket(session, subject=subject, requester=parsed.sender,
                                       at=now, prefix=app.settings.reference_prefix)
         incoming.created = True
         if decision.quoted_ticket:
