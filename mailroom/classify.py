@@ -18,6 +18,14 @@ Only ``normal`` mail may be acknowledged. Every decision carries short
 machine-readable reasons (``precedence:bulk``, ``list-id``, ``dsn`` …) so that
 the pipeline can record why. Pure: a standard-library ``Message`` in, a
 ``Classification`` out.
+
+``vacation_reasons(subject, text)`` reads a message's *new text* for an
+absence notice written without automatic-reply headers (a hand-written
+out-of-office, an autoresponder that sends none). It is not part of
+``classify``: such mail stays ``normal`` (it may be a person, and a real
+report must still open its case), and the callers decide what it changes:
+no acknowledgement for a requester (``mailroom.responses``), nothing relayed
+for a practitioner. Precision comes first; see its section below.
 """
 
 from __future__ import annotations
