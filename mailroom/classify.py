@@ -388,8 +388,8 @@ def is_noreply_address(addr: str) -> bool:
 # * it is short (``VACATION_MAX_CHARS``, before a disclaimer; a signature block of short
 #   lines after the notice, or anything after a sign-off, is not read),
 # * it holds no web address and asks no question (a "?" outside quotation marks),
-# * an absence statement ("I am out of the office until…", "Ich bin bis … nicht im Büro")
-#   comes first, after at most a greeting and a "thank you for your message",
+# * it holds an absence statement ("I am out of the office until…", "Ich bin bis … nicht
+#   im Büro") and, before the signature, no sentence that is not part of a notice,
 # * and nearly every word is the notice: absence, return date, "limited access to email",
 #   "for urgent matters please contact…", greetings and sign-offs. At most
 #   ``VACATION_OTHER_WORDS`` words of anything else remain (a name, a stray phrase), at
