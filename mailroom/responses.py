@@ -34,7 +34,9 @@ Two rules hold against autoresponders that wear no automatic-reply headers:
   morning) are acknowledged the first ``same_content_per_window`` times; the
   next one is not, though their case opens and the practitioners are told as
   always, so nobody's report is lost, only the automatic receipt. A loop, in
-  turn, costs at most that many acknowledgements per window.
+  turn, costs at most that many acknowledgements per window. Like the
+  per-sender limits, the count is read, not locked: workers deciding at the
+  same moment may each send one more.
 
 Every refusal is a flag ``no-ack:<reason>`` on the message and a log line; the
 case still opens and the practitioners are notified.
@@ -120,7 +122,17 @@ def may_acknowledge(
 def refusal_reason(
     app: App, session: Session, incoming: Incoming, keys: ContentKeys | None = None
 ) -> str | None:
-    """Why a requester's new case gets no acknowledgement, or None when it may get one."""
+    """Why a requester's new case gets no acknowledgement, or None when it may get one:
+    who sent it, then what it says, then how many went out lately (one query)."""
+    reason = sender_refusal(app, incoming)
+    if reason is None and vacation_refusal(incoming):
+        reason = "vacation-text"
+    if reason is None:
+        reason = rate_refusal(app, session, incoming, keys or acknowledgement_keys(app, incoming))
+    return reason
+
+
+def sender_refusal(app: App, incoming: Incoming) -> str | None:
     s, sender = app.settings, incoming.parsed.sender
     if sender is None:
         return "no-sender"
@@ -132,13 +144,25 @@ def refusal_reason(
         return "invalid-address"  # e.g. a non-ASCII local part (SMTPUTF8) or "jo..x@"
     if sender.addr.rsplit("@", 1)[-1] in s.domains or sender.addr in s.practitioners:
         return "our-address"
+    return None
+
+
+def vacation_refusal(incoming: Incoming) -> bool:
+    """The message reads as an out-of-office notice that came without its headers."""
     vacation = vacation_reasons(incoming.parsed.subject, new_text(incoming))
     if vacation:
         log.info("inbox %s reads as an out-of-office notice (%s)", incoming.item.id,
                  ", ".join(vacation))
-        return "vacation-text"
-    keys = keys or acknowledgement_keys(app, incoming)
-    now = app.now()
+    return bool(vacation)
+
+
+def rate_refusal(
+    app: App, session: Session, incoming: Incoming, keys: ContentKeys
+) -> str | None:
+    """The per-sender limits, then the circuit breaker across senders."""
+    s, now = app.settings, app.now()
+    sender = incoming.parsed.sender
+    assert sender is not None
     recent = recent_acknowledgements(
         session, sender.addr, window_since=now - timedelta(minutes=s.ack_window_minutes),
         day_since=now - timedelta(days=1),
