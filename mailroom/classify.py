@@ -18,6 +18,14 @@ Only ``normal`` mail may be acknowledged. Every decision carries short
 machine-readable reasons (``precedence:bulk``, ``list-id``, ``dsn`` …) so that
 the pipeline can record why. Pure: a standard-library ``Message`` in, a
 ``Classification`` out.
+
+``vacation_reasons(subject, text)`` reads a message's *new text* for an
+absence notice written without automatic-reply headers (a hand-written
+out-of-office, an autoresponder that sends none). It is not part of
+``classify``: such mail stays ``normal`` (it may be a person, and a real
+report must still open its case), and the callers decide what it changes:
+no acknowledgement for a requester (``mailroom.responses``), nothing relayed
+for a practitioner. Precision comes first; see its section below.
 """
 
 from __future__ import annotations
@@ -367,3 +375,372 @@ def is_noreply_address(addr: str) -> bool:
     bare = parseaddr(addr)[1] or addr.strip()
     local = bare.rpartition("@")[0] if "@" in bare else bare
     return bool(local) and bool(_NOREPLY_LOCAL.search(local))
+
+
+# --- out-of-office text without automatic-reply headers ----------------------------------
+#
+# Some autoresponders send no RFC 3834 header at all, and some people write their absence
+# notice by hand. ``vacation_reasons`` reads the subject and the new text the way a person
+# would, in English, German, French, Spanish, Dutch, Italian and Portuguese. Precision
+# first: a professional's report that mentions being away ("I'm on leave next week but our
+# pupil is being bullied: https://…") must never count. So the text counts only when
+#
+# * it is short (``VACATION_MAX_CHARS``, before a disclaimer; a signature block of short
+#   lines after the notice, or anything after a sign-off, is not read),
+# * it holds no web address and asks no question (a "?" outside quotation marks),
+# * it holds an absence statement ("I am out of the office until…", "Ich bin bis … nicht
+#   im Büro") and, before the signature, no sentence that is not part of a notice,
+# * and nearly every word is the notice: absence, return date, "limited access to email",
+#   "for urgent matters please contact…", greetings and sign-offs. At most
+#   ``VACATION_OTHER_WORDS`` words of anything else remain (a name, a stray phrase), at
+#   most ``VACATION_SENTENCE_WORDS`` in one sentence: a sentence that mixes an absence with
+#   anything more ("I'm away until Monday and the account is still up") is content,
+# * and it names no platform and no harm (an account, a photo, a pupil, bullying…): the
+#   words of a report, in the seven languages.
+#
+# The text is lowercased once and the patterns below are written in lower case: Python's
+# ``re`` matches these alternations several times faster without IGNORECASE.
+
+VACATION_MAX_CHARS = 1500
+VACATION_READ_CHARS = 20_000  # read no further, whatever is quoted before the notice ends
+VACATION_OTHER_WORDS = 6  # in the whole notice
+VACATION_SENTENCE_WORDS = 2  # in one sentence of it ("on a training course": 2)
+SIGNATURE_LINE_WORDS = 6  # trailing lines this short after the notice: a signature block
+
+_W = r"[^\W\d_]"  # a letter
+_SPAN = r"(?:[^.!?\n]|(?<=\d)\.){0,60}?"  # within a sentence; "20. Juni" is one
+_AWAY_STATES_EN = (
+    r"(?:out of (?:the )?(?:office|school|country)|away(?: from (?:the |my )?(?:office|desk"
+    r"|school|e-?mail|computer))?|on (?:(?:annual|parental|maternity|paternity|sick|study"
+    r"|long[- ]term|compassionate|adoption|special) )?leave|on (?:vacation|holidays?"
+    r"|sabbatical|a (?:business )?trip)|off (?:work|sick)|not (?:in|at) (?:the |my )?"
+    r"(?:office|school|work|desk)|unavailable|travelling|traveling|(?:at|attending) a "
+    r"(?:conference|training course|course)|off[- ]site)"
+)
+_AWAY = re.compile(
+    "|".join((
+        # English
+        rf"\b(?:i am|i'm|i’m|i will be|i'll be|i’ll be|i shall be)\s+(?:currently |presently "
+        rf"|now |still |temporarily )?{_AWAY_STATES_EN}",
+        rf"\b(?:is|are|will be) (?:currently |presently |now |temporarily )?{_AWAY_STATES_EN}"
+        r"(?= |$|[.,;!])",
+        r"\b(?:the |our )?(?:office|school|helpdesk|department) (?:is|will be) (?:now )?closed",
+        r"\bi (?:have|'ve|’ve) (?:now )?left\b[^.!?\n]{0,40}?\b(?:school|academy|college"
+        r"|company|organi[sz]ation|office|post|role|job|council|trust|authority|team"
+        r"|department|employment)\b",
+        r"\bi (?:no longer|do not|don't|don’t) (?:work|am working) (?:at|for|with|in|here)",
+        r"\bthis (?:e-?mail |mail )?(?:address|mailbox|inbox|account) is (?:no longer|not) "
+        r"(?:monitored|in use|active|being (?:monitored|checked|read)|checked|read)",
+        r"\bthis is an? automat(?:ic|ed|ically generated) (?:reply|response|message|e-?mail"
+        r"|notification|answer|out[- ]of[- ]office)",
+        # German
+        rf"\bich bin\b{_SPAN}\b(?:nicht (?:im (?:büro|buero|office|haus|hause|dienst)"
+        r"|erreichbar|anwesend|da|in der schule)|au(?:ß|ss)er haus|abwesend|im urlaub"
+        r"|in (?:urlaub|elternzeit|mutterschutz|den ferien)|auf (?:dienstreise|geschäftsreise"
+        r"|geschaeftsreise|fortbildung|reisen)|krank(?:geschrieben)?|verreist)",
+        rf"\bich befinde mich\b{_SPAN}\b(?:urlaub|au(?:ß|ss)er haus|elternzeit"
+        r"|dienstreise|geschäftsreise)",
+        r"\bdies ist eine automatische (?:antwort|nachricht|abwesenheitsnotiz|e-?mail)",
+        # French
+        r"\bje (?:suis|serai)\s+(?:actuellement |en ce moment |momentanément )?(?:absente?\b"
+        r"|absent\(e\)|en (?:congés?|vacances|déplacement|formation|arrêt maladie"
+        r"|congé maternité|congé parental)|hors du bureau|loin du bureau|indisponible"
+        r"|pas au bureau)",
+        r"\b(?:ceci est|il s'agit d'|il s’agit d')(?:une réponse|un message|un e-?mail"
+        r"|un courriel) automatique",
+        # Spanish
+        r"\b(?:estoy|me encuentro|estaré|me encontraré)\s+(?:actualmente |temporalmente )?"
+        r"(?:fuera de (?:la )?oficina|de vacaciones|ausente|de viaje|de baja|de permiso"
+        r"|fuera)",
+        r"\b(?:esta|este) es (?:una respuesta|un mensaje|un correo) automátic[oa]",
+        # Dutch
+        rf"\bik ben\b{_SPAN}\b(?:afwezig|niet (?:aanwezig|op kantoor|bereikbaar|op "
+        r"school)|op vakantie|met vakantie|met verlof|buiten kantoor|op reis|ziek)",
+        r"\bdit is een automatisch (?:antwoord|bericht|gegenereerd bericht)",
+        # Italian
+        r"\b(?:sono|sarò|saro)\s+(?:attualmente |momentaneamente )?(?:fuori (?:ufficio|sede)"
+        r"|assente|in (?:ferie|vacanza|congedo|malattia|maternità|trasferta))",
+        r"\bquesta è una risposta automatica|\bquesto è un messaggio automatico",
+        # Portuguese
+        r"\b(?:estou|estarei)\s+(?:atualmente |actualmente )?(?:fora do escritório|de férias"
+        r"|ausente|de licença)",
+        r"\b(?:esta|este) é (?:uma resposta|uma mensagem|um e-?mail) automátic[oa]",
+    )),
+)
+# Phrases of a notice besides the absence itself: removed before words are counted.
+_NOTICE = re.compile(
+    "|".join((
+        # English
+        r"\bthank(?:s| you) (?:very much )?for (?:your|the) (?:e-?mail|message|enquiry"
+        r"|inquiry|mail|note|query)",
+        r"\b(?:with )?(?:very )?(?:limited|no|intermittent|restricted|occasional|little) "
+        r"access to (?:my )?(?:e-?mails?|messages|the internet|my inbox)",
+        r"\b(?:and )?(?:i )?(?:will|shall|'ll|’ll) (?:reply|respond|get back to you|deal with"
+        r"|answer|read|attend to|action|look at|be in touch|reply to|respond to|review"
+        r"|see|follow up)\b(?: to)?(?: your| you| it| them)?(?: (?:e-?mail|message|query"
+        r"|enquiry|inquiry|request)s?)?",
+        r"\b(?:as soon as (?:possible|i can|practicable|i am back|i'm back|i return)"
+        r"|(?:on|upon|after) my return|when i (?:return|am back|get back|'m back)"
+        r"|on return|at the earliest opportunity)",
+        r"\b(?:i )?(?:will|shall|'ll|’ll) be back(?: in (?:the )?(?:office|school))?"
+        r"(?: on)?",
+        r"\b(?:i )?(?:return|returning|am back|'m back|back in (?:the )?(?:office|school))"
+        r"(?: to (?:the )?(?:office|school|work))?(?: on)?",
+        r"\b(?:am |be )?unable to (?:read|reply|respond|answer|access|check)(?: to)?"
+        r"(?: your| my)?(?: e-?mails?| messages?)?",
+        r"\byour (?:e-?mail|message) (?:will not|won't|won’t) be (?:forwarded|read|actioned)",
+        r"\b(?:this is )?the only (?:notification|reply|message) you will receive",
+        r"\bwhile (?:i am|i'm|i’m|[\w ]{1,30} is) (?:away|out of (?:the )?office|on leave)",
+        r"\bin my absence\b",
+        r"\b(?:apologies|sorry) for (?:any|the) inconvenience(?: (?:this|that) may cause)?",
+        r"\bi hope you (?:are well|have a (?:nice|good|great) (?:day|week|weekend|summer))",
+        r"\bplease note(?: that)?",
+        # German
+        r"\b(?:vielen |herzlichen )?dank für ihre (?:e-?mail|nachricht|mail|anfrage)",
+        rf"\b(?:ab|am|bis)\b{_SPAN}\bwieder (?:im (?:büro|buero|haus|dienst)"
+        r"|erreichbar|da|für sie da|zurück)",
+        r"\bihre (?:e-?mail|nachricht) wird nicht weitergeleitet",
+        r"\bnach meiner rückkehr\b[^.!?\n]{0,40}?(?:beantworten|bearbeiten|melden)?",
+        r"\b(?:und )?(?:habe |mit )?(?:keinen|nur eingeschränkten|eingeschränkte[mn]?|kaum) "
+        r"zugriff auf (?:meine )?(?:e-?mails|e-mails|mails|nachrichten)",
+        # French
+        r"\bmerci (?:pour|de) votre (?:message|courriel|e-?mail|mail)",
+        r"\b(?:à|a|dès) mon retour",
+        r"\bje (?:serai|suis) de retour(?: au bureau)?(?: le)?",
+        r"\bje (?:prendrai connaissance|répondrai|traiterai|lirai)\b[^.!?\n]{0,40}",
+        r"\b(?:avec un )?accès limité (?:à mes|aux|à mes) (?:e-?mails|courriels|messages)",
+        r"\bvotre (?:message|courriel) ne sera pas (?:transféré|lu)",
+        # Spanish
+        r"\bgracias por su (?:mensaje|correo|e-?mail)",
+        r"\b(?:a mi (?:regreso|vuelta)|cuando (?:regrese|vuelva))",
+        r"\b(?:responderé|contestaré|atenderé|leeré)\b[^.!?\n]{0,40}",
+        r"\bestaré de (?:vuelta|regreso)",
+        r"\b(?:con )?acceso limitado (?:al|a mi) correo(?: electrónico)?",
+        r"\bsu (?:mensaje|correo) no será reenviado",
+        # Dutch
+        r"\b(?:bedankt|dank (?:u|je)) voor (?:uw|je) (?:e-?mail|bericht|mail)",
+        r"\bna mijn terugkeer\b[^.!?\n]{0,40}",
+        r"\b(?:weer|terug) (?:aanwezig|op kantoor|bereikbaar|op school)",
+        r"\buw (?:e-?mail|bericht) wordt niet doorgestuurd",
+        # Italian
+        r"\bgrazie per (?:il suo|la sua|il tuo|la tua) (?:messaggio|e-?mail|mail)",
+        r"\bal mio (?:rientro|ritorno)",
+        r"\b(?:risponderò|rispondero|leggerò)\b[^.!?\n]{0,40}",
+        r"\bsarò di nuovo in ufficio",
+        r"\b(?:con )?accesso limitato alla? (?:posta(?: elettronica)?|e-?mail)",
+        r"\bil suo messaggio non (?:verrà|sarà) inoltrato",
+        # Portuguese
+        r"\bobrigad[oa] (?:pela sua|pelo seu) (?:mensagem|e-?mail)",
+        r"\b(?:no|ao) meu regresso|\bquando (?:regressar|voltar)",
+        r"\b(?:responderei|lerei)\b[^.!?\n]{0,40}",
+        r"\b(?:com )?acesso limitado ao e-?mail",
+    )),
+)
+# A sentence that starts like this is part of the notice, whatever follows.
+_NOTICE_SENTENCE = re.compile(
+    r"(?:for (?:urgent|immediate)|in (?:case of )?(?:an )?(?:urgent|emergenc)"
+    r"|if (?:your|this|the) (?:matter|query|enquiry|inquiry|message|request|e-?mail) is urgent"
+    r"|if (?:it is|it's|you need|you require) (?:urgent|immediate)|(?:please|kindly) "
+    r"(?:contact|call|email|e-mail|ring|phone|get in touch|direct|forward|send|re-?send)"
+    r"|alternatively,? (?:please )?(?:contact|call)|in my absence"
+    r"|in dringenden fällen|bei dringenden|in eiligen fällen|bitte wenden sie sich"
+    r"|en cas d'urgence|en cas d’urgence|pour toute (?:urgence|question urgente)"
+    r"|(?:veuillez|merci de) (?:contacter|vous adresser)"
+    r"|para (?:asuntos|temas|cuestiones|consultas) urgentes|en caso de urgencia"
+    r"|(?:por favor,? )?(?:contacte|póngase en contacto)"
+    r"|voor (?:dringende|spoedeisende) (?:zaken|vragen)|in dringende gevallen"
+    r"|(?:u kunt )?contact opnemen met|neem contact op"
+    r"|per (?:urgenze|questioni urgenti|comunicazioni urgenti)|in caso di urgenza"
+    r"|(?:si prega di|può) contattare|para assuntos urgentes|em caso de urgência)",
+)
+_GREETING = re.compile(
+    r"^(?:hello|hi|hey|dear (?:sir|madam|sender|colleague|all|[\w.'’-]+(?: [\w.'’-]+)?)"
+    r"|good (?:morning|afternoon|day|evening)|greetings|hallo|guten tag|moin"
+    r"|sehr geehrte(?:r|s)? [^,.!\n]{1,40}|liebe(?:r|s)? [\w-]+|bonjour|bonsoir"
+    r"|(?:chère?|madame|monsieur)[^,.!\n]{0,30}|hola|buen(?:os|as) (?:días|tardes|noches)"
+    r"|estimad[oa]s?[^,.!\n]{0,30}|beste [\w-]+|geachte [^,.!\n]{1,30}|goede(?:morgen|middag"
+    r"|ndag)|ciao|buongiorno|buonasera|gentile [^,.!\n]{1,30}|salve|olá|ola|bom dia"
+    r"|boa tarde|car[oa] [\w-]+)\s*[,!:.]?\s*",
+)
+_SIGN_OFF = re.compile(
+    r"^(?:(?:kind|best|warm|many|with kind|yours)?\s*(?:regards|wishes|thanks)|thanks?(?: you)?"
+    r"|cheers|best|sincerely|yours (?:sincerely|faithfully|truly)|with thanks"
+    r"|(?:mit )?(?:freundlichen|besten|vielen|herzlichen|liebe|beste|viele) grü(?:ß|ss)en?"
+    r"|mfg|lg|vg|(?:bien )?cordialement|bien à vous|salutations(?: distinguées)?|amitiés"
+    r"|(?:un )?saludos?(?: cordiales)?|atentamente|un abrazo|met vriendelijke groet(?:en)?"
+    r"|vriendelijke groet(?:en)?|(?:hartelijke )?groet(?:en)?|mvg|(?:cordiali|distinti)?\s*"
+    r"saluti|cordialmente|atenciosamente|cumprimentos|abraços)\s*[,.!]?$",
+)
+_DISCLAIMER = re.compile(
+    r"confidential|intended (?:solely |only )?for|disclaimer|if you (?:have )?received this"
+    r"|vertraulich|diese e-?mail (?:enthält|kann)|confidentiel|destinataire|confidencial"
+    r"|vertrouwelijk|riservat|confidenziale|informazioni contenute",
+)
+_CUT_LINE = re.compile(
+    r"^(?:-- ?|_{5,}|-{5,}.*|.*\bwrote:|.*\bschrieb:?|.*a écrit ?:|.*escribió:|.*schreef"
+    r".*:|.*ha scritto:|(?:from|von|de|van|da): .*)$",
+)
+# The words of a report: platforms, harms, the people and things reports are about.
+_REPORT_WORDS = re.compile(
+    r"\b(?:instagram|insta\b|tik ?tok|snap(?:chat)?\b|facebook|whats ?app|youtube|discord|roblox"
+    r"|twitter|telegram|twitch|reddit|onlyfans|fortnite|minecraft|linkedin|pinterest"
+    r"|bull(?:y|ied|ies|ying)|cyberbull|harass|threat|nude|naked|sexto|sexual|groom|abus"
+    r"|impersonat|hack(?:ed|er|ers|ing)?\b|blackmail|fake|account|profile|screenshot|video|photo|picture|image"
+    r"|pupil|student|child|kids?\b|girl|boy|teen|victim|police|parent"
+    r"|gemobbt|mobbing|belästig|bedroh|nackt|konto|profil|schüler|foto|bild(?:er)?\b|erpress"
+    r"|harcel|menac|compte|élève|enfant|vidéo|gendarm"
+    r"|acos|amenaz|cuenta|alumn|niñ[oa]|policía"
+    r"|gepest|pesten|bedreig|leerling"
+    r"|bullizz|molest|minacc|profilo|alunn|bambin|polizia"
+    r"|ameaç|conta\b|aluno|criança)",
+)
+_URL = re.compile(r"\bhttps?://|\bwww\.[\w-]+\.")
+_QUOTED_STRING = re.compile(r'"[^"]{0,200}"|“[^”]{0,200}”|«[^»]{0,200}»|„[^“]{0,200}“')
+_SENTENCE_END = re.compile(r"[.!;]+\s+|\n+")
+_WORD = re.compile(rf"{_W}+(?:['’]{_W}+)?")
+_ORDINAL_DAY = re.compile(r"\b\d{1,2}$")
+_MONTHS_AND_DAYS = (
+    "january february march april may june july august september october november december "
+    "jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday "
+    "friday saturday sunday mon tue tues wed thu thur thurs fri sat sun "
+    "januar februar märz april mai juni juli august september oktober november dezember "
+    "jänner montag dienstag mittwoch donnerstag freitag samstag sonntag "
+    "janvier février mars avril mai juin juillet août septembre octobre novembre décembre "
+    "lundi mardi mercredi jeudi vendredi samedi dimanche "
+    "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre "
+    "diciembre lunes martes miércoles jueves viernes sábado domingo "
+    "januari februari maart april mei juni juli augustus september oktober november "
+    "december maandag dinsdag woensdag donderdag vrijdag zaterdag zondag "
+    "gennaio febbraio marzo aprile maggio giugno luglio agosto settembre ottobre novembre "
+    "dicembre lunedì martedì mercoledì giovedì venerdì sabato domenica "
+    "janeiro fevereiro março maio junho julho setembro outubro novembro dezembro "
+    "segunda terça quarta quinta sexta"
+)
+# Small words of a notice in the seven languages: never counted as "anything else".
+_NOTICE_WORDS = frozenset((_MONTHS_AND_DAYS + " " + (
+    "i me my am is are be been will shall would the a an and or to from until till til "
+    "through thru on at in of for with by this that your you it its inclusive including "
+    "st nd rd th next week weeks today tomorrow morning afternoon noon end day days "
+    "office school email e-mail mail emails message messages please note currently "
+    "again back then after before during period holiday holidays leave away also "
+    "ich bin bis zum zur vom ab am an dem den der die das und mit ihre ihr sie wieder "
+    "ein eine einschließlich je suis serai du au aux le la les et avec jusqu'au jusqu’au "
+    "jusqu'à jusqu’à inclus de des en à a dès y el los las con hasta del desde incluido "
+    "estoy estaré tot en met van vanaf het op ik ben t/m fino al dal il lo e con sono "
+    "sarò incluso o os as ao até estou"
+)).split())
+
+
+def vacation_reasons(subject: str, text: str) -> tuple[str, ...]:
+    """``subject:out-of-office`` and/or ``text:out-of-office`` when a message without
+    automatic-reply headers reads as an absence notice; () otherwise. ``text`` is the
+    new text of the message (quotes stripped); lines quoted with ``>`` are left out."""
+    reasons: list[str] = []
+    if _OUT_OF_OFFICE_SUBJECT.search(subject):
+        reasons.append("subject:out-of-office")
+    if is_vacation_text(text):
+        reasons.append("text:out-of-office")
+    return tuple(reasons)
+
+
+def is_vacation_text(text: str) -> bool:
+    """True when ``text`` is an absence notice and nearly nothing else (see above)."""
+    notice = _notice_part(text[:VACATION_READ_CHARS].lower())
+    if len(notice) > VACATION_MAX_CHARS or _URL.search(notice) or _asks_a_question(notice):
+        return False
+    if not _AWAY.search(notice):
+        return False
+    sentences = _sentences(notice)
+    read = _before_signature(sentences, [_sentence_role(s) for s in sentences])
+    roles = [role for _, role in read]
+    if "content" in roles or "away" not in roles:
+        return False
+    if any(_REPORT_WORDS.search(_NOTICE.sub(" ", _AWAY.sub(" ", s))) for s, _ in read):
+        return False
+    return sum(_leftover_words(s) for s, _ in read) <= VACATION_OTHER_WORDS
+
+
+def _notice_part(text: str) -> str:
+    """The (lowercased) text up to a disclaimer, a signature delimiter or quoted history,
+    without ``>`` lines; read no further than needed to know it is too long for a notice."""
+    kept: list[str] = []
+    size = 0
+    for line in text.replace("\r\n", "\n").split("\n"):
+        stripped = line.strip()
+        if stripped.startswith(">"):
+            continue
+        if _is_cut_line(stripped) or (kept and _DISCLAIMER.search(stripped)):
+            break
+        kept.append(stripped)
+        size += len(stripped) + 1
+        if size > VACATION_MAX_CHARS:
+            break
+    return "\n".join(kept).strip()
+
+
+def _is_cut_line(line: str) -> bool:
+    """A signature delimiter, a rule or an attribution line ("On … wrote:"): short."""
+    return len(line) <= 300 and bool(_CUT_LINE.match(line))
+
+
+def _asks_a_question(text: str) -> bool:
+    return "?" in _QUOTED_STRING.sub(" ", text) or "¿" in text
+
+
+def _sentences(text: str) -> list[str]:
+    """Sentences and lines; a full stop after a day number (``20. Juni``) ends none."""
+    sentences: list[str] = []
+    start = 0
+    for end in _SENTENCE_END.finditer(text):
+        piece = text[start:end.start()]
+        if "\n" not in end.group(0) and _ORDINAL_DAY.search(piece):
+            continue
+        sentences.append(text[start:end.end()].strip())
+        start = end.end()
+    sentences.append(text[start:].strip())
+    return [s for s in sentences if _WORD.search(s)]
+
+
+def _sentence_role(sentence: str) -> str:
+    """``greeting``, ``sign-off``, ``away`` (an absence and little else), ``notice``
+    (the rest of a notice: return, urgent contact, thanks…) or ``content``."""
+    rest = _without_greeting(sentence)
+    if not _WORD.search(rest):
+        return "greeting"
+    if _SIGN_OFF.match(rest):
+        return "sign-off"
+    if _NOTICE_SENTENCE.match(rest):
+        return "notice"
+    leftover = _leftover_words(rest)
+    if leftover > VACATION_SENTENCE_WORDS:
+        return "content"
+    if _AWAY.search(rest):
+        return "away"
+    return "notice" if leftover == 0 or _NOTICE.search(rest) else "content"
+
+
+def _without_greeting(sentence: str) -> str:
+    return _GREETING.sub("", sentence, count=1).strip()
+
+
+def _leftover_words(sentence: str) -> int:
+    """Words of a sentence that are neither the notice's phrases nor its small words
+    (none in a sentence that starts as a notice: "For urgent matters call …")."""
+    rest = _without_greeting(sentence)
+    if _NOTICE_SENTENCE.match(rest) or _SIGN_OFF.match(rest):
+        return 0
+    rest = _NOTICE.sub(" ", _AWAY.sub(" ", rest))
+    return sum(1 for word in _WORD.findall(rest) if word.casefold() not in _NOTICE_WORDS)
+
+
+def _before_signature(sentences: list[str], roles: list[str]) -> list[tuple[str, str]]:
+    """The sentences before a sign-off, and before a trailing block of short lines
+    without a full stop (a signature without a sign-off: name, title, school)."""
+    end = roles.index("sign-off") if "sign-off" in roles else len(roles)
+    while end > 0 and roles[end - 1] == "content" and _is_signature_line(sentences[end - 1]):
+        end -= 1
+    return list(zip(sentences[:end], roles[:end], strict=True))
+
+
+def _is_signature_line(sentence: str) -> bool:
+    return len(_WORD.findall(sentence)) <= SIGNATURE_LINE_WORDS and not sentence.endswith(".")

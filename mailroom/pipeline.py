@@ -35,7 +35,8 @@ from mailroom.addresses import (
 from mailroom.app import App
 from mailroom.authresults import authentication_failure, check_authentication
 from mailroom.bounces import parse_bounce
-from mailroom.classify import Classification, classify
+from mailroom.classify import Classification, classify, vacation_reasons
+from mailroom.commands import parse_commands
 from mailroom.errors import MailError
 from mailroom.escalations import escalation_for_message, handle_platform_reply
 from mailroom.extract import Extracted, extract
@@ -45,7 +46,7 @@ from mailroom.locks import lock_key
 from mailroom.mailtypes import Address, ParsedMessage
 from mailroom.merging import link_related, may_merge_by_itself, merge_tickets
 from mailroom.message import parse_message_tree, parse_mime
-from mailroom.outbound.compose import MESSAGE_ID_PREFIX, find_ticket_tag
+from mailroom.outbound.compose import MESSAGE_ID_PREFIX, find_ticket_tag, untagged_subject
 from mailroom.responses import (
     Audience,
     refuse_practitioner_reply,
@@ -363,6 +364,12 @@ def _authenticated(app: App, incoming: Incoming) -> bool:
     return verdict.passed
 
 
+def reads_as_vacation_notice(subject: str, text: str) -> bool:
+    """A practitioner's reply without automatic-reply headers that is an absence notice
+    (and gives no command: an autoresponder writes none) is never relayed."""
+    return not parse_commands(text).commands and bool(vacation_reasons(subject, text))
+
+
 def check_sender_domain(app: App, incoming: Incoming) -> None:
     """Flag ``unverified-sender`` when a trusted Authentication-Results header says the
     From domain failed DMARC (or DKIM and SPF both failed)."""
@@ -447,7 +454,9 @@ def act_on_mail(app: App, session: Session, incoming: Incoming, decision: Thread
     """Open a ticket or add to one; merge tickets the message proves are one."""
     now, parsed = app.now(), incoming.parsed
     if decision.ticket_id is None:
-        incoming.ticket = open_ticket(session, subject=parsed.subject, requester=parsed.sender,
+        # Without our tags: a stranger quoting one is recorded by the quoted-ticket flag.
+        subject = untagged_subject(parsed.subject, app.settings.subject_tag)
+        incoming.ticket = open_ticket(session, subject=subject, requester=parsed.sender,
                                       at=now, prefix=app.settings.reference_prefix)
         incoming.created = True
         if decision.quoted_ticket:
@@ -562,6 +571,9 @@ def after_practitioner_reply(app: App, session: Session, incoming: Incoming) -> 
     assert ticket is not None and message is not None
     if incoming.refused is None and token is not None and token_expired(app, ticket, token):
         incoming.refused = "expired"
+    if incoming.refused is None and reads_as_vacation_notice(incoming.parsed.subject,
+                                                             message.text or ""):
+        incoming.refused = "automatic-reply"
     if incoming.refused is not None:
         refuse_practitioner_reply(app, session, ticket, message, incoming.refused)
         return

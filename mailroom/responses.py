@@ -6,11 +6,47 @@ No loops: nothing automatic answers automatic mail (the pipeline never calls
 this for auto-replies, bounces or our own mail), null senders, ``noreply``
 addresses, our own domains or staff; and each sender gets at most
 ``per_window`` acknowledgements per window and ``per_day`` per day.
+
+Two rules hold against autoresponders that wear no automatic-reply headers:
+
+* **Vacation text.** A message whose new text is an out-of-office notice
+  (:func:`mailroom.classify.vacation_reasons`) gets no acknowledgement
+  (``no-ack:vacation-text``).
+* **The circuit breaker across senders.** An autoresponder that answers each
+  acknowledgement from a new address defeats the per-sender limits, but says
+  the same thing every round. Each acknowledgement's outbox row keeps two keys
+  of the mail it answered: its subject normalised (no ``Re:``/``AW:``/``Fwd:``…,
+  no tags of ours, white space collapsed, case folded) and its new text
+  normalised (quoted lines, digits and white space removed, case folded; only
+  when at least ``MIN_BODY_CHARS`` are left: "see attached" says nothing). When
+  ``same_content_per_window`` acknowledgements were queued for the same subject
+  key or the same body key within ``same_content_window_minutes``, whoever they
+  went to, no further one goes for that content until the window has passed
+  (``no-ack:circuit-breaker``). An empty subject gives no key.
+
+  The keys are keyed hashes (BLAKE2b with a key derived from the signing
+  secret): the outbox holds no second copy of what people wrote, and a short
+  subject cannot be found again by hashing guesses. Changing the secret only
+  restarts the count.
+
+  The trade-off: honest professionals who write the same subject within the
+  window (three teachers of one school writing "Fake account" the same
+  morning) are acknowledged the first ``same_content_per_window`` times; the
+  next one is not, though their case opens and the practitioners are told as
+  always, so nobody's report is lost, only the automatic receipt. A loop, in
+  turn, costs at most that many acknowledgements per window. Like the
+  per-sender limits, the count is read, not locked: workers deciding at the
+  same moment may each send one more.
+
+Every refusal is a flag ``no-ack:<reason>`` on the message and a log line; the
+case still opens and the practitioners are notified.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,9 +58,9 @@ from sqlalchemy.orm import Session
 from mailroom import participants
 from mailroom.addresses import ROLE_PRACTITIONER, TEAM, ReplyToken, make_reply_address
 from mailroom.app import App
-from mailroom.classify import is_noreply_address
+from mailroom.classify import is_noreply_address, vacation_reasons
 from mailroom.mailtypes import Address
-from mailroom.outbound.compose import is_writable_address, make_tag, tag_subject
+from mailroom.outbound.compose import is_writable_address, normalise_subject, tag_subject
 from mailroom.outbound.outbox import (
     Draft,
     practitioner_recipients,
@@ -39,6 +75,8 @@ if TYPE_CHECKING:
     from mailroom.pipeline import Incoming
 
 log = logging.getLogger("mailroom.responses")
+
+MIN_BODY_CHARS = 30  # of normalised new text (no white space): shorter texts give no body key
 
 
 def reply_address(app: App, ticket_id: int, role: str, kind: str = "t") -> Address:
@@ -88,8 +126,8 @@ class Audience:
 
 
 def ticket_subject(app: App, ticket: Ticket, subject: str | None = None) -> str:
-    tag = make_tag(app.settings.subject_tag, ticket.id)
-    return tag_subject(subject if subject is not None else ticket.subject, tag)
+    return tag_subject(subject if subject is not None else ticket.subject,
+                       app.settings.subject_tag, ticket.id)
 
 
 def thread_ids(message: Message) -> tuple[str | None, tuple[str, ...]]:
@@ -106,16 +144,20 @@ def respond_to_requester(
     """Acknowledge a new case, signpost it, and tell the practitioners."""
     ticket, message = incoming.ticket, incoming.message
     assert ticket is not None and message is not None
-    if incoming.created and may_acknowledge(app, session, incoming):
-        queue_acknowledgement(app, session, ticket, message)
-        if ticket.category:
-            queue_signposting(app, session, ticket, ticket.category, answering=message)
+    if incoming.created:
+        keys = acknowledgement_keys(app, incoming)
+        if may_acknowledge(app, session, incoming, keys):
+            queue_acknowledgement(app, session, ticket, message, keys)
+            if ticket.category:
+                queue_signposting(app, session, ticket, ticket.category, answering=message)
     notify_practitioners(app, session, ticket, message, new_case=incoming.created,
                          audience=audience or Audience())
 
 
-def may_acknowledge(app: App, session: Session, incoming: Incoming) -> bool:
-    reason = refusal_reason(app, session, incoming)
+def may_acknowledge(
+    app: App, session: Session, incoming: Incoming, keys: ContentKeys | None = None
+) -> bool:
+    reason = refusal_reason(app, session, incoming, keys)
     if reason:
         log.info("no acknowledgement for inbox %s: %s", incoming.item.id, reason)
         if incoming.message is not None:
@@ -123,7 +165,20 @@ def may_acknowledge(app: App, session: Session, incoming: Incoming) -> bool:
     return reason is None
 
 
-def refusal_reason(app: App, session: Session, incoming: Incoming) -> str | None:
+def refusal_reason(
+    app: App, session: Session, incoming: Incoming, keys: ContentKeys | None = None
+) -> str | None:
+    """Why a requester's new case gets no acknowledgement, or None when it may get one:
+    who sent it, then what it says, then how many went out lately (one query)."""
+    reason = sender_refusal(app, incoming)
+    if reason is None and vacation_refusal(incoming):
+        reason = "vacation-text"
+    if reason is None:
+        reason = rate_refusal(app, session, incoming, keys or acknowledgement_keys(app, incoming))
+    return reason
+
+
+def sender_refusal(app: App, incoming: Incoming) -> str | None:
     s, sender = app.settings, incoming.parsed.sender
     if sender is None:
         return "no-sender"
@@ -135,18 +190,96 @@ def refusal_reason(app: App, session: Session, incoming: Incoming) -> str | None
         return "invalid-address"  # e.g. a non-ASCII local part (SMTPUTF8) or "jo..x@"
     if sender.addr.rsplit("@", 1)[-1] in s.domains or sender.addr in s.practitioners:
         return "our-address"
-    now = app.now()
-    in_window, in_day = recent_acknowledgements(
-        session, sender.addr, now - timedelta(minutes=s.ack_window_minutes),
-        now - timedelta(days=1))
-    if in_window >= s.ack_per_window:
-        return "rate-window"
-    if in_day >= s.ack_per_day:
-        return "rate-day"
     return None
 
 
-def queue_acknowledgement(app: App, session: Session, ticket: Ticket, message: Message) -> None:
+def vacation_refusal(incoming: Incoming) -> bool:
+    """The message reads as an out-of-office notice that came without its headers."""
+    vacation = vacation_reasons(incoming.parsed.subject, new_text(incoming))
+    if vacation:
+        log.info("inbox %s reads as an out-of-office notice (%s)", incoming.item.id,
+                 ", ".join(vacation))
+    return bool(vacation)
+
+
+def rate_refusal(
+    app: App, session: Session, incoming: Incoming, keys: ContentKeys
+) -> str | None:
+    """The per-sender limits, then the circuit breaker across senders."""
+    s, now = app.settings, app.now()
+    sender = incoming.parsed.sender
+    assert sender is not None
+    recent = recent_acknowledgements(
+        session, sender.addr, window_since=now - timedelta(minutes=s.ack_window_minutes),
+        day_since=now - timedelta(days=1),
+        content_since=now - timedelta(minutes=s.ack_same_content_window_minutes),
+        subject_key=keys.subject, body_key=keys.body)
+    if recent.to_sender_in_window >= s.ack_per_window:
+        return "rate-window"
+    if recent.to_sender_in_day >= s.ack_per_day:
+        return "rate-day"
+    if recent.same_content >= s.ack_same_content_per_window:
+        log.info("circuit breaker: %d acknowledgements for the same subject or text went out "
+                 "in the last %d minutes, whoever the senders; none for inbox %s until the "
+                 "window has passed", recent.same_content, s.ack_same_content_window_minutes,
+                 incoming.item.id)
+        return "circuit-breaker"
+    return None
+
+
+def new_text(incoming: Incoming) -> str:
+    """The message's new text (quotes stripped) once extracted, else its whole text."""
+    return incoming.extracted.text if incoming.extracted else incoming.parsed.text
+
+
+# --- the circuit breaker's keys ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContentKeys:
+    """Keyed hashes of what a mail said, or None where it said too little to compare."""
+
+    subject: str | None
+    body: str | None
+
+
+def acknowledgement_keys(app: App, incoming: Incoming) -> ContentKeys:
+    return content_keys(incoming.parsed.subject, new_text(incoming),
+                        tag_template=app.settings.subject_tag, secret=app.settings.secret)
+
+
+def content_keys(subject: str, text: str, *, tag_template: str, secret: bytes) -> ContentKeys:
+    """The subject key (None for a subject with nothing left once normalised) and the
+    body key (None below ``MIN_BODY_CHARS`` of normalised text)."""
+    subject_text = normalise_subject(subject, tag_template)
+    body_text = normalise_new_text(text)
+    return ContentKeys(
+        subject=keyed_hash(secret, "subject", subject_text) if subject_text else None,
+        body=keyed_hash(secret, "body", body_text) if len(body_text) >= MIN_BODY_CHARS else None,
+    )
+
+
+_QUOTED_LINE = re.compile(r"^[ \t]*>.*$", re.MULTILINE)
+_DIGITS_AND_SPACE = re.compile(r"[\d\s]+")
+
+
+def normalise_new_text(text: str) -> str:
+    """New text as the circuit breaker compares it: lines quoted with ``>`` left out,
+    digits (dates, case numbers, references) and all white space removed, case folded."""
+    return _DIGITS_AND_SPACE.sub("", _QUOTED_LINE.sub("", text)).casefold()
+
+
+def keyed_hash(secret: bytes, kind: str, text: str) -> str:
+    """32 hex digits of BLAKE2b keyed with a key derived from the signing secret."""
+    key = hashlib.sha256(b"mailroom content key\0" + secret).digest()
+    data = f"{kind}\0{text}".encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(data, key=key, digest_size=16).hexdigest()
+
+
+def queue_acknowledgement(
+    app: App, session: Session, ticket: Ticket, message: Message,
+    keys: ContentKeys | None = None,
+) -> None:
     now = app.now()
     context = {
         "helpline_name": app.settings.helpline_name, "reference": ticket.reference,
@@ -155,7 +288,7 @@ def queue_acknowledgement(app: App, session: Session, ticket: Ticket, message: M
         "signposting": app.settings.signposting.as_context(),
     }
     queue_requester_mail(app, session, ticket, "acknowledgement", "requester/acknowledgement",
-                         context, answering=message)
+                         context, answering=message, keys=keys)
 
 
 def queue_signposting(
@@ -177,8 +310,10 @@ def queue_requester_mail(
     app: App, session: Session, ticket: Ticket, kind: str, template: str,
     context: dict[str, Any], *, answering: Message | None, auto: bool = True,
     cc: tuple[Address, ...] = (), record_text: str | None = None,
+    keys: ContentKeys | None = None,
 ) -> None:
-    """A mail to the requester on the case thread, with the signed requester Reply-To."""
+    """A mail to the requester on the case thread, with the signed requester Reply-To.
+    ``keys``: what the mail acknowledged said (acknowledgements only)."""
     if not ticket.requester or not is_writable_address(ticket.requester):
         log.warning("ticket %s: no mail to requester %r (no usable address)",
                     ticket.reference, ticket.requester)
@@ -191,6 +326,7 @@ def queue_requester_mail(
         subject=ticket_subject(app, ticket, f"Re: {ticket.subject}"), ticket_id=ticket.id,
         in_reply_to=in_reply_to, references=refs, reply_to=reply_address(app, ticket.id, "r"),
         auto_submitted="auto-replied" if auto else None, record_text=record_text,
+        subject_key=keys.subject if keys else None, body_key=keys.body if keys else None,
     ))
 
 

@@ -114,6 +114,8 @@ class Settings:
     ack_window_minutes: int
     ack_per_window: int
     ack_per_day: int
+    ack_same_content_per_window: int
+    ack_same_content_window_minutes: int
     sla_first_response_hours: float
     retention_closed_months: int
     secret: bytes = field(repr=False)
@@ -446,6 +448,8 @@ SCHEMA: dict[str, dict[str, tuple[Parser, Any]]] = {
         "window_minutes": (_int(1), 10),
         "per_window": (_int(0), 1),
         "per_day": (_int(0), 10),
+        "same_content_per_window": (_int(1), 3),
+        "same_content_window_minutes": (_int(1), 60),
     },
     "sla": {"first_response_hours": (_number, 8.0)},
     "retention": {"closed_ticket_months": (_int(1), 12)},
@@ -669,6 +673,8 @@ def _build(
         ack_window_minutes=v["acknowledgements"]["window_minutes"],
         ack_per_window=v["acknowledgements"]["per_window"],
         ack_per_day=v["acknowledgements"]["per_day"],
+        ack_same_content_per_window=v["acknowledgements"]["same_content_per_window"],
+        ack_same_content_window_minutes=v["acknowledgements"]["same_content_window_minutes"],
         sla_first_response_hours=v["sla"]["first_response_hours"],
         retention_closed_months=v["retention"]["closed_ticket_months"],
         secret=_secret(v["security"], var_dir),

@@ -79,6 +79,10 @@ _REPLY_PREFIX_RE = re.compile(
     r"^\s*(?:re|aw|sv|vs|antw|r|wg|fwd?|tr|rv|enc)\s*(?:\[\d+\]|\(\d+\))?\s*:\s*",
     re.IGNORECASE,
 )
+# The same prefixes anywhere in a subject (after a tag, after another prefix).
+_ANY_REPLY_PREFIX_RE = re.compile(
+    r"\b(?:re|aw|sv|vs|antw|r|wg|fwd?|tr|rv|enc)\s*(?:\[\d+\]|\(\d+\))?\s*:", re.IGNORECASE
+)
 _FORWARD_PREFIXES = frozenset({"fw", "fwd", "wg", "tr", "enc", "rv"})
 _WHITESPACE_RE = re.compile(r"\s+")
 _ENCODED_WORD_START_RE = re.compile(r"=\?")
@@ -165,16 +169,37 @@ def make_tag(tag_template: str, ident: int) -> str:
     return tag_template.replace("{id}", str(ident))
 
 
-def tag_subject(subject: str, tag: str) -> str:
-    """Put ``tag`` in ``subject`` exactly once, after at most one ``Re:``/``Fwd:``.
+def tag_subject(subject: str, tag_template: str, ident: int) -> str:
+    """Put the case's tag in ``subject`` exactly once, after at most one ``Re:``/``Fwd:``.
 
-    ``Re: RE: AW: [Helpline #1] Hello`` with tag ``[Helpline #1]`` becomes
-    ``Re: [Helpline #1] Hello``. Other tags in the subject are left alone.
+    Every tag of this template already in the subject goes first, whatever its
+    number and wherever it stands, so a subject never carries two case tags and
+    cannot grow by one tag per round of a mail loop:
+    ``Re: [Helpline #51] Re: [Helpline #50] Hello`` for case 52 becomes
+    ``Re: [Helpline #52] Hello``. Leading ``Re:``/``AW:``/``Fwd:`` … collapse
+    into one.
     """
-    text = clean_header_text(subject)
-    text = re.sub(re.escape(tag), " ", text, flags=re.IGNORECASE)
-    prefix, rest = _split_reply_prefixes(_WHITESPACE_RE.sub(" ", text).strip())
-    return clean_header_text(f"{prefix}{tag} {rest}")
+    rest = strip_tag(clean_header_text(subject), tag_template)
+    prefix, rest = _split_reply_prefixes(rest)
+    return clean_header_text(f"{prefix}{make_tag(tag_template, ident)} {rest}")
+
+
+def untagged_subject(subject: str, tag_template: str) -> str:
+    """A new case's subject: the mail's own, without our tags (the ``quoted-ticket``
+    flag keeps the number) and then with at most one ``Re:``/``Fwd:``. A subject
+    without our tags is kept as it is."""
+    if not _strip_regex(tag_template).search(subject):
+        return subject
+    prefix, rest = _split_reply_prefixes(strip_tag(subject, tag_template))
+    return f"{prefix}{rest}".strip()
+
+
+def normalise_subject(subject: str, tag_template: str) -> str:
+    """What a subject says, for telling whether two mails are about the same thing:
+    no tags of ours, no ``Re:``/``AW:``/``SV:``/``Fwd:`` … anywhere, white space
+    collapsed, case folded. ``RE: [Helpline #5] AW:  Fake Account`` → ``fake account``."""
+    text = _ANY_REPLY_PREFIX_RE.sub(" ", strip_tag(subject, tag_template))
+    return " ".join(text.split()).casefold()
 
 
 def _split_reply_prefixes(subject: str) -> tuple[str, str]:
@@ -196,17 +221,32 @@ def find_ticket_tag(subject: str, tag_template: str) -> int | None:
 
 
 def strip_tag(subject: str, tag_template: str) -> str:
-    """``subject`` without any tag of this template (whatever the number)."""
-    return _WHITESPACE_RE.sub(" ", _tag_regex(tag_template).sub(" ", subject)).strip()
+    """``subject`` without any tag of this template (whatever the number), also one
+    that removing another would form (``[Helpline #[Helpline #1]2]``)."""
+    regex, count = _strip_regex(tag_template), 1
+    while count:
+        subject, count = regex.subn(" ", subject)
+    return _WHITESPACE_RE.sub(" ", subject).strip()
 
 
 @lru_cache(maxsize=32)
 def _tag_regex(tag_template: str) -> re.Pattern[str]:
-    """Regex for a tag template: literal parts escaped, white space flexible."""
+    """Regex for a tag template: literal parts escaped, white space flexible. Numbers of
+    up to 18 digits: a case id the database can hold."""
+    return _template_regex(tag_template, r"\d{1,18}")
+
+
+@lru_cache(maxsize=32)
+def _strip_regex(tag_template: str) -> re.Pattern[str]:
+    """Like :func:`_tag_regex`, but any number: a tag is removed whatever it says."""
+    return _template_regex(tag_template, r"\d+")
+
+
+def _template_regex(tag_template: str, digits: str) -> re.Pattern[str]:
     _check_template(tag_template)
     before, after = tag_template.split("{id}")
     return re.compile(
-        _literal_pattern(before) + r"\s*(\d{1,18})\s*" + _literal_pattern(after), re.IGNORECASE
+        _literal_pattern(before) + rf"\s*({digits})\s*" + _literal_pattern(after), re.IGNORECASE
     )
 
 

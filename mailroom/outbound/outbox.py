@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, case, func, insert, or_, select, union, update
 from sqlalchemy.orm import Session
 
 from mailroom.app import App
@@ -67,6 +67,9 @@ class Draft:
     send_after: datetime | None = None
     record_text: str | None = None  # what to show on the ticket (default: the text body)
     extra_headers: Mapping[str, str] = field(default_factory=dict)
+    # Acknowledgements: what the mail acknowledged said (see recent_acknowledgements).
+    subject_key: str | None = None
+    body_key: str | None = None
 
 
 def sender_address(app: App) -> Address:
@@ -97,6 +100,7 @@ def queue_mail(app: App, session: Session, draft: Draft) -> Queued:
         "rcpt_to": recipients, "to_addr": recipients[0] if recipients else "",
         "subject": subject, "raw": None, "rendered": rendered,
         "files": [asdict(f) for f in draft.attachments] or None, "created_at": now,
+        "subject_key": draft.subject_key, "body_key": draft.body_key,
     }).scalar_one()
     conn.execute(_INSERT_MESSAGE, {
         "ticket_id": draft.ticket_id, "escalation_id": draft.escalation_id, "direction": "out",
@@ -393,16 +397,28 @@ def practitioner_recipients(
     return tuple(Address(a) for a in app.settings.practitioners)
 
 
+@dataclass(frozen=True)
+class RecentAcknowledgements:
+    """How many acknowledgements were queued lately, to one sender and for one content."""
+
+    to_sender_in_window: int
+    to_sender_in_day: int
+    same_content: int  # for the same subject or body key, whoever they went to
+
+
 def recent_acknowledgements(
-    session: Session, address: str, first: datetime, second: datetime
-) -> tuple[int, int]:
-    """Acknowledgements queued to ``address`` since each of two moments, in one query
-    (on the connection: ``queue_mail`` writes its rows at once, so nothing pending in
-    the session need be flushed first)."""
+    session: Session, address: str, *, window_since: datetime, day_since: datetime,
+    content_since: datetime, subject_key: str | None, body_key: str | None,
+) -> RecentAcknowledgements:
+    """Acknowledgements queued to ``address`` since two moments, and those for the same
+    content (the subject key or the body key; a None key matches nothing) since a third,
+    whoever they went to, in one query (on the connection: ``queue_mail`` writes its rows
+    at once, so nothing pending in the session need be flushed first)."""
     row = session.connection().execute(_RECENT_ACKNOWLEDGEMENTS, {
-        "address": address, "first": first, "second": second,
-        "earliest": min(first, second)}).one()
-    return int(row[0]), int(row[1])
+        "address": address, "window_since": window_since, "day_since": day_since,
+        "earliest": min(window_since, day_since), "content_since": content_since,
+        "subject_key": subject_key, "body_key": body_key}).one()
+    return RecentAcknowledgements(int(row[0]), int(row[1]), int(row[2]))
 
 
 def _since(name: str) -> Any:
@@ -410,7 +426,19 @@ def _since(name: str) -> Any:
     return func.coalesce(func.sum(case((OutboxItem.created_at >= moment, 1), else_=0)), 0)
 
 
-# Built once: the pipeline asks for every new case.
-_RECENT_ACKNOWLEDGEMENTS = select(_since("first"), _since("second")).where(
+def _acknowledgements_with(key: Any, name: str) -> Any:
+    return select(OutboxItem.id).where(
+        OutboxItem.kind == "acknowledgement", key == bindparam(name),
+        OutboxItem.created_at >= bindparam("content_since", type_=OutboxItem.created_at.type))
+
+
+# Built once: the pipeline asks for every new case. Each part reads one index: the
+# sender's rows by (kind, to_addr, created_at); the same content as a UNION (a row with
+# both keys counts once) of (kind, subject_key, created_at) and (kind, body_key, created_at).
+_SAME_CONTENT = select(func.count()).select_from(union(
+    _acknowledgements_with(OutboxItem.subject_key, "subject_key"),
+    _acknowledgements_with(OutboxItem.body_key, "body_key"),
+).subquery()).scalar_subquery()
+_RECENT_ACKNOWLEDGEMENTS = select(_since("window_since"), _since("day_since"), _SAME_CONTENT).where(
     OutboxItem.kind == "acknowledgement", OutboxItem.to_addr == bindparam("address"),
     OutboxItem.created_at >= bindparam("earliest", type_=OutboxItem.created_at.type))

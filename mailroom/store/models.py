@@ -327,10 +327,16 @@ class OutboxItem(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    # Acknowledgements only: keyed hashes of the normalised subject and new text of the
+    # mail acknowledged, for the circuit breaker across senders (mailroom.responses).
+    subject_key: Mapped[str | None] = mapped_column(String(32))
+    body_key: Mapped[str | None] = mapped_column(String(32))
 
     __table_args__ = (
         Index("ix_outbox_status_send_after", "status", "send_after"),
         Index("ix_outbox_kind_to_addr_created_at", "kind", "to_addr", "created_at"),
+        Index("ix_outbox_kind_subject_key_created_at", "kind", "subject_key", "created_at"),
+        Index("ix_outbox_kind_body_key_created_at", "kind", "body_key", "created_at"),
     )
 
 

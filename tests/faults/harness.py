@@ -77,6 +77,12 @@ class Workload:
                 "automatic": automatic}
 
 
+def handle(number: int) -> str:
+    """A different account name for each case, in letters: reports that differ only in
+    their digits are the same content to the acknowledgement circuit breaker."""
+    return "fake" + "".join("abcdefghij"[int(digit)] for digit in str(number))
+
+
 def make_workload(count: int, rng: random.Random, *, tag: str, copies: float = 0.03) -> Workload:
     """``count`` distinct letters (about 80% new cases) and a few second copies."""
     letters: list[Letter] = []
@@ -98,7 +104,7 @@ def make_workload(count: int, rng: random.Random, *, tag: str, copies: float = 0
         else:
             sender = f"t{i}@school.example"
             raw = mail(sender=sender, message_id=key, subject=f"case {i}",
-                       body=f"Someone posted this: https://www.tiktok.com/@fake{i}\n")
+                       body=f"Someone posted this: https://www.tiktok.com/@{handle(i)}\n")
             letters.append(Letter(key, "new", sender, raw))
     extra = rng.sample(letters, k=int(count * copies))
     # the same message again: as delivered to a second address, a header added on the way

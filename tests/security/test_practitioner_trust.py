@@ -105,3 +105,17 @@ def test_a_practitioners_automatic_reply_is_never_relayed(helpline: Helpline) ->
     helpline.reply(annas, sender=ANNA, body="I am out of the office. Call me on 07700 900123.\n",
                    headers={"Auto-Submitted": "auto-replied"})
     assert len([s for s in helpline.received(ANNA) if "automatic reply" in s.text]) == 1
+
+
+def test_a_practitioners_vacation_notice_without_headers_is_never_relayed(
+    helpline: Helpline,
+) -> None:
+    annas = open_assigned_case(helpline)
+    helpline.reply(annas, sender=ANNA, body="I am out of the office until Monday 9 March with "
+                   "limited access to email.\nFor urgent matters call me on 07700 900123.\n")
+    assert relayed(helpline, "07700") == []
+    [told] = [s for s in helpline.received(ANNA) if "automatic reply" in s.text]
+    assert told.recipients == (ANNA,)
+    helpline.reply(annas, sender=ANNA, body="#status waiting\n\nHi Jo, I am away next week, "
+                   "so Ben will pick this up.\n")
+    assert [s.recipients for s in relayed(helpline, "Ben will pick")] == [(TEACHER,)]
