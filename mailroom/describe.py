@@ -43,6 +43,8 @@ def _permissions(settings: Settings) -> str:
     what = f"{settings.var_dir}/" + (" and the database" if database_files(
         settings.database_url) else "")
     changed = secure_storage(settings)
+    if not changed and not settings.var_dir.is_dir():
+        return f"{what}: not created yet; mailroom makes them owner only (0700, files 0600)"
     if not changed:
         return f"{what}: owner only (folders 0700, files 0600)"
     return (f"tightened to owner only: {', '.join(map(str, changed))} "

@@ -122,12 +122,13 @@ def tighten(path: str | os.PathLike[str]) -> Tightened | None:
 
 
 def secure_storage(settings: Settings) -> list[Tightened]:
-    """Create ``var/`` (0700) if missing and tighten what mailroom keeps: ``var/``, its
-    folders and secret, the configured attachment and sent-mail folders when they are
-    inside ``var/``, and the SQLite database's files. Returns what changed."""
+    """Tighten what mailroom keeps, where it exists: ``var/``, its folders and secret, the
+    configured attachment and sent-mail folders when they are inside ``var/``, and the
+    SQLite database's files. Returns what changed. (What is missing is made 0700/0600
+    by whatever needs it first.)"""
     from mailroom.store.db import database_files
 
-    var_dir = make_private_dir(settings.var_dir)
+    var_dir = Path(settings.var_dir)
     paths = [var_dir, *(var_dir / name for name in (*VAR_FOLDERS, *VAR_FILES))]
     paths += [p for p in (settings.attachments_dir, _sent_folder(settings))
               if p is not None and _inside(p, var_dir)]

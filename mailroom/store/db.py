@@ -48,6 +48,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url``; creates the SQLite file (0600) and its folder when needed."""
     url = normalise_url(url)
     parsed = make_url(url)
+    # An error's text leaves out the statement's values (a message's text, an address):
+    # it is logged, and kept in inbox.error when a message is shunted.
+    kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, **kwargs)
     kwargs.setdefault("pool_pre_ping", True)
