@@ -83,6 +83,7 @@ versions stay in the server's files until it vacuums them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -576,9 +577,12 @@ def _erase_loose_mail(work: _Erasure) -> None:
 
 def _loose_messages_naming(session: Session, address: str) -> set[int]:
     loose = or_(Message.ticket_id.is_(None), Message.kind == "bounce")
-    found = set(session.execute(select(Message.id).where(loose, or_(
+    candidates = session.execute(select(
+        Message.id, Message.sender, Message.recipients, Message.text, Message.subject,
+    ).where(loose, or_(
         func.lower(Message.sender) == address, _mentions(Message.recipients, address),
-        _mentions(Message.text, address), _mentions(Message.subject, address)))).scalars())
+        _mentions(Message.text, address), _mentions(Message.subject, address))))
+    found = {pk for pk, *values in candidates if _names_in(values, address)}
     raws = session.execute(
         select(Message.id, InboxRaw.raw)
         .join(InboxItem, InboxItem.message_pk == Message.id)
@@ -656,8 +660,10 @@ def _scrub_inbox(work: _Erasure) -> None:
     stmt = select(InboxItem).options(defer(InboxItem.raw)).where(or_(
         _mentions(InboxItem.rcpt_to, work.address), _mentions(InboxItem.error, work.address)))
     for item in work.session.execute(stmt).scalars():
-        item.rcpt_to, item.error = work.scrub(list(item.rcpt_to or [])), work.scrub(item.error)
-        work.result.addresses += 1
+        rcpt_to, error = work.scrub(list(item.rcpt_to or [])), work.scrub(item.error)
+        if (rcpt_to, error) != (item.rcpt_to, item.error):
+            item.rcpt_to, item.error = rcpt_to, error
+            work.result.addresses += 1
 
 
 def _scrub_events(work: _Erasure) -> None:
@@ -718,11 +724,23 @@ def _mentions(column: Any, address: str) -> ColumnElement[bool]:
 
 
 def scrub_address(value: Any, address: str, placeholder: str) -> Any:
-    """``value`` (str, list, dict, nested) with every ``address`` (any case) replaced."""
+    """``value`` (str, list, dict, nested) with every ``address`` (any case) replaced;
+    a longer address that contains it (``bigjo@school.example.org``) is left alone."""
     if isinstance(value, str):
-        return re.sub(re.escape(address), placeholder, value, flags=re.IGNORECASE)
+        return _address_re(address).sub(placeholder, value)
     if isinstance(value, list):
         return [scrub_address(v, address, placeholder) for v in value]
     if isinstance(value, dict):
         return {k: scrub_address(v, address, placeholder) for k, v in value.items()}
     return value
+
+
+def _names_in(value: Any, address: str) -> bool:
+    """Whether ``value`` (str, list, dict, nested) names ``address``."""
+    return scrub_address(value, address, "") != value
+
+
+@functools.lru_cache(maxsize=8)
+def _address_re(address: str) -> re.Pattern[str]:
+    return re.compile(r"(?<![\w.!#$%&'*+/=?^`{|}~-])" + re.escape(address)
+                      + r"(?![\w-]|\.[\w-])", re.IGNORECASE)

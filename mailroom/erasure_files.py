@@ -71,24 +71,32 @@ class FileSweep:
 
 
 def names_address(raw: bytes | None, address: str) -> bool:
-    """Whether mail bytes name ``address`` (lower case), as written or decoded."""
+    """Whether mail bytes name ``address`` (lower case), as written or decoded.
+
+    The whole address: ``jo@school.example`` is not named by ``jo@school.example.org``
+    or ``bigjo@school.example``."""
     if not raw:
         return False
-    needle = address.encode()
-    if needle in raw.lower():
+    pattern = _address_pattern(address)
+    if pattern.search(raw.lower()):
         return True
     message = email.message_from_bytes(raw, policy=email.policy.compat32)
-    return any(_part_names(part, address, needle) for part in message.walk())
+    return any(_part_names(part, pattern) for part in message.walk())
 
 
-def _part_names(part: email.message.Message, address: str, needle: bytes) -> bool:
-    if any(address in _decoded_header(value).lower() for value in part.values()):
+def _address_pattern(address: str) -> re.Pattern[bytes]:
+    return re.compile(rb"(?<![\w.!#$%&'*+/=?^`{|}~-])" + re.escape(address.encode())
+                      + rb"(?![\w-]|\.[\w-])")
+
+
+def _part_names(part: email.message.Message, pattern: re.Pattern[bytes]) -> bool:
+    if any(pattern.search(_decoded_header(value).lower().encode()) for value in part.values()):
         return True
     try:
         payload = part.get_payload(decode=True)
     except (ValueError, LookupError, AssertionError):
         return False
-    return isinstance(payload, bytes) and needle in payload.lower()
+    return isinstance(payload, bytes) and pattern.search(payload.lower()) is not None
 
 
 def _decoded_header(value: Any) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import email.policy
 import logging
 import os
+import sqlite3
 import stat
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -139,3 +140,18 @@ def test_commands_run_with_umask_077_and_give_the_old_one_back(
     finally:
         os.umask(previous)
     assert mode(report) == "0o600"  # written by plain open(): the umask decided
+
+
+def test_sqlite_connections_zero_what_they_free(tmp_path: Path) -> None:
+    """``secure_delete`` on every connection, even where SQLite was built without it
+    (this machine's SQLite may have it on already: the connection here starts off)."""
+    path = tmp_path / "var" / "mailroom.db"
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        connection = sqlite3.connect(path)
+        connection.execute("PRAGMA secure_delete=OFF")
+        engine.pool.dispatch.connect(connection, None)  # what the pool does with a new one
+        assert connection.execute("PRAGMA secure_delete").fetchone() == (1,)
+        connection.close()
+    finally:
+        engine.dispose()
