@@ -76,8 +76,10 @@ def _prepare_sqlite_file(url: str) -> None:
     if not files:
         return
     make_private_dir(files[0].parent)
-    with contextlib.suppress(FileExistsError):
-        os.close(create_private_file(files[0]))  # an empty file is an empty database
+    # An empty file is an empty database. Any other failure (a read-only folder) is left
+    # for SQLite to report as it opens the file.
+    with contextlib.suppress(OSError):
+        os.close(create_private_file(files[0]))
     log_tightened(change for path in files if (change := tighten(path)) is not None)
 
 
