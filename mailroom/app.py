@@ -22,6 +22,7 @@ from mailroom.outbound.render import Renderer
 from mailroom.outbound.transports import Transport, transport_from_url
 from mailroom.outbound.unsettled import Unsettled
 from mailroom.platforms import Platform, load_platforms
+from mailroom.private import log_tightened, secure_storage
 from mailroom.settings import Settings
 from mailroom.store.blobs import BlobStore
 from mailroom.store.db import make_engine, make_session_factory
@@ -50,6 +51,7 @@ class App:
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock = system_clock) -> App:
+        log_tightened(secure_storage(settings))  # var/ and the database: owner only
         engine = make_engine(settings.database_url)
         sessions = make_session_factory(engine)
         return cls(

@@ -2,6 +2,18 @@
 
 Exit status: 0 success, 1 a handled error (one line on stderr), 2 bad usage.
 Every listing has ``--json``: one JSON document on stdout.
+
+Every command runs with the umask 077 (:data:`PRIVATE_UMASK`), put back when
+:func:`main` returns. mailroom's own files do not need it: they are made
+0600/0700 explicitly, whatever the umask (:mod:`mailroom.private`). It is
+there for the files that something else makes: SQLite's rollback journal and
+temporary files, a report written with ``--out``, a log file a handler opens,
+a library that writes where it was told. The cost: such a file (a report to
+hand on, say) is readable by its owner only until they ``chmod`` it, which is
+the right default for a service whose every file may name a child.
+
+Log lines pass through one redaction filter (:mod:`mailroom.redaction`), on
+the handler :func:`setup_logging` installs.
 """
 
 from __future__ import annotations
@@ -11,13 +23,16 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NoReturn
 
 from mailroom import __version__
 from mailroom.errors import ConfigError, MailroomError, StoreUnavailable, UsageError
+from mailroom.redaction import RedactionFilter, own_addresses
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_TEMPFAIL = 0, 1, 2, 75
+PRIVATE_UMASK = 0o077
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -43,12 +58,20 @@ def build_parser() -> Parser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    previous = os.umask(PRIVATE_UMASK)
+    try:
+        return run_command(argv)
+    finally:
+        os.umask(previous)
+
+
+def run_command(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or bad usage (2)
         return int(exc.code or 0)
-    setup_logging(args.debug)
+    setup_logging(args.debug, _own_addresses(args))
     handler: Handler = args.handler
     try:
         return handler(args)
@@ -76,15 +99,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
 
 
-def setup_logging(debug: bool) -> None:
+def setup_logging(debug: bool, own_addresses: Iterable[str] = ()) -> None:
+    """Log to stderr through the redaction filter (:mod:`mailroom.redaction`).
+
+    A process whose root logger has handlers already (a host program, pytest)
+    keeps them as they are: they are its own, and so is what they write.
+    """
     level = logging.DEBUG if debug else getattr(
         logging, os.environ.get("MAILROOM_LOG_LEVEL", "INFO").upper(), logging.INFO
     )
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler.addFilter(RedactionFilter(own_addresses))
+        root.addHandler(handler)
+        root.setLevel(level)
     for noisy in ("apscheduler", "mail-parser", "mailparser", "mail_parser", "aiosmtpd",
                   "mail.log", "alembic"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def _own_addresses(args: argparse.Namespace) -> frozenset[str]:
+    """The helpline's addresses, which log lines keep; none when the configuration
+    cannot be read (the command then says why)."""
+    from mailroom.settings import load_settings
+
+    try:
+        return own_addresses(load_settings(getattr(args, "config", None)))
+    except (MailroomError, OSError):
+        return frozenset()
 
 
 def emit(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:

@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from mailroom.cli import EXIT_OK, emit
+from mailroom.cli import EXIT_ERROR, EXIT_OK, emit
 from mailroom.errors import MailroomError, UsageError
 from mailroom.report_formats import FORMATS
 
@@ -28,7 +28,9 @@ def register(sub: Any) -> None:
 
     export = sub.add_parser("export", help="write everything held about one address")
     export.add_argument("--requester", required=True, metavar="ADDRESS")
-    export.add_argument("--out", metavar="DIR", help="where to create the export (var/exports)")
+    export.add_argument("--out", metavar="DIR",
+                        help="where to create the export (default var/exports, which erase "
+                             "cleans; elsewhere, delete it by hand)")
     export.add_argument("--json", action="store_true")
     export.set_defaults(handler=cmd_export)
 
@@ -80,15 +82,26 @@ def _write_out(path: Path, text: str) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from mailroom.cli_commands import open_app
-    from mailroom.dataprotection import export_requester
+    from mailroom.dataprotection import EXPORTS_FOLDER, export_requester
 
     with open_app(args) as app:
-        out = Path(args.out) if args.out else app.settings.var_dir / "exports"
+        default = app.settings.var_dir / EXPORTS_FOLDER
+        out = Path(args.out) if args.out else default
         target = export_requester(app, args.requester, out)
     counts = json.loads((target / "export.json").read_text(encoding="utf-8"))["counts"]
     emit({"path": str(target), **counts}, args.json,
          lambda r: f"{r['path']}\n" + ", ".join(f"{k}: {v}" for k, v in counts.items()))
+    print(_export_note(out, default), file=sys.stderr)
     return EXIT_OK
+
+
+def _export_note(out: Path, default: Path) -> str:
+    """Who deletes the export once it has been handed over."""
+    if out.resolve() == default.resolve():
+        return ("note: it holds their personal data: delete it once handed over; "
+                "`mailroom erase` deletes it too")
+    return (f"note: it holds their personal data and is outside {default}: "
+            "`mailroom erase` will not find it, delete it by hand once handed over")
 
 
 def cmd_erase(args: argparse.Namespace) -> int:
@@ -103,6 +116,10 @@ def cmd_erase(args: argparse.Namespace) -> int:
             confirm(address, len(holdings.requester_tickets), len(holdings.other_tickets))
         result = erase_requester(app, address, actor=admin_actor())
     emit(result.as_dict(), args.json, lambda _: result.summary())
+    if result.left_behind:
+        print(f"mailroom: erase: {len(result.left_behind)} files could not be deleted "
+              "(listed above): delete them by hand", file=sys.stderr)
+        return EXIT_ERROR
     return EXIT_OK
 
 
@@ -110,9 +127,9 @@ def confirm(address: str, opened: int, took_part: int) -> None:
     """Ask on the terminal; without one, ``--yes`` is required."""
     if not sys.stdin.isatty():
         raise UsageError("erase: no terminal to confirm on; add --yes")
-    print(f"This erases what is held about {address}: {opened} cases they opened are purged, "
-          f"their part in {took_part} other cases is removed. It cannot be undone.",
-          file=sys.stderr)
+    print(f"This erases what is held about {address}: {opened} cases they opened are closed "
+          f"and purged, their part in {took_part} other cases is removed, with their sent "
+          "mail files and exports under var/exports. It cannot be undone.", file=sys.stderr)
     answer = input("Type the address again to confirm: ").strip().lower()
     if answer != address:
         raise MailroomError("erase: not confirmed, nothing changed")

@@ -2,13 +2,14 @@
 
 Where an address is looked for: ticket requesters, participants, message
 senders and recipients, inbound envelope senders, outgoing recipients, audit
-event actors and details. Free text written by *other* people (another
-case's body naming this person) is not searched: no tool can find a person
-in prose reliably, so a reviewer must.
+event actors and details; for an erasure also bounces and mail on no case.
+Free text written by *other* people on a case (another case's body naming
+this person) is not searched: no tool can find a person in prose reliably,
+so a reviewer must.
 
 **Export** (:func:`export_requester`) writes a directory (mode 0700; files
-0600) that an admin reviews and hands over, zipped in whatever way their
-process requires::
+0600), by default under ``var/exports/`` (0700), that an admin reviews and
+hands over, zipped in whatever way their process requires::
 
     export-<address>-<UTC time>/
       README.txt     what is where
@@ -27,32 +28,62 @@ answer, a colleague in Cc): review before sending.
 
 **Erase** (:func:`erase_requester`), in one transaction:
 
-- tickets where they are the **requester** are purged as retention would
+- their open cases (they are the **requester**) are closed, with a
+  ``ticket.status`` event: nobody is left to answer;
+- tickets where they are the requester are purged as retention would
   (:func:`mailroom.retention.purge_tickets`: every body, subject, raw mail,
   attachment, name and escalation context), whatever their status;
 - on tickets where they only took part, **their own** messages lose text,
   subject, name and URLs, their raw mail and attachments go; raw mail of
-  the case that contains their address is dropped; their address in
-  recipients, texts and subjects is replaced;
-- mail still queued to them, on their cases, or carrying their messages to
-  practitioners is cancelled (status ``failed``); notifications that carried
-  their messages lose their copy of the text and their raw mail;
+  the case that names them is dropped; their address in recipients, texts
+  and subjects is replaced;
+- mail on **no case** (automatic replies, mail that failed processing,
+  duplicates) and **bounces** on any case that name them (sender,
+  recipients, text, subject, or the raw bytes once decoded:
+  :func:`mailroom.erasure_files.names_address`) lose their content, raw mail
+  and attachments; the inbox rows' envelope and errors lose their address.
+  Rows still ``new`` are mail that came after the request: the pipeline
+  takes them as it would any mail;
+- mail still queued to them (or being sent), or on their cases, or
+  carrying their messages to practitioners is cancelled (status ``failed``);
+  sent mail of that kind, or that names them, loses its copy of the text and
+  its raw mail;
 - everywhere, the address becomes a placeholder ``erased-<random>@erased.invalid``
   (random per request: it cannot be turned back into the address, and the
-  ``.invalid`` domain means no mail can ever go to it), and names are cleared.
+  ``.invalid`` domain means no mail can ever go to it), and names are cleared:
+  in recipients of any message, audit events that name it, outbox errors.
 
-What stays is anonymous: ticket rows (dates, category, role, platforms, first
-response, status), escalation rows (platform, dates, outcome), so reports do
-not change. The audit trail gets a ``requester.erased`` event on each ticket
-touched and one without a ticket: the placeholder and counts, never the
-address. To let an admin later answer "did you erase me?", the events carry
-a fingerprint: HMAC-SHA256 of the address under the helpline's secret
-(:func:`erasure_fingerprint`); it can confirm a given address, not reveal one.
-Blob files are deleted after the commit when no stored attachment uses them.
+Before the commit, files about them go (:mod:`mailroom.erasure_files`): the
+file transport's ``.eml`` files of the mail above or naming them, and their
+export directories under ``var/exports/``. Exports written elsewhere
+(``--out``) must be deleted by hand, and ``mailroom erase`` says so. A file
+that cannot be deleted is listed, it does not stop the erasure. Done before
+the commit, a crash in between leaves the database as it was and running the
+erasure again finds the same files; done after, the Message-IDs of the mail
+to look for would be gone.
+
+What stays is anonymous: ticket rows (dates, category, role, platforms,
+first response, status), escalation rows (platform, dates, outcome), so
+reports do not change. The audit trail gets a ``requester.erased`` event on
+each ticket touched and one without a ticket: the placeholder and counts,
+never the address. To let an admin later answer "did you erase me?", the
+events carry a fingerprint: HMAC-SHA256 of the address under the helpline's
+secret (:func:`erasure_fingerprint`); it can confirm a given address, not
+reveal one.
+
+After the commit, blob files no stored attachment uses any more are deleted
+and, on SQLite, the write-ahead log is checkpointed and emptied
+(:func:`mailroom.store.db.checkpoint`): with ``secure_delete`` on, freed
+space in the database file is zeros, and the old page versions in the
+``-wal`` file are gone. Another process reading at that moment (a running
+daemon) can hold the log for longer than the busy timeout; the result says
+so, and the next checkpoint finishes the job. On PostgreSQL the old row
+versions stay in the server's files until it vacuums them.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -65,13 +96,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Text, and_, cast, delete, func, or_, select, update
+from sqlalchemy.orm import Session, defer
 
 from mailroom.app import App
+from mailroom.erasure_files import delete_exports, export_stem, names_address, sweep_sent_mail
 from mailroom.errors import MailroomError
 from mailroom.filenames import sanitise_filename
 from mailroom.outbound.rendered import outgoing_bytes
+from mailroom.outbound.transports import FileTransport, transport_from_url
+from mailroom.private import DIR_MODE, create_private_file, make_private_dir
 from mailroom.retention import (
     SENT,
     PurgeCounts,
@@ -80,6 +114,7 @@ from mailroom.retention import (
     execute_update,
     purge_tickets,
 )
+from mailroom.store.db import checkpoint
 from mailroom.store.models import (
     AttachmentRow,
     Event,
@@ -91,10 +126,11 @@ from mailroom.store.models import (
     Ticket,
     outbox_has_content,
 )
-from mailroom.tickets import record_event
+from mailroom.tickets import record_event, set_status
 from mailroom.views import iso, message_view, ticket_detail
 
 __all__ = [
+    "EXPORTS_FOLDER",
     "EXPORT_FORMAT",
     "EraseResult",
     "Holdings",
@@ -108,7 +144,8 @@ __all__ = [
 EXPORT_FORMAT = "mailroom-export/1"
 PLACEHOLDER_DOMAIN = "erased.invalid"
 CANCELLED = "cancelled: a recipient's data was erased"
-DIR_MODE, FILE_MODE = 0o700, 0o600
+UNSENT = ("queued", "sending")  # "sending": a sender has it; it may still go out
+EXPORTS_FOLDER = "exports"  # under var/: where exports go unless --out says otherwise
 
 
 def normalise_address(address: str) -> str:
@@ -184,15 +221,15 @@ def export_requester(app: App, address: str, out_dir: Path) -> Path:
 
 
 def _new_directory(out_dir: Path, address: str, now: datetime) -> Path:
-    out_dir.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
-    safe = re.sub(r"[^a-z0-9@._-]", "_", address)[:100]
-    stem = f"export-{safe}-{now:%Y%m%dT%H%M%SZ}"
+    make_private_dir(out_dir)
+    stem = f"{export_stem(address)}-{now:%Y%m%dT%H%M%SZ}"
     for attempt in range(1, 1000):
         target = out_dir / (stem if attempt == 1 else f"{stem}-{attempt}")
         try:
             target.mkdir(mode=DIR_MODE)
         except FileExistsError:
             continue
+        target.chmod(DIR_MODE)  # whatever the umask
         return target
     raise MailroomError(f"cannot create an export directory under {out_dir}")
 
@@ -291,8 +328,8 @@ def _counts(document: dict[str, Any]) -> dict[str, int]:
 
 
 def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
+    make_private_dir(path.parent)
+    fd = create_private_file(path)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
 
@@ -326,21 +363,46 @@ class EraseResult:
     counts: PurgeCounts = field(default_factory=PurgeCounts)
     addresses: int = 0  # rows whose address was replaced by the placeholder
     cancelled: int = 0  # queued mail that will not be sent
+    closed: int = 0  # their cases that were still open
+    loose: int = 0  # mail on no case, and bounces, that named them
     blobs: int = 0
+    sent_files: int = 0  # .eml files of the file transport
+    exports: int = 0  # export directories under var/exports
+    checkpointed: bool | None = None  # SQLite's log emptied (None: PostgreSQL)
+    left_behind: list[str] = field(default_factory=list)  # files that could not be deleted
 
     def as_dict(self) -> dict[str, Any]:
         return {"placeholder": self.placeholder, "fingerprint": self.fingerprint,
                 "tickets": self.tickets, "other_tickets": self.other_tickets,
                 **asdict(self.counts), "addresses": self.addresses,
-                "cancelled": self.cancelled, "blobs": self.blobs}
+                "cancelled": self.cancelled, "closed": self.closed, "loose": self.loose,
+                "blobs": self.blobs, "sent_files": self.sent_files, "exports": self.exports,
+                "checkpointed": self.checkpointed, "left_behind": self.left_behind}
 
     def summary(self) -> str:
         counts = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in asdict(self.counts).items())
-        return (f"erased: now {self.placeholder}; purged {len(self.tickets)} cases they opened "
-                f"({', '.join(self.tickets) or 'none'}), cleaned {len(self.other_tickets)} "
-                f"others ({', '.join(self.other_tickets) or 'none'}); {counts}; addresses "
-                f"replaced: {self.addresses}; queued mail cancelled: {self.cancelled}; "
-                f"blob files deleted: {self.blobs}")
+        lines = [
+            f"erased: now {self.placeholder}; purged {len(self.tickets)} cases they opened "
+            f"({', '.join(self.tickets) or 'none'}), {self.closed} of them closed now; "
+            f"cleaned {len(self.other_tickets)} others "
+            f"({', '.join(self.other_tickets) or 'none'}) and {self.loose} messages on no "
+            f"case or bounces naming them",
+            f"{counts}; addresses replaced: {self.addresses}; queued mail cancelled: "
+            f"{self.cancelled}",
+            f"files deleted: {self.blobs} attachments, {self.sent_files} sent mail files, "
+            f"{self.exports} exports in var/exports; {self._log_state()}",
+            "exports written anywhere else (export --out) must be deleted by hand",
+        ]
+        lines += [f"not deleted: {item}" for item in self.left_behind]
+        return "\n".join(lines)
+
+    def _log_state(self) -> str:
+        if self.checkpointed is None:
+            return "PostgreSQL frees the old row versions at its next vacuum"
+        if self.checkpointed:
+            return "database log emptied"
+        return ("database log still held by another process: old page versions stay in "
+                "the -wal file until its next checkpoint")
 
 
 @dataclass
@@ -351,6 +413,8 @@ class _Erasure:
     holdings: Holdings
     result: EraseResult
     now: datetime
+    shas: set[str] = field(default_factory=set)  # attachment blobs that may now be unused
+    outgoing_ids: set[str] = field(default_factory=set)  # Message-IDs of mail dropped
 
     @property
     def address(self) -> str:
@@ -370,35 +434,50 @@ def erase_requester(app: App, address: str, *, actor: str) -> EraseResult:
     result = EraseResult(make_placeholder(), erasure_fingerprint(app, address))
     with app.sessions.begin() as session:
         work = _Erasure(session, find_holdings(session, address), result, app.now())
-        shas = _erase(work)
+        _erase(work, actor)
         _record(work, actor)
-    result.blobs = delete_unreferenced_blobs(app, shas)
+        session.flush()
+        _erase_files(app, work)  # before the commit: see the module docstring
+    result.blobs = delete_unreferenced_blobs(app, work.shas)
+    result.checkpointed = checkpoint(app.engine)
     return result
 
 
-def _erase(work: _Erasure) -> set[str]:
-    """Every step, in order; returns the attachment hashes that may now be unused."""
+def _erase(work: _Erasure, actor: str) -> None:
+    """Every step in the database, in order."""
     session, holdings = work.session, work.holdings
-    shas = blob_candidates(session, holdings.requester_tickets)
-    shas |= _their_blobs(session, work.address)
+    work.shas = blob_candidates(session, holdings.requester_tickets)
+    work.shas |= _their_blobs(session, work.address)
+    _close_their_cases(work, actor)
     if holdings.requester_tickets:
         work.result.counts.add(purge_tickets(session, holdings.requester_tickets, now=work.now))
     _erase_their_messages(work)
     _erase_copies(work)
     _erase_inbound(work)
     _erase_outbound(work)
+    _erase_loose_mail(work)
     _replace_addresses(work)
     _scrub_messages(work)
+    _scrub_inbox(work)
     _scrub_events(work)
     work.result.tickets = _references(session, holdings.requester_tickets)
     work.result.other_tickets = _references(session, holdings.other_tickets)
-    return shas
 
 
 def _their_blobs(session: Session, address: str) -> set[str]:
     stmt = select(AttachmentRow.sha256).where(
         AttachmentRow.message_pk.in_(_their_messages(address)), AttachmentRow.stored.is_(True))
     return set(session.execute(stmt.distinct()).scalars())
+
+
+def _close_their_cases(work: _Erasure, actor: str) -> None:
+    """A case whose requester is erased has nobody to answer: it closes (an audit event)."""
+    stmt = select(Ticket).where(Ticket.id.in_(work.holdings.requester_tickets),
+                                Ticket.status != "closed")
+    for ticket in work.session.execute(stmt).scalars():
+        set_status(work.session, ticket, "closed", actor=actor, at=work.now)
+        work.result.closed += 1
+    work.session.flush()
 
 
 def _erase_their_messages(work: _Erasure) -> None:
@@ -426,11 +505,12 @@ def _erase_copies(work: _Erasure) -> None:
         Message.message_id.in_(copies), or_(Message.text.is_not(None), Message.subject != "")
     ).values(text=None, subject=""))
     for item in session.execute(select(OutboxItem).where(
-            OutboxItem.message_id.in_(copies), outbox_has_content())).scalars():
-        if item.status == "queued":
+            OutboxItem.message_id.in_(copies))).scalars():
+        work.outgoing_ids.add(item.message_id)
+        if item.status in UNSENT:
             item.status, item.last_error = "failed", CANCELLED
             work.result.cancelled += 1
-        if item.status in SENT:
+        if item.status in SENT and (item.raw is not None or item.rendered is not None):
             item.raw, item.rendered, item.subject, item.files = None, None, "", None
             counts.outbound_raw += 1
 
@@ -447,31 +527,99 @@ def _erase_inbound(work: _Erasure) -> None:
         Message, InboxItem.message_pk == Message.id).where(
         Message.ticket_id.in_(work.holdings.tickets))
     for stored in session.execute(stmt).scalars():
-        if _names(stored.raw, address):
+        if names_address(stored.raw, address):
             session.delete(stored)
             counts.inbound_raw += 1
 
 
 def _erase_outbound(work: _Erasure) -> None:
     """Mail to them or on their cases: raw dropped once sent, cancelled while queued;
-    their address in recipients replaced."""
+    their address in recipients and errors replaced."""
     session, address = work.session, work.address
     stmt = select(OutboxItem).where(or_(
-        OutboxItem.ticket_id.in_(work.holdings.tickets), func.lower(OutboxItem.to_addr) == address))
+        OutboxItem.ticket_id.in_(work.holdings.tickets),
+        func.lower(OutboxItem.to_addr) == address, _mentions(OutboxItem.rcpt_to, address),
+        _mentions(OutboxItem.last_error, address)))
     for item in session.execute(stmt).scalars():
         to_them = _is_recipient(address, item.rcpt_to or []) or item.to_addr.lower() == address
         their_case = item.ticket_id in work.holdings.requester_tickets
-        if item.status == "queued" and (to_them or their_case):
+        about_them = to_them or their_case or names_address(outgoing_bytes(item), address)
+        if about_them:
+            work.outgoing_ids.add(item.message_id)
+        if item.status in UNSENT and (to_them or their_case):
             item.status, item.last_error = "failed", CANCELLED
             work.result.cancelled += 1
         has_content = item.raw is not None or item.rendered is not None
-        if has_content and item.status in SENT and (
-                to_them or their_case or _names(outgoing_bytes(item), address)):
-            item.raw, item.rendered, item.files = None, None, None
+        if has_content and item.status in SENT and about_them:
+            item.raw, item.rendered, item.files, item.subject = None, None, None, ""
             work.result.counts.outbound_raw += 1
         if to_them:
             item.rcpt_to, item.to_addr = work.scrub(list(item.rcpt_to)), work.scrub(item.to_addr)
             work.result.addresses += 1
+        item.last_error = work.scrub(item.last_error)
+
+
+def _erase_loose_mail(work: _Erasure) -> None:
+    """Mail on no case (automatic replies, mail that failed processing, duplicates) and
+    bounces on any case, that name them anywhere: sender, recipients, text, subject or
+    raw bytes. Their content, raw mail and attachments go."""
+    session = work.session
+    message_ids = _loose_messages_naming(session, work.address)
+    if message_ids:
+        _blank_messages(work, message_ids)
+    unprocessed = _unprocessed_naming(session, work.address)
+    inbox_ids = _inbox_of(session, message_ids) | unprocessed
+    if inbox_ids:
+        work.result.counts.inbound_raw += execute_update(
+            session, delete(InboxRaw).where(InboxRaw.inbox_id.in_(inbox_ids)))
+    work.result.loose += len(message_ids) + len(unprocessed)
+
+
+def _loose_messages_naming(session: Session, address: str) -> set[int]:
+    loose = or_(Message.ticket_id.is_(None), Message.kind == "bounce")
+    candidates = session.execute(select(
+        Message.id, Message.sender, Message.recipients, Message.text, Message.subject,
+    ).where(loose, or_(
+        func.lower(Message.sender) == address, _mentions(Message.recipients, address),
+        _mentions(Message.text, address), _mentions(Message.subject, address))))
+    found = {pk for pk, *values in candidates if _names_in(values, address)}
+    raws = session.execute(
+        select(Message.id, InboxRaw.raw)
+        .join(InboxItem, InboxItem.message_pk == Message.id)
+        .join(InboxRaw, InboxRaw.inbox_id == InboxItem.id)
+        .where(loose).execution_options(yield_per=20))
+    return found | {pk for pk, raw in raws if pk not in found and names_address(raw, address)}
+
+
+def _unprocessed_naming(session: Session, address: str) -> set[int]:
+    """Inbox rows with no message (bad, shunted, duplicates) whose raw names them; rows
+    still ``new`` are left to the pipeline (mail that came after the request)."""
+    raws = session.execute(
+        select(InboxItem.id, InboxRaw.raw).join(InboxRaw, InboxRaw.inbox_id == InboxItem.id)
+        .where(InboxItem.message_pk.is_(None), InboxItem.status != "new")
+        .execution_options(yield_per=20))
+    return {inbox_id for inbox_id, raw in raws if names_address(raw, address)}
+
+
+def _inbox_of(session: Session, message_ids: set[int]) -> set[int]:
+    if not message_ids:
+        return set()
+    return set(session.execute(select(InboxItem.id).where(
+        InboxItem.message_pk.in_(message_ids))).scalars())
+
+
+def _blank_messages(work: _Erasure, ids: set[int]) -> None:
+    session, counts = work.session, work.result.counts
+    work.shas |= set(session.execute(select(AttachmentRow.sha256).where(
+        AttachmentRow.message_pk.in_(ids), AttachmentRow.stored.is_(True))).scalars())
+    counts.messages += execute_update(session, update(Message).where(
+        Message.id.in_(ids), or_(Message.text.is_not(None), Message.subject != "",
+                                 Message.sender_name.is_not(None))).values(
+        text=None, subject="", sender_name=None, urls=[]))
+    counts.attachments += execute_update(session, update(AttachmentRow).where(
+        AttachmentRow.message_pk.in_(ids),
+        or_(AttachmentRow.stored.is_(True), AttachmentRow.filename != "")).values(
+        stored=False, filename=""))
 
 
 def _replace_addresses(work: _Erasure) -> None:
@@ -495,8 +643,10 @@ def _replace_addresses(work: _Erasure) -> None:
 
 
 def _scrub_messages(work: _Erasure) -> None:
-    """Their address in recipients, texts and subjects of the messages of their cases."""
-    stmt = select(Message).where(Message.ticket_id.in_(work.holdings.tickets))
+    """Their address in recipients, texts and subjects of the messages of their cases,
+    and in the recipients of any message."""
+    stmt = select(Message).where(or_(Message.ticket_id.in_(work.holdings.tickets),
+                                     _mentions(Message.recipients, work.address)))
     for message in work.session.execute(stmt).scalars():
         recipients = work.scrub(dict(message.recipients or {}))
         text, subject = work.scrub(message.text), work.scrub(message.subject)
@@ -505,9 +655,21 @@ def _scrub_messages(work: _Erasure) -> None:
             work.result.addresses += 1
 
 
+def _scrub_inbox(work: _Erasure) -> None:
+    """Their address in the envelope recipients and errors of inbox rows."""
+    stmt = select(InboxItem).options(defer(InboxItem.raw)).where(or_(
+        _mentions(InboxItem.rcpt_to, work.address), _mentions(InboxItem.error, work.address)))
+    for item in work.session.execute(stmt).scalars():
+        rcpt_to, error = work.scrub(list(item.rcpt_to or [])), work.scrub(item.error)
+        if (rcpt_to, error) != (item.rcpt_to, item.error):
+            item.rcpt_to, item.error = rcpt_to, error
+            work.result.addresses += 1
+
+
 def _scrub_events(work: _Erasure) -> None:
     stmt = select(Event).where(or_(Event.ticket_id.in_(work.holdings.tickets),
-                                   func.lower(Event.actor) == work.address))
+                                   func.lower(Event.actor) == work.address,
+                                   _mentions(Event.detail, work.address)))
     for event in work.session.execute(stmt).scalars():
         actor, detail = work.scrub(event.actor), work.scrub(dict(event.detail or {}))
         if (actor, detail) != (event.actor, event.detail):
@@ -524,7 +686,29 @@ def _record(work: _Erasure, actor: str) -> None:
                      fingerprint=result.fingerprint, relation=relation)
     record_event(session, action="requester.erased", actor=actor, at=work.now,
                  placeholder=result.placeholder, fingerprint=result.fingerprint,
-                 tickets=len(work.holdings.tickets), **asdict(result.counts))
+                 tickets=len(work.holdings.tickets), loose=result.loose,
+                 **asdict(result.counts))
+
+
+def _erase_files(app: App, work: _Erasure) -> None:
+    """Sent mail files about them and exports about them under var/exports."""
+    sent = sweep_sent_mail(_sent_folders(app), work.address, work.outgoing_ids)
+    exports = delete_exports(app.settings.var_dir / EXPORTS_FOLDER, work.address)
+    work.result.sent_files, work.result.exports = sent.deleted, exports.deleted
+    work.result.left_behind = sent.left_behind + exports.left_behind
+
+
+def _sent_folders(app: App) -> list[Path]:
+    """The file transport's folder, and var/outbox-sent (mail sent before a relay was
+    configured)."""
+    folders = [app.settings.sent_dir]
+    try:
+        transport = transport_from_url(app.settings.outbound_url)
+    except ValueError:
+        return folders
+    if isinstance(transport, FileTransport):
+        folders.insert(0, transport.directory)
+    return folders
 
 
 def _references(session: Session, ids: list[int]) -> list[str]:
@@ -534,16 +718,29 @@ def _references(session: Session, ids: list[int]) -> list[str]:
     return [ref or f"#{tid}" for tid, ref in sorted(rows)]
 
 
-def _names(raw: bytes | None, address: str) -> bool:
-    return raw is not None and address.encode() in raw.lower()
+def _mentions(column: Any, address: str) -> ColumnElement[bool]:
+    """The column's text (JSON as written) contains ``address``, in any case."""
+    return func.lower(cast(column, Text)).contains(address, autoescape=True)
 
 
 def scrub_address(value: Any, address: str, placeholder: str) -> Any:
-    """``value`` (str, list, dict, nested) with every ``address`` (any case) replaced."""
+    """``value`` (str, list, dict, nested) with every ``address`` (any case) replaced;
+    a longer address that contains it (``bigjo@school.example.org``) is left alone."""
     if isinstance(value, str):
-        return re.sub(re.escape(address), placeholder, value, flags=re.IGNORECASE)
+        return _address_re(address).sub(placeholder, value)
     if isinstance(value, list):
         return [scrub_address(v, address, placeholder) for v in value]
     if isinstance(value, dict):
         return {k: scrub_address(v, address, placeholder) for k, v in value.items()}
     return value
+
+
+def _names_in(value: Any, address: str) -> bool:
+    """Whether ``value`` (str, list, dict, nested) names ``address``."""
+    return scrub_address(value, address, "") != value
+
+
+@functools.lru_cache(maxsize=8)
+def _address_re(address: str) -> re.Pattern[str]:
+    return re.compile(r"(?<![\w.!#$%&'*+/=?^`{|}~-])" + re.escape(address)
+                      + r"(?![\w-]|\.[\w-])", re.IGNORECASE)

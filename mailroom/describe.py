@@ -1,4 +1,9 @@
-"""What ``mailroom check-config`` says the configuration would run."""
+"""What ``mailroom check-config`` says the configuration would run.
+
+Like every start, it makes ``var/`` and the SQLite database private
+(:func:`mailroom.private.secure_storage`), and its ``permissions`` line says
+what it had to tighten.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,9 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from mailroom.platforms import Platform
+from mailroom.private import secure_storage
 from mailroom.settings import Settings
+from mailroom.store.db import database_files
 
 
 def describe_settings(settings: Settings, platforms: dict[str, Platform]) -> dict[str, Any]:
@@ -27,7 +34,21 @@ def describe_settings(settings: Settings, platforms: dict[str, Platform]) -> dic
         "team address": settings.team_address or "none",
         "opening hours": _hours(settings),
         "platforms": ", ".join(sorted(platforms)),
+        "permissions": _permissions(settings),
     }
+
+
+def _permissions(settings: Settings) -> str:
+    """One line: what was tightened, or that it already was private."""
+    what = f"{settings.var_dir}/" + (" and the database" if database_files(
+        settings.database_url) else "")
+    changed = secure_storage(settings)
+    if not changed and not settings.var_dir.is_dir():
+        return f"{what}: not created yet; mailroom makes them owner only (0700, files 0600)"
+    if not changed:
+        return f"{what}: owner only (folders 0700, files 0600)"
+    return (f"tightened to owner only: {', '.join(map(str, changed))} "
+            "(other users could open them until now)")
 
 
 def _hours(settings: Settings) -> str:

@@ -17,6 +17,8 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
+from mailroom.private import make_private_dir
+
 log = logging.getLogger("mailroom.locks")
 
 
@@ -57,7 +59,7 @@ class ProcessLock:
         return False
 
     def _acquire_file(self) -> bool:
-        self.lock_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.lock_dir)
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in self.name)
         fd = os.open(self.lock_dir / f"{safe}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:

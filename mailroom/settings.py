@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mailroom.errors import ConfigError
+from mailroom.private import create_private_file, make_private_dir
 
 DEFAULT_CONFIG = Path("config/mailroom.toml")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -715,9 +716,10 @@ def _secret(security: dict[str, Any], var_dir: Path) -> bytes:
 
 
 def _generate_secret(path: Path) -> bytes:
+    """A new key in a new file, 0600 in a 0700 folder (``var/``) whatever the umask."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        make_private_dir(path.parent)
+        fd = create_private_file(path)
     except FileExistsError:
         return path.read_bytes().strip()
     except OSError as exc:

@@ -47,6 +47,7 @@ from typing import Literal, Protocol
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 from mailroom.errors import MailroomError
+from mailroom.private import make_private_dir
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,8 @@ class FileTransport:
     The envelope is recorded in two headers put before the message's own,
     ``X-Mailroom-Mail-From`` and ``X-Mailroom-Rcpt-To``. Lines end in LF, as
     usual for files on disk. Files appear atomically (written to a temporary
-    name, then renamed) with mode 0600.
+    name, then renamed) with mode 0600; the folder, when it has to be made, is
+    0700 (:mod:`mailroom.private`).
     """
 
     def __init__(self, directory: Path, *, clock: Callable[[], datetime] | None = None) -> None:
@@ -105,7 +107,7 @@ class FileTransport:
         body = msg.as_bytes(policy=msg.policy.clone(linesep="\n"))
         data = _envelope_lines(mail_from, rcpt_to) + body
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            make_private_dir(self.directory)
             _write_atomically(self.directory / self._filename(msg), data)
         except OSError as exc:
             raise TemporaryFailure(f"cannot write to {self.directory}: {exc}") from exc

@@ -6,7 +6,8 @@ chosen by a sender. Writes go to a temporary file in the same directory, are
 fsynced and renamed into place (``os.replace``), so a reader never sees half
 a blob. Every path is opened relative to a directory descriptor with
 ``O_NOFOLLOW``: a symlink planted inside the store cannot redirect a read or
-a write outside it. Pure filesystem (POSIX), no database.
+a write outside it. Folders are 0700 and files 0600 whatever the umask
+(:mod:`mailroom.private`). Pure filesystem (POSIX), no database.
 """
 
 from __future__ import annotations
@@ -21,12 +22,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from mailroom.private import DIR_MODE, create_private_file, make_private_dir
+
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-_WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-FILE_MODE = 0o600  # attachments are confidential case material
-DIR_MODE = 0o700
 
 
 class BlobStore:
@@ -86,7 +86,7 @@ class BlobStore:
         """A descriptor for ``root/ab/cd``, reached without following symlinks."""
         _check(sha256)
         if create:
-            self.root.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+            make_private_dir(self.root)
         fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
         try:
             for name in (sha256[:2], sha256[2:4]):
@@ -104,17 +104,22 @@ def _check(sha256: object) -> None:
 
 
 def _subdirectory(parent_fd: int, name: str, create: bool) -> int:
-    """Open (or make) subdirectory ``name`` of ``parent_fd``, never via a symlink."""
+    """Open (or make, 0700) subdirectory ``name`` of ``parent_fd``, never via a symlink."""
+    created = False
     if create:
         with contextlib.suppress(FileExistsError):
             os.mkdir(name, DIR_MODE, dir_fd=parent_fd)
+            created = True
             os.fsync(parent_fd)
     try:
-        return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+        fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
     except (FileNotFoundError, NotADirectoryError):
         raise
     except OSError as exc:  # ELOOP: O_NOFOLLOW refused a symlink
         raise NotADirectoryError(f"{name!r} in the blob store is not a directory") from exc
+    if created:
+        os.fchmod(fd, DIR_MODE)  # the umask may have taken bits away
+    return fd
 
 
 def _size(name: str, dir_fd: int) -> int | None:
@@ -128,7 +133,7 @@ def _size(name: str, dir_fd: int) -> int | None:
 
 def _write_atomically(dir_fd: int, name: str, data: bytes) -> None:
     temporary = f".tmp-{name[:16]}-{secrets.token_hex(8)}"
-    fd = os.open(temporary, _WRITE_FLAGS, FILE_MODE, dir_fd=dir_fd)
+    fd = create_private_file(temporary, dir_fd=dir_fd)
     try:
         with os.fdopen(fd, "wb", closefd=True) as handle:
             handle.write(data)

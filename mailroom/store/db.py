@@ -3,11 +3,22 @@
 SQLite runs in WAL mode with foreign keys on and a busy timeout so the SMTP
 door and the worker can share the file. PostgreSQL is reached through psycopg 3
 (``postgresql+psycopg://``); a plain ``postgresql://`` URL is mapped to it.
+
+The SQLite file is case material: mailroom creates it (and its folder, when
+missing) 0600/0700 before SQLite opens it, and tightens an existing file that
+is wider (:mod:`mailroom.private`). SQLite gives the ``-wal`` and ``-shm``
+files it creates the database file's mode, whatever the umask. It runs with
+``secure_delete`` on: a page or cell that is freed (a purge, an erasure, an
+UPDATE that moved a row) is overwritten with zeros, not left in the file's
+free space. The old versions of changed pages also sit in the ``-wal`` file
+until a checkpoint copies them back; :func:`checkpoint` (which an erasure calls)
+empties it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +29,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailroom.errors import StoreUnavailable
+from mailroom.private import create_private_file, log_tightened, make_private_dir, tighten
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 # SQLAlchemy's words for a transaction whose connection was lost (PendingRollbackError).
@@ -33,19 +45,46 @@ def normalise_url(url: str) -> str:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``; creates the SQLite file's directory when needed."""
+    """An engine for ``url``; creates the SQLite file (0600) and its folder when needed."""
     url = normalise_url(url)
     parsed = make_url(url)
+    # An error's text leaves out the statement's values (a message's text, an address):
+    # it is logged, and kept in inbox.error when a message is shunted.
+    kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, parsed.database, **kwargs)
+        return _sqlite_engine(url, **kwargs)
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("connect_args", {"connect_timeout": 5})
     return create_engine(url, **kwargs)
 
 
-def _sqlite_engine(url: str, database: str | None, **kwargs: Any) -> Engine:
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+def database_files(url: str) -> list[Path]:
+    """The files of a SQLite database (the file, ``-wal``, ``-shm``, ``-journal``);
+    none for PostgreSQL or an in-memory database."""
+    parsed = make_url(normalise_url(url))
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" \
+            or database.startswith("file:"):
+        return []
+    return [Path(database + suffix) for suffix in ("", "-wal", "-shm", "-journal")]
+
+
+def _prepare_sqlite_file(url: str) -> None:
+    """Create the database file 0600 (in a 0700 folder when that is missing too) before
+    SQLite does it with the umask's mode; tighten its files when they are wider."""
+    files = database_files(url)
+    if not files:
+        return
+    make_private_dir(files[0].parent)
+    # An empty file is an empty database. Any other failure (a read-only folder) is left
+    # for SQLite to report as it opens the file.
+    with contextlib.suppress(OSError):
+        os.close(create_private_file(files[0]))
+    log_tightened(change for path in files if (change := tighten(path)) is not None)
+
+
+def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
+    _prepare_sqlite_file(url)
     # cached_statements=0: a cached INSERT keeps its last bound values, i.e. a
     # copy of the last raw message (36 MB after a 25 MB attachment), for good.
     connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False,
@@ -64,6 +103,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -93,6 +133,23 @@ def one_writer(engine: Engine) -> Iterator[None]:
         lock = _WRITERS.setdefault(str(engine.url.database), threading.Lock())
     with lock:
         yield
+
+
+def checkpoint(engine: Engine) -> bool | None:
+    """Copy SQLite's write-ahead log into the database file and empty it
+    (``wal_checkpoint(TRUNCATE)``), so old versions of changed pages are gone from
+    disk. Waits up to the busy timeout for other readers; False when one still
+    held the log, None on PostgreSQL (nothing to do)."""
+    if engine.dialect.name != "sqlite":
+        return None
+    connection = engine.raw_connection()  # autocommit at the driver: no BEGIN around it
+    try:
+        cursor = connection.cursor()
+        busy, _log_frames, _copied = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        cursor.close()
+    finally:
+        connection.close()
+    return not busy
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

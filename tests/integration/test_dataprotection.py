@@ -231,3 +231,17 @@ def _as_text(value: object) -> str:
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
     return json.dumps(value, default=str) if isinstance(value, dict | list) else str(value)
+
+
+def test_longer_addresses_that_contain_theirs_are_left_alone(app: App) -> None:
+    others = ["jo@school.example.org", "bigjo@school.example"]
+    send(app, attachment=PRIVATE, filename="x.png", sender=others[0], name="Jo Other",
+         cc=[others[1]], subject=f"About {others[1]}", body=f"Ask {others[1]}.\n")
+    before = _everything_mentioning(app, others)
+    erase_requester(app, JO, actor="admin:test")
+    assert _everything_mentioning(app, others) == before
+    with app.sessions() as session:
+        [ticket] = session.execute(select(Ticket)).scalars()
+        [inbound] = session.execute(select(InboxItem).where(
+            InboxItem.message_pk.is_not(None))).scalars()
+    assert ticket.requester == others[0] and inbound.raw is not None
