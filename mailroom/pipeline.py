@@ -10,7 +10,18 @@ half-written). On SQLite a writing transaction holds the only write lock,
 which the doors need to store mail: a message parsed inside it (20,000 tiny
 attachments took three minutes) kept every other delivery waiting. One bad
 message never stops the ones after it. Each row ends with an ``outcome``:
-``created``, ``threaded``, ``duplicate``, ``bounce``, ``automatic`` or ``loop``.
+``created``, ``threaded``, ``bounce``, ``automatic`` or ``loop``.
+
+A message whose Message-ID a stored message has already (the door stored it
+under a ``reused:`` key, or the store holds one of our own outgoing ids, or
+another message parsed to that id) is a message of its own, never dropped as
+a duplicate: the door keeps true duplicates out (:mod:`mailroom.inbox`). It is
+stored without a Message-ID, since ``messages.message_id`` is unique and the
+id belongs to the first (replies naming it keep threading there), and flagged
+``reused-message-id``; it threads by its own In-Reply-To, References, subject
+and signed address, and is answered like any other mail. A forged copy of
+one of our outgoing ids is, by the classifier, our own mail looping back:
+kept on the case its references lead to, never answered.
 """
 
 from __future__ import annotations
@@ -21,7 +32,7 @@ import logging
 import threading
 import traceback
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.message import Message as StdMessage
 from typing import Any, cast
@@ -39,7 +50,7 @@ from mailroom.classify import Classification, classify
 from mailroom.errors import MailError
 from mailroom.escalations import escalation_for_message, handle_platform_reply
 from mailroom.extract import Extracted, extract
-from mailroom.inbox import INBOX
+from mailroom.inbox import INBOX, REUSED_ID_PREFIX
 from mailroom.limits import MessageLimits, parse_within_limits
 from mailroom.locks import lock_key
 from mailroom.mailtypes import Address, ParsedMessage
@@ -81,6 +92,7 @@ from mailroom.urls import find_urls, platform_for_url
 log = logging.getLogger("mailroom.pipeline")
 
 ERROR_LIMIT = 4000
+REUSED_MESSAGE_ID = "reused-message-id"  # the flag of a message whose id another one has
 
 
 @dataclass(frozen=True)
@@ -346,16 +358,26 @@ def _fail(item: InboxItem, status: str, exc: BaseException, app: App) -> str:
 def handle(
     app: App, session: Session, item: InboxItem, prepared: Prepared
 ) -> tuple[str, Message | None]:
-    """Steps 2, 5 and 7 for a prepared message: the outcome, and the message stored
-    (None for a duplicate)."""
+    """Steps 5 and 7 for a prepared message, and of step 2 what the door could not
+    see (a Message-ID a stored message has): the outcome, and the message stored.
+
+    A message whose Message-ID is taken (see the module docstring) goes on
+    without it, flagged: its links are read again without it, so that it is
+    not taken for the messages that reply to the other.
+    """
     parsed = prepared.parsed
     serialise_conversation(session, parsed)
-    links = thread_links(session, parsed.message_id,
-                         named_ids(parsed.message_id, parsed.in_reply_to, parsed.references))
-    if links.stored:
-        return "duplicate", None
+    named = named_ids(parsed.message_id, parsed.in_reply_to, parsed.references)
+    links = thread_links(session, parsed.message_id, named)
+    flags: list[str] = []
+    if parsed.message_id and (links.stored or item.dedup_key.startswith(REUSED_ID_PREFIX)):
+        log.info("inbox %s: Message-ID %s is another message's; stored without it",
+                 item.id, parsed.message_id)
+        parsed, flags = replace(parsed, message_id=None), [REUSED_MESSAGE_ID]
+        links = thread_links(session, None, named)
     incoming = Incoming(item=item, parsed=parsed, std=prepared.std, links=links,
-                        classification=prepared.classification, readings=prepared.readings)
+                        classification=prepared.classification, flags=flags,
+                        readings=prepared.readings)
     return act(app, session, incoming), incoming.message
 
 
