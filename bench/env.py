@@ -57,8 +57,10 @@ class Site:
 
 
 @contextlib.contextmanager
-def site(backend: str, directory: Path) -> Iterator[Site]:
-    """A mailroom with its own var/ directory and a fresh migrated database."""
+def site(backend: str, directory: Path, *, limits: dict[str, int] | None = None
+         ) -> Iterator[Site]:
+    """A mailroom with its own var/ directory and a fresh migrated database
+    (``limits``: its ``[limits]`` settings, when not the defaults)."""
     directory.mkdir(parents=True, exist_ok=True)
     with database(backend, directory) as url:
-        yield Site(directory, url, build_settings(directory, url))
+        yield Site(directory, url, build_settings(directory, url, limits=limits or {}))

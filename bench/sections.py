@@ -1,4 +1,4 @@
-"""The five parts of the benchmark, each returning rows of the table.
+"""The six parts of the benchmark, each returning rows of the table.
 
 Every part takes the shared :class:`Context` (scratch directory, corpus,
 options) and returns :class:`~bench.report.Figure` rows; ``bench.run`` calls
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import door, measure, memory
+from bench import door, hostile, measure, memory
 from bench.corpus import ThreadTail, generate_sample
 from bench.env import Site, site
 from bench.history import seed_history, threads_for
@@ -30,6 +30,7 @@ SMTP_RATE_SHARE = 0.6
 SMTP_P99_FACTOR = 2.0
 MBOX_RSS_LIMIT = 300e6
 ATTACHMENT_RSS_FACTOR = 6.0
+HOSTILE_WRITE_LIMIT = 1.0  # seconds: the longest a message may keep the doors waiting
 
 
 @dataclass(frozen=True)
@@ -247,7 +248,41 @@ def _smtp_text(result: dict[str, Any]) -> str:
             f"p99 {result['p99_ms']:.0f} ms")
 
 
-# --- 5. peak memory ------------------------------------------------------------------------
+# --- 5. the hostile message ---------------------------------------------------------------
+
+
+def hostile_section(ctx: Context) -> list[Figure]:
+    """The 20,000-attachment message: its full parse, and the longest write transaction
+    while the pipeline processes it (with the default limits, and with the part limit
+    raised so that it is parsed in full before the attachment limit turns it away)."""
+    raw = hostile.hostile_message()
+    parse = min(hostile.parse_seconds(raw) for _ in range(2))
+    name = f"hostile message ({hostile.ATTACHMENTS:,} attachments, {megabytes(len(raw))})"
+    figures = [Figure(f"{name}: parse_message, in full", f"{parse:.2f} s", "reference",
+                      data={"seconds": round(parse, 3), "bytes": len(raw)})]
+    variants = {"default limits": {}, "max_mime_parts raised": {"max_mime_parts": 30_000}}
+    for backend in ctx.backends:
+        for label, limits in variants.items():
+            directory = ctx.scratch(f"hostile-{backend}-{len(limits)}")
+            with site(backend, directory, limits=limits) as where:
+                app = where.app()
+                try:
+                    done = hostile.longest_write(app, raw)
+                finally:
+                    app.close()
+            figures.append(Figure(
+                f"{name}: longest write transaction, {backend_label(backend)}, {label}",
+                f"{done.longest_write * 1000:.1f} ms (process_item {done.seconds:.2f} s, "
+                f"{done.outcome})", f"<= {HOSTILE_WRITE_LIMIT:.0f} s",
+                done.longest_write <= HOSTILE_WRITE_LIMIT,
+                data={"longest_write_ms": round(done.longest_write * 1000, 2),
+                      "process_item_seconds": round(done.seconds, 3),
+                      "transactions": done.transactions, "outcome": done.outcome,
+                      "error": done.error}))
+    return figures
+
+
+# --- 6. peak memory ------------------------------------------------------------------------
 
 
 def memory_section(ctx: Context) -> list[Figure]:

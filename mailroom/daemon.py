@@ -113,9 +113,12 @@ class Daemon:
         from mailroom.doors.smtp import HelplineHandler, SmtpDoor
 
         s = self.app.settings
-        handler = HelplineHandler(self.accept, s.domains, on_stored=self.wake.set)
+        handler = HelplineHandler(self.accept, s.domains, on_stored=self.wake.set,
+                                  max_recipients=s.smtp_max_recipients)
         door = SmtpDoor(handler, host=s.smtp_host, port=s.smtp_port, max_size=s.smtp_max_size,
-                        hostname=s.domain)
+                        hostname=s.domain,
+                        max_connections_per_client=s.smtp_max_connections_per_client,
+                        idle_timeout=s.smtp_idle_timeout)
         door.start()
         self.smtp_port = door.port
         self.stoppers.append(door.stop)

@@ -27,6 +27,12 @@ def describe_settings(settings: Settings, platforms: dict[str, Platform]) -> dic
         "database": url,
         "smtp listener": (f"{settings.smtp_host}:{settings.smtp_port}"
                           if settings.smtp_enabled else "off"),
+        "smtp limits": (f"{settings.smtp_max_recipients} recipients per message, "
+                        f"{settings.smtp_max_connections_per_client} connections per client, "
+                        f"idle timeout {settings.smtp_idle_timeout:g} s"),
+        "message limits": (f"{settings.max_attachments} attachments, "
+                           f"{settings.max_mime_parts} MIME parts, "
+                           f"{settings.max_header_bytes} header bytes"),
         "imap accounts": ", ".join(f"{a.name} ({a.username}@{a.host}:{a.port}/{a.folder})"
                                    for a in settings.imap_accounts) or "none",
         "outbound": _hide_password(settings.outbound_url),

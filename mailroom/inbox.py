@@ -6,6 +6,24 @@ de-duplication key (the Message-ID, or the SHA-256 of the bytes when there is
 none), so the same message arriving twice through any door is stored once.
 Only the header block is looked at here, with the standard library's header
 parser, which never raises.
+
+Only the same message is a duplicate, not any message under a Message-ID
+already stored: a sender (or a broken mailer, or an attacker) can give a new
+report the id of another, and that report must not vanish behind a ``250``.
+When the id is taken, the newcomer is compared with the message stored under
+it by :func:`content_digest`: the bytes without the trace fields that mail
+servers add on the way (``Received``, ``Return-Path``, ``Delivered-To``,
+``Authentication-Results``, ``ARC-*``, ``X-Spam-*`` …, see
+:data:`TRACE_FIELDS`), with LF line ends and no trailing empty lines. So the
+same mail fetched by IMAP and delivered over SMTP, or redelivered by an MTA,
+or read from a Maildir, is one message, and a different one is another.
+The different one is stored under the key ``reused:<its digest>``: a row of
+its own (``messages.message_id`` being unique, the pipeline stores it without
+a Message-ID and flags it ``reused-message-id``), and a second copy of it
+finds that key and is a duplicate in turn. When the bytes of the stored
+message are gone (erased on request or purged by retention) there is nothing
+to compare: the newcomer is taken for the same message, so that erased mail
+does not come back as a new case.
 """
 
 from __future__ import annotations
@@ -45,12 +63,37 @@ ANGLE_ID = re.compile(r"<([^<>\s]+)>")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+REUSED_ID_PREFIX = "reused:"  # the key of a message whose Message-ID another one has
+
+# Fields that mail servers and mail stores add to a message on its way: two copies
+# that differ only in these are the same message.
+TRACE_FIELDS = frozenset({
+    "received", "return-path", "delivered-to", "x-delivered-to", "x-original-to",
+    "envelope-to", "x-envelope-to", "x-envelope-from", "delivery-date",
+    "authentication-results", "x-original-authentication-results", "received-spf",
+    "x-received", "x-virus-scanned", "x-virus-status", "x-greylist",
+    "status", "x-status", "x-keywords", "x-uid", "content-length", "lines",
+})
+TRACE_PREFIXES = ("arc-", "x-spam", "x-ms-exchange-", "x-microsoft-antispam",
+                  "x-forefront-antispam", "x-amavis", "x-rspamd", "x-mozilla-")
+DIGEST_CHUNK = 1 << 20
+
+
 @dataclass(frozen=True)
 class Stored:
     """The inbox row a message went to, and whether it was already there."""
 
     inbox_id: int
     duplicate: bool
+
+
+@dataclass(frozen=True)
+class _Found:
+    """What one INSERT met: the row, whether it was there already, its raw SHA-256."""
+
+    inbox_id: int
+    duplicate: bool
+    raw_sha256: str
 
 
 def header_block(raw: bytes) -> bytes:
@@ -89,6 +132,53 @@ def dedup_key(raw: bytes) -> str:
     return f"mid:{ident}" if ident else f"sha256:{hashlib.sha256(raw).hexdigest()}"
 
 
+def content_digest(raw: bytes) -> str:
+    """SHA-256 of the message as its author sent it: the header fields but the trace
+    fields (and an mbox ``From`` line), then the body, with LF line ends and without
+    the empty lines at its end (an SMTP copy may carry one more than a file)."""
+    head = header_block(raw)
+    digest = hashlib.sha256()
+    for field in _header_fields(head):
+        if not is_trace_field(field):
+            digest.update(field)
+    digest.update(b"\n")
+    _update_with_lf(digest, memoryview(raw)[len(head):])
+    return digest.hexdigest()
+
+
+def is_trace_field(field: bytes) -> bool:
+    """A field added on the way (see :data:`TRACE_FIELDS`), or an mbox postmark."""
+    if field.startswith(b"From "):
+        return True
+    name = field.split(b":", 1)[0].strip().lower().decode("ascii", "replace")
+    return name in TRACE_FIELDS or name.startswith(TRACE_PREFIXES)
+
+
+def _header_fields(head: bytes) -> list[bytes]:
+    """Each field of a header block with its folded lines, LF-terminated."""
+    fields: list[list[bytes]] = []
+    for line in head.splitlines():
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1].append(line)
+        elif line:
+            fields.append([line])
+    return [b"\n".join(lines) + b"\n" for lines in fields]
+
+
+def _update_with_lf(digest: Any, body: memoryview) -> None:
+    """Feed ``body`` with CRLF as LF and its trailing line ends dropped, a chunk at a
+    time (no copy of a large body); a CR at a chunk's end waits for the next."""
+    end = len(body)
+    while end and body[end - 1] in (10, 13):
+        end -= 1
+    carry = b""
+    for start in range(0, end, DIGEST_CHUNK):
+        chunk = carry + bytes(body[start : min(start + DIGEST_CHUNK, end)])
+        carry = b"\r" if chunk.endswith(b"\r") else b""
+        digest.update(chunk[: len(chunk) - len(carry)].replace(b"\r\n", b"\n"))
+    digest.update(carry)
+
+
 def store_raw(
     sessions: sessionmaker[Session],
     raw: bytes,
@@ -114,6 +204,20 @@ def store_raw(
         "raw_sha256": hashlib.sha256(raw).hexdigest(), "status": "new",
     }
     engine = sessions.kw["bind"]
+    found = _store_retrying(engine, values, raw)
+    if (found.duplicate and key.startswith("mid:") and found.raw_sha256 != values["raw_sha256"]
+            and not _same_content(engine, found.inbox_id, raw)):
+        # Another message has this Message-ID: this one is kept under its own key.
+        found = _store_retrying(engine, {**values, "dedup_key": reused_key(raw)}, raw)
+    return Stored(found.inbox_id, found.duplicate)
+
+
+def reused_key(raw: bytes) -> str:
+    """The key of a message whose Message-ID is already another message's."""
+    return f"{REUSED_ID_PREFIX}{content_digest(raw)}"
+
+
+def _store_retrying(engine: Engine, values: Mapping[str, object], raw: bytes) -> _Found:
     try:
         return _store(engine, values, raw)
     except StoreUnavailable as error:
@@ -122,13 +226,23 @@ def store_raw(
     return _store(engine, values, raw)
 
 
-def _store(engine: Engine, values: Mapping[str, object], raw: bytes) -> Stored:
+def _store(engine: Engine, values: Mapping[str, object], raw: bytes) -> _Found:
     with one_writer(engine), unavailable_as_store_error(), engine.begin() as conn:
         new_id = _insert_new(conn, values, raw)
         if new_id is not None:
-            return Stored(int(new_id), duplicate=False)
-        existing = conn.execute(_EXISTING, {"dedup_key": values["dedup_key"]})
-        return Stored(int(existing.scalar_one()), duplicate=True)
+            return _Found(int(new_id), False, str(values["raw_sha256"]))
+        inbox_id, raw_sha256 = conn.execute(
+            _EXISTING, {"dedup_key": values["dedup_key"]}).one()
+        return _Found(int(inbox_id), True, raw_sha256)
+
+
+def _same_content(engine: Engine, inbox_id: int, raw: bytes) -> bool:
+    """Whether ``raw`` is the message of row ``inbox_id`` but for the trace fields
+    (see the module docstring); its bytes are read in a transaction of their own,
+    only when they differ from ``raw``."""
+    with one_writer(engine), unavailable_as_store_error(), engine.begin() as conn:
+        stored = conn.execute(_RAW_OF, {"inbox_id": inbox_id}).scalar()
+    return stored is None or content_digest(stored) == content_digest(raw)
 
 
 def _storable(text: str | None) -> str | None:
@@ -174,4 +288,6 @@ _POSTGRES_STORE = _postgres_store()
 _SQLITE_INSERT = sqlite.insert(INBOX).values(_bound_fields()).on_conflict_do_nothing(
     index_elements=["dedup_key"]).returning(INBOX.c.id)
 _RAW_INSERT = insert(INBOX_RAW)
-_EXISTING = select(INBOX.c.id).where(INBOX.c.dedup_key == bindparam("dedup_key"))
+_EXISTING = select(INBOX.c.id, INBOX.c.raw_sha256).where(
+    INBOX.c.dedup_key == bindparam("dedup_key"))
+_RAW_OF = select(INBOX_RAW.c.raw).where(INBOX_RAW.c.inbox_id == bindparam("inbox_id"))

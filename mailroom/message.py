@@ -11,7 +11,9 @@ an address), with the standard library's lenient parser as a fallback.
 ``parse_message`` raises ``MailError`` only when nothing can be made of the
 input (empty, or not an RFC 5322 message at all) and nothing else, whatever
 the input: an unexpected internal error falls back to a minimal header/body
-split, recorded in ``defects``.
+split, recorded in ``defects``. The one exception is a part budget: given
+``max_parts``, the MIME parser stops at the part past it (``TooManyParts``),
+so a message of 20,000 tiny parts costs as little as one of ``max_parts``.
 
 Each attachment is hashed once, as it is parsed (:class:`~mailroom.mailtypes.Attachment`):
 SHA-256 names its blob and MD5 matches the hash lists hotlines exchange, so the
@@ -67,13 +69,20 @@ def parse_message(raw: bytes) -> ParsedMessage:
         return _parse_minimal(raw, exc)
 
 
-def parse_message_tree(raw: bytes) -> tuple[ParsedMessage, Message | None]:
+def parse_message_tree(
+    raw: bytes, *, max_parts: int | None = None
+) -> tuple[ParsedMessage, Message | None]:
     """``parse_message`` and the MIME tree it read (None after a fallback), so that
-    the pipeline's classifier does not parse the same bytes a second time."""
+    the pipeline's classifier does not parse the same bytes a second time.
+
+    ``max_parts``: raise ``TooManyParts`` rather than build a tree of more parts.
+    """
     raw = _check_input(raw)
     try:
-        msg = parse_mime(raw)
+        msg = parse_mime(raw, max_parts=max_parts)
         return _parse_tree(raw, msg), msg
+    except TooManyParts:
+        raise
     except Exception as exc:  # last line of defence: any input must parse
         log.info("mail parser failed (%s: %s); using minimal parse", type(exc).__name__, exc)
         return _parse_minimal(raw, exc), None
@@ -114,14 +123,24 @@ def _parse_tree(raw: bytes, msg: Message) -> ParsedMessage:
     )
 
 
-def parse_mime(raw: bytes, chunk_size: int = 1 << 20) -> Message:
+def parse_mime(raw: bytes, chunk_size: int = 1 << 20, *, max_parts: int | None = None) -> Message:
     """The compat32 MIME tree of ``raw``, fed in chunks.
 
     ``email.message_from_bytes`` first decodes the whole message into one
     string (and a StringIO copy of it): with a 25 MB attachment that is
     ~250 MB at peak. Feeding bytes in chunks keeps it to ~4 copies.
+
+    ``max_parts``: the parser makes its parts through a factory that counts
+    them (the message itself is one, each part of a multipart and each
+    enclosed message another) and raises ``TooManyParts`` at the one past it,
+    so the work stops there, whatever follows.
     """
-    parser = BytesFeedParser(policy=compat32)
+    if max_parts is None:
+        parser = BytesFeedParser(policy=compat32)
+    else:
+        budget = _PartBudget(max_parts)
+        parser = BytesFeedParser(budget, policy=compat32)
+        budget.made = 0  # the parser calls its factory once, to try it
     view = memoryview(raw)
     try:
         for start in range(0, len(raw), chunk_size):
@@ -129,6 +148,46 @@ def parse_mime(raw: bytes, chunk_size: int = 1 << 20) -> Message:
         return parser.close()
     except RecursionError as exc:  # the stdlib parser recurses once per nesting level
         raise MailError("MIME nesting too deep to parse") from exc
+
+
+class TooManyParts(MailError):
+    """The message has more MIME parts than the parser was allowed to make."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit} MIME parts")
+        self.limit = limit
+
+
+class _PartBudget:
+    """A message factory for the feed parser that counts the parts it makes."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.made = 0
+
+    def __call__(self, policy: Any = compat32) -> Message:
+        self.made += 1
+        if self.made > self.limit:
+            raise TooManyParts(self.limit)
+        return Message(policy)
+
+
+_BOUNDARY_PARAM = re.compile(rb'boundary\s*=\s*(?:"([^"\r\n]*)"|([^\s;"]+))', re.IGNORECASE)
+_DASH_LINE = re.compile(rb"^--([^\r\n]*?)[ \t]*\r?$", re.MULTILINE)
+
+
+def count_mime_parts(raw: bytes) -> int:
+    """How many parts ``raw`` has by its delimiter lines, without parsing it: one
+    for the message, one for every line ``--B`` where ``B`` is a boundary declared
+    somewhere in the bytes. Exact for well-formed mail, a quick regular-expression
+    scan for any size; what the parser counts may differ for broken mail (parts
+    lost in an epilogue, enclosed messages), so this only says how many there
+    are after ``TooManyParts`` said that there are too many."""
+    boundaries = {quoted or bare for quoted, bare in _BOUNDARY_PARAM.findall(raw)}
+    boundaries.discard(b"")
+    if not boundaries:
+        return 1
+    return 1 + sum(1 for line in _DASH_LINE.finditer(raw) if line.group(1) in boundaries)
 
 
 def _header_fields(msg: Message, hint: str | None) -> dict[str, Any]:

@@ -1,19 +1,38 @@
-"""Steps 2–7 of the pipeline for one inbox row, in one transaction.
+"""Steps 2–7 of the pipeline for one inbox row; its writes in one transaction.
 
 ``process_inbox`` takes ``new`` rows in arrival order; each is handled by
-``process_item``: parse (failure → ``bad``), then de-duplicate, classify,
-thread, extract and act inside a savepoint (an unexpected error → ``shunt``,
-with the error kept and nothing half-written). One bad message never stops
-the ones after it. Each row ends with an ``outcome``: ``created``,
-``threaded``, ``duplicate``, ``bounce``, ``automatic`` or ``loop``.
+``process_item``: what the bytes alone say is worked out first, outside any
+transaction (parse within the abuse limits of :mod:`mailroom.limits`,
+classify, extract: a failure → ``bad``); then one write transaction claims the
+row, threads the message, stores it and queues what follows, inside a
+savepoint (an unexpected error → ``shunt``, with the error kept and nothing
+half-written). On SQLite a writing transaction holds the only write lock,
+which the doors need to store mail: a message parsed inside it (20,000 tiny
+attachments took three minutes) kept every other delivery waiting. One bad
+message never stops the ones after it. Each row ends with an ``outcome``:
+``created``, ``threaded``, ``bounce``, ``automatic`` or ``loop``.
+
+A message whose Message-ID a stored message has already (the door stored it
+under a ``reused:`` key, or the store holds one of our own outgoing ids, or
+another message parsed to that id) is a message of its own, never dropped as
+a duplicate: the door keeps true duplicates out (:mod:`mailroom.inbox`). It is
+stored without a Message-ID, since ``messages.message_id`` is unique and the
+id belongs to the first (replies naming it keep threading there), and flagged
+``reused-message-id``; it threads by its own In-Reply-To, References, subject
+and signed address, and is answered like any other mail. A forged copy of
+one of our outgoing ids is, by the classifier, our own mail looping back:
+kept on the case its references lead to, never answered.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+import threading
 import traceback
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.message import Message as StdMessage
 from typing import Any, cast
@@ -41,11 +60,12 @@ from mailroom.errors import MailError
 from mailroom.escalations import escalation_for_message, handle_platform_reply
 from mailroom.extract import Extracted, extract
 from mailroom.hashes import listed_hashes
-from mailroom.inbox import INBOX
+from mailroom.inbox import INBOX, REUSED_ID_PREFIX
+from mailroom.limits import MessageLimits, parse_within_limits
 from mailroom.locks import lock_key
 from mailroom.mailtypes import Address, ParsedMessage
 from mailroom.merging import link_related, may_merge_by_itself, merge_tickets
-from mailroom.message import parse_message_tree, parse_mime
+from mailroom.message import parse_mime
 from mailroom.outbound.compose import MESSAGE_ID_PREFIX, find_ticket_tag, untagged_subject
 from mailroom.responses import (
     Audience,
@@ -81,10 +101,41 @@ from mailroom.threads import (
     named_ids,
 )
 from mailroom.tickets import open_ticket, record_event, set_status
+from mailroom.urls import find_urls, platform_for_url
 
 log = logging.getLogger("mailroom.pipeline")
 
 ERROR_LIMIT = 4000
+REUSED_MESSAGE_ID = "reused-message-id"  # the flag of a message whose id another one has
+
+
+@dataclass(frozen=True)
+class Readings:
+    """Step 6 both ways. Whether a message opens a case is known only once it is
+    threaded, inside the write transaction; a new case reports the URLs of all
+    its text, a follow-up those of its new text only. The quotes are stripped
+    once, before the transaction (on a large text that takes seconds)."""
+
+    as_new: Extracted
+    as_follow_up: Extracted
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What the bytes alone say about a message, worked out outside any transaction."""
+
+    parsed: ParsedMessage
+    std: StdMessage
+    classification: Classification
+    readings: Readings | None = None  # for mail a person wrote (the only kind extracted)
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A message that could not be prepared: ``bad`` (its fault) or ``shunt`` (ours)."""
+
+    status: str
+    error: BaseException
 
 
 @dataclass
@@ -106,6 +157,7 @@ class Incoming:
     refused: str | None = None  # why a practitioner's reply runs nothing (see identify_speaker)
     unverified: str | None = None  # why the sender's domain failed authentication
     related: list[Ticket] = field(default_factory=list)  # same conversation, not merged
+    readings: Readings | None = None  # step 6, worked out before the transaction
 
 
 def process_inbox(app: App, *, limit: int | None = None) -> dict[str, int]:
@@ -139,24 +191,77 @@ _NEW_IDS = (
 def process_item(app: App, item_id: int, raw: bytes | None = None) -> str:
     """Run steps 2–7 for one inbox row; return its outcome (or bad/shunt/skipped).
 
+    In three steps, so that the write lock is held for the writes only: read the
+    row (a short transaction); work out what the bytes say (:func:`prepare`, no
+    transaction); then claim the row again and write (:func:`write_message`).
+    The row changes only in that last transaction: a process killed at any
+    point leaves it ``new``, to be processed from the start next time.
+
     ``raw``: the row's bytes when the caller still holds them (``mailroom
     ingest`` does), so that they are neither read back nor held twice.
     """
-    with unavailable_as_store_error(), app.sessions.begin() as session:
-        item = _claim(session, item_id, with_raw=raw is None)
+    with unavailable_as_store_error(), working_on(app, item_id) as ours:
+        if not ours:
+            return "skipped"
+        item = _read_new(app, item_id, with_raw=raw is None)
         if item is None:
             return "skipped"
+        prepared = prepare(app, item, raw if raw is not None else item.raw or b"")
+        return write_message(app, item_id, prepared)
+
+
+def prepare(app: App, item: InboxItem, raw: bytes) -> Prepared | Failed:
+    """Steps 3, 4 and 6 from the bytes and the envelope alone, outside any
+    transaction: parse within the limits (over one, or unparseable → ``bad``),
+    classify, and extract what a person wrote (an internal error → ``shunt``)."""
+    try:
+        parsed, tree = parse_within_limits(raw, message_limits(app))
+    except Exception as exc:  # noqa: BLE001 - any parser failure means unparseable
+        return Failed("bad", exc)
+    try:
+        std = tree if tree is not None else parse_mime(raw)
+        classification = _classify(app, item, std)
+        readings = (read_both_ways(app, parsed)
+                    if classification.kind == classifying.NORMAL else None)
+    except MailError as exc:
+        return Failed("bad", exc)
+    except Exception as exc:  # noqa: BLE001 - an internal error shunts the message
+        log.exception("inbox %s shunted", item.id)
+        return Failed("shunt", exc)
+    return Prepared(parsed, std, classification, readings)
+
+
+def message_limits(app: App) -> MessageLimits:
+    s = app.settings
+    return MessageLimits(max_attachments=s.max_attachments, max_mime_parts=s.max_mime_parts,
+                         max_header_bytes=s.max_header_bytes)
+
+
+def read_both_ways(app: App, parsed: ParsedMessage) -> Readings:
+    """:class:`Readings` with one pass of quote stripping."""
+    as_new = extract(app, parsed, new_ticket=True)
+    if as_new.text == parsed.text.strip():
+        return Readings(as_new, as_new)  # nothing quoted: the same URLs either way
+    urls = find_urls(as_new.text)
+    found = (platform_for_url(url, app.platforms) for url in urls)
+    platforms = tuple(dict.fromkeys(key for key in found if key))
+    return Readings(as_new, Extracted(text=as_new.text, urls=tuple(urls), platforms=platforms))
+
+
+def write_message(app: App, item_id: int, prepared: Prepared | Failed) -> str:
+    """The write transaction: claim the row (still ``new``; on PostgreSQL locked,
+    ``SKIP LOCKED``), then record the failure, or thread, store and queue."""
+    with app.sessions.begin() as session:
+        item = _claim(session, item_id, with_raw=False)
+        if item is None:
+            return "skipped"
+        if isinstance(prepared, Failed):
+            return _fail(item, prepared.status, prepared.error, app)
         # The row changes once, at the end (attempts, message, outcome in one UPDATE):
         # a change made now would be written on its own when the savepoint begins.
-        raw = (raw if raw is not None else item.raw) or b""
-        try:
-            parsed, tree = parse_message_tree(raw)
-        except Exception as exc:  # noqa: BLE001 - any parser failure means unparseable
-            return _fail(item, "bad", exc, app)
         savepoint = session.begin_nested()
         try:
-            std = tree if tree is not None else parse_mime(raw)
-            outcome, message = handle(app, session, item, parsed, std)
+            outcome, message = handle(app, session, item, prepared)
             savepoint.commit()
         except MailError as exc:
             savepoint.rollback()
@@ -182,6 +287,13 @@ _ITEM_DONE = (
 )
 
 
+def _read_new(app: App, item_id: int, *, with_raw: bool) -> InboxItem | None:
+    """The row while it is ``new`` (with its bytes if asked), read and let go."""
+    with app.sessions() as session:
+        stmt = _claim_statement(with_raw=with_raw, lock=False)
+        return session.execute(stmt, {"item_id": item_id}).scalar()
+
+
 def _claim(session: Session, item_id: int, *, with_raw: bool = True) -> InboxItem | None:
     stmt = _claim_statement(with_raw=with_raw, lock=is_postgres(session))
     return session.execute(stmt, {"item_id": item_id}).scalar()
@@ -197,6 +309,58 @@ def _claim_statement(*, with_raw: bool, lock: bool) -> Select[Any]:
     return stmt.with_for_update(skip_locked=True) if lock else stmt
 
 
+_WORKING: set[tuple[str, int]] = set()  # SQLite: the rows this process's workers are on
+_WORKING_GUARD = threading.Lock()
+
+
+@contextlib.contextmanager
+def working_on(app: App, item_id: int) -> Iterator[bool]:
+    """Whether this worker may work on the row now (False: another one is at it).
+
+    Several workers walk the same ``new`` rows (the daemon's worker and the
+    scheduler's job; on PostgreSQL several processes), and the row is claimed
+    only in the write transaction, after the work: without this, each would
+    parse every message and all but one throw the work away. Only a guard
+    against waste: the claim alone decides who writes. On PostgreSQL a
+    session advisory lock, on a connection of its own for the while (the
+    server drops it with the connection should the process die); on SQLite
+    (one process) a set of the rows being worked on.
+    """
+    if app.engine.dialect.name != "postgresql":
+        key = (str(app.engine.url), item_id)
+        with _WORKING_GUARD:
+            ours = key not in _WORKING
+            _WORKING.add(key)
+        try:
+            yield ours
+        finally:
+            if ours:
+                with _WORKING_GUARD:
+                    _WORKING.discard(key)
+        return
+    with app.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        params = {"k": lock_key(f"inbox:{item_id}")}
+        ours = bool(conn.execute(_TRY_LOCK, params).scalar())
+        try:
+            yield ours
+        finally:
+            if ours:
+                _unlock(conn, params)
+
+
+def _unlock(conn: Any, params: dict[str, int]) -> None:
+    """Release the advisory lock; a connection that cannot must not go back to the
+    pool still holding it."""
+    try:
+        conn.execute(_UNLOCK, params)
+    except Exception:  # noqa: BLE001 - the lock ends with the connection
+        conn.invalidate()
+
+
+_TRY_LOCK = text("SELECT pg_try_advisory_lock(:k)")
+_UNLOCK = text("SELECT pg_advisory_unlock(:k)")
+
+
 def _fail(item: InboxItem, status: str, exc: BaseException, app: App) -> str:
     detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
     if status == "shunt":
@@ -209,17 +373,28 @@ def _fail(item: InboxItem, status: str, exc: BaseException, app: App) -> str:
 
 
 def handle(
-    app: App, session: Session, item: InboxItem, parsed: ParsedMessage, std: StdMessage
+    app: App, session: Session, item: InboxItem, prepared: Prepared
 ) -> tuple[str, Message | None]:
-    """Steps 2–7 for a parsed message (``std``: the MIME tree it was parsed from):
-    the outcome, and the message stored (None for a duplicate)."""
+    """Steps 5 and 7 for a prepared message, and of step 2 what the door could not
+    see (a Message-ID a stored message has): the outcome, and the message stored.
+
+    A message whose Message-ID is taken (see the module docstring) goes on
+    without it, flagged: its links are read again without it, so that it is
+    not taken for the messages that reply to the other.
+    """
+    parsed = prepared.parsed
     serialise_conversation(session, parsed)
-    links = thread_links(session, parsed.message_id,
-                         named_ids(parsed.message_id, parsed.in_reply_to, parsed.references))
-    if links.stored:
-        return "duplicate", None
-    incoming = Incoming(item=item, parsed=parsed, std=std, links=links,
-                        classification=_classify(app, item, std))
+    named = named_ids(parsed.message_id, parsed.in_reply_to, parsed.references)
+    links = thread_links(session, parsed.message_id, named)
+    flags: list[str] = []
+    if parsed.message_id and (links.stored or item.dedup_key.startswith(REUSED_ID_PREFIX)):
+        log.info("inbox %s: Message-ID %s is another message's; stored without it",
+                 item.id, parsed.message_id)
+        parsed, flags = replace(parsed, message_id=None), [REUSED_MESSAGE_ID]
+        links = thread_links(session, None, named)
+    incoming = Incoming(item=item, parsed=parsed, std=prepared.std, links=links,
+                        classification=prepared.classification, flags=flags,
+                        readings=prepared.readings)
     return act(app, session, incoming), incoming.message
 
 
@@ -469,7 +644,7 @@ def act_on_mail(app: App, session: Session, incoming: Incoming, decision: Thread
     assert ticket is not None
     if decision.merge:
         join_conversation(app, session, incoming, decision)
-    incoming.extracted = extract(app, incoming.parsed, new_ticket=incoming.created)
+    incoming.extracted = reading_for(app, incoming)
     flag_illegal_content(app, session, incoming)
     if incoming.extracted.platforms:
         known = list(ticket.platforms or [])
@@ -505,6 +680,14 @@ def join_conversation(
         merged = merge_tickets(session, ticket, same, at=app.now(), reason=decision.rule)
         if merged.became_illegal:
             keep_only_hashes(app, session, ticket)
+
+
+def reading_for(app: App, incoming: Incoming) -> Extracted:
+    """Step 6 for the message as threaded: from its readings when it has them."""
+    readings = incoming.readings
+    if readings is None:
+        return extract(app, incoming.parsed, new_ticket=incoming.created)
+    return readings.as_new if incoming.created else readings.as_follow_up
 
 
 # With its participants, in one SELECT (a requester's reply adds the new ones);

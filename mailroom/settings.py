@@ -133,6 +133,12 @@ class Settings:
     roles: tuple[str, ...]
     signposting: Signposting
     source: Path | None = None
+    smtp_max_recipients: int = 50
+    smtp_max_connections_per_client: int = 10
+    smtp_idle_timeout: float = 60.0
+    max_attachments: int = 100
+    max_mime_parts: int = 1000
+    max_header_bytes: int = 256 * 1024
 
     @property
     def domain(self) -> str:
@@ -433,6 +439,9 @@ SCHEMA: dict[str, dict[str, tuple[Parser, Any]]] = {
         "enabled": (_bool, True),
         "listen": (_listen, "127.0.0.1:2525"),
         "max_message_size": (_int(1024), 35 * 1024 * 1024),
+        "max_recipients": (_int(1), 50),
+        "max_connections_per_client": (_int(1), 10),
+        "idle_timeout_seconds": (_number, 60.0),
     },
     "outbound": {
         "url": (_outbound_url, "file://var/outbox-sent"),
@@ -478,6 +487,11 @@ SCHEMA: dict[str, dict[str, tuple[Parser, Any]]] = {
         "takedown": (_services, DEFAULT_TAKEDOWN),
         "police_report": (_services, DEFAULT_POLICE_REPORT),
         "support": (_services, DEFAULT_SUPPORT),
+    },
+    "limits": {
+        "max_attachments": (_int(0), 100),
+        "max_mime_parts": (_int(1), 1000),
+        "max_header_bytes": (_int(1024), 256 * 1024),
     },
     "tickets": {
         "categories": (
@@ -690,6 +704,12 @@ def _build(
         max_attachment_size=v["safeguarding"]["max_attachment_size"],
         categories=v["tickets"]["categories"], roles=v["tickets"]["roles"],
         signposting=Signposting(**v["signposting"]), source=source,
+        smtp_max_recipients=v["smtp"]["max_recipients"],
+        smtp_max_connections_per_client=v["smtp"]["max_connections_per_client"],
+        smtp_idle_timeout=v["smtp"]["idle_timeout_seconds"],
+        max_attachments=v["limits"]["max_attachments"],
+        max_mime_parts=v["limits"]["max_mime_parts"],
+        max_header_bytes=v["limits"]["max_header_bytes"],
     )
 
 

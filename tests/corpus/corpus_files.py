@@ -85,10 +85,23 @@ def header_message_id(raw: bytes) -> str | None:
     return ident or None
 
 
+# Fields mail servers add on the way (a mail delivered twice differs in these only).
+TRACE_FIELD = re.compile(r"(received|return-path|delivered-to|x-original-to|envelope-to|"
+                         r"delivery-date|authentication-results|received-spf|arc-.*|x-spam.*)$",
+                         re.IGNORECASE)
+
+
 def identity(raw: bytes) -> str:
-    """Same message or not: the Message-ID, else the bytes themselves."""
+    """Same message or not: the Message-ID and the message without its trace fields
+    (line ends as LF), else the bytes themselves. Files that share a Message-ID but
+    not their content (notmuch's ``duplicate`` set) are different messages."""
     ident = header_message_id(raw)
-    return f"id:{ident}" if ident else f"bytes:{hashlib.sha256(raw).hexdigest()}"
+    if not ident:
+        return f"bytes:{hashlib.sha256(raw).hexdigest()}"
+    msg = email.message_from_bytes(raw.replace(b"\r\n", b"\n").rstrip(b"\n"), policy=compat32)
+    for name in {name for name in msg if TRACE_FIELD.match(name.strip())}:
+        del msg[name]
+    return f"id:{ident}:{hashlib.sha256(msg.as_bytes(unixfrom=False)).hexdigest()}"
 
 
 def linked_ids(raw: bytes) -> tuple[str | None, list[str]]:

@@ -4,10 +4,11 @@ Each file goes through step 1 (``store_raw``, as every door calls it) and
 steps 2–7 (``process_item``, as the worker and ``mailroom ingest`` call it), on
 SQLite and on PostgreSQL. Expected, whatever the file holds:
 
-* every message is stored exactly once: files that share a Message-ID (the
-  same message copied into several upstream fixtures, notmuch's ``duplicate``
-  set, lkml's two copies of each message) are one message, and every other
-  file has an inbox row of its own, holding its exact bytes;
+* every message is stored exactly once: files that are the same message (the
+  same message copied into several upstream fixtures, lkml's two copies of
+  each message) are one message, and every other file has an inbox row of its
+  own, holding its exact bytes, even when it shares its Message-ID with
+  another (notmuch's ``duplicate`` set: one id, different content);
 * nothing is shunted (an internal error is a bug; the known ones are listed in
   :data:`KNOWN_SHUNTS`, empty now; files that once shunted keep a test in
   :data:`FIXED_SHUNTS`); an unparseable message ends ``bad`` with its bytes kept;
@@ -15,7 +16,8 @@ SQLite and on PostgreSQL. Expected, whatever the file holds:
 * ingesting everything a second time creates nothing.
 
 Which message a file is, is worked out here with the standard library only
-(the Message-ID, else the bytes), not with mailroom's own de-duplication key.
+(the Message-ID and the content without trace fields, else the bytes), not
+with mailroom's own de-duplication key.
 """
 
 from __future__ import annotations

@@ -6,11 +6,16 @@ import shutil
 import smtplib
 import socket
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
+from aiosmtpd import __version__ as aiosmtpd_version
 from sqlalchemy.engine import make_url
 
+from mailroom.app import system_clock
+from mailroom.daemon import Daemon
 from mailroom.doors.smtp import HelplineHandler, SmtpDoor
 from mailroom.inbox import store_raw
 from mailroom.pipeline import process_inbox
@@ -26,13 +31,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_door(app, max_size: int = 1_000_000) -> SmtpDoor:  # type: ignore[no-untyped-def]
+def start_door(app, max_size: int = 1_000_000, *, max_recipients: int = 50,  # type: ignore[no-untyped-def]
+               max_connections_per_client: int = 10, idle_timeout: float = 60.0) -> SmtpDoor:
     def accept(raw: bytes, mail_from: str | None, rcpt_to: list[str]) -> None:
         store_raw(app.door_sessions, raw, door="smtp", mail_from=mail_from, rcpt_to=rcpt_to)
 
-    handler = HelplineHandler(accept, app.settings.domains)
+    handler = HelplineHandler(accept, app.settings.domains, max_recipients=max_recipients)
     door = SmtpDoor(handler, host="127.0.0.1", port=0, max_size=max_size,
-                    hostname="helpline.example")
+                    hostname="helpline.example",
+                    max_connections_per_client=max_connections_per_client,
+                    idle_timeout=idle_timeout)
     door.start()
     return door
 
@@ -154,3 +162,137 @@ def test_database_down_gives_451_and_nothing_is_lost(make_pg_app, pg_url: str) -
         finally:
             door.stop()
         assert [r.dedup_key for r in inbox_rows(app)] == ["mid:during-outage@school.example"]
+
+
+# --------------------------------------------------------------------------- abuse limits
+
+
+def greeting_of(sock: socket.socket) -> str:
+    return read_reply(sock.makefile("rb"))
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    """True once the server closes the connection (EOF); the socket's own timeout
+    bounds the wait."""
+    try:
+        while sock.recv(1024):
+            pass
+    except TimeoutError:
+        return False
+    return True
+
+
+def test_the_recipient_past_the_limit_gets_452_and_the_rest_are_delivered(app) -> None:  # type: ignore[no-untyped-def]
+    door = start_door(app)  # max_recipients: 50, the default
+    try:
+        with smtplib.SMTP("127.0.0.1", door.port) as client:
+            client.ehlo()
+            client.mail("t@school.example")
+            replies = [client.rcpt(f"helpline+{i}@helpline.example") for i in range(51)]
+            assert {code for code, _ in replies[:50]} == {250}
+            assert replies[50] == (452, b"4.5.3 Too many recipients")
+            assert client.data(mail(message_id="many-rcpt@school.example"))[0] == 250
+            client.mail("t@school.example")  # a new transaction counts afresh
+            assert client.rcpt(HELPLINE)[0] == 250
+    finally:
+        door.stop()
+    [row] = inbox_rows(app)
+    assert len(row.rcpt_to) == 50 and "helpline+50@helpline.example" not in row.rcpt_to
+
+
+def test_a_client_past_its_connection_limit_gets_421_and_is_closed(app) -> None:  # type: ignore[no-untyped-def]
+    door = start_door(app)  # max_connections_per_client: 10, the default
+    held = [socket.create_connection(("127.0.0.1", door.port), timeout=10) for _ in range(10)]
+    try:
+        assert all(greeting_of(sock).startswith("220 ") for sock in held)
+        with socket.create_connection(("127.0.0.1", door.port), timeout=10) as extra:
+            assert greeting_of(extra) == (
+                "421 4.7.0 Too many connections from your address, try again later")
+            assert closed_by_server(extra)
+        held.pop().close()
+        assert accepted_soon(door.port), "a closed connection was never counted off"
+    finally:
+        for sock in held:
+            sock.close()
+        door.stop()
+
+
+def accepted_soon(port: int, tries: int = 100) -> bool:
+    """Whether a new connection gets the 220 greeting (the server counts a closed
+    connection off when it notices the close, so the first tries may be early)."""
+    for _ in range(tries):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            greeting = greeting_of(sock)
+        if greeting.startswith("220 "):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_an_idle_client_is_disconnected(app) -> None:  # type: ignore[no-untyped-def]
+    door = start_door(app, idle_timeout=0.5)
+    try:
+        with socket.create_connection(("127.0.0.1", door.port), timeout=30) as sock:
+            assert greeting_of(sock).startswith("220 ")
+            assert closed_by_server(sock)  # within the socket's 30 s, long after 0.5 s
+    finally:
+        door.stop()
+
+
+def test_a_slow_message_that_keeps_coming_is_not_cut_off(app) -> None:  # type: ignore[no-untyped-def]
+    """The timeout limits silence: a DATA that takes several timeouts to arrive,
+    a line at a time, is stored."""
+    door = start_door(app, idle_timeout=1.0)
+    lines = mail(message_id="slow@school.example").split(b"\r\n")
+    try:
+        with socket.create_connection(("127.0.0.1", door.port), timeout=30) as sock:
+            stream = sock.makefile("rwb")
+            read_reply(stream)
+            for command in (b"EHLO client.example", b"MAIL FROM:<t@school.example>",
+                            f"RCPT TO:<{HELPLINE}>".encode(), b"DATA"):
+                stream.write(command + b"\r\n")
+                stream.flush()
+                read_reply(stream)
+            for line in lines + [b"", *[b"and more"] * 15]:
+                stream.write(line + b"\r\n")
+                stream.flush()
+                time.sleep(0.2)  # 16 x 0.2 s: three times the timeout, never silent for one
+            stream.write(b".\r\n")
+            stream.flush()
+            assert read_reply(stream) == "250 2.0.0 Message accepted for delivery"
+    finally:
+        door.stop()
+    assert [r.dedup_key for r in inbox_rows(app)] == ["mid:slow@school.example"]
+
+
+def test_greeting_ehlo_and_help_name_no_software_or_version(door: SmtpDoor) -> None:
+    with socket.create_connection(("127.0.0.1", door.port), timeout=10) as sock:
+        stream = sock.makefile("rwb")
+        replies = [read_reply(stream)]
+        for command in (b"EHLO client.example", b"HELP"):
+            stream.write(command + b"\r\n")
+            stream.flush()
+            replies.append(read_reply(stream))
+    assert replies[0] == "220 helpline.example ESMTP"
+    assert replies[1].splitlines()[0] == "250-helpline.example"
+    said = "\n".join(replies).lower()
+    assert "python" not in said and "aiosmtpd" not in said and aiosmtpd_version not in said
+
+
+def test_the_daemon_wires_the_limits_from_the_settings(make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(clock=system_clock,  # the scheduler's first runs are due at once
+                   smtp={"listen": "127.0.0.1:0", "max_recipients": 2,
+                         "max_connections_per_client": 1, "idle_timeout_seconds": 30})
+    daemon = Daemon(app, threading.Event())
+    daemon.start()
+    try:
+        assert daemon.smtp_port
+        with smtplib.SMTP("127.0.0.1", daemon.smtp_port) as client:
+            client.ehlo()
+            client.mail("t@school.example")
+            codes = [client.rcpt(HELPLINE)[0], client.rcpt(HELPLINE)[0], client.rcpt(HELPLINE)]
+            assert codes[:2] == [250, 250] and codes[2] == (452, b"4.5.3 Too many recipients")
+            with socket.create_connection(("127.0.0.1", daemon.smtp_port), timeout=10) as sock:
+                assert greeting_of(sock).startswith("421 4.7.0 ")
+    finally:
+        daemon.shutdown()
