@@ -196,7 +196,8 @@ def _ticket_text(t: dict[str, Any]) -> str:
         lines.append(f"escalation {e['platform']}: {e['status']} ref={e['platform_ref'] or '-'}"
                      f" follow-ups={e['follow_ups']} outcome={e['outcome'] or '-'}")
     for m in t["messages"]:
-        lines += ["", f"--- {m['direction']} {m['kind']} from {m['sender']} at {m['date']}",
+        flags = f"  [{', '.join(m['flags'])}]" if m["flags"] else ""
+        lines += ["", f"--- {m['direction']} {m['kind']} from {m['sender']} at {m['date']}{flags}",
                   (m["text"] or "").strip()]
         lines += [f"[attachment] {a['filename']} ({a['content_type']}, {a['size']} bytes)"
                   for a in m["attachments"]]
@@ -227,13 +228,10 @@ def _changing_ticket(args: argparse.Namespace) -> Iterator[tuple[App, Session, T
 
 
 def cmd_tickets_allow(args: argparse.Namespace) -> int:
-    from mailroom.participants import ParticipantError, allow
+    from mailroom.participants import allow
 
     with _changing_ticket(args) as (app, session, ticket):
-        try:
-            changed = allow(session, ticket, args.address, actor=cli_actor(), at=app.now())
-        except ParticipantError as exc:
-            raise MailroomError(str(exc)) from None
+        changed = allow(session, ticket, args.address, actor=cli_actor(), at=app.now())
         reference = ticket.reference
     print(f"{reference}: allowed {', '.join(changed)}" if changed
           else f"{reference}: nobody was waiting to be allowed")
@@ -241,13 +239,10 @@ def cmd_tickets_allow(args: argparse.Namespace) -> int:
 
 
 def cmd_tickets_remove(args: argparse.Namespace) -> int:
-    from mailroom.participants import ParticipantError, remove
+    from mailroom.participants import remove
 
     with _changing_ticket(args) as (app, session, ticket):
-        try:
-            removed = remove(session, ticket, args.address, actor=cli_actor(), at=app.now())
-        except ParticipantError as exc:
-            raise MailroomError(str(exc)) from None
+        removed = remove(session, ticket, args.address, actor=cli_actor(), at=app.now())
         reference = ticket.reference
     print(f"{reference}: removed {args.address.lower()}" if removed
           else f"{reference}: {args.address.lower()} was not on the case")

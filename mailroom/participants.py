@@ -28,6 +28,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from mailroom.errors import MailroomError
 from mailroom.mailtypes import Address
 from mailroom.outbound.compose import is_writable_address
 from mailroom.store.models import Participant, Ticket
@@ -99,7 +100,7 @@ def record_pending(
     return added
 
 
-class ParticipantError(ValueError):
+class ParticipantError(MailroomError):
     """A practitioner's participant change that cannot be made (the reason, one line)."""
 
 
