@@ -22,8 +22,9 @@ from mailroom.outbound.render import Renderer
 from mailroom.outbound.transports import Transport, transport_from_url
 from mailroom.outbound.unsettled import Unsettled
 from mailroom.platforms import Platform, load_platforms
-from mailroom.private import log_tightened, secure_storage
+from mailroom.private import log_tightened
 from mailroom.settings import Settings
+from mailroom.storage import secure_storage
 from mailroom.store.blobs import BlobStore
 from mailroom.store.db import make_engine, make_session_factory
 

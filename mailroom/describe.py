@@ -1,7 +1,7 @@
 """What ``mailroom check-config`` says the configuration would run.
 
 Like every start, it makes ``var/`` and the SQLite database private
-(:func:`mailroom.private.secure_storage`), and its ``permissions`` line says
+(:func:`mailroom.storage.secure_storage`), and its ``permissions`` line says
 what it had to tighten.
 """
 
@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from mailroom.platforms import Platform
-from mailroom.private import secure_storage
 from mailroom.settings import Settings
+from mailroom.storage import secure_storage
 from mailroom.store.db import database_files
 
 

@@ -7,8 +7,8 @@ goes through this module, which sets the mode again after creating it
 (``chmod``/``fchmod``): the result does not depend on the umask, so a umask of
 000 gives the same 0700/0600 as 077.
 
-At start (:func:`secure_storage`: when an App is built, and in ``mailroom
-check-config``, which says what it changed) what already exists with wider
+At start (:func:`mailroom.storage.secure_storage`: when an App is built, and
+in ``mailroom check-config``, which says what it changed) what already exists with wider
 permissions is tightened: ``var/`` itself, the folders mailroom makes in it,
 the secret in it, and the SQLite database's files wherever they are. Only the
 group and other bits go (0755 becomes 0700, 0644 becomes 0600). Folders are
@@ -21,7 +21,6 @@ it exists: it may be shared on purpose. Symbolic links are never followed.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import stat
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from mailroom.settings import Settings
+    pass
 
 __all__ = [
     "DIR_MODE",
@@ -40,16 +39,12 @@ __all__ = [
     "create_private_file",
     "log_tightened",
     "make_private_dir",
-    "secure_storage",
     "tighten",
 ]
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 GROUP_AND_OTHERS = 0o077
-# What mailroom creates in var/ (besides the database): see the README.
-VAR_FOLDERS = ("attachments", "outbox-sent", "locks", "exports")
-VAR_FILES = ("secret",)
 
 log = logging.getLogger("mailroom.private")
 
@@ -121,43 +116,6 @@ def tighten(path: str | os.PathLike[str]) -> Tightened | None:
     return Tightened(Path(path), before, after)
 
 
-def secure_storage(settings: Settings) -> list[Tightened]:
-    """Tighten what mailroom keeps, where it exists: ``var/``, its folders and secret, the
-    configured attachment and sent-mail folders when they are inside ``var/``, and the
-    SQLite database's files. Returns what changed. (What is missing is made 0700/0600
-    by whatever needs it first.)"""
-    from mailroom.store.db import database_files
-
-    var_dir = Path(settings.var_dir)
-    paths = [var_dir, *(var_dir / name for name in (*VAR_FOLDERS, *VAR_FILES))]
-    paths += [p for p in (settings.attachments_dir, _sent_folder(settings))
-              if p is not None and _inside(p, var_dir)]
-    paths += database_files(settings.database_url)
-    changed = []
-    for path in dict.fromkeys(Path(os.path.normpath(p)) for p in paths):
-        result = tighten(path)
-        if result is not None:
-            changed.append(result)
-    return changed
-
-
 def log_tightened(changes: Iterable[Tightened]) -> None:
     for change in changes:
         log.warning("permissions tightened: %s; only mailroom's user may open it now", change)
-
-
-def _sent_folder(settings: Settings) -> Path | None:
-    from mailroom.outbound.transports import FileTransport, transport_from_url
-
-    with contextlib.suppress(ValueError):
-        transport = transport_from_url(settings.outbound_url)
-        if isinstance(transport, FileTransport):
-            return transport.directory
-    return None
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    try:
-        return Path(os.path.abspath(path)).is_relative_to(os.path.abspath(folder))
-    except OSError:
-        return False
