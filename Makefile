@@ -21,10 +21,12 @@ run: $(STAMP)
 	$(BIN)/mailroom run
 
 test: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check mailroom tests
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy mailroom

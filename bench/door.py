@@ -22,7 +22,7 @@ from typing import Any
 from bench.bare_smtp import bare_controller
 from bench.env import Site
 from mailroom.doors.smtp import HelplineHandler, SmtpDoor
-from mailroom.inbox import store_raw
+from mailroom.store.inbox import store_raw
 
 REPO = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mailroom.app import App
+from mailroom.runtime.wiring import build_app
 from mailroom.settings import Settings
 from mailroom.store.db import make_engine
 from mailroom.store.migrate import upgrade
@@ -53,7 +54,7 @@ class Site:
         return self.directory / "mailroom.toml"
 
     def app(self) -> App:
-        return App.build(self.settings)
+        return build_app(self.settings)
 
 
 @contextlib.contextmanager

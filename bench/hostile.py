@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy import Engine, event
 
 from mailroom.app import App
-from mailroom.inbox import store_raw
-from mailroom.message import parse_message
+from mailroom.intake.message import parse_message
 from mailroom.pipeline import process_item
+from mailroom.store.inbox import store_raw
 
 ATTACHMENTS = 20_000
 

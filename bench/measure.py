@@ -22,10 +22,10 @@ from pathlib import Path
 
 from bench.env import Site
 from mailroom.app import App
-from mailroom.inbox import store_raw
-from mailroom.ingest import ingest_paths
-from mailroom.message import parse_message
+from mailroom.intake.message import parse_message
 from mailroom.pipeline import process_item
+from mailroom.runtime.ingest import ingest_paths
+from mailroom.store.inbox import store_raw
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,6 @@
 
 import sys
 
-from mailroom.cli import main
+from mailroom.cli.main import main
 
 sys.exit(main())

@@ -2,7 +2,7 @@
 
 ``process_inbox`` takes ``new`` rows in arrival order; each is handled by
 ``process_item``: what the bytes alone say is worked out first, outside any
-transaction (parse within the abuse limits of :mod:`mailroom.limits`,
+transaction (parse within the abuse limits of :mod:`mailroom.intake.limits`,
 classify, extract: a failure → ``bad``); then one write transaction claims the
 row, threads the message, stores it and queues what follows, inside a
 savepoint (an unexpected error → ``shunt``, with the error kept and nothing
@@ -15,7 +15,7 @@ message never stops the ones after it. Each row ends with an ``outcome``:
 A message whose Message-ID a stored message has already (the door stored it
 under a ``reused:`` key, or the store holds one of our own outgoing ids, or
 another message parsed to that id) is a message of its own, never dropped as
-a duplicate: the door keeps true duplicates out (:mod:`mailroom.inbox`). It is
+a duplicate: the door keeps true duplicates out (:mod:`mailroom.store.inbox`). It is
 stored without a Message-ID, since ``messages.message_id`` is unique and the
 id belongs to the first (replies naming it keep threading there), and flagged
 ``reused-message-id``; it threads by its own In-Reply-To, References, subject
@@ -32,7 +32,7 @@ import logging
 import threading
 import traceback
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email.message import Message as StdMessage
 from typing import Any, cast
@@ -41,8 +41,6 @@ from sqlalchemy import BigInteger, Select, Table, bindparam, insert, select, tex
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, defer, joinedload, object_session
 
-from mailroom import classify as classifying
-from mailroom import participants
 from mailroom.addresses import (
     ROLE_PLATFORM,
     ROLE_PRACTITIONER,
@@ -52,28 +50,19 @@ from mailroom.addresses import (
     verify_binding,
 )
 from mailroom.app import App
-from mailroom.authresults import authentication_failure, check_authentication
-from mailroom.bounces import parse_bounce
-from mailroom.classify import Classification, classify, vacation_reasons
-from mailroom.commands import parse_commands
-from mailroom.errors import MailError
-from mailroom.escalations import escalation_for_message, handle_platform_reply
-from mailroom.extract import Extracted, extract
-from mailroom.hashes import listed_hashes
-from mailroom.inbox import INBOX, REUSED_ID_PREFIX
-from mailroom.limits import MessageLimits, parse_within_limits
-from mailroom.locks import lock_key
-from mailroom.mailtypes import Address, ParsedMessage
-from mailroom.merging import link_related, may_merge_by_itself, merge_tickets
-from mailroom.message import parse_mime
-from mailroom.outbound.compose import MESSAGE_ID_PREFIX, find_ticket_tag, untagged_subject
-from mailroom.responses import (
+from mailroom.cases import participants
+from mailroom.cases.commands import parse_commands
+from mailroom.cases.escalations import escalation_for_message, handle_platform_reply
+from mailroom.cases.incoming import Incoming, Readings
+from mailroom.cases.merging import link_related, may_merge_by_itself, merge_tickets
+from mailroom.cases.practitioner import handle_practitioner_reply
+from mailroom.cases.replies import (
     Audience,
     refuse_practitioner_reply,
     respond_to_requester,
     token_expired,
 )
-from mailroom.safeguarding import (
+from mailroom.cases.safeguarding import (
     ILLEGAL_FLAG,
     flag_listed_files,
     is_illegal_case,
@@ -83,7 +72,29 @@ from mailroom.safeguarding import (
     settle_case_files,
     withheld_name,
 )
+from mailroom.cases.tickets import open_ticket, record_event, set_status
+from mailroom.errors import MailError
+from mailroom.intake import classify as classifying
+from mailroom.intake.authresults import authentication_failure, check_authentication
+from mailroom.intake.bounces import parse_bounce
+from mailroom.intake.classify import Classification, classify, vacation_reasons
+from mailroom.intake.extract import Extracted, extract
+from mailroom.intake.limits import MessageLimits, parse_within_limits
+from mailroom.intake.message import parse_mime
+from mailroom.intake.threads import (
+    ThreadDecision,
+    ThreadFacts,
+    conversation_root,
+    find_thread,
+    named_ids,
+)
+from mailroom.intake.urls import find_urls, platform_for_url
+from mailroom.mailtypes import Address, ParsedMessage
+from mailroom.outbox.compose import MESSAGE_ID_PREFIX, find_ticket_tag, untagged_subject
 from mailroom.store.db import is_postgres, unavailable_as_store_error
+from mailroom.store.hashes import listed_hashes
+from mailroom.store.inbox import INBOX, REUSED_ID_PREFIX
+from mailroom.store.locks import lock_key
 from mailroom.store.models import (
     AttachmentRow,
     Escalation,
@@ -92,32 +103,12 @@ from mailroom.store.models import (
     MessageRef,
     Ticket,
 )
-from mailroom.store.repository import ThreadLinks, ThreadStore, live_ticket, thread_links
-from mailroom.threads import (
-    ThreadDecision,
-    ThreadFacts,
-    conversation_root,
-    find_thread,
-    named_ids,
-)
-from mailroom.tickets import open_ticket, record_event, set_status
-from mailroom.urls import find_urls, platform_for_url
+from mailroom.store.repository import ThreadStore, live_ticket, thread_links
 
 log = logging.getLogger("mailroom.pipeline")
 
 ERROR_LIMIT = 4000
 REUSED_MESSAGE_ID = "reused-message-id"  # the flag of a message whose id another one has
-
-
-@dataclass(frozen=True)
-class Readings:
-    """Step 6 both ways. Whether a message opens a case is known only once it is
-    threaded, inside the write transaction; a new case reports the URLs of all
-    its text, a follow-up those of its new text only. The quotes are stripped
-    once, before the transaction (on a large text that takes seconds)."""
-
-    as_new: Extracted
-    as_follow_up: Extracted
 
 
 @dataclass(frozen=True)
@@ -136,28 +127,6 @@ class Failed:
 
     status: str
     error: BaseException
-
-
-@dataclass
-class Incoming:
-    """One inbound message as it moves through the steps."""
-
-    item: InboxItem
-    parsed: ParsedMessage
-    std: StdMessage
-    classification: Classification
-    token: ReplyToken | None = None
-    speaker: str = "requester"  # requester, practitioner, platform
-    flags: list[str] = field(default_factory=list)
-    ticket: Ticket | None = None
-    message: Message | None = None
-    extracted: Extracted | None = None
-    created: bool = False
-    links: ThreadLinks | None = None  # what the store knew of its ids when it arrived
-    refused: str | None = None  # why a practitioner's reply runs nothing (see identify_speaker)
-    unverified: str | None = None  # why the sender's domain failed authentication
-    related: list[Ticket] = field(default_factory=list)  # same conversation, not merged
-    readings: Readings | None = None  # step 6, worked out before the transaction
 
 
 def process_inbox(app: App, *, limit: int | None = None) -> dict[str, int]:
@@ -239,7 +208,7 @@ def message_limits(app: App) -> MessageLimits:
 
 def read_both_ways(app: App, parsed: ParsedMessage) -> Readings:
     """:class:`Readings` with one pass of quote stripping."""
-    as_new = extract(app, parsed, new_ticket=True)
+    as_new = extract(app.platforms, parsed, new_ticket=True)
     if as_new.text == parsed.text.strip():
         return Readings(as_new, as_new)  # nothing quoted: the same URLs either way
     urls = find_urls(as_new.text)
@@ -452,7 +421,7 @@ def identify_speaker(app: App, incoming: Incoming) -> None:
     the settings ask. A practitioner replying with another practitioner's token,
     or with one issued before tokens were bound, is ``refused``: the reply is
     kept on the case, runs nothing, and they are sent a fresh link
-    (:func:`mailroom.responses.refuse_practitioner_reply`). Anyone else using a
+    (:func:`mailroom.cases.replies.refuse_practitioner_reply`). Anyone else using a
     practitioner's token is an ordinary sender, threaded by the headers.
     """
     settings, sender = app.settings, incoming.parsed.sender
@@ -667,7 +636,7 @@ def join_conversation(
 ) -> None:
     """The other cases this message proves are its conversation: merged when that adds
     no recipient to either, else kept apart and linked once the message is stored
-    (:mod:`mailroom.merging`)."""
+    (:mod:`mailroom.cases.merging`)."""
     ticket = incoming.ticket
     assert ticket is not None
     same: list[Ticket] = []
@@ -686,7 +655,7 @@ def reading_for(app: App, incoming: Incoming) -> Extracted:
     """Step 6 for the message as threaded: from its readings when it has them."""
     readings = incoming.readings
     if readings is None:
-        return extract(app, incoming.parsed, new_ticket=incoming.created)
+        return extract(app.platforms, incoming.parsed, new_ticket=incoming.created)
     return readings.as_new if incoming.created else readings.as_follow_up
 
 
@@ -748,7 +717,6 @@ def after_message(
 
 def after_practitioner_reply(app: App, session: Session, incoming: Incoming) -> None:
     """Run the reply, unless its link is someone else's or has expired."""
-    from mailroom.practitioner import handle_practitioner_reply
 
     ticket, token, message = incoming.ticket, incoming.token, incoming.message
     assert ticket is not None and message is not None

@@ -7,7 +7,7 @@ goes through this module, which sets the mode again after creating it
 (``chmod``/``fchmod``): the result does not depend on the umask, so a umask of
 000 gives the same 0700/0600 as 077.
 
-At start (:func:`mailroom.storage.secure_storage`: when an App is built, and
+At start (:func:`mailroom.runtime.storage.secure_storage`: when an App is built, and
 in ``mailroom check-config``, which says what it changed) what already exists with wider
 permissions is tightened: ``var/`` itself, the folders mailroom makes in it,
 the secret in it, and the SQLite database's files wherever they are. Only the

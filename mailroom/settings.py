@@ -306,7 +306,7 @@ def _tag(value: Any) -> str:
 
 def _keywords(value: Any) -> tuple[str, ...]:
     """Safeguarding keywords, lower case: ``*`` may end a word, `` + `` joins words
-    that must all occur (the syntax is in :mod:`mailroom.safeguarding`)."""
+    that must all occur (the syntax is in :mod:`mailroom.cases.safeguarding`)."""
     words = tuple(k.lower() for k in _strings(value))
     for word in words:
         parts = [part.strip() for part in word.split("+")]

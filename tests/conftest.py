@@ -108,14 +108,14 @@ def corpora() -> Path:
 
 
 def _app_factory(url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
-    from mailroom.app import App
+    from mailroom.runtime.wiring import build_app
     from tests.factories import FixedClock, build_settings
 
     apps = []
 
     def factory(clock=None, **sections):  # type: ignore[no-untyped-def]
         settings = build_settings(tmp_path, url, **sections)
-        app = App.build(settings, clock=clock or FixedClock())
+        app = build_app(settings, clock=clock or FixedClock())
         apps.append(app)
         return app
 

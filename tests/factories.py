@@ -15,10 +15,10 @@ from typing import Any
 from sqlalchemy import select
 
 from mailroom.app import App
-from mailroom.inbox import store_raw
-from mailroom.outbound.outbox import message_to_send, read_outgoing
 from mailroom.pipeline import process_item
+from mailroom.sending.sender import message_to_send, read_outgoing
 from mailroom.settings import Settings, load_settings
+from mailroom.store.inbox import store_raw
 from mailroom.store.models import InboxItem, Message, OutboxItem, Ticket
 
 REPO = Path(__file__).resolve().parents[1]

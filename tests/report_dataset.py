@@ -17,7 +17,6 @@ an escalation of the quarter on a case of the previous year (in).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import itertools
 import shutil
@@ -30,8 +29,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from mailroom.app import App
-from mailroom.report_formats import report_dict
-from mailroom.reports import Period, Report
+from mailroom.cli.main import main
+from mailroom.reports.data import Period, Report
+from mailroom.reports.formats import report_dict
+from mailroom.runtime.wiring import build_app
 from mailroom.store.db import make_engine
 from mailroom.store.migrate import upgrade
 from mailroom.store.models import Escalation, Ticket
@@ -208,21 +209,8 @@ def comparable(report: Report) -> dict[str, Any]:
 
 
 def run_cli(argv: list[str]) -> int:
-    """``mailroom ARGV`` through :func:`mailroom.cli.main`, with the report commands
-    registered even before the main parser wires them in."""
-    from mailroom import cli
-    from mailroom.cli_reports import register
-
-    parser = cli.build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    if "report" not in sub.choices:
-        register(sub)
-    original = cli.build_parser
-    cli.build_parser = lambda: parser  # type: ignore[assignment]
-    try:
-        return cli.main(argv)
-    finally:
-        cli.build_parser = original  # type: ignore[assignment]
+    """``mailroom ARGV`` through :func:`mailroom.cli.main.main`, in this process."""
+    return main(argv)
 
 
 @contextlib.contextmanager
@@ -238,7 +226,7 @@ def dataset_on(backend: str, request: pytest.FixtureRequest,
         engine = make_engine(url)
         upgrade(engine)
         engine.dispose()
-    app = App.build(build_settings(directory, url), clock=FixedClock())
+    app = build_app(build_settings(directory, url), clock=FixedClock())
     try:
         load_dataset(app)
         yield app

@@ -297,7 +297,7 @@ class BlockedHash(Base):
 class OutboxItem(Base):
     """An outgoing mail, rendered when queued, composed and given its files when sent.
 
-    ``rendered`` holds the rendered form (:mod:`mailroom.outbound.rendered`);
+    ``rendered`` holds the rendered form (:mod:`mailroom.outbox.rendered`);
     rows queued before it existed hold the composed bytes in ``raw``.
     Status: queued, sending (claimed by a sender), sent, failed."""
 
@@ -328,7 +328,7 @@ class OutboxItem(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
     # Acknowledgements only: keyed hashes of the normalised subject and new text of the
-    # mail acknowledged, for the circuit breaker across senders (mailroom.responses).
+    # mail acknowledged, for the circuit breaker across senders (mailroom.cases.replies).
     subject_key: Mapped[str | None] = mapped_column(String(32))
     body_key: Mapped[str | None] = mapped_column(String(32))
 

@@ -85,7 +85,7 @@ _LINKS = union_all(_WITH_IDS, _NAMING)
 
 
 class ThreadStore:
-    """The :class:`~mailroom.threads.ThreadLookups` of a database session; what
+    """The :class:`~mailroom.intake.threads.ThreadLookups` of a database session; what
     ``links`` holds is answered from there."""
 
     def __init__(self, session: Session, links: ThreadLinks | None = None) -> None:

@@ -30,7 +30,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    from mailroom.outbound.rendered import compose_rendered
+    from mailroom.outbox.rendered import compose_rendered
 
     bind = op.get_bind()
     rows = bind.execute(sa.select(OUTBOX.c.id, OUTBOX.c.rendered).where(

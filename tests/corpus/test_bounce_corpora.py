@@ -28,8 +28,8 @@ from pathlib import Path
 
 import pytest
 
-from mailroom.bounces import parse_bounce
-from mailroom.classify import AUTO_REPLY, BOUNCE, NORMAL, Classification, classify
+from mailroom.intake.bounces import parse_bounce
+from mailroom.intake.classify import AUTO_REPLY, BOUNCE, NORMAL, Classification, classify
 
 CORPORA = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpora"
 FLUFL = CORPORA / "flufl.bounce"

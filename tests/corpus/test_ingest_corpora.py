@@ -32,8 +32,8 @@ from sqlalchemy import func, select
 
 from mailroom.app import App
 from mailroom.doors.files import iter_sources
-from mailroom.inbox import store_raw
 from mailroom.pipeline import process_item
+from mailroom.store.inbox import store_raw
 from mailroom.store.models import InboxItem, Message, OutboxItem, Ticket
 from tests.corpus.corpus_files import (
     CORPORA,
@@ -59,7 +59,7 @@ FINAL_OUTCOMES = frozenset({"created", "threaded", "duplicate", "bounce", "autom
 # Internal errors the corpora reveal, to be fixed in the code (not here): file → cause.
 # stack-overflow.txt: its To header holds ~2,700 encoded words full of ':';
 #   classify._to_bounce_address passes it to email.utils.getaddresses, whose parser
-#   recurses once per ':' group (mailroom.message._addresses already guards this).
+#   recurses once per ':' group (mailroom.intake.message._addresses already guards this).
 # utf8_headers.eml: the requester's address is RFC 6532 (jdöe@mächine.example);
 #   compose_message refuses it (needs SMTPUTF8) while queueing the acknowledgement,
 #   inside the inbound transaction, so the whole message is shunted: no ticket.

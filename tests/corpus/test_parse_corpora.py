@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from mailroom.errors import MailError
+from mailroom.intake.message import decode_bytes, extract_uuencoded, parse_message
 from mailroom.mailtypes import Address, ParsedMessage
-from mailroom.message import decode_bytes, extract_uuencoded, parse_message
 from tests.corpus.corpus_files import CORPORA, corpus_messages, relative
 
 MIME4J = CORPORA / "apache-james-mime4j" / "core" / "src" / "test" / "resources"

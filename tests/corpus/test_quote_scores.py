@@ -34,7 +34,7 @@ from pathlib import Path
 import inscriptis
 import pytest
 
-from mailroom.quotes import strip_quotes
+from mailroom.intake.quotes import strip_quotes
 
 CORPORA = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpora"
 SCORES_FILE = Path(__file__).resolve().parents[2] / "var" / "quote-scores.json"

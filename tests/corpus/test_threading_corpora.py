@@ -17,7 +17,7 @@ Mailroom's cases must equal the second reading exactly, in file order and in
 shuffled orders, counting two live tickets as one conversation when mailroom
 merged them or, where a merge would have added recipients to either (a
 reply of one person arriving before the mail of another that it answers),
-linked them as related (:mod:`mailroom.merging`); no ticket may span two
+linked them as related (:mod:`mailroom.cases.merging`); no ticket may span two
 threads of the first reading
 (messages that share only a subject are never merged); and the threads that
 mailroom keeps apart because only a missing message joins them are listed in

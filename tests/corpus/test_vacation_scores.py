@@ -31,10 +31,10 @@ from pathlib import Path
 import inscriptis
 import pytest
 
-from mailroom.classify import NORMAL, classify, vacation_reasons
 from mailroom.errors import MailError
-from mailroom.message import parse_message_tree, parse_mime
-from mailroom.quotes import strip_quotes
+from mailroom.intake.classify import NORMAL, classify, vacation_reasons
+from mailroom.intake.message import parse_message_tree, parse_mime
+from mailroom.intake.quotes import strip_quotes
 from tests.corpus.corpus_files import CORPORA, PERL, corpus_messages, needs_corpora, relative
 
 pytestmark = needs_corpora

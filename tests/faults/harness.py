@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Engine, create_engine, func, select
+from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from mailroom.store.models import InboxItem, Message, OutboxItem, Ticket
@@ -268,6 +268,19 @@ class Tally:
 
     def stored(self) -> int:
         return int(self.scalar(select(func.count()).select_from(InboxItem)))
+
+    def quiesce(self, timeout: float = 60.0) -> None:
+        """On PostgreSQL, wait until no other session of the database is working: a killed
+        client's last COMMIT may still be completing on the server, and counts read by
+        separate queries before and after it would disagree."""
+        if self.engine.dialect.name != "postgresql":
+            return  # SQLite: a killed writer's transaction is gone with the process
+        busy = text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND pid <> pg_backend_pid()"
+                    " AND state IN ('active', 'idle in transaction')")
+        deadline = time.monotonic() + timeout
+        while self.scalar(busy) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def pending(self) -> int:
         return int(self.scalar(select(func.count()).select_from(InboxItem)

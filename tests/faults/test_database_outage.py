@@ -31,11 +31,11 @@ import pytest
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 
-from mailroom import cli
+from mailroom.cli import main as cli
 from mailroom.errors import StoreUnavailable
-from mailroom.outbound.outbox import send_due
-from mailroom.outbound.transports import SmtpTransport
 from mailroom.pipeline import process_inbox
+from mailroom.sending.sender import send_due
+from mailroom.sending.transports import SmtpTransport
 from tests.dovecot import DovecotServer, Mailbox
 from tests.factories import deliver, mail, toml_value
 from tests.faults.harness import (

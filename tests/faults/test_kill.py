@@ -33,8 +33,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, event
 
-from mailroom.inbox import store_raw
 from mailroom.pipeline import process_item
+from mailroom.store.inbox import store_raw
 from tests.conftest import _empty_postgres
 from tests.factories import build_settings, mail, tickets
 from tests.faults.harness import (
@@ -124,6 +124,7 @@ def side_by_side(scenario: Callable[[Lane], None], lanes: list[Lane]) -> None:
 
 def consistency_problems(tally: Tally) -> list[str]:
     """What must hold at every instant: processed messages are whole, answers included."""
+    tally.quiesce()
     statuses, outcomes = tally.inbox_statuses(), tally.outcomes()
     done, created = statuses.get("done", 0), outcomes.get("created", 0)
     inbound = sum(tally.inbound_ids().values())

@@ -37,9 +37,9 @@ from hypothesis import (
 )
 from hypothesis import strategies as st
 
-from mailroom.inbox import header_block, raw_message_id, store_raw
-from mailroom.message import parse_message
+from mailroom.intake.message import parse_message
 from mailroom.pipeline import process_item
+from mailroom.store.inbox import header_block, raw_message_id, store_raw
 from mailroom.store.models import InboxItem
 from tests.integration.test_smtp_door import start_door
 

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from mailroom.outbound.outbox import LEASE, send_due
-from mailroom.outbound.transports import SmtpTransport
+from mailroom.sending.sender import LEASE, send_due
+from mailroom.sending.transports import SmtpTransport
 from tests.factories import deliver, mail
 from tests.faults.harness import (
     SEED,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mailroom.cli import main
+from mailroom.cli.main import main
 from tests.factories import REPO, deliver, mail
 
 

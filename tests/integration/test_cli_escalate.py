@@ -1,6 +1,6 @@
 """``mailroom escalate``: exit codes, output and one-line errors, on both databases.
 
-The command runs through :func:`mailroom.cli.main` in this process (with
+The command runs through :func:`mailroom.cli.main.main` in this process (with
 ``escalate`` registered beside the other subcommands when the parser does not
 have it yet), against the test's config file and database.
 """
@@ -12,15 +12,12 @@ import json
 from datetime import datetime
 from email.policy import default
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from mailroom import cli_commands
-from mailroom.cli import main
-from mailroom.cli_escalate import register as register_escalate
-from mailroom.outbound.rendered import outgoing_bytes
+from mailroom.cli.main import main
+from mailroom.outbox.rendered import outgoing_bytes
 from mailroom.store.models import Escalation, Event, OutboxItem
 from tests.factories import deliver, mail
 
@@ -28,16 +25,8 @@ FAKE = "https://www.tiktok.com/@fakehead"
 
 
 @pytest.fixture
-def cli(app, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+def cli(app, tmp_path: Path, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
     """Run ``mailroom --config <test config> ARGS…``: (exit status, stdout, stderr)."""
-    original = cli_commands.register
-
-    def register(sub: Any) -> None:
-        original(sub)
-        if "escalate" not in sub.choices:
-            register_escalate(sub)
-
-    monkeypatch.setattr(cli_commands, "register", register)
 
     def run(*args: str) -> tuple[int, str, str]:
         status = main(["--config", str(tmp_path / "mailroom.toml"), *args])

@@ -14,13 +14,13 @@ import pytest
 from sqlalchemy import func, select
 
 from mailroom.app import App
-from mailroom.dataprotection import (
+from mailroom.privacy.dataprotection import (
     erase_requester,
     erasure_fingerprint,
     export_requester,
 )
-from mailroom.outbound.outbox import send_due
-from mailroom.reports import Period, build_report
+from mailroom.reports.data import Period, build_report
+from mailroom.sending.sender import send_due
 from mailroom.store.models import (
     AttachmentRow,
     Base,

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.engine import ExceptionContext, make_url
 
 from mailroom.errors import StoreUnavailable
-from mailroom.inbox import store_raw
+from mailroom.store.inbox import store_raw
 from tests.factories import inbox_rows, mail
 from tests.pg_server import pg_admin
 

@@ -30,14 +30,15 @@ import pytest
 from sqlalchemy import select, text
 
 from mailroom.app import App
-from mailroom.cli import main, setup_logging
+from mailroom.cli.main import main, setup_logging
 from mailroom.doors.smtp import HelplineHandler, SmtpDoor
-from mailroom.inbox import store_raw
-from mailroom.outbound.outbox import send_due
 from mailroom.pipeline import process_inbox
+from mailroom.privacy.redaction import own_addresses
 from mailroom.private import make_private_dir
-from mailroom.redaction import own_addresses
+from mailroom.runtime.wiring import build_app
+from mailroom.sending.sender import send_due
 from mailroom.store.db import make_engine
+from mailroom.store.inbox import store_raw
 from mailroom.store.migrate import upgrade
 from mailroom.store.models import Base, Event, Ticket
 from tests.factories import FixedClock, build_settings, mail
@@ -131,7 +132,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def helpline(database: str, tmp_path: Path) -> Iterator[App]:
-    app = App.build(build_settings(tmp_path, database), clock=FixedClock())
+    app = build_app(build_settings(tmp_path, database), clock=FixedClock())
     yield app
     app.close()
 

@@ -25,9 +25,7 @@ import pytest
 from sqlalchemy import select
 
 from mailroom.app import App
-from mailroom.classify import classify
-from mailroom.errors import MailroomError
-from mailroom.escalations import (
+from mailroom.cases.escalations import (
     escalation_for_message,
     follow_up_due,
     handle_platform_reply,
@@ -35,10 +33,13 @@ from mailroom.escalations import (
     outcome_target,
     record_outcome,
 )
-from mailroom.inbox import store_raw
-from mailroom.message import parse_message, parse_mime
-from mailroom.outbound.rendered import outgoing_bytes
-from mailroom.pipeline import Incoming, identify_speaker, process_item
+from mailroom.cases.incoming import Incoming
+from mailroom.errors import MailroomError
+from mailroom.intake.classify import classify
+from mailroom.intake.message import parse_message, parse_mime
+from mailroom.outbox.rendered import outgoing_bytes
+from mailroom.pipeline import identify_speaker, process_item
+from mailroom.store.inbox import store_raw
 from mailroom.store.models import Escalation, Event, InboxItem, Message, OutboxItem, Ticket
 from tests.factories import PRACTITIONERS, REPO, FixedClock, as_sent, mail
 

@@ -18,9 +18,9 @@ import pytest
 from sqlalchemy import select, update
 
 from mailroom.app import App
-from mailroom.cli import main
-from mailroom.outbound.outbox import send_due
-from mailroom.safeguarding import withhold_case_files
+from mailroom.cases.safeguarding import withhold_case_files
+from mailroom.cli.main import main
+from mailroom.sending.sender import send_due
 from mailroom.store.models import AttachmentRow, BlockedHash, Event, Message, OutboxItem, Ticket
 from tests.factories import deliver, mail
 from tests.integration.test_practitioner import outbox, plain_body, practitioner_reply
@@ -269,7 +269,7 @@ def test_a_file_listed_after_queueing_stays_behind_at_send_time(make_app, kind: 
     case = report(app, files=(screenshot,) if kind == "escalation" else ())
     if kind == "escalation":
         with app.sessions.begin() as session:
-            from mailroom.escalations import open_escalation
+            from mailroom.cases.escalations import open_escalation
 
             open_escalation(app, session, session.get(Ticket, case), "tiktok", urls=None,  # type: ignore[arg-type]
                             context=None, actor=PRACTITIONER, evidence=True)

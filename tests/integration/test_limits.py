@@ -15,11 +15,11 @@ import pytest
 
 from mailroom import pipeline
 from mailroom.app import App, system_clock
-from mailroom.cli import main
-from mailroom.inbox import store_raw
-from mailroom.ingest import ingest_paths
-from mailroom.outbound.outbox import send_due
+from mailroom.cli.main import main
 from mailroom.pipeline import process_inbox, process_item
+from mailroom.runtime.ingest import ingest_paths
+from mailroom.sending.sender import send_due
+from mailroom.store.inbox import store_raw
 from tests.factories import PRACTITIONERS, inbox_rows, mail, tickets
 from tests.integration.test_smtp_door import HELPLINE, start_door
 
@@ -90,7 +90,7 @@ def test_over_a_limit_through_the_smtp_door_is_kept_bad_and_unanswered(  # type:
         door.stop()
     assert process_inbox(app) == {"bad": 1, "created": 1}
     row = inbox_rows(app)[0]
-    assert row.status == "bad" and row.error == f"mailroom.limits.OverLimit: {reason}"
+    assert row.status == "bad" and row.error == f"mailroom.intake.limits.OverLimit: {reason}"
     assert row.raw is not None and row.raw.rstrip() == hostile.rstrip()  # kept as sent
     assert [t.requester for t in tickets(app)] == ["jo@school.example"]
     assert requesters_answered(app) == {"jo@school.example"}
@@ -107,7 +107,7 @@ def test_every_door_applies_the_limits(make_app, tmp_path: Path, door: str) -> N
     else:  # what the IMAP poller stores; the worker processes it
         store_raw(app.door_sessions, hostile, door="imap", door_ref="INBOX:7:42")
         assert process_inbox(app) == {"bad": 1}
-    assert [r.error for r in inbox_rows(app)] == [f"mailroom.limits.OverLimit: {reason}"]
+    assert [r.error for r in inbox_rows(app)] == [f"mailroom.intake.limits.OverLimit: {reason}"]
     assert tickets(app) == [] and recipients(app) == []
 
 
@@ -124,7 +124,7 @@ def test_retry_processes_it_only_once_the_limit_is_raised(  # type: ignore[no-un
     assert capsys.readouterr().out == f"{item}: bad\n"
     [row] = inbox_rows(app)
     assert (row.status, row.attempts, row.error) == (
-        "bad", 2, f"mailroom.limits.OverLimit: {reason}")
+        "bad", 2, f"mailroom.intake.limits.OverLimit: {reason}")
     assert tickets(app) == [] and recipients(app) == []
 
     # The admin raises the limit (the command runs on the clock of the day: so does
@@ -188,6 +188,7 @@ def test_the_hostile_message_never_keeps_the_door_from_storing(  # type: ignore[
     finally:
         door.stop()
     assert outcome == ["bad"]
-    assert bad_rows(app) == {"mid:hostile@evil.example": f"mailroom.limits.OverLimit: {reason}"}
+    assert bad_rows(app) == {
+        "mid:hostile@evil.example": f"mailroom.intake.limits.OverLimit: {reason}"}
     assert process_inbox(app) == {"created": 20}
     assert requesters_answered(app) == set(senders)

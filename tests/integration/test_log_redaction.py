@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from mailroom.app import App
-from mailroom.cli import setup_logging
-from mailroom.outbound.outbox import send_due
-from mailroom.outbound.transports import SmtpTransport
-from mailroom.redaction import own_addresses
+from mailroom.cli.main import setup_logging
+from mailroom.privacy.redaction import own_addresses
+from mailroom.sending.sender import send_due
+from mailroom.sending.transports import SmtpTransport
 from tests.factories import deliver, mail
 from tests.integration.smtp_sink import SmtpSink, smtp_sink_fixture  # noqa: F401
 from tests.integration.test_cli import run_cli

@@ -28,8 +28,8 @@ from sqlalchemy import select
 
 from mailroom.app import App
 from mailroom.doors.smtp import SmtpDoor
-from mailroom.outbound.outbox import send_due
 from mailroom.pipeline import process_inbox
+from mailroom.sending.sender import send_due
 from mailroom.store.models import Message
 from tests.factories import PRACTITIONERS, mail, tickets
 from tests.integration.test_smtp_door import start_door

@@ -93,7 +93,7 @@ def test_downgrade_below_the_rendered_form_composes_queued_mail(empty_url: str) 
     """0004 keeps a queued mail's rendered form; going back to 0003 composes it into
     ``raw`` first, so the older code can still send it."""
     from mailroom.mailtypes import Address
-    from mailroom.outbound.rendered import rendered_form
+    from mailroom.outbox.rendered import rendered_form
     from mailroom.store.db import make_engine
     from mailroom.store.models import OutboxItem
 

@@ -13,10 +13,10 @@ from email.policy import default
 import pytest
 from sqlalchemy import select, update
 
-from mailroom.outbound.outbox import send_due
-from mailroom.outbound.rendered import outgoing_bytes
-from mailroom.outbound.transports import SmtpTransport
+from mailroom.outbox.rendered import outgoing_bytes
 from mailroom.pipeline import process_inbox
+from mailroom.sending.sender import send_due
+from mailroom.sending.transports import SmtpTransport
 from mailroom.store.models import Message, OutboxItem
 from tests.factories import REPO, deliver, mail, ticket_of, tickets
 from tests.integration.smtp_sink import SmtpSink, smtp_sink_fixture  # noqa: F401
@@ -322,7 +322,7 @@ def test_a_row_that_cannot_be_composed_fails_and_the_rest_go(app, smtp_sink) -> 
 
 def test_queueing_refuses_an_address_no_header_can_carry(app) -> None:  # type: ignore[no-untyped-def]
     from mailroom.mailtypes import Address
-    from mailroom.outbound.outbox import Draft, queue_mail
+    from mailroom.outbox.queue import Draft, queue_mail
 
     context = {"reference": None, "kind": "relay", "recipients": [], "subject": "x",
                "message_id": "m@x", "attempts": 1, "error": ""}

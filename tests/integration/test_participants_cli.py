@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from mailroom.app import App
-from mailroom.cli import main
+from mailroom.cli.main import main
 from mailroom.store.models import Event, Participant, Ticket
 from tests.factories import deliver, mail
 

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from mailroom import pipeline
+from mailroom.cases.tickets import set_status
 from mailroom.store.models import AttachmentRow, InboxItem, Message, OutboxItem, Ticket
-from mailroom.tickets import set_status
 from tests.factories import deliver, inbox_rows, mail, ticket_of, tickets
 
 

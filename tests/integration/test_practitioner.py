@@ -21,10 +21,10 @@ from sqlalchemy import select
 
 from mailroom.addresses import TEAM, parse_reply_address, verify_binding
 from mailroom.app import App
-from mailroom.outbound.outbox import send_due
-from mailroom.outbound.transports import SmtpTransport
+from mailroom.cases.practitioner import relay_text
 from mailroom.pipeline import process_inbox
-from mailroom.practitioner import relay_text
+from mailroom.sending.sender import send_due
+from mailroom.sending.transports import SmtpTransport
 from mailroom.store.models import Escalation, Event, Message, OutboxItem, Participant, Ticket
 from tests.factories import as_sent, deliver, mail, tickets
 from tests.integration.smtp_sink import SmtpSink, smtp_sink_fixture  # noqa: F401

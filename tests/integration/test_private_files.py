@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from mailroom.app import App
-from mailroom.cli import main
-from mailroom.dataprotection import export_requester
-from mailroom.locks import ProcessLock
-from mailroom.outbound.outbox import send_due
+from mailroom.cli.main import main
+from mailroom.privacy.dataprotection import export_requester
+from mailroom.runtime.wiring import build_app
+from mailroom.sending.sender import send_due
 from mailroom.settings import Settings, load_settings
 from mailroom.store.db import make_engine
+from mailroom.store.locks import ProcessLock
 from mailroom.store.migrate import upgrade
 from tests.factories import FixedClock, build_settings, deliver, mail
 
@@ -62,7 +62,7 @@ def test_everything_mailroom_makes_is_owner_only_whatever_the_umask(
     engine = make_engine(settings.database_url)
     upgrade(engine)
     engine.dispose()
-    app = App.build(settings, clock=FixedClock())
+    app = build_app(settings, clock=FixedClock())
     try:
         assert deliver(app, with_attachment(mail(sender=JO))) == "created"
         assert send_due(app) == {"sent": 2}
@@ -118,7 +118,7 @@ def test_check_config_tightens_and_says_so_in_one_line(
 def test_start_tightens_and_logs_it(loose_var: Settings,
                                     caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="mailroom.private"):
-        App.build(loose_var).close()
+        build_app(loose_var).close()
     assert mode(loose_var.var_dir) == "0o700"
     assert mode(loose_var.var_dir / "mailroom.db") == "0o600"
     assert any("permissions tightened" in r.getMessage() and "mailroom.db (0644 -> 0600)"

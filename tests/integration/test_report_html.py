@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from mailroom.app import App
-from mailroom.report_formats import render_report
-from mailroom.reports import build_report
+from mailroom.reports.data import build_report
+from mailroom.reports.formats import render_report
 from tests.report_dataset import EXPECTED, dataset_on, report_period
 
 CHROMIUM = Path(os.environ.get("MAILROOM_TEST_CHROMIUM", "/usr/bin/chromium"))

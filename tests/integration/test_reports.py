@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from mailroom.app import App
-from mailroom.report_formats import csv_rows, nice_max, render_report, report_dict
-from mailroom.reports import Change, MonthRow, Period, Report, build_report
+from mailroom.reports.data import Change, MonthRow, Period, Report, build_report
+from mailroom.reports.formats import csv_rows, nice_max, render_report, report_dict
 from tests.report_dataset import EXPECTED, dataset_app, report_period, run_cli
 
 LONDON = ZoneInfo("Europe/London")

@@ -14,10 +14,11 @@ import pytest
 from sqlalchemy import func, select
 
 from mailroom.app import App
-from mailroom.outbound.outbox import send_due
-from mailroom.reports import Period, build_report
-from mailroom.retention import apply_retention, months_before
-from mailroom.scheduler import JOBS, run_job
+from mailroom.privacy.retention import apply_retention, months_before
+from mailroom.reports.data import Period, build_report
+from mailroom.runtime.jobs import RETENTION
+from mailroom.runtime.scheduler import run_job
+from mailroom.sending.sender import send_due
 from mailroom.store.models import (
     AttachmentRow,
     Escalation,
@@ -197,7 +198,7 @@ def test_second_run_finds_nothing_then_a_reclosed_case_goes_again(
 
 
 def test_daily_job_runs_once_per_day(app: App, cases: Cases) -> None:
-    job = next(j for j in JOBS if j.name == "retention")
+    job = RETENTION
     assert job.gated and job.every.days == 1
     first = run_job(app, job)
     assert first["tickets"] == 2 and first["blobs"] == 1

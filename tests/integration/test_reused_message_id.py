@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import delete, select
 
 from mailroom.app import App
-from mailroom.cli import main
-from mailroom.inbox import store_raw
+from mailroom.cli.main import main
 from mailroom.pipeline import process_inbox
+from mailroom.store.inbox import store_raw
 from mailroom.store.models import InboxRaw, Message, OutboxItem
 from tests.factories import deliver, inbox_rows, mail, ticket_of, tickets
 from tests.integration.test_limits import recipients, requesters_answered

@@ -11,7 +11,7 @@ from email.policy import default
 import pytest
 from sqlalchemy import select
 
-from mailroom.escalations import open_escalation
+from mailroom.cases.escalations import open_escalation
 from mailroom.store.models import AttachmentRow, OutboxItem, Ticket
 from tests.factories import as_sent, deliver, mail
 from tests.integration.test_practitioner import (

@@ -15,10 +15,10 @@ from aiosmtpd import __version__ as aiosmtpd_version
 from sqlalchemy.engine import make_url
 
 from mailroom.app import system_clock
-from mailroom.daemon import Daemon
 from mailroom.doors.smtp import HelplineHandler, SmtpDoor
-from mailroom.inbox import store_raw
 from mailroom.pipeline import process_inbox
+from mailroom.runtime.daemon import Daemon
+from mailroom.store.inbox import store_raw
 from tests.factories import inbox_rows, mail, tickets
 from tests.tcp_proxy import TcpProxy
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from mailroom.mailtypes import Address
-from mailroom.outbound.compose import compose_message
-from mailroom.outbound.transports import (
+from mailroom.outbox.compose import compose_message
+from mailroom.sending.transports import (
     FileTransport,
     PermanentFailure,
     SmtpTransport,

@@ -1,6 +1,6 @@
 """A running helpline to attack: the daemon's own parts, real SMTP, mail read as sent.
 
-:class:`Helpline` runs :class:`mailroom.daemon.Daemon` (SMTP listener on a port
+:class:`Helpline` runs :class:`mailroom.runtime.daemon.Daemon` (SMTP listener on a port
 the system picks, inbox worker, scheduler) on a test database, with the file
 transport: every mail the helpline sends is an ``.eml`` under ``sent_dir``,
 its envelope recipients in ``X-Mailroom-Rcpt-To``. Tests send mail with
@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from mailroom.app import App
-from mailroom.daemon import Daemon
+from mailroom.runtime.daemon import Daemon
 from mailroom.store.models import InboxItem, OutboxItem, Ticket
 from tests.factories import mail
 

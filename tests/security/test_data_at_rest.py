@@ -12,7 +12,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from mailroom.cli import main as mailroom
+from mailroom.cli.main import main as mailroom
 from tests.security.helpline import ANNA, Helpline
 
 TEACHER = "kit.marlowe@school.example"

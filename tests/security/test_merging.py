@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from mailroom.cli import main as mailroom
+from mailroom.cli.main import main as mailroom
 from mailroom.store.models import Ticket
 from tests.factories import mail
 from tests.security.helpline import ANNA, Helpline, everything_received

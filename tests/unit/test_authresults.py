@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailroom.authresults import (
+from mailroom.intake.authresults import (
     authentication_failure,
     check_authentication,
     is_aligned,

@@ -1,4 +1,4 @@
-"""Unit tests for mailroom.bounces: what a bounce says about the mail we sent."""
+"""Unit tests for mailroom.intake.bounces: what a bounce says about the mail we sent."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mailroom.bounces import BounceInfo, decoded_header, parse_bounce, strip_message_id
+from mailroom.intake.bounces import BounceInfo, decoded_header, parse_bounce, strip_message_id
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "classify"
 ORIGINAL = """\

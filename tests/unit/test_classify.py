@@ -1,4 +1,4 @@
-"""Unit tests for mailroom.classify: one small hand-written message per rule."""
+"""Unit tests for mailroom.intake.classify: one small hand-written message per rule."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mailroom.classify import (
+from mailroom.intake.classify import (
     AUTO_REPLY,
     BOUNCE,
     KINDS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailroom.commands import Command, parse_commands
+from mailroom.cases.commands import Command, parse_commands
 
 VALID = [
     ("assign-me", "#assign me", Command("assign", ("me",))),

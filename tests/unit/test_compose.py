@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mailroom.mailtypes import Address
-from mailroom.outbound.compose import (
+from mailroom.outbox.compose import (
     MAX_REFERENCES,
     POLICY,
     _verify_generated_headers,
@@ -523,7 +523,7 @@ def test_a_boundary_quoted_in_the_text_is_passed_over() -> None:
 
 
 def test_a_note_goes_at_the_end_of_the_text_and_inside_the_html_body() -> None:
-    from mailroom.outbound.rendered import with_note
+    from mailroom.outbox.rendered import with_note
 
     form = {"text": "Hello\n\n", "html": "<html><body><p>Hello</p></body></html>"}
     noted = with_note(form, "Note: <b> & more")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailroom.inbox import DIGEST_CHUNK, content_digest, is_trace_field
+from mailroom.store.inbox import DIGEST_CHUNK, content_digest, is_trace_field
 
 ORIGINAL = (b"From: Jo Teacher <jo@school.example>\r\nTo: helpline@helpline.example\r\n"
             b"Subject: Fake account of our head teacher\r\n"

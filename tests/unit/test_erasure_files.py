@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from mailroom.erasure_files import delete_exports, export_stem, names_address, sweep_sent_mail
+from mailroom.privacy.erasure_files import (
+    delete_exports,
+    export_stem,
+    names_address,
+    sweep_sent_mail,
+)
 
 JO = "jo@school.example"
 

@@ -13,9 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mailroom.classify import AUTO_REPLY, NORMAL, Classification
-from mailroom.errors import MailroomError
-from mailroom.escalations import (
+from mailroom.cases.escalations import (
     check_urls,
     choose_escalation,
     escalation_context,
@@ -27,7 +25,9 @@ from mailroom.escalations import (
     known_platform,
     urls_for_platform,
 )
-from mailroom.outbound.render import Renderer
+from mailroom.errors import MailroomError
+from mailroom.intake.classify import AUTO_REPLY, NORMAL, Classification
+from mailroom.outbox.render import Renderer
 from mailroom.platforms import Platform, load_platforms
 from mailroom.store.models import Escalation, Ticket
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailroom.filenames import MAX_LENGTH, default_filename, sanitise_filename
+from mailroom.intake.filenames import MAX_LENGTH, default_filename, sanitise_filename
 
 CASES = [
     ("report.pdf", "application/pdf", "report.pdf"),

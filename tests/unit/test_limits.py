@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mailroom.errors import MailError
-from mailroom.limits import MessageLimits, OverLimit, header_size, parse_within_limits
-from mailroom.message import TooManyParts, count_mime_parts, parse_mime
+from mailroom.intake.limits import MessageLimits, OverLimit, header_size, parse_within_limits
+from mailroom.intake.message import TooManyParts, count_mime_parts, parse_mime
 
 HEAD = (b"From: Jo <jo@school.example>\r\nTo: helpline@helpline.example\r\n"
         b"Subject: screenshots\r\nMessage-ID: <shots@school.example>\r\n")

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailroom.outbound.compose import normalise_subject, tag_subject, untagged_subject
-from mailroom.responses import MIN_BODY_CHARS, content_keys, normalise_new_text
+from mailroom.cases.replies import MIN_BODY_CHARS, content_keys, normalise_new_text
+from mailroom.outbox.compose import normalise_subject, tag_subject, untagged_subject
 
 TEMPLATE = "[Helpline #{id}]"
 ANY_TAG = re.compile(r"\[\s*helpline\s*#\s*\d+\s*\]", re.IGNORECASE)

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-import mailroom.message
+import mailroom.intake.message
 from mailroom.errors import MailError
-from mailroom.htmltext import html_to_text
+from mailroom.intake.htmltext import html_to_text
+from mailroom.intake.message import parse_message
 from mailroom.mailtypes import Address, ParsedMessage
-from mailroom.message import parse_message
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "mail"
 
@@ -542,7 +542,7 @@ def test_internal_error_falls_back_to_a_minimal_parse(monkeypatch: pytest.Monkey
     def broken(raw: bytes) -> ParsedMessage:
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(mailroom.message, "_parse", broken)
+    monkeypatch.setattr(mailroom.intake.message, "_parse", broken)
     parsed = parse_message(b"From: Ann <ann@example.org>\r\nSubject: hi\r\n\r\nthe body\r\n")
     assert parsed.defects == ("parser-fallback: RuntimeError",)
     assert (parsed.subject, parsed.text) == ("hi", "the body\n")
@@ -571,7 +571,7 @@ def test_a_large_attachment_is_not_copied_many_times() -> None:
 
 def test_parse_mime_gives_the_same_tree_as_the_standard_library() -> None:
     raw = (FIXTURES / "forwarded.eml").read_bytes()
-    ours = mailroom.message.parse_mime(raw, chunk_size=7)
+    ours = mailroom.intake.message.parse_mime(raw, chunk_size=7)
     theirs = email.message_from_bytes(raw, policy=email.policy.compat32)
     assert ours.as_bytes() == theirs.as_bytes()
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailroom.quotes import parse_reply, strip_quotes, strip_signature
+from mailroom.intake.quotes import parse_reply, strip_quotes, strip_signature
 
 QUOTE = "> Hello, can you help?\n> \n> Sam\n"
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from mailroom.redaction import RedactionFilter, redact_line
+from mailroom.privacy.redaction import RedactionFilter, redact_line
 
 OWN = frozenset({"helpline@helpline.example", "team@helpline.example"})
 TOKEN = "helpline+p-t12-abcdefghij@helpline.example"

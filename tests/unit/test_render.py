@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from jinja2 import TemplateNotFound, UndefinedError
 
-from mailroom.outbound.render import Renderer, filesize, join_words, tidy_text, with_article
+from mailroom.outbox.render import Renderer, filesize, join_words, tidy_text, with_article
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 AUDIENCES = ("requester", "practitioner", "escalation")

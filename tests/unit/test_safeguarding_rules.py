@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from mailroom.cases.safeguarding import keyword_category, matches_keywords
 from mailroom.errors import ConfigError
-from mailroom.hashes import hash_kind, parse_hash_list
-from mailroom.safeguarding import keyword_category, matches_keywords
 from mailroom.settings import Settings, load_settings
+from mailroom.store.hashes import hash_kind, parse_hash_list
 
 SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 MD5 = "098f6bcd4621d373cade4e832627b4f6"

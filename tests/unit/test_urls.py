@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from mailroom.intake.urls import find_urls, host_of, platform_for_url, platforms_in
 from mailroom.platforms import load_platforms
-from mailroom.urls import find_urls, host_of, platform_for_url, platforms_in
 
 SHIPPED = Path(__file__).resolve().parents[2] / "config" / "platforms.toml"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailroom.classify import is_vacation_text, vacation_reasons
+from mailroom.intake.classify import is_vacation_text, vacation_reasons
 
 NOTICES = {
     "en-exchange": "I am out of the office until 17 June with limited access to email.\n"

@@ -1,0 +1,680 @@
+"""Escalations to platforms' trust-and-safety teams, chased until they answer (SPEC §7).
+
+An escalation belongs to a ticket and a platform of the directory
+(``config/platforms.toml``). Its life::
+
+    sent ──human answer──▶ responded ──outcome──▶ resolved
+     │  ▲                      ▲
+     │  └ follow-up every follow_up_days business days (max_follow_ups times)
+     └── still no answer after the last follow-up ──▶ no_response ──late answer──┘
+
+``open_escalation`` renders ``templates/escalation/<template>.txt.j2`` (the
+platform's ``template``, else its key, else ``default``) and queues it to the
+platform's address, from the helpline address, with Reply-To the signed
+escalation address (``helpline+x-e<id>-<mac>@…``). It is *not* marked
+``Auto-Submitted``: a platform's ticketing system should file it and send its
+automatic acknowledgement, which carries the platform's case number.
+
+Decisions (documented here because the spec leaves them open):
+
+- **Automatic acknowledgements are not answers.** Mail from the platform that
+  a program sent (classified automatic, or saying it is "an automated
+  message") records the platform's case number and an
+  ``escalation.acknowledged`` event, and nothing else: the escalation stays
+  ``sent`` and the follow-ups go on, quoting that case number and threaded to
+  the acknowledgement. Only mail a person wrote sets ``responded``, stops the
+  chase and is passed on to the practitioners, so "time to first answer"
+  measures people, not autoresponders.
+- **Which escalation an outcome is for**: the one of the named platform
+  (latest opened); else the only unresolved one; else the only one that has
+  answered; else all unresolved ones are of one platform (latest opened);
+  otherwise the practitioner must name the platform (an error says so).
+  ``no_response`` escalations can still get an outcome (the practitioner may
+  learn it another way); a resolved one can be corrected by calling
+  ``record_outcome`` on it again.
+- **Privacy**: the mail describes the reporter only by role (``ticket.role``);
+  it never carries the requester's name, address, subject line or Message-ID
+  (the escalation starts a new thread), and evidence files go as
+  ``evidence-1.png``… so their names cannot identify anyone.
+- **Safeguarding**: never an attachment for an illegal-content case
+  (:func:`mailroom.cases.safeguarding.is_illegal_case`); otherwise URLs only, unless
+  ``evidence=True``: then the requester's attached files that
+  :func:`~mailroom.cases.safeguarding.outgoing_attachments` allows (inline parts,
+  such as signature logos that would name the school, stay behind).
+- A second escalation to the same platform is refused while a pending one
+  (``sent``/``responded``) already covers all of its URLs.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+from pathlib import PurePosixPath
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from mailroom.app import App
+from mailroom.cases.incoming import Incoming
+from mailroom.cases.replies import (
+    practitioner_reply_address,
+    reply_address,
+    thread_ids,
+    ticket_subject,
+)
+from mailroom.cases.safeguarding import flag_listed_files, is_illegal_case, outgoing_attachments
+from mailroom.cases.tickets import record_event, set_status
+from mailroom.errors import MailroomError
+from mailroom.intake.classify import LOOP, NORMAL, Classification
+from mailroom.intake.threads import named_ids
+from mailroom.intake.urls import host_of, platform_for_url
+from mailroom.mailtypes import Address, StoredFile
+from mailroom.outbox.queue import Draft, practitioner_recipients, queue_mail
+from mailroom.outbox.render import Renderer
+from mailroom.platforms import Platform
+from mailroom.store.db import is_postgres, unavailable_as_store_error
+from mailroom.store.hashes import listed_rows
+from mailroom.store.models import Escalation, Event, Message, Ticket
+from mailroom.store.repository import live_ticket
+
+__all__ = [
+    "OUTCOMES",
+    "choose_escalation",
+    "escalation_for_message",
+    "escalation_view",
+    "find_platform_ref",
+    "follow_up_due",
+    "handle_platform_reply",
+    "is_acknowledgement",
+    "open_escalation",
+    "outcome_target",
+    "record_outcome",
+]
+
+log = logging.getLogger("mailroom.cases.escalations")
+
+OUTCOMES = ("removed", "restricted", "declined", "no_action")
+PENDING = ("sent", "responded")  # waiting for the platform or for the outcome
+UNRESOLVED = ("sent", "responded", "no_response")
+SYSTEM = "system"
+# How the mail names the reporter (``reported to us by a …``) for the configured roles
+# that are not nouns for a person; other roles are written as they are ("teacher").
+REPORTER_WORDS = {
+    "school_staff": "member of school staff", "district_staff": "member of school district staff",
+    "police": "police officer", "health": "health professional",
+}
+FOLLOW_UP_CASE_KEYS = ("helpline_name", "platform", "reference", "category", "urls")
+MAX_REFS = 100
+
+_AUTOMATED_TEXT = re.compile(
+    r"\bthis is an? automated (?:message|response|reply|e-?mail|notification)\b"
+    r"|\b(?:this|the) (?:message|e-?mail|reply|response) (?:was|has been|is) "
+    r"(?:sent|generated) automatically\b"
+    r"|\bautomatically generated (?:message|response|reply|e-?mail)\b",
+    re.IGNORECASE,
+)
+_SUFFIX = re.compile(r"\.[a-z0-9]{1,10}")
+
+
+# --- opening --------------------------------------------------------------------------
+
+
+def open_escalation(
+    app: App, session: Session, ticket: Ticket, platform_key: str, *,
+    urls: Sequence[str] | None, context: str | None, actor: str,
+    message_pk: int | None = None, evidence: bool = False,
+) -> Escalation:
+    """Queue the escalation mail for ``ticket`` to a platform; return the ``sent`` row.
+
+    Raises MailroomError (one line) for an unknown platform, a URL of another
+    platform, no URL at all, or a duplicate of a pending escalation.
+    """
+    platform = known_platform(app.platforms, platform_key)
+    chosen = check_urls(app.platforms, platform, urls) if urls else case_urls(
+        app, session, ticket, platform.key)
+    if not chosen:
+        raise MailroomError(f"no {platform.name} URLs on case {ticket.reference}: "
+                            "give the URLs to report")
+    refuse_duplicate(ticket, platform, chosen)
+    now = app.now()
+    escalation = Escalation(
+        ticket=ticket, platform=platform.key, status="sent", urls=chosen,
+        context=(context or "").strip() or None, opened_at=now, follow_ups=0,
+        next_follow_up_at=app.hours.add_business_days(now, platform.follow_up_days))
+    session.add(escalation)
+    session.flush()
+    files, withheld = evidence_files(app, session, ticket) if evidence else ([], 0)
+    item = queue_mail(app, session, escalation_draft(app, ticket, escalation, platform, files))
+    escalation.message_id, ticket.updated_at = item.message_id, now
+    record_event(session, action="escalation.opened", actor=actor, at=now, ticket_id=ticket.id,
+                 message_pk=message_pk, escalation_id=escalation.id, platform=platform.key,
+                 urls=chosen, attachments=len(files), withheld=withheld,
+                 next_follow_up_at=_iso(escalation.next_follow_up_at))
+    log.info("escalation %s of %s to %s queued", escalation.id, ticket.reference, platform.key)
+    return escalation
+
+
+def known_platform(platforms: Mapping[str, Platform], key: str) -> Platform:
+    """The platform of the directory with this key; MailroomError naming the known ones."""
+    platform = platforms.get(key.strip().lower())
+    if platform is None:
+        raise MailroomError(f"unknown platform {key!r} (known: {', '.join(sorted(platforms))})")
+    return platform
+
+
+def check_urls(
+    platforms: Mapping[str, Platform], platform: Platform, urls: Iterable[str]
+) -> list[str]:
+    """The given URLs cleaned (``https://`` added to bare ones), without duplicates.
+
+    A URL of *another* platform of the directory is refused: sending an
+    Instagram link to TikTok is a slip that shares a case for nothing.
+    Links on no known platform (a shortener, a news page) are allowed.
+    """
+    clean = []
+    for raw in urls:
+        url = normal_url(raw)
+        owner = platform_for_url(url, platforms)
+        if owner is not None and owner != platform.key:
+            raise MailroomError(f"{url} is on {platforms[owner].name}, not {platform.name}: "
+                                f"escalate it to {owner}")
+        clean.append(url)
+    return list(dict.fromkeys(clean))
+
+
+def normal_url(raw: str) -> str:
+    """``<vm.tiktok.com/x>`` → ``https://vm.tiktok.com/x``; MailroomError when not a web URL."""
+    url = raw.strip().strip("<>").strip()
+    if not re.match(r"https?://", url, re.IGNORECASE):
+        if "://" in url:
+            raise MailroomError(f"not a web (http or https) URL: {raw!r}")
+        url = "https://" + url
+    if any(ch.isspace() for ch in url) or "." not in host_of(url):
+        raise MailroomError(f"not a URL: {raw!r}")
+    return url
+
+
+def urls_for_platform(
+    urls: Iterable[str], key: str, platforms: Mapping[str, Platform]
+) -> list[str]:
+    """The URLs that belong to platform ``key``, in order, without duplicates."""
+    return list(dict.fromkeys(u for u in urls if platform_for_url(u, platforms) == key))
+
+
+def case_urls(app: App, session: Session, ticket: Ticket, key: str) -> list[str]:
+    """URLs of platform ``key`` that the requester's messages on the case reported."""
+    rows = session.execute(
+        select(Message.urls).where(Message.ticket_id == ticket.id, Message.direction == "in",
+                                   Message.kind == "requester").order_by(Message.id)
+    ).scalars()
+    return urls_for_platform((url for urls in rows for url in urls or []), key, app.platforms)
+
+
+def refuse_duplicate(ticket: Ticket, platform: Platform, urls: Sequence[str]) -> None:
+    for other in ticket.escalations:
+        if (other.platform == platform.key and other.status in PENDING
+                and set(urls) <= set(other.urls or [])):
+            raise MailroomError(
+                f"case {ticket.reference} is already escalated to {platform.name} with these "
+                f"URLs (escalation {other.id}, {other.status})")
+
+
+def evidence_files(
+    app: App, session: Session, ticket: Ticket
+) -> tuple[list[StoredFile], int]:
+    """The requester's files that may go to a platform, renamed; and how many stayed behind.
+
+    A listed file on the case (it may have come with a case merged into this one)
+    flags the case illegal first: then nothing goes."""
+    messages = list(session.execute(
+        select(Message).where(Message.ticket_id == ticket.id, Message.direction == "in",
+                              Message.kind == "requester")
+        .options(selectinload(Message.attachments)).order_by(Message.id)).scalars())
+    listed = listed_rows(session, [row for m in messages for row in m.attachments])
+    if listed:
+        flag_listed_files(app, session, ticket, listed)
+    if is_illegal_case(ticket):
+        return [], sum(len(m.attachments) for m in messages)
+    files: dict[str, StoredFile] = {}  # by content: a file sent twice goes once
+    withheld = 0
+    for message in messages:
+        allowed, held, _ = outgoing_attachments(app, ticket, message)
+        inline = {row.sha256 for row in message.attachments if row.inline}
+        for file in allowed:
+            if file.sha256 in inline:
+                withheld += 1
+            else:
+                files.setdefault(file.sha256, file)
+        withheld += held
+    return [replace(file, filename=evidence_name(i, file.filename))
+            for i, file in enumerate(files.values(), 1)], withheld
+
+
+def evidence_name(number: int, filename: str) -> str:
+    """``Jo Smith's screenshot.PNG`` → ``evidence-1.png``: the name cannot identify anyone."""
+    suffix = PurePosixPath(filename.lower()).suffix
+    return f"evidence-{number}{suffix if _SUFFIX.fullmatch(suffix) else ''}"
+
+
+# --- the mail to the platform -----------------------------------------------------------
+
+
+def escalation_draft(
+    app: App, ticket: Ticket, escalation: Escalation, platform: Platform,
+    files: Sequence[StoredFile],
+) -> Draft:
+    context = {**escalation_context(app.settings.helpline_name, ticket, escalation, platform),
+               "attachments": [file.filename for file in files]}
+    return Draft(
+        kind="escalation", template=escalation_template(app.renderer, platform), context=context,
+        to=(platform_address(platform),), subject=escalation_subject(app, ticket, platform),
+        ticket_id=ticket.id, escalation_id=escalation.id,
+        reply_to=reply_address(app, escalation.id, "x", kind="e"), auto_submitted=None,
+        attachments=tuple(files),
+    )
+
+
+def escalation_context(
+    helpline_name: str, ticket: Ticket, escalation: Escalation, platform: Platform
+) -> dict[str, Any]:
+    """What the escalation templates may say: the case, never the person who reported it."""
+    return {
+        "helpline_name": helpline_name, "platform": platform.name,
+        "reference": ticket.reference, "category": ticket.category,
+        "urls": list(escalation.urls or []), "context": escalation.context or "",
+        "reporter_role": reporter_words(ticket.role), "organisation_type": None,
+    }
+
+
+def reporter_words(role: str | None) -> str | None:
+    """``police`` → ``police officer``; no role or ``other`` → None ("a professional")."""
+    if not role or role == "other":
+        return None
+    return REPORTER_WORDS.get(role, role)
+
+
+def escalation_template(renderer: Renderer, platform: Platform) -> str:
+    """``escalation/<template>``, else ``escalation/<key>``, else ``escalation/default``."""
+    for name in (platform.template, platform.key):
+        if name != "follow_up" and renderer.exists(f"escalation/{name}"):
+            return f"escalation/{name}"
+    return "escalation/default"
+
+
+def escalation_subject(app: App, ticket: Ticket, platform: Platform) -> str:
+    """``[Helpline #12] Escalation HL-000012: impersonation on TikTok`` (no requester words)."""
+    what = (ticket.category or "content report").replace("_", " ")
+    return ticket_subject(app, ticket, f"Escalation {ticket.reference}: {what} on {platform.name}")
+
+
+def platform_address(platform: Platform) -> Address:
+    return Address(platform.address, f"{platform.name} Trust and Safety")
+
+
+# --- the platform's answer -----------------------------------------------------------------
+
+
+def escalation_for_message(session: Session, incoming: Incoming) -> Escalation | None:
+    """The escalation an inbound message answers, or None.
+
+    A valid signed escalation address (kind ``e``, role ``x``) names it; any
+    other valid token means the message is not the platform's. Without a
+    token, the nearest In-Reply-To/References id of a message that belongs to
+    an escalation (our escalation or follow-up, or the platform's earlier mail)
+    decides. Practitioner notices never carry an escalation id, so replies to
+    them never count.
+    """
+    token = incoming.token
+    if token is not None and token.valid:
+        if token.kind == "e" and token.role == "x":
+            return session.get(Escalation, token.ident)
+        return None
+    parsed = incoming.parsed
+    ordered = named_ids(parsed.message_id, parsed.in_reply_to, parsed.references)[:MAX_REFS]
+    if not ordered:
+        return None
+    links = incoming.links
+    if links is not None and links.named.issuperset(ordered):
+        found = links.escalations  # read with the message's other links
+    else:
+        rows = session.execute(select(Message.message_id, Message.escalation_id).where(
+            Message.message_id.in_(ordered), Message.escalation_id.is_not(None)))
+        found = {message_id: escalation_id for message_id, escalation_id in rows
+                 if message_id and escalation_id}
+    for ident in ordered:
+        if ident in found:
+            return session.get(Escalation, found[ident])
+    return None
+
+
+def handle_platform_reply(app: App, session: Session, incoming: Incoming) -> None:
+    """Act on a stored message from a platform: its case number, then answer or acknowledgement.
+
+    Idempotent: a message already acted on is left alone, so calling this
+    twice for one message does nothing the second time.
+    """
+    if incoming.classification.kind == LOOP:
+        return
+    escalation, message = escalation_for_message(session, incoming), incoming.message
+    if escalation is None or message is None:
+        log.info("platform mail %s matches no escalation", incoming.parsed.message_id)
+        return
+    if already_handled(session, escalation, message):
+        return
+    message.escalation_id = escalation.id
+    platform = app.platforms.get(escalation.platform)
+    ticket = _ticket_of(session, escalation)
+    texts = (incoming.parsed.subject, message.text or incoming.parsed.text)
+    ref = find_platform_ref(platform, texts, own=ticket.reference) if platform else None
+    escalation.platform_ref = escalation.platform_ref or ref
+    if is_acknowledgement(incoming.classification, message.text or ""):
+        _record(app, session, escalation, message, "escalation.acknowledged", platform_ref=ref)
+        return
+    record_answer(app, session, escalation, message, ref)
+    notify_answer(app, session, ticket, escalation, message)
+
+
+def already_handled(session: Session, escalation: Escalation, message: Message) -> bool:
+    return session.execute(select(Event.id).where(
+        Event.escalation_id == escalation.id, Event.message_pk == message.id,
+        Event.action.like("escalation.%")).limit(1)).first() is not None
+
+
+def is_acknowledgement(classification: Classification, text: str) -> bool:
+    """A program's receipt (automatic headers, or text saying so), not a person's answer."""
+    return classification.kind != NORMAL or bool(_AUTOMATED_TEXT.search(text))
+
+
+def find_platform_ref(platform: Platform, texts: Iterable[str], *, own: str | None) -> str | None:
+    """The platform's case number in the first of ``texts`` that has one.
+
+    Uses the platform's ``case_ref_pattern`` (group ``ref``, else group 1,
+    else the match) and skips candidates that cannot be a case number: no
+    digit in them ("report *received*") or our own reference quoted back.
+    """
+    if not platform.case_ref_pattern:
+        return None
+    pattern = re.compile(platform.case_ref_pattern)
+    for text in texts:
+        for match in pattern.finditer(text or ""):
+            ref = _ref_group(match)
+            if ref and any(ch.isdigit() for ch in ref) and not (own and ref.upper() in own):
+                return ref
+    return None
+
+
+def _ref_group(match: re.Match[str]) -> str | None:
+    if "ref" in match.re.groupindex:
+        return match.group("ref")
+    return match.group(1) if match.re.groups else match.group(0)
+
+
+def record_answer(
+    app: App, session: Session, escalation: Escalation, message: Message, ref: str | None
+) -> None:
+    """A person answered: ``responded`` (first answer), the chase stops, a waiting case opens."""
+    now = app.now()
+    if escalation.status in ("sent", "no_response"):
+        before = escalation.status
+        escalation.status, escalation.next_follow_up_at = "responded", None
+        escalation.responded_at = escalation.responded_at or now
+        _record(app, session, escalation, message, "escalation.responded", before=before,
+                platform_ref=ref)
+    else:
+        _record(app, session, escalation, message, "escalation.reply", status=escalation.status,
+                platform_ref=ref)
+    ticket = _ticket_of(session, escalation)
+    if ticket.status == "waiting":
+        set_status(session, ticket, "open", actor=message.sender or "platform", at=now,
+                   message_pk=message.id)
+
+
+def notify_answer(
+    app: App, session: Session, ticket: Ticket, escalation: Escalation, message: Message
+) -> None:
+    attachments, withheld, reason = outgoing_attachments(app, ticket, message)
+    platform_name = _platform_name(app, escalation)
+    context = {
+        **_notice_context(app, ticket, escalation), "sender": message.sender or "unknown",
+        "subject": message.subject, "text": message.text or "", "withheld_count": withheld,
+        "withheld_reason": reason, "attachments": [
+            {"filename": f.filename, "content_type": f.content_type, "size": f.size}
+            for f in attachments],
+    }
+    queue_notice(app, session, ticket, "practitioner/escalation_response", context,
+                 subject=f"{platform_name} answered: {ticket.subject}",
+                 attachments=tuple(attachments))
+
+
+# --- outcomes ---------------------------------------------------------------------------
+
+
+def record_outcome(
+    app: App, session: Session, escalation: Escalation, outcome: str, *, actor: str,
+    message_pk: int | None = None,
+) -> bool:
+    """Close the escalation with ``outcome``; False when it already had exactly that."""
+    if outcome not in OUTCOMES:
+        raise MailroomError(f"unknown outcome {outcome!r} (one of: {', '.join(OUTCOMES)})")
+    if escalation.status == "resolved" and escalation.outcome == outcome:
+        return False
+    now = app.now()
+    before = {"status": escalation.status, "outcome": escalation.outcome}
+    escalation.status, escalation.outcome, escalation.next_follow_up_at = "resolved", outcome, None
+    escalation.resolved_at = escalation.resolved_at or now
+    record_event(session, action="escalation.outcome", actor=actor, at=now,
+                 ticket_id=escalation.ticket_id, message_pk=message_pk,
+                 escalation_id=escalation.id, platform=escalation.platform, outcome=outcome,
+                 before=before)
+    return True
+
+
+def outcome_target(session: Session, ticket: Ticket, platform: str | None = None) -> Escalation:
+    """The escalation a practitioner's ``#outcome`` is about (see :func:`choose_escalation`)."""
+    escalations = session.execute(
+        select(Escalation).where(Escalation.ticket_id == ticket.id).order_by(Escalation.id)
+    ).scalars()
+    return choose_escalation(list(escalations), platform, reference=ticket.reference or "")
+
+
+def choose_escalation(
+    escalations: Sequence[Escalation], platform: str | None, *, reference: str
+) -> Escalation:
+    """Pick the escalation an outcome is for (module docstring); MailroomError when unclear."""
+    unresolved = [e for e in escalations if e.status in UNRESOLVED]
+    if platform:
+        unresolved = [e for e in unresolved if e.platform == platform.strip().lower()]
+        if not unresolved:
+            raise MailroomError(f"case {reference} has no open escalation to {platform}")
+    if not unresolved:
+        raise MailroomError(f"case {reference} has no open escalation")
+    answered = [e for e in unresolved if e.status == "responded"]
+    if len(answered) == 1 and len(unresolved) > 1:
+        return answered[0]
+    keys = sorted({e.platform for e in unresolved})
+    if len(keys) > 1:
+        raise MailroomError(f"case {reference} has open escalations to {', '.join(keys)}: "
+                            f"name the platform (#outcome removed {keys[0]})")
+    return max(unresolved, key=lambda e: (e.opened_at, e.id))
+
+
+# --- chasing ----------------------------------------------------------------------------
+
+
+def follow_up_due(app: App) -> dict[str, int]:
+    """Chase every ``sent`` escalation whose follow-up is due; counts by step taken.
+
+    One escalation per transaction, claimed with ``FOR UPDATE SKIP LOCKED`` on
+    PostgreSQL (SQLite serialises writers with ``BEGIN IMMEDIATE``), so two
+    processes never chase the same one; the step moves ``next_follow_up_at``
+    on or clears it, so running the job again does nothing until the next is due.
+    """
+    counts: dict[str, int] = {}
+    last_id = 0
+    while True:
+        with unavailable_as_store_error(), app.sessions.begin() as session:
+            escalation = claim_due(session, app.now(), after=last_id)
+            if escalation is None:
+                return counts
+            last_id = escalation.id
+            step = chase(app, session, escalation)
+        counts[step] = counts.get(step, 0) + 1
+
+
+def claim_due(session: Session, now: datetime, *, after: int) -> Escalation | None:
+    stmt = select(Escalation).where(
+        Escalation.status == "sent", Escalation.next_follow_up_at <= now, Escalation.id > after,
+    ).order_by(Escalation.id).limit(1)
+    if is_postgres(session):
+        stmt = stmt.with_for_update(skip_locked=True)
+    return session.execute(stmt).scalar()
+
+
+def chase(app: App, session: Session, escalation: Escalation) -> str:
+    """One step for a due escalation: ``follow_up`` or ``no_response``."""
+    platform = app.platforms.get(escalation.platform)
+    ticket = _ticket_of(session, escalation)
+    if platform is not None and escalation.follow_ups < platform.max_follow_ups:
+        send_follow_up(app, session, ticket, escalation, platform)
+        return "follow_up"
+    reason = None if platform is not None else "the platform is no longer in the directory"
+    give_up(app, session, ticket, escalation, reason)
+    return "no_response"
+
+
+def send_follow_up(
+    app: App, session: Session, ticket: Ticket, escalation: Escalation, platform: Platform
+) -> None:
+    now, number = app.now(), escalation.follow_ups + 1
+    parent = _latest_platform_message(session, escalation) or escalation.message_id
+    refs = tuple(dict.fromkeys(r for r in (escalation.message_id, parent) if r))
+    case = escalation_context(app.settings.helpline_name, ticket, escalation, platform)
+    context = {key: case[key] for key in FOLLOW_UP_CASE_KEYS} | {
+        "opened_at": escalation.opened_at, "follow_up_number": number,
+        "platform_ref": escalation.platform_ref,
+    }
+    subject = follow_up_subject(app, session, ticket, escalation, platform)
+    queue_mail(app, session, Draft(
+        kind="follow_up", template="escalation/follow_up", context=context,
+        to=(platform_address(platform),), subject=subject, ticket_id=ticket.id,
+        escalation_id=escalation.id, in_reply_to=parent, references=refs,
+        reply_to=reply_address(app, escalation.id, "x", kind="e"), auto_submitted=None))
+    escalation.follow_ups = number
+    escalation.next_follow_up_at = app.hours.add_business_days(now, platform.follow_up_days)
+    _record(app, session, escalation, None, "escalation.follow_up", number=number,
+            next_follow_up_at=_iso(escalation.next_follow_up_at))
+
+
+def follow_up_subject(
+    app: App, session: Session, ticket: Ticket, escalation: Escalation, platform: Platform
+) -> str:
+    """``Re:`` the escalation's subject, with the platform's case number once known."""
+    original = session.execute(select(Message.subject).where(
+        Message.message_id == escalation.message_id)).scalar()
+    subject = original or escalation_subject(app, ticket, platform)
+    ref = escalation.platform_ref
+    if ref and ref not in subject:
+        subject = f"{subject} (your case {ref})"
+    return ticket_subject(app, ticket, f"Re: {subject}")
+
+
+def give_up(
+    app: App, session: Session, ticket: Ticket, escalation: Escalation, reason: str | None
+) -> None:
+    escalation.status, escalation.next_follow_up_at = "no_response", None
+    _record(app, session, escalation, None, "escalation.no_response",
+            follow_ups=escalation.follow_ups, reason=reason)
+    context = {**_notice_context(app, ticket, escalation), "follow_ups": escalation.follow_ups,
+               "reason": reason}
+    queue_notice(app, session, ticket, "practitioner/escalation_no_response", context,
+                 subject=f"No answer from {_platform_name(app, escalation)}: {ticket.subject}")
+
+
+# --- notices to practitioners -------------------------------------------------------------
+
+
+def queue_notice(
+    app: App, session: Session, ticket: Ticket, template: str, context: dict[str, Any], *,
+    subject: str, attachments: tuple[StoredFile, ...] = (),
+) -> None:
+    """A notice to the case's practitioners, on the case thread, Reply-To the case.
+
+    It carries no escalation id, so a practitioner's reply to it is never
+    taken for the platform's.
+    """
+    to = practitioner_recipients(app, session, ticket.id)
+    if not to:
+        log.warning("no practitioner to tell about %s (%s)", ticket.reference, template)
+        return
+    root = session.execute(select(Message).where(
+        Message.ticket_id == ticket.id, Message.direction == "in").order_by(Message.id)
+        .limit(1)).scalar()
+    in_reply_to, refs = thread_ids(root) if root else (None, ())
+    queue_mail(app, session, Draft(
+        kind="notification", template=template, context=context, to=to,
+        subject=ticket_subject(app, ticket, subject), ticket_id=ticket.id,
+        in_reply_to=in_reply_to, references=refs,
+        reply_to=practitioner_reply_address(app, ticket.id, to),
+        auto_submitted="auto-generated", attachments=attachments))
+
+
+def _notice_context(app: App, ticket: Ticket, escalation: Escalation) -> dict[str, Any]:
+    return {
+        "reference": ticket.reference, "platform": _platform_name(app, escalation),
+        "status": escalation.status, "platform_ref": escalation.platform_ref,
+        "opened_at": escalation.opened_at, "urls": list(escalation.urls or []),
+    }
+
+
+# --- views and helpers ------------------------------------------------------------------
+
+
+def escalation_view(escalation: Escalation) -> dict[str, Any]:
+    """One escalation as plain data for ``--json``."""
+    return {
+        "id": escalation.id, "ticket_id": escalation.ticket_id,
+        "platform": escalation.platform, "status": escalation.status,
+        "platform_ref": escalation.platform_ref, "urls": list(escalation.urls or []),
+        "context": escalation.context, "opened_at": _iso(escalation.opened_at),
+        "responded_at": _iso(escalation.responded_at),
+        "resolved_at": _iso(escalation.resolved_at), "follow_ups": escalation.follow_ups,
+        "next_follow_up_at": _iso(escalation.next_follow_up_at), "outcome": escalation.outcome,
+        "message_id": escalation.message_id,
+    }
+
+
+def _record(
+    app: App, session: Session, escalation: Escalation, message: Message | None, action: str,
+    **detail: Any,
+) -> None:
+    actor = message.sender if message is not None and message.sender else SYSTEM
+    record_event(session, action=action, actor=actor, at=app.now(),
+                 ticket_id=_ticket_of(session, escalation).id,
+                 message_pk=message.id if message is not None else None,
+                 escalation_id=escalation.id, platform=escalation.platform, **detail)
+
+
+def _ticket_of(session: Session, escalation: Escalation) -> Ticket:
+    """The escalation's ticket, or the one it was merged into."""
+    ticket = session.get(Ticket, live_ticket(session, escalation.ticket_id))
+    assert ticket is not None
+    return ticket
+
+
+def _latest_platform_message(session: Session, escalation: Escalation) -> str | None:
+    return session.execute(select(Message.message_id).where(
+        Message.escalation_id == escalation.id, Message.direction == "in",
+        Message.message_id.is_not(None)).order_by(Message.id.desc()).limit(1)).scalar()
+
+
+def _platform_name(app: App, escalation: Escalation) -> str:
+    platform = app.platforms.get(escalation.platform)
+    return platform.name if platform else escalation.platform
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

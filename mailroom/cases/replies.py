@@ -1,0 +1,434 @@
+"""What the helpline sends after a requester's message: acknowledgement,
+signposting and the practitioners' notification, queued in the same
+transaction as the message itself.
+
+No loops: nothing automatic answers automatic mail (the pipeline never calls
+this for auto-replies, bounces or our own mail), null senders, ``noreply``
+addresses, our own domains or staff; and each sender gets at most
+``per_window`` acknowledgements per window and ``per_day`` per day.
+
+Two rules hold against autoresponders that wear no automatic-reply headers:
+
+* **Vacation text.** A message whose new text is an out-of-office notice
+  (:func:`mailroom.intake.classify.vacation_reasons`) gets no acknowledgement
+  (``no-ack:vacation-text``).
+* **The circuit breaker across senders.** An autoresponder that answers each
+  acknowledgement from a new address defeats the per-sender limits, but says
+  the same thing every round. Each acknowledgement's outbox row keeps two keys
+  of the mail it answered: its subject normalised (no ``Re:``/``AW:``/``Fwd:``…,
+  no tags of ours, white space collapsed, case folded) and its new text
+  normalised (quoted lines, digits and white space removed, case folded; only
+  when at least ``MIN_BODY_CHARS`` are left: "see attached" says nothing). When
+  ``same_content_per_window`` acknowledgements were queued for the same subject
+  key or the same body key within ``same_content_window_minutes``, whoever they
+  went to, no further one goes for that content until the window has passed
+  (``no-ack:circuit-breaker``). An empty subject gives no key.
+
+  The keys are keyed hashes (BLAKE2b with a key derived from the signing
+  secret): the outbox holds no second copy of what people wrote, and a short
+  subject cannot be found again by hashing guesses. Changing the secret only
+  restarts the count.
+
+  The trade-off: honest professionals who write the same subject within the
+  window (three teachers of one school writing "Fake account" the same
+  morning) are acknowledged the first ``same_content_per_window`` times; the
+  next one is not, though their case opens and the practitioners are told as
+  always, so nobody's report is lost, only the automatic receipt. A loop, in
+  turn, costs at most that many acknowledgements per window. Like the
+  per-sender limits, the count is read, not locked: workers deciding at the
+  same moment may each send one more.
+
+Every refusal is a flag ``no-ack:<reason>`` on the message and a log line; the
+case still opens and the practitioners are notified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mailroom.addresses import ROLE_PRACTITIONER, TEAM, ReplyToken, make_reply_address
+from mailroom.app import App
+from mailroom.cases import participants
+from mailroom.cases.incoming import Incoming
+from mailroom.cases.safeguarding import outgoing_attachments
+from mailroom.cases.tickets import record_event
+from mailroom.intake.classify import is_noreply_address, vacation_reasons
+from mailroom.mailtypes import Address
+from mailroom.outbox.compose import is_writable_address, normalise_subject, tag_subject
+from mailroom.outbox.queue import (
+    Draft,
+    practitioner_recipients,
+    queue_mail,
+    recent_acknowledgements,
+)
+from mailroom.store.models import Message, OutboxItem, Ticket
+
+log = logging.getLogger("mailroom.cases.replies")
+
+MIN_BODY_CHARS = 30  # of normalised new text (no white space): shorter texts give no body key
+
+
+def reply_address(app: App, ticket_id: int, role: str, kind: str = "t") -> Address:
+    """The signed Reply-To of a requester (``r``) or a platform (``x``)."""
+    s = app.settings
+    addr = make_reply_address(local=s.local_part, domain=s.domain, kind=kind, ident=ticket_id,
+                              role=role, secret=s.secret)
+    return Address(addr, s.helpline_name)
+
+
+def practitioner_reply_address(app: App, ticket_id: int, to: Sequence[Address]) -> Address:
+    """The case's Reply-To for practitioners, bound to the one practitioner a mail goes to,
+    or to the team when it goes to the team mailbox or to several of them, and dated."""
+    s = app.settings
+    addresses = [a.addr.lower() for a in to]
+    bound = addresses[0] if len(addresses) == 1 and addresses[0] in s.practitioners else TEAM
+    addr = make_reply_address(local=s.local_part, domain=s.domain, kind="t", ident=ticket_id,
+                              role=ROLE_PRACTITIONER, secret=s.secret, bound=bound,
+                              issued=day_number(app.now()))
+    return Address(addr, s.helpline_name)
+
+
+def day_number(moment: datetime) -> int:
+    """Days since 1970-01-01 in UTC: the issue day of a practitioner's token."""
+    return (moment.astimezone(UTC).date() - EPOCH).days
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC).date()
+
+
+def token_expired(app: App, ticket: Ticket, token: ReplyToken) -> bool:
+    """A practitioner's token lapses ``link_days_after_close`` days after the later of
+    the case's closing and the token's issue; never while the case is open."""
+    if ticket.closed_at is None or token.issued is None:
+        return False
+    closed = day_number(ticket.closed_at)
+    return day_number(app.now()) > max(closed, token.issued) + app.settings.practitioner_link_days
+
+
+@dataclass(frozen=True)
+class Audience:
+    """What practitioners must know, with a requester-side message, about who is on the case."""
+
+    new_sender: str | None = None  # the sender is not on the case: they receive nothing
+    unverified: str | None = None  # the From domain failed authentication (why)
+    related: tuple[Ticket, ...] = ()  # cases of the same conversation, not merged
+
+
+def ticket_subject(app: App, ticket: Ticket, subject: str | None = None) -> str:
+    return tag_subject(subject if subject is not None else ticket.subject,
+                       app.settings.subject_tag, ticket.id)
+
+
+def thread_ids(message: Message) -> tuple[str | None, tuple[str, ...]]:
+    """In-Reply-To and References for a mail answering ``message``."""
+    refs = tuple((message.references or "").split())
+    if message.message_id:
+        refs = (*refs, message.message_id)
+    return message.message_id, refs
+
+
+def respond_to_requester(
+    app: App, session: Session, incoming: Incoming, audience: Audience | None = None
+) -> None:
+    """Acknowledge a new case, signpost it, and tell the practitioners."""
+    ticket, message = incoming.ticket, incoming.message
+    assert ticket is not None and message is not None
+    if incoming.created:
+        keys = acknowledgement_keys(app, incoming)
+        if may_acknowledge(app, session, incoming, keys):
+            queue_acknowledgement(app, session, ticket, message, keys)
+            if ticket.category:
+                queue_signposting(app, session, ticket, ticket.category, answering=message)
+    notify_practitioners(app, session, ticket, message, new_case=incoming.created,
+                         audience=audience or Audience())
+
+
+def may_acknowledge(
+    app: App, session: Session, incoming: Incoming, keys: ContentKeys | None = None
+) -> bool:
+    reason = refusal_reason(app, session, incoming, keys)
+    if reason:
+        log.info("no acknowledgement for inbox %s: %s", incoming.item.id, reason)
+        if incoming.message is not None:
+            incoming.message.flags = [*incoming.message.flags, f"no-ack:{reason}"]
+    return reason is None
+
+
+def refusal_reason(
+    app: App, session: Session, incoming: Incoming, keys: ContentKeys | None = None
+) -> str | None:
+    """Why a requester's new case gets no acknowledgement, or None when it may get one:
+    who sent it, then what it says, then how many went out lately (one query)."""
+    reason = sender_refusal(app, incoming)
+    if reason is None and vacation_refusal(incoming):
+        reason = "vacation-text"
+    if reason is None:
+        reason = rate_refusal(app, session, incoming, keys or acknowledgement_keys(app, incoming))
+    return reason
+
+
+def sender_refusal(app: App, incoming: Incoming) -> str | None:
+    s, sender = app.settings, incoming.parsed.sender
+    if sender is None:
+        return "no-sender"
+    if incoming.item.mail_from == "":
+        return "null-sender"
+    if is_noreply_address(sender.addr):
+        return "noreply"
+    if not is_writable_address(sender.addr):
+        return "invalid-address"  # e.g. a non-ASCII local part (SMTPUTF8) or "jo..x@"
+    if sender.addr.rsplit("@", 1)[-1] in s.domains or sender.addr in s.practitioners:
+        return "our-address"
+    return None
+
+
+def vacation_refusal(incoming: Incoming) -> bool:
+    """The message reads as an out-of-office notice that came without its headers."""
+    vacation = vacation_reasons(incoming.parsed.subject, new_text(incoming))
+    if vacation:
+        log.info("inbox %s reads as an out-of-office notice (%s)", incoming.item.id,
+                 ", ".join(vacation))
+    return bool(vacation)
+
+
+def rate_refusal(
+    app: App, session: Session, incoming: Incoming, keys: ContentKeys
+) -> str | None:
+    """The per-sender limits, then the circuit breaker across senders."""
+    s, now = app.settings, app.now()
+    sender = incoming.parsed.sender
+    assert sender is not None
+    recent = recent_acknowledgements(
+        session, sender.addr, window_since=now - timedelta(minutes=s.ack_window_minutes),
+        day_since=now - timedelta(days=1),
+        content_since=now - timedelta(minutes=s.ack_same_content_window_minutes),
+        subject_key=keys.subject, body_key=keys.body)
+    if recent.to_sender_in_window >= s.ack_per_window:
+        return "rate-window"
+    if recent.to_sender_in_day >= s.ack_per_day:
+        return "rate-day"
+    if recent.same_content >= s.ack_same_content_per_window:
+        log.info("circuit breaker: %d acknowledgements for the same subject or text went out "
+                 "in the last %d minutes, whoever the senders; none for inbox %s until the "
+                 "window has passed", recent.same_content, s.ack_same_content_window_minutes,
+                 incoming.item.id)
+        return "circuit-breaker"
+    return None
+
+
+def new_text(incoming: Incoming) -> str:
+    """The message's new text (quotes stripped) once extracted, else its whole text."""
+    return incoming.extracted.text if incoming.extracted else incoming.parsed.text
+
+
+# --- the circuit breaker's keys ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContentKeys:
+    """Keyed hashes of what a mail said, or None where it said too little to compare."""
+
+    subject: str | None
+    body: str | None
+
+
+def acknowledgement_keys(app: App, incoming: Incoming) -> ContentKeys:
+    return content_keys(incoming.parsed.subject, new_text(incoming),
+                        tag_template=app.settings.subject_tag, secret=app.settings.secret)
+
+
+def content_keys(subject: str, text: str, *, tag_template: str, secret: bytes) -> ContentKeys:
+    """The subject key (None for a subject with nothing left once normalised) and the
+    body key (None below ``MIN_BODY_CHARS`` of normalised text)."""
+    subject_text = normalise_subject(subject, tag_template)
+    body_text = normalise_new_text(text)
+    return ContentKeys(
+        subject=keyed_hash(secret, "subject", subject_text) if subject_text else None,
+        body=keyed_hash(secret, "body", body_text) if len(body_text) >= MIN_BODY_CHARS else None,
+    )
+
+
+_QUOTED_LINE = re.compile(r"^[ \t]*>.*$", re.MULTILINE)
+_DIGITS_AND_SPACE = re.compile(r"[\d\s]+")
+
+
+def normalise_new_text(text: str) -> str:
+    """New text as the circuit breaker compares it: lines quoted with ``>`` left out,
+    digits (dates, case numbers, references) and all white space removed, case folded."""
+    return _DIGITS_AND_SPACE.sub("", _QUOTED_LINE.sub("", text)).casefold()
+
+
+def keyed_hash(secret: bytes, kind: str, text: str) -> str:
+    """32 hex digits of BLAKE2b keyed with a key derived from the signing secret."""
+    key = hashlib.sha256(b"mailroom content key\0" + secret).digest()
+    data = f"{kind}\0{text}".encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(data, key=key, digest_size=16).hexdigest()
+
+
+def queue_acknowledgement(
+    app: App, session: Session, ticket: Ticket, message: Message,
+    keys: ContentKeys | None = None,
+) -> None:
+    now = app.now()
+    context = {
+        "helpline_name": app.settings.helpline_name, "reference": ticket.reference,
+        "subject": ticket.subject, "is_open": app.hours.is_open(now),
+        "next_opening": app.hours.next_opening(now), "hours_text": app.hours.describe(),
+        "signposting": app.settings.signposting.as_context(),
+    }
+    queue_requester_mail(app, session, ticket, "acknowledgement", "requester/acknowledgement",
+                         context, answering=message, keys=keys)
+
+
+def queue_signposting(
+    app: App, session: Session, ticket: Ticket, category: str, *, answering: Message | None
+) -> bool:
+    """Send the category's resources to the requester, when there is a template for it."""
+    template = f"requester/signposting/{category}"
+    if not app.renderer.exists(template):
+        return False
+    context = {"reference": ticket.reference, "helpline_name": app.settings.helpline_name,
+               "platforms": ticket_platform_names(app, ticket),
+               "signposting": app.settings.signposting.as_context()}
+    queue_requester_mail(app, session, ticket, "signposting", template, context,
+                         answering=answering)
+    return True
+
+
+def queue_requester_mail(
+    app: App, session: Session, ticket: Ticket, kind: str, template: str,
+    context: dict[str, Any], *, answering: Message | None, auto: bool = True,
+    cc: tuple[Address, ...] = (), record_text: str | None = None,
+    keys: ContentKeys | None = None,
+) -> None:
+    """A mail to the requester on the case thread, with the signed requester Reply-To.
+    ``keys``: what the mail acknowledged said (acknowledgements only)."""
+    if not ticket.requester or not is_writable_address(ticket.requester):
+        log.warning("ticket %s: no mail to requester %r (no usable address)",
+                    ticket.reference, ticket.requester)
+        return
+    answering = answering or last_message_from(session, ticket, ticket.requester)
+    in_reply_to, refs = thread_ids(answering) if answering else (None, ())
+    queue_mail(app, session, Draft(
+        kind=kind, template=template, context=context,
+        to=(Address(ticket.requester, ticket.requester_name or ""),), cc=cc,
+        subject=ticket_subject(app, ticket, f"Re: {ticket.subject}"), ticket_id=ticket.id,
+        in_reply_to=in_reply_to, references=refs, reply_to=reply_address(app, ticket.id, "r"),
+        auto_submitted="auto-replied" if auto else None, record_text=record_text,
+        subject_key=keys.subject if keys else None, body_key=keys.body if keys else None,
+    ))
+
+
+def notify_practitioners(
+    app: App, session: Session, ticket: Ticket, message: Message, *, new_case: bool,
+    audience: Audience,
+) -> None:
+    to = practitioner_recipients(app, session, ticket.id)
+    if not to:
+        return
+    attachments, withheld, reason = outgoing_attachments(app, ticket, message)
+    context = {**audience_context(ticket, audience),
+        "reference": ticket.reference, "subject": message.subject,
+        "sender": _display(message), "category": ticket.category, "role": ticket.role,
+        "platforms": ticket_platform_names(app, ticket), "sla_due": ticket.sla_due_at,
+        "text": message.text or "", "withheld_count": withheld, "withheld_reason": reason,
+        "attachments": [{"filename": f.filename, "content_type": f.content_type,
+                         "size": f.size} for f in attachments],
+    }
+    in_reply_to, refs = thread_ids(message)
+    queue_mail(app, session, Draft(
+        kind="notification", template="practitioner/" + ("new_case" if new_case else "follow_up"),
+        context=context, to=to, subject=ticket_subject(app, ticket, message.subject),
+        ticket_id=ticket.id, in_reply_to=in_reply_to, references=refs,
+        reply_to=practitioner_reply_address(app, ticket.id, to), auto_submitted="auto-generated",
+        attachments=tuple(attachments),
+    ))
+
+
+def audience_context(ticket: Ticket, audience: Audience) -> dict[str, Any]:
+    """Who receives answers on the case, who does not, and why practitioners should look."""
+    requester = (ticket.requester or "").lower()
+    return {
+        "new_sender": audience.new_sender, "unverified": audience.unverified,
+        "receiving": sorted(participants.audience(ticket), key=lambda a: a != requester),
+        "pending": sorted(p.address for p in ticket.participants
+                          if p.state == participants.PENDING),
+        "related": [{"reference": t.reference} for t in audience.related],
+    }
+
+
+# --- practitioners' replies that run nothing ------------------------------------------
+
+REFUSALS = {
+    "another-practitioner": "the address you replied to was given to another practitioner "
+                            "(this happens when a notification is forwarded)",
+    "old-link": "the address you replied to was issued before reply addresses became "
+                "personal to each practitioner",
+    "expired": "the address you replied to has expired (the case has been closed for a while)",
+    "automatic-reply": "it is an automatic reply (an out-of-office or vacation notice), and "
+                       "automatic replies are never sent on to the requester",
+}
+REFUSAL_NOTICE = "practitioner_link"
+# At most one notice per case and practitioner in this time, by reason: an autoresponder
+# that answers the notice itself must not start a loop.
+REFUSAL_QUIET = {"automatic-reply": timedelta(days=7)}
+DEFAULT_QUIET = timedelta(hours=1)
+
+
+def refuse_practitioner_reply(
+    app: App, session: Session, ticket: Ticket, message: Message, reason: str
+) -> None:
+    """Keep the reply on the case, run nothing, and send the practitioner a fresh link
+    (at most one an hour per case and practitioner, so no autoresponder can loop)."""
+    sender = (message.sender or "").lower()
+    message.flags = sorted({*message.flags, f"practitioner-refused:{reason}"})
+    record_event(session, action="reply.refused", actor=sender or "unknown", at=app.now(),
+                 ticket_id=ticket.id, message_pk=message.id, reason=reason)
+    quiet = REFUSAL_QUIET.get(reason, DEFAULT_QUIET)
+    if not sender or recent_notice(session, ticket.id, sender, app.now() - quiet):
+        return
+    to = (Address(sender),)
+    in_reply_to, refs = thread_ids(message)
+    queue_mail(app, session, Draft(
+        kind=REFUSAL_NOTICE, template="practitioner/reply_refused", context={
+            "reference": ticket.reference, "reason": REFUSALS.get(reason, reason),
+            "text": message.text or ""},
+        to=to, subject=ticket_subject(app, ticket, f"Re: {ticket.subject}"), ticket_id=ticket.id,
+        in_reply_to=in_reply_to, references=refs,
+        reply_to=practitioner_reply_address(app, ticket.id, to), auto_submitted="auto-replied"))
+
+
+def recent_notice(session: Session, ticket_id: int, address: str, since: datetime) -> bool:
+    found = session.execute(select(func.count(OutboxItem.id)).where(
+        OutboxItem.kind == REFUSAL_NOTICE, OutboxItem.ticket_id == ticket_id,
+        OutboxItem.to_addr == address, OutboxItem.created_at >= since)).scalar()
+    return bool(found)
+
+
+def ticket_platform_names(app: App, ticket: Ticket) -> list[str]:
+    """Display names of the platforms named by URLs anywhere in the case.
+
+    The ticket keeps their keys as its messages arrive (and a merge joins
+    them); a key no longer in ``platforms.toml`` is left out."""
+    return [app.platforms[k].name for k in ticket.platforms or [] if k in app.platforms]
+
+
+def last_message_from(session: Session, ticket: Ticket, address: str) -> Message | None:
+    return session.query(Message).filter(
+        Message.ticket_id == ticket.id, Message.sender == address, Message.direction == "in"
+    ).order_by(Message.id.desc()).first()
+
+
+def _display(message: Message) -> str:
+    if message.sender_name:
+        return f"{message.sender_name} <{message.sender}>"
+    return message.sender or "unknown sender"

@@ -1,0 +1,1 @@
+"""The ``mailroom`` command line (SPEC section 3)."""

@@ -1,0 +1,275 @@
+"""The subcommands: each parses its arguments and calls into the package."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, defer
+
+from mailroom.app import App
+from mailroom.cases.participants import allow, remove
+from mailroom.cases.practitioner import merge_case_into
+from mailroom.cases.tickets import ticket_by_reference
+from mailroom.cases.views import inbox_view, list_tickets, ticket_detail, ticket_summary
+from mailroom.cli.context import cli_actor, open_app, settings_from
+from mailroom.cli.output import EXIT_ERROR, EXIT_OK, EXIT_TEMPFAIL, emit
+from mailroom.errors import MailroomError
+from mailroom.pipeline import process_item
+from mailroom.runtime.describe import describe_settings
+from mailroom.runtime.ingest import ingest_paths
+from mailroom.runtime.wiring import read_platforms
+from mailroom.store.db import make_engine, unavailable_as_store_error
+from mailroom.store.migrate import upgrade
+from mailroom.store.models import InboxItem, Ticket
+
+
+def register(sub: Any) -> None:
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command")
+    db.required = True
+    db.add_parser("upgrade", help="apply the migrations").set_defaults(handler=cmd_db_upgrade)
+
+    check = sub.add_parser("check-config", help="validate the config and say what would run")
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(handler=cmd_check_config)
+
+    _register_tickets(sub)
+    _register_inbox(sub)
+
+    ingest = sub.add_parser("ingest", help="ingest .eml files, Maildirs, mbox files or - (stdin)")
+    ingest.add_argument("paths", nargs="+", metavar="PATH")
+    ingest.add_argument("--json", action="store_true")
+    ingest.add_argument("--no-progress", action="store_true")
+    ingest.set_defaults(handler=cmd_ingest)
+
+
+def _register_tickets(sub: Any) -> None:
+    tickets = sub.add_parser("tickets", help="list and show tickets").add_subparsers(
+        dest="tickets_command")
+    tickets.required = True
+    listing = tickets.add_parser("list", help="tickets, newest first")
+    listing.add_argument("--status", help="open, waiting, closed (comma-separated)")
+    listing.add_argument("--limit", type=int, default=1000)
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=cmd_tickets_list)
+    show = tickets.add_parser("show", help="one ticket with messages, participants, events")
+    show.add_argument("ticket", metavar="ID", help="id or reference (HL-000123)")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=cmd_tickets_show)
+    allow = tickets.add_parser("allow", help="let an address receive a case's answers")
+    allow.add_argument("ticket", metavar="ID", help="id or reference (HL-000123)")
+    allow.add_argument("address", metavar="ADDRESS", help="an address, or 'all' pending ones")
+    allow.set_defaults(handler=cmd_tickets_allow)
+    remove = tickets.add_parser("remove", help="stop an address receiving anything of a case")
+    remove.add_argument("ticket", metavar="ID", help="id or reference (HL-000123)")
+    remove.add_argument("address", metavar="ADDRESS")
+    remove.set_defaults(handler=cmd_tickets_remove)
+    merge = tickets.add_parser("merge", help="merge cases into one (their people come along)")
+    merge.add_argument("ticket", metavar="ID", help="the case that stays")
+    merge.add_argument("others", nargs="+", metavar="OTHER", help="the cases merged into it")
+    merge.set_defaults(handler=cmd_tickets_merge)
+
+
+def _register_inbox(sub: Any) -> None:
+    inbox = sub.add_parser("inbox", help="inbound messages and their processing").add_subparsers(
+        dest="inbox_command")
+    inbox.required = True
+    listing = inbox.add_parser("list", help="messages that failed processing")
+    listing.add_argument("--status", default="bad,shunt",
+                         help="comma-separated: new, done, bad, shunt (default bad,shunt)")
+    listing.add_argument("--limit", type=int, default=1000)
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=cmd_inbox_list)
+    retry = inbox.add_parser("retry", help="process a bad or shunted message again")
+    retry.add_argument("ids", nargs="+", metavar="ID")
+    retry.set_defaults(handler=cmd_inbox_retry)
+
+
+# --- helpers ---------------------------------------------------------------------
+
+
+# --- commands --------------------------------------------------------------------
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    engine = make_engine(settings.database_url)
+    try:
+        with unavailable_as_store_error():
+            before, after = upgrade(engine)
+    finally:
+        engine.dispose()
+    if before == after:
+        print(f"database already at {after}")
+    else:
+        print(f"database upgraded from {before or 'empty'} to {after}")
+    return EXIT_OK
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+
+    settings = settings_from(args)
+    platforms = read_platforms(settings)
+    report = describe_settings(settings, platforms)
+    emit(report, args.json, lambda r: "\n".join(f"{k}: {v}" for k, v in r.items()))
+    return EXIT_OK
+
+
+def cmd_tickets_list(args: argparse.Namespace) -> int:
+
+    with open_app(args) as app, app.sessions() as session:
+        tickets = [ticket_summary(t) for t in list_tickets(session, args.status, args.limit)]
+    emit(tickets, args.json, _tickets_table)
+    return EXIT_OK
+
+
+def _tickets_table(tickets: list[dict[str, Any]]) -> str:
+    if not tickets:
+        return "no tickets"
+    rows = [f"{'REFERENCE':<11} {'STATUS':<8} {'CATEGORY':<16} {'REQUESTER':<32} SUBJECT"]
+    for t in tickets:
+        rows.append(f"{t['reference']:<11} {t['status']:<8} {(t['category'] or '-'):<16} "
+                    f"{(t['requester'] or '-')[:32]:<32} {t['subject'][:60]}")
+    return "\n".join(rows)
+
+
+def cmd_tickets_show(args: argparse.Namespace) -> int:
+
+    with open_app(args) as app, app.sessions() as session:
+        ticket = ticket_by_reference(session, args.ticket)
+        if ticket is None:
+            raise MailroomError(f"no ticket {args.ticket}")
+        detail = ticket_detail(session, ticket)
+    emit(detail, args.json, _ticket_text)
+    return EXIT_OK
+
+
+def _ticket_text(t: dict[str, Any]) -> str:
+    lines = [f"{t['reference']}  {t['status']}  {t['subject']}",
+             f"requester: {t['requester']}  category: {t['category'] or '-'}  "
+             f"role: {t['role'] or '-'}  assignee: {t['assignee'] or '-'}",
+             "participants: " + ", ".join(f"{p['address']} ({p['role']}, {p['state']})"
+                                          for p in t["participants"])]
+    if t.get("related"):
+        lines.append("related cases (not merged): "
+                     + ", ".join(r["reference"] for r in t["related"]))
+    for e in t["escalations"]:
+        lines.append(f"escalation {e['platform']}: {e['status']} ref={e['platform_ref'] or '-'}"
+                     f" follow-ups={e['follow_ups']} outcome={e['outcome'] or '-'}")
+    for m in t["messages"]:
+        flags = f"  [{', '.join(m['flags'])}]" if m["flags"] else ""
+        lines += ["", f"--- {m['direction']} {m['kind']} from {m['sender']} at {m['date']}{flags}",
+                  (m["text"] or "").strip()]
+        lines += [f"[attachment] {a['filename']} ({a['content_type']}, {a['size']} bytes)"
+                  for a in m["attachments"]]
+    lines += ["", "events:"] + [f"  {e['at']} {e['actor']} {e['action']}" for e in t["events"]]
+    return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def _changing_ticket(args: argparse.Namespace) -> Iterator[tuple[App, Session, Ticket]]:
+
+    with open_app(args) as app, app.sessions.begin() as session:
+        ticket = ticket_by_reference(session, args.ticket)
+        if ticket is None:
+            raise MailroomError(f"no ticket {args.ticket}")
+        if ticket.merged_into is not None:
+            raise MailroomError(f"{ticket.reference} was merged into another case; "
+                                "give the case it was merged into")
+        yield app, session, ticket
+
+
+def cmd_tickets_allow(args: argparse.Namespace) -> int:
+
+    with _changing_ticket(args) as (app, session, ticket):
+        changed = allow(session, ticket, args.address, actor=cli_actor(), at=app.now())
+        reference = ticket.reference
+    print(f"{reference}: allowed {', '.join(changed)}" if changed
+          else f"{reference}: nobody was waiting to be allowed")
+    return EXIT_OK
+
+
+def cmd_tickets_remove(args: argparse.Namespace) -> int:
+
+    with _changing_ticket(args) as (app, session, ticket):
+        removed = remove(session, ticket, args.address, actor=cli_actor(), at=app.now())
+        reference = ticket.reference
+    print(f"{reference}: removed {args.address.lower()}" if removed
+          else f"{reference}: {args.address.lower()} was not on the case")
+    return EXIT_OK
+
+
+def cmd_tickets_merge(args: argparse.Namespace) -> int:
+
+    with _changing_ticket(args) as (app, session, ticket):
+        merged = [merge_case_into(app, session, ticket, ref, actor=cli_actor()).reference
+                  for ref in args.others]
+        reference = ticket.reference
+    print(f"{reference}: merged {', '.join(str(m) for m in merged)}")
+    return EXIT_OK
+
+
+def cmd_inbox_list(args: argparse.Namespace) -> int:
+
+    statuses = [s.strip() for s in args.status.split(",") if s.strip()]
+    with open_app(args) as app, app.sessions() as session:
+        items = session.execute(
+            select(InboxItem).options(defer(InboxItem.raw))
+            .where(InboxItem.status.in_(statuses))
+            .order_by(InboxItem.id).limit(args.limit)
+        ).scalars()
+        views = [inbox_view(i) for i in items]
+    emit(views, args.json, _inbox_table)
+    return EXIT_OK
+
+
+def _inbox_table(items: list[dict[str, Any]]) -> str:
+    if not items:
+        return "nothing to show"
+    return "\n".join(
+        f"{i['id']:>6} {i['status']:<6} {i['door']:<5} {(i['door_ref'] or '')[:40]:<40} "
+        f"{_first_line(i['error'] or i['outcome'])}"
+        for i in items
+    )
+
+
+def _first_line(text: str | None) -> str:
+    return text.splitlines()[0] if text else ""
+
+
+def cmd_inbox_retry(args: argparse.Namespace) -> int:
+
+    status = EXIT_OK
+    with open_app(args) as app:
+        for ident in args.ids:
+            if not ident.isdigit() or not _reset(app, int(ident)):
+                print(f"mailroom: no bad or shunted inbox message {ident}", file=sys.stderr)
+                status = EXIT_ERROR
+                continue
+            print(f"{ident}: {process_item(app, int(ident))}")
+    return status
+
+
+def _reset(app: App, item_id: int) -> bool:
+    with app.sessions.begin() as session:
+        item = session.get(InboxItem, item_id)
+        if item is None or item.status not in ("bad", "shunt"):
+            return False
+        item.status = "new"
+        return True
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+
+    stdin_only = args.paths == ["-"]
+    if stdin_only:
+        args.tempfail_status = EXIT_TEMPFAIL
+    with open_app(args) as app:
+        summary = ingest_paths(app, args.paths, stdin=sys.stdin.buffer,
+                               progress=not args.no_progress and not args.json)
+    emit(summary, args.json, lambda s: ", ".join(f"{k}: {v}" for k, v in s.items()))
+    return EXIT_OK if not summary.get("unreadable") else EXIT_ERROR

@@ -1,0 +1,114 @@
+"""Subcommands for the scheduler and the outbox: ``tick``, ``outbox list|flush``."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import defer
+
+from mailroom.cases.views import outbox_view
+from mailroom.cli.context import open_app
+from mailroom.cli.output import EXIT_OK, emit
+from mailroom.doors.imap import ImapPoller
+from mailroom.errors import StoreUnavailable, UsageError
+from mailroom.pipeline import process_inbox
+from mailroom.runtime.jobs import EVERY_JOB
+from mailroom.runtime.scheduler import run_due_jobs
+from mailroom.sending.sender import send_due
+from mailroom.store.imap_state import DatabaseImapState
+from mailroom.store.inbox import store_raw
+from mailroom.store.models import OutboxItem
+
+
+def register(sub: Any) -> None:
+    tick = sub.add_parser("tick", help="run every due scheduler job once, then exit")
+    tick.add_argument("--now", help="pretend it is this time (ISO-8601)")
+    tick.add_argument("--json", action="store_true")
+    tick.set_defaults(handler=cmd_tick)
+
+    outbox = sub.add_parser("outbox", help="outgoing mail").add_subparsers(dest="outbox_command")
+    outbox.required = True
+    listing = outbox.add_parser("list", help="queued, sent and failed outgoing mail")
+    listing.add_argument("--status", help="queued, sending, sent, failed (comma-separated)")
+    listing.add_argument("--limit", type=int, default=1000)
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=cmd_outbox_list)
+    flush = outbox.add_parser("flush", help="send what is due now")
+    flush.add_argument("--json", action="store_true")
+    flush.set_defaults(handler=cmd_outbox_flush)
+
+
+def parse_now(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"--now: not an ISO-8601 time: {value!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def cmd_tick(args: argparse.Namespace) -> int:
+
+    now = parse_now(args.now)
+    with open_app(args) as app:
+        if now is not None:
+            app.clock = lambda: now
+        results = run_due_jobs(app, EVERY_JOB)
+        results.update(poll_imap_once(app))
+    emit(results, args.json, lambda r: "\n".join(f"{k}: {v}" for k, v in r.items()))
+    return EXIT_OK
+
+
+def poll_imap_once(app: Any) -> dict[str, Any]:
+    """One pass over every IMAP account (for cron users, who run no daemon)."""
+    if not app.settings.imap_accounts:
+        return {}
+    results: dict[str, Any] = {}
+    for account in app.settings.imap_accounts:
+        def accept(raw: bytes, door_ref: str) -> None:
+            store_raw(app.sessions, raw, door="imap", door_ref=door_ref)
+
+        poller = ImapPoller(account, accept, DatabaseImapState(app.sessions))
+        try:
+            results[f"imap:{account.name}"] = poller.poll_once()
+        except StoreUnavailable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - report, keep going with the others
+            results[f"imap:{account.name}"] = f"error: {type(exc).__name__}: {exc}"
+    if results:
+        results["process_inbox (imap)"] = process_inbox(app)
+    return results
+
+
+def cmd_outbox_list(args: argparse.Namespace) -> int:
+
+    with open_app(args) as app, app.sessions() as session:
+        stmt = select(OutboxItem).options(defer(OutboxItem.raw), defer(OutboxItem.rendered)) \
+            .order_by(OutboxItem.id.desc()).limit(args.limit)
+        if args.status:
+            stmt = stmt.where(OutboxItem.status.in_(args.status.split(",")))
+        items = [outbox_view(i) for i in session.execute(stmt).scalars()]
+    emit(items, args.json, _outbox_table)
+    return EXIT_OK
+
+
+def _outbox_table(items: list[dict[str, Any]]) -> str:
+    if not items:
+        return "the outbox is empty"
+    return "\n".join(
+        f"{i['id']:>6} {i['status']:<7} {i['kind']:<16} {', '.join(i['to'])[:40]:<40} "
+        f"{i['subject'][:60]}" for i in items
+    )
+
+
+def cmd_outbox_flush(args: argparse.Namespace) -> int:
+
+    with open_app(args) as app:
+        counts = send_due(app, limit=100_000)
+    emit(counts, args.json, lambda c: ", ".join(f"{k}: {v}" for k, v in c.items()) or
+         "nothing due")
+    return EXIT_OK

@@ -1,0 +1,3 @@
+"""The outbox: outgoing mail rendered from templates and queued in the
+caller's transaction.
+"""

@@ -1,0 +1,3 @@
+"""Privacy: retention of closed cases, data-protection requests, and what
+log lines may say.
+"""

@@ -1,0 +1,1 @@
+"""Reports: a period's statistics (data) and their output formats."""
