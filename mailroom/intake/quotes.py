@@ -12,10 +12,17 @@ text (HTML bodies are rendered to text before, see ``mailroom.intake.htmltext``)
    languages, also bold ``*From:*``); an "Original Message" separator; an
    underscore line; the ``-- `` signature delimiter; a mobile signature
    ("Sent from my iPhone", "Get Outlook for iOS", "Von meinem iPhone gesendet"…).
+   Attributions wrapped over two or three lines (an address broken after "<",
+   "mailto:" on its own line, "> wrote:") are read whole. An attribution at the
+   very top, above the answer and a ``>`` quote, is removed and the answer kept
+   (with no quote under it, it is a pasted message, kept whole: see 3).
 2. ``>``-quoted blocks (with their attribution line) are removed at the end of
    the new text, and at its start when exactly one stretch of new text follows
    (bottom posting). Quotes *between* new paragraphs stay: an inline answer
-   without the question it answers is useless to whoever reads it.
+   without the question it answers is useless to whoever reads it. Weaker
+   attributions count only above a quote: old Gmail's "2013/7/20 Name <a@b>"
+   (whose quote may be ``| `` lines) and a date, a time and a name without
+   "wrote" ("On 28/04/2017 11:53, Jo Bloggs").
 3. **Forwards are content.** When the first boundary is a forward marker
    ("---------- Forwarded message ---------", "Begin forwarded message:" and
    their translations), the forwarded message is kept whole, whatever the note
@@ -190,7 +197,10 @@ _DECORATION = re.compile(r"^[\s>*\-–—]+|[\s*\-–—]+$")
 
 _QUOTED = re.compile(r"^\s*>")
 _LINK_ONLY = re.compile(r"^\s*[(<]?(?:https?://|mailto:)\S*[)>]?\s*>?\s*$")
-_ADDRESS_CLOSE = re.compile(r"^\s*>\s*[:：]\s*$")
+_ADDRESS_CLOSE = re.compile(
+    r"^\s*>\s*(?:(?:" + _alternation(_WROTE) + r")\s*)?[:：]\s*$", re.IGNORECASE)
+# Old Gmail quoted with "| " under "2013/7/20 Name <a@b>": a quote only under such a line.
+_PIPE_QUOTED = re.compile(r"^\s*\|(?:\s|$)")
 _FIELD = re.compile(
     r"^\s*\*?\s*(?P<name>"
     + _alternation(_FROM_FIELDS + _DATE_FIELDS + _TO_FIELDS + _SUBJECT_FIELDS)
@@ -284,11 +294,30 @@ def parse_reply(text: str, *, from_html: bool = False) -> ReplyParts:
     cut = boundary.index if boundary else len(lines)
     kept, end = _new_text(_trim_end(lines[:cut]), from_html=from_html)
     text = _join(kept)
+    if not text and boundary and boundary.kind == Kind.ATTRIBUTION:
+        answer = _answer_under_attribution(lines, boundary, from_html=from_html)
+        if answer is not None:
+            return answer
     if not text and boundary:
         start = _unmarked_forward_start(lines, boundary, from_html=from_html)
         if start is not None:
             return ReplyParts(text=_join(lines[start:]), history="", forwarded=True)
     return ReplyParts(text=text, history=_join(lines[end:]), forwarded=False)
+
+
+def _answer_under_attribution(
+    lines: Sequence[str], boundary: Boundary, *, from_html: bool
+) -> ReplyParts | None:
+    """An attribution misplaced at the very top, above the answer and the quote it
+    belongs to ("On … wrote:", the answer, then ``>`` lines): the answer without the
+    line. With no quote under the text it is a pasted message, which stays whole."""
+    span = _match_attribution(lines, boundary.index)
+    if span is None or not any(_is_quoted(line) for line in lines[span.end :]):
+        return None
+    rest = parse_reply("\n".join(lines[span.end :]), from_html=from_html)
+    if not rest.text or rest.forwarded:
+        return None
+    return ReplyParts(text=rest.text, history=rest.history, forwarded=False)
 
 
 def _find_boundary(lines: Sequence[str], *, from_html: bool = False) -> Boundary | None:
@@ -541,9 +570,11 @@ def _attribution_strength(joined: str) -> bool | None:
         return None
     has_verb = bool(_WROTE_WORD.search(probe) or _WROTE_CJK.search(probe))
     if not _ENDS_AS_ATTRIBUTION.search(probe):
-        # Old Gmail wrote "2011/4/7 Name <a@b.org>" with no colon at all.
+        # Old Gmail wrote "2011/4/7 Name <a@b.org>" with no colon at all; others write a
+        # date, a time and a name ("On 28/04/2017 11:53, Jo Bloggs"). Both are weak: they
+        # count only when a quote follows.
         old_gmail = not has_verb and _DATE_START.match(probe) and _ends_with_email(probe)
-        return False if old_gmail else None
+        return False if old_gmail or _dated_name(probe, has_verb) else None
     if has_verb:
         return _is_client_attribution(probe, joined)
     if _EMAIL.search(probe) and _TIME.search(probe) and probe.endswith((":", "：")):
@@ -568,6 +599,17 @@ def _is_client_attribution(probe: str, joined: str) -> bool:
     return bool(opens_like_a_date and full_date)
 
 
+def _dated_name(probe: str, has_verb: bool) -> bool:
+    """"On 28/04/2017 11:53, Jo Bloggs": opens like a date, has a full date with a time,
+    ends in a name (no sentence punctuation), and is short."""
+    if has_verb or not probe or len(probe) > 80 or probe[-1] in ".!?;,":
+        return False
+    opens_like_a_date = bool(_LEAD.match(probe) or _DATE_START.match(probe))
+    full_date = _YEAR_OR_NUMERIC_DATE.search(probe) and _TIME.search(probe)
+    name = re.search(r"[,，]\s*(?-i:[A-Z][\w.'’-]+)(?:\s+(?-i:[A-Z][\w.'’-]+)){0,3}$", probe)
+    return bool(opens_like_a_date and full_date and name)
+
+
 def _ends_with_email(probe: str) -> bool:
     return bool(re.search(r"<[^<>]*@[^<>]*>$", probe))
 
@@ -577,7 +619,7 @@ def _quote_follows(lines: Sequence[str], end: int, *, from_html: bool) -> bool:
     following = _next_content(lines, end)
     if following is None:
         return False
-    if _is_quoted(lines[following]):
+    if _is_quoted(lines[following]) or _PIPE_QUOTED.match(lines[following]):
         return True
     return from_html and _indent(lines[following]) >= _indent(lines[end - 1]) + 2
 
@@ -603,12 +645,22 @@ def _line_roles(lines: Sequence[str], *, from_html: bool) -> list[str]:
         span = _match_attribution(lines, index) if roles[index] == "t" else None
         if span and _quote_follows(lines, span.end, from_html=from_html):
             roles[span.start : span.end] = ["q"] * (span.end - span.start)
-            index = span.end
+            index = _mark_pipe_quoted(lines, roles, span.end)
             if from_html:
                 index = _mark_indented(lines, roles, span)
         else:
             index += 1
     return roles
+
+
+def _mark_pipe_quoted(lines: Sequence[str], roles: list[str], start: int) -> int:
+    """The ``| `` lines (and blanks among them) under an attribution are its quote."""
+    index = start
+    while index < len(lines) and (not lines[index].strip() or _PIPE_QUOTED.match(lines[index])):
+        if lines[index].strip():
+            roles[index] = "q"
+        index += 1
+    return index if index > start else start
 
 
 def _mark_wrapped_quotes(lines: Sequence[str], roles: list[str]) -> None:
