@@ -61,7 +61,7 @@ from mailroom.cases import participants
 from mailroom.cases.incoming import Incoming
 from mailroom.cases.safeguarding import outgoing_attachments
 from mailroom.cases.tickets import record_event
-from mailroom.intake.classify import is_noreply_address, vacation_reasons
+from mailroom.intake.classify import automatic_address_kind, vacation_reasons
 from mailroom.mailtypes import Address
 from mailroom.outbox.compose import is_writable_address, normalise_subject, tag_subject
 from mailroom.outbox.queue import (
@@ -182,8 +182,12 @@ def sender_refusal(app: App, incoming: Incoming) -> str | None:
         return "no-sender"
     if incoming.item.mail_from == "":
         return "null-sender"
-    if is_noreply_address(sender.addr):
-        return "noreply"
+    kind = automatic_address_kind(sender.addr)
+    if kind is not None:
+        return kind
+    envelope = automatic_address_kind(incoming.item.mail_from or "")
+    if envelope is not None:
+        return f"envelope-{envelope}"  # From a person, sent by a list or a mail system
     if not is_writable_address(sender.addr):
         return "invalid-address"  # e.g. a non-ASCII local part (SMTPUTF8) or "jo..x@"
     if sender.addr.rsplit("@", 1)[-1] in s.domains or sender.addr in s.practitioners:

@@ -370,11 +370,27 @@ _NOREPLY_LOCAL = re.compile(
 )
 
 
+# Mailing-list and mail-system role addresses: "list-request@", "list-admin@",
+# "list-owner@", "list-bounces@" (the local part ends so).
+_ROLE_SUFFIX = re.compile(r"[._+-](?:request|admin|owner|bounces?)$", re.I)
+
+
 def is_noreply_address(addr: str) -> bool:
     """An address nobody reads: noreply, do-not-reply, mailer-daemon, bounces …"""
+    return automatic_address_kind(addr) is not None
+
+
+def automatic_address_kind(addr: str) -> str | None:
+    """Why an address is a program's, never a person's to answer: ``noreply``
+    (noreply, mailer-daemon, postmaster, bounces…) or ``list-role`` (``*-request``,
+    ``*-admin``, ``*-owner``, ``*-bounces``); None for anyone else."""
     bare = parseaddr(addr)[1] or addr.strip()
     local = bare.rpartition("@")[0] if "@" in bare else bare
-    return bool(local) and bool(_NOREPLY_LOCAL.search(local))
+    if not local:
+        return None
+    if _NOREPLY_LOCAL.search(local):
+        return "noreply"
+    return "list-role" if _ROLE_SUFFIX.search(local) else None
 
 
 # --- out-of-office text without automatic-reply headers ----------------------------------

@@ -551,6 +551,12 @@ def test_garbage_never_raises() -> None:
         "alerts-noreply@example.com",
         "noreply123@example.com",
         "Example Service <no-reply@example.com>",
+        "MAILER-DAEMON@mx.example.org",
+        "postmaster@example.org",
+        "parents-request@lists.example.org",
+        "parents-admin@lists.example.org",
+        "parents-owner@lists.example.org",
+        "parents-bounces+jo=school.example@lists.example.org",
     ],
 )
 def test_noreply_addresses(addr: str) -> None:
@@ -566,6 +572,9 @@ def test_noreply_addresses(addr: str) -> None:
         "bouncer@club.example.org",
         "post@example.org",
         "Sam <sam.noreplyson@example.net>",
+        "request@example.org",
+        "admin@school.example",
+        "requests.team@example.org",
         "",
     ],
 )
