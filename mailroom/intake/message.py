@@ -9,7 +9,10 @@ here too; address lists are split by mail-parser's recovering address parser
 an address), with the standard library's lenient parser as a fallback.
 
 ``parse_message`` raises ``MailError`` only when nothing can be made of the
-input (empty, or not an RFC 5322 message at all) and nothing else, whatever
+input (empty, an Outlook .msg file, or not an email message at all: no field a
+mail system writes (From, To, Subject, Date, Received, Content-…) in the header
+block, as when plain text is piped in by mistake; the inbox keeps it as ``bad``
+with that reason) and nothing else, whatever
 the input: an unexpected internal error falls back to a minimal header/body
 split, recorded in ``defects``. The one exception is a part budget: given
 ``max_parts``, the MIME parser stops at the part past it (``TooManyParts``),
@@ -88,6 +91,15 @@ def parse_message_tree(
         return _parse_minimal(raw, exc), None
 
 
+# Text piped in by mistake is no message: some field a mail system writes must stand in
+# the header block, before the first empty line (a stray line above it is allowed).
+_HEADER_PROBE = 64 * 1024
+_MAIL_HEADER = re.compile(
+    rb"(?:^|\n)(?:from|to|cc|subject|date|message-id|received|return-path|mime-version"
+    rb"|content-[\w-]+|sender|reply-to|delivered-to|in-reply-to|references|dkim-signature"
+    rb"|authentication-results|arc-[\w-]+|x-[\w-]+)[ \t]*:", re.IGNORECASE)
+
+
 def _check_input(raw: bytes) -> bytes:
     if not isinstance(raw, bytes | bytearray | memoryview):
         raise MailError(f"expected bytes, got {type(raw).__name__}")
@@ -100,6 +112,10 @@ def _check_input(raw: bytes) -> bytes:
     raw = raw[blank.end() :] if blank else raw
     if not raw.strip():
         raise MailError("empty message")
+    if not _MAIL_HEADER.search(re.split(rb"\r?\n[ \t]*\r?\n", raw[:_HEADER_PROBE], maxsplit=1)[0]):
+        start = raw[:40].decode("utf-8", "replace").split("\n")[0].strip()
+        raise MailError(f"not an email message: no mail header (From, To, Subject, Date, "
+                        f"Received…) before the text, which starts {start!r}")
     return raw
 
 

@@ -151,3 +151,18 @@ def test_check_config_says_what_would_run(tmp_path: Path, command: list[str]) ->
     assert result.returncode == 0, result.stderr
     assert "127.0.0.1:2525" in result.stdout and "a@h.example" in result.stdout
     assert "k" not in result.stdout.split("secret")[-1][:5]
+
+
+def test_text_piped_in_by_mistake_is_kept_as_bad_with_its_reason(tmp_path: Path) -> None:
+    from tests.factories import build_settings
+
+    build_settings(tmp_path, f"sqlite:///{tmp_path / 'm.db'}")
+    env = config_env(tmp_path)
+    assert run_cli("db", "upgrade", env=env).returncode == 0
+    piped = run_cli("ingest", "-", env=env, stdin=b"Dear helpline, please call me back.\n")
+    assert piped.returncode == 0, piped.stderr  # held: the MTA's part is done
+    listed = run_cli("inbox", "list", "--json", env=env)
+    [row] = json.loads(listed.stdout)
+    assert row["status"] == "bad"
+    assert "not an email message: no mail header" in row["error"]
+    assert json.loads(run_cli("tickets", "list", "--json", env=env).stdout) == []

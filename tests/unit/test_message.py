@@ -498,10 +498,22 @@ def deeply_nested(depth: int) -> bytes:
     return head + b"Content-Type: text/plain\r\n\r\ndeep\r\n"
 
 
-GARBAGE = [
+NOT_MAIL = [
     ("binary", bytes(range(256)) * 4),
     ("only-colon", b":"),
     ("no-headers", b"just some words\r\nand more"),
+    ("a-letter-piped-in", b"Dear helpline,\n\nSomeone posted this: https://x.com/a\n"),
+    ("a-note-with-a-colon", b"Note: call me\nback later\n"),
+]
+
+
+@pytest.mark.parametrize("raw", [g[1] for g in NOT_MAIL], ids=[g[0] for g in NOT_MAIL])
+def test_input_that_is_not_mail_at_all_is_refused_with_a_reason(raw: bytes) -> None:
+    with pytest.raises(MailError, match="not an email message: no mail header"):
+        parse_message(raw)
+
+
+GARBAGE = [
     ("header-no-value", b"From:\r\nTo:\r\nSubject:\r\nDate:\r\n\r\n"),
     ("bom-and-blank-lines", b"\xef\xbb\xbf\r\n\r\nSubject: bom\r\n\r\nx"),
     ("lone-cr", b"Subject: a\rb\r\r\rbody"),
