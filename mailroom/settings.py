@@ -117,6 +117,8 @@ class Settings:
     ack_per_day: int
     ack_same_content_per_window: int
     ack_same_content_window_minutes: int
+    ack_reply_grace_seconds: int
+    ack_max_age_days_on_import: int
     sla_first_response_hours: float
     retention_closed_months: int
     secret: bytes = field(repr=False)
@@ -460,6 +462,8 @@ SCHEMA: dict[str, dict[str, tuple[Parser, Any]]] = {
         "per_day": (_int(0), 10),
         "same_content_per_window": (_int(1), 3),
         "same_content_window_minutes": (_int(1), 60),
+        "reply_grace_seconds": (_int(0), 120),
+        "max_age_days_on_import": (_int(0), 7),
     },
     "sla": {"first_response_hours": (_number, 8.0)},
     "retention": {"closed_ticket_months": (_int(1), 12)},
@@ -689,6 +693,8 @@ def _build(
         ack_per_window=v["acknowledgements"]["per_window"],
         ack_per_day=v["acknowledgements"]["per_day"],
         ack_same_content_per_window=v["acknowledgements"]["same_content_per_window"],
+        ack_reply_grace_seconds=v["acknowledgements"]["reply_grace_seconds"],
+        ack_max_age_days_on_import=v["acknowledgements"]["max_age_days_on_import"],
         ack_same_content_window_minutes=v["acknowledgements"]["same_content_window_minutes"],
         sla_first_response_hours=v["sla"]["first_response_hours"],
         retention_closed_months=v["retention"]["closed_ticket_months"],

@@ -74,6 +74,7 @@ def merge_tickets(
     for other in others:
         if other.id == keep.id or other.merged_into is not None:
             continue
+        _withdraw_second_acknowledgement(session, other, keep)
         _move_rows(session, other, keep)
         join_participants(keep, other, at=at)
         _join_state(keep, other)
@@ -105,6 +106,22 @@ def _move_rows(session: Session, other: Ticket, keep: Ticket) -> None:
         else:
             link.ticket_id = keep.id
             kept.add(link.related_id)
+
+
+def _withdraw_second_acknowledgement(session: Session, other: Ticket, keep: Ticket) -> None:
+    """The absorbed case's acknowledgement still waiting (a reply that came before its
+    parent waits a grace period, see :func:`mailroom.cases.replies.acknowledgement_delay`)
+    is withdrawn when the case that stays has one: one case, one acknowledgement."""
+    kept = session.execute(select(OutboxItem.id).where(
+        OutboxItem.ticket_id == keep.id, OutboxItem.kind == "acknowledgement",
+        OutboxItem.status != "failed").limit(1)).first()
+    if kept is None:
+        return
+    session.execute(update(OutboxItem).where(
+        OutboxItem.ticket_id == other.id, OutboxItem.kind == "acknowledgement",
+        OutboxItem.status == "queued",
+    ).values(status="failed", last_error=f"withdrawn: the case was merged into {keep.reference},"
+                                          " which has its acknowledgement"))
 
 
 def _join_state(keep: Ticket, other: Ticket) -> None:

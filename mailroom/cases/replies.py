@@ -145,11 +145,23 @@ def respond_to_requester(
     if incoming.created:
         keys = acknowledgement_keys(app, incoming)
         if may_acknowledge(app, session, incoming, keys):
-            queue_acknowledgement(app, session, ticket, message, keys)
+            queue_acknowledgement(app, session, ticket, message, keys,
+                                  delay=acknowledgement_delay(app, incoming))
             if ticket.category:
                 queue_signposting(app, session, ticket, ticket.category, answering=message)
     notify_practitioners(app, session, ticket, message, new_case=incoming.created,
                          audience=audience or Audience())
+
+
+def acknowledgement_delay(app: App, incoming: Incoming) -> timedelta:
+    """A message naming Message-IDs not seen yet is a reply that came before what it
+    answers: its acknowledgement waits ``acknowledgements.reply_grace_seconds``, so that
+    when the rest of the conversation arrives and the cases are merged, the one case
+    has one acknowledgement (:func:`mailroom.cases.merging.merge_tickets` withdraws the
+    absorbed case's while it waits)."""
+    links = incoming.links
+    unseen = links is not None and bool(links.named - set(links.tickets))
+    return timedelta(seconds=app.settings.ack_reply_grace_seconds) if unseen else timedelta(0)
 
 
 def may_acknowledge(
@@ -168,7 +180,7 @@ def refusal_reason(
 ) -> str | None:
     """Why a requester's new case gets no acknowledgement, or None when it may get one:
     who sent it, then what it says, then how many went out lately (one query)."""
-    reason = sender_refusal(app, incoming)
+    reason = sender_refusal(app, incoming) or age_refusal(app, incoming)
     if reason is None and vacation_refusal(incoming):
         reason = "vacation-text"
     if reason is None:
@@ -193,6 +205,17 @@ def sender_refusal(app: App, incoming: Incoming) -> str | None:
     if sender.addr.rsplit("@", 1)[-1] in s.domains or sender.addr in s.practitioners:
         return "our-address"
     return None
+
+
+def age_refusal(app: App, incoming: Incoming) -> str | None:
+    """``old-mail``: a message from files (``mailroom ingest`` of a mailbox) written more
+    than ``acknowledgements.max_age_days_on_import`` days ago: its sender is not waiting
+    for a receipt, and acknowledging years of mail would surprise hundreds of people."""
+    date = incoming.parsed.date
+    if incoming.item.door != "file" or date is None:
+        return None
+    limit = timedelta(days=app.settings.ack_max_age_days_on_import)
+    return "old-mail" if app.now() - date > limit else None
 
 
 def vacation_refusal(incoming: Incoming) -> bool:
@@ -280,7 +303,7 @@ def keyed_hash(secret: bytes, kind: str, text: str) -> str:
 
 def queue_acknowledgement(
     app: App, session: Session, ticket: Ticket, message: Message,
-    keys: ContentKeys | None = None,
+    keys: ContentKeys | None = None, delay: timedelta = timedelta(0),
 ) -> None:
     now = app.now()
     context = {
@@ -290,7 +313,7 @@ def queue_acknowledgement(
         "signposting": app.settings.signposting.as_context(),
     }
     queue_requester_mail(app, session, ticket, "acknowledgement", "requester/acknowledgement",
-                         context, answering=message, keys=keys)
+                         context, answering=message, keys=keys, send_after=now + delay)
 
 
 def queue_signposting(
@@ -312,7 +335,7 @@ def queue_requester_mail(
     app: App, session: Session, ticket: Ticket, kind: str, template: str,
     context: dict[str, Any], *, answering: Message | None, auto: bool = True,
     cc: tuple[Address, ...] = (), record_text: str | None = None,
-    keys: ContentKeys | None = None,
+    keys: ContentKeys | None = None, send_after: datetime | None = None,
 ) -> None:
     """A mail to the requester on the case thread, with the signed requester Reply-To.
     ``keys``: what the mail acknowledged said (acknowledgements only)."""
@@ -329,6 +352,7 @@ def queue_requester_mail(
         in_reply_to=in_reply_to, references=refs, reply_to=reply_address(app, ticket.id, "r"),
         auto_submitted="auto-replied" if auto else None, record_text=record_text,
         subject_key=keys.subject if keys else None, body_key=keys.body if keys else None,
+        send_after=send_after,
     ))
 
 

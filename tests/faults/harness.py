@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -86,6 +87,7 @@ def handle(number: int) -> str:
 def make_workload(count: int, rng: random.Random, *, tag: str, copies: float = 0.03) -> Workload:
     """``count`` distinct letters (about 80% new cases) and a few second copies."""
     letters: list[Letter] = []
+    today = datetime.now(UTC)  # written today: mail imported from files is acknowledged
     for i in range(count):
         key = f"{tag}-{i}@school.example"
         roll = rng.random()
@@ -93,18 +95,19 @@ def make_workload(count: int, rng: random.Random, *, tag: str, copies: float = 0
         if roll < 0.1 and earlier:
             case = rng.choice(earlier)
             raw = mail(sender=case.sender, message_id=key, subject=f"Re: case {case.key}",
-                       in_reply_to=case.key, body=f"More about it ({i}).\n")
+                       in_reply_to=case.key, body=f"More about it ({i}).\n", date=today)
             letters.append(Letter(key, "follow_up", case.sender, raw))
         elif roll < 0.2:
             sender = f"away{i}@school.example"
             raw = mail(sender=sender, message_id=key, subject=f"Out of office {i}",
                        body="I am away until Monday.\n",
-                       headers={"Auto-Submitted": "auto-replied"})
+                       headers={"Auto-Submitted": "auto-replied"}, date=today)
             letters.append(Letter(key, "automatic", sender, raw))
         else:
             sender = f"t{i}@school.example"
             raw = mail(sender=sender, message_id=key, subject=f"case {i}",
-                       body=f"Someone posted this: https://www.tiktok.com/@{handle(i)}\n")
+                       body=f"Someone posted this: https://www.tiktok.com/@{handle(i)}\n",
+                       date=today)
             letters.append(Letter(key, "new", sender, raw))
     extra = rng.sample(letters, k=int(count * copies))
     # the same message again: as delivered to a second address, a header added on the way
