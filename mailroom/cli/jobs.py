@@ -28,7 +28,8 @@ from mailroom.store.models import OutboxItem
 
 
 def register(sub: Any) -> None:
-    tick = sub.add_parser("tick", help="run every due scheduler job once, then exit")
+    tick = sub.add_parser("tick", help="poll each IMAP account once, run every due job "
+                          "once, then exit")
     tick.add_argument("--now", help="pretend it is this time (ISO-8601)")
     tick.add_argument("--json", action="store_true")
     tick.set_defaults(handler=cmd_tick)
