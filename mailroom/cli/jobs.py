@@ -1,4 +1,11 @@
-"""Subcommands for the scheduler and the outbox: ``tick``, ``outbox list|flush``."""
+"""Subcommands for the scheduler and the outbox: ``tick``, ``outbox list|flush``.
+
+``tick`` first polls each IMAP account once, through the doors' wiring and
+under the account's lock (:func:`mailroom.runtime.doors.poll_accounts_once`:
+an account a running daemon polls is skipped, and said so), then runs every
+job that is due (:data:`mailroom.runtime.jobs.EVERY_JOB`), so that mail
+fetched in a tick is processed and answered in the same tick.
+"""
 
 from __future__ import annotations
 
@@ -12,19 +19,17 @@ from sqlalchemy.orm import defer
 from mailroom.cases.views import outbox_view
 from mailroom.cli.context import open_app
 from mailroom.cli.output import EXIT_OK, emit
-from mailroom.doors.imap import ImapPoller
-from mailroom.errors import StoreUnavailable, UsageError
-from mailroom.pipeline import process_inbox
+from mailroom.errors import UsageError
+from mailroom.runtime.doors import poll_accounts_once
 from mailroom.runtime.jobs import EVERY_JOB
 from mailroom.runtime.scheduler import run_due_jobs
 from mailroom.sending.sender import send_due
-from mailroom.store.imap_state import DatabaseImapState
-from mailroom.store.inbox import store_raw
 from mailroom.store.models import OutboxItem
 
 
 def register(sub: Any) -> None:
-    tick = sub.add_parser("tick", help="run every due scheduler job once, then exit")
+    tick = sub.add_parser("tick", help="poll each IMAP account once, run every due job "
+                          "once, then exit")
     tick.add_argument("--now", help="pretend it is this time (ISO-8601)")
     tick.add_argument("--json", action="store_true")
     tick.set_defaults(handler=cmd_tick)
@@ -57,31 +62,10 @@ def cmd_tick(args: argparse.Namespace) -> int:
     with open_app(args) as app:
         if now is not None:
             app.clock = lambda: now
-        results = run_due_jobs(app, EVERY_JOB)
-        results.update(poll_imap_once(app))
+        results: dict[str, Any] = dict(poll_accounts_once(app))
+        results.update(run_due_jobs(app, EVERY_JOB))
     emit(results, args.json, lambda r: "\n".join(f"{k}: {v}" for k, v in r.items()))
     return EXIT_OK
-
-
-def poll_imap_once(app: Any) -> dict[str, Any]:
-    """One pass over every IMAP account (for cron users, who run no daemon)."""
-    if not app.settings.imap_accounts:
-        return {}
-    results: dict[str, Any] = {}
-    for account in app.settings.imap_accounts:
-        def accept(raw: bytes, door_ref: str) -> None:
-            store_raw(app.sessions, raw, door="imap", door_ref=door_ref)
-
-        poller = ImapPoller(account, accept, DatabaseImapState(app.sessions))
-        try:
-            results[f"imap:{account.name}"] = poller.poll_once()
-        except StoreUnavailable:
-            raise
-        except Exception as exc:  # noqa: BLE001 - report, keep going with the others
-            results[f"imap:{account.name}"] = f"error: {type(exc).__name__}: {exc}"
-    if results:
-        results["process_inbox (imap)"] = process_inbox(app)
-    return results
 
 
 def cmd_outbox_list(args: argparse.Namespace) -> int:

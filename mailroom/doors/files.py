@@ -1,8 +1,14 @@
 """The file door: ``.eml`` files, Maildir folders, mbox files and stdin.
 
-``iter_sources`` yields ``(door_ref, raw_bytes)`` one message at a time, so a
-mailbox larger than memory is read message by message. What kind of source a
-path is gets decided by looking at it, not by its name alone.
+``arrivals`` yields each message as the door contract hands it to the inbox
+(:mod:`mailroom.doors.contract`): the bytes, with the path it came from
+(``maildir:PATH``, ``mbox:PATH#N``, the file's path, or ``stdin``) as its
+reference. ``iter_sources`` yields the same as ``(door_ref, raw_bytes)``. Both
+read one message at a time, so a mailbox larger than memory is read message by
+message. What kind of source a path is gets decided by looking at it, not by
+its name alone. The door's answer when the inbox is unavailable is
+``mailroom ingest``'s: it stops, and ``ingest -`` exits 75 (EX_TEMPFAIL), so
+the MTA that piped the message keeps it and tries again.
 """
 
 from __future__ import annotations
@@ -14,6 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from mailroom.doors.contract import Arrival, Envelope
+
+NAME = "file"  # the door's name in the envelope
 MBOX_MAGIC = b"From "
 SINGLE_MESSAGE_SUFFIXES = {".eml", ".msg", ".mail"}
 NOT_MAIL_SUFFIXES = {".json", ".py", ".md", ".rst", ".html", ".xml", ".sh", ".pl", ".t", ".rb",
@@ -47,6 +56,12 @@ def looks_like_message(path: Path) -> bool:
             return bool(HEADER_LINE.match(handle.read(1024)))
     except OSError:
         return False
+
+
+def arrivals(paths: list[str], stdin: BinaryIO | None = None) -> Iterator[Arrival]:
+    """Every message under ``paths``, as the door hands it to the inbox."""
+    for ref, raw in iter_sources(paths, stdin):
+        yield Arrival(raw, Envelope(NAME, ref=ref))
 
 
 def iter_sources(paths: list[str], stdin: BinaryIO | None = None) -> Iterator[tuple[str, bytes]]:

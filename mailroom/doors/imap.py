@@ -2,10 +2,13 @@
 
 ``ImapPoller`` logs in with imapclient, fetches what is new in the account's
 folder in batches (``BODY.PEEK[]``: nothing is marked seen before it is
-stored), hands each raw message to ``accept(raw, door_ref)`` and, only after
-``accept`` returned, moves it to the processed folder (``MOVE``, else ``COPY``
-+ ``\\Deleted`` + expunge). A crash between the two is harmless: the message
-stays in the folder, is fetched again, and ``accept`` de-duplicates it.
+stored), hands each raw message to the inbox (the door contract,
+:mod:`mailroom.doors.contract`: the bytes, with ``imap:<account>:<uidvalidity>:<uid>``
+as its reference) and, only after the inbox committed it, moves it to the
+processed folder (``MOVE``, else ``COPY`` + ``\\Deleted`` + expunge). A crash
+between the two is harmless: the message stays in the folder, is fetched
+again, and the inbox finds it a duplicate. A store that cannot be reached
+leaves the message, and those after it, in the folder.
 
 The cursor (UIDVALIDITY, last UID) is kept through an :class:`ImapStateStore`
 and advances only past messages that were stored and moved. When the folder's
@@ -24,7 +27,6 @@ import logging
 import ssl
 import threading
 import time
-from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -32,13 +34,13 @@ from typing import Any, Protocol
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
+from mailroom.doors.contract import Arrival, Envelope, Inbox
 from mailroom.errors import StoreUnavailable
 from mailroom.settings import ImapAccount
 
 log = logging.getLogger("mailroom.imap")
 
-Accept = Callable[[bytes, str], None]
-"""``accept(raw, door_ref)`` stores the raw message durably, or raises StoreUnavailable."""
+NAME = "imap"  # the door's name in the envelope
 
 BODY = b"BODY[]"
 IDLE_RENEW_LIMIT = 25 * 60  # RFC 2177: servers may drop an IDLE older than 30 minutes
@@ -151,7 +153,7 @@ class ImapPoller:
     def __init__(
         self,
         account: ImapAccount,
-        accept: Accept,
+        inbox: Inbox,
         state: ImapStateStore,
         *,
         timing: PollerTiming | None = None,
@@ -160,7 +162,7 @@ class ImapPoller:
         if account.folder == account.processed_folder:
             raise ValueError(f"imap {account.name}: folder and processed_folder must differ")
         self.account = account
-        self.accept = accept
+        self.inbox = inbox
         self.state = state
         self.timing = timing or PollerTiming()
         self.ssl_context = ssl_context
@@ -272,7 +274,7 @@ class ImapPoller:
         return sorted(uid for uid in found if uid > last_uid)
 
     def _store_batch(self, client: IMAPClient, cursor: _Cursor, uids: list[int]) -> int:
-        """Accept then move each message of one batch; save how far we got."""
+        """Hand in then move each message of one batch; save how far we got."""
         fetched: dict[int, dict[bytes, Any]] = client.fetch(uids, ["BODY.PEEK[]"])
         start, stored = cursor.last_uid, 0
         try:
@@ -280,7 +282,8 @@ class ImapPoller:
                 raw = fetched.get(uid, {}).get(BODY)
                 if raw is None:  # expunged by someone else since the search
                     continue
-                self.accept(raw, door_ref(self.account.name, cursor.uidvalidity, uid))
+                ref = door_ref(self.account.name, cursor.uidvalidity, uid)
+                self.inbox.receive(Arrival(raw, Envelope(NAME, ref=ref)))
                 self._file_away(client, uid)
                 cursor.last_uid, stored = uid, stored + 1
             cursor.last_uid = max(uids)

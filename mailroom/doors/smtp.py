@@ -1,8 +1,10 @@
 """The SMTP door (aiosmtpd): accept mail for our domains, store it, say 250.
 
-The handler does step 1 only. ``250`` is answered after the raw message is
-committed to the inbox; a database that cannot be reached gives ``451`` so the
-sending server retries later. Recipients outside the configured domains get
+The handler does step 1 only, through the door contract
+(:mod:`mailroom.doors.contract`): it hands the bytes, ``MAIL FROM`` and the
+accepted ``RCPT TO`` to the inbox, and answers ``250`` after the inbox
+committed them; a store that cannot be reached gives ``451`` so the sending
+server retries later. Recipients outside the configured domains get
 ``550`` at RCPT time: this is not an open relay. The size limit is enforced
 by aiosmtpd itself (``552``), and advertised in EHLO.
 
@@ -27,15 +29,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from mailroom.doors.contract import Arrival, Inbox
+from mailroom.doors.contract import Envelope as DoorEnvelope  # aiosmtpd has an Envelope
 from mailroom.errors import StoreUnavailable
 
 log = logging.getLogger("mailroom.smtp")
+
+NAME = "smtp"  # the door's name in the envelope
 
 GREETING = "ESMTP"  # after our host name in the 220 banner: no software, no version
 
@@ -49,18 +55,14 @@ NO_RECIPIENTS = "554 5.5.1 No valid recipients"
 TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
 TOO_MANY_CONNECTIONS = "421 4.7.0 Too many connections from your address, try again later"
 
-Accept = Callable[[bytes, str | None, list[str]], None]
-
 
 class HelplineHandler:
-    """aiosmtpd handler: ``accept(raw, mail_from, rcpt_tos)`` stores the message."""
+    """aiosmtpd handler: hands each message to ``inbox`` and answers what it said."""
 
-    def __init__(self, accept: Accept, domains: Sequence[str],
-                 on_stored: Callable[[], None] | None = None, *,
+    def __init__(self, inbox: Inbox, domains: Sequence[str], *,
                  max_recipients: int = 50) -> None:
-        self.accept = accept
+        self.inbox = inbox
         self.domains = {d.lower() for d in domains}
-        self.on_stored = on_stored
         self.max_recipients = max_recipients
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
@@ -88,18 +90,17 @@ class HelplineHandler:
         raw = envelope.original_content or b""
         if isinstance(raw, str):  # pragma: no cover - decode_data is off
             raw = raw.encode("utf-8", "surrogateescape")
-        mail_from = envelope.mail_from or ""
+        arrival = Arrival(raw, DoorEnvelope(NAME, mail_from=envelope.mail_from or "",
+                                            rcpt_to=tuple(envelope.rcpt_tos)))
         loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(None, self.accept, raw, mail_from, list(envelope.rcpt_tos))
+            await loop.run_in_executor(None, self.inbox.receive, arrival)
         except StoreUnavailable as exc:
             log.warning("451 to %s: database unavailable (%s)", session.peer, exc)
             return STORE_UNAVAILABLE
         except Exception:  # noqa: BLE001 - never drop the connection with a traceback
             log.exception("451 to %s: internal error storing a message", session.peer)
             return INTERNAL_ERROR
-        if self.on_stored:
-            self.on_stored()
         return OK
 
 

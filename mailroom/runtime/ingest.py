@@ -1,4 +1,12 @@
-"""``mailroom ingest``: the file door, run inline through the whole pipeline."""
+"""``mailroom ingest``: the file door, run inline through the whole pipeline.
+
+Each message goes through the door contract (:mod:`mailroom.doors.contract`)
+like any other door's: the file door hands it to the doors' inbox
+(:func:`mailroom.runtime.doors.door_inbox`), then the pipeline processes the
+row it got back. A store that cannot be reached stops the run with
+``StoreUnavailable``: the command line answers with exit status 75 for
+``ingest -`` (an MTA pipe), 1 otherwise.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +18,11 @@ from typing import Any, BinaryIO
 from tqdm import tqdm
 
 from mailroom.app import App
-from mailroom.doors.files import SourceError, count_messages, iter_sources
+from mailroom.doors.contract import Arrival
+from mailroom.doors.files import SourceError, arrivals, count_messages
 from mailroom.errors import StoreUnavailable
 from mailroom.pipeline import process_item
-from mailroom.store.inbox import store_raw
+from mailroom.runtime.doors import door_inbox
 
 log = logging.getLogger("mailroom.runtime.ingest")
 
@@ -31,12 +40,13 @@ def ingest_paths(
     worker picks them up later); ``unreadable`` paths that were not mail.
     """
     summary = dict.fromkeys(SUMMARY_KEYS, 0)
+    inbox = door_inbox(app)
     bar = _progress_bar(paths, enabled=progress)
     try:
-        for door_ref, raw in _sources(paths, stdin, summary):
+        for arrival in _sources(paths, stdin, summary):
             summary["messages"] += 1
-            stored = store_raw(app.sessions, raw, door="file", door_ref=door_ref[:255])
-            _count(summary, _process(app, stored.inbox_id, stored.duplicate, raw))
+            stored = inbox.receive(arrival)
+            _count(summary, _process(app, stored.inbox_id, stored.duplicate, arrival.raw))
             if bar is not None:
                 bar.update(1)
     finally:
@@ -47,10 +57,10 @@ def ingest_paths(
 
 def _sources(
     paths: list[str], stdin: BinaryIO | None, summary: dict[str, int]
-) -> Iterator[tuple[str, bytes]]:
+) -> Iterator[Arrival]:
     for path in paths:
         try:
-            yield from iter_sources([path], stdin)
+            yield from arrivals([path], stdin)
         except (SourceError, OSError) as exc:
             summary["unreadable"] += 1
             print(f"mailroom: {exc}", file=sys.stderr)

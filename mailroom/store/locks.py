@@ -4,6 +4,13 @@ On PostgreSQL a session-level advisory lock (``pg_try_advisory_lock``) on a
 connection kept open by the holder; on SQLite (one machine) an ``flock`` on a
 file under ``var/locks/``. Both are released by the operating system or the
 server when the holding process dies, so another process takes over.
+
+``acquire()`` never waits: it says whether this process holds the lock now.
+A database that cannot be reached (PostgreSQL) raises
+:class:`~mailroom.errors.StoreUnavailable`, like every other store call, so
+the caller can tell "someone else holds it" from "try again later". Who takes
+which lock, and what it does without it, is wired in
+:mod:`mailroom.runtime.doors`.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from mailroom.private import make_private_dir
+from mailroom.store.db import unavailable_as_store_error
 
 log = logging.getLogger("mailroom.store.locks")
 
@@ -44,11 +52,13 @@ class ProcessLock:
         return self._acquire_file()
 
     def _acquire_advisory(self) -> bool:
-        conn = self.engine.connect()
+        with unavailable_as_store_error():
+            conn = self.engine.connect()
         try:
-            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"),
-                               {"k": lock_key(self.name)}).scalar()
-            conn.commit()
+            with unavailable_as_store_error():
+                got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"),
+                                   {"k": lock_key(self.name)}).scalar()
+                conn.commit()
         except Exception:
             conn.close()
             raise

@@ -21,8 +21,10 @@ from pathlib import Path
 
 import pytest
 
+from mailroom.doors.contract import Arrival
 from mailroom.doors.imap import ImapPoller, MemoryImapState, PollerTiming, door_ref
 from mailroom.errors import StoreUnavailable
+from mailroom.store.inbox import Stored
 from tests.dovecot import DovecotServer, ImapUser, Mailbox, make_message
 from tests.imap.poller_child import FileStore
 
@@ -38,7 +40,7 @@ class Crash(Exception):
 
 
 class MessageStore:
-    """An in-memory ``accept`` that de-duplicates by Message-ID, like the real one.
+    """An in-memory inbox (the door contract) that de-duplicates by Message-ID, like the real one.
 
     ``crash_after=n`` stores the n-th new message and then raises ``Crash``
     (committed, never moved); ``unavailable=n`` raises ``StoreUnavailable``
@@ -53,17 +55,20 @@ class MessageStore:
         self.unavailable = unavailable
         self._lock = threading.Lock()
 
-    def __call__(self, raw: bytes, ref: str) -> None:
+    def receive(self, arrival: Arrival) -> Stored:
+        raw, ref = arrival.raw, str(arrival.envelope.ref)
         message_id = str(message_from_bytes(raw)["Message-ID"])
         with self._lock:
             self.calls.append(message_id)
             if self.unavailable > 0:
                 self.unavailable -= 1
                 raise StoreUnavailable("database is down")
+            duplicate = message_id in self.messages
             self.messages.setdefault(message_id, raw)
             self.refs.setdefault(message_id, ref)
             if self.crash_after is not None and len(self.messages) >= self.crash_after:
                 raise Crash(message_id)
+            return Stored(list(self.messages).index(message_id) + 1, duplicate)
 
     @property
     def stored(self) -> list[str]:

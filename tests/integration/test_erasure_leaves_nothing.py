@@ -31,6 +31,7 @@ from sqlalchemy import select, text
 
 from mailroom.app import App
 from mailroom.cli.main import main, setup_logging
+from mailroom.doors.contract import StoreInbox
 from mailroom.doors.smtp import HelplineHandler, SmtpDoor
 from mailroom.pipeline import process_inbox
 from mailroom.privacy.redaction import own_addresses
@@ -38,7 +39,6 @@ from mailroom.private import make_private_dir
 from mailroom.runtime.wiring import build_app
 from mailroom.sending.sender import send_due
 from mailroom.store.db import make_engine
-from mailroom.store.inbox import store_raw
 from mailroom.store.migrate import upgrade
 from mailroom.store.models import Base, Event, Ticket
 from tests.factories import FixedClock, build_settings, mail
@@ -156,10 +156,8 @@ def log_file(helpline: App, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 @pytest.fixture
 def door(helpline: App) -> Iterator[SmtpDoor]:
-    def accept(raw: bytes, mail_from: str | None, rcpt_to: list[str]) -> None:
-        store_raw(helpline.door_sessions, raw, door="smtp", mail_from=mail_from, rcpt_to=rcpt_to)
-
-    door = SmtpDoor(HelplineHandler(accept, helpline.settings.domains), host="127.0.0.1",
+    inbox = StoreInbox(helpline.door_sessions)
+    door = SmtpDoor(HelplineHandler(inbox, helpline.settings.domains), host="127.0.0.1",
                     port=0, max_size=1_000_000, hostname="helpline.example")
     door.start()
     yield door

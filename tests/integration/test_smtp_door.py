@@ -15,10 +15,10 @@ from aiosmtpd import __version__ as aiosmtpd_version
 from sqlalchemy.engine import make_url
 
 from mailroom.app import system_clock
+from mailroom.doors.contract import StoreInbox
 from mailroom.doors.smtp import HelplineHandler, SmtpDoor
 from mailroom.pipeline import process_inbox
 from mailroom.runtime.daemon import Daemon
-from mailroom.store.inbox import store_raw
 from tests.factories import inbox_rows, mail, tickets
 from tests.tcp_proxy import TcpProxy
 
@@ -33,10 +33,8 @@ def free_port() -> int:
 
 def start_door(app, max_size: int = 1_000_000, *, max_recipients: int = 50,  # type: ignore[no-untyped-def]
                max_connections_per_client: int = 10, idle_timeout: float = 60.0) -> SmtpDoor:
-    def accept(raw: bytes, mail_from: str | None, rcpt_to: list[str]) -> None:
-        store_raw(app.door_sessions, raw, door="smtp", mail_from=mail_from, rcpt_to=rcpt_to)
-
-    handler = HelplineHandler(accept, app.settings.domains, max_recipients=max_recipients)
+    handler = HelplineHandler(StoreInbox(app.door_sessions), app.settings.domains,
+                              max_recipients=max_recipients)
     door = SmtpDoor(handler, host="127.0.0.1", port=0, max_size=max_size,
                     hostname="helpline.example",
                     max_connections_per_client=max_connections_per_client,
