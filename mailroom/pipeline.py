@@ -104,6 +104,7 @@ from mailroom.store.models import (
     Ticket,
 )
 from mailroom.store.repository import ThreadStore, live_ticket, thread_links
+from mailroom.vocabulary import TicketStatus
 
 log = logging.getLogger("mailroom.pipeline")
 
@@ -708,8 +709,8 @@ def after_message(
                                 message_pk=message.id, actor=actor)
     if not known:
         message.flags = sorted({*message.flags, "pending-sender"})
-    elif ticket.status in ("closed", "waiting"):
-        set_status(session, ticket, "open", actor=actor, at=now, message_pk=message.id)
+    elif ticket.status in (TicketStatus.CLOSED, TicketStatus.WAITING):
+        set_status(session, ticket, TicketStatus.OPEN, actor=actor, at=now, message_pk=message.id)
     respond_to_requester(app, session, incoming, Audience(
         new_sender=None if known or sender is None else sender.addr.lower(),
         unverified=incoming.unverified, related=tuple(incoming.related)))

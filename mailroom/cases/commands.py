@@ -29,9 +29,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mailroom.vocabulary import TicketStatus
+
 __all__ = ["COMMANDS", "Command", "CommandParse", "parse_commands"]
 
-STATUSES = ("open", "waiting", "closed")
+STATUSES = tuple(TicketStatus)
 OUTCOMES = ("removed", "restricted", "declined", "no_action")
 
 _COMMAND_LINE = re.compile(r"^#(?P<name>[A-Za-z][\w-]*)(?:\s+(?P<rest>.*))?$")

@@ -80,6 +80,7 @@ from mailroom.store.db import is_postgres, unavailable_as_store_error
 from mailroom.store.hashes import listed_rows
 from mailroom.store.models import Escalation, Event, Message, Ticket
 from mailroom.store.repository import live_ticket
+from mailroom.vocabulary import TicketStatus
 
 __all__ = [
     "OUTCOMES",
@@ -428,8 +429,8 @@ def record_answer(
         _record(app, session, escalation, message, "escalation.reply", status=escalation.status,
                 platform_ref=ref)
     ticket = _ticket_of(session, escalation)
-    if ticket.status == "waiting":
-        set_status(session, ticket, "open", actor=message.sender or "platform", at=now,
+    if ticket.status == TicketStatus.WAITING:
+        set_status(session, ticket, TicketStatus.OPEN, actor=message.sender or "platform", at=now,
                    message_pk=message.id)
 
 

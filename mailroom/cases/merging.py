@@ -40,6 +40,7 @@ from mailroom.cases.participants import audience, join_participants
 from mailroom.cases.safeguarding import ILLEGAL_FLAG, is_illegal_case
 from mailroom.cases.tickets import record_event
 from mailroom.store.models import Escalation, Message, OutboxItem, Ticket, TicketLink
+from mailroom.vocabulary import TicketStatus
 
 SYSTEM = "system"
 
@@ -77,7 +78,7 @@ def merge_tickets(
         _move_rows(session, other, keep)
         join_participants(keep, other, at=at)
         _join_state(keep, other)
-        other.merged_into, other.status, other.updated_at = keep.id, "closed", at
+        other.merged_into, other.status, other.updated_at = keep.id, TicketStatus.CLOSED, at
         other.closed_at = at
         record_event(session, action="ticket.merged", actor=actor, at=at, ticket_id=keep.id,
                      message_pk=message_pk, merged=other.id, reference=other.reference,

@@ -74,6 +74,7 @@ from mailroom.mailtypes import Address, StoredFile
 from mailroom.outbox.compose import is_writable_address
 from mailroom.outbox.queue import Draft, queue_mail
 from mailroom.store.models import Message, Ticket
+from mailroom.vocabulary import TicketStatus
 
 __all__ = [
     "Reply",
@@ -227,7 +228,7 @@ def _run_status(reply: Reply, command: Command) -> None:
 
 
 def _run_close(reply: Reply, command: Command) -> None:
-    change_status(reply, "closed")
+    change_status(reply, TicketStatus.CLOSED)
 
 
 def change_status(reply: Reply, status: str) -> None:
@@ -235,7 +236,7 @@ def change_status(reply: Reply, status: str) -> None:
     reply.status_chosen = True
     changed = set_status(reply.session, reply.ticket, status, actor=reply.actor,
                          at=reply.app.now(), message_pk=reply.message.id)
-    reply.closing = status == "closed" and (changed or reply.closing)
+    reply.closing = status == TicketStatus.CLOSED and (changed or reply.closing)
     reply.done.append(f"status {status}")
 
 
@@ -439,8 +440,8 @@ def relay(reply: Reply, text: str) -> None:
         reply.notices.append(f"{withheld} attachment(s) were not sent with your answer: {reason}")
     if ticket.first_response_at is None:
         ticket.first_response_at = now
-    if not reply.status_chosen and ticket.status == "open":
-        set_status(reply.session, ticket, "waiting", actor=reply.actor, at=now,
+    if not reply.status_chosen and ticket.status == TicketStatus.OPEN:
+        set_status(reply.session, ticket, TicketStatus.WAITING, actor=reply.actor, at=now,
                    message_pk=reply.message.id)
 
 
@@ -481,7 +482,7 @@ def queue_consequences(reply: Reply) -> None:
     if reply.signposting and queue_signposting(app, session, ticket, reply.signposting,
                                                answering=None):
         reply.done.append(f"signposting for {reply.signposting} sent to the requester")
-    if reply.closing and ticket.status == "closed" and ticket.requester:
+    if reply.closing and ticket.status == TicketStatus.CLOSED and ticket.requester:
         context = {"helpline_name": app.settings.helpline_name,
                    "reference": ticket.reference, "subject": ticket.subject}
         queue_requester_mail(app, session, ticket, "closure", "requester/closure", context,

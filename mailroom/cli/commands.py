@@ -26,6 +26,7 @@ from mailroom.runtime.wiring import read_platforms
 from mailroom.store.db import make_engine, unavailable_as_store_error
 from mailroom.store.migrate import upgrade
 from mailroom.store.models import InboxItem, Ticket
+from mailroom.vocabulary import TicketStatus
 
 
 def register(sub: Any) -> None:
@@ -52,7 +53,7 @@ def _register_tickets(sub: Any) -> None:
         dest="tickets_command")
     tickets.required = True
     listing = tickets.add_parser("list", help="tickets, newest first")
-    listing.add_argument("--status", help="open, waiting, closed (comma-separated)")
+    listing.add_argument("--status", help=f"{', '.join(TicketStatus)} (comma-separated)")
     listing.add_argument("--limit", type=int, default=1000)
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=cmd_tickets_list)

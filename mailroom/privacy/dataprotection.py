@@ -133,6 +133,7 @@ from mailroom.store.models import (
     Ticket,
     outbox_has_content,
 )
+from mailroom.vocabulary import TicketStatus
 
 __all__ = [
     "EXPORTS_FOLDER",
@@ -478,9 +479,9 @@ def _their_blobs(session: Session, address: str) -> set[str]:
 def _close_their_cases(work: _Erasure, actor: str) -> None:
     """A case whose requester is erased has nobody to answer: it closes (an audit event)."""
     stmt = select(Ticket).where(Ticket.id.in_(work.holdings.requester_tickets),
-                                Ticket.status != "closed")
+                                Ticket.status != TicketStatus.CLOSED)
     for ticket in work.session.execute(stmt).scalars():
-        set_status(work.session, ticket, "closed", actor=actor, at=work.now)
+        set_status(work.session, ticket, TicketStatus.CLOSED, actor=actor, at=work.now)
         work.result.closed += 1
     work.session.flush()
 

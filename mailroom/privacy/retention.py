@@ -69,6 +69,7 @@ from mailroom.store.models import (
     Ticket,
     outbox_has_content,
 )
+from mailroom.vocabulary import TicketStatus
 
 __all__ = [
     "PurgeCounts",
@@ -269,7 +270,8 @@ def months_before(moment: datetime, months: int) -> datetime:
 def due_tickets(session: Session, cutoff: datetime) -> list[tuple[int, str]]:
     """(id, reference) of tickets closed before ``cutoff`` and not purged since."""
     stmt = select(Ticket.id, Ticket.reference).where(
-        Ticket.status == "closed", Ticket.closed_at.is_not(None), Ticket.closed_at < cutoff,
+        Ticket.status == TicketStatus.CLOSED, Ticket.closed_at.is_not(None),
+        Ticket.closed_at < cutoff,
         or_(Ticket.purged_at.is_(None), Ticket.purged_at < Ticket.closed_at),
     ).order_by(Ticket.id)
     return [(tid, ref or f"#{tid}") for tid, ref in session.execute(stmt)]

@@ -33,6 +33,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column, relationship
 
+from mailroom.vocabulary import TicketStatus
+
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -127,7 +129,7 @@ class Ticket(Base):
 
     id: Mapped[int] = mapped_column(ID, primary_key=True)
     reference: Mapped[str | None] = mapped_column(String(32), unique=True)
-    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=TicketStatus.OPEN, index=True)
     subject: Mapped[str] = mapped_column(Text, default="")
     category: Mapped[str | None] = mapped_column(String(64), index=True)
     role: Mapped[str | None] = mapped_column(String(64))

@@ -1,0 +1,36 @@
+"""The words mailroom stores: statuses, outcomes, kinds, states and roles, each defined once.
+
+Every enum here is a :class:`enum.StrEnum`, so a member *is* its string: it is
+written to the database, to ``--json`` output and to the audit trail as that
+string, and a value read back (a plain ``str``) compares equal to the member.
+The columns stay ``String`` columns: the strings are the stored contract, and
+a new word needs no migration, only a member here.
+
+Two things to know when using them:
+
+- Test membership against a tuple or set of members (``status in
+  (TicketStatus.OPEN, TicketStatus.WAITING)``, ``value in tuple(TicketStatus)``),
+  never against the class itself: on Python 3.11 ``"open" in TicketStatus``
+  raises ``TypeError``.
+- ``str()``, f-strings and ``json`` give the value (``"open"``); only
+  ``repr()`` shows the member, so log values with ``%s``.
+
+Each enum lives where the lowest layer that writes or reads it can import it:
+here, in the base layer, for everything stored in a column. The signed reply
+address's roles and kinds are in :mod:`mailroom.addresses`, the classifier's
+kinds in :mod:`mailroom.intake.classify`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["TicketStatus"]
+
+
+class TicketStatus(StrEnum):
+    """``tickets.status``: the state of a case."""
+
+    OPEN = "open"  # the helpline's turn
+    WAITING = "waiting"  # answered; waiting for the requester
+    CLOSED = "closed"
