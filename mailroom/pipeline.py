@@ -104,7 +104,7 @@ from mailroom.store.models import (
     Ticket,
 )
 from mailroom.store.repository import ThreadStore, live_ticket, thread_links
-from mailroom.vocabulary import TicketStatus
+from mailroom.vocabulary import InboxOutcome, InboxStatus, TicketStatus
 
 log = logging.getLogger("mailroom.pipeline")
 
@@ -126,7 +126,7 @@ class Prepared:
 class Failed:
     """A message that could not be prepared: ``bad`` (its fault) or ``shunt`` (ours)."""
 
-    status: str
+    status: InboxStatus
     error: BaseException
 
 
@@ -153,7 +153,8 @@ def process_inbox(app: App, *, limit: int | None = None) -> dict[str, int]:
 
 NEW_BATCH = 100
 _NEW_IDS = (
-    select(InboxItem.id).where(InboxItem.status == "new", InboxItem.id > bindparam("last_id"))
+    select(InboxItem.id)
+    .where(InboxItem.status == InboxStatus.NEW, InboxItem.id > bindparam("last_id"))
     .order_by(InboxItem.id).limit(bindparam("wanted"))
 )
 
@@ -172,10 +173,10 @@ def process_item(app: App, item_id: int, raw: bytes | None = None) -> str:
     """
     with unavailable_as_store_error(), working_on(app, item_id) as ours:
         if not ours:
-            return "skipped"
+            return InboxOutcome.SKIPPED
         item = _read_new(app, item_id, with_raw=raw is None)
         if item is None:
-            return "skipped"
+            return InboxOutcome.SKIPPED
         prepared = prepare(app, item, raw if raw is not None else item.raw or b"")
         return write_message(app, item_id, prepared)
 
@@ -187,17 +188,17 @@ def prepare(app: App, item: InboxItem, raw: bytes) -> Prepared | Failed:
     try:
         parsed, tree = parse_within_limits(raw, message_limits(app))
     except Exception as exc:  # noqa: BLE001 - any parser failure means unparseable
-        return Failed("bad", exc)
+        return Failed(InboxStatus.BAD, exc)
     try:
         std = tree if tree is not None else parse_mime(raw)
         classification = _classify(app, item, std)
         readings = (read_both_ways(app, parsed)
                     if classification.kind == classifying.NORMAL else None)
     except MailError as exc:
-        return Failed("bad", exc)
+        return Failed(InboxStatus.BAD, exc)
     except Exception as exc:  # noqa: BLE001 - an internal error shunts the message
         log.exception("inbox %s shunted", item.id)
-        return Failed("shunt", exc)
+        return Failed(InboxStatus.SHUNT, exc)
     return Prepared(parsed, std, classification, readings)
 
 
@@ -224,7 +225,7 @@ def write_message(app: App, item_id: int, prepared: Prepared | Failed) -> str:
     with app.sessions.begin() as session:
         item = _claim(session, item_id, with_raw=False)
         if item is None:
-            return "skipped"
+            return InboxOutcome.SKIPPED
         if isinstance(prepared, Failed):
             return _fail(item, prepared.status, prepared.error, app)
         # The row changes once, at the end (attempts, message, outcome in one UPDATE):
@@ -235,11 +236,11 @@ def write_message(app: App, item_id: int, prepared: Prepared | Failed) -> str:
             savepoint.commit()
         except MailError as exc:
             savepoint.rollback()
-            return _fail(item, "bad", exc, app)
+            return _fail(item, InboxStatus.BAD, exc, app)
         except Exception as exc:  # noqa: BLE001 - an internal error shunts the message
             savepoint.rollback()
             log.exception("inbox %s shunted", item_id)
-            return _fail(item, "shunt", exc, app)
+            return _fail(item, InboxStatus.SHUNT, exc, app)
         # Core: the one change to the row, without a unit of work of its own.
         session.connection().execute(_ITEM_DONE, {
             "item_id": item.id, "attempts": item.attempts + 1, "outcome": outcome,
@@ -251,7 +252,7 @@ def write_message(app: App, item_id: int, prepared: Prepared | Failed) -> str:
 _ITEM_DONE = (
     update(INBOX)
     .where(INBOX.c.id == bindparam("item_id"))
-    .values(status="done", error=None, outcome=bindparam("outcome"),
+    .values(status=InboxStatus.DONE, error=None, outcome=bindparam("outcome"),
             attempts=bindparam("attempts"), message_pk=bindparam("message_pk"),
             processed_at=bindparam("processed_at"))
 )
@@ -273,7 +274,7 @@ def _claim(session: Session, item_id: int, *, with_raw: bool = True) -> InboxIte
 def _claim_statement(*, with_raw: bool, lock: bool) -> Select[Any]:
     """Built once per kind: a new statement for each message cost more than running it."""
     stmt = select(InboxItem).where(InboxItem.id == bindparam("item_id"),
-                                   InboxItem.status == "new")
+                                   InboxItem.status == InboxStatus.NEW)
     if not with_raw:
         stmt = stmt.options(defer(InboxItem.raw))
     return stmt.with_for_update(skip_locked=True) if lock else stmt
@@ -331,9 +332,9 @@ _TRY_LOCK = text("SELECT pg_try_advisory_lock(:k)")
 _UNLOCK = text("SELECT pg_advisory_unlock(:k)")
 
 
-def _fail(item: InboxItem, status: str, exc: BaseException, app: App) -> str:
+def _fail(item: InboxItem, status: InboxStatus, exc: BaseException, app: App) -> str:
     detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-    if status == "shunt":
+    if status == InboxStatus.SHUNT:
         detail += "\n" + "".join(traceback.format_tb(exc.__traceback__)[-5:])
     item.attempts += 1
     item.status, item.error = status, detail[:ERROR_LIMIT]
@@ -381,9 +382,9 @@ def act(app: App, session: Session, incoming: Incoming) -> str:
     decision = find_thread(thread_facts(app, incoming, escalation),
                            ThreadStore(session, incoming.links))
     if kind == classifying.LOOP:
-        return record_unanswered(app, session, incoming, decision, outcome="loop")
+        return record_unanswered(app, session, incoming, decision, outcome=InboxOutcome.LOOP)
     if kind == classifying.AUTO_REPLY:
-        return record_unanswered(app, session, incoming, decision, outcome="automatic")
+        return record_unanswered(app, session, incoming, decision, outcome=InboxOutcome.AUTOMATIC)
     return act_on_mail(app, session, incoming, decision)
 
 
@@ -573,24 +574,24 @@ def act_on_bounce(app: App, session: Session, incoming: Incoming) -> str:
         record_event(session, action="bounce.received", actor=_sender(incoming), at=app.now(),
                      ticket_id=ticket_id, message_pk=message.id,
                      recipients=list(info.recipients), original=info.original_message_id)
-    return "bounce"
+    return InboxOutcome.BOUNCE
 
 
 def record_unanswered(
     app: App, session: Session, incoming: Incoming, decision: ThreadDecision, *, outcome: str
 ) -> str:
     """Automatic mail and our own mail: kept (on its ticket if it threads), never answered."""
-    kind = "loop" if outcome == "loop" else "auto_reply"
+    kind = "loop" if outcome == InboxOutcome.LOOP else "auto_reply"
     ticket_id = decision.ticket_id
     message = store_message(app, session, incoming, kind=kind, ticket_id=ticket_id)
     if ticket_id:
         record_event(session, action="message.received", actor=_sender(incoming), at=app.now(),
                      ticket_id=ticket_id, message_pk=message.id, kind=kind)
-    if incoming.speaker == "practitioner" and outcome == "automatic" and ticket_id:
+    if incoming.speaker == "practitioner" and outcome == InboxOutcome.AUTOMATIC and ticket_id:
         ticket = session.get(Ticket, ticket_id)
         if ticket is not None:  # never relayed; the practitioner is told (now and then)
             refuse_practitioner_reply(app, session, ticket, message, "automatic-reply")
-    if incoming.speaker == "platform" and outcome == "automatic":
+    if incoming.speaker == "platform" and outcome == InboxOutcome.AUTOMATIC:
         handle_platform_reply(app, session, incoming)  # records their case number only
     return outcome
 
@@ -629,7 +630,7 @@ def act_on_mail(app: App, session: Session, incoming: Incoming, decision: Thread
     for other in incoming.related:
         link_related(session, ticket, other, at=now, reason=decision.rule, message_pk=message.id)
     after_message(app, session, incoming, message, decision)
-    return "created" if incoming.created else "threaded"
+    return InboxOutcome.CREATED if incoming.created else InboxOutcome.THREADED
 
 
 def join_conversation(

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["TicketStatus"]
+__all__ = ["InboxOutcome", "InboxStatus", "TicketStatus"]
 
 
 class TicketStatus(StrEnum):
@@ -34,3 +34,29 @@ class TicketStatus(StrEnum):
     OPEN = "open"  # the helpline's turn
     WAITING = "waiting"  # answered; waiting for the requester
     CLOSED = "closed"
+
+
+class InboxStatus(StrEnum):
+    """``inbox.status``: where a raw message is in its processing."""
+
+    NEW = "new"  # stored by a door, not processed yet
+    DONE = "done"  # processed: see its outcome
+    BAD = "bad"  # its fault (unparseable, over a limit): kept with the error, retryable
+    SHUNT = "shunt"  # our fault (an internal error): kept with the error, retryable
+
+
+class InboxOutcome(StrEnum):
+    """What processing a message came to: ``inbox.outcome`` of a ``done`` row.
+
+    ``skipped`` and ``duplicate`` are reported, never stored: a worker skips a
+    row another one has (or that is no longer ``new``), and ``mailroom ingest``
+    counts a message it had stored and processed before as a duplicate.
+    """
+
+    CREATED = "created"  # opened a case
+    THREADED = "threaded"  # joined a case
+    BOUNCE = "bounce"
+    AUTOMATIC = "automatic"  # an automatic reply: kept, never answered
+    LOOP = "loop"  # our own mail come back: kept, never answered
+    SKIPPED = "skipped"
+    DUPLICATE = "duplicate"

@@ -133,7 +133,7 @@ from mailroom.store.models import (
     Ticket,
     outbox_has_content,
 )
-from mailroom.vocabulary import TicketStatus
+from mailroom.vocabulary import InboxStatus, TicketStatus
 
 __all__ = [
     "EXPORTS_FOLDER",
@@ -602,7 +602,7 @@ def _unprocessed_naming(session: Session, address: str) -> set[int]:
     still ``new`` are left to the pipeline (mail that came after the request)."""
     raws = session.execute(
         select(InboxItem.id, InboxRaw.raw).join(InboxRaw, InboxRaw.inbox_id == InboxItem.id)
-        .where(InboxItem.message_pk.is_(None), InboxItem.status != "new")
+        .where(InboxItem.message_pk.is_(None), InboxItem.status != InboxStatus.NEW)
         .execution_options(yield_per=20))
     return {inbox_id for inbox_id, raw in raws if names_address(raw, address)}
 

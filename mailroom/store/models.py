@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column, relationship
 
-from mailroom.vocabulary import TicketStatus
+from mailroom.vocabulary import InboxStatus, TicketStatus
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -110,7 +110,7 @@ class InboxItem(Base):
         select(InboxRaw.raw).where(InboxRaw.inbox_id == id).correlate_except(InboxRaw)
         .scalar_subquery()
     )
-    status: Mapped[str] = mapped_column(String(8), default="new")
+    status: Mapped[str] = mapped_column(String(8), default=InboxStatus.NEW)
     outcome: Mapped[str | None] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
