@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["InboxOutcome", "InboxStatus", "TicketStatus"]
+__all__ = ["InboxOutcome", "InboxStatus", "OutboxKind", "OutboxStatus", "TicketStatus"]
 
 
 class TicketStatus(StrEnum):
@@ -60,3 +60,28 @@ class InboxOutcome(StrEnum):
     LOOP = "loop"  # our own mail come back: kept, never answered
     SKIPPED = "skipped"
     DUPLICATE = "duplicate"
+
+
+class OutboxStatus(StrEnum):
+    """``outbox.status``: where an outgoing mail is."""
+
+    QUEUED = "queued"  # waiting to be sent (again, after a temporary failure)
+    SENDING = "sending"  # claimed by a sender, under a lease
+    SENT = "sent"  # the relay accepted it
+    FAILED = "failed"  # given up (or cancelled by an erasure): never sent
+
+
+class OutboxKind(StrEnum):
+    """``outbox.kind``, and ``messages.kind`` of the outgoing message: what a mail is for."""
+
+    ACKNOWLEDGEMENT = "acknowledgement"  # to the requester: the new case is received
+    SIGNPOSTING = "signposting"  # to the requester: resources for the case's category
+    RELAY = "relay"  # to the requester: a practitioner's answer
+    CLOSURE = "closure"  # to the requester: the case is closed
+    NOTIFICATION = "notification"  # to practitioners: new mail on a case, a platform's news
+    COMMAND_ERROR = "command_error"  # to a practitioner: their commands ran nothing
+    COMMAND_DONE = "command_done"  # to a practitioner: part of their reply was not done
+    PRACTITIONER_LINK = "practitioner_link"  # to a practitioner: their reply ran nothing
+    OUTBOX_FAILED = "outbox_failed"  # to practitioners: a mail could not be delivered
+    ESCALATION = "escalation"  # to a platform: the report
+    FOLLOW_UP = "follow_up"  # to a platform: the report again, unanswered

@@ -80,7 +80,7 @@ from mailroom.store.db import is_postgres, unavailable_as_store_error
 from mailroom.store.hashes import listed_rows
 from mailroom.store.models import Escalation, Event, Message, Ticket
 from mailroom.store.repository import live_ticket
-from mailroom.vocabulary import TicketStatus
+from mailroom.vocabulary import OutboxKind, TicketStatus
 
 __all__ = [
     "OUTCOMES",
@@ -271,7 +271,8 @@ def escalation_draft(
     context = {**escalation_context(app.settings.helpline_name, ticket, escalation, platform),
                "attachments": [file.filename for file in files]}
     return Draft(
-        kind="escalation", template=escalation_template(app.renderer, platform), context=context,
+        kind=OutboxKind.ESCALATION, template=escalation_template(app.renderer, platform),
+        context=context,
         to=(platform_address(platform),), subject=escalation_subject(app, ticket, platform),
         ticket_id=ticket.id, escalation_id=escalation.id,
         reply_to=reply_address(app, escalation.id, "x", kind="e"), auto_submitted=None,
@@ -560,7 +561,7 @@ def send_follow_up(
     }
     subject = follow_up_subject(app, session, ticket, escalation, platform)
     queue_mail(app, session, Draft(
-        kind="follow_up", template="escalation/follow_up", context=context,
+        kind=OutboxKind.FOLLOW_UP, template="escalation/follow_up", context=context,
         to=(platform_address(platform),), subject=subject, ticket_id=ticket.id,
         escalation_id=escalation.id, in_reply_to=parent, references=refs,
         reply_to=reply_address(app, escalation.id, "x", kind="e"), auto_submitted=None))
@@ -616,7 +617,7 @@ def queue_notice(
         .limit(1)).scalar()
     in_reply_to, refs = thread_ids(root) if root else (None, ())
     queue_mail(app, session, Draft(
-        kind="notification", template=template, context=context, to=to,
+        kind=OutboxKind.NOTIFICATION, template=template, context=context, to=to,
         subject=ticket_subject(app, ticket, subject), ticket_id=ticket.id,
         in_reply_to=in_reply_to, references=refs,
         reply_to=practitioner_reply_address(app, ticket.id, to),

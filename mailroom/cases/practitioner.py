@@ -74,7 +74,7 @@ from mailroom.mailtypes import Address, StoredFile
 from mailroom.outbox.compose import is_writable_address
 from mailroom.outbox.queue import Draft, queue_mail
 from mailroom.store.models import Message, Ticket
-from mailroom.vocabulary import TicketStatus
+from mailroom.vocabulary import OutboxKind, TicketStatus
 
 __all__ = [
     "Reply",
@@ -144,7 +144,7 @@ def handle_practitioner_reply(app: App, session: Session, incoming: Incoming) ->
         relay(reply, relay_text(parsed.body))
     queue_consequences(reply)
     if reply.notices:
-        answer_practitioner(reply, "command_done", {
+        answer_practitioner(reply, OutboxKind.COMMAND_DONE, {
             "reference": ticket.reference, "done": reply.done, "notices": reply.notices})
 
 
@@ -207,7 +207,7 @@ def reject(reply: Reply, errors: list[str]) -> None:
     """Nothing runs: record why and tell the practitioner."""
     reply.record("command.rejected", errors=errors)
     reply.message.flags = [*reply.message.flags, "commands-rejected"]
-    answer_practitioner(reply, "command_error",
+    answer_practitioner(reply, OutboxKind.COMMAND_ERROR,
                         {"reference": reply.ticket.reference, "errors": errors})
 
 
@@ -465,7 +465,7 @@ def queue_relay(reply: Reply, text: str, attachments: Attachments,
     context = {"text": text, "reference": ticket.reference,
                "helpline_name": app.settings.helpline_name}
     queue_mail(app, session, Draft(
-        kind="relay", template="requester/relay", context=context,
+        kind=OutboxKind.RELAY, template="requester/relay", context=context,
         to=(Address(ticket.requester, ticket.requester_name or ""),), cc=cc,
         subject=ticket_subject(app, ticket, f"Re: {ticket.subject}"), ticket_id=ticket.id,
         in_reply_to=in_reply_to, references=refs, reply_to=reply_address(app, ticket.id, "r"),
@@ -485,12 +485,12 @@ def queue_consequences(reply: Reply) -> None:
     if reply.closing and ticket.status == TicketStatus.CLOSED and ticket.requester:
         context = {"helpline_name": app.settings.helpline_name,
                    "reference": ticket.reference, "subject": ticket.subject}
-        queue_requester_mail(app, session, ticket, "closure", "requester/closure", context,
+        queue_requester_mail(app, session, ticket, OutboxKind.CLOSURE, "requester/closure", context,
                              answering=None)
         reply.done.append("closure notice sent to the requester")
 
 
-def answer_practitioner(reply: Reply, kind: str, context: dict[str, Any]) -> None:
+def answer_practitioner(reply: Reply, kind: OutboxKind, context: dict[str, Any]) -> None:
     """An automatic answer to the practitioner, threaded to their reply."""
     app, ticket = reply.app, reply.ticket
     in_reply_to, refs = thread_ids(reply.message)

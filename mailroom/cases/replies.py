@@ -71,6 +71,7 @@ from mailroom.outbox.queue import (
     recent_acknowledgements,
 )
 from mailroom.store.models import Message, OutboxItem, Ticket
+from mailroom.vocabulary import OutboxKind
 
 log = logging.getLogger("mailroom.cases.replies")
 
@@ -285,8 +286,8 @@ def queue_acknowledgement(
         "next_opening": app.hours.next_opening(now), "hours_text": app.hours.describe(),
         "signposting": app.settings.signposting.as_context(),
     }
-    queue_requester_mail(app, session, ticket, "acknowledgement", "requester/acknowledgement",
-                         context, answering=message, keys=keys)
+    queue_requester_mail(app, session, ticket, OutboxKind.ACKNOWLEDGEMENT,
+                         "requester/acknowledgement", context, answering=message, keys=keys)
 
 
 def queue_signposting(
@@ -299,13 +300,13 @@ def queue_signposting(
     context = {"reference": ticket.reference, "helpline_name": app.settings.helpline_name,
                "platforms": ticket_platform_names(app, ticket),
                "signposting": app.settings.signposting.as_context()}
-    queue_requester_mail(app, session, ticket, "signposting", template, context,
+    queue_requester_mail(app, session, ticket, OutboxKind.SIGNPOSTING, template, context,
                          answering=answering)
     return True
 
 
 def queue_requester_mail(
-    app: App, session: Session, ticket: Ticket, kind: str, template: str,
+    app: App, session: Session, ticket: Ticket, kind: OutboxKind, template: str,
     context: dict[str, Any], *, answering: Message | None, auto: bool = True,
     cc: tuple[Address, ...] = (), record_text: str | None = None,
     keys: ContentKeys | None = None,
@@ -346,7 +347,8 @@ def notify_practitioners(
     }
     in_reply_to, refs = thread_ids(message)
     queue_mail(app, session, Draft(
-        kind="notification", template="practitioner/" + ("new_case" if new_case else "follow_up"),
+        kind=OutboxKind.NOTIFICATION,
+        template="practitioner/" + ("new_case" if new_case else "follow_up"),
         context=context, to=to, subject=ticket_subject(app, ticket, message.subject),
         ticket_id=ticket.id, in_reply_to=in_reply_to, references=refs,
         reply_to=practitioner_reply_address(app, ticket.id, to), auto_submitted="auto-generated",
@@ -377,7 +379,6 @@ REFUSALS = {
     "automatic-reply": "it is an automatic reply (an out-of-office or vacation notice), and "
                        "automatic replies are never sent on to the requester",
 }
-REFUSAL_NOTICE = "practitioner_link"
 # At most one notice per case and practitioner in this time, by reason: an autoresponder
 # that answers the notice itself must not start a loop.
 REFUSAL_QUIET = {"automatic-reply": timedelta(days=7)}
@@ -399,7 +400,7 @@ def refuse_practitioner_reply(
     to = (Address(sender),)
     in_reply_to, refs = thread_ids(message)
     queue_mail(app, session, Draft(
-        kind=REFUSAL_NOTICE, template="practitioner/reply_refused", context={
+        kind=OutboxKind.PRACTITIONER_LINK, template="practitioner/reply_refused", context={
             "reference": ticket.reference, "reason": REFUSALS.get(reason, reason),
             "text": message.text or ""},
         to=to, subject=ticket_subject(app, ticket, f"Re: {ticket.subject}"), ticket_id=ticket.id,
@@ -409,7 +410,7 @@ def refuse_practitioner_reply(
 
 def recent_notice(session: Session, ticket_id: int, address: str, since: datetime) -> bool:
     found = session.execute(select(func.count(OutboxItem.id)).where(
-        OutboxItem.kind == REFUSAL_NOTICE, OutboxItem.ticket_id == ticket_id,
+        OutboxItem.kind == OutboxKind.PRACTITIONER_LINK, OutboxItem.ticket_id == ticket_id,
         OutboxItem.to_addr == address, OutboxItem.created_at >= since)).scalar()
     return bool(found)
 

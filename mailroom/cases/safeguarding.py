@@ -70,6 +70,7 @@ from mailroom.store.hashes import (
 )
 from mailroom.store.models import AttachmentRow, BlockedHash, Message, OutboxItem, Ticket
 from mailroom.store.repository import live_ticket
+from mailroom.vocabulary import OutboxStatus
 
 ILLEGAL_CATEGORY = "illegal_images"
 SEXTORTION_CATEGORY = "sextortion"
@@ -409,7 +410,8 @@ def withhold_case_files(
 
 def _queued_with_files(session: Session, ticket: Ticket) -> int:
     files = session.execute(select(OutboxItem.files).where(
-        OutboxItem.ticket_id == ticket.id, OutboxItem.status.in_(("queued", "sending")))).scalars()
+        OutboxItem.ticket_id == ticket.id,
+        OutboxItem.status.in_((OutboxStatus.QUEUED, OutboxStatus.SENDING)))).scalars()
     return sum(1 for f in files if f)
 
 

@@ -133,7 +133,7 @@ from mailroom.store.models import (
     Ticket,
     outbox_has_content,
 )
-from mailroom.vocabulary import InboxStatus, TicketStatus
+from mailroom.vocabulary import InboxStatus, OutboxKind, OutboxStatus, TicketStatus
 
 __all__ = [
     "EXPORTS_FOLDER",
@@ -150,7 +150,8 @@ __all__ = [
 EXPORT_FORMAT = "mailroom-export/1"
 PLACEHOLDER_DOMAIN = "erased.invalid"
 CANCELLED = "cancelled: a recipient's data was erased"
-UNSENT = ("queued", "sending")  # "sending": a sender has it; it may still go out
+# "sending": a sender has it; it may still go out
+UNSENT = (OutboxStatus.QUEUED, OutboxStatus.SENDING)
 EXPORTS_FOLDER = "exports"  # under var/: where exports go unless --out says otherwise
 
 
@@ -505,7 +506,7 @@ def _erase_copies(work: _Erasure) -> None:
     theirs = select(Message.message_id).where(
         func.lower(Message.sender) == work.address, Message.message_id.is_not(None))
     copies = select(Message.message_id).where(
-        Message.direction == "out", Message.kind == "notification",
+        Message.direction == "out", Message.kind == OutboxKind.NOTIFICATION,
         Message.in_reply_to.in_(theirs))
     counts.messages += execute_update(session, update(Message).where(
         Message.message_id.in_(copies), or_(Message.text.is_not(None), Message.subject != "")
@@ -514,7 +515,7 @@ def _erase_copies(work: _Erasure) -> None:
             OutboxItem.message_id.in_(copies))).scalars():
         work.outgoing_ids.add(item.message_id)
         if item.status in UNSENT:
-            item.status, item.last_error = "failed", CANCELLED
+            item.status, item.last_error = OutboxStatus.FAILED, CANCELLED
             work.result.cancelled += 1
         if item.status in SENT and (item.raw is not None or item.rendered is not None):
             item.raw, item.rendered, item.subject, item.files = None, None, "", None
@@ -553,7 +554,7 @@ def _erase_outbound(work: _Erasure) -> None:
         if about_them:
             work.outgoing_ids.add(item.message_id)
         if item.status in UNSENT and (to_them or their_case):
-            item.status, item.last_error = "failed", CANCELLED
+            item.status, item.last_error = OutboxStatus.FAILED, CANCELLED
             work.result.cancelled += 1
         has_content = item.raw is not None or item.rendered is not None
         if has_content and item.status in SENT and about_them:

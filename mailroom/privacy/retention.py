@@ -69,7 +69,7 @@ from mailroom.store.models import (
     Ticket,
     outbox_has_content,
 )
-from mailroom.vocabulary import TicketStatus
+from mailroom.vocabulary import OutboxStatus, TicketStatus
 
 __all__ = [
     "PurgeCounts",
@@ -86,7 +86,7 @@ __all__ = [
 
 ACTOR = "system"
 BATCH = 100
-SENT = ("sent", "failed")  # outgoing mail that will not be sent again
+SENT = (OutboxStatus.SENT, OutboxStatus.FAILED)  # outgoing mail that will not be sent again
 EVENT_CONTENT_KEYS = ("urls",)
 
 

@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column, relationship
 
-from mailroom.vocabulary import InboxStatus, TicketStatus
+from mailroom.vocabulary import InboxStatus, OutboxStatus, TicketStatus
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -313,7 +313,7 @@ class OutboxItem(Base):
         ID, ForeignKey("escalations.id", ondelete="SET NULL")
     )
     kind: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(8), default="queued")
+    status: Mapped[str] = mapped_column(String(8), default=OutboxStatus.QUEUED)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     send_after: Mapped[datetime] = mapped_column(default=utcnow)
     message_id: Mapped[str] = mapped_column(String(512), unique=True)
