@@ -25,7 +25,15 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["InboxOutcome", "InboxStatus", "OutboxKind", "OutboxStatus", "TicketStatus"]
+__all__ = [
+    "EscalationOutcome",
+    "EscalationStatus",
+    "InboxOutcome",
+    "InboxStatus",
+    "OutboxKind",
+    "OutboxStatus",
+    "TicketStatus",
+]
 
 
 class TicketStatus(StrEnum):
@@ -85,3 +93,22 @@ class OutboxKind(StrEnum):
     OUTBOX_FAILED = "outbox_failed"  # to practitioners: a mail could not be delivered
     ESCALATION = "escalation"  # to a platform: the report
     FOLLOW_UP = "follow_up"  # to a platform: the report again, unanswered
+
+
+class EscalationStatus(StrEnum):
+    """``escalations.status``: how far a report to a platform got
+    (:mod:`mailroom.cases.escalations` draws its life)."""
+
+    SENT = "sent"  # waiting for the platform's answer; chased
+    RESPONDED = "responded"  # a person at the platform answered; waiting for the outcome
+    RESOLVED = "resolved"  # the outcome is known
+    NO_RESPONSE = "no_response"  # no answer after the last follow-up
+
+
+class EscalationOutcome(StrEnum):
+    """``escalations.outcome``: what the platform did, as a practitioner recorded it."""
+
+    REMOVED = "removed"
+    RESTRICTED = "restricted"
+    DECLINED = "declined"
+    NO_ACTION = "no_action"

@@ -29,12 +29,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mailroom.vocabulary import TicketStatus
+from mailroom.vocabulary import EscalationOutcome, TicketStatus
 
 __all__ = ["COMMANDS", "Command", "CommandParse", "parse_commands"]
 
 STATUSES = tuple(TicketStatus)
-OUTCOMES = ("removed", "restricted", "declined", "no_action")
+OUTCOMES = tuple(EscalationOutcome)
 
 _COMMAND_LINE = re.compile(r"^#(?P<name>[A-Za-z][\w-]*)(?:\s+(?P<rest>.*))?$")
 _DECORATION = re.compile(r"^(?P<mark>\*{1,2})(?P<inner>#.*?)(?P=mark)(?P<tail>.*)$")

@@ -80,10 +80,9 @@ from mailroom.store.db import is_postgres, unavailable_as_store_error
 from mailroom.store.hashes import listed_rows
 from mailroom.store.models import Escalation, Event, Message, Ticket
 from mailroom.store.repository import live_ticket
-from mailroom.vocabulary import OutboxKind, TicketStatus
+from mailroom.vocabulary import EscalationOutcome, EscalationStatus, OutboxKind, TicketStatus
 
 __all__ = [
-    "OUTCOMES",
     "choose_escalation",
     "escalation_for_message",
     "escalation_view",
@@ -98,9 +97,9 @@ __all__ = [
 
 log = logging.getLogger("mailroom.cases.escalations")
 
-OUTCOMES = ("removed", "restricted", "declined", "no_action")
-PENDING = ("sent", "responded")  # waiting for the platform or for the outcome
-UNRESOLVED = ("sent", "responded", "no_response")
+# Waiting for the platform or for the outcome.
+PENDING = (EscalationStatus.SENT, EscalationStatus.RESPONDED)
+UNRESOLVED = (*PENDING, EscalationStatus.NO_RESPONSE)
 SYSTEM = "system"
 # How the mail names the reporter (``reported to us by a …``) for the configured roles
 # that are not nouns for a person; other roles are written as they are ("teacher").
@@ -143,7 +142,7 @@ def open_escalation(
     refuse_duplicate(ticket, platform, chosen)
     now = app.now()
     escalation = Escalation(
-        ticket=ticket, platform=platform.key, status="sent", urls=chosen,
+        ticket=ticket, platform=platform.key, status=EscalationStatus.SENT, urls=chosen,
         context=(context or "").strip() or None, opened_at=now, follow_ups=0,
         next_follow_up_at=app.hours.add_business_days(now, platform.follow_up_days))
     session.add(escalation)
@@ -420,9 +419,9 @@ def record_answer(
 ) -> None:
     """A person answered: ``responded`` (first answer), the chase stops, a waiting case opens."""
     now = app.now()
-    if escalation.status in ("sent", "no_response"):
+    if escalation.status in (EscalationStatus.SENT, EscalationStatus.NO_RESPONSE):
         before = escalation.status
-        escalation.status, escalation.next_follow_up_at = "responded", None
+        escalation.status, escalation.next_follow_up_at = EscalationStatus.RESPONDED, None
         escalation.responded_at = escalation.responded_at or now
         _record(app, session, escalation, message, "escalation.responded", before=before,
                 platform_ref=ref)
@@ -460,13 +459,15 @@ def record_outcome(
     message_pk: int | None = None,
 ) -> bool:
     """Close the escalation with ``outcome``; False when it already had exactly that."""
-    if outcome not in OUTCOMES:
-        raise MailroomError(f"unknown outcome {outcome!r} (one of: {', '.join(OUTCOMES)})")
-    if escalation.status == "resolved" and escalation.outcome == outcome:
+    if outcome not in tuple(EscalationOutcome):
+        raise MailroomError(
+            f"unknown outcome {outcome!r} (one of: {', '.join(EscalationOutcome)})")
+    if escalation.status == EscalationStatus.RESOLVED and escalation.outcome == outcome:
         return False
     now = app.now()
     before = {"status": escalation.status, "outcome": escalation.outcome}
-    escalation.status, escalation.outcome, escalation.next_follow_up_at = "resolved", outcome, None
+    escalation.status, escalation.outcome = EscalationStatus.RESOLVED, outcome
+    escalation.next_follow_up_at = None
     escalation.resolved_at = escalation.resolved_at or now
     record_event(session, action="escalation.outcome", actor=actor, at=now,
                  ticket_id=escalation.ticket_id, message_pk=message_pk,
@@ -494,7 +495,7 @@ def choose_escalation(
             raise MailroomError(f"case {reference} has no open escalation to {platform}")
     if not unresolved:
         raise MailroomError(f"case {reference} has no open escalation")
-    answered = [e for e in unresolved if e.status == "responded"]
+    answered = [e for e in unresolved if e.status == EscalationStatus.RESPONDED]
     if len(answered) == 1 and len(unresolved) > 1:
         return answered[0]
     keys = sorted({e.platform for e in unresolved})
@@ -529,7 +530,8 @@ def follow_up_due(app: App) -> dict[str, int]:
 
 def claim_due(session: Session, now: datetime, *, after: int) -> Escalation | None:
     stmt = select(Escalation).where(
-        Escalation.status == "sent", Escalation.next_follow_up_at <= now, Escalation.id > after,
+        Escalation.status == EscalationStatus.SENT, Escalation.next_follow_up_at <= now,
+        Escalation.id > after,
     ).order_by(Escalation.id).limit(1)
     if is_postgres(session):
         stmt = stmt.with_for_update(skip_locked=True)
@@ -542,10 +544,10 @@ def chase(app: App, session: Session, escalation: Escalation) -> str:
     ticket = _ticket_of(session, escalation)
     if platform is not None and escalation.follow_ups < platform.max_follow_ups:
         send_follow_up(app, session, ticket, escalation, platform)
-        return "follow_up"
+        return OutboxKind.FOLLOW_UP
     reason = None if platform is not None else "the platform is no longer in the directory"
     give_up(app, session, ticket, escalation, reason)
-    return "no_response"
+    return EscalationStatus.NO_RESPONSE
 
 
 def send_follow_up(
@@ -587,7 +589,7 @@ def follow_up_subject(
 def give_up(
     app: App, session: Session, ticket: Ticket, escalation: Escalation, reason: str | None
 ) -> None:
-    escalation.status, escalation.next_follow_up_at = "no_response", None
+    escalation.status, escalation.next_follow_up_at = EscalationStatus.NO_RESPONSE, None
     _record(app, session, escalation, None, "escalation.no_response",
             follow_ups=escalation.follow_ups, reason=reason)
     context = {**_notice_context(app, ticket, escalation), "follow_ups": escalation.follow_ups,

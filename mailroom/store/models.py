@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column, relationship
 
-from mailroom.vocabulary import InboxStatus, OutboxStatus, TicketStatus
+from mailroom.vocabulary import EscalationStatus, InboxStatus, OutboxStatus, TicketStatus
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -357,7 +357,7 @@ class Escalation(Base):
         ID, ForeignKey("tickets.id", ondelete="CASCADE"), index=True
     )
     platform: Mapped[str] = mapped_column(String(64), index=True)
-    status: Mapped[str] = mapped_column(String(16), default="sent")
+    status: Mapped[str] = mapped_column(String(16), default=EscalationStatus.SENT)
     platform_ref: Mapped[str | None] = mapped_column(String(255))
     urls: Mapped[list[Any]] = mapped_column(default=list)
     context: Mapped[str | None] = mapped_column(Text)
