@@ -32,6 +32,8 @@ __all__ = [
     "InboxStatus",
     "OutboxKind",
     "OutboxStatus",
+    "ParticipantRole",
+    "ParticipantState",
     "TicketStatus",
 ]
 
@@ -112,3 +114,19 @@ class EscalationOutcome(StrEnum):
     RESTRICTED = "restricted"
     DECLINED = "declined"
     NO_ACTION = "no_action"
+
+
+class ParticipantState(StrEnum):
+    """``participants.state``: whether someone receives a case's mail
+    (:mod:`mailroom.cases.participants`)."""
+
+    ALLOWED = "allowed"  # receives it: the requester, and whoever a practitioner allowed
+    PENDING = "pending"  # recorded from mail; receives nothing until allowed
+    REMOVED = "removed"  # a practitioner took them off
+
+
+class ParticipantRole(StrEnum):
+    """``participants.role``: how someone came to be on a case."""
+
+    REQUESTER = "requester"  # opened it
+    CC = "cc"  # anyone else

@@ -71,7 +71,7 @@ from mailroom.outbox.queue import (
     recent_acknowledgements,
 )
 from mailroom.store.models import Message, OutboxItem, Ticket
-from mailroom.vocabulary import OutboxKind
+from mailroom.vocabulary import OutboxKind, ParticipantState
 
 log = logging.getLogger("mailroom.cases.replies")
 
@@ -363,7 +363,7 @@ def audience_context(ticket: Ticket, audience: Audience) -> dict[str, Any]:
         "new_sender": audience.new_sender, "unverified": audience.unverified,
         "receiving": sorted(participants.audience(ticket), key=lambda a: a != requester),
         "pending": sorted(p.address for p in ticket.participants
-                          if p.state == participants.PENDING),
+                          if p.state == ParticipantState.PENDING),
         "related": [{"reference": t.reference} for t in audience.related],
     }
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from mailroom.mailtypes import Address
 from mailroom.store.models import Event, Participant, Ticket
-from mailroom.vocabulary import TicketStatus
+from mailroom.vocabulary import ParticipantRole, ParticipantState, TicketStatus
 
 
 def record_event(
@@ -61,8 +61,8 @@ def open_ticket(
     ticket.reference = make_reference(prefix, ticket.id)
     if requester:
         ticket.participants.append(Participant(
-            address=requester.addr.lower(), name=requester.name or None, role="requester",
-            state="allowed", added_at=at))
+            address=requester.addr.lower(), name=requester.name or None,
+            role=ParticipantRole.REQUESTER, state=ParticipantState.ALLOWED, added_at=at))
     return ticket
 
 

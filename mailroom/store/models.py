@@ -33,7 +33,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column, relationship
 
-from mailroom.vocabulary import EscalationStatus, InboxStatus, OutboxStatus, TicketStatus
+from mailroom.vocabulary import (
+    EscalationStatus,
+    InboxStatus,
+    OutboxStatus,
+    ParticipantState,
+    TicketStatus,
+)
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -222,7 +228,8 @@ class Participant(Base):
     address: Mapped[str] = mapped_column(String(320), index=True)
     name: Mapped[str | None] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))
-    state: Mapped[str] = mapped_column(String(8), default="pending", server_default="allowed")
+    state: Mapped[str] = mapped_column(String(8), default=ParticipantState.PENDING,
+                                       server_default=ParticipantState.ALLOWED)
     added_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     ticket: Mapped[Ticket] = relationship(back_populates="participants")
