@@ -104,7 +104,14 @@ from mailroom.store.models import (
     Ticket,
 )
 from mailroom.store.repository import ThreadStore, live_ticket, thread_links
-from mailroom.vocabulary import InboxOutcome, InboxStatus, TicketStatus
+from mailroom.vocabulary import (
+    AutomaticKind,
+    Direction,
+    InboxOutcome,
+    InboxStatus,
+    Speaker,
+    TicketStatus,
+)
 
 log = logging.getLogger("mailroom.pipeline")
 
@@ -375,7 +382,7 @@ def act(app: App, session: Session, incoming: Incoming) -> str:
     identify_speaker(app, incoming)
     escalation = escalation_for_message(session, incoming)
     if escalation is not None:
-        incoming.speaker = "platform"
+        incoming.speaker = Speaker.PLATFORM
     kind = incoming.classification.kind
     if kind == classifying.BOUNCE:
         return act_on_bounce(app, session, incoming)
@@ -446,7 +453,7 @@ def identify_speaker(app: App, incoming: Incoming) -> None:
     if token and token.role == ROLE_PRACTITIONER and binding:
         _practitioner_speaks(app, incoming, is_staff, binding)
     elif token and token.role == ROLE_PLATFORM:
-        incoming.speaker = "platform"
+        incoming.speaker = Speaker.PLATFORM
     elif is_staff:
         incoming.flags.append("practitioner-without-token")
 
@@ -460,7 +467,7 @@ def _practitioner_speaks(app: App, incoming: Incoming, is_staff: bool, binding: 
         incoming.flags.append("unauthenticated-practitioner")
         incoming.token = None
         return
-    incoming.speaker = "practitioner"
+    incoming.speaker = Speaker.PRACTITIONER
     if binding == "other":
         incoming.refused = "another-practitioner"
     elif binding == "unbound":
@@ -569,7 +576,8 @@ def act_on_bounce(app: App, session: Session, incoming: Incoming) -> str:
             original.flags = [*original.flags, "bounced"]
     if info.permanent is not None:
         incoming.flags.append("permanent" if info.permanent else "temporary")
-    message = store_message(app, session, incoming, kind="bounce", ticket_id=ticket_id)
+    message = store_message(app, session, incoming, kind=AutomaticKind.BOUNCE,
+                            ticket_id=ticket_id)
     if ticket_id:
         record_event(session, action="bounce.received", actor=_sender(incoming), at=app.now(),
                      ticket_id=ticket_id, message_pk=message.id,
@@ -581,17 +589,18 @@ def record_unanswered(
     app: App, session: Session, incoming: Incoming, decision: ThreadDecision, *, outcome: str
 ) -> str:
     """Automatic mail and our own mail: kept (on its ticket if it threads), never answered."""
-    kind = "loop" if outcome == InboxOutcome.LOOP else "auto_reply"
+    kind = AutomaticKind.LOOP if outcome == InboxOutcome.LOOP else AutomaticKind.AUTO_REPLY
     ticket_id = decision.ticket_id
     message = store_message(app, session, incoming, kind=kind, ticket_id=ticket_id)
     if ticket_id:
         record_event(session, action="message.received", actor=_sender(incoming), at=app.now(),
                      ticket_id=ticket_id, message_pk=message.id, kind=kind)
-    if incoming.speaker == "practitioner" and outcome == InboxOutcome.AUTOMATIC and ticket_id:
+    if (incoming.speaker == Speaker.PRACTITIONER and outcome == InboxOutcome.AUTOMATIC
+            and ticket_id):
         ticket = session.get(Ticket, ticket_id)
         if ticket is not None:  # never relayed; the practitioner is told (now and then)
             refuse_practitioner_reply(app, session, ticket, message, "automatic-reply")
-    if incoming.speaker == "platform" and outcome == InboxOutcome.AUTOMATIC:
+    if incoming.speaker == Speaker.PLATFORM and outcome == InboxOutcome.AUTOMATIC:
         handle_platform_reply(app, session, incoming)  # records their case number only
     return outcome
 
@@ -622,7 +631,7 @@ def act_on_mail(app: App, session: Session, incoming: Incoming, decision: Thread
         ticket.platforms = known + [p for p in incoming.extracted.platforms if p not in known]
     # Set before the message is stored, so that the ticket's changes go in one UPDATE.
     ticket.updated_at = now
-    if incoming.created and incoming.speaker == "requester":
+    if incoming.created and incoming.speaker == Speaker.REQUESTER:
         start_case(app, incoming, now)
     message = store_message(app, session, incoming, kind=incoming.speaker, ticket_id=ticket.id)
     if incoming.links is None or incoming.links.orphans:
@@ -678,7 +687,7 @@ def adopt_orphans(session: Session, message: Message) -> None:
         return
     session.execute(
         update(Message)
-        .where(Message.ticket_id.is_(None), Message.direction == "in",
+        .where(Message.ticket_id.is_(None), Message.direction == Direction.IN,
                Message.id.in_(select(MessageRef.message_pk).where(
                    MessageRef.ref == message.message_id)))
         .values(ticket_id=message.ticket_id)
@@ -696,13 +705,13 @@ def after_message(
     action = "ticket.created" if incoming.created else "message.received"
     record_event(session, action=action, actor=actor, at=now, ticket_id=ticket.id,
                  message_pk=message.id, rule=decision.rule, kind=incoming.speaker)
-    if incoming.speaker == "practitioner":
+    if incoming.speaker == Speaker.PRACTITIONER:
         after_practitioner_reply(app, session, incoming)
         return
-    if incoming.speaker == "platform":
+    if incoming.speaker == Speaker.PLATFORM:
         handle_platform_reply(app, session, incoming)
         return
-    if incoming.speaker != "requester":
+    if incoming.speaker != Speaker.REQUESTER:
         return
     sender = incoming.parsed.sender
     known = incoming.created or bool(sender and participants.may_receive(ticket, sender.addr))
@@ -751,7 +760,7 @@ def flag_illegal_content(app: App, session: Session, incoming: Incoming) -> None
     listed = _listed_attachments(session, incoming.parsed)
     if listed:
         flag_listed_files(app, session, ticket, listed)
-    if incoming.speaker != "requester" or is_judged_illegal(ticket):
+    if incoming.speaker != Speaker.REQUESTER or is_judged_illegal(ticket):
         return
     found = keyword_category(f"{incoming.parsed.subject}\n{incoming.parsed.text}", app.settings)
     if found is None:
@@ -791,7 +800,7 @@ def store_message(
     """Write the message, the ids it refers to and its attachments."""
     parsed, extracted = incoming.parsed, incoming.extracted
     message = Message(
-        ticket_id=ticket_id, direction="in", kind=kind,
+        ticket_id=ticket_id, direction=Direction.IN, kind=kind,
         sender=parsed.sender.addr if parsed.sender else incoming.item.mail_from,
         sender_name=parsed.sender.name if parsed.sender else None,
         recipients={"to": [a.addr for a in parsed.to], "cc": [a.addr for a in parsed.cc]},

@@ -24,16 +24,21 @@ kinds in :mod:`mailroom.intake.classify`.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TypeAlias
 
 __all__ = [
+    "AutomaticKind",
+    "Direction",
     "EscalationOutcome",
     "EscalationStatus",
     "InboxOutcome",
     "InboxStatus",
+    "MessageKind",
     "OutboxKind",
     "OutboxStatus",
     "ParticipantRole",
     "ParticipantState",
+    "Speaker",
     "TicketStatus",
 ]
 
@@ -130,3 +135,32 @@ class ParticipantRole(StrEnum):
 
     REQUESTER = "requester"  # opened it
     CC = "cc"  # anyone else
+
+
+class Direction(StrEnum):
+    """``messages.direction``."""
+
+    IN = "in"  # came in through a door
+    OUT = "out"  # queued in the outbox
+
+
+class Speaker(StrEnum):
+    """Who wrote a message a person wrote, as the pipeline made out: ``messages.kind``
+    of such mail, and what the case does with it (SPEC section 4)."""
+
+    REQUESTER = "requester"  # the requester, or anyone else writing into a case
+    PRACTITIONER = "practitioner"  # a practitioner, through their signed reply address
+    PLATFORM = "platform"  # a platform, answering an escalation
+
+
+class AutomaticKind(StrEnum):
+    """``messages.kind`` of inbound mail no person wrote: kept, never answered."""
+
+    AUTO_REPLY = "auto_reply"
+    LOOP = "loop"  # our own mail come back
+    BOUNCE = "bounce"
+
+
+# ``messages.kind``: who wrote inbound mail a person wrote, what automatic mail is, and
+# what outgoing mail is for.
+MessageKind: TypeAlias = Speaker | AutomaticKind | OutboxKind

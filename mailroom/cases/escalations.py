@@ -80,7 +80,14 @@ from mailroom.store.db import is_postgres, unavailable_as_store_error
 from mailroom.store.hashes import listed_rows
 from mailroom.store.models import Escalation, Event, Message, Ticket
 from mailroom.store.repository import live_ticket
-from mailroom.vocabulary import EscalationOutcome, EscalationStatus, OutboxKind, TicketStatus
+from mailroom.vocabulary import (
+    Direction,
+    EscalationOutcome,
+    EscalationStatus,
+    OutboxKind,
+    Speaker,
+    TicketStatus,
+)
 
 __all__ = [
     "choose_escalation",
@@ -208,8 +215,9 @@ def urls_for_platform(
 def case_urls(app: App, session: Session, ticket: Ticket, key: str) -> list[str]:
     """URLs of platform ``key`` that the requester's messages on the case reported."""
     rows = session.execute(
-        select(Message.urls).where(Message.ticket_id == ticket.id, Message.direction == "in",
-                                   Message.kind == "requester").order_by(Message.id)
+        select(Message.urls).where(
+            Message.ticket_id == ticket.id, Message.direction == Direction.IN,
+            Message.kind == Speaker.REQUESTER).order_by(Message.id)
     ).scalars()
     return urls_for_platform((url for urls in rows for url in urls or []), key, app.platforms)
 
@@ -231,8 +239,8 @@ def evidence_files(
     A listed file on the case (it may have come with a case merged into this one)
     flags the case illegal first: then nothing goes."""
     messages = list(session.execute(
-        select(Message).where(Message.ticket_id == ticket.id, Message.direction == "in",
-                              Message.kind == "requester")
+        select(Message).where(Message.ticket_id == ticket.id, Message.direction == Direction.IN,
+                              Message.kind == Speaker.REQUESTER)
         .options(selectinload(Message.attachments)).order_by(Message.id)).scalars())
     listed = listed_rows(session, [row for m in messages for row in m.attachments])
     if listed:
@@ -430,8 +438,8 @@ def record_answer(
                 platform_ref=ref)
     ticket = _ticket_of(session, escalation)
     if ticket.status == TicketStatus.WAITING:
-        set_status(session, ticket, TicketStatus.OPEN, actor=message.sender or "platform", at=now,
-                   message_pk=message.id)
+        set_status(session, ticket, TicketStatus.OPEN, actor=message.sender or Speaker.PLATFORM,
+                   at=now, message_pk=message.id)
 
 
 def notify_answer(
@@ -615,7 +623,7 @@ def queue_notice(
         log.warning("no practitioner to tell about %s (%s)", ticket.reference, template)
         return
     root = session.execute(select(Message).where(
-        Message.ticket_id == ticket.id, Message.direction == "in").order_by(Message.id)
+        Message.ticket_id == ticket.id, Message.direction == Direction.IN).order_by(Message.id)
         .limit(1)).scalar()
     in_reply_to, refs = thread_ids(root) if root else (None, ())
     queue_mail(app, session, Draft(
@@ -671,7 +679,7 @@ def _ticket_of(session: Session, escalation: Escalation) -> Ticket:
 
 def _latest_platform_message(session: Session, escalation: Escalation) -> str | None:
     return session.execute(select(Message.message_id).where(
-        Message.escalation_id == escalation.id, Message.direction == "in",
+        Message.escalation_id == escalation.id, Message.direction == Direction.IN,
         Message.message_id.is_not(None)).order_by(Message.id.desc()).limit(1)).scalar()
 
 

@@ -71,7 +71,7 @@ from mailroom.outbox.queue import (
     recent_acknowledgements,
 )
 from mailroom.store.models import Message, OutboxItem, Ticket
-from mailroom.vocabulary import OutboxKind, ParticipantState
+from mailroom.vocabulary import Direction, OutboxKind, ParticipantState
 
 log = logging.getLogger("mailroom.cases.replies")
 
@@ -425,7 +425,8 @@ def ticket_platform_names(app: App, ticket: Ticket) -> list[str]:
 
 def last_message_from(session: Session, ticket: Ticket, address: str) -> Message | None:
     return session.query(Message).filter(
-        Message.ticket_id == ticket.id, Message.sender == address, Message.direction == "in"
+        Message.ticket_id == ticket.id, Message.sender == address,
+        Message.direction == Direction.IN,
     ).order_by(Message.id.desc()).first()
 
 

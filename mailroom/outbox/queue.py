@@ -25,7 +25,7 @@ from mailroom.mailtypes import Address, StoredFile
 from mailroom.outbox.compose import clean_header_text, make_message_id
 from mailroom.outbox.rendered import rendered_form
 from mailroom.store.models import Message, OutboxItem, Ticket
-from mailroom.vocabulary import OutboxKind, OutboxStatus
+from mailroom.vocabulary import Direction, OutboxKind, OutboxStatus
 
 log = logging.getLogger("mailroom.outbox")
 
@@ -85,7 +85,8 @@ def queue_mail(app: App, session: Session, draft: Draft) -> Queued:
         "subject_key": draft.subject_key, "body_key": draft.body_key,
     }).scalar_one()
     conn.execute(_INSERT_MESSAGE, {
-        "ticket_id": draft.ticket_id, "escalation_id": draft.escalation_id, "direction": "out",
+        "ticket_id": draft.ticket_id, "escalation_id": draft.escalation_id,
+        "direction": Direction.OUT,
         "kind": draft.kind, "sender": settings.helpline_address,
         "sender_name": settings.helpline_name,
         "recipients": {"to": [a.addr for a in draft.to], "cc": [a.addr for a in draft.cc]},

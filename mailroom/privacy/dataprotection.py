@@ -133,7 +133,14 @@ from mailroom.store.models import (
     Ticket,
     outbox_has_content,
 )
-from mailroom.vocabulary import InboxStatus, OutboxKind, OutboxStatus, TicketStatus
+from mailroom.vocabulary import (
+    AutomaticKind,
+    Direction,
+    InboxStatus,
+    OutboxKind,
+    OutboxStatus,
+    TicketStatus,
+)
 
 __all__ = [
     "EXPORTS_FOLDER",
@@ -506,7 +513,7 @@ def _erase_copies(work: _Erasure) -> None:
     theirs = select(Message.message_id).where(
         func.lower(Message.sender) == work.address, Message.message_id.is_not(None))
     copies = select(Message.message_id).where(
-        Message.direction == "out", Message.kind == OutboxKind.NOTIFICATION,
+        Message.direction == Direction.OUT, Message.kind == OutboxKind.NOTIFICATION,
         Message.in_reply_to.in_(theirs))
     counts.messages += execute_update(session, update(Message).where(
         Message.message_id.in_(copies), or_(Message.text.is_not(None), Message.subject != "")
@@ -583,7 +590,7 @@ def _erase_loose_mail(work: _Erasure) -> None:
 
 
 def _loose_messages_naming(session: Session, address: str) -> set[int]:
-    loose = or_(Message.ticket_id.is_(None), Message.kind == "bounce")
+    loose = or_(Message.ticket_id.is_(None), Message.kind == AutomaticKind.BOUNCE)
     candidates = session.execute(select(
         Message.id, Message.sender, Message.recipients, Message.text, Message.subject,
     ).where(loose, or_(
