@@ -74,10 +74,14 @@ from mailroom.cases.safeguarding import (
 )
 from mailroom.cases.tickets import open_ticket, record_event, set_status
 from mailroom.errors import MailError
-from mailroom.intake import classify as classifying
 from mailroom.intake.authresults import authentication_failure, check_authentication
 from mailroom.intake.bounces import parse_bounce
-from mailroom.intake.classify import Classification, classify, vacation_reasons
+from mailroom.intake.classify import (
+    Classification,
+    ClassificationKind,
+    classify,
+    vacation_reasons,
+)
 from mailroom.intake.extract import Extracted, extract
 from mailroom.intake.limits import MessageLimits, parse_within_limits
 from mailroom.intake.message import parse_mime
@@ -200,7 +204,7 @@ def prepare(app: App, item: InboxItem, raw: bytes) -> Prepared | Failed:
         std = tree if tree is not None else parse_mime(raw)
         classification = _classify(app, item, std)
         readings = (read_both_ways(app, parsed)
-                    if classification.kind == classifying.NORMAL else None)
+                    if classification.kind == ClassificationKind.NORMAL else None)
     except MailError as exc:
         return Failed(InboxStatus.BAD, exc)
     except Exception as exc:  # noqa: BLE001 - an internal error shunts the message
@@ -384,13 +388,13 @@ def act(app: App, session: Session, incoming: Incoming) -> str:
     if escalation is not None:
         incoming.speaker = Speaker.PLATFORM
     kind = incoming.classification.kind
-    if kind == classifying.BOUNCE:
+    if kind == ClassificationKind.BOUNCE:
         return act_on_bounce(app, session, incoming)
     decision = find_thread(thread_facts(app, incoming, escalation),
                            ThreadStore(session, incoming.links))
-    if kind == classifying.LOOP:
+    if kind == ClassificationKind.LOOP:
         return record_unanswered(app, session, incoming, decision, outcome=InboxOutcome.LOOP)
-    if kind == classifying.AUTO_REPLY:
+    if kind == ClassificationKind.AUTO_REPLY:
         return record_unanswered(app, session, incoming, decision, outcome=InboxOutcome.AUTOMATIC)
     return act_on_mail(app, session, incoming, decision)
 

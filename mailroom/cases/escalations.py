@@ -69,7 +69,7 @@ from mailroom.cases.replies import (
 from mailroom.cases.safeguarding import flag_listed_files, is_illegal_case, outgoing_attachments
 from mailroom.cases.tickets import record_event, set_status
 from mailroom.errors import MailroomError
-from mailroom.intake.classify import LOOP, NORMAL, Classification
+from mailroom.intake.classify import Classification, ClassificationKind
 from mailroom.intake.threads import named_ids
 from mailroom.intake.urls import host_of, platform_for_url
 from mailroom.mailtypes import Address, StoredFile
@@ -366,7 +366,7 @@ def handle_platform_reply(app: App, session: Session, incoming: Incoming) -> Non
     Idempotent: a message already acted on is left alone, so calling this
     twice for one message does nothing the second time.
     """
-    if incoming.classification.kind == LOOP:
+    if incoming.classification.kind == ClassificationKind.LOOP:
         return
     escalation, message = escalation_for_message(session, incoming), incoming.message
     if escalation is None or message is None:
@@ -395,7 +395,7 @@ def already_handled(session: Session, escalation: Escalation, message: Message) 
 
 def is_acknowledgement(classification: Classification, text: str) -> bool:
     """A program's receipt (automatic headers, or text saying so), not a person's answer."""
-    return classification.kind != NORMAL or bool(_AUTOMATED_TEXT.search(text))
+    return classification.kind != ClassificationKind.NORMAL or bool(_AUTOMATED_TEXT.search(text))
 
 
 def find_platform_ref(platform: Platform, texts: Iterable[str], *, own: str | None) -> str | None:
