@@ -42,10 +42,10 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, defer, joinedload, object_session
 
 from mailroom.addresses import (
-    ROLE_PLATFORM,
-    ROLE_PRACTITIONER,
     TEAM,
     ReplyToken,
+    TokenKind,
+    TokenRole,
     parse_reply_address,
     verify_binding,
 )
@@ -454,9 +454,9 @@ def identify_speaker(app: App, incoming: Incoming) -> None:
                                     token.issued)
         break
     token = incoming.token
-    if token and token.role == ROLE_PRACTITIONER and binding:
+    if token and token.role == TokenRole.PRACTITIONER and binding:
         _practitioner_speaks(app, incoming, is_staff, binding)
-    elif token and token.role == ROLE_PLATFORM:
+    elif token and token.role == TokenRole.PLATFORM:
         incoming.speaker = Speaker.PLATFORM
     elif is_staff:
         incoming.flags.append("practitioner-without-token")
@@ -484,8 +484,8 @@ def _binding(settings: Any, token: ReplyToken, sender: str | None) -> str | None
     if not token.bound:
         if not token.valid:
             return None
-        return "unbound" if token.role == ROLE_PRACTITIONER else "plain"
-    if token.role != ROLE_PRACTITIONER:
+        return "unbound" if token.role == TokenRole.PRACTITIONER else "plain"
+    if token.role != TokenRole.PRACTITIONER:
         return None
     found = binding_of(settings, token, sender)
     return None if found == "none" else found
@@ -555,8 +555,8 @@ def thread_facts(
     app: App, incoming: Incoming, escalation: Escalation | None = None
 ) -> ThreadFacts:
     parsed, token = incoming.parsed, incoming.token
-    token_ticket = token.ident if token and token.kind == "t" else None
-    if token and token.kind == "e" and escalation is not None:
+    token_ticket = token.ident if token and token.kind == TokenKind.TICKET else None
+    if token and token.kind == TokenKind.ESCALATION and escalation is not None:
         token_ticket = escalation.ticket_id  # the escalation's signed address names its case
     return ThreadFacts(
         message_id=parsed.message_id, in_reply_to=parsed.in_reply_to,
@@ -817,7 +817,7 @@ def store_message(
         flags=sorted({*incoming.flags, *incoming.classification.reasons}),
         created_at=app.now(), attachments=[],  # known empty until stored below: no SELECT
     )
-    if incoming.token and incoming.token.kind == "e":
+    if incoming.token and incoming.token.kind == TokenKind.ESCALATION:
         message.escalation_id = incoming.token.ident
     session.add(message)
     session.flush()

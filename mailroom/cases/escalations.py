@@ -58,6 +58,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from mailroom.addresses import TokenKind, TokenRole
 from mailroom.app import App
 from mailroom.cases.incoming import Incoming
 from mailroom.cases.replies import (
@@ -282,7 +283,7 @@ def escalation_draft(
         context=context,
         to=(platform_address(platform),), subject=escalation_subject(app, ticket, platform),
         ticket_id=ticket.id, escalation_id=escalation.id,
-        reply_to=reply_address(app, escalation.id, "x", kind="e"), auto_submitted=None,
+        reply_to=platform_reply_address(app, escalation), auto_submitted=None,
         attachments=tuple(files),
     )
 
@@ -324,6 +325,11 @@ def platform_address(platform: Platform) -> Address:
     return Address(platform.address, f"{platform.name} Trust and Safety")
 
 
+def platform_reply_address(app: App, escalation: Escalation) -> Address:
+    """The escalation's signed Reply-To (``helpline+x-e<id>-<mac>@…``): the platform's."""
+    return reply_address(app, escalation.id, TokenRole.PLATFORM, kind=TokenKind.ESCALATION)
+
+
 # --- the platform's answer -----------------------------------------------------------------
 
 
@@ -339,7 +345,7 @@ def escalation_for_message(session: Session, incoming: Incoming) -> Escalation |
     """
     token = incoming.token
     if token is not None and token.valid:
-        if token.kind == "e" and token.role == "x":
+        if token.kind == TokenKind.ESCALATION and token.role == TokenRole.PLATFORM:
             return session.get(Escalation, token.ident)
         return None
     parsed = incoming.parsed
@@ -574,7 +580,7 @@ def send_follow_up(
         kind=OutboxKind.FOLLOW_UP, template="escalation/follow_up", context=context,
         to=(platform_address(platform),), subject=subject, ticket_id=ticket.id,
         escalation_id=escalation.id, in_reply_to=parent, references=refs,
-        reply_to=reply_address(app, escalation.id, "x", kind="e"), auto_submitted=None))
+        reply_to=platform_reply_address(app, escalation), auto_submitted=None))
     escalation.follow_ups = number
     escalation.next_follow_up_at = app.hours.add_business_days(now, platform.follow_up_days)
     _record(app, session, escalation, None, "escalation.follow_up", number=number,

@@ -51,6 +51,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from mailroom.addresses import TokenRole
 from mailroom.app import App
 from mailroom.cases import participants
 from mailroom.cases.commands import Command, parse_commands
@@ -468,7 +469,8 @@ def queue_relay(reply: Reply, text: str, attachments: Attachments,
         kind=OutboxKind.RELAY, template="requester/relay", context=context,
         to=(Address(ticket.requester, ticket.requester_name or ""),), cc=cc,
         subject=ticket_subject(app, ticket, f"Re: {ticket.subject}"), ticket_id=ticket.id,
-        in_reply_to=in_reply_to, references=refs, reply_to=reply_address(app, ticket.id, "r"),
+        in_reply_to=in_reply_to, references=refs,
+        reply_to=reply_address(app, ticket.id, TokenRole.REQUESTER),
         auto_submitted=None, attachments=tuple(attachments),
     ))
 

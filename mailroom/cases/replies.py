@@ -55,7 +55,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailroom.addresses import ROLE_PRACTITIONER, TEAM, ReplyToken, make_reply_address
+from mailroom.addresses import TEAM, ReplyToken, TokenKind, TokenRole, make_reply_address
 from mailroom.app import App
 from mailroom.cases import participants
 from mailroom.cases.incoming import Incoming
@@ -78,8 +78,10 @@ log = logging.getLogger("mailroom.cases.replies")
 MIN_BODY_CHARS = 30  # of normalised new text (no white space): shorter texts give no body key
 
 
-def reply_address(app: App, ticket_id: int, role: str, kind: str = "t") -> Address:
-    """The signed Reply-To of a requester (``r``) or a platform (``x``)."""
+def reply_address(
+    app: App, ticket_id: int, role: TokenRole, kind: TokenKind = TokenKind.TICKET
+) -> Address:
+    """The signed Reply-To of a requester or of a platform (for an escalation)."""
     s = app.settings
     addr = make_reply_address(local=s.local_part, domain=s.domain, kind=kind, ident=ticket_id,
                               role=role, secret=s.secret)
@@ -92,9 +94,9 @@ def practitioner_reply_address(app: App, ticket_id: int, to: Sequence[Address]) 
     s = app.settings
     addresses = [a.addr.lower() for a in to]
     bound = addresses[0] if len(addresses) == 1 and addresses[0] in s.practitioners else TEAM
-    addr = make_reply_address(local=s.local_part, domain=s.domain, kind="t", ident=ticket_id,
-                              role=ROLE_PRACTITIONER, secret=s.secret, bound=bound,
-                              issued=day_number(app.now()))
+    addr = make_reply_address(local=s.local_part, domain=s.domain, kind=TokenKind.TICKET,
+                              ident=ticket_id, role=TokenRole.PRACTITIONER, secret=s.secret,
+                              bound=bound, issued=day_number(app.now()))
     return Address(addr, s.helpline_name)
 
 
@@ -323,7 +325,8 @@ def queue_requester_mail(
         kind=kind, template=template, context=context,
         to=(Address(ticket.requester, ticket.requester_name or ""),), cc=cc,
         subject=ticket_subject(app, ticket, f"Re: {ticket.subject}"), ticket_id=ticket.id,
-        in_reply_to=in_reply_to, references=refs, reply_to=reply_address(app, ticket.id, "r"),
+        in_reply_to=in_reply_to, references=refs,
+        reply_to=reply_address(app, ticket.id, TokenRole.REQUESTER),
         auto_submitted="auto-replied" if auto else None, record_text=record_text,
         subject_key=keys.subject if keys else None, body_key=keys.body if keys else None,
     ))
