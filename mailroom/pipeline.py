@@ -109,6 +109,7 @@ from mailroom.store.models import (
 )
 from mailroom.store.repository import ThreadStore, live_ticket, thread_links
 from mailroom.vocabulary import (
+    SYSTEM_ACTOR,
     AutomaticKind,
     Direction,
     InboxOutcome,
@@ -772,7 +773,7 @@ def flag_illegal_content(app: App, session: Session, incoming: Incoming) -> None
     (category, hits), before = found, ticket.category
     ticket.category = category
     ticket.flags = [*dict.fromkeys([*(ticket.flags or []), ILLEGAL_FLAG])]
-    record_event(session, action="ticket.category", actor="system", at=app.now(),
+    record_event(session, action="ticket.category", actor=SYSTEM_ACTOR, at=app.now(),
                  ticket_id=ticket.id, before=before, after=category,
                  reason="keywords", keywords=hits)
 

@@ -26,6 +26,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import TypeAlias
 
+# ``events.actor`` of what mailroom did by itself (otherwise an address, or ``cli:<login>``).
+SYSTEM_ACTOR = "system"
+
 __all__ = [
     "AutomaticKind",
     "Direction",
@@ -38,6 +41,7 @@ __all__ = [
     "OutboxStatus",
     "ParticipantRole",
     "ParticipantState",
+    "SYSTEM_ACTOR",
     "Speaker",
     "TicketStatus",
 ]

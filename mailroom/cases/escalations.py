@@ -82,6 +82,7 @@ from mailroom.store.hashes import listed_rows
 from mailroom.store.models import Escalation, Event, Message, Ticket
 from mailroom.store.repository import live_ticket
 from mailroom.vocabulary import (
+    SYSTEM_ACTOR,
     Direction,
     EscalationOutcome,
     EscalationStatus,
@@ -108,7 +109,6 @@ log = logging.getLogger("mailroom.cases.escalations")
 # Waiting for the platform or for the outcome.
 PENDING = (EscalationStatus.SENT, EscalationStatus.RESPONDED)
 UNRESOLVED = (*PENDING, EscalationStatus.NO_RESPONSE)
-SYSTEM = "system"
 # How the mail names the reporter (``reported to us by a …``) for the configured roles
 # that are not nouns for a person; other roles are written as they are ("teacher").
 REPORTER_WORDS = {
@@ -669,7 +669,7 @@ def _record(
     app: App, session: Session, escalation: Escalation, message: Message | None, action: str,
     **detail: Any,
 ) -> None:
-    actor = message.sender if message is not None and message.sender else SYSTEM
+    actor = message.sender if message is not None and message.sender else SYSTEM_ACTOR
     record_event(session, action=action, actor=actor, at=app.now(),
                  ticket_id=_ticket_of(session, escalation).id,
                  message_pk=message.id if message is not None else None,

@@ -40,9 +40,7 @@ from mailroom.cases.participants import audience, join_participants
 from mailroom.cases.safeguarding import ILLEGAL_FLAG, is_illegal_case
 from mailroom.cases.tickets import record_event
 from mailroom.store.models import Escalation, Message, OutboxItem, Ticket, TicketLink
-from mailroom.vocabulary import TicketStatus
-
-SYSTEM = "system"
+from mailroom.vocabulary import SYSTEM_ACTOR, TicketStatus
 
 
 class MergeError(ValueError):
@@ -64,7 +62,7 @@ def may_merge_by_itself(keep: Ticket, other: Ticket) -> bool:
 
 def merge_tickets(
     session: Session, keep: Ticket, others: Iterable[Ticket], *, at: datetime, reason: str,
-    actor: str = SYSTEM, message_pk: int | None = None,
+    actor: str = SYSTEM_ACTOR, message_pk: int | None = None,
 ) -> Merged:
     """Fold ``others`` into the live case ``keep``: messages, escalations, queued mail and
     participants move over; each absorbed case is closed and points at ``keep``."""
@@ -133,7 +131,7 @@ def link_related(
     for first, second in ((ticket, other), (other, ticket)):
         session.add(TicketLink(ticket_id=first.id, related_id=second.id, reason=reason,
                                message_pk=message_pk, created_at=at))
-        record_event(session, action="ticket.related", actor=SYSTEM, at=at,
+        record_event(session, action="ticket.related", actor=SYSTEM_ACTOR, at=at,
                      ticket_id=first.id, message_pk=message_pk, related=second.id,
                      reference=second.reference, reason=reason)
     session.flush()

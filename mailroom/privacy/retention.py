@@ -69,7 +69,7 @@ from mailroom.store.models import (
     Ticket,
     outbox_has_content,
 )
-from mailroom.vocabulary import OutboxStatus, TicketStatus
+from mailroom.vocabulary import SYSTEM_ACTOR, OutboxStatus, TicketStatus
 
 __all__ = [
     "PurgeCounts",
@@ -84,7 +84,6 @@ __all__ = [
     "sweep_orphan_blobs",
 ]
 
-ACTOR = "system"
 BATCH = 100
 SENT = (OutboxStatus.SENT, OutboxStatus.FAILED)  # outgoing mail that will not be sent again
 EVENT_CONTENT_KEYS = ("urls",)
@@ -310,7 +309,7 @@ def _purge_batch(app: App, ids: Sequence[int], result: RetentionResult) -> None:
         shas = blob_candidates(session, ids)
         result.counts.add(purge_tickets(session, ids, now=now))
         for tid in ids:
-            record_event(session, action="retention.purged", actor=ACTOR, at=now,
+            record_event(session, action="retention.purged", actor=SYSTEM_ACTOR, at=now,
                          ticket_id=tid, months=result.months,
                          cutoff=result.cutoff.isoformat())
     result.blobs += delete_unreferenced_blobs(app, shas)
