@@ -15,6 +15,10 @@ Two things to know when using them:
 - ``str()``, f-strings and ``json`` give the value (``"open"``); only
   ``repr()`` shows the member, so log values with ``%s``.
 
+``messages.kind`` draws on three of them: a :class:`Speaker` for inbound mail a
+person wrote, an :class:`AutomaticKind` for inbound mail no person wrote, an
+:class:`OutboxKind` for outgoing mail.
+
 Each enum lives where the lowest layer that writes or reads it can import it:
 here, in the base layer, for everything stored in a column. The signed reply
 address's roles and kinds are in :mod:`mailroom.addresses`, the classifier's
@@ -24,7 +28,6 @@ kinds in :mod:`mailroom.intake.classify`.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TypeAlias
 
 # ``events.actor`` of what mailroom did by itself (otherwise an address, or ``cli:<login>``).
 SYSTEM_ACTOR = "system"
@@ -36,7 +39,6 @@ __all__ = [
     "EscalationStatus",
     "InboxOutcome",
     "InboxStatus",
-    "MessageKind",
     "OutboxKind",
     "OutboxStatus",
     "ParticipantRole",
@@ -163,8 +165,3 @@ class AutomaticKind(StrEnum):
     AUTO_REPLY = "auto_reply"
     LOOP = "loop"  # our own mail come back
     BOUNCE = "bounce"
-
-
-# ``messages.kind``: who wrote inbound mail a person wrote, what automatic mail is, and
-# what outgoing mail is for.
-MessageKind: TypeAlias = Speaker | AutomaticKind | OutboxKind

@@ -401,7 +401,7 @@ def already_handled(session: Session, escalation: Escalation, message: Message) 
 
 def is_acknowledgement(classification: Classification, text: str) -> bool:
     """A program's receipt (automatic headers, or text saying so), not a person's answer."""
-    return classification.kind != ClassificationKind.NORMAL or bool(_AUTOMATED_TEXT.search(text))
+    return classification.is_automatic or bool(_AUTOMATED_TEXT.search(text))
 
 
 def find_platform_ref(platform: Platform, texts: Iterable[str], *, own: str | None) -> str | None:
