@@ -36,15 +36,27 @@ import hmac
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
-KIND_TICKET = "t"
-KIND_ESCALATION = "e"
-ROLE_REQUESTER = "r"
-ROLE_PRACTITIONER = "p"
-ROLE_PLATFORM = "x"
 
-KINDS = frozenset({KIND_TICKET, KIND_ESCALATION})
-ROLES = frozenset({ROLE_REQUESTER, ROLE_PRACTITIONER, ROLE_PLATFORM})
+class TokenKind(StrEnum):
+    """What a token is about (``kind`` of the grammar above)."""
+
+    TICKET = "t"
+    ESCALATION = "e"
+
+
+class TokenRole(StrEnum):
+    """Who a token is for (``role`` of the grammar above)."""
+
+    REQUESTER = "r"
+    PRACTITIONER = "p"
+    PLATFORM = "x"
+
+
+# As plain strings: a token read from an address holds strings, and errors list them.
+KINDS = frozenset(kind.value for kind in TokenKind)
+ROLES = frozenset(role.value for role in TokenRole)
 
 SEPARATOR = "+"
 MAC_LENGTH = 10

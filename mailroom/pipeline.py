@@ -42,10 +42,10 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, defer, joinedload, object_session
 
 from mailroom.addresses import (
-    ROLE_PLATFORM,
-    ROLE_PRACTITIONER,
     TEAM,
     ReplyToken,
+    TokenKind,
+    TokenRole,
     parse_reply_address,
     verify_binding,
 )
@@ -74,10 +74,14 @@ from mailroom.cases.safeguarding import (
 )
 from mailroom.cases.tickets import open_ticket, record_event, set_status
 from mailroom.errors import MailError
-from mailroom.intake import classify as classifying
 from mailroom.intake.authresults import authentication_failure, check_authentication
 from mailroom.intake.bounces import parse_bounce
-from mailroom.intake.classify import Classification, classify, vacation_reasons
+from mailroom.intake.classify import (
+    Classification,
+    ClassificationKind,
+    classify,
+    vacation_reasons,
+)
 from mailroom.intake.extract import Extracted, extract
 from mailroom.intake.limits import MessageLimits, parse_within_limits
 from mailroom.intake.message import parse_mime
@@ -104,6 +108,15 @@ from mailroom.store.models import (
     Ticket,
 )
 from mailroom.store.repository import ThreadStore, live_ticket, thread_links
+from mailroom.vocabulary import (
+    SYSTEM_ACTOR,
+    AutomaticKind,
+    Direction,
+    InboxOutcome,
+    InboxStatus,
+    Speaker,
+    TicketStatus,
+)
 
 log = logging.getLogger("mailroom.pipeline")
 
@@ -125,7 +138,7 @@ class Prepared:
 class Failed:
     """A message that could not be prepared: ``bad`` (its fault) or ``shunt`` (ours)."""
 
-    status: str
+    status: InboxStatus
     error: BaseException
 
 
@@ -152,7 +165,8 @@ def process_inbox(app: App, *, limit: int | None = None) -> dict[str, int]:
 
 NEW_BATCH = 100
 _NEW_IDS = (
-    select(InboxItem.id).where(InboxItem.status == "new", InboxItem.id > bindparam("last_id"))
+    select(InboxItem.id)
+    .where(InboxItem.status == InboxStatus.NEW, InboxItem.id > bindparam("last_id"))
     .order_by(InboxItem.id).limit(bindparam("wanted"))
 )
 
@@ -171,10 +185,10 @@ def process_item(app: App, item_id: int, raw: bytes | None = None) -> str:
     """
     with unavailable_as_store_error(), working_on(app, item_id) as ours:
         if not ours:
-            return "skipped"
+            return InboxOutcome.SKIPPED
         item = _read_new(app, item_id, with_raw=raw is None)
         if item is None:
-            return "skipped"
+            return InboxOutcome.SKIPPED
         prepared = prepare(app, item, raw if raw is not None else item.raw or b"")
         return write_message(app, item_id, prepared)
 
@@ -186,17 +200,17 @@ def prepare(app: App, item: InboxItem, raw: bytes) -> Prepared | Failed:
     try:
         parsed, tree = parse_within_limits(raw, message_limits(app))
     except Exception as exc:  # noqa: BLE001 - any parser failure means unparseable
-        return Failed("bad", exc)
+        return Failed(InboxStatus.BAD, exc)
     try:
         std = tree if tree is not None else parse_mime(raw)
         classification = _classify(app, item, std)
         readings = (read_both_ways(app, parsed)
-                    if classification.kind == classifying.NORMAL else None)
+                    if classification.kind == ClassificationKind.NORMAL else None)
     except MailError as exc:
-        return Failed("bad", exc)
+        return Failed(InboxStatus.BAD, exc)
     except Exception as exc:  # noqa: BLE001 - an internal error shunts the message
         log.exception("inbox %s shunted", item.id)
-        return Failed("shunt", exc)
+        return Failed(InboxStatus.SHUNT, exc)
     return Prepared(parsed, std, classification, readings)
 
 
@@ -223,7 +237,7 @@ def write_message(app: App, item_id: int, prepared: Prepared | Failed) -> str:
     with app.sessions.begin() as session:
         item = _claim(session, item_id, with_raw=False)
         if item is None:
-            return "skipped"
+            return InboxOutcome.SKIPPED
         if isinstance(prepared, Failed):
             return _fail(item, prepared.status, prepared.error, app)
         # The row changes once, at the end (attempts, message, outcome in one UPDATE):
@@ -234,11 +248,11 @@ def write_message(app: App, item_id: int, prepared: Prepared | Failed) -> str:
             savepoint.commit()
         except MailError as exc:
             savepoint.rollback()
-            return _fail(item, "bad", exc, app)
+            return _fail(item, InboxStatus.BAD, exc, app)
         except Exception as exc:  # noqa: BLE001 - an internal error shunts the message
             savepoint.rollback()
             log.exception("inbox %s shunted", item_id)
-            return _fail(item, "shunt", exc, app)
+            return _fail(item, InboxStatus.SHUNT, exc, app)
         # Core: the one change to the row, without a unit of work of its own.
         session.connection().execute(_ITEM_DONE, {
             "item_id": item.id, "attempts": item.attempts + 1, "outcome": outcome,
@@ -250,7 +264,7 @@ def write_message(app: App, item_id: int, prepared: Prepared | Failed) -> str:
 _ITEM_DONE = (
     update(INBOX)
     .where(INBOX.c.id == bindparam("item_id"))
-    .values(status="done", error=None, outcome=bindparam("outcome"),
+    .values(status=InboxStatus.DONE, error=None, outcome=bindparam("outcome"),
             attempts=bindparam("attempts"), message_pk=bindparam("message_pk"),
             processed_at=bindparam("processed_at"))
 )
@@ -272,7 +286,7 @@ def _claim(session: Session, item_id: int, *, with_raw: bool = True) -> InboxIte
 def _claim_statement(*, with_raw: bool, lock: bool) -> Select[Any]:
     """Built once per kind: a new statement for each message cost more than running it."""
     stmt = select(InboxItem).where(InboxItem.id == bindparam("item_id"),
-                                   InboxItem.status == "new")
+                                   InboxItem.status == InboxStatus.NEW)
     if not with_raw:
         stmt = stmt.options(defer(InboxItem.raw))
     return stmt.with_for_update(skip_locked=True) if lock else stmt
@@ -330,9 +344,9 @@ _TRY_LOCK = text("SELECT pg_try_advisory_lock(:k)")
 _UNLOCK = text("SELECT pg_advisory_unlock(:k)")
 
 
-def _fail(item: InboxItem, status: str, exc: BaseException, app: App) -> str:
+def _fail(item: InboxItem, status: InboxStatus, exc: BaseException, app: App) -> str:
     detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-    if status == "shunt":
+    if status == InboxStatus.SHUNT:
         detail += "\n" + "".join(traceback.format_tb(exc.__traceback__)[-5:])
     item.attempts += 1
     item.status, item.error = status, detail[:ERROR_LIMIT]
@@ -373,16 +387,16 @@ def act(app: App, session: Session, incoming: Incoming) -> str:
     identify_speaker(app, incoming)
     escalation = escalation_for_message(session, incoming)
     if escalation is not None:
-        incoming.speaker = "platform"
+        incoming.speaker = Speaker.PLATFORM
     kind = incoming.classification.kind
-    if kind == classifying.BOUNCE:
+    if kind == ClassificationKind.BOUNCE:
         return act_on_bounce(app, session, incoming)
     decision = find_thread(thread_facts(app, incoming, escalation),
                            ThreadStore(session, incoming.links))
-    if kind == classifying.LOOP:
-        return record_unanswered(app, session, incoming, decision, outcome="loop")
-    if kind == classifying.AUTO_REPLY:
-        return record_unanswered(app, session, incoming, decision, outcome="automatic")
+    if kind == ClassificationKind.LOOP:
+        return record_unanswered(app, session, incoming, decision, outcome=InboxOutcome.LOOP)
+    if kind == ClassificationKind.AUTO_REPLY:
+        return record_unanswered(app, session, incoming, decision, outcome=InboxOutcome.AUTOMATIC)
     return act_on_mail(app, session, incoming, decision)
 
 
@@ -441,10 +455,10 @@ def identify_speaker(app: App, incoming: Incoming) -> None:
                                     token.issued)
         break
     token = incoming.token
-    if token and token.role == ROLE_PRACTITIONER and binding:
+    if token and token.role == TokenRole.PRACTITIONER and binding:
         _practitioner_speaks(app, incoming, is_staff, binding)
-    elif token and token.role == ROLE_PLATFORM:
-        incoming.speaker = "platform"
+    elif token and token.role == TokenRole.PLATFORM:
+        incoming.speaker = Speaker.PLATFORM
     elif is_staff:
         incoming.flags.append("practitioner-without-token")
 
@@ -458,7 +472,7 @@ def _practitioner_speaks(app: App, incoming: Incoming, is_staff: bool, binding: 
         incoming.flags.append("unauthenticated-practitioner")
         incoming.token = None
         return
-    incoming.speaker = "practitioner"
+    incoming.speaker = Speaker.PRACTITIONER
     if binding == "other":
         incoming.refused = "another-practitioner"
     elif binding == "unbound":
@@ -471,8 +485,8 @@ def _binding(settings: Any, token: ReplyToken, sender: str | None) -> str | None
     if not token.bound:
         if not token.valid:
             return None
-        return "unbound" if token.role == ROLE_PRACTITIONER else "plain"
-    if token.role != ROLE_PRACTITIONER:
+        return "unbound" if token.role == TokenRole.PRACTITIONER else "plain"
+    if token.role != TokenRole.PRACTITIONER:
         return None
     found = binding_of(settings, token, sender)
     return None if found == "none" else found
@@ -542,8 +556,8 @@ def thread_facts(
     app: App, incoming: Incoming, escalation: Escalation | None = None
 ) -> ThreadFacts:
     parsed, token = incoming.parsed, incoming.token
-    token_ticket = token.ident if token and token.kind == "t" else None
-    if token and token.kind == "e" and escalation is not None:
+    token_ticket = token.ident if token and token.kind == TokenKind.TICKET else None
+    if token and token.kind == TokenKind.ESCALATION and escalation is not None:
         token_ticket = escalation.ticket_id  # the escalation's signed address names its case
     return ThreadFacts(
         message_id=parsed.message_id, in_reply_to=parsed.in_reply_to,
@@ -567,29 +581,31 @@ def act_on_bounce(app: App, session: Session, incoming: Incoming) -> str:
             original.flags = [*original.flags, "bounced"]
     if info.permanent is not None:
         incoming.flags.append("permanent" if info.permanent else "temporary")
-    message = store_message(app, session, incoming, kind="bounce", ticket_id=ticket_id)
+    message = store_message(app, session, incoming, kind=AutomaticKind.BOUNCE,
+                            ticket_id=ticket_id)
     if ticket_id:
         record_event(session, action="bounce.received", actor=_sender(incoming), at=app.now(),
                      ticket_id=ticket_id, message_pk=message.id,
                      recipients=list(info.recipients), original=info.original_message_id)
-    return "bounce"
+    return InboxOutcome.BOUNCE
 
 
 def record_unanswered(
     app: App, session: Session, incoming: Incoming, decision: ThreadDecision, *, outcome: str
 ) -> str:
     """Automatic mail and our own mail: kept (on its ticket if it threads), never answered."""
-    kind = "loop" if outcome == "loop" else "auto_reply"
+    kind = AutomaticKind.LOOP if outcome == InboxOutcome.LOOP else AutomaticKind.AUTO_REPLY
     ticket_id = decision.ticket_id
     message = store_message(app, session, incoming, kind=kind, ticket_id=ticket_id)
     if ticket_id:
         record_event(session, action="message.received", actor=_sender(incoming), at=app.now(),
                      ticket_id=ticket_id, message_pk=message.id, kind=kind)
-    if incoming.speaker == "practitioner" and outcome == "automatic" and ticket_id:
+    if (incoming.speaker == Speaker.PRACTITIONER and outcome == InboxOutcome.AUTOMATIC
+            and ticket_id):
         ticket = session.get(Ticket, ticket_id)
         if ticket is not None:  # never relayed; the practitioner is told (now and then)
             refuse_practitioner_reply(app, session, ticket, message, "automatic-reply")
-    if incoming.speaker == "platform" and outcome == "automatic":
+    if incoming.speaker == Speaker.PLATFORM and outcome == InboxOutcome.AUTOMATIC:
         handle_platform_reply(app, session, incoming)  # records their case number only
     return outcome
 
@@ -620,7 +636,7 @@ def act_on_mail(app: App, session: Session, incoming: Incoming, decision: Thread
         ticket.platforms = known + [p for p in incoming.extracted.platforms if p not in known]
     # Set before the message is stored, so that the ticket's changes go in one UPDATE.
     ticket.updated_at = now
-    if incoming.created and incoming.speaker == "requester":
+    if incoming.created and incoming.speaker == Speaker.REQUESTER:
         start_case(app, incoming, now)
     message = store_message(app, session, incoming, kind=incoming.speaker, ticket_id=ticket.id)
     if incoming.links is None or incoming.links.orphans:
@@ -628,7 +644,7 @@ def act_on_mail(app: App, session: Session, incoming: Incoming, decision: Thread
     for other in incoming.related:
         link_related(session, ticket, other, at=now, reason=decision.rule, message_pk=message.id)
     after_message(app, session, incoming, message, decision)
-    return "created" if incoming.created else "threaded"
+    return InboxOutcome.CREATED if incoming.created else InboxOutcome.THREADED
 
 
 def join_conversation(
@@ -676,7 +692,7 @@ def adopt_orphans(session: Session, message: Message) -> None:
         return
     session.execute(
         update(Message)
-        .where(Message.ticket_id.is_(None), Message.direction == "in",
+        .where(Message.ticket_id.is_(None), Message.direction == Direction.IN,
                Message.id.in_(select(MessageRef.message_pk).where(
                    MessageRef.ref == message.message_id)))
         .values(ticket_id=message.ticket_id)
@@ -694,13 +710,13 @@ def after_message(
     action = "ticket.created" if incoming.created else "message.received"
     record_event(session, action=action, actor=actor, at=now, ticket_id=ticket.id,
                  message_pk=message.id, rule=decision.rule, kind=incoming.speaker)
-    if incoming.speaker == "practitioner":
+    if incoming.speaker == Speaker.PRACTITIONER:
         after_practitioner_reply(app, session, incoming)
         return
-    if incoming.speaker == "platform":
+    if incoming.speaker == Speaker.PLATFORM:
         handle_platform_reply(app, session, incoming)
         return
-    if incoming.speaker != "requester":
+    if incoming.speaker != Speaker.REQUESTER:
         return
     sender = incoming.parsed.sender
     known = incoming.created or bool(sender and participants.may_receive(ticket, sender.addr))
@@ -708,8 +724,8 @@ def after_message(
                                 message_pk=message.id, actor=actor)
     if not known:
         message.flags = sorted({*message.flags, "pending-sender"})
-    elif ticket.status in ("closed", "waiting"):
-        set_status(session, ticket, "open", actor=actor, at=now, message_pk=message.id)
+    elif ticket.status in (TicketStatus.CLOSED, TicketStatus.WAITING):
+        set_status(session, ticket, TicketStatus.OPEN, actor=actor, at=now, message_pk=message.id)
     respond_to_requester(app, session, incoming, Audience(
         new_sender=None if known or sender is None else sender.addr.lower(),
         unverified=incoming.unverified, related=tuple(incoming.related)))
@@ -749,7 +765,7 @@ def flag_illegal_content(app: App, session: Session, incoming: Incoming) -> None
     listed = _listed_attachments(session, incoming.parsed)
     if listed:
         flag_listed_files(app, session, ticket, listed)
-    if incoming.speaker != "requester" or is_judged_illegal(ticket):
+    if incoming.speaker != Speaker.REQUESTER or is_judged_illegal(ticket):
         return
     found = keyword_category(f"{incoming.parsed.subject}\n{incoming.parsed.text}", app.settings)
     if found is None:
@@ -757,7 +773,7 @@ def flag_illegal_content(app: App, session: Session, incoming: Incoming) -> None
     (category, hits), before = found, ticket.category
     ticket.category = category
     ticket.flags = [*dict.fromkeys([*(ticket.flags or []), ILLEGAL_FLAG])]
-    record_event(session, action="ticket.category", actor="system", at=app.now(),
+    record_event(session, action="ticket.category", actor=SYSTEM_ACTOR, at=app.now(),
                  ticket_id=ticket.id, before=before, after=category,
                  reason="keywords", keywords=hits)
 
@@ -789,7 +805,7 @@ def store_message(
     """Write the message, the ids it refers to and its attachments."""
     parsed, extracted = incoming.parsed, incoming.extracted
     message = Message(
-        ticket_id=ticket_id, direction="in", kind=kind,
+        ticket_id=ticket_id, direction=Direction.IN, kind=kind,
         sender=parsed.sender.addr if parsed.sender else incoming.item.mail_from,
         sender_name=parsed.sender.name if parsed.sender else None,
         recipients={"to": [a.addr for a in parsed.to], "cc": [a.addr for a in parsed.cc]},
@@ -802,7 +818,7 @@ def store_message(
         flags=sorted({*incoming.flags, *incoming.classification.reasons}),
         created_at=app.now(), attachments=[],  # known empty until stored below: no SELECT
     )
-    if incoming.token and incoming.token.kind == "e":
+    if incoming.token and incoming.token.kind == TokenKind.ESCALATION:
         message.escalation_id = incoming.token.ident
     session.add(message)
     session.flush()

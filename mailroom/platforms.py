@@ -4,7 +4,8 @@
 ``load_platforms`` takes the parsed TOML (a dict, so this module never reads
 files) and returns the platforms plus one line per problem, each naming the key
 (``platforms.tiktok.follow_up_days: expected a positive integer, got "x"``), so
-the operator sees every mistake at once.
+the operator sees every mistake at once. The platform's case number is read from
+its replies by :func:`mailroom.cases.escalations.find_platform_ref`.
 
 Keys of a platform table:
 
@@ -58,17 +59,6 @@ class Platform:
     max_follow_ups: int
     case_ref_pattern: str
     template: str
-
-    def find_case_ref(self, text: str) -> str | None:
-        """The platform's own case number in ``text`` (a subject or a body), if any."""
-        if not self.case_ref_pattern:
-            return None
-        match = re.search(self.case_ref_pattern, text)
-        if match is None:
-            return None
-        if "ref" in match.re.groupindex:
-            return match.group("ref")
-        return match.group(1) if match.re.groups else match.group(0)
 
 
 def load_platforms(data: dict[str, Any]) -> tuple[dict[str, Platform], list[str]]:

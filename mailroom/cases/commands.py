@@ -29,10 +29,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mailroom.vocabulary import EscalationOutcome, TicketStatus
+
 __all__ = ["COMMANDS", "Command", "CommandParse", "parse_commands"]
 
-STATUSES = ("open", "waiting", "closed")
-OUTCOMES = ("removed", "restricted", "declined", "no_action")
+STATUSES = tuple(TicketStatus)
+OUTCOMES = tuple(EscalationOutcome)
 
 _COMMAND_LINE = re.compile(r"^#(?P<name>[A-Za-z][\w-]*)(?:\s+(?P<rest>.*))?$")
 _DECORATION = re.compile(r"^(?P<mark>\*{1,2})(?P<inner>#.*?)(?P=mark)(?P<tail>.*)$")

@@ -58,6 +58,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from mailroom.addresses import TokenKind, TokenRole
 from mailroom.app import App
 from mailroom.cases.incoming import Incoming
 from mailroom.cases.replies import (
@@ -69,7 +70,7 @@ from mailroom.cases.replies import (
 from mailroom.cases.safeguarding import flag_listed_files, is_illegal_case, outgoing_attachments
 from mailroom.cases.tickets import record_event, set_status
 from mailroom.errors import MailroomError
-from mailroom.intake.classify import LOOP, NORMAL, Classification
+from mailroom.intake.classify import Classification, ClassificationKind
 from mailroom.intake.threads import named_ids
 from mailroom.intake.urls import host_of, platform_for_url
 from mailroom.mailtypes import Address, StoredFile
@@ -80,9 +81,17 @@ from mailroom.store.db import is_postgres, unavailable_as_store_error
 from mailroom.store.hashes import listed_rows
 from mailroom.store.models import Escalation, Event, Message, Ticket
 from mailroom.store.repository import live_ticket
+from mailroom.vocabulary import (
+    SYSTEM_ACTOR,
+    Direction,
+    EscalationOutcome,
+    EscalationStatus,
+    OutboxKind,
+    Speaker,
+    TicketStatus,
+)
 
 __all__ = [
-    "OUTCOMES",
     "choose_escalation",
     "escalation_for_message",
     "escalation_view",
@@ -97,10 +106,9 @@ __all__ = [
 
 log = logging.getLogger("mailroom.cases.escalations")
 
-OUTCOMES = ("removed", "restricted", "declined", "no_action")
-PENDING = ("sent", "responded")  # waiting for the platform or for the outcome
-UNRESOLVED = ("sent", "responded", "no_response")
-SYSTEM = "system"
+# Waiting for the platform or for the outcome.
+PENDING = (EscalationStatus.SENT, EscalationStatus.RESPONDED)
+UNRESOLVED = (*PENDING, EscalationStatus.NO_RESPONSE)
 # How the mail names the reporter (``reported to us by a …``) for the configured roles
 # that are not nouns for a person; other roles are written as they are ("teacher").
 REPORTER_WORDS = {
@@ -142,7 +150,7 @@ def open_escalation(
     refuse_duplicate(ticket, platform, chosen)
     now = app.now()
     escalation = Escalation(
-        ticket=ticket, platform=platform.key, status="sent", urls=chosen,
+        ticket=ticket, platform=platform.key, status=EscalationStatus.SENT, urls=chosen,
         context=(context or "").strip() or None, opened_at=now, follow_ups=0,
         next_follow_up_at=app.hours.add_business_days(now, platform.follow_up_days))
     session.add(escalation)
@@ -208,8 +216,9 @@ def urls_for_platform(
 def case_urls(app: App, session: Session, ticket: Ticket, key: str) -> list[str]:
     """URLs of platform ``key`` that the requester's messages on the case reported."""
     rows = session.execute(
-        select(Message.urls).where(Message.ticket_id == ticket.id, Message.direction == "in",
-                                   Message.kind == "requester").order_by(Message.id)
+        select(Message.urls).where(
+            Message.ticket_id == ticket.id, Message.direction == Direction.IN,
+            Message.kind == Speaker.REQUESTER).order_by(Message.id)
     ).scalars()
     return urls_for_platform((url for urls in rows for url in urls or []), key, app.platforms)
 
@@ -231,8 +240,8 @@ def evidence_files(
     A listed file on the case (it may have come with a case merged into this one)
     flags the case illegal first: then nothing goes."""
     messages = list(session.execute(
-        select(Message).where(Message.ticket_id == ticket.id, Message.direction == "in",
-                              Message.kind == "requester")
+        select(Message).where(Message.ticket_id == ticket.id, Message.direction == Direction.IN,
+                              Message.kind == Speaker.REQUESTER)
         .options(selectinload(Message.attachments)).order_by(Message.id)).scalars())
     listed = listed_rows(session, [row for m in messages for row in m.attachments])
     if listed:
@@ -270,10 +279,11 @@ def escalation_draft(
     context = {**escalation_context(app.settings.helpline_name, ticket, escalation, platform),
                "attachments": [file.filename for file in files]}
     return Draft(
-        kind="escalation", template=escalation_template(app.renderer, platform), context=context,
+        kind=OutboxKind.ESCALATION, template=escalation_template(app.renderer, platform),
+        context=context,
         to=(platform_address(platform),), subject=escalation_subject(app, ticket, platform),
         ticket_id=ticket.id, escalation_id=escalation.id,
-        reply_to=reply_address(app, escalation.id, "x", kind="e"), auto_submitted=None,
+        reply_to=platform_reply_address(app, escalation), auto_submitted=None,
         attachments=tuple(files),
     )
 
@@ -315,6 +325,11 @@ def platform_address(platform: Platform) -> Address:
     return Address(platform.address, f"{platform.name} Trust and Safety")
 
 
+def platform_reply_address(app: App, escalation: Escalation) -> Address:
+    """The escalation's signed Reply-To (``helpline+x-e<id>-<mac>@…``): the platform's."""
+    return reply_address(app, escalation.id, TokenRole.PLATFORM, kind=TokenKind.ESCALATION)
+
+
 # --- the platform's answer -----------------------------------------------------------------
 
 
@@ -330,7 +345,7 @@ def escalation_for_message(session: Session, incoming: Incoming) -> Escalation |
     """
     token = incoming.token
     if token is not None and token.valid:
-        if token.kind == "e" and token.role == "x":
+        if token.kind == TokenKind.ESCALATION and token.role == TokenRole.PLATFORM:
             return session.get(Escalation, token.ident)
         return None
     parsed = incoming.parsed
@@ -357,7 +372,7 @@ def handle_platform_reply(app: App, session: Session, incoming: Incoming) -> Non
     Idempotent: a message already acted on is left alone, so calling this
     twice for one message does nothing the second time.
     """
-    if incoming.classification.kind == LOOP:
+    if incoming.classification.kind == ClassificationKind.LOOP:
         return
     escalation, message = escalation_for_message(session, incoming), incoming.message
     if escalation is None or message is None:
@@ -386,7 +401,7 @@ def already_handled(session: Session, escalation: Escalation, message: Message) 
 
 def is_acknowledgement(classification: Classification, text: str) -> bool:
     """A program's receipt (automatic headers, or text saying so), not a person's answer."""
-    return classification.kind != NORMAL or bool(_AUTOMATED_TEXT.search(text))
+    return classification.is_automatic or bool(_AUTOMATED_TEXT.search(text))
 
 
 def find_platform_ref(platform: Platform, texts: Iterable[str], *, own: str | None) -> str | None:
@@ -418,9 +433,9 @@ def record_answer(
 ) -> None:
     """A person answered: ``responded`` (first answer), the chase stops, a waiting case opens."""
     now = app.now()
-    if escalation.status in ("sent", "no_response"):
+    if escalation.status in (EscalationStatus.SENT, EscalationStatus.NO_RESPONSE):
         before = escalation.status
-        escalation.status, escalation.next_follow_up_at = "responded", None
+        escalation.status, escalation.next_follow_up_at = EscalationStatus.RESPONDED, None
         escalation.responded_at = escalation.responded_at or now
         _record(app, session, escalation, message, "escalation.responded", before=before,
                 platform_ref=ref)
@@ -428,9 +443,9 @@ def record_answer(
         _record(app, session, escalation, message, "escalation.reply", status=escalation.status,
                 platform_ref=ref)
     ticket = _ticket_of(session, escalation)
-    if ticket.status == "waiting":
-        set_status(session, ticket, "open", actor=message.sender or "platform", at=now,
-                   message_pk=message.id)
+    if ticket.status == TicketStatus.WAITING:
+        set_status(session, ticket, TicketStatus.OPEN, actor=message.sender or Speaker.PLATFORM,
+                   at=now, message_pk=message.id)
 
 
 def notify_answer(
@@ -458,13 +473,15 @@ def record_outcome(
     message_pk: int | None = None,
 ) -> bool:
     """Close the escalation with ``outcome``; False when it already had exactly that."""
-    if outcome not in OUTCOMES:
-        raise MailroomError(f"unknown outcome {outcome!r} (one of: {', '.join(OUTCOMES)})")
-    if escalation.status == "resolved" and escalation.outcome == outcome:
+    if outcome not in tuple(EscalationOutcome):
+        raise MailroomError(
+            f"unknown outcome {outcome!r} (one of: {', '.join(EscalationOutcome)})")
+    if escalation.status == EscalationStatus.RESOLVED and escalation.outcome == outcome:
         return False
     now = app.now()
     before = {"status": escalation.status, "outcome": escalation.outcome}
-    escalation.status, escalation.outcome, escalation.next_follow_up_at = "resolved", outcome, None
+    escalation.status, escalation.outcome = EscalationStatus.RESOLVED, outcome
+    escalation.next_follow_up_at = None
     escalation.resolved_at = escalation.resolved_at or now
     record_event(session, action="escalation.outcome", actor=actor, at=now,
                  ticket_id=escalation.ticket_id, message_pk=message_pk,
@@ -492,7 +509,7 @@ def choose_escalation(
             raise MailroomError(f"case {reference} has no open escalation to {platform}")
     if not unresolved:
         raise MailroomError(f"case {reference} has no open escalation")
-    answered = [e for e in unresolved if e.status == "responded"]
+    answered = [e for e in unresolved if e.status == EscalationStatus.RESPONDED]
     if len(answered) == 1 and len(unresolved) > 1:
         return answered[0]
     keys = sorted({e.platform for e in unresolved})
@@ -527,7 +544,8 @@ def follow_up_due(app: App) -> dict[str, int]:
 
 def claim_due(session: Session, now: datetime, *, after: int) -> Escalation | None:
     stmt = select(Escalation).where(
-        Escalation.status == "sent", Escalation.next_follow_up_at <= now, Escalation.id > after,
+        Escalation.status == EscalationStatus.SENT, Escalation.next_follow_up_at <= now,
+        Escalation.id > after,
     ).order_by(Escalation.id).limit(1)
     if is_postgres(session):
         stmt = stmt.with_for_update(skip_locked=True)
@@ -540,10 +558,10 @@ def chase(app: App, session: Session, escalation: Escalation) -> str:
     ticket = _ticket_of(session, escalation)
     if platform is not None and escalation.follow_ups < platform.max_follow_ups:
         send_follow_up(app, session, ticket, escalation, platform)
-        return "follow_up"
+        return OutboxKind.FOLLOW_UP
     reason = None if platform is not None else "the platform is no longer in the directory"
     give_up(app, session, ticket, escalation, reason)
-    return "no_response"
+    return EscalationStatus.NO_RESPONSE
 
 
 def send_follow_up(
@@ -559,10 +577,10 @@ def send_follow_up(
     }
     subject = follow_up_subject(app, session, ticket, escalation, platform)
     queue_mail(app, session, Draft(
-        kind="follow_up", template="escalation/follow_up", context=context,
+        kind=OutboxKind.FOLLOW_UP, template="escalation/follow_up", context=context,
         to=(platform_address(platform),), subject=subject, ticket_id=ticket.id,
         escalation_id=escalation.id, in_reply_to=parent, references=refs,
-        reply_to=reply_address(app, escalation.id, "x", kind="e"), auto_submitted=None))
+        reply_to=platform_reply_address(app, escalation), auto_submitted=None))
     escalation.follow_ups = number
     escalation.next_follow_up_at = app.hours.add_business_days(now, platform.follow_up_days)
     _record(app, session, escalation, None, "escalation.follow_up", number=number,
@@ -585,7 +603,7 @@ def follow_up_subject(
 def give_up(
     app: App, session: Session, ticket: Ticket, escalation: Escalation, reason: str | None
 ) -> None:
-    escalation.status, escalation.next_follow_up_at = "no_response", None
+    escalation.status, escalation.next_follow_up_at = EscalationStatus.NO_RESPONSE, None
     _record(app, session, escalation, None, "escalation.no_response",
             follow_ups=escalation.follow_ups, reason=reason)
     context = {**_notice_context(app, ticket, escalation), "follow_ups": escalation.follow_ups,
@@ -611,11 +629,11 @@ def queue_notice(
         log.warning("no practitioner to tell about %s (%s)", ticket.reference, template)
         return
     root = session.execute(select(Message).where(
-        Message.ticket_id == ticket.id, Message.direction == "in").order_by(Message.id)
+        Message.ticket_id == ticket.id, Message.direction == Direction.IN).order_by(Message.id)
         .limit(1)).scalar()
     in_reply_to, refs = thread_ids(root) if root else (None, ())
     queue_mail(app, session, Draft(
-        kind="notification", template=template, context=context, to=to,
+        kind=OutboxKind.NOTIFICATION, template=template, context=context, to=to,
         subject=ticket_subject(app, ticket, subject), ticket_id=ticket.id,
         in_reply_to=in_reply_to, references=refs,
         reply_to=practitioner_reply_address(app, ticket.id, to),
@@ -651,7 +669,7 @@ def _record(
     app: App, session: Session, escalation: Escalation, message: Message | None, action: str,
     **detail: Any,
 ) -> None:
-    actor = message.sender if message is not None and message.sender else SYSTEM
+    actor = message.sender if message is not None and message.sender else SYSTEM_ACTOR
     record_event(session, action=action, actor=actor, at=app.now(),
                  ticket_id=_ticket_of(session, escalation).id,
                  message_pk=message.id if message is not None else None,
@@ -667,7 +685,7 @@ def _ticket_of(session: Session, escalation: Escalation) -> Ticket:
 
 def _latest_platform_message(session: Session, escalation: Escalation) -> str | None:
     return session.execute(select(Message.message_id).where(
-        Message.escalation_id == escalation.id, Message.direction == "in",
+        Message.escalation_id == escalation.id, Message.direction == Direction.IN,
         Message.message_id.is_not(None)).order_by(Message.id.desc()).limit(1)).scalar()
 
 

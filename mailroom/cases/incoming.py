@@ -17,6 +17,7 @@ from mailroom.intake.extract import Extracted
 from mailroom.mailtypes import ParsedMessage
 from mailroom.store.models import InboxItem, Message, Ticket
 from mailroom.store.repository import ThreadLinks
+from mailroom.vocabulary import Speaker
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class Incoming:
     std: StdMessage
     classification: Classification
     token: ReplyToken | None = None
-    speaker: str = "requester"  # requester, practitioner, platform
+    speaker: Speaker = Speaker.REQUESTER
     flags: list[str] = field(default_factory=list)
     ticket: Ticket | None = None
     message: Message | None = None

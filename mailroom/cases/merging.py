@@ -40,8 +40,7 @@ from mailroom.cases.participants import audience, join_participants
 from mailroom.cases.safeguarding import ILLEGAL_FLAG, is_illegal_case
 from mailroom.cases.tickets import record_event
 from mailroom.store.models import Escalation, Message, OutboxItem, Ticket, TicketLink
-
-SYSTEM = "system"
+from mailroom.vocabulary import SYSTEM_ACTOR, OutboxKind, OutboxStatus, TicketStatus
 
 
 class MergeError(ValueError):
@@ -63,7 +62,7 @@ def may_merge_by_itself(keep: Ticket, other: Ticket) -> bool:
 
 def merge_tickets(
     session: Session, keep: Ticket, others: Iterable[Ticket], *, at: datetime, reason: str,
-    actor: str = SYSTEM, message_pk: int | None = None,
+    actor: str = SYSTEM_ACTOR, message_pk: int | None = None,
 ) -> Merged:
     """Fold ``others`` into the live case ``keep``: messages, escalations, queued mail and
     participants move over; each absorbed case is closed and points at ``keep``."""
@@ -78,7 +77,7 @@ def merge_tickets(
         _move_rows(session, other, keep)
         join_participants(keep, other, at=at)
         _join_state(keep, other)
-        other.merged_into, other.status, other.updated_at = keep.id, "closed", at
+        other.merged_into, other.status, other.updated_at = keep.id, TicketStatus.CLOSED, at
         other.closed_at = at
         record_event(session, action="ticket.merged", actor=actor, at=at, ticket_id=keep.id,
                      message_pk=message_pk, merged=other.id, reference=other.reference,
@@ -113,15 +112,16 @@ def _withdraw_second_acknowledgement(session: Session, other: Ticket, keep: Tick
     parent waits a grace period, see :func:`mailroom.cases.replies.acknowledgement_delay`)
     is withdrawn when the case that stays has one: one case, one acknowledgement."""
     kept = session.execute(select(OutboxItem.id).where(
-        OutboxItem.ticket_id == keep.id, OutboxItem.kind == "acknowledgement",
-        OutboxItem.status != "failed").limit(1)).first()
+        OutboxItem.ticket_id == keep.id, OutboxItem.kind == OutboxKind.ACKNOWLEDGEMENT,
+        OutboxItem.status != OutboxStatus.FAILED).limit(1)).first()
     if kept is None:
         return
     session.execute(update(OutboxItem).where(
-        OutboxItem.ticket_id == other.id, OutboxItem.kind == "acknowledgement",
-        OutboxItem.status == "queued",
-    ).values(status="failed", last_error=f"withdrawn: the case was merged into {keep.reference},"
-                                          " which has its acknowledgement"))
+        OutboxItem.ticket_id == other.id, OutboxItem.kind == OutboxKind.ACKNOWLEDGEMENT,
+        OutboxItem.status == OutboxStatus.QUEUED,
+    ).values(status=OutboxStatus.FAILED,
+             last_error=f"withdrawn: the case was merged into {keep.reference}, which has"
+                        " its acknowledgement"))
 
 
 def _join_state(keep: Ticket, other: Ticket) -> None:
@@ -149,7 +149,7 @@ def link_related(
     for first, second in ((ticket, other), (other, ticket)):
         session.add(TicketLink(ticket_id=first.id, related_id=second.id, reason=reason,
                                message_pk=message_pk, created_at=at))
-        record_event(session, action="ticket.related", actor=SYSTEM, at=at,
+        record_event(session, action="ticket.related", actor=SYSTEM_ACTOR, at=at,
                      ticket_id=first.id, message_pk=message_pk, related=second.id,
                      reference=second.reference, reason=reason)
     session.flush()

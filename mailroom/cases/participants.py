@@ -33,16 +33,16 @@ from mailroom.errors import MailroomError
 from mailroom.mailtypes import Address
 from mailroom.outbox.compose import is_writable_address
 from mailroom.store.models import Participant, Ticket
+from mailroom.vocabulary import ParticipantRole as Role
+from mailroom.vocabulary import ParticipantState as State
 
-ALLOWED, PENDING, REMOVED = "allowed", "pending", "removed"
-STATES = (ALLOWED, PENDING, REMOVED)
-REQUESTER, CC = "requester", "cc"
-ALL = "all"
+ALL = "all"  # ``#allow all``: every pending participant
+NEW = "new"  # the standing of an address that is not on the case
 
 
 def audience(ticket: Ticket) -> frozenset[str]:
     """The addresses outside the helpline that receive the case's mail."""
-    people = {p.address for p in ticket.participants if p.state == ALLOWED}
+    people = {p.address for p in ticket.participants if p.state == State.ALLOWED}
     if ticket.requester:
         people.add(ticket.requester.lower())
     return frozenset(people)
@@ -52,25 +52,25 @@ def copy_recipients(ticket: Ticket) -> tuple[Address, ...]:
     """Allowed participants other than the requester: the Cc of answers to the case."""
     requester = (ticket.requester or "").lower()
     return tuple(Address(p.address, p.name or "") for p in ticket.participants
-                 if p.state == ALLOWED and p.address != requester
+                 if p.state == State.ALLOWED and p.address != requester
                  and is_writable_address(p.address))
 
 
 def standing(ticket: Ticket, address: str | None) -> str:
     """``requester``, ``allowed``, ``pending``, ``removed`` or ``new`` (not on the case)."""
     if not address:
-        return "new"
+        return NEW
     address = address.lower()
     if ticket.requester and ticket.requester.lower() == address:
-        return REQUESTER
+        return Role.REQUESTER
     for person in ticket.participants:
         if person.address == address:
             return person.state
-    return "new"
+    return NEW
 
 
 def may_receive(ticket: Ticket, address: str) -> bool:
-    return standing(ticket, address) in (REQUESTER, ALLOWED)
+    return standing(ticket, address) in (Role.REQUESTER, State.ALLOWED)
 
 
 def find(ticket: Ticket, address: str) -> Participant | None:
@@ -93,7 +93,7 @@ def record_pending(
 ) -> list[str]:
     """Record the people a message brought to the case as ``pending``; the new ones."""
     added = [p.addr.lower() for p in people
-             if add(ticket, p, role=CC, state=PENDING, at=at)]
+             if add(ticket, p, role=Role.CC, state=State.PENDING, at=at)]
     if added:
         record_event(session, action="participants.pending", actor=actor, at=at,
                      ticket_id=ticket.id, message_pk=message_pk, addresses=added)
@@ -113,18 +113,18 @@ def allow(
     An address not yet on the case is added: a practitioner may bring someone in.
     Returns the addresses that changed (none when all were allowed already)."""
     if target.lower() == ALL:
-        people = [p for p in ticket.participants if p.state == PENDING]
+        people = [p for p in ticket.participants if p.state == State.PENDING]
     else:
         address = target.lower()
         if not is_writable_address(address):
             raise ParticipantError(f"{target} is not an address mailroom can write to")
-        if standing(ticket, address) == REQUESTER:
+        if standing(ticket, address) == Role.REQUESTER:
             return []
-        add(ticket, Address(address), role=CC, state=PENDING, at=at)
+        add(ticket, Address(address), role=Role.CC, state=State.PENDING, at=at)
         person = find(ticket, address)
-        people = [person] if person is not None and person.state != ALLOWED else []
+        people = [person] if person is not None and person.state != State.ALLOWED else []
     for person in people:
-        person.state = ALLOWED
+        person.state = State.ALLOWED
     changed = [p.address for p in people]
     if changed:
         record_event(session, action="participants.allowed", actor=actor, at=at,
@@ -137,12 +137,12 @@ def remove(
     message_pk: int | None = None,
 ) -> bool:
     """Take ``address`` off the case: it receives nothing more. False when it was not on it."""
-    if standing(ticket, address) == REQUESTER:
+    if standing(ticket, address) == Role.REQUESTER:
         raise ParticipantError(f"{address} opened the case and cannot be removed from it")
     person = find(ticket, address)
-    if person is None or person.state == REMOVED:
+    if person is None or person.state == State.REMOVED:
         return False
-    before, person.state = person.state, REMOVED
+    before, person.state = person.state, State.REMOVED
     record_event(session, action="participants.removed", actor=actor, at=at,
                  ticket_id=ticket.id, message_pk=message_pk, address=person.address,
                  before=before)
@@ -152,15 +152,15 @@ def remove(
 def join_participants(keep: Ticket, other: Ticket, *, at: datetime) -> None:
     """A merge: ``other``'s participants come over. Someone on both keeps the wider
     state of the two (the practitioner who merged accepted both audiences)."""
-    rank = {REMOVED: 0, PENDING: 1, ALLOWED: 2}
+    rank: dict[str, int] = {State.REMOVED: 0, State.PENDING: 1, State.ALLOWED: 2}
     for person in other.participants:
         address = person.address
         if keep.requester and keep.requester.lower() == address:
             continue
-        state = ALLOWED if person.role == REQUESTER else person.state
+        state = State.ALLOWED if person.role == Role.REQUESTER else person.state
         mine = find(keep, address)
         if mine is None:
             keep.participants.append(Participant(address=address, name=person.name,
-                                                 role=CC, state=state, added_at=at))
+                                                 role=Role.CC, state=state, added_at=at))
         elif rank.get(state, 0) > rank.get(mine.state, 0):
             mine.state = state

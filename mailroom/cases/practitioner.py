@@ -51,6 +51,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from mailroom.addresses import TokenRole
 from mailroom.app import App
 from mailroom.cases import participants
 from mailroom.cases.commands import Command, parse_commands
@@ -74,6 +75,7 @@ from mailroom.mailtypes import Address, StoredFile
 from mailroom.outbox.compose import is_writable_address
 from mailroom.outbox.queue import Draft, queue_mail
 from mailroom.store.models import Message, Ticket
+from mailroom.vocabulary import OutboxKind, TicketStatus
 
 __all__ = [
     "Reply",
@@ -143,7 +145,7 @@ def handle_practitioner_reply(app: App, session: Session, incoming: Incoming) ->
         relay(reply, relay_text(parsed.body))
     queue_consequences(reply)
     if reply.notices:
-        answer_practitioner(reply, "command_done", {
+        answer_practitioner(reply, OutboxKind.COMMAND_DONE, {
             "reference": ticket.reference, "done": reply.done, "notices": reply.notices})
 
 
@@ -206,7 +208,7 @@ def reject(reply: Reply, errors: list[str]) -> None:
     """Nothing runs: record why and tell the practitioner."""
     reply.record("command.rejected", errors=errors)
     reply.message.flags = [*reply.message.flags, "commands-rejected"]
-    answer_practitioner(reply, "command_error",
+    answer_practitioner(reply, OutboxKind.COMMAND_ERROR,
                         {"reference": reply.ticket.reference, "errors": errors})
 
 
@@ -227,7 +229,7 @@ def _run_status(reply: Reply, command: Command) -> None:
 
 
 def _run_close(reply: Reply, command: Command) -> None:
-    change_status(reply, "closed")
+    change_status(reply, TicketStatus.CLOSED)
 
 
 def change_status(reply: Reply, status: str) -> None:
@@ -235,7 +237,7 @@ def change_status(reply: Reply, status: str) -> None:
     reply.status_chosen = True
     changed = set_status(reply.session, reply.ticket, status, actor=reply.actor,
                          at=reply.app.now(), message_pk=reply.message.id)
-    reply.closing = status == "closed" and (changed or reply.closing)
+    reply.closing = status == TicketStatus.CLOSED and (changed or reply.closing)
     reply.done.append(f"status {status}")
 
 
@@ -439,8 +441,8 @@ def relay(reply: Reply, text: str) -> None:
         reply.notices.append(f"{withheld} attachment(s) were not sent with your answer: {reason}")
     if ticket.first_response_at is None:
         ticket.first_response_at = now
-    if not reply.status_chosen and ticket.status == "open":
-        set_status(reply.session, ticket, "waiting", actor=reply.actor, at=now,
+    if not reply.status_chosen and ticket.status == TicketStatus.OPEN:
+        set_status(reply.session, ticket, TicketStatus.WAITING, actor=reply.actor, at=now,
                    message_pk=reply.message.id)
 
 
@@ -464,10 +466,11 @@ def queue_relay(reply: Reply, text: str, attachments: Attachments,
     context = {"text": text, "reference": ticket.reference,
                "helpline_name": app.settings.helpline_name}
     queue_mail(app, session, Draft(
-        kind="relay", template="requester/relay", context=context,
+        kind=OutboxKind.RELAY, template="requester/relay", context=context,
         to=(Address(ticket.requester, ticket.requester_name or ""),), cc=cc,
         subject=ticket_subject(app, ticket, f"Re: {ticket.subject}"), ticket_id=ticket.id,
-        in_reply_to=in_reply_to, references=refs, reply_to=reply_address(app, ticket.id, "r"),
+        in_reply_to=in_reply_to, references=refs,
+        reply_to=reply_address(app, ticket.id, TokenRole.REQUESTER),
         auto_submitted=None, attachments=tuple(attachments),
     ))
 
@@ -481,15 +484,15 @@ def queue_consequences(reply: Reply) -> None:
     if reply.signposting and queue_signposting(app, session, ticket, reply.signposting,
                                                answering=None):
         reply.done.append(f"signposting for {reply.signposting} sent to the requester")
-    if reply.closing and ticket.status == "closed" and ticket.requester:
+    if reply.closing and ticket.status == TicketStatus.CLOSED and ticket.requester:
         context = {"helpline_name": app.settings.helpline_name,
                    "reference": ticket.reference, "subject": ticket.subject}
-        queue_requester_mail(app, session, ticket, "closure", "requester/closure", context,
+        queue_requester_mail(app, session, ticket, OutboxKind.CLOSURE, "requester/closure", context,
                              answering=None)
         reply.done.append("closure notice sent to the requester")
 
 
-def answer_practitioner(reply: Reply, kind: str, context: dict[str, Any]) -> None:
+def answer_practitioner(reply: Reply, kind: OutboxKind, context: dict[str, Any]) -> None:
     """An automatic answer to the practitioner, threaded to their reply."""
     app, ticket = reply.app, reply.ticket
     in_reply_to, refs = thread_ids(reply.message)

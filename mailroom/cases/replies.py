@@ -55,7 +55,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailroom.addresses import ROLE_PRACTITIONER, TEAM, ReplyToken, make_reply_address
+from mailroom.addresses import TEAM, ReplyToken, TokenKind, TokenRole, make_reply_address
 from mailroom.app import App
 from mailroom.cases import participants
 from mailroom.cases.incoming import Incoming
@@ -71,14 +71,17 @@ from mailroom.outbox.queue import (
     recent_acknowledgements,
 )
 from mailroom.store.models import Message, OutboxItem, Ticket
+from mailroom.vocabulary import Direction, OutboxKind, ParticipantState
 
 log = logging.getLogger("mailroom.cases.replies")
 
 MIN_BODY_CHARS = 30  # of normalised new text (no white space): shorter texts give no body key
 
 
-def reply_address(app: App, ticket_id: int, role: str, kind: str = "t") -> Address:
-    """The signed Reply-To of a requester (``r``) or a platform (``x``)."""
+def reply_address(
+    app: App, ticket_id: int, role: TokenRole, kind: TokenKind = TokenKind.TICKET
+) -> Address:
+    """The signed Reply-To of a requester or of a platform (for an escalation)."""
     s = app.settings
     addr = make_reply_address(local=s.local_part, domain=s.domain, kind=kind, ident=ticket_id,
                               role=role, secret=s.secret)
@@ -91,9 +94,9 @@ def practitioner_reply_address(app: App, ticket_id: int, to: Sequence[Address]) 
     s = app.settings
     addresses = [a.addr.lower() for a in to]
     bound = addresses[0] if len(addresses) == 1 and addresses[0] in s.practitioners else TEAM
-    addr = make_reply_address(local=s.local_part, domain=s.domain, kind="t", ident=ticket_id,
-                              role=ROLE_PRACTITIONER, secret=s.secret, bound=bound,
-                              issued=day_number(app.now()))
+    addr = make_reply_address(local=s.local_part, domain=s.domain, kind=TokenKind.TICKET,
+                              ident=ticket_id, role=TokenRole.PRACTITIONER, secret=s.secret,
+                              bound=bound, issued=day_number(app.now()))
     return Address(addr, s.helpline_name)
 
 
@@ -312,8 +315,9 @@ def queue_acknowledgement(
         "next_opening": app.hours.next_opening(now), "hours_text": app.hours.describe(),
         "signposting": app.settings.signposting.as_context(),
     }
-    queue_requester_mail(app, session, ticket, "acknowledgement", "requester/acknowledgement",
-                         context, answering=message, keys=keys, send_after=now + delay)
+    queue_requester_mail(app, session, ticket, OutboxKind.ACKNOWLEDGEMENT,
+                         "requester/acknowledgement", context, answering=message, keys=keys,
+                         send_after=now + delay)
 
 
 def queue_signposting(
@@ -326,13 +330,13 @@ def queue_signposting(
     context = {"reference": ticket.reference, "helpline_name": app.settings.helpline_name,
                "platforms": ticket_platform_names(app, ticket),
                "signposting": app.settings.signposting.as_context()}
-    queue_requester_mail(app, session, ticket, "signposting", template, context,
+    queue_requester_mail(app, session, ticket, OutboxKind.SIGNPOSTING, template, context,
                          answering=answering)
     return True
 
 
 def queue_requester_mail(
-    app: App, session: Session, ticket: Ticket, kind: str, template: str,
+    app: App, session: Session, ticket: Ticket, kind: OutboxKind, template: str,
     context: dict[str, Any], *, answering: Message | None, auto: bool = True,
     cc: tuple[Address, ...] = (), record_text: str | None = None,
     keys: ContentKeys | None = None, send_after: datetime | None = None,
@@ -349,7 +353,8 @@ def queue_requester_mail(
         kind=kind, template=template, context=context,
         to=(Address(ticket.requester, ticket.requester_name or ""),), cc=cc,
         subject=ticket_subject(app, ticket, f"Re: {ticket.subject}"), ticket_id=ticket.id,
-        in_reply_to=in_reply_to, references=refs, reply_to=reply_address(app, ticket.id, "r"),
+        in_reply_to=in_reply_to, references=refs,
+        reply_to=reply_address(app, ticket.id, TokenRole.REQUESTER),
         auto_submitted="auto-replied" if auto else None, record_text=record_text,
         subject_key=keys.subject if keys else None, body_key=keys.body if keys else None,
         send_after=send_after,
@@ -374,7 +379,8 @@ def notify_practitioners(
     }
     in_reply_to, refs = thread_ids(message)
     queue_mail(app, session, Draft(
-        kind="notification", template="practitioner/" + ("new_case" if new_case else "follow_up"),
+        kind=OutboxKind.NOTIFICATION,
+        template="practitioner/" + ("new_case" if new_case else "follow_up"),
         context=context, to=to, subject=ticket_subject(app, ticket, message.subject),
         ticket_id=ticket.id, in_reply_to=in_reply_to, references=refs,
         reply_to=practitioner_reply_address(app, ticket.id, to), auto_submitted="auto-generated",
@@ -389,7 +395,7 @@ def audience_context(ticket: Ticket, audience: Audience) -> dict[str, Any]:
         "new_sender": audience.new_sender, "unverified": audience.unverified,
         "receiving": sorted(participants.audience(ticket), key=lambda a: a != requester),
         "pending": sorted(p.address for p in ticket.participants
-                          if p.state == participants.PENDING),
+                          if p.state == ParticipantState.PENDING),
         "related": [{"reference": t.reference} for t in audience.related],
     }
 
@@ -405,7 +411,6 @@ REFUSALS = {
     "automatic-reply": "it is an automatic reply (an out-of-office or vacation notice), and "
                        "automatic replies are never sent on to the requester",
 }
-REFUSAL_NOTICE = "practitioner_link"
 # At most one notice per case and practitioner in this time, by reason: an autoresponder
 # that answers the notice itself must not start a loop.
 REFUSAL_QUIET = {"automatic-reply": timedelta(days=7)}
@@ -427,7 +432,7 @@ def refuse_practitioner_reply(
     to = (Address(sender),)
     in_reply_to, refs = thread_ids(message)
     queue_mail(app, session, Draft(
-        kind=REFUSAL_NOTICE, template="practitioner/reply_refused", context={
+        kind=OutboxKind.PRACTITIONER_LINK, template="practitioner/reply_refused", context={
             "reference": ticket.reference, "reason": REFUSALS.get(reason, reason),
             "text": message.text or ""},
         to=to, subject=ticket_subject(app, ticket, f"Re: {ticket.subject}"), ticket_id=ticket.id,
@@ -437,7 +442,7 @@ def refuse_practitioner_reply(
 
 def recent_notice(session: Session, ticket_id: int, address: str, since: datetime) -> bool:
     found = session.execute(select(func.count(OutboxItem.id)).where(
-        OutboxItem.kind == REFUSAL_NOTICE, OutboxItem.ticket_id == ticket_id,
+        OutboxItem.kind == OutboxKind.PRACTITIONER_LINK, OutboxItem.ticket_id == ticket_id,
         OutboxItem.to_addr == address, OutboxItem.created_at >= since)).scalar()
     return bool(found)
 
@@ -452,7 +457,8 @@ def ticket_platform_names(app: App, ticket: Ticket) -> list[str]:
 
 def last_message_from(session: Session, ticket: Ticket, address: str) -> Message | None:
     return session.query(Message).filter(
-        Message.ticket_id == ticket.id, Message.sender == address, Message.direction == "in"
+        Message.ticket_id == ticket.id, Message.sender == address,
+        Message.direction == Direction.IN,
     ).order_by(Message.id.desc()).first()
 
 

@@ -70,13 +70,13 @@ from mailroom.store.hashes import (
 )
 from mailroom.store.models import AttachmentRow, BlockedHash, Message, OutboxItem, Ticket
 from mailroom.store.repository import live_ticket
+from mailroom.vocabulary import SYSTEM_ACTOR, OutboxStatus
 
 ILLEGAL_CATEGORY = "illegal_images"
 SEXTORTION_CATEGORY = "sextortion"
 ILLEGAL_CATEGORIES = frozenset({ILLEGAL_CATEGORY, SEXTORTION_CATEGORY})
 ILLEGAL_FLAG = "illegal"
 LISTED_FILE_FLAG = "listed-file"  # illegal only because it holds a listed file
-SYSTEM = "system"
 
 ILLEGAL_REASON = "the case may involve illegal images, which are never forwarded"
 LISTED_REASON = ("a file matches the list of known illegal images, so no file of this case "
@@ -230,7 +230,7 @@ class Settled:
 
 def flag_listed_files(
     app: App, session: Session, ticket: Ticket, sha256s: Collection[str], *,
-    actor: str = SYSTEM, message_pk: int | None = None,
+    actor: str = SYSTEM_ACTOR, message_pk: int | None = None,
 ) -> bool:
     """A case holds listed files: flag it illegal (unless it is already), with an audit
     event naming them, and settle its files. True when the case changed."""
@@ -245,7 +245,7 @@ def flag_listed_files(
 
 
 def settle_case_files(
-    app: App, session: Session, ticket: Ticket, *, actor: str = SYSTEM, source: str = "case",
+    app: App, session: Session, ticket: Ticket, *, actor: str = SYSTEM_ACTOR, source: str = "case",
     origin: str | None = None, note: str | None = None, message_pk: int | None = None,
 ) -> Settled:
     """Bring an illegal case's stored files in line with the rules: list them when the case
@@ -348,7 +348,9 @@ def drop_bytes(app: App, session: Session, rows: Sequence[AttachmentRow]) -> int
     return count
 
 
-def keep_only_hashes(app: App, session: Session, ticket: Ticket, *, actor: str = SYSTEM) -> int:
+def keep_only_hashes(
+    app: App, session: Session, ticket: Ticket, *, actor: str = SYSTEM_ACTOR
+) -> int:
     """After a practitioner (``actor``) set the case's category: list its files when the
     category is an illegal one, and delete their bytes when the settings refuse to keep
     them (the hashes stay). Returns how many attachments lost their bytes."""
@@ -409,7 +411,8 @@ def withhold_case_files(
 
 def _queued_with_files(session: Session, ticket: Ticket) -> int:
     files = session.execute(select(OutboxItem.files).where(
-        OutboxItem.ticket_id == ticket.id, OutboxItem.status.in_(("queued", "sending")))).scalars()
+        OutboxItem.ticket_id == ticket.id,
+        OutboxItem.status.in_((OutboxStatus.QUEUED, OutboxStatus.SENDING)))).scalars()
     return sum(1 for f in files if f)
 
 

@@ -15,8 +15,7 @@ from sqlalchemy.orm import Session
 
 from mailroom.mailtypes import Address
 from mailroom.store.models import Event, Participant, Ticket
-
-STATUSES = ("open", "waiting", "closed")
+from mailroom.vocabulary import ParticipantRole, ParticipantState, TicketStatus
 
 
 def record_event(
@@ -52,7 +51,7 @@ def open_ticket(
     session: Session, *, subject: str, requester: Address | None, at: datetime, prefix: str
 ) -> Ticket:
     ticket = Ticket(
-        subject=subject[:1000], status="open", created_at=at, updated_at=at,
+        subject=subject[:1000], status=TicketStatus.OPEN, created_at=at, updated_at=at,
         requester=requester.addr if requester else None,
         requester_name=requester.name if requester else None, flags=[],
         participants=[],  # known empty: adding the requester needs no SELECT
@@ -62,8 +61,8 @@ def open_ticket(
     ticket.reference = make_reference(prefix, ticket.id)
     if requester:
         ticket.participants.append(Participant(
-            address=requester.addr.lower(), name=requester.name or None, role="requester",
-            state="allowed", added_at=at))
+            address=requester.addr.lower(), name=requester.name or None,
+            role=ParticipantRole.REQUESTER, state=ParticipantState.ALLOWED, added_at=at))
     return ticket
 
 
@@ -72,13 +71,13 @@ def set_status(
     message_pk: int | None = None,
 ) -> bool:
     """Change the status; False when it already was that."""
-    if status not in STATUSES:
+    if status not in tuple(TicketStatus):
         raise ValueError(f"unknown status {status!r}")
     if ticket.status == status:
         return False
     before, ticket.status = ticket.status, status
     ticket.updated_at = at
-    ticket.closed_at = at if status == "closed" else None
+    ticket.closed_at = at if status == TicketStatus.CLOSED else None
     record_event(session, action="ticket.status", actor=actor, at=at, ticket_id=ticket.id,
                  message_pk=message_pk, before=before, after=status)
     return True

@@ -26,6 +26,7 @@ from mailroom.runtime.wiring import read_platforms
 from mailroom.store.db import make_engine, unavailable_as_store_error
 from mailroom.store.migrate import upgrade
 from mailroom.store.models import InboxItem, Ticket
+from mailroom.vocabulary import InboxStatus, TicketStatus
 
 
 def register(sub: Any) -> None:
@@ -52,7 +53,7 @@ def _register_tickets(sub: Any) -> None:
         dest="tickets_command")
     tickets.required = True
     listing = tickets.add_parser("list", help="tickets, newest first")
-    listing.add_argument("--status", help="open, waiting, closed (comma-separated)")
+    listing.add_argument("--status", help=f"{', '.join(TicketStatus)} (comma-separated)")
     listing.add_argument("--limit", type=int, default=1000)
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=cmd_tickets_list)
@@ -79,8 +80,9 @@ def _register_inbox(sub: Any) -> None:
         dest="inbox_command")
     inbox.required = True
     listing = inbox.add_parser("list", help="messages that failed processing")
-    listing.add_argument("--status", default="bad,shunt",
-                         help="comma-separated: new, done, bad, shunt (default bad,shunt)")
+    failed = f"{InboxStatus.BAD},{InboxStatus.SHUNT}"
+    listing.add_argument("--status", default=failed,
+                         help=f"comma-separated: {', '.join(InboxStatus)} (default {failed})")
     listing.add_argument("--limit", type=int, default=1000)
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=cmd_inbox_list)
@@ -257,9 +259,9 @@ def cmd_inbox_retry(args: argparse.Namespace) -> int:
 def _reset(app: App, item_id: int) -> bool:
     with app.sessions.begin() as session:
         item = session.get(InboxItem, item_id)
-        if item is None or item.status not in ("bad", "shunt"):
+        if item is None or item.status not in (InboxStatus.BAD, InboxStatus.SHUNT):
             return False
-        item.status = "new"
+        item.status = InboxStatus.NEW
         return True
 
 

@@ -25,6 +25,7 @@ from mailroom.runtime.jobs import EVERY_JOB
 from mailroom.runtime.scheduler import run_due_jobs
 from mailroom.sending.sender import send_due
 from mailroom.store.models import OutboxItem
+from mailroom.vocabulary import OutboxStatus
 
 
 def register(sub: Any) -> None:
@@ -37,7 +38,7 @@ def register(sub: Any) -> None:
     outbox = sub.add_parser("outbox", help="outgoing mail").add_subparsers(dest="outbox_command")
     outbox.required = True
     listing = outbox.add_parser("list", help="queued, sent and failed outgoing mail")
-    listing.add_argument("--status", help="queued, sending, sent, failed (comma-separated)")
+    listing.add_argument("--status", help=f"{', '.join(OutboxStatus)} (comma-separated)")
     listing.add_argument("--limit", type=int, default=1000)
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=cmd_outbox_list)

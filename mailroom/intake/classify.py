@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import Message
 from email.utils import collapse_rfc2231_value, getaddresses, parseaddr
+from enum import StrEnum
 
 from mailroom.intake.bounces import (
     SUCCESS_ACTIONS,
@@ -48,11 +49,15 @@ from mailroom.intake.bounces import (
     walk_parts,
 )
 
-LOOP = "loop"
-BOUNCE = "bounce"
-AUTO_REPLY = "auto_reply"
-NORMAL = "normal"
-KINDS = (LOOP, BOUNCE, AUTO_REPLY, NORMAL)
+
+class ClassificationKind(StrEnum):
+    """What kind of mail a message is (the module docstring says how each is told)."""
+
+    LOOP = "loop"
+    BOUNCE = "bounce"
+    AUTO_REPLY = "auto_reply"
+    NORMAL = "normal"
+
 
 BODY_LIMIT = 8_000  # characters of the notice that bounce patterns look at
 AUTO_PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply", "auto-reply"})
@@ -123,13 +128,13 @@ _BOUNCE_BODY = re.compile(
 class Classification:
     """The kind of a message and the reasons found for it."""
 
-    kind: str  # one of KINDS
+    kind: ClassificationKind
     reasons: tuple[str, ...]
 
     @property
     def is_automatic(self) -> bool:
         """True for everything that must never be acknowledged."""
-        return self.kind != NORMAL
+        return self.kind != ClassificationKind.NORMAL
 
 
 def classify(
@@ -148,16 +153,18 @@ def classify(
     """
     loop = loop_reasons(msg, our_domains, loop_token, our_message_id_prefix)
     if loop:
-        return Classification(LOOP, loop)
+        return Classification(ClassificationKind.LOOP, loop)
     null = ("null-sender",) if is_null_sender(msg, envelope_sender) else ()
     report = report_reasons(msg)
     if report:
-        return Classification(AUTO_REPLY, report + null)
+        return Classification(ClassificationKind.AUTO_REPLY, report + null)
     bounce = bounce_reasons(msg, null_sender=bool(null))
     if bounce:
-        return Classification(BOUNCE, bounce)
+        return Classification(ClassificationKind.BOUNCE, bounce)
     auto = null + auto_reply_reasons(msg)
-    return Classification(AUTO_REPLY, auto) if auto else Classification(NORMAL, ())
+    if auto:
+        return Classification(ClassificationKind.AUTO_REPLY, auto)
+    return Classification(ClassificationKind.NORMAL, ())
 
 
 # --- loops ----------------------------------------------------------------------------

@@ -49,7 +49,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-__all__ = ["ReplyParts", "parse_reply", "strip_quotes", "strip_signature"]
+__all__ = ["ReplyParts", "parse_reply", "strip_quotes"]
 
 
 @dataclass(frozen=True)
@@ -271,15 +271,6 @@ def strip_quotes(text: str, *, from_html: bool = False) -> str:
     indented blocks rather than ``>`` lines. A forwarded message is kept.
     """
     return parse_reply(text, from_html=from_html).text
-
-
-def strip_signature(text: str) -> str:
-    """``text`` without its signature (after ``-- `` or a mobile signature line)."""
-    lines = _lines(text)
-    for index, line in enumerate(lines):
-        if not _is_quoted(line) and _is_signature(line):
-            return _join(lines[:index])
-    return _join(lines)
 
 
 def parse_reply(text: str, *, from_html: bool = False) -> ReplyParts:

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from mailroom.platforms import Platform
 
-__all__ = ["KNOWN_DOMAINS", "find_urls", "host_of", "platform_for_url", "platforms_in"]
+__all__ = ["KNOWN_DOMAINS", "find_urls", "host_of", "platform_for_url"]
 
 # Bare links on these domains are recognised even without a directory at hand
 # (the shipped config/platforms.toml lists the same ones).
@@ -89,17 +89,6 @@ def platform_for_url(url: str, platforms: Mapping[str, Platform]) -> str | None:
             ):
                 best = (len(domain), key)
     return best[1] if best else None
-
-
-def platforms_in(text: str, platforms: Mapping[str, Platform]) -> dict[str, list[str]]:
-    """The URLs in ``text`` grouped by platform key, in order of first appearance."""
-    domains = {*KNOWN_DOMAINS, *(d for p in platforms.values() for d in p.domains)}
-    grouped: dict[str, list[str]] = {}
-    for url in find_urls(text, domains):
-        key = platform_for_url(url, platforms)
-        if key is not None:
-            grouped.setdefault(key, []).append(url)
-    return grouped
 
 
 @functools.lru_cache(maxsize=16)

@@ -158,11 +158,6 @@ def make_message_id(domain: str, ticket_ref: str | None = None) -> str:
     return mid
 
 
-def is_own_message_id(message_id: str) -> bool:
-    """True for ids made by :func:`make_message_id` (brackets optional)."""
-    return message_id.strip().lstrip("<").lower().startswith(MESSAGE_ID_PREFIX)
-
-
 def make_tag(tag_template: str, ident: int) -> str:
     """``[Helpline #{id}]`` and 123 → ``[Helpline #123]``."""
     _check_template(tag_template)

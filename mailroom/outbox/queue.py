@@ -25,6 +25,7 @@ from mailroom.mailtypes import Address, StoredFile
 from mailroom.outbox.compose import clean_header_text, make_message_id
 from mailroom.outbox.rendered import rendered_form
 from mailroom.store.models import Message, OutboxItem, Ticket
+from mailroom.vocabulary import Direction, OutboxKind, OutboxStatus
 
 log = logging.getLogger("mailroom.outbox")
 
@@ -32,7 +33,7 @@ log = logging.getLogger("mailroom.outbox")
 class Draft:
     """An outgoing mail before rendering."""
 
-    kind: str  # acknowledgement, notification, relay, escalation, follow_up, …
+    kind: OutboxKind
     template: str  # e.g. "requester/acknowledgement"
     context: Mapping[str, Any]
     to: tuple[Address, ...]
@@ -76,7 +77,7 @@ def queue_mail(app: App, session: Session, draft: Draft) -> Queued:
     conn = session.connection()
     item_id = conn.execute(_INSERT_OUTBOX, {
         "ticket_id": draft.ticket_id, "escalation_id": draft.escalation_id, "kind": draft.kind,
-        "status": "queued", "attempts": 0, "send_after": draft.send_after or now,
+        "status": OutboxStatus.QUEUED, "attempts": 0, "send_after": draft.send_after or now,
         "message_id": message_id, "mail_from": settings.helpline_address,
         "rcpt_to": recipients, "to_addr": recipients[0] if recipients else "",
         "subject": subject, "raw": None, "rendered": rendered,
@@ -84,7 +85,8 @@ def queue_mail(app: App, session: Session, draft: Draft) -> Queued:
         "subject_key": draft.subject_key, "body_key": draft.body_key,
     }).scalar_one()
     conn.execute(_INSERT_MESSAGE, {
-        "ticket_id": draft.ticket_id, "escalation_id": draft.escalation_id, "direction": "out",
+        "ticket_id": draft.ticket_id, "escalation_id": draft.escalation_id,
+        "direction": Direction.OUT,
         "kind": draft.kind, "sender": settings.helpline_address,
         "sender_name": settings.helpline_name,
         "recipients": {"to": [a.addr for a in draft.to], "cc": [a.addr for a in draft.cc]},
@@ -153,7 +155,7 @@ def _since(name: str) -> Any:
 
 def _acknowledgements_with(key: Any, name: str) -> Any:
     return select(OutboxItem.id).where(
-        OutboxItem.kind == "acknowledgement", key == bindparam(name),
+        OutboxItem.kind == OutboxKind.ACKNOWLEDGEMENT, key == bindparam(name),
         OutboxItem.created_at >= bindparam("content_since", type_=OutboxItem.created_at.type))
 
 
@@ -165,5 +167,5 @@ _SAME_CONTENT = select(func.count()).select_from(union(
     _acknowledgements_with(OutboxItem.body_key, "body_key"),
 ).subquery()).scalar_subquery()
 _RECENT_ACKNOWLEDGEMENTS = select(_since("window_since"), _since("day_since"), _SAME_CONTENT).where(
-    OutboxItem.kind == "acknowledgement", OutboxItem.to_addr == bindparam("address"),
+    OutboxItem.kind == OutboxKind.ACKNOWLEDGEMENT, OutboxItem.to_addr == bindparam("address"),
     OutboxItem.created_at >= bindparam("earliest", type_=OutboxItem.created_at.type))

@@ -133,6 +133,14 @@ from mailroom.store.models import (
     Ticket,
     outbox_has_content,
 )
+from mailroom.vocabulary import (
+    AutomaticKind,
+    Direction,
+    InboxStatus,
+    OutboxKind,
+    OutboxStatus,
+    TicketStatus,
+)
 
 __all__ = [
     "EXPORTS_FOLDER",
@@ -149,7 +157,8 @@ __all__ = [
 EXPORT_FORMAT = "mailroom-export/1"
 PLACEHOLDER_DOMAIN = "erased.invalid"
 CANCELLED = "cancelled: a recipient's data was erased"
-UNSENT = ("queued", "sending")  # "sending": a sender has it; it may still go out
+# "sending": a sender has it; it may still go out
+UNSENT = (OutboxStatus.QUEUED, OutboxStatus.SENDING)
 EXPORTS_FOLDER = "exports"  # under var/: where exports go unless --out says otherwise
 
 
@@ -478,9 +487,9 @@ def _their_blobs(session: Session, address: str) -> set[str]:
 def _close_their_cases(work: _Erasure, actor: str) -> None:
     """A case whose requester is erased has nobody to answer: it closes (an audit event)."""
     stmt = select(Ticket).where(Ticket.id.in_(work.holdings.requester_tickets),
-                                Ticket.status != "closed")
+                                Ticket.status != TicketStatus.CLOSED)
     for ticket in work.session.execute(stmt).scalars():
-        set_status(work.session, ticket, "closed", actor=actor, at=work.now)
+        set_status(work.session, ticket, TicketStatus.CLOSED, actor=actor, at=work.now)
         work.result.closed += 1
     work.session.flush()
 
@@ -504,7 +513,7 @@ def _erase_copies(work: _Erasure) -> None:
     theirs = select(Message.message_id).where(
         func.lower(Message.sender) == work.address, Message.message_id.is_not(None))
     copies = select(Message.message_id).where(
-        Message.direction == "out", Message.kind == "notification",
+        Message.direction == Direction.OUT, Message.kind == OutboxKind.NOTIFICATION,
         Message.in_reply_to.in_(theirs))
     counts.messages += execute_update(session, update(Message).where(
         Message.message_id.in_(copies), or_(Message.text.is_not(None), Message.subject != "")
@@ -513,7 +522,7 @@ def _erase_copies(work: _Erasure) -> None:
             OutboxItem.message_id.in_(copies))).scalars():
         work.outgoing_ids.add(item.message_id)
         if item.status in UNSENT:
-            item.status, item.last_error = "failed", CANCELLED
+            item.status, item.last_error = OutboxStatus.FAILED, CANCELLED
             work.result.cancelled += 1
         if item.status in SENT and (item.raw is not None or item.rendered is not None):
             item.raw, item.rendered, item.subject, item.files = None, None, "", None
@@ -552,7 +561,7 @@ def _erase_outbound(work: _Erasure) -> None:
         if about_them:
             work.outgoing_ids.add(item.message_id)
         if item.status in UNSENT and (to_them or their_case):
-            item.status, item.last_error = "failed", CANCELLED
+            item.status, item.last_error = OutboxStatus.FAILED, CANCELLED
             work.result.cancelled += 1
         has_content = item.raw is not None or item.rendered is not None
         if has_content and item.status in SENT and about_them:
@@ -581,7 +590,7 @@ def _erase_loose_mail(work: _Erasure) -> None:
 
 
 def _loose_messages_naming(session: Session, address: str) -> set[int]:
-    loose = or_(Message.ticket_id.is_(None), Message.kind == "bounce")
+    loose = or_(Message.ticket_id.is_(None), Message.kind == AutomaticKind.BOUNCE)
     candidates = session.execute(select(
         Message.id, Message.sender, Message.recipients, Message.text, Message.subject,
     ).where(loose, or_(
@@ -601,7 +610,7 @@ def _unprocessed_naming(session: Session, address: str) -> set[int]:
     still ``new`` are left to the pipeline (mail that came after the request)."""
     raws = session.execute(
         select(InboxItem.id, InboxRaw.raw).join(InboxRaw, InboxRaw.inbox_id == InboxItem.id)
-        .where(InboxItem.message_pk.is_(None), InboxItem.status != "new")
+        .where(InboxItem.message_pk.is_(None), InboxItem.status != InboxStatus.NEW)
         .execution_options(yield_per=20))
     return {inbox_id for inbox_id, raw in raws if names_address(raw, address)}
 

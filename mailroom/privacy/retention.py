@@ -69,6 +69,7 @@ from mailroom.store.models import (
     Ticket,
     outbox_has_content,
 )
+from mailroom.vocabulary import SYSTEM_ACTOR, OutboxStatus, TicketStatus
 
 __all__ = [
     "PurgeCounts",
@@ -83,9 +84,8 @@ __all__ = [
     "sweep_orphan_blobs",
 ]
 
-ACTOR = "system"
 BATCH = 100
-SENT = ("sent", "failed")  # outgoing mail that will not be sent again
+SENT = (OutboxStatus.SENT, OutboxStatus.FAILED)  # outgoing mail that will not be sent again
 EVENT_CONTENT_KEYS = ("urls",)
 
 
@@ -269,7 +269,8 @@ def months_before(moment: datetime, months: int) -> datetime:
 def due_tickets(session: Session, cutoff: datetime) -> list[tuple[int, str]]:
     """(id, reference) of tickets closed before ``cutoff`` and not purged since."""
     stmt = select(Ticket.id, Ticket.reference).where(
-        Ticket.status == "closed", Ticket.closed_at.is_not(None), Ticket.closed_at < cutoff,
+        Ticket.status == TicketStatus.CLOSED, Ticket.closed_at.is_not(None),
+        Ticket.closed_at < cutoff,
         or_(Ticket.purged_at.is_(None), Ticket.purged_at < Ticket.closed_at),
     ).order_by(Ticket.id)
     return [(tid, ref or f"#{tid}") for tid, ref in session.execute(stmt)]
@@ -308,7 +309,7 @@ def _purge_batch(app: App, ids: Sequence[int], result: RetentionResult) -> None:
         shas = blob_candidates(session, ids)
         result.counts.add(purge_tickets(session, ids, now=now))
         for tid in ids:
-            record_event(session, action="retention.purged", actor=ACTOR, at=now,
+            record_event(session, action="retention.purged", actor=SYSTEM_ACTOR, at=now,
                          ticket_id=tid, months=result.months,
                          cutoff=result.cutoff.isoformat())
     result.blobs += delete_unreferenced_blobs(app, shas)

@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session
 from mailroom.app import App
 from mailroom.hours import OpeningHours
 from mailroom.store.models import Escalation, Ticket
+from mailroom.vocabulary import EscalationOutcome
 
 __all__ = [
     "OUTCOMES",
@@ -54,7 +55,7 @@ __all__ = [
     "build_report",
 ]
 
-OUTCOMES = ("removed", "restricted", "declined", "no_action")
+OUTCOMES = tuple(EscalationOutcome)  # in the order the report shows them
 UNCATEGORISED = "uncategorised"
 UNKNOWN_ROLE = "unknown"
 _HOUR = 3600.0
@@ -176,7 +177,7 @@ class EscalationRow:
         """Removed over escalations with an outcome; None when none has one yet."""
         if not self.with_outcome:
             return None
-        return self.outcomes.get("removed", 0) / self.with_outcome
+        return self.outcomes.get(EscalationOutcome.REMOVED, 0) / self.with_outcome
 
     @property
     def awaiting_outcome(self) -> int:
@@ -324,7 +325,7 @@ def _escalation_row(
         for e in items if e.responded_at is not None
     ]
     counted = Counter(e.outcome for e in items if e.outcome)
-    outcomes = {o: counted[o] for o in OUTCOMES if counted[o]}
+    outcomes: dict[str, int] = {o: counted[o] for o in OUTCOMES if counted[o]}
     outcomes.update({o: n for o, n in sorted(counted.items()) if o not in OUTCOMES})
     return EscalationRow(key, name, len(items), len(waits), _median(waits), outcomes)
 

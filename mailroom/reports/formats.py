@@ -47,6 +47,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from mailroom.reports.data import OUTCOMES, EscalationRow, Report, month_label
+from mailroom.vocabulary import EscalationOutcome
 
 __all__ = [
     "FORMATS",
@@ -63,8 +64,9 @@ __all__ = [
 FORMATS = ("text", "json", "csv", "html")
 HTML_TEMPLATE = "reports/report.html.j2"
 OUTCOME_LABELS = {
-    "removed": "Removed", "restricted": "Restricted", "declined": "Declined",
-    "no_action": "No action", "awaiting": "Awaiting outcome",
+    EscalationOutcome.REMOVED: "Removed", EscalationOutcome.RESTRICTED: "Restricted",
+    EscalationOutcome.DECLINED: "Declined", EscalationOutcome.NO_ACTION: "No action",
+    "awaiting": "Awaiting outcome",
 }
 
 
@@ -465,7 +467,7 @@ def _outcome_description(report: Report) -> str:
     if not total.opened:
         return "No escalations to platforms in this period."
     parts = [f"{r.name}: {r.opened} opened, {r.answered} answered, "
-             f"{r.outcomes.get('removed', 0)} removed" for r in report.escalations]
+             f"{r.outcomes.get(EscalationOutcome.REMOVED, 0)} removed" for r in report.escalations]
     return (f"{total.opened} escalations to {len(report.escalations)} platforms. "
             + "; ".join(parts) + ".")
 

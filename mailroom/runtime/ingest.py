@@ -23,11 +23,13 @@ from mailroom.doors.files import SourceError, arrivals, count_messages
 from mailroom.errors import StoreUnavailable
 from mailroom.pipeline import process_item
 from mailroom.runtime.doors import door_inbox
+from mailroom.vocabulary import InboxOutcome, InboxStatus
 
 log = logging.getLogger("mailroom.runtime.ingest")
 
-SUMMARY_KEYS = ("messages", "created", "threaded", "duplicate", "rejected", "automatic",
-                "bounce", "loop", "pending", "unreadable")
+SUMMARY_KEYS = ("messages", InboxOutcome.CREATED, InboxOutcome.THREADED, InboxOutcome.DUPLICATE,
+                "rejected", InboxOutcome.AUTOMATIC, InboxOutcome.BOUNCE, InboxOutcome.LOOP,
+                "pending", "unreadable")
 
 
 def ingest_paths(
@@ -72,13 +74,13 @@ def _process(app: App, inbox_id: int, duplicate: bool, raw: bytes) -> str:
     except StoreUnavailable:
         log.warning("database unavailable: inbox %s left for the worker", inbox_id)
         return "pending"
-    if outcome == "skipped":  # already processed earlier: the same message again
-        return "duplicate" if duplicate else "skipped"
+    if outcome == InboxOutcome.SKIPPED:  # already processed earlier: the same message again
+        return InboxOutcome.DUPLICATE if duplicate else InboxOutcome.SKIPPED
     return outcome
 
 
 def _count(summary: dict[str, int], outcome: str) -> None:
-    key = "rejected" if outcome in ("bad", "shunt") else outcome
+    key = "rejected" if outcome in (InboxStatus.BAD, InboxStatus.SHUNT) else outcome
     summary[key] = summary.get(key, 0) + 1
 
 

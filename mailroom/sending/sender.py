@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -33,6 +34,7 @@ from mailroom.outbox.rendered import compose_rendered, with_note
 from mailroom.sending.transports import PermanentFailure, TransportError
 from mailroom.store.db import is_postgres, unavailable_as_store_error
 from mailroom.store.models import OutboxItem, Ticket
+from mailroom.vocabulary import OutboxKind, OutboxStatus
 
 log = logging.getLogger("mailroom.sending")
 
@@ -40,7 +42,16 @@ LEASE = timedelta(minutes=10)
 CLAIM_BATCH = 20
 MAX_BACKOFF = timedelta(hours=6)
 # Mail about our own failures is never itself reported when it fails.
-UNREPORTED_KINDS = frozenset({"outbox_failed"})
+UNREPORTED_KINDS = frozenset({OutboxKind.OUTBOX_FAILED})
+
+
+class SendResult(StrEnum):
+    """What one try at a claimed row came to: the keys of :func:`send_due`'s counts."""
+
+    SENT = "sent"  # the relay accepted it: the row is ``sent``
+    RETRY = "retry"  # a temporary failure: the row is ``queued`` again, for later
+    FAILED = "failed"  # given up: the row is ``failed`` and the practitioners are told
+    SKIPPED = "skipped"  # gone, or its lease ran out and another sender has it
 
 
 
@@ -182,8 +193,9 @@ def settle(app: App) -> None:
             _mark_sent(session, item_id, token, accepted_at)
         if pending.release:
             session.execute(update(OutboxItem).where(
-                OutboxItem.claimed_by.in_(pending.release), OutboxItem.status == "sending",
-            ).values(status="queued", claimed_by=None))
+                OutboxItem.claimed_by.in_(pending.release),
+                OutboxItem.status == OutboxStatus.SENDING,
+            ).values(status=OutboxStatus.QUEUED, claimed_by=None))
     app.unsettled.settled(pending)
     log.info("outbox settled after a database outage: %d marked sent, %d claim(s) given back",
              len(pending.sent), len(pending.release))
@@ -193,8 +205,8 @@ def claim_due(app: App, count: int, token: str) -> list[int]:
     """Lease up to ``count`` due rows to this claim (``token``); return their ids."""
     now = app.now()
     due = or_(
-        (OutboxItem.status == "queued") & (OutboxItem.send_after <= now),
-        (OutboxItem.status == "sending") & (OutboxItem.send_after <= now - LEASE),
+        (OutboxItem.status == OutboxStatus.QUEUED) & (OutboxItem.send_after <= now),
+        (OutboxItem.status == OutboxStatus.SENDING) & (OutboxItem.send_after <= now - LEASE),
     )
     with unavailable_as_store_error(), app.sessions.begin() as session:
         stmt = select(OutboxItem.id).where(due).order_by(OutboxItem.id).limit(count)
@@ -204,16 +216,17 @@ def claim_due(app: App, count: int, token: str) -> list[int]:
         if ids:
             # send_after doubles as the lease start while a row is "sending".
             session.execute(update(OutboxItem).where(OutboxItem.id.in_(ids))
-                            .values(status="sending", send_after=now, claimed_by=token))
+                            .values(status=OutboxStatus.SENDING, send_after=now,
+                                    claimed_by=token))
     return ids
 
 
-def send_one(app: App, item_id: int, token: str) -> str:
-    """Send a row of this claim; return ``sent``, ``retry``, ``failed`` or ``skipped``."""
+def send_one(app: App, item_id: int, token: str) -> SendResult:
+    """Send a row of this claim; return what came of it (:class:`SendResult`)."""
     with unavailable_as_store_error(), app.sessions() as session:
         item = session.get(OutboxItem, item_id)
-        if item is None or item.status != "sending" or item.claimed_by != token:
-            return "skipped"  # gone, or its lease ran out and another sender has it
+        if item is None or item.status != OutboxStatus.SENDING or item.claimed_by != token:
+            return SendResult.SKIPPED
         outgoing = read_outgoing(session, item)
     try:
         message = message_to_send(app, outgoing)
@@ -232,15 +245,15 @@ def send_one(app: App, item_id: int, token: str) -> str:
         app.unsettled.accepted(item_id, token, accepted_at)
         raise
     log.info("sent outbox %s (%s) to %s", item_id, outgoing.kind, ", ".join(outgoing.rcpt_to))
-    return "sent"
+    return SendResult.SENT
 
 
 def _mark_sent(session: Session, item_id: int, token: str, accepted_at: datetime) -> None:
     """The relay accepted this row of claim ``token`` (a no-op if the claim has lapsed)."""
     session.execute(update(OutboxItem).where(
         OutboxItem.id == item_id, OutboxItem.claimed_by == token,
-        OutboxItem.status == "sending",
-    ).values(status="sent", sent_at=accepted_at, attempts=OutboxItem.attempts + 1,
+        OutboxItem.status == OutboxStatus.SENDING,
+    ).values(status=OutboxStatus.SENT, sent_at=accepted_at, attempts=OutboxItem.attempts + 1,
              last_error=None, claimed_by=None))
 
 
@@ -251,7 +264,7 @@ def read_outgoing(session: Session, item: OutboxItem) -> Outgoing:
                     list(item.rcpt_to), files, files_held_at_send(session, item.ticket_id, files))
 
 
-def record_failure(app: App, item_id: int, exc: TransportError) -> str:
+def record_failure(app: App, item_id: int, exc: TransportError) -> SendResult:
     """Schedule a retry with backoff, or mark failed and tell the practitioners."""
     settings, now = app.settings, app.now()
     with unavailable_as_store_error(), app.sessions.begin() as session:
@@ -262,14 +275,14 @@ def record_failure(app: App, item_id: int, exc: TransportError) -> str:
         item.claimed_by = None
         permanent = isinstance(exc, PermanentFailure)
         if permanent or item.attempts >= settings.outbound_max_attempts:
-            item.status = "failed"
+            item.status = OutboxStatus.FAILED
             log.warning("outbox %s failed after %s attempts: %s", item_id, item.attempts, exc)
             if item.kind not in UNREPORTED_KINDS:
                 queue_failure_notice(app, session, item)
-            return "failed"
-        item.status, item.send_after = "queued", now + backoff(settings, item.attempts)
+            return SendResult.FAILED
+        item.status, item.send_after = OutboxStatus.QUEUED, now + backoff(settings, item.attempts)
         log.info("outbox %s: temporary failure (%s), retry at %s", item_id, exc, item.send_after)
-        return "retry"
+        return SendResult.RETRY
 
 
 def backoff(settings: Any, attempts: int) -> timedelta:
@@ -291,7 +304,8 @@ def queue_failure_notice(app: App, session: Session, failed: OutboxItem) -> None
         "error": failed.last_error or "",
     }
     queue_mail(app, session, Draft(
-        kind="outbox_failed", template="practitioner/outbox_failed", context=context, to=to,
+        kind=OutboxKind.OUTBOX_FAILED, template="practitioner/outbox_failed", context=context,
+        to=to,
         subject=f"Undelivered: {failed.subject}"[:250], ticket_id=failed.ticket_id,
         auto_submitted="auto-generated",
     ))

@@ -87,18 +87,6 @@ def listed_rows(session: Session, rows: Iterable[AttachmentRow]) -> set[str]:
     return {r.sha256 for r in rows if r.sha256 in hits or (r.md5 and r.md5 in hits)}
 
 
-def attachments_listed_by(
-    session: Session, sha256s: Collection[str], md5s: Collection[str]
-) -> list[AttachmentRow]:
-    """Every stored attachment row, in any case, that is one of these files."""
-    rows: dict[int, AttachmentRow] = {}
-    for column, values in ((AttachmentRow.sha256, sha256s), (AttachmentRow.md5, md5s)):
-        for chunk in _chunks(sorted({v for v in values if v})):
-            rows.update((r.id, r) for r in session.execute(
-                select(AttachmentRow).where(column.in_(chunk))).scalars())
-    return [rows[key] for key in sorted(rows)]
-
-
 def _chunks(values: Sequence[str]) -> Iterator[list[str]]:
     for start in range(0, len(values), CHUNK):
         yield list(values[start : start + CHUNK])

@@ -53,6 +53,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailroom.errors import StoreUnavailable
 from mailroom.store.db import one_writer, stale_connection, unavailable_as_store_error
 from mailroom.store.models import InboxItem, InboxRaw
+from mailroom.vocabulary import InboxStatus
 
 INBOX = cast(Table, InboxItem.__table__)
 INBOX_RAW = cast(Table, InboxRaw.__table__)
@@ -201,7 +202,7 @@ def store_raw(
     values = {
         "door": door, "door_ref": _storable(door_ref), "mail_from": _storable(mail_from),
         "rcpt_to": [_storable(r) for r in rcpt_to], "dedup_key": key, "size": len(raw),
-        "raw_sha256": hashlib.sha256(raw).hexdigest(), "status": "new",
+        "raw_sha256": hashlib.sha256(raw).hexdigest(), "status": InboxStatus.NEW,
     }
     engine = sessions.kw["bind"]
     found = _store_retrying(engine, values, raw)

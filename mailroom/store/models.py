@@ -33,6 +33,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column, relationship
 
+from mailroom.vocabulary import (
+    EscalationStatus,
+    InboxStatus,
+    OutboxStatus,
+    ParticipantState,
+    TicketStatus,
+)
+
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -108,7 +116,7 @@ class InboxItem(Base):
         select(InboxRaw.raw).where(InboxRaw.inbox_id == id).correlate_except(InboxRaw)
         .scalar_subquery()
     )
-    status: Mapped[str] = mapped_column(String(8), default="new")
+    status: Mapped[str] = mapped_column(String(8), default=InboxStatus.NEW)
     outcome: Mapped[str | None] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -127,7 +135,7 @@ class Ticket(Base):
 
     id: Mapped[int] = mapped_column(ID, primary_key=True)
     reference: Mapped[str | None] = mapped_column(String(32), unique=True)
-    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=TicketStatus.OPEN, index=True)
     subject: Mapped[str] = mapped_column(Text, default="")
     category: Mapped[str | None] = mapped_column(String(64), index=True)
     role: Mapped[str | None] = mapped_column(String(64))
@@ -220,7 +228,8 @@ class Participant(Base):
     address: Mapped[str] = mapped_column(String(320), index=True)
     name: Mapped[str | None] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))
-    state: Mapped[str] = mapped_column(String(8), default="pending", server_default="allowed")
+    state: Mapped[str] = mapped_column(String(8), default=ParticipantState.PENDING,
+                                       server_default=ParticipantState.ALLOWED)
     added_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     ticket: Mapped[Ticket] = relationship(back_populates="participants")
@@ -311,7 +320,7 @@ class OutboxItem(Base):
         ID, ForeignKey("escalations.id", ondelete="SET NULL")
     )
     kind: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(8), default="queued")
+    status: Mapped[str] = mapped_column(String(8), default=OutboxStatus.QUEUED)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     send_after: Mapped[datetime] = mapped_column(default=utcnow)
     message_id: Mapped[str] = mapped_column(String(512), unique=True)
@@ -355,7 +364,7 @@ class Escalation(Base):
         ID, ForeignKey("tickets.id", ondelete="CASCADE"), index=True
     )
     platform: Mapped[str] = mapped_column(String(64), index=True)
-    status: Mapped[str] = mapped_column(String(16), default="sent")
+    status: Mapped[str] = mapped_column(String(16), default=EscalationStatus.SENT)
     platform_ref: Mapped[str | None] = mapped_column(String(255))
     urls: Mapped[list[Any]] = mapped_column(default=list)
     context: Mapped[str | None] = mapped_column(Text)

@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, cast, null, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from mailroom.store.models import Message, MessageRef, Participant, Ticket
+from mailroom.vocabulary import Direction
 
 CHUNK = 500
 
@@ -49,7 +50,7 @@ def thread_links(session: Session, message_id: str | None, named: Sequence[str])
         if ident is None:  # a message naming this one
             if live is not None:
                 links.replies.add(live)
-            elif direction == "in":
+            elif direction == Direction.IN:
                 links.orphans = True
         elif ident == message_id:
             links.stored = True
@@ -78,7 +79,7 @@ _NAMING = (
     .join(MessageRef, MessageRef.message_pk == Message.id)
     .outerjoin(Ticket, Ticket.id == Message.ticket_id)
     .where(MessageRef.ref == bindparam("ref"),
-           or_(Message.ticket_id.is_not(None), Message.direction == "in"))
+           or_(Message.ticket_id.is_not(None), Message.direction == Direction.IN))
     .distinct()
 )
 _LINKS = union_all(_WITH_IDS, _NAMING)

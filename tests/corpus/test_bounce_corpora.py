@@ -29,7 +29,8 @@ from pathlib import Path
 import pytest
 
 from mailroom.intake.bounces import parse_bounce
-from mailroom.intake.classify import AUTO_REPLY, BOUNCE, NORMAL, Classification, classify
+from mailroom.intake.classify import Classification, classify
+from mailroom.intake.classify import ClassificationKind as Kind
 
 CORPORA = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpora"
 FLUFL = CORPORA / "flufl.bounce"
@@ -194,7 +195,8 @@ def flufl_expected() -> dict[str, tuple[set[str], bool]]:
 def test_flufl_bounces_are_recognised() -> None:
     paths = sorted(FLUFL_DATA.glob("*.txt"))
     rate = measure(
-        "flufl bounces classified bounce", ((p.name, run(load(p)).kind == BOUNCE) for p in paths)
+        "flufl bounces classified bounce",
+        ((p.name, run(load(p)).kind == Kind.BOUNCE) for p in paths),
     )
     assert rate.total == 103
     assert rate.value >= 0.99, rate
@@ -247,7 +249,8 @@ def test_perl_bounces_are_recognised() -> None:
     paths = perl_bounces()
     results = {p.name: run(load(p)) for p in paths}
     rate = measure(
-        "perl bounces classified bounce", ((name, c.kind == BOUNCE) for name, c in results.items())
+        "perl bounces classified bounce",
+        ((name, c.kind == Kind.BOUNCE) for name, c in results.items()),
     )
     assert rate.total == 116
     assert rate.value >= 0.99, rate
@@ -259,19 +262,20 @@ def test_perl_bounces_are_recognised() -> None:
 def test_perl_non_bounces_are_never_normal() -> None:
     results = {name: run(load(PERL / name)) for name in sorted(PERL_AUTOMATIC)}
     rate = measure(
-        "perl auto-replies not normal", ((name, c.kind != NORMAL) for name, c in results.items())
+        "perl auto-replies not normal",
+        ((name, c.kind != Kind.NORMAL) for name, c in results.items()),
     )
     kinds = {name: c.kind for name, c in results.items()}
     print("perl auto-replies:", kinds)
     assert rate.value == 1.0, rate
-    assert sum(kind == AUTO_REPLY for kind in kinds.values()) >= 5, kinds
+    assert sum(kind == Kind.AUTO_REPLY for kind in kinds.values()) >= 5, kinds
 
 
 @needs(PERL)
 def test_perl_spam_is_plain_mail() -> None:
     rate = measure(
         "perl spam (upstream: zero reports) normal",
-        ((name, run(load(PERL / name)).kind == NORMAL) for name in sorted(PERL_PLAIN_MAIL)),
+        ((name, run(load(PERL / name)).kind == Kind.NORMAL) for name in sorted(PERL_PLAIN_MAIL)),
     )
     assert rate.value == 1.0, rate
 
@@ -318,7 +322,7 @@ def test_human_mail_is_normal() -> None:
     results = {str(p.relative_to(p.parents[1])): run(load(p)) for p in human_mail()}
     normal = measure(
         "human mail classified normal",
-        ((f"{name}: {c.kind} {c.reasons}", c.kind == NORMAL) for name, c in results.items()),
+        ((f"{name}: {c.kind} {c.reasons}", c.kind == Kind.NORMAL) for name, c in results.items()),
     )
     print(f"false positives: {len(normal.misses)}/{normal.total}")
     assert normal.total >= 6
@@ -331,14 +335,14 @@ def test_mailing_list_mail_is_automatic_never_a_bounce() -> None:
     results = [(p.name, run(load(p))) for p in paths]
     bounces = measure(
         "lkml classified bounce or loop",
-        ((name, c.kind not in (BOUNCE, "loop")) for name, c in results),
+        ((name, c.kind not in (Kind.BOUNCE, "loop")) for name, c in results),
     )
     listed = measure(
         "lkml auto_reply for a list reason",
         (
             (
                 name,
-                c.kind == AUTO_REPLY
+                c.kind == Kind.AUTO_REPLY
                 and any(r == "list-id" or r.startswith("precedence:") for r in c.reasons),
             )
             for name, c in results

@@ -32,7 +32,8 @@ import inscriptis
 import pytest
 
 from mailroom.errors import MailError
-from mailroom.intake.classify import NORMAL, classify, vacation_reasons
+from mailroom.intake.classify import ClassificationKind as Kind
+from mailroom.intake.classify import classify, vacation_reasons
 from mailroom.intake.message import parse_message_tree, parse_mime
 from mailroom.intake.quotes import strip_quotes
 from tests.corpus.corpus_files import CORPORA, PERL, corpus_messages, needs_corpora, relative
@@ -200,7 +201,7 @@ def test_no_other_mail_of_the_corpora_reads_as_an_absence_notice(
         kind = classify(tree if tree is not None else parse_mime(raw), envelope_sender=None,
                         our_domains=("helpline.example",),
                         loop_token="helpline@helpline.example").kind
-        if kind != NORMAL:
+        if kind != Kind.NORMAL:
             continue
         score.total += 1
         if matches(parsed.subject, parsed.text):

@@ -11,15 +11,11 @@ from pathlib import Path
 import pytest
 
 from mailroom.intake.classify import (
-    AUTO_REPLY,
-    BOUNCE,
-    KINDS,
-    LOOP,
-    NORMAL,
     Classification,
     classify,
     is_noreply_address,
 )
+from mailroom.intake.classify import ClassificationKind as Kind
 
 OUR_DOMAINS = ("helpline.example.org",)
 LOOP_TOKEN = "help@helpline.example.org"
@@ -91,14 +87,14 @@ def dsn(action: str = "failed", status: str = "5.1.1", **kwargs: str) -> Message
 
 def test_human_mail_is_normal_with_no_reasons() -> None:
     result = run(mail())
-    assert result == Classification(NORMAL, ())
+    assert result == Classification(Kind.NORMAL, ())
     assert not result.is_automatic
 
 
 def test_classification_is_frozen_and_kinds_are_the_four() -> None:
-    assert set(KINDS) == {"bounce", "auto_reply", "loop", "normal"}
+    assert set(Kind) == {"bounce", "auto_reply", "loop", "normal"}
     with pytest.raises(dataclasses.FrozenInstanceError):
-        run(mail()).kind = BOUNCE  # type: ignore[misc]
+        run(mail()).kind = Kind.BOUNCE  # type: ignore[misc]
 
 
 # --- loops ----------------------------------------------------------------------------
@@ -115,13 +111,13 @@ def test_classification_is_frozen_and_kinds_are_the_four() -> None:
     ids=["exact", "case-and-space", "with-display-name", "second-x-loop"],
 )
 def test_our_x_loop_token_is_a_loop(headers: list[str], reasons: tuple[str, ...]) -> None:
-    assert run(mail(*headers)) == Classification(LOOP, reasons)
+    assert run(mail(*headers)) == Classification(Kind.LOOP, reasons)
 
 
 def test_our_message_id_is_a_loop() -> None:
     msg = mail()
     msg.replace_header("Message-ID", "<mailroom.t12.3@helpline.example.org>")
-    assert run(msg) == Classification(LOOP, ("our-message-id",))
+    assert run(msg) == Classification(Kind.LOOP, ("our-message-id",))
 
 
 def test_custom_message_id_prefix() -> None:
@@ -134,7 +130,7 @@ def test_custom_message_id_prefix() -> None:
         loop_token=LOOP_TOKEN,
         our_message_id_prefix="hl-",
     )
-    assert result.kind == LOOP
+    assert result.kind == Kind.LOOP
 
 
 @pytest.mark.parametrize(
@@ -149,23 +145,24 @@ def test_custom_message_id_prefix() -> None:
 def test_message_ids_that_are_not_ours(message_id: str) -> None:
     msg = mail()
     msg.replace_header("Message-ID", message_id)
-    assert run(msg).kind == NORMAL
+    assert run(msg).kind == Kind.NORMAL
 
 
 def test_someone_elses_x_loop_is_not_our_loop() -> None:
-    assert run(mail("X-Loop: owner-majordomo@kvack.example.org")).kind == NORMAL
+    assert run(mail("X-Loop: owner-majordomo@kvack.example.org")).kind == Kind.NORMAL
 
 
 def test_empty_loop_token_never_matches() -> None:
     msg = mail("X-Loop: ")
     assert (
-        classify(msg, envelope_sender="a@b.example", our_domains=(), loop_token="").kind == NORMAL
+        classify(msg, envelope_sender="a@b.example", our_domains=(), loop_token="").kind
+        == Kind.NORMAL
     )
 
 
 def test_loop_wins_over_automatic_headers() -> None:
     msg = mail("X-Loop: help@helpline.example.org", "Auto-Submitted: auto-replied")
-    assert run(msg, envelope_sender="").kind == LOOP
+    assert run(msg, envelope_sender="").kind == Kind.LOOP
 
 
 # --- bounces --------------------------------------------------------------------------
@@ -173,7 +170,7 @@ def test_loop_wins_over_automatic_headers() -> None:
 
 def test_dsn_is_a_bounce() -> None:
     result = run(dsn(), envelope_sender="")
-    assert result.kind == BOUNCE
+    assert result.kind == Kind.BOUNCE
     assert {"dsn", "mailer-daemon", "null-sender"} <= set(result.reasons)
     assert "delayed" not in result.reasons
 
@@ -184,7 +181,7 @@ def test_dsn_mislabelled_multipart_mixed_is_a_bounce() -> None:
         content_type='multipart/mixed; boundary="B"',
         body=DSN_BODY.format(action="failed", status="5.0.0"),
     )
-    assert run(msg).kind == BOUNCE
+    assert run(msg).kind == Kind.BOUNCE
     assert "dsn" in run(msg).reasons
 
 
@@ -198,7 +195,7 @@ def test_dsn_mislabelled_multipart_mixed_is_a_bounce() -> None:
 )
 def test_delay_warning_is_a_bounce_marked_delayed(action: str, status: str, subject: str) -> None:
     result = run(dsn(action, status, subject=subject), envelope_sender="")
-    assert result.kind == BOUNCE
+    assert result.kind == Kind.BOUNCE
     assert result.reasons[-1] == "delayed"
 
 
@@ -211,7 +208,7 @@ def test_delay_without_report_is_marked_delayed() -> None:
         "recipients after more than 24 hours on the queue on mx.example.com.\n",
     )
     result = run(msg, envelope_sender="")
-    assert (result.kind, result.reasons[-1]) == (BOUNCE, "delayed")
+    assert (result.kind, result.reasons[-1]) == (Kind.BOUNCE, "delayed")
 
 
 @pytest.mark.parametrize(
@@ -279,7 +276,7 @@ def test_bounce_shapes(
     extra: list[str], subject: str, sender: str, body: str, envelope: str, expected: str
 ) -> None:
     result = run(mail(*extra, subject=subject, sender=sender, body=body), envelope_sender=envelope)
-    assert result.kind == BOUNCE
+    assert result.kind == Kind.BOUNCE
     assert expected in result.reasons
 
 
@@ -296,7 +293,7 @@ def test_bounce_shapes(
     ids=["forwarded-bounce", "parcel-scam", "human-quoting-error"],
 )
 def test_one_weak_sign_is_not_a_bounce(subject: str, body: str) -> None:
-    assert run(mail(subject=subject, body=body)).kind == NORMAL
+    assert run(mail(subject=subject, body=body)).kind == Kind.NORMAL
 
 
 def test_null_sender_with_bounce_text_is_a_bounce() -> None:
@@ -305,7 +302,7 @@ def test_null_sender_with_bounce_text_is_a_bounce() -> None:
         subject="Re: hello",
         body="You sent mail to a@example.com. That's not a valid user here.\n",
     )
-    assert run(msg, envelope_sender="").kind == BOUNCE
+    assert run(msg, envelope_sender="").kind == Kind.BOUNCE
 
 
 # --- reports that are not failures ----------------------------------------------------
@@ -319,7 +316,7 @@ def test_read_receipt_is_auto_reply_mdn() -> None:
         "Content-Type: message/disposition-notification\n\n"
         "Disposition: manual-action/MDN-sent-manually; displayed\n\n--B--\n",
     )
-    assert run(msg, envelope_sender="") == Classification(AUTO_REPLY, ("mdn", "null-sender"))
+    assert run(msg, envelope_sender="") == Classification(Kind.AUTO_REPLY, ("mdn", "null-sender"))
 
 
 def test_abuse_report_is_auto_reply_arf() -> None:
@@ -332,7 +329,7 @@ def test_abuse_report_is_auto_reply_arf() -> None:
 
 
 def test_successful_delivery_report_is_not_a_bounce() -> None:
-    assert run(dsn("delivered", "2.0.0")) == Classification(AUTO_REPLY, ("dsn-success",))
+    assert run(dsn("delivered", "2.0.0")) == Classification(Kind.AUTO_REPLY, ("dsn-success",))
 
 
 # --- automatic replies ------------------------------------------------------------------
@@ -360,7 +357,7 @@ def test_successful_delivery_report_is_not_a_bounce() -> None:
 )
 def test_automatic_headers(header: str, reason: str) -> None:
     result = run(mail(header))
-    assert result.kind == AUTO_REPLY
+    assert result.kind == Kind.AUTO_REPLY
     assert reason in result.reasons
 
 
@@ -384,12 +381,12 @@ def test_automatic_headers(header: str, reason: str) -> None:
     ],
 )
 def test_headers_that_do_not_make_mail_automatic(header: str) -> None:
-    assert run(mail(header)).kind == NORMAL
+    assert run(mail(header)).kind == Kind.NORMAL
 
 
 def test_list_unsubscribe_with_any_precedence_is_bulk_mail() -> None:
     result = run(mail("Precedence: normal", "List-Unsubscribe: <https://news.example.com/u>"))
-    assert result == Classification(AUTO_REPLY, ("list-unsubscribe",))
+    assert result == Classification(Kind.AUTO_REPLY, ("list-unsubscribe",))
 
 
 def test_list_unsubscribe_with_precedence_adds_its_reason() -> None:
@@ -427,7 +424,7 @@ def test_list_unsubscribe_with_precedence_adds_its_reason() -> None:
 )
 def test_out_of_office_subjects(subject: str) -> None:
     result = run(mail(subject=subject))
-    assert result == Classification(AUTO_REPLY, ("subject:out-of-office",))
+    assert result == Classification(Kind.AUTO_REPLY, ("subject:out-of-office",))
 
 
 @pytest.mark.parametrize(
@@ -445,7 +442,7 @@ def test_out_of_office_subjects(subject: str) -> None:
     ],
 )
 def test_human_subjects_that_look_automatic(subject: str) -> None:
-    assert run(mail(subject=subject)).kind == NORMAL
+    assert run(mail(subject=subject)).kind == Kind.NORMAL
 
 
 # --- the null sender ------------------------------------------------------------------
@@ -464,7 +461,7 @@ def test_human_subjects_that_look_automatic(subject: str) -> None:
 )
 def test_null_sender_alone_is_automatic(envelope_sender: str | None, headers: list[str]) -> None:
     assert run(mail(*headers), envelope_sender=envelope_sender) == Classification(
-        AUTO_REPLY, ("null-sender",)
+        Kind.AUTO_REPLY, ("null-sender",)
     )
 
 
@@ -478,7 +475,7 @@ def test_null_sender_alone_is_automatic(envelope_sender: str | None, headers: li
     ids=["unknown", "return-path-person", "envelope-wins-over-header"],
 )
 def test_non_null_senders(envelope_sender: str | None, headers: list[str]) -> None:
-    assert run(mail(*headers), envelope_sender=envelope_sender).kind == NORMAL
+    assert run(mail(*headers), envelope_sender=envelope_sender).kind == Kind.NORMAL
 
 
 def test_null_sender_reason_comes_first_among_auto_reasons() -> None:
@@ -492,16 +489,16 @@ def test_null_sender_reason_comes_first_among_auto_reasons() -> None:
 @pytest.mark.parametrize(
     ("name", "kind", "reason"),
     [
-        ("automatic/exchange-oof.eml", AUTO_REPLY, "x-auto-response-suppress"),
-        ("automatic/german-oof-subject-only.eml", AUTO_REPLY, "subject:out-of-office"),
-        ("automatic/vacation-responder.eml", AUTO_REPLY, "auto-submitted:auto-replied"),
-        ("automatic/challenge-response.eml", AUTO_REPLY, "challenge-response"),
-        ("automatic/read-receipt.eml", AUTO_REPLY, "mdn"),
-        ("automatic/postfix-bounce.eml", BOUNCE, "dsn"),
-        ("automatic/exim-bounce.eml", BOUNCE, "x-failed-recipients"),
-        ("automatic/qmail-bounce.eml", BOUNCE, "body:bounce"),
-        ("automatic/gmail-delay.eml", BOUNCE, "delayed"),
-        ("automatic/looped-acknowledgement.eml", LOOP, "x-loop"),
+        ("automatic/exchange-oof.eml", Kind.AUTO_REPLY, "x-auto-response-suppress"),
+        ("automatic/german-oof-subject-only.eml", Kind.AUTO_REPLY, "subject:out-of-office"),
+        ("automatic/vacation-responder.eml", Kind.AUTO_REPLY, "auto-submitted:auto-replied"),
+        ("automatic/challenge-response.eml", Kind.AUTO_REPLY, "challenge-response"),
+        ("automatic/read-receipt.eml", Kind.AUTO_REPLY, "mdn"),
+        ("automatic/postfix-bounce.eml", Kind.BOUNCE, "dsn"),
+        ("automatic/exim-bounce.eml", Kind.BOUNCE, "x-failed-recipients"),
+        ("automatic/qmail-bounce.eml", Kind.BOUNCE, "body:bounce"),
+        ("automatic/gmail-delay.eml", Kind.BOUNCE, "delayed"),
+        ("automatic/looped-acknowledgement.eml", Kind.LOOP, "x-loop"),
     ],
     ids=lambda value: Path(value).stem if isinstance(value, str) and "/" in value else None,
 )
@@ -516,7 +513,7 @@ def test_fixture_messages(name: str, kind: str, reason: str) -> None:
 )
 def test_human_fixtures_are_normal(path: Path) -> None:
     msg = email.message_from_bytes(path.read_bytes(), policy=compat32)
-    assert run(msg, envelope_sender=None) == Classification(NORMAL, ())
+    assert run(msg, envelope_sender=None) == Classification(Kind.NORMAL, ())
 
 
 def test_garbage_never_raises() -> None:
@@ -525,7 +522,7 @@ def test_garbage_never_raises() -> None:
         b"Subject: =?x-unknown?q?=FF?=\nFrom: <<@@>>\n\n\xff\xfe--\n",
         policy=compat32,
     )
-    assert run(msg, envelope_sender=None).kind in KINDS
+    assert run(msg, envelope_sender=None).kind in tuple(Kind)
 
 
 # --- no-reply addresses -------------------------------------------------------------------

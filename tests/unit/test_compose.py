@@ -11,16 +11,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mailroom.intake.classify import is_our_message_id
 from mailroom.mailtypes import Address
 from mailroom.outbox.compose import (
     MAX_REFERENCES,
+    MESSAGE_ID_PREFIX,
     POLICY,
     _verify_generated_headers,
     bound_references,
     clean_header_text,
     compose_message,
     find_ticket_tag,
-    is_own_message_id,
     make_message_id,
     make_tag,
     strip_tag,
@@ -374,8 +375,10 @@ def test_make_message_id() -> None:
     assert first != second
     assert first.startswith("mailroom.hl-000123.") and first.endswith("@helpline.example")
     assert "<" not in first
-    assert is_own_message_id(first) and is_own_message_id(f"<{first}>")
-    assert not is_own_message_id("CAF=abc@mail.gmail.com")
+    ours = ["helpline.example"]
+    assert is_our_message_id(first, ours, MESSAGE_ID_PREFIX)
+    assert is_our_message_id(f"<{first}>", ours, MESSAGE_ID_PREFIX)
+    assert not is_our_message_id("CAF=abc@mail.gmail.com", ours, MESSAGE_ID_PREFIX)
     assert make_message_id("helpline.example").startswith("mailroom.")
 
 

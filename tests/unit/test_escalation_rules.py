@@ -26,7 +26,8 @@ from mailroom.cases.escalations import (
     urls_for_platform,
 )
 from mailroom.errors import MailroomError
-from mailroom.intake.classify import AUTO_REPLY, NORMAL, Classification
+from mailroom.intake.classify import Classification
+from mailroom.intake.classify import ClassificationKind as Kind
 from mailroom.outbox.render import Renderer
 from mailroom.platforms import Platform, load_platforms
 from mailroom.store.models import Escalation, Ticket
@@ -117,11 +118,12 @@ def test_no_pattern_no_ref() -> None:
 # --- acknowledgement or answer --------------------------------------------------------------
 
 ACKS = {
-    "person": (NORMAL, "We removed the video.", False),
-    "auto-submitted": (AUTO_REPLY, "We removed the video.", True),
-    "says-automated": (NORMAL, "This is an automated message. Report 123 received.", True),
-    "sent-automatically": (NORMAL, "This email was sent automatically.", True),
-    "mentions-automation": (NORMAL, "Automated systems flagged the video; we removed it.", False),
+    "person": (Kind.NORMAL, "We removed the video.", False),
+    "auto-submitted": (Kind.AUTO_REPLY, "We removed the video.", True),
+    "says-automated": (Kind.NORMAL, "This is an automated message. Report 123 received.", True),
+    "sent-automatically": (Kind.NORMAL, "This email was sent automatically.", True),
+    "mentions-automation": (Kind.NORMAL, "Automated systems flagged the video; we removed it.",
+                            False),
 }
 
 

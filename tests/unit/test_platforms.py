@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mailroom.cases.escalations import find_platform_ref
 from mailroom.platforms import Platform, load_platforms
 
 SHIPPED = Path(__file__).resolve().parents[2] / "config" / "platforms.toml"
@@ -55,7 +56,7 @@ def test_optional_keys_have_defaults() -> None:
     assert problems == []
     discord = platforms["discord"]
     assert (discord.follow_up_days, discord.max_follow_ups, discord.template) == (5, 2, "discord")
-    assert discord.find_case_ref("Ticket 123") is None
+    assert find_platform_ref(discord, ["Ticket 123"], own=None) is None
 
 
 PROBLEMS = [
@@ -124,9 +125,9 @@ def test_a_domain_claimed_by_two_platforms_is_a_problem() -> None:
     ],
     ids=["named-group", "first-group", "whole-match"],
 )
-def test_find_case_ref(pattern: str, text: str, ref: str) -> None:
+def test_find_platform_ref(pattern: str, text: str, ref: str) -> None:
     platforms, _ = load_platforms(with_value("case_ref_pattern", pattern))
-    assert platforms["tiktok"].find_case_ref(text) == ref
+    assert find_platform_ref(platforms["tiktok"], [text], own=None) == ref
 
 
 def test_the_shipped_directory_is_valid_and_complete() -> None:
@@ -151,4 +152,4 @@ def test_the_shipped_directory_is_valid_and_complete() -> None:
 )
 def test_shipped_case_ref_patterns(key: str, reply: str, ref: str) -> None:
     platforms, _ = load_platforms(tomllib.loads(SHIPPED.read_text("utf-8")))
-    assert platforms[key].find_case_ref(reply) == ref
+    assert find_platform_ref(platforms[key], [reply], own=None) == ref

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailroom.intake.quotes import parse_reply, strip_quotes, strip_signature
+from mailroom.intake.quotes import parse_reply, strip_quotes
 
 QUOTE = "> Hello, can you help?\n> \n> Sam\n"
 
@@ -374,20 +374,6 @@ def test_history_holds_what_was_cut() -> None:
     assert parts.history.endswith("> Hi")
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("Hello\n\n-- \nAlex\nPhone 123", "Hello"),
-        ("Hello\n\nSent from my iPhone", "Hello"),
-        ("Hello -- not a signature", "Hello -- not a signature"),
-        ("Hello\n> --\n> quoted signature stays", "Hello\n> --\n> quoted signature stays"),
-    ],
-    ids=["delimiter", "mobile", "mid-line-dashes", "quoted-delimiter"],
-)
-def test_strip_signature(text: str, expected: str) -> None:
-    assert strip_signature(text) == expected
-
-
 LINE_PIECES = st.sampled_from([
     "", "Hello", "> quoted", "-- ", "Sent from my iPhone", "Sent from my pocket",
     "On Mon, 1 Jan 2024 at 10:00, A <a@b.org> wrote:", "From: A <a@b.org>", "Sent: Monday 10:00",
@@ -411,3 +397,16 @@ def _plain(line: str) -> str:
 
 def test_many_vague_signatures_in_a_row_do_not_recurse() -> None:
     assert strip_quotes("Hi\n" + "Sent from my pocket\n" * 5000).startswith("Hi")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Hello\n\n-- \nAlex\nPhone 123", "Hello"),
+        ("Hello\n\nSent from my iPhone", "Hello"),
+        ("Hello -- not a signature", "Hello -- not a signature"),
+    ],
+    ids=["delimiter", "mobile", "mid-line-dashes"],
+)
+def test_signature_goes_with_the_quotes(text: str, expected: str) -> None:
+    assert strip_quotes(text) == expected

@@ -1,4 +1,4 @@
-"""find_urls, platform_for_url, platforms_in."""
+"""find_urls, platform_for_url."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mailroom.intake.urls import find_urls, host_of, platform_for_url, platforms_in
+from mailroom.intake.urls import find_urls, host_of, platform_for_url
 from mailroom.platforms import load_platforms
 
 SHIPPED = Path(__file__).resolve().parents[2] / "config" / "platforms.toml"
@@ -125,14 +125,3 @@ def test_the_longest_listed_domain_wins(platforms) -> None:
 def test_host_of() -> None:
     assert host_of("HTTPS://Www.Example.COM.:8080/x") == "www.example.com"
     assert host_of("example.com/x") == "example.com"
-
-
-def test_platforms_in_groups_urls_by_platform_in_order(platforms) -> None:
-    text = (
-        "He posts on https://www.tiktok.com/@bad and instagram.com/bad_insta, "
-        "also vm.tiktok.com/ZM1/ and https://example.com/other."
-    )
-    assert platforms_in(text, platforms) == {
-        "tiktok": ["https://www.tiktok.com/@bad", "https://vm.tiktok.com/ZM1/"],
-        "instagram": ["https://instagram.com/bad_insta"],
-    }
