@@ -30,8 +30,9 @@ import pytest
 
 from mailroom.app import App
 from mailroom.cli.main import main
+from mailroom.reports.cases import case_report
 from mailroom.reports.data import Period, Report
-from mailroom.reports.formats import report_dict
+from mailroom.reports.formats import json_data
 from mailroom.runtime.wiring import build_app
 from mailroom.store.db import make_engine
 from mailroom.store.migrate import upgrade
@@ -203,7 +204,7 @@ def report_period() -> Period:
 
 def comparable(report: Report) -> dict[str, Any]:
     """The report's figures without the moment it was generated (for before/after)."""
-    data = report_dict(report)
+    data = json_data(case_report(report))
     data.pop("generated_at")
     return data
 

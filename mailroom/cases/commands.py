@@ -1,11 +1,11 @@
-"""Command lines at the top of a practitioner's reply (spec section 6).
+"""Command lines at the top of a practitioner's reply (spec section 6), one unit each.
 
 A practitioner steers a case from the mail client by starting the reply with
 command lines, one per line, before any other text (blank lines may come
 before and between them)::
 
-    #assign me                  #assign ADDRESS
-    #status open|waiting|closed #category NAME     #role NAME
+    #assign me|ADDRESS          #status open|waiting|closed
+    #category NAME              #role NAME
     #escalate PLATFORM [URL…]   #outcome removed|restricted|declined|no_action [PLATFORM]
     #note                       #close
     #allow ADDRESS|all          #remove ADDRESS    #merge REF    #withhold
@@ -19,19 +19,64 @@ Names and enumerated values are case-insensitive (``#Status Closed``), and the
 bold or italic marks that an HTML mail client adds around a line
 (``*#note*``, ``**#status closed**``) are ignored; otherwise the syntax is strict: an
 unknown command or a bad value becomes an error sentence for the reply to the
-practitioner, and the caller runs nothing. Values that need the configuration
-(category names, platform keys) are checked by the caller.
+practitioner, and the caller runs nothing.
+
+**A command is one unit**, as in GNU Mailman's ``commands/eml_*.py``: a
+:class:`CommandUnit` holds the command's ``name``, its
+``argument_description`` and one-line ``description`` (the help at the foot of
+every practitioner mail is generated from them: :func:`command_help`), an
+``example`` that must parse, and its three steps:
+
+- ``parse(rest)``: the text after the name → a :class:`Command`, or the error
+  sentence. Pure: it reads only the text, as :func:`parse_commands` does (the
+  pipeline calls it too, to tell a vacation notice from a reply of commands).
+- ``check(command, known)``: a value the configuration does not know (a
+  category, a role, a practitioner, a platform) → the error sentence. Pure too:
+  :class:`Known` is what the configuration names.
+- ``run(reply, command)``: the effect on the case, through the :class:`Reply`
+  being acted on: the change, its audit event, a line for the practitioner's
+  "done" list, or a notice when it could not be done.
+
+Every unit is listed once, in :data:`UNITS` (the order of the help and of
+"known commands"). A unit without help, an example or an effect cannot be
+listed: ``run`` is abstract, and ``tests/unit/test_command_units.py`` parses
+every example and looks for every command in the help practitioners receive.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
+from sqlalchemy.orm import Session
+
+from mailroom.app import App
+from mailroom.cases import participants
+from mailroom.cases.escalations import open_escalation, outcome_target, record_outcome
+from mailroom.cases.merging import merge_tickets
+from mailroom.cases.safeguarding import keep_only_hashes, withhold_case_files
+from mailroom.cases.tickets import record_event, set_status, ticket_by_reference
+from mailroom.errors import MailroomError
+from mailroom.store.models import Message, Ticket
 from mailroom.vocabulary import EscalationOutcome, TicketStatus
 
-__all__ = ["COMMANDS", "Command", "CommandParse", "parse_commands"]
+__all__ = [
+    "UNITS",
+    "Command",
+    "CommandHelp",
+    "CommandParse",
+    "CommandUnit",
+    "Known",
+    "Reply",
+    "check_commands",
+    "command_help",
+    "merge_case_into",
+    "parse_commands",
+    "run_commands",
+]
 
 STATUSES = tuple(TicketStatus)
 OUTCOMES = tuple(EscalationOutcome)
@@ -66,6 +111,74 @@ class CommandParse:
 
     def named(self, name: str) -> tuple[Command, ...]:
         return tuple(command for command in self.commands if command.name == name)
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the configuration names, for the checks."""
+
+    practitioners: tuple[str, ...]
+    categories: tuple[str, ...]
+    roles: tuple[str, ...]
+    platforms: tuple[str, ...]  # the keys of the platform directory, sorted
+
+    @classmethod
+    def of(cls, app: App) -> Known:
+        settings = app.settings
+        return cls(settings.practitioners, settings.categories, settings.roles,
+                   tuple(sorted(app.platforms)))
+
+
+@dataclass
+class Reply:
+    """One practitioner reply being acted on, and what acting on it caused."""
+
+    app: App
+    session: Session
+    ticket: Ticket
+    message: Message
+    actor: str  # the practitioner's address
+    status_chosen: bool = False  # a #status/#close decided the status
+    closing: bool = False  # a command closed the case
+    internal: bool = False  # #note: nothing is relayed
+    signposting: str | None = None  # the new category, for its signposting
+    done: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    note_text: str | None = None  # the text of a #note reply: context for an escalation
+
+    def record(self, action: str, **detail: Any) -> None:
+        """An audit event by the practitioner, from this reply."""
+        record_event(self.session, action=action, actor=self.actor, at=self.app.now(),
+                     ticket_id=self.ticket.id, message_pk=self.message.id, **detail)
+
+
+class CommandUnit(ABC):
+    """One command: what it is called, its help, and how it is read, checked and run."""
+
+    name: ClassVar[str]
+    argument_description: ClassVar[str] = ""  # "open|waiting|closed"; empty: no argument
+    description: ClassVar[str]  # one line of help: what it does
+    example: ClassVar[str]  # a command line that parses
+
+    @property
+    def syntax(self) -> str:
+        """``#status open|waiting|closed``."""
+        return f"#{self.name} {self.argument_description}".rstrip()
+
+    @abstractmethod
+    def parse(self, rest: str) -> Command | str:
+        """The command from the text after its name, or the error sentence about it."""
+
+    def check(self, command: Command, known: Known) -> str | None:
+        """The error sentence when the configuration does not know a value."""
+        return None
+
+    @abstractmethod
+    def run(self, reply: Reply, command: Command) -> None:
+        """Its effect on the case."""
+
+
+# --- the block ---------------------------------------------------------------------------
 
 
 def parse_commands(text: str) -> CommandParse:
@@ -106,67 +219,63 @@ def _clean(line: str) -> str:
 
 def _parse_one(name: str, rest: str) -> Command | str:
     """The command, or the error sentence about it."""
-    parser = COMMANDS.get(name)
-    if parser is None:
-        known = ", ".join(f"#{known}" for known in COMMANDS)
+    unit = _BY_NAME.get(name)
+    if unit is None:
+        known = ", ".join(f"#{known}" for known in _BY_NAME)
         return f"#{name}: unknown command (known commands: {known})"
-    return parser(name, rest)
+    return unit.parse(rest)
 
 
-def _one_of(choices: tuple[str, ...]) -> Callable[[str, str], Command | str]:
-    def parse(name: str, rest: str) -> Command | str:
-        value = rest.strip().lower().replace("-", "_").replace(" ", "_")
-        if value in choices:
-            return Command(name, (value,))
-        listed = ", ".join(choices)
-        if not rest:
-            return f"#{name}: needs one of {listed}"
-        return f'#{name}: "{rest}" is not one of {listed}'
-
-    return parse
+def check_commands(commands: Iterable[Command], known: Known) -> list[str]:
+    """One error sentence per command whose value the configuration does not know."""
+    errors = (_BY_NAME[command.name].check(command, known) for command in commands)
+    return [error for error in errors if error]
 
 
-def _outcome(name: str, rest: str) -> Command | str:
-    """``#outcome removed [PLATFORM]``: the platform picks among several escalations."""
-    words = rest.split()
-    found = _one_of(OUTCOMES)(name, words[0] if words else "")
-    if isinstance(found, str) or len(words) < 2:
-        return found
-    if len(words) > 2:
-        return f'#{name}: takes an outcome and at most a platform, got "{rest}"'
-    return Command(name, (*found.args, words[1].lower()))
+def run_commands(reply: Reply, commands: Iterable[Command]) -> None:
+    """Run each command, in order (all of them parsed and checked)."""
+    for command in commands:
+        _BY_NAME[command.name].run(reply, command)
 
 
-def _no_arguments(name: str, rest: str) -> Command | str:
+@dataclass(frozen=True)
+class CommandHelp:
+    """One line of the help at the foot of practitioner mail."""
+
+    syntax: str
+    description: str
+
+
+def command_help() -> tuple[CommandHelp, ...]:
+    """The help for every command, in the order of :data:`UNITS`."""
+    return tuple(CommandHelp(unit.syntax, unit.description) for unit in UNITS)
+
+
+# --- reading arguments (pure) ------------------------------------------------------------
+
+
+def read_one_of(name: str, rest: str, choices: tuple[str, ...]) -> Command | str:
+    value = rest.strip().lower().replace("-", "_").replace(" ", "_")
+    if value in choices:
+        return Command(name, (value,))
+    listed = ", ".join(choices)
+    if not rest:
+        return f"#{name}: needs one of {listed}"
+    return f'#{name}: "{rest}" is not one of {listed}'
+
+
+def read_nothing(name: str, rest: str) -> Command | str:
     if rest:
         return f'#{name}: takes nothing after it, got "{rest}"'
     return Command(name)
 
 
-def _free_text(name: str, rest: str) -> Command | str:
+def read_free_text(name: str, rest: str) -> Command | str:
     value = " ".join(rest.split())
     return Command(name, (value,)) if value else f"#{name}: needs a name after it"
 
 
-def _assign(name: str, rest: str) -> Command | str:
-    value = rest.strip().strip("<>").strip()
-    if value.lower() == "me":
-        return Command(name, ("me",))
-    if _ADDRESS.match(value):
-        return Command(name, (value.lower(),))
-    if not value:
-        return f"#{name}: needs 'me' or an email address"
-    return f'#{name}: "{rest}" is not "me" or an email address'
-
-
-def _allow(name: str, rest: str) -> Command | str:
-    """``#allow ADDRESS`` or ``#allow all`` (every pending participant)."""
-    if rest.strip().lower() == "all":
-        return Command(name, ("all",))
-    return _address(name, rest)
-
-
-def _address(name: str, rest: str) -> Command | str:
+def read_address(name: str, rest: str) -> Command | str:
     value = rest.strip().strip("<>").strip()
     if _ADDRESS.match(value):
         return Command(name, (value.lower(),))
@@ -175,38 +284,348 @@ def _address(name: str, rest: str) -> Command | str:
     return f'#{name}: "{rest}" is not an email address'
 
 
-def _reference(name: str, rest: str) -> Command | str:
-    """``#merge HL-000012`` (or ``12``, ``#12``): a case reference."""
-    value = rest.strip().lstrip("#").strip()
-    if _REFERENCE.match(value):
-        return Command(name, (value.upper(),))
-    if not value:
-        return f"#{name}: needs the reference of a case, e.g. #{name} HL-000012"
-    return f'#{name}: "{rest}" is not a case reference'
+def normalise_choice(value: str) -> str:
+    """``Illegal images`` / ``illegal-images`` → ``illegal_images``."""
+    return "_".join(value.lower().replace("-", " ").split())
 
 
-def _escalate(name: str, rest: str) -> Command | str:
-    words = rest.split()
-    if not words:
-        return f"#{name}: needs a platform, then any URLs to report"
-    platform, urls = words[0].lower(), [word.strip("<>") for word in words[1:]]
-    for url in urls:
-        if not _URL.match(url):
-            return f'#{name}: "{url}" is not a URL'
-    return Command(name, (platform, *urls))
+# --- the commands ------------------------------------------------------------------------
 
 
-COMMANDS: dict[str, Callable[[str, str], Command | str]] = {
-    "assign": _assign,
-    "status": _one_of(STATUSES),
-    "category": _free_text,
-    "role": _free_text,
-    "escalate": _escalate,
-    "outcome": _outcome,
-    "note": _no_arguments,
-    "close": _no_arguments,
-    "allow": _allow,
-    "remove": _address,
-    "merge": _reference,
-    "withhold": _no_arguments,
-}
+class Assign(CommandUnit):
+    name = "assign"
+    argument_description = "me|ADDRESS"
+    description = "assign the case to you or to another practitioner"
+    example = "#assign me"
+
+    def parse(self, rest: str) -> Command | str:
+        value = rest.strip().strip("<>").strip()
+        if value.lower() == "me":
+            return Command(self.name, ("me",))
+        if _ADDRESS.match(value):
+            return Command(self.name, (value.lower(),))
+        if not value:
+            return f"#{self.name}: needs 'me' or an email address"
+        return f'#{self.name}: "{rest}" is not "me" or an email address'
+
+    def check(self, command: Command, known: Known) -> str | None:
+        address = command.args[0]
+        if address == "me" or address in known.practitioners:
+            return None
+        return (f'#assign: "{address}" is not a practitioner '
+                '(use "me" or a practitioner\'s address)')
+
+    def run(self, reply: Reply, command: Command) -> None:
+        address = reply.actor if command.args[0] == "me" else command.args[0]
+        before = reply.ticket.assignee
+        if before != address:
+            reply.ticket.assignee = address
+            reply.record("ticket.assigned", before=before, after=address)
+        reply.done.append(f"assigned to {address}")
+
+
+class Status(CommandUnit):
+    name = "status"
+    argument_description = "|".join(STATUSES)
+    description = "set the status (an answer alone moves open to waiting)"
+    example = "#status waiting"
+
+    def parse(self, rest: str) -> Command | str:
+        return read_one_of(self.name, rest, STATUSES)
+
+    def run(self, reply: Reply, command: Command) -> None:
+        change_status(reply, command.args[0])
+
+
+class ChoiceField(CommandUnit):
+    """``#category`` and ``#role``: a name the configuration lists, set on the ticket's
+    field of the same name."""
+
+    @abstractmethod
+    def choices(self, known: Known) -> tuple[str, ...]:
+        """The names the configuration lists."""
+
+    def parse(self, rest: str) -> Command | str:
+        return read_free_text(self.name, rest)
+
+    def check(self, command: Command, known: Known) -> str | None:
+        if normalise_choice(command.args[0]) in self.choices(known):
+            return None
+        return (f'#{self.name}: "{command.args[0]}" is not a {self.name} '
+                f'(one of: {", ".join(self.choices(known))})')
+
+    def run(self, reply: Reply, command: Command) -> None:
+        value = normalise_choice(command.args[0])
+        before = getattr(reply.ticket, self.name)
+        if before != value:
+            setattr(reply.ticket, self.name, value)
+            reply.record(f"ticket.{self.name}", before=before, after=value)
+            self.changed(reply, value)
+        reply.done.append(f"{self.name} {value}")
+
+    def changed(self, reply: Reply, value: str) -> None:
+        """What a new value causes besides its audit event."""
+
+
+class Category(ChoiceField):
+    name = "category"
+    argument_description = "NAME"
+    description = "set the category; some send the requester their signposting"
+    example = "#category bullying"
+
+    def choices(self, known: Known) -> tuple[str, ...]:
+        return known.categories
+
+    def changed(self, reply: Reply, value: str) -> None:
+        reply.signposting = value
+        keep_only_hashes(reply.app, reply.session, reply.ticket, actor=reply.actor)
+
+
+class Role(ChoiceField):
+    name = "role"
+    argument_description = "NAME"
+    description = "set the requester's professional role"
+    example = "#role teacher"
+
+    def choices(self, known: Known) -> tuple[str, ...]:
+        return known.roles
+
+
+class Escalate(CommandUnit):
+    name = "escalate"
+    argument_description = "PLATFORM [URL ...]"
+    description = "report the case to a platform (no URL: those the requester gave)"
+    example = "#escalate tiktok https://www.tiktok.com/@example"
+
+    def parse(self, rest: str) -> Command | str:
+        words = rest.split()
+        if not words:
+            return f"#{self.name}: needs a platform, then any URLs to report"
+        platform, urls = words[0].lower(), [word.strip("<>") for word in words[1:]]
+        for url in urls:
+            if not _URL.match(url):
+                return f'#{self.name}: "{url}" is not a URL'
+        return Command(self.name, (platform, *urls))
+
+    def check(self, command: Command, known: Known) -> str | None:
+        platform = command.args[0]
+        if platform in known.platforms:
+            return None
+        return (f'#escalate: "{platform}" is not a platform in the directory '
+                f'(one of: {", ".join(known.platforms)})')
+
+    def run(self, reply: Reply, command: Command) -> None:
+        request_escalation(reply, command.args[0], command.args[1:])
+
+
+class Outcome(CommandUnit):
+    name = "outcome"
+    argument_description = "|".join(OUTCOMES) + " [PLATFORM]"
+    description = "what the platform did"
+    example = "#outcome removed"
+
+    def parse(self, rest: str) -> Command | str:
+        """The platform picks among several escalations."""
+        words = rest.split()
+        found = read_one_of(self.name, words[0] if words else "", OUTCOMES)
+        if isinstance(found, str) or len(words) < 2:
+            return found
+        if len(words) > 2:
+            return f'#{self.name}: takes an outcome and at most a platform, got "{rest}"'
+        return Command(self.name, (*found.args, words[1].lower()))
+
+    def run(self, reply: Reply, command: Command) -> None:
+        request_outcome(reply, command.args[0], *command.args[1:2])
+
+
+class Note(CommandUnit):
+    name = "note"
+    description = "nothing is sent: the reply stays internal (#escalate sends it as context)"
+    example = "#note"
+
+    def parse(self, rest: str) -> Command | str:
+        return read_nothing(self.name, rest)
+
+    def run(self, reply: Reply, command: Command) -> None:
+        reply.internal = True
+
+
+class Close(CommandUnit):
+    name = "close"
+    description = "close the case; the requester gets the closure notice"
+    example = "#close"
+
+    def parse(self, rest: str) -> Command | str:
+        return read_nothing(self.name, rest)
+
+    def run(self, reply: Reply, command: Command) -> None:
+        change_status(reply, TicketStatus.CLOSED)
+
+
+class Allow(CommandUnit):
+    name = "allow"
+    argument_description = "ADDRESS|all"
+    description = "the address (all: every pending one) receives this case's answers"
+    example = "#allow head@school.example"
+
+    def parse(self, rest: str) -> Command | str:
+        if rest.strip().lower() == "all":
+            return Command(self.name, ("all",))
+        return read_address(self.name, rest)
+
+    def run(self, reply: Reply, command: Command) -> None:
+        try:
+            changed = participants.allow(reply.session, reply.ticket, command.args[0],
+                                         actor=reply.actor, at=reply.app.now(),
+                                         message_pk=reply.message.id)
+        except participants.ParticipantError as exc:
+            reply.notices.append(f"#allow {command.args[0]}: {exc}")
+            return
+        if changed:
+            reply.done.append(f"allowed {', '.join(changed)} "
+                              "(they receive answers on this case)")
+        else:
+            reply.done.append(f"#allow {command.args[0]}: nobody was waiting to be allowed")
+
+
+class Remove(CommandUnit):
+    name = "remove"
+    argument_description = "ADDRESS"
+    description = "the address receives nothing more of this case"
+    example = "#remove head@school.example"
+
+    def parse(self, rest: str) -> Command | str:
+        return read_address(self.name, rest)
+
+    def run(self, reply: Reply, command: Command) -> None:
+        address = command.args[0]
+        try:
+            removed = participants.remove(reply.session, reply.ticket, address,
+                                          actor=reply.actor, at=reply.app.now(),
+                                          message_pk=reply.message.id)
+        except participants.ParticipantError as exc:
+            reply.notices.append(f"#remove {address}: {exc}")
+            return
+        reply.done.append(f"removed {address}" if removed else f"{address} was not on the case")
+
+
+class Merge(CommandUnit):
+    """Its people come with the case merged: the practitioner's decision widens the
+    audience, which nothing else may."""
+
+    name = "merge"
+    argument_description = "REF"
+    description = "fold case REF into this one; its people receive this case's answers"
+    example = "#merge HL-000012"
+
+    def parse(self, rest: str) -> Command | str:
+        """``HL-000012``, ``12`` or ``#12``."""
+        value = rest.strip().lstrip("#").strip()
+        if _REFERENCE.match(value):
+            return Command(self.name, (value.upper(),))
+        if not value:
+            return f"#{self.name}: needs the reference of a case, e.g. #{self.name} HL-000012"
+        return f'#{self.name}: "{rest}" is not a case reference'
+
+    def run(self, reply: Reply, command: Command) -> None:
+        ref = command.args[0]
+        try:
+            other = merge_case_into(reply.app, reply.session, reply.ticket, ref,
+                                    actor=reply.actor, message_pk=reply.message.id)
+        except MailroomError as exc:
+            reply.notices.append(f"#merge {ref}: {exc}")
+            return
+        reply.done.append(f"merged {other.reference} into {reply.ticket.reference}")
+
+
+class Withhold(CommandUnit):
+    name = "withhold"
+    description = "no file of this case is ever sent again, in any case: for illegal images"
+    example = "#withhold"
+
+    def parse(self, rest: str) -> Command | str:
+        return read_nothing(self.name, rest)
+
+    def run(self, reply: Reply, command: Command) -> None:
+        """Every file of the case, from now on and retroactively."""
+        done = withhold_case_files(reply.app, reply.session, reply.ticket, actor=reply.actor,
+                                   message_pk=reply.message.id)
+        line = f"withheld the case's {done.files} file(s): none will be sent, in any case"
+        if done.queued_mail:
+            line += f" ({done.queued_mail} queued mail(s) will go without them)"
+        if done.other_cases:
+            line += f"; the same files also flagged {', '.join(done.other_cases)}"
+        reply.done.append(line)
+
+
+UNITS: tuple[CommandUnit, ...] = (
+    Assign(), Status(), Category(), Role(), Escalate(), Outcome(), Note(), Close(), Allow(),
+    Remove(), Merge(), Withhold(),
+)
+_BY_NAME: dict[str, CommandUnit] = {unit.name: unit for unit in UNITS}
+
+
+# --- what the commands share -------------------------------------------------------------
+
+
+def change_status(reply: Reply, status: str) -> None:
+    """A status the practitioner chose: the relay will not change it again."""
+    reply.status_chosen = True
+    changed = set_status(reply.session, reply.ticket, status, actor=reply.actor,
+                         at=reply.app.now(), message_pk=reply.message.id)
+    reply.closing = status == TicketStatus.CLOSED and (changed or reply.closing)
+    reply.done.append(f"status {status}")
+
+
+def request_escalation(reply: Reply, platform: str, urls: tuple[str, ...]) -> None:
+    """``#escalate``: open the escalation; a reason it cannot go is told to the practitioner.
+
+    The context sent to the platform is the text of a ``#note`` reply, never the
+    answer being relayed to the professional.
+    """
+    name = reply.app.platforms[platform].name
+    try:
+        escalation = open_escalation(
+            reply.app, reply.session, reply.ticket, platform, urls=list(urls) or None,
+            context=reply.note_text, actor=reply.actor, message_pk=reply.message.id)
+    except MailroomError as exc:
+        reply.record("escalation.refused", platform=platform, reason=str(exc))
+        reply.notices.append(f"#escalate {platform}: nothing was sent to {name}: {exc}")
+        return
+    reply.done.append(f"escalated to {name} ({len(escalation.urls)} URLs)")
+
+
+def request_outcome(reply: Reply, outcome: str, platform: str | None = None) -> None:
+    """``#outcome``: close the escalation it is about with that outcome."""
+    try:
+        escalation = outcome_target(reply.session, reply.ticket, platform)
+        record_outcome(reply.app, reply.session, escalation, outcome, actor=reply.actor,
+                       message_pk=reply.message.id)
+    except MailroomError as exc:
+        reply.record("outcome.refused", outcome=outcome, reason=str(exc))
+        reply.notices.append(f"#outcome {outcome}: {exc}")
+        return
+    reply.done.append(f"outcome {outcome} for {escalation.platform}")
+
+
+def merge_case_into(
+    app: App, session: Session, keep: Ticket, ref: str, *, actor: str,
+    message_pk: int | None = None,
+) -> Ticket:
+    """Merge the case ``ref`` into ``keep`` by a practitioner's decision; the case merged.
+
+    Raises MailroomError (one line) when there is no such case, it is this one, or
+    it was merged already."""
+    other = ticket_by_reference(session, ref)
+    if other is None:
+        raise MailroomError(f"there is no case {ref}")
+    if other.merged_into is not None:
+        raise MailroomError(f"case {other.reference} was already merged into another case")
+    if other.id == keep.id:
+        raise MailroomError(f"case {other.reference} is this case")
+    merged = merge_tickets(session, keep, [other], at=app.now(), reason="practitioner",
+                           actor=actor, message_pk=message_pk)
+    if merged.became_illegal:
+        keep_only_hashes(app, session, keep, actor=actor)
+    return other
+

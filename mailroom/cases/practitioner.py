@@ -6,14 +6,15 @@ recognised practitioner is stored on its ticket, in the same transaction.
 signatures are gone (:mod:`mailroom.intake.quotes`; HTML-only mail was rendered to
 text by the parser). Then, in order:
 
-1. **Check** the command lines at the top (:mod:`mailroom.cases.commands`) and their
-   values against the configuration: categories, roles, practitioners,
-   platforms. Any error and *nothing* happens: no command runs, nothing is
-   relayed; the practitioner gets ``practitioner/command_error`` threaded to
-   the reply, and a ``command.rejected`` event is kept.
-2. **Run** each command in order, each with its audit event (actor: the
-   practitioner; message: the reply). A command that changes nothing (the
-   category it already has) writes nothing.
+1. **Check** the command lines at the top and their values against the
+   configuration (categories, roles, practitioners, platforms): each command's
+   unit in :mod:`mailroom.cases.commands` parses and checks its own. Any error
+   and *nothing* happens: no command runs, nothing is relayed; the practitioner
+   gets ``practitioner/command_error`` threaded to the reply, and a
+   ``command.rejected`` event is kept.
+2. **Run** each command in order (its unit's ``run``), each with its audit
+   event (actor: the practitioner; message: the reply). A command that changes
+   nothing (the category it already has) writes nothing.
 3. **Relay** what is left to the requester and the participants a practitioner
    allowed (never a pending one: see :mod:`mailroom.cases.participants`),
    from the helpline address, threaded to the requester's latest message and
@@ -45,19 +46,21 @@ commands and such a sign-off relays nothing.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from mailroom.addresses import TokenRole
 from mailroom.app import App
-from mailroom.cases import participants
-from mailroom.cases.commands import Command, parse_commands
-from mailroom.cases.escalations import open_escalation, outcome_target, record_outcome
+from mailroom.cases.commands import (
+    Known,
+    Reply,
+    check_commands,
+    merge_case_into,
+    parse_commands,
+    run_commands,
+)
 from mailroom.cases.incoming import Incoming
-from mailroom.cases.merging import merge_tickets
 from mailroom.cases.participants import copy_recipients
 from mailroom.cases.replies import (
     last_message_from,
@@ -68,22 +71,17 @@ from mailroom.cases.replies import (
     thread_ids,
     ticket_subject,
 )
-from mailroom.cases.safeguarding import keep_only_hashes, outgoing_attachments, withhold_case_files
-from mailroom.cases.tickets import record_event, set_status, ticket_by_reference
-from mailroom.errors import MailroomError
+from mailroom.cases.safeguarding import outgoing_attachments
+from mailroom.cases.tickets import set_status
 from mailroom.mailtypes import Address, StoredFile
 from mailroom.outbox.compose import is_writable_address
 from mailroom.outbox.queue import Draft, queue_mail
-from mailroom.store.models import Message, Ticket
 from mailroom.vocabulary import OutboxKind, TicketStatus
 
 __all__ = [
-    "Reply",
-    "check_commands",
     "handle_practitioner_reply",
+    "merge_case_into",
     "relay_text",
-    "request_escalation",
-    "request_outcome",
     "strip_sign_off",
 ]
 
@@ -104,28 +102,6 @@ _BLANK_RUN = re.compile(r"\n{3,}")
 Attachments = list[StoredFile]
 
 
-@dataclass
-class Reply:
-    """One practitioner reply being acted on, and what acting on it caused."""
-
-    app: App
-    session: Session
-    ticket: Ticket
-    message: Message
-    actor: str  # the practitioner's address
-    status_chosen: bool = False  # a #status/#close decided the status
-    closing: bool = False  # a command closed the case
-    signposting: str | None = None  # the new category, for its signposting
-    done: list[str] = field(default_factory=list)
-    notices: list[str] = field(default_factory=list)
-    note_text: str | None = None  # the text of a #note reply: context for an escalation
-
-    def record(self, action: str, **detail: Any) -> None:
-        """An audit event by the practitioner, from this reply."""
-        record_event(self.session, action=action, actor=self.actor, at=self.app.now(),
-                     ticket_id=self.ticket.id, message_pk=self.message.id, **detail)
-
-
 def handle_practitioner_reply(app: App, session: Session, incoming: Incoming) -> None:
     """Check and run the commands of a practitioner's reply, then relay its answer."""
     ticket, message = incoming.ticket, incoming.message
@@ -133,13 +109,12 @@ def handle_practitioner_reply(app: App, session: Session, incoming: Incoming) ->
     reply = Reply(app, session, ticket, message, actor=message.sender or "unknown")
     parsed = parse_commands(message.text or "")
     reply.note_text = relay_text(parsed.body) or None if parsed.is_note else None
-    errors = [*parsed.errors, *check_commands(app, parsed.commands)]
+    errors = [*parsed.errors, *check_commands(parsed.commands, Known.of(app))]
     if errors:
         reject(reply, errors)
         return
-    for command in parsed.commands:
-        RUNNERS[command.name](reply, command)
-    if parsed.is_note:
+    run_commands(reply, parsed.commands)
+    if reply.internal:
         reply.record("note.added")
     else:
         relay(reply, relay_text(parsed.body))
@@ -149,59 +124,7 @@ def handle_practitioner_reply(app: App, session: Session, incoming: Incoming) ->
             "reference": ticket.reference, "done": reply.done, "notices": reply.notices})
 
 
-# --- checking ----------------------------------------------------------------------------
-
-
-def check_commands(app: App, commands: tuple[Command, ...]) -> list[str]:
-    """One error sentence per command whose value the configuration does not know."""
-    errors = []
-    for command in commands:
-        checker = CHECKS.get(command.name)
-        error = checker(app, command) if checker else None
-        if error:
-            errors.append(error)
-    return errors
-
-
-def normalise_choice(value: str) -> str:
-    """``Illegal images`` / ``illegal-images`` → ``illegal_images``."""
-    return "_".join(value.lower().replace("-", " ").split())
-
-
-def _check_assign(app: App, command: Command) -> str | None:
-    address = command.args[0]
-    if address == "me" or address in app.settings.practitioners:
-        return None
-    return f'#assign: "{address}" is not a practitioner (use "me" or a practitioner\'s address)'
-
-
-def _check_choice(
-    what: str, choices: Callable[[App], tuple[str, ...]]
-) -> Callable[[App, Command], str | None]:
-    def check(app: App, command: Command) -> str | None:
-        value = normalise_choice(command.args[0])
-        if value in choices(app):
-            return None
-        return f'#{command.name}: "{command.args[0]}" is not a {what} ' \
-               f'(one of: {", ".join(choices(app))})'
-
-    return check
-
-
-def _check_escalate(app: App, command: Command) -> str | None:
-    platform = command.args[0]
-    if platform in app.platforms:
-        return None
-    return f'#escalate: "{platform}" is not a platform in the directory ' \
-           f'(one of: {", ".join(sorted(app.platforms))})'
-
-
-CHECKS: dict[str, Callable[[App, Command], str | None]] = {
-    "assign": _check_assign,
-    "category": _check_choice("category", lambda app: app.settings.categories),
-    "role": _check_choice("role", lambda app: app.settings.roles),
-    "escalate": _check_escalate,
-}
+# --- refusing ------------------------------------------------------------------------------
 
 
 def reject(reply: Reply, errors: list[str]) -> None:
@@ -210,185 +133,6 @@ def reject(reply: Reply, errors: list[str]) -> None:
     reply.message.flags = [*reply.message.flags, "commands-rejected"]
     answer_practitioner(reply, OutboxKind.COMMAND_ERROR,
                         {"reference": reply.ticket.reference, "errors": errors})
-
-
-# --- running -----------------------------------------------------------------------------
-
-
-def _run_assign(reply: Reply, command: Command) -> None:
-    address = reply.actor if command.args[0] == "me" else command.args[0]
-    before = reply.ticket.assignee
-    if before != address:
-        reply.ticket.assignee = address
-        reply.record("ticket.assigned", before=before, after=address)
-    reply.done.append(f"assigned to {address}")
-
-
-def _run_status(reply: Reply, command: Command) -> None:
-    change_status(reply, command.args[0])
-
-
-def _run_close(reply: Reply, command: Command) -> None:
-    change_status(reply, TicketStatus.CLOSED)
-
-
-def change_status(reply: Reply, status: str) -> None:
-    """A status the practitioner chose: the relay will not change it again."""
-    reply.status_chosen = True
-    changed = set_status(reply.session, reply.ticket, status, actor=reply.actor,
-                         at=reply.app.now(), message_pk=reply.message.id)
-    reply.closing = status == TicketStatus.CLOSED and (changed or reply.closing)
-    reply.done.append(f"status {status}")
-
-
-def _run_field(name: str) -> Callable[[Reply, Command], None]:
-    """``#category`` and ``#role``: set the ticket's field of that name."""
-
-    def run(reply: Reply, command: Command) -> None:
-        value = normalise_choice(command.args[0])
-        before = getattr(reply.ticket, name)
-        if before != value:
-            setattr(reply.ticket, name, value)
-            reply.record(f"ticket.{name}", before=before, after=value)
-            if name == "category":
-                reply.signposting = value
-                keep_only_hashes(reply.app, reply.session, reply.ticket, actor=reply.actor)
-        reply.done.append(f"{name} {value}")
-
-    return run
-
-
-def _run_escalate(reply: Reply, command: Command) -> None:
-    request_escalation(reply, command.args[0], command.args[1:])
-
-
-def _run_outcome(reply: Reply, command: Command) -> None:
-    request_outcome(reply, command.args[0], *command.args[1:2])
-
-
-def _run_allow(reply: Reply, command: Command) -> None:
-    """``#allow ADDRESS|all``: they receive the case's answers from now on."""
-    try:
-        changed = participants.allow(reply.session, reply.ticket, command.args[0],
-                                     actor=reply.actor, at=reply.app.now(),
-                                     message_pk=reply.message.id)
-    except participants.ParticipantError as exc:
-        reply.notices.append(f"#allow {command.args[0]}: {exc}")
-        return
-    if changed:
-        reply.done.append(f"allowed {', '.join(changed)} (they receive answers on this case)")
-    else:
-        reply.done.append(f"#allow {command.args[0]}: nobody was waiting to be allowed")
-
-
-def _run_remove(reply: Reply, command: Command) -> None:
-    """``#remove ADDRESS``: they receive nothing more of the case."""
-    address = command.args[0]
-    try:
-        removed = participants.remove(reply.session, reply.ticket, address, actor=reply.actor,
-                                      at=reply.app.now(), message_pk=reply.message.id)
-    except participants.ParticipantError as exc:
-        reply.notices.append(f"#remove {address}: {exc}")
-        return
-    reply.done.append(f"removed {address}" if removed else f"{address} was not on the case")
-
-
-def _run_merge(reply: Reply, command: Command) -> None:
-    """``#merge REF``: fold that case into this one; its people come with it (the
-    practitioner's decision widens the audience, which nothing else may)."""
-    ref = command.args[0]
-    try:
-        other = merge_case_into(reply.app, reply.session, reply.ticket, ref, actor=reply.actor,
-                                message_pk=reply.message.id)
-    except MailroomError as exc:
-        reply.notices.append(f"#merge {ref}: {exc}")
-        return
-    reply.done.append(f"merged {other.reference} into {reply.ticket.reference}")
-
-
-def merge_case_into(
-    app: App, session: Session, keep: Ticket, ref: str, *, actor: str,
-    message_pk: int | None = None,
-) -> Ticket:
-    """Merge the case ``ref`` into ``keep`` by a practitioner's decision; the case merged.
-
-    Raises MailroomError (one line) when there is no such case, it is this one, or
-    it was merged already."""
-    other = ticket_by_reference(session, ref)
-    if other is None:
-        raise MailroomError(f"there is no case {ref}")
-    if other.merged_into is not None:
-        raise MailroomError(f"case {other.reference} was already merged into another case")
-    if other.id == keep.id:
-        raise MailroomError(f"case {other.reference} is this case")
-    merged = merge_tickets(session, keep, [other], at=app.now(), reason="practitioner",
-                           actor=actor, message_pk=message_pk)
-    if merged.became_illegal:
-        keep_only_hashes(app, session, keep, actor=actor)
-    return other
-
-
-def _run_withhold(reply: Reply, command: Command) -> None:
-    """``#withhold``: every file of the case is withheld from now on, and retroactively."""
-    done = withhold_case_files(reply.app, reply.session, reply.ticket, actor=reply.actor,
-                               message_pk=reply.message.id)
-    line = f"withheld the case's {done.files} file(s): none will be sent, in any case"
-    if done.queued_mail:
-        line += f" ({done.queued_mail} queued mail(s) will go without them)"
-    if done.other_cases:
-        line += f"; the same files also flagged {', '.join(done.other_cases)}"
-    reply.done.append(line)
-
-
-def _run_nothing(reply: Reply, command: Command) -> None:
-    """``#note``: handled as a whole (nothing is relayed)."""
-
-
-def request_escalation(reply: Reply, platform: str, urls: tuple[str, ...]) -> None:
-    """``#escalate``: open the escalation; a reason it cannot go is told to the practitioner.
-
-    The context sent to the platform is the text of a ``#note`` reply, never the
-    answer being relayed to the professional.
-    """
-    name = reply.app.platforms[platform].name
-    try:
-        escalation = open_escalation(
-            reply.app, reply.session, reply.ticket, platform, urls=list(urls) or None,
-            context=reply.note_text, actor=reply.actor, message_pk=reply.message.id)
-    except MailroomError as exc:
-        reply.record("escalation.refused", platform=platform, reason=str(exc))
-        reply.notices.append(f"#escalate {platform}: nothing was sent to {name}: {exc}")
-        return
-    reply.done.append(f"escalated to {name} ({len(escalation.urls)} URLs)")
-
-
-def request_outcome(reply: Reply, outcome: str, platform: str | None = None) -> None:
-    """``#outcome``: close the escalation it is about with that outcome."""
-    try:
-        escalation = outcome_target(reply.session, reply.ticket, platform)
-        record_outcome(reply.app, reply.session, escalation, outcome, actor=reply.actor,
-                       message_pk=reply.message.id)
-    except MailroomError as exc:
-        reply.record("outcome.refused", outcome=outcome, reason=str(exc))
-        reply.notices.append(f"#outcome {outcome}: {exc}")
-        return
-    reply.done.append(f"outcome {outcome} for {escalation.platform}")
-
-
-RUNNERS: dict[str, Callable[[Reply, Command], None]] = {
-    "assign": _run_assign,
-    "status": _run_status,
-    "close": _run_close,
-    "category": _run_field("category"),
-    "role": _run_field("role"),
-    "escalate": _run_escalate,
-    "outcome": _run_outcome,
-    "note": _run_nothing,
-    "allow": _run_allow,
-    "remove": _run_remove,
-    "merge": _run_merge,
-    "withhold": _run_withhold,
-}
 
 
 # --- relaying ----------------------------------------------------------------------------
@@ -487,7 +231,8 @@ def queue_consequences(reply: Reply) -> None:
     if reply.closing and ticket.status == TicketStatus.CLOSED and ticket.requester:
         context = {"helpline_name": app.settings.helpline_name,
                    "reference": ticket.reference, "subject": ticket.subject}
-        queue_requester_mail(app, session, ticket, OutboxKind.CLOSURE, "requester/closure", context,
+        queue_requester_mail(app, session, ticket, OutboxKind.CLOSURE, "requester/closure",
+                             context,
                              answering=None)
         reply.done.append("closure notice sent to the requester")
 

@@ -22,8 +22,9 @@ from mailroom.privacy.dataprotection import (
     normalise_address,
 )
 from mailroom.privacy.retention import apply_retention
+from mailroom.reports.cases import case_report
 from mailroom.reports.data import Period, build_report
-from mailroom.reports.formats import FORMATS, render_report
+from mailroom.reports.formats import FORMATS, render
 
 
 def register(sub: Any) -> None:
@@ -71,7 +72,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     with open_app(args) as app:
-        text = render_report(build_report(app, period), args.format, app.settings.templates_dir)
+        document = case_report(build_report(app, period))
+        text = render(document, args.format, app.settings.templates_dir)
     if args.out:
         _write_out(Path(args.out), text)
         print(f"report written to {args.out}", file=sys.stderr)

@@ -16,6 +16,9 @@ Filters available to every template:
 - ``with_article`` — ``teacher`` → ``a teacher``, ``officer`` → ``an officer``.
 - ``join_words(items, last="and")`` — ``["A", "B", "C"]`` → ``A, B and C``.
 - ``filesize`` — 2048 → ``2.0 KB``.
+
+Globals are given by whoever builds the Renderer (``runtime.wiring``):
+``command_help``, the help at the foot of practitioner mail.
 """
 
 from __future__ import annotations
@@ -36,9 +39,11 @@ _NAME_RE = re.compile(r"[a-z0-9_-]+(?:/[a-z0-9_-]+)*")
 class Renderer:
     """Renders ``(text, html | None)`` for a template name and a context."""
 
-    def __init__(self, template_dir: Path, *, tz: tzinfo | None = None) -> None:
+    def __init__(self, template_dir: Path, *, tz: tzinfo | None = None,
+                 globals: Mapping[str, object] | None = None) -> None:
         self.template_dir = Path(template_dir)
         self.tz = tz if tz is not None else ZoneInfo("Europe/London")
+        self.globals = dict(globals or {})
         self._text = self._environment(autoescape=False)
         self._html = self._environment(autoescape=True)
 
@@ -59,6 +64,7 @@ class Renderer:
             join_words=join_words,
             filesize=filesize,
         )
+        env.globals.update(self.globals)
         return env
 
     def exists(self, name: str) -> bool:

@@ -1,1 +1,2 @@
-"""Reports: a period's statistics (data) and their output formats."""
+"""Reports: a period's statistics (``data``), described as a document (``document``,
+``cases``) that every format renders (``formats``, ``charts``)."""

@@ -1,35 +1,35 @@
-"""Render a :class:`~mailroom.reports.data.Report` as text, JSON, CSV or HTML.
+"""Render any report :class:`~mailroom.reports.document.Document` as text, JSON, CSV or HTML.
 
-- **text** (default): aligned tables for a terminal or an email.
-- **json**: one document; the keys are those of :func:`report_dict`. Business
-  hours are rounded to 2 decimals, percentages to 1, rates (0–1) to 4; a
-  figure that cannot be computed (no answer yet) is ``null``.
+Each format knows how to show the blocks of a document, never which report it
+is: a new section, table or report needs no code here.
+
+- **text** (default): for a terminal or an email. The heading, the key
+  figures of the short form (``summary``), each table people read as aligned
+  columns (label left, figures right, its total row last, its ``empty`` line
+  when it has no rows), then the footnote. No section titles, notes or prose.
+- **json**: one document: the head (``helpline``, ``generated_at``,
+  ``timezone``, the document's facts, ``period`` with its ``kind``,
+  ``previous_period``), then each record and table under its key, in document
+  order. A record is an object; a table is a list of objects, its rows' key
+  under the head column's key, or, when it has a single figure per row, an
+  object of key → figure; an exported total comes under its ``total_key``.
+  Grouped columns nest (``"outcomes": {…}``). Business hours are rounded to 2
+  decimals, percentages to 1, rates (0–1) to 4; a figure that cannot be
+  computed (no answer yet) is ``null``.
 - **csv**: long format, one figure per row, header ``section,key,metric,value``:
-
-  ==============  ====================  ========================================
-  section         key                   metrics
-  ==============  ====================  ========================================
-  period          current, previous     from, to (ISO dates)
-  cases           opened                count, previous, change, change_percent
-  first_response  all                   cases, answered, median_business_hours
-  month           YYYY-MM               cases, previous (same month a year before)
-  category        category key          cases
-  role            role key              cases
-  platform        platform key          cases
-  escalation      platform key, or all  opened, answered,
-                                        median_answer_business_hours,
-                                        outcome_<outcome> (removed, restricted,
-                                        declined, no_action, then any other),
-                                        awaiting_outcome, removal_rate
-  ==============  ====================  ========================================
-
+  the period's dates, the records (each under its section and key), then the
+  tables (each under its section, a row's key, an exported total last), one row
+  per metric.
   An empty value means "cannot be computed" (no answer yet, nothing to compare).
 - **html**: one self-contained file (``templates/reports/report.html.j2``):
+  the introduction, the key figures as cards (a large figure with a one-word
+  unit, the rest of a longer unit in the words under it), each section with its tables as
+  figures (title, note, legend, chart, and the data table of what the chart
+  draws: no total row; two half-width tables side by side), the definitions;
   inline CSS, charts as inline SVG (each with a title, a description and a
-  data table), no script and no external resource — a Content-Security-Policy
-  forbids loading any — so it reads the same offline, printed or archived.
-
-Chart geometry is computed here (pure) and drawn by the template.
+  data table; geometry in :mod:`mailroom.reports.charts`), no script and no
+  external resource — a Content-Security-Policy forbids loading any — so it
+  reads the same offline, printed or archived.
 """
 
 from __future__ import annotations
@@ -37,123 +37,112 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from mailroom.reports.data import OUTCOMES, EscalationRow, Report, month_label
-from mailroom.vocabulary import EscalationOutcome
+from mailroom.reports.charts import Drawing, draw
+from mailroom.reports.data import Period
+from mailroom.reports.document import (
+    Block,
+    Column,
+    Document,
+    Figure,
+    Figures,
+    Record,
+    Row,
+    Table,
+    for_data,
+    for_people,
+)
 
 __all__ = [
     "FORMATS",
-    "Chart",
     "csv_rows",
+    "json_data",
+    "render",
     "render_csv",
     "render_html",
     "render_json",
-    "render_report",
     "render_text",
-    "report_dict",
 ]
 
 FORMATS = ("text", "json", "csv", "html")
 HTML_TEMPLATE = "reports/report.html.j2"
-OUTCOME_LABELS = {
-    EscalationOutcome.REMOVED: "Removed", EscalationOutcome.RESTRICTED: "Restricted",
-    EscalationOutcome.DECLINED: "Declined", EscalationOutcome.NO_ACTION: "No action",
-    "awaiting": "Awaiting outcome",
-}
 
 
-def render_report(report: Report, fmt: str, templates_dir: Path) -> str:
-    """The report in ``fmt`` (one of :data:`FORMATS`)."""
+def render(document: Document, fmt: str, templates_dir: Path) -> str:
+    """The document in ``fmt`` (one of :data:`FORMATS`)."""
     if fmt == "html":
-        return render_html(report, templates_dir)
-    renderers = {"text": render_text, "json": render_json, "csv": render_csv}
+        return render_html(document, templates_dir)
+    renderers: dict[str, Callable[[Document], str]] = {
+        "text": render_text, "json": render_json, "csv": render_csv}
     if fmt not in renderers:
         raise ValueError(f"unknown report format {fmt!r}: expected one of {', '.join(FORMATS)}")
-    return renderers[fmt](report)
+    return renderers[fmt](document)
 
 
-def label(key: str) -> str:
-    """``social_worker`` → ``Social worker``."""
-    text = key.replace("_", " ").replace("-", " ").strip()
-    return text[:1].upper() + text[1:]
-
-
-def fmt_hours(hours: float | None) -> str:
-    return "-" if hours is None else f"{hours:.1f}"
-
-
-def fmt_percent(rate: float | None) -> str:
-    """A 0–1 rate as a whole percentage (half up): 0.6667 → ``67%``."""
-    return "-" if rate is None else f"{int(rate * 100 + 0.5)}%"
-
-
-def _share(part: int, whole: int) -> float | None:
-    return part / whole if whole else None
-
-
-def _round(value: float | None, digits: int) -> float | None:
-    return None if value is None else round(value, digits)
+def blocks(document: Document) -> Iterator[Block]:
+    for section in document.sections:
+        yield from section.blocks
 
 
 # --- JSON ----------------------------------------------------------------------------
 
 
-def report_dict(report: Report) -> dict[str, Any]:
-    """The report as plain data (the JSON format)."""
-    cases, response = report.cases, report.first_response
-    return {
-        "helpline": report.helpline,
-        "generated_at": report.generated_at.isoformat(),
-        "timezone": report.timezone,
-        "opening_hours": report.opening_hours,
-        "period": _period_dict(report.period) | {"kind": report.kind},
-        "previous_period": _period_dict(report.previous_period),
-        "cases": {
-            "opened": cases.current, "previous": cases.previous, "change": cases.absolute,
-            "change_percent": _round(cases.percent, 1), "summary": cases.sentence(report.kind),
-        },
-        "by_month": [
-            {"month": m.month, "cases": m.cases, "previous": m.previous}
-            for m in report.by_month
-        ],
-        "by_category": dict(report.by_category),
-        "by_role": dict(report.by_role),
-        "by_platform": dict(report.by_platform),
-        "first_response": {
-            "cases": response.cases, "answered": response.answered,
-            "unanswered": response.unanswered,
-            "median_business_hours": _round(response.median_hours, 2),
-        },
-        "escalations": [_escalation_dict(row) for row in report.escalations],
-        "escalation_total": _escalation_dict(report.escalation_total),
+def json_data(document: Document) -> dict[str, Any]:
+    """The document as plain data (the JSON format)."""
+    data: dict[str, Any] = {
+        "helpline": document.publisher,
+        "generated_at": document.generated_at.isoformat(),
+        "timezone": document.timezone,
+        **document.facts,
+        "period": _period(document.period) | {"kind": document.period.kind()},
     }
+    if document.previous is not None:
+        data["previous_period"] = _period(document.previous)
+    for block in blocks(document):
+        if isinstance(block, Record):
+            data[block.key] = _values(block.columns, block.values)
+        elif isinstance(block, Table):
+            data[block.key] = _table_data(block)
+            if block.total is not None and block.total_key:
+                data[block.total_key] = _row_data(block, block.total)
+    return data
 
 
-def _period_dict(period: Any) -> dict[str, Any]:
+def _period(period: Period) -> dict[str, Any]:
     return {"from": period.start.isoformat(), "to": period.end.isoformat()}
 
 
-def _escalation_dict(row: EscalationRow) -> dict[str, Any]:
-    return {
-        "platform": row.platform, "name": row.name, "opened": row.opened,
-        "answered": row.answered,
-        "median_answer_business_hours": _round(row.median_answer_hours, 2),
-        "outcomes": {o: row.outcomes.get(o, 0) for o in (*OUTCOMES, *row.outcomes)},
-        "with_outcome": row.with_outcome,
-        "awaiting_outcome": row.awaiting_outcome, "removal_rate": _round(row.removal_rate, 4),
-    }
+def _values(columns: Sequence[Column], values: Mapping[str, Any]) -> dict[str, Any]:
+    """The exported values by key; a group's under the group's key, where its first one is."""
+    out: dict[str, Any] = {}
+    for column in columns:
+        if column.data:
+            into = out.setdefault(column.group, {}) if column.group else out
+            into[column.key] = for_data(values[column.key], column.kind)
+    return out
 
 
-def render_json(report: Report) -> str:
-    return json.dumps(report_dict(report), indent=2, ensure_ascii=False) + "\n"
+def _row_data(table: Table, row: Row) -> dict[str, Any]:
+    return {table.head.key: row.key, **_values(table.columns, row.values)}
+
+
+def _table_data(table: Table) -> list[dict[str, Any]] | dict[str, Any]:
+    exported = table.data_columns
+    if len(exported) == 1:
+        [only] = exported
+        return {row.key: for_data(row.values[only.key], only.kind) for row in table.rows}
+    return [_row_data(table, row) for row in table.rows]
+
+
+def render_json(document: Document) -> str:
+    return json.dumps(json_data(document), indent=2, ensure_ascii=False) + "\n"
 
 
 # --- CSV -----------------------------------------------------------------------------
@@ -161,43 +150,36 @@ def render_json(report: Report) -> str:
 CsvRow = tuple[str, str, str, Any]
 
 
-def csv_rows(report: Report) -> Iterator[CsvRow]:
+def csv_rows(document: Document) -> Iterator[CsvRow]:
     """One figure per row: (section, key, metric, value); None for "cannot be computed"."""
-    data = report_dict(report)
-    for which in ("period", "previous_period"):
-        key = "current" if which == "period" else "previous"
-        yield ("period", key, "from", data[which]["from"])
-        yield ("period", key, "to", data[which]["to"])
-    for metric in ("opened", "previous", "change", "change_percent"):
-        yield ("cases", "opened", "count" if metric == "opened" else metric,
-               data["cases"][metric])
-    for metric in ("cases", "answered", "median_business_hours"):
-        yield ("first_response", "all", metric, data["first_response"][metric])
-    for month in data["by_month"]:
-        yield ("month", month["month"], "cases", month["cases"])
-        yield ("month", month["month"], "previous", month["previous"])
-    for section, counts in (("category", report.by_category), ("role", report.by_role),
-                            ("platform", report.by_platform)):
-        yield from ((section, key, "cases", n) for key, n in counts.items())
-    for row in [*data["escalations"], data["escalation_total"]]:
-        yield from _escalation_csv(row)
+    periods = [("current", document.period)]
+    if document.previous is not None:
+        periods.append(("previous", document.previous))
+    for key, period in periods:
+        yield ("period", key, "from", period.start.isoformat())
+        yield ("period", key, "to", period.end.isoformat())
+    records = [block for block in blocks(document) if isinstance(block, Record)]
+    for record in records:
+        yield from _csv_values(*record.csv, record.columns, record.values)
+    for block in blocks(document):
+        if isinstance(block, Table):
+            exported = [*block.rows, *([block.total] if block.total and block.total_key else [])]
+            for row in exported:
+                yield from _csv_values(block.csv, row.key, block.columns, row.values)
 
 
-def _escalation_csv(row: dict[str, Any]) -> Iterator[CsvRow]:
-    key = row["platform"]
-    for metric in ("opened", "answered", "median_answer_business_hours"):
-        yield ("escalation", key, metric, row[metric])
-    for outcome, count in row["outcomes"].items():
-        yield ("escalation", key, f"outcome_{outcome}", count)
-    yield ("escalation", key, "awaiting_outcome", row["awaiting_outcome"])
-    yield ("escalation", key, "removal_rate", row["removal_rate"])
+def _csv_values(section: str, key: str, columns: Sequence[Column],
+                values: Mapping[str, Any]) -> Iterator[CsvRow]:
+    for column in columns:
+        if column.metric is not None:
+            yield (section, key, column.metric, for_data(values[column.key], column.kind))
 
 
-def render_csv(report: Report) -> str:
+def render_csv(document: Document) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(("section", "key", "metric", "value"))
-    for section, key, metric, value in csv_rows(report):
+    for section, key, metric, value in csv_rows(document):
         writer.writerow((section, key, metric, "" if value is None else value))
     return out.getvalue()
 
@@ -205,314 +187,144 @@ def render_csv(report: Report) -> str:
 # --- text ----------------------------------------------------------------------------
 
 
-def render_text(report: Report) -> str:
-    parts = [
-        _text_heading(report), _text_months(report),
-        _text_counts("Category", report.by_category, report.cases.current, label),
-        _text_counts("Professional role", report.by_role, report.cases.current, label),
-        _text_counts("Platform named", report.by_platform, report.cases.current,
-                     report.platform_name),
-        _text_escalations(report),
-        f"Business hours: {report.opening_hours}. A case naming several platforms counts "
-        "under each.",
-    ]
+def render_text(document: Document) -> str:
+    parts = [f"{document.heading}\n{document.subtitle} ({document.timezone})"]
+    for block in blocks(document):
+        if isinstance(block, Figures):
+            lines = [_figure_line(figure) for figure in block.figures if figure.summary]
+            parts.extend(["\n".join(lines)] if lines else [])
+        elif isinstance(block, Table):
+            parts.append(_text_table(block))
+    if document.footnote:
+        parts.append(document.footnote)
     return "\n\n".join(parts) + "\n"
 
 
-def _text_heading(report: Report) -> str:
-    cases, response = report.cases, report.first_response
-    return "\n".join([
-        f"{report.helpline}: cases from {report.period.label()}",
-        f"Compared with {report.previous_period.label()} ({report.timezone})",
-        "",
-        f"Cases opened: {cases.current} ({cases.sentence(report.kind)}: {cases.previous})",
-        f"Median time to first response: {fmt_hours(response.median_hours)} business hours "
-        f"({response.answered} of {response.cases} cases answered)",
-    ])
+def _figure_line(figure: Figure) -> str:
+    """``Cases opened: 25 (25% more than the same quarter last year: 20)``."""
+    line = f"{figure.label}: {for_people(figure.value, figure.kind)}"
+    if figure.unit:
+        line += f" {figure.unit}"
+    if figure.previous is not None:
+        return f"{line} ({figure.detail}: {figure.previous})"
+    return f"{line} ({figure.detail})" if figure.detail else line
 
 
-def _text_months(report: Report) -> str:
-    rows = [[month_label(m.month), m.cases, m.previous, f"{m.cases - m.previous:+d}"]
-            for m in report.by_month]
-    cases = report.cases
-    rows.append(["Total", cases.current, cases.previous, f"{cases.absolute:+d}"])
-    return _table(["Month", "Cases", "Year before", "Change"], rows, "lrrr")
+def _text_table(table: Table) -> str:
+    if not table.rows:
+        return table.empty
+    columns = table.people_columns
+    rows = [*table.rows, *([table.total] if table.total else [])]
+    return _aligned([table.head.heading, *(c.heading for c in columns)],
+                    [_cells(row, columns) for row in rows])
 
 
-def _text_counts(title: str, counts: dict[str, int], total: int, name: Any) -> str:
-    if not counts:
-        return f"{title}: none"
-    rows = [[name(key), n, fmt_percent(_share(n, total))] for key, n in counts.items()]
-    return _table([title, "Cases", "Share"], rows, "lrr")
+def _cells(row: Row, columns: Sequence[Column]) -> list[str]:
+    return [row.label, *(for_people(row.values[c.key], c.kind) for c in columns)]
 
 
-def _text_escalations(report: Report) -> str:
-    if not report.escalations:
-        return "Escalations to platforms: none in this period"
-    headers = ["Escalations", "Opened", "Answered", "Median answer (h)",
-               *(OUTCOME_LABELS[o] for o in OUTCOMES), "Awaiting", "Removal rate"]
-    rows = [_escalation_cells(row) for row in [*report.escalations, report.escalation_total]]
-    return _table(headers, rows, "l" + "r" * (len(headers) - 1))
-
-
-def _escalation_cells(row: EscalationRow) -> list[Any]:
-    return [row.name, row.opened, row.answered, fmt_hours(row.median_answer_hours),
-            *(row.outcomes.get(o, 0) for o in OUTCOMES), row.awaiting_outcome,
-            fmt_percent(row.removal_rate)]
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], align: str) -> str:
-    cells = [[str(c) for c in headers], *([str(c) for c in row] for row in rows)]
+def _aligned(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """The first column left, the others right, two spaces apart."""
+    cells = [list(headers), *(list(row) for row in rows)]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = []
     for row in cells:
-        padded = [c.ljust(w) if a == "l" else c.rjust(w)
-                  for c, w, a in zip(row, widths, align, strict=True)]
+        padded = [row[0].ljust(widths[0]),
+                  *(c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True))]
         lines.append("  ".join(padded).rstrip())
     return "\n".join(lines)
-
-
-# --- charts (pure geometry) ----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Bar:
-    x: float
-    y: float
-    width: float
-    height: float
-    series: str  # CSS class suffix: current, previous, category, removed, …
-    key: str
-    value: int
-    title: str  # tooltip and accessible name
-
-
-@dataclass(frozen=True)
-class Text:
-    x: float
-    y: float
-    text: str
-    anchor: str = "start"
-    cls: str = ""
-
-
-@dataclass(frozen=True)
-class Line:
-    x1: float
-    y1: float
-    x2: float
-    y2: float
-    cls: str = "grid"
-
-
-@dataclass
-class Chart:
-    """One SVG chart and the data table that goes with it."""
-
-    id: str
-    title: str
-    description: str
-    width: int
-    height: int
-    bars: list[Bar] = field(default_factory=list)
-    texts: list[Text] = field(default_factory=list)
-    lines: list[Line] = field(default_factory=list)
-    legend: list[tuple[str, str]] = field(default_factory=list)  # (series, label)
-    headers: list[str] = field(default_factory=list)
-    rows: list[list[Any]] = field(default_factory=list)
-
-
-WIDTH = 900
-HALF_WIDTH = 440
-
-
-def nice_max(value: int) -> tuple[int, int]:
-    """An axis maximum at or above ``value`` and its tick step (1, 2 or 5 × 10^k)."""
-    if value <= 0:
-        return 1, 1
-    raw = value / 4
-    magnitude = 10 ** math.floor(math.log10(raw)) if raw >= 1 else 1
-    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
-    step = max(int(step), 1)
-    return step * math.ceil(value / step), step
-
-
-def month_chart(report: Report) -> Chart:
-    """Grouped columns: each month of the period beside the same month a year before."""
-    now_name, before_name = _series_names(report)
-    chart = Chart(
-        "chart-months", "Cases opened by month",
-        f"Cases opened each month, {now_name} beside {before_name}. "
-        f"{report.cases.current} cases in all, {report.cases.sentence(report.kind)}.",
-        WIDTH, 300, legend=[("current", now_name), ("previous", before_name)],
-        headers=["Month", now_name, before_name, "Change"],
-    )
-    top, bottom, left, right = 20, 254, 44, WIDTH - 12
-    peak, step = nice_max(max([m.cases for m in report.by_month] +
-                              [m.previous for m in report.by_month] + [1]))
-    scale = (bottom - top) / peak
-    _y_axis(chart, peak, step, scale, left, right, bottom)
-    group = (right - left) / len(report.by_month)
-    bar = min(34.0, group * 0.36)
-    for index, row in enumerate(report.by_month):
-        centre = left + group * (index + 0.5)
-        _month_bars(chart, row, centre, bar, scale, bottom, len(report.by_month) <= 12)
-        _month_label(chart, row.month, centre, bottom, first=index == 0)
-        chart.rows.append([month_label(row.month), row.cases, row.previous,
-                           f"{row.cases - row.previous:+d}"])
-    return chart
-
-
-def _series_names(report: Report) -> tuple[str, str]:
-    start, end = report.period.start, report.period.end
-    if start.year == end.year:
-        return str(start.year), str(start.year - 1)
-    return "This period", "A year before"
-
-
-def _y_axis(chart: Chart, peak: int, step: int, scale: float, left: float, right: float,
-            bottom: float) -> None:
-    for tick in range(0, peak + 1, step):
-        y = bottom - tick * scale
-        chart.lines.append(Line(left, y, right, y, "axis" if tick == 0 else "grid"))
-        chart.texts.append(Text(left - 6, y + 4, str(tick), "end", "tick"))
-
-
-def _month_bars(chart: Chart, row: Any, centre: float, bar: float, scale: float,
-                bottom: float, values: bool) -> None:
-    name = month_label(row.month)
-    for series, value, x in (("previous", row.previous, centre - bar - 1),
-                             ("current", row.cases, centre + 1)):
-        height = value * scale
-        year = "a year before" if series == "previous" else "this period"
-        chart.bars.append(Bar(x, bottom - height, bar, height, series, row.month, value,
-                              f"{name}, {year}: {value} cases"))
-        if values:
-            chart.texts.append(Text(x + bar / 2, bottom - height - 4, str(value), "middle",
-                                    f"value value-{series}"))
-
-
-def _month_label(chart: Chart, month: str, centre: float, bottom: float, *, first: bool) -> None:
-    short = month_label(month, short=True)
-    name, year = short.split()
-    chart.texts.append(Text(centre, bottom + 16, name, "middle", "tick"))
-    if first or name == "Jan":
-        chart.texts.append(Text(centre, bottom + 31, year, "middle", "tick year"))
-
-
-def bar_chart(ident: str, title: str, counts: dict[str, int], *, names: Any, total: int,
-              series: str, what: str, width: int = WIDTH) -> Chart:
-    """Horizontal bars, one per key, largest first, each with its count and share."""
-    rows = list(counts.items())
-    height = 24 + 30 * max(len(rows), 1)
-    description = f"{title}: " + "; ".join(f"{names(k)} {n}" for k, n in rows) + "."
-    chart = Chart(ident, title, description if rows else f"{title}: none.", width, height,
-                  headers=[what, "Cases", "Share of all cases"])
-    left = 190 if width >= WIDTH else 120
-    right = width - 80
-    peak = max([n for _, n in rows] + [1])
-    for index, (key, n) in enumerate(rows):
-        y, length = 12 + 30 * index, (right - left) * n / peak
-        share = fmt_percent(_share(n, total))
-        chart.bars.append(Bar(left, y, length, 20, series, key, n,
-                              f"{names(key)}: {n} cases ({share})"))
-        chart.texts.append(Text(left - 8, y + 15, names(key), "end", "name"))
-        chart.texts.append(Text(left + length + 6, y + 15, f"{n} · {share}", "start", "value"))
-        chart.rows.append([names(key), n, share])
-    chart.lines.append(Line(left, 6, left, height - 6, "axis"))
-    return chart
-
-
-def outcome_chart(report: Report) -> Chart:
-    """Stacked bars per platform: escalations by outcome, awaiting ones last."""
-    rows = report.escalations
-    series = [*OUTCOMES, "awaiting"]
-    chart = Chart(
-        "chart-outcomes", "Escalations to platforms by outcome",
-        _outcome_description(report), WIDTH, 16 + 34 * max(len(rows), 1),
-        legend=[(s, OUTCOME_LABELS[s]) for s in series],
-        headers=["Platform", "Opened", "Answered", "Median answer (business hours)",
-                 *(OUTCOME_LABELS[s] for s in series), "Removal rate"],
-    )
-    left, right = 190, WIDTH - 110
-    peak = max([r.opened for r in rows] + [1])
-    for index, row in enumerate(rows):
-        _outcome_row(chart, row, 8 + 34 * index, left, (right - left) / peak)
-        chart.rows.append(_escalation_cells(row)[:4] + [
-            *(row.outcomes.get(o, 0) for o in OUTCOMES), row.awaiting_outcome,
-            fmt_percent(row.removal_rate)])
-    return chart
-
-
-def _outcome_row(chart: Chart, row: EscalationRow, y: float, left: float, unit: float) -> None:
-    x = left
-    counts = [(o, row.outcomes.get(o, 0)) for o in OUTCOMES] + [("awaiting",
-                                                                   row.awaiting_outcome)]
-    for outcome, n in counts:
-        if not n:
-            continue
-        width = n * unit
-        chart.bars.append(Bar(x, y, width, 22, outcome, row.platform, n,
-                              f"{row.name}, {OUTCOME_LABELS[outcome].lower()}: {n}"))
-        if width >= 18:
-            chart.texts.append(Text(x + width / 2, y + 15.5, str(n), "middle",
-                                    f"inside inside-{outcome}"))
-        x += width
-    chart.texts.append(Text(left - 8, y + 15.5, row.name, "end", "name"))
-    chart.texts.append(Text(x + 6, y + 15.5, f"{row.opened} opened", "start", "value"))
-
-
-def _outcome_description(report: Report) -> str:
-    total = report.escalation_total
-    if not total.opened:
-        return "No escalations to platforms in this period."
-    parts = [f"{r.name}: {r.opened} opened, {r.answered} answered, "
-             f"{r.outcomes.get(EscalationOutcome.REMOVED, 0)} removed" for r in report.escalations]
-    return (f"{total.opened} escalations to {len(report.escalations)} platforms. "
-            + "; ".join(parts) + ".")
 
 
 # --- HTML ----------------------------------------------------------------------------
 
 
-def html_context(report: Report) -> dict[str, Any]:
-    """What the HTML template shows: the report, its charts and preformatted figures."""
-    total = report.cases.current
-    return {
-        "report": report,
-        "kind": report.kind,
-        "change": report.cases.sentence(report.kind),
-        "median_response": fmt_hours(report.first_response.median_hours),
-        "escalations": report.escalation_total,
-        "removal_rate": fmt_percent(report.escalation_total.removal_rate),
-        "answer_rate": fmt_percent(_share(report.escalation_total.answered,
-                                          report.escalation_total.opened)),
-        "median_answer": fmt_hours(report.escalation_total.median_answer_hours),
-        "months": month_chart(report),
-        "categories": bar_chart("chart-categories", "Cases by category", report.by_category,
-                                names=label, total=total, series="category",
-                                what="Category", width=HALF_WIDTH),
-        "roles": bar_chart("chart-roles", "Cases by professional role", report.by_role,
-                           names=label, total=total, series="role", what="Professional role",
-                           width=HALF_WIDTH),
-        "platforms": bar_chart("chart-platforms", "Platforms named in cases",
-                               report.by_platform, names=report.platform_name, total=total,
-                               series="platform", what="Platform"),
-        "outcomes": outcome_chart(report),
-        "generated": _local_time(report),
-    }
+@dataclass(frozen=True)
+class Card:
+    """A key figure on the page."""
+
+    value: str
+    unit: str  # shown after the value, when there is one
+    what: str
+    more: str
 
 
-def _local_time(report: Report) -> str:
-    local = report.generated_at.astimezone(ZoneInfo(report.timezone))
+@dataclass(frozen=True)
+class TableView:
+    """A table on the page: its chart and the data table of what the chart draws."""
+
+    id: str
+    title: str
+    note: str
+    drawing: Drawing | None
+    headers: list[str]
+    rows: list[list[str]]
+    half: bool
+
+
+@dataclass(frozen=True)
+class Part:
+    """What a section shows, in order: ``cards``, ``table`` or ``pair`` (of tables)."""
+
+    kind: str
+    items: list[Any]
+
+
+def html_context(document: Document) -> dict[str, Any]:
+    """What the HTML template shows: the document, each section's parts, the footer time."""
+    sections = [(section, parts) for section in document.sections
+                if (parts := _parts(section.blocks))]
+    return {"doc": document, "sections": sections,
+            "generated": _local_time(document)}
+
+
+def _parts(section_blocks: Sequence[Block]) -> list[Part]:
+    """Cards and tables in order; consecutive half-width tables side by side, two by two."""
+    parts: list[Part] = []
+    for block in section_blocks:
+        if isinstance(block, Figures):
+            parts.append(Part("cards", [_card(figure) for figure in block.figures]))
+        elif isinstance(block, Table):
+            view = _table_view(block)
+            last = parts[-1] if parts else None
+            if view.half and last and last.kind == "pair" and len(last.items) == 1:
+                last.items.append(view)
+            else:
+                parts.append(Part("pair" if view.half else "table", [view]))
+    return parts
+
+
+def _card(figure: Figure) -> Card:
+    """A large figure carries a one-word unit ("hours"); a longer unit ("business hours")
+    is said in full in the words under it."""
+    words = [figure.detail] if figure.detail else []
+    unit = figure.unit
+    if len(unit.split()) > 1:
+        words.insert(0, f"in {unit}")
+        unit = unit.split()[-1]
+    more = "; ".join(words) + (f" ({figure.previous})" if figure.previous else "")
+    return Card(for_people(figure.value, figure.kind), unit if figure.value is not None else "",
+                figure.label[:1].lower() + figure.label[1:], more)
+
+
+def _table_view(table: Table) -> TableView:
+    drawing = draw(table)
+    ident = drawing.id if drawing else f"table-{table.id}"
+    columns = table.people_columns
+    return TableView(ident, table.title, table.note, drawing,
+                     [table.head.label, *(c.label for c in columns)],
+                     [_cells(row, columns) for row in table.rows], table.half)
+
+
+def _local_time(document: Document) -> str:
+    local = document.generated_at.astimezone(ZoneInfo(document.timezone))
     return f"{local.day} {local:%B %Y, %H:%M}"
 
 
-def render_html(report: Report, templates_dir: Path) -> str:
+def render_html(document: Document, templates_dir: Path) -> str:
     env = Environment(loader=FileSystemLoader(templates_dir), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = _svg_number
-    return env.get_template(HTML_TEMPLATE).render(html_context(report))
+    return env.get_template(HTML_TEMPLATE).render(html_context(document))
 
 
 def _svg_number(value: float) -> str:

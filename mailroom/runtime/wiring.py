@@ -15,6 +15,7 @@ from functools import partial
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailroom.app import App, Clock, system_clock
+from mailroom.cases.commands import command_help
 from mailroom.errors import ConfigError
 from mailroom.hours import OpeningHours
 from mailroom.outbox.render import Renderer
@@ -39,12 +40,19 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> App:
         door_sessions=door_session_factory(settings, sessions),
         blobs=BlobStore(settings.attachments_dir),
         platforms=read_platforms(settings),
-        renderer=Renderer(settings.templates_dir, tz=settings.timezone),
+        renderer=Renderer(settings.templates_dir, tz=settings.timezone,
+                          globals=template_globals()),
         hours=opening_hours(settings),
         make_transport=partial(outbound_transport, settings.outbound_url),
         unsettled=Unsettled(),
         clock=clock,
     )
+
+
+def template_globals() -> dict[str, object]:
+    """What every template may read besides its context: the command help, generated
+    from the command units so that the help practitioners get cannot drift."""
+    return {"command_help": command_help()}
 
 
 def outbound_transport(url: str) -> Transport:

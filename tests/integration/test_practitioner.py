@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from mailroom.addresses import TEAM, parse_reply_address, verify_binding
 from mailroom.app import App
+from mailroom.cases.commands import UNITS
 from mailroom.cases.practitioner import relay_text
 from mailroom.pipeline import process_inbox
 from mailroom.sending.sender import send_due
@@ -179,6 +180,14 @@ def test_client_reply_is_relayed_without_history_commands_or_signature(
     assert ticket.category == "reputation" and ticket.status == "waiting"
     assert ticket.first_response_at is not None
     assert [m.kind for m in inbound(app)] == ["requester", "practitioner"]
+
+
+def test_the_notification_ends_with_help_for_every_command(app: App) -> None:
+    lines = plain_body(open_case(app)).splitlines()
+    help_lines = lines[lines.index("-- ") + 2:]  # after the separator and the first sentence
+    assert len(help_lines) == len(UNITS)
+    for line, unit in zip(help_lines, UNITS, strict=True):
+        assert line.startswith(f"  {unit.syntax} ") and line.endswith(f"  {unit.description}")
 
 
 def test_audit_trail_names_the_practitioner_and_the_reply(app: App) -> None:

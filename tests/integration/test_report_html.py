@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from mailroom.app import App
+from mailroom.reports.cases import case_report
 from mailroom.reports.data import build_report
-from mailroom.reports.formats import render_report
+from mailroom.reports.formats import render
 from tests.report_dataset import EXPECTED, dataset_on, report_period
 
 CHROMIUM = Path(os.environ.get("MAILROOM_TEST_CHROMIUM", "/usr/bin/chromium"))
@@ -73,7 +74,8 @@ def loaded(tmp_path_factory: pytest.TempPathFactory, html_app: App) -> Iterator[
     app = html_app
     directory = tmp_path_factory.mktemp("html-report")
     page = directory / "report.html"
-    html = render_report(build_report(app, report_period()), "html", app.settings.templates_dir)
+    html = render(case_report(build_report(app, report_period())), "html",
+                  app.settings.templates_dir)
     page.write_text(html, encoding="utf-8")
     dumped = chromium(page, directory / "profile", "--dump-dom")
     assert dumped.returncode == 0, dumped.stderr[-2000:]

@@ -11,8 +11,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from mailroom.app import App
+from mailroom.reports.cases import case_report
+from mailroom.reports.charts import nice_max
 from mailroom.reports.data import Change, MonthRow, Period, Report, build_report
-from mailroom.reports.formats import csv_rows, nice_max, render_report, report_dict
+from mailroom.reports.formats import csv_rows, json_data, render
 from tests.report_dataset import EXPECTED, dataset_app, report_period, run_cli
 
 LONDON = ZoneInfo("Europe/London")
@@ -89,9 +91,9 @@ def test_a_single_month_counts_only_its_days(dataset: App) -> None:
 # --- formats -------------------------------------------------------------------------
 
 
-def test_json_format_is_the_report_dict(report: Report, dataset: App) -> None:
-    data = json.loads(render_report(report, "json", dataset.settings.templates_dir))
-    assert data == json.loads(json.dumps(report_dict(report)))
+def test_json_format_is_the_documents_data(report: Report, dataset: App) -> None:
+    data = json.loads(render(case_report(report), "json", dataset.settings.templates_dir))
+    assert data == json.loads(json.dumps(json_data(case_report(report))))
     assert data["cases"] == {"opened": 25, "previous": 20, "change": 5, "change_percent": 25.0,
                              "summary": EXPECTED["sentence"]}
     assert data["escalations"][0]["outcomes"] == {
@@ -100,11 +102,11 @@ def test_json_format_is_the_report_dict(report: Report, dataset: App) -> None:
 
 
 def test_csv_format_long_rows(report: Report, dataset: App) -> None:
-    text = render_report(report, "csv", dataset.settings.templates_dir)
+    text = render(case_report(report), "csv", dataset.settings.templates_dir)
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0] == ["section", "key", "metric", "value"]
     values = {(s, k, m): v for s, k, m, v in rows[1:]}
-    assert len(values) == len(rows) - 1 == len(list(csv_rows(report)))
+    assert len(values) == len(rows) - 1 == len(list(csv_rows(case_report(report))))
     assert values[("cases", "opened", "count")] == "25"
     assert values[("cases", "opened", "change_percent")] == "25.0"
     assert values[("month", "2025-02", "previous")] == "6"
@@ -117,7 +119,7 @@ def test_csv_format_long_rows(report: Report, dataset: App) -> None:
 
 
 def test_text_format_tables(report: Report, dataset: App) -> None:
-    text = render_report(report, "text", dataset.settings.templates_dir)
+    text = render(case_report(report), "text", dataset.settings.templates_dir)
     assert "Cases opened: 25 (25% more than the same quarter last year: 20)" in text
     assert "Median time to first response: 4.0 business hours (22 of 25 cases answered)" in text
     lines = text.splitlines()
@@ -134,7 +136,7 @@ def test_a_period_without_cases_renders_in_every_format(dataset: App, fmt: str) 
     empty = build_report(dataset, Period(date(2019, 1, 1), date(2019, 12, 31)))
     assert (empty.cases.current, empty.escalations, empty.first_response.median_hours) == (
         0, [], None)
-    text = render_report(empty, fmt, dataset.settings.templates_dir)
+    text = render(case_report(empty), fmt, dataset.settings.templates_dir)
     expected = {"text": "Escalations to platforms: none in this period",
                 "json": '"median_business_hours": null',
                 "csv": "first_response,all,median_business_hours,",

@@ -11,6 +11,7 @@ import pytest
 from jinja2 import TemplateNotFound, UndefinedError
 
 from mailroom.outbox.render import Renderer, filesize, join_words, tidy_text, with_article
+from mailroom.runtime.wiring import template_globals
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 AUDIENCES = ("requester", "practitioner", "escalation")
@@ -160,7 +161,7 @@ def documented_variables(path: Path) -> set[str]:
 
 @pytest.fixture(scope="module")
 def renderer() -> Renderer:
-    return Renderer(TEMPLATES)
+    return Renderer(TEMPLATES, globals=template_globals())
 
 
 def test_every_template_has_a_sample() -> None:

@@ -1,0 +1,291 @@
+"""The case report (SPEC section 9) as a :class:`~mailroom.reports.document.Document`.
+
+:func:`case_report` turns the figures of :mod:`mailroom.reports.data` into
+sections, tables, charts and their words; every format renders it
+(:mod:`mailroom.reports.formats`). A new figure is a column, a row or a block
+here, and appears in every format.
+
+Its data keys are those mailroom has always published:
+
+==============  ====================  ========================================
+CSV section     CSV key               metrics (JSON: the same, in ``cases``,
+                                      ``first_response``, ``by_month``, …)
+==============  ====================  ========================================
+period          current, previous     from, to (ISO dates)
+cases           opened                count, previous, change, change_percent
+first_response  all                   cases, answered, median_business_hours
+month           YYYY-MM               cases, previous (same month a year before)
+category        category key          cases
+role            role key              cases
+platform        platform key          cases
+escalation      platform key, or all  opened, answered,
+                                      median_answer_business_hours,
+                                      outcome_<outcome> (removed, restricted,
+                                      declined, no_action, then any other),
+                                      awaiting_outcome, removal_rate
+==============  ====================  ========================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mailroom.reports.data import OUTCOMES, EscalationRow, MonthRow, Report, month_label
+from mailroom.reports.document import (
+    HOURS,
+    PERCENT,
+    RATE,
+    SIGNED,
+    TEXT,
+    Chart,
+    Column,
+    Definition,
+    Document,
+    Figure,
+    Figures,
+    Record,
+    Row,
+    Section,
+    Series,
+    Span,
+    Table,
+    for_people,
+)
+from mailroom.vocabulary import EscalationOutcome
+
+__all__ = ["case_report", "label"]
+
+OUTCOME_LABELS: dict[str, str] = {
+    EscalationOutcome.REMOVED: "Removed", EscalationOutcome.RESTRICTED: "Restricted",
+    EscalationOutcome.DECLINED: "Declined", EscalationOutcome.NO_ACTION: "No action",
+}
+ANONYMOUS = ("These figures are counts of cases and escalations. They hold no names, "
+             "addresses or case details.")
+
+
+def label(key: str) -> str:
+    """``social_worker`` → ``Social worker``."""
+    text = key.replace("_", " ").replace("-", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def case_report(report: Report) -> Document:
+    """The report of ``report.period``, compared with the same dates a year before."""
+    return Document(
+        publisher=report.helpline, kind="case report",
+        title=f"Cases from {report.period.label()}",
+        subtitle=f"Compared with {report.previous_period.label()}",
+        generated_at=report.generated_at, timezone=report.timezone,
+        period=report.period, previous=report.previous_period,
+        facts={"opening_hours": report.opening_hours},
+        introduction=introduction(report),
+        sections=(
+            Section("key-figures", "Key figures", (key_figures(report),)),
+            Section("cases", "Cases", (cases_record(report), months_table(report),
+                                       *breakdowns(report), response_record(report))),
+            Section("escalations", "Escalations to platforms", (escalations_table(report),)),
+        ),
+        definitions=definitions(report),
+        footnote=f"Business hours: {report.opening_hours}. A case naming several platforms "
+                 "counts under each.",
+    )
+
+
+# --- the opening ---------------------------------------------------------------------
+
+
+def introduction(report: Report) -> tuple[Span, ...]:
+    cases, total = report.cases, report.escalation_total
+    before = f" ({cases.previous} cases)" if cases.previous else ""
+    spans = [Span("The helpline opened "), Span(f"{cases.current} cases", strong=True),
+             Span(f" in this {report.kind}: {cases.sentence(report.kind)}{before}.")]
+    if total.opened:
+        platforms = len(report.escalations)
+        spans.append(Span(f" It escalated {total.opened} reports of harmful content to "
+                          f"{platforms} platform{'' if platforms == 1 else 's'}."))
+    return tuple(spans)
+
+
+def key_figures(report: Report) -> Figures:
+    cases, response, total = report.cases, report.first_response, report.escalation_total
+    answered = for_people(total.answered / total.opened if total.opened else None, RATE)
+    return Figures((
+        Figure("Cases opened", cases.current, detail=cases.sentence(report.kind),
+               previous=cases.previous),
+        Figure("Median time to first response", response.median_hours, HOURS,
+               unit="business hours",
+               detail=f"{response.answered} of {response.cases} cases answered"),
+        Figure("Escalations to platforms", total.opened, summary=False,
+               detail=(f"{answered} answered; median answer "
+                       f"{for_people(total.median_answer_hours, HOURS)} business hours"
+                       if total.opened else f"none in this {report.kind}")),
+        Figure("Removal rate", total.removal_rate, RATE, summary=False,
+               detail="of escalations with an outcome, content removed"),
+    ))
+
+
+def cases_record(report: Report) -> Record:
+    cases = report.cases
+    return Record("cases", ("cases", "opened"), (
+        Column("opened", csv="count"), Column("previous"), Column("change", kind=SIGNED),
+        Column("change_percent", kind=PERCENT), Column("summary", kind=TEXT, csv=None),
+    ), {"opened": cases.current, "previous": cases.previous, "change": cases.absolute,
+        "change_percent": cases.percent, "summary": cases.sentence(report.kind)})
+
+
+def response_record(report: Report) -> Record:
+    response = report.first_response
+    return Record("first_response", ("first_response", "all"), (
+        Column("cases"), Column("answered"), Column("unanswered", csv=None),
+        Column("median_business_hours", kind=HOURS),
+    ), {"cases": response.cases, "answered": response.answered,
+        "unanswered": response.unanswered, "median_business_hours": response.median_hours})
+
+
+# --- cases ---------------------------------------------------------------------------
+
+
+def months_table(report: Report) -> Table:
+    """Each month of the period beside the same month a year before."""
+    now, before = series_names(report)
+    cases = report.cases
+    return Table(
+        "months", "by_month", "month", "Cases opened by month",
+        head=Column("month", "Month", kind=TEXT),
+        columns=(Column("cases", now, short="Cases"),
+                 Column("previous", before, short="Year before"),
+                 Column("change", "Change", kind=SIGNED, data=False)),
+        rows=tuple(_month_row(row) for row in report.by_month),
+        total=Row("total", "Total", {"cases": cases.current, "previous": cases.previous,
+                                     "change": cases.absolute}),
+        empty="Cases by month: none",
+        chart=Chart("columns", (
+            Series("previous", "previous", before, "{row}, a year before: {value} cases"),
+            Series("cases", "current", now, "{row}, this period: {value} cases"),
+        ), f"Cases opened each month, {now} beside {before}. {cases.current} cases in all, "
+           f"{cases.sentence(report.kind)}."),
+    )
+
+
+def _month_row(row: MonthRow) -> Row:
+    return Row(row.month, month_label(row.month),
+               {"cases": row.cases, "previous": row.previous, "change": row.cases - row.previous},
+               short=month_label(row.month, short=True))
+
+
+def series_names(report: Report) -> tuple[str, str]:
+    """``2025`` and ``2024`` for a period within a year."""
+    start, end = report.period.start, report.period.end
+    if start.year == end.year:
+        return str(start.year), str(start.year - 1)
+    return "This period", "A year before"
+
+
+def breakdowns(report: Report) -> tuple[Table, ...]:
+    return (
+        breakdown(report, "categories", "category", "Cases by category", report.by_category,
+                  Column("category", "Category", kind=TEXT), label,
+                  note="The category the practitioner gave each case.", half=True),
+        breakdown(report, "roles", "role", "Cases by professional role", report.by_role,
+                  Column("role", "Professional role", kind=TEXT), label,
+                  note="Who contacted the helpline.", half=True),
+        breakdown(report, "platforms", "platform", "Platforms named in cases",
+                  report.by_platform,
+                  Column("platform", "Platform", kind=TEXT, short="Platform named"),
+                  report.platform_name,
+                  note="A case naming several platforms counts under each; shares are of all "
+                       "cases."),
+    )
+
+
+def breakdown(report: Report, ident: str, what: str, title: str, counts: dict[str, int],
+              head: Column, name: Callable[[str], str], *, note: str,
+              half: bool = False) -> Table:
+    """Cases by one key, largest first, each with its share of all cases."""
+    total = report.cases.current
+    rows = tuple(Row(key, name(key), {"cases": n, "share": n / total if total else None})
+                 for key, n in counts.items())
+    listed = "; ".join(f"{row.label} {row.values['cases']}" for row in rows)
+    return Table(
+        ident, f"by_{what}", what, title, head=head,
+        columns=(Column("cases", "Cases"),
+                 Column("share", "Share of all cases", kind=RATE, short="Share", data=False)),
+        rows=rows, empty=f"{head.heading}: none", note=note, half=half,
+        chart=Chart("bars", (Series("cases", what, title="{row}: {value} cases ({share})"),),
+                    f"{title}: {listed}." if rows else f"{title}: none.",
+                    label="{cases} · {share}"),
+    )
+
+
+# --- escalations ---------------------------------------------------------------------
+
+
+def escalations_table(report: Report) -> Table:
+    """Escalations per platform, most escalated first, and all of them."""
+    outcomes = (*OUTCOMES, *sorted({o for row in report.escalations for o in row.outcomes
+                                    if o not in OUTCOMES}))
+    return Table(
+        "outcomes", "escalations", "escalation", "Escalations to platforms by outcome",
+        head=Column("platform", "Platform", kind=TEXT, short="Escalations"),
+        columns=(
+            Column("name", kind=TEXT, people=False, csv=None),
+            Column("opened", "Opened"), Column("answered", "Answered"),
+            Column("median_answer_business_hours", "Median answer (business hours)",
+                   kind=HOURS, short="Median answer (h)"),
+            *(Column(o, OUTCOME_LABELS.get(o, label(o)), group="outcomes", csv=f"outcome_{o}")
+              for o in outcomes),
+            Column("with_outcome", people=False, csv=None),
+            Column("awaiting_outcome", "Awaiting outcome", short="Awaiting"),
+            Column("removal_rate", "Removal rate", kind=RATE),
+        ),
+        rows=tuple(_escalation_row(row, outcomes) for row in report.escalations),
+        total=_escalation_row(report.escalation_total, outcomes),
+        total_key="escalation_total",
+        empty="Escalations to platforms: none in this period",
+        note=f"Reports the helpline sent to platforms' trust-and-safety teams in this "
+             f"{report.kind}, by what the platform did. Removal rate: removed, out of "
+             "escalations with an outcome.",
+        chart=Chart("stacked", tuple(
+            Series(o, o, OUTCOME_LABELS.get(o, label(o)),
+                   f"{{row}}, {OUTCOME_LABELS.get(o, label(o)).lower()}: {{value}}")
+            for o in OUTCOMES
+        ) + (Series("awaiting_outcome", "awaiting", "Awaiting outcome",
+                    "{row}, awaiting outcome: {value}"),),
+            outcome_description(report), label="{opened} opened"),
+    )
+
+
+def _escalation_row(row: EscalationRow, outcomes: tuple[str, ...]) -> Row:
+    return Row(row.platform, row.name, {
+        "name": row.name, "opened": row.opened, "answered": row.answered,
+        "median_answer_business_hours": row.median_answer_hours,
+        **{o: row.outcomes.get(o, 0) for o in outcomes},
+        "with_outcome": row.with_outcome, "awaiting_outcome": row.awaiting_outcome,
+        "removal_rate": row.removal_rate,
+    })
+
+
+def outcome_description(report: Report) -> str:
+    total = report.escalation_total
+    if not total.opened:
+        return "No escalations to platforms in this period."
+    parts = [f"{r.name}: {r.opened} opened, {r.answered} answered, "
+             f"{r.outcomes.get('removed', 0)} removed" for r in report.escalations]
+    return (f"{total.opened} escalations to {len(report.escalations)} platforms. "
+            + "; ".join(parts) + ".")
+
+
+# --- about ---------------------------------------------------------------------------
+
+
+def definitions(report: Report) -> tuple[Definition, ...]:
+    return (
+        Definition("Period", f"{report.period.label()}, by the date each case was opened "
+                             f"({report.timezone} time), compared with the same dates a "
+                             "year earlier."),
+        Definition("Business hours", "Response times count only the hours the helpline is "
+                                     f"open: {report.opening_hours}, public holidays "
+                                     "excluded."),
+        Definition("Anonymous statistics", ANONYMOUS),
+    )
+
