@@ -72,7 +72,7 @@ def cmd_tick(args: argparse.Namespace) -> int:
 def cmd_outbox_list(args: argparse.Namespace) -> int:
 
     with open_app(args) as app, app.sessions() as session:
-        stmt = select(OutboxItem).options(defer(OutboxItem.raw), defer(OutboxItem.rendered)) \
+        stmt = select(OutboxItem).options(defer(OutboxItem.rendered)) \
             .order_by(OutboxItem.id.desc()).limit(args.limit)
         if args.status:
             stmt = stmt.where(OutboxItem.status.in_(args.status.split(",")))

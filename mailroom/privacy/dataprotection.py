@@ -524,8 +524,8 @@ def _erase_copies(work: _Erasure) -> None:
         if item.status in UNSENT:
             item.status, item.last_error = OutboxStatus.FAILED, CANCELLED
             work.result.cancelled += 1
-        if item.status in SENT and (item.raw is not None or item.rendered is not None):
-            item.raw, item.rendered, item.subject, item.files = None, None, "", None
+        if item.status in SENT and item.rendered is not None:
+            item.rendered, item.subject, item.files = None, "", None
             counts.outbound_raw += 1
 
 
@@ -563,9 +563,9 @@ def _erase_outbound(work: _Erasure) -> None:
         if item.status in UNSENT and (to_them or their_case):
             item.status, item.last_error = OutboxStatus.FAILED, CANCELLED
             work.result.cancelled += 1
-        has_content = item.raw is not None or item.rendered is not None
+        has_content = item.rendered is not None
         if has_content and item.status in SENT and about_them:
-            item.raw, item.rendered, item.files, item.subject = None, None, None, ""
+            item.rendered, item.files, item.subject = None, None, ""
             work.result.counts.outbound_raw += 1
         if to_them:
             item.rcpt_to, item.to_addr = work.scrub(list(item.rcpt_to)), work.scrub(item.to_addr)

@@ -6,9 +6,8 @@ not been purged since it was last closed. Purging a ticket removes:
 
 - every message's ``text``, ``subject``, sender's display name and URLs;
 - the raw bytes of the inbound mail behind those messages (``inbox_raw``) and
-  of the outgoing mail of the ticket (``outbox.rendered``, ``raw`` and
-  ``subject``), except
-  mail still waiting to be sent;
+  the content of the outgoing mail of the ticket (``outbox.rendered`` and
+  ``subject``), except mail still waiting to be sent;
 - the attachments' bytes and file names: rows stay with ``stored = False``,
   type, size and hash; the blob file is deleted once no stored attachment
   row anywhere still uses the same content;
@@ -156,7 +155,7 @@ STEPS: tuple[_Step, ...] = (
     _Step("outbound_raw", OutboxItem, lambda ids: and_(
         OutboxItem.ticket_id.in_(ids), OutboxItem.status.in_(SENT),
         or_(outbox_has_content(), OutboxItem.subject != "")),
-        {"raw": None, "rendered": None, "subject": "", "files": None}),
+        {"rendered": None, "subject": "", "files": None}),
     _Step("attachments", AttachmentRow, lambda ids: and_(
         AttachmentRow.message_pk.in_(_messages_of(ids)),
         or_(AttachmentRow.stored.is_(True), AttachmentRow.filename != "")),

@@ -28,7 +28,6 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
-    or_,
     select,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column, relationship
@@ -328,7 +327,6 @@ class OutboxItem(Base):
     rcpt_to: Mapped[list[Any]] = mapped_column(default=list)
     to_addr: Mapped[str] = mapped_column(String(320))  # first recipient, for rate limits
     subject: Mapped[str] = mapped_column(Text, default="")
-    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
     rendered: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     # Stored attachments added at send time: [{filename, content_type, sha256, size}].
     files: Mapped[list[Any] | None] = mapped_column(JSON)
@@ -351,7 +349,7 @@ class OutboxItem(Base):
 
 def outbox_has_content() -> ColumnElement[bool]:
     """Rows whose mail is still held (neither erased nor purged)."""
-    return or_(OutboxItem.raw.is_not(None), OutboxItem.rendered.is_not(None))
+    return OutboxItem.rendered.is_not(None)
 
 
 class Escalation(Base):

@@ -291,21 +291,6 @@ def test_a_file_gone_from_the_store_does_not_stop_the_mail(app, smtp_sink: SmtpS
     assert "the attachment listed above could not be sent" in text
 
 
-def test_mail_queued_before_the_rendered_form_goes_out_as_stored(app, smtp_sink) -> None:  # type: ignore[no-untyped-def]
-    """Rows queued by an older release hold composed bytes in ``raw``; they are sent as such."""
-    relay_to(app, smtp_sink)
-    deliver(app, mail(message_id="o1@school.example", subject="Old"))
-    [ack] = outbox(app, "acknowledgement")
-    composed = outgoing_bytes(ack)
-    with app.sessions.begin() as session:
-        session.execute(update(OutboxItem).where(OutboxItem.id == ack.id)
-                        .values(raw=composed, rendered=None))
-    assert send_due(app) == {"sent": 2}
-    [delivery] = to_requester(smtp_sink.wait_for(2))
-    assert delivery.message["Message-ID"] == f"<{ack.message_id}>"
-    assert delivery.message["Subject"] == "Re: [Helpline #1] Old"
-
-
 def test_a_row_that_cannot_be_composed_fails_and_the_rest_go(app, smtp_sink) -> None:  # type: ignore[no-untyped-def]
     relay_to(app, smtp_sink)
     deliver(app, mail(message_id="c1@school.example"))
