@@ -56,6 +56,7 @@ from mailroom.cases.escalations import escalation_for_message, handle_platform_r
 from mailroom.cases.incoming import Incoming, Readings
 from mailroom.cases.merging import link_related, may_merge_by_itself, merge_tickets
 from mailroom.cases.practitioner import handle_practitioner_reply
+from mailroom.cases.repeats import record_targets
 from mailroom.cases.replies import (
     Audience,
     refuse_practitioner_reply,
@@ -827,6 +828,8 @@ def store_message(
     if refs:
         session.connection().execute(
             _INSERT_REFS, [{"message_pk": message.id, "ref": ref} for ref in refs])
+    if kind == Speaker.REQUESTER and message.urls:
+        record_targets(session, message.id, message.urls)
     _store_attachments(app, message, incoming)
     incoming.message = message  # process_item points the inbox row at it
     return message

@@ -61,6 +61,7 @@ from sqlalchemy.orm import Session, selectinload
 from mailroom.addresses import TokenKind, TokenRole
 from mailroom.app import App
 from mailroom.cases.incoming import Incoming
+from mailroom.cases.repeats import Reported, repeated_reports
 from mailroom.cases.replies import (
     practitioner_reply_address,
     reply_address,
@@ -156,7 +157,9 @@ def open_escalation(
     session.add(escalation)
     session.flush()
     files, withheld = evidence_files(app, session, ticket) if evidence else ([], 0)
-    item = queue_mail(app, session, escalation_draft(app, ticket, escalation, platform, files))
+    reported = repeated_reports(session, chosen)
+    item = queue_mail(app, session,
+                      escalation_draft(app, ticket, escalation, platform, files, reported))
     escalation.message_id, ticket.updated_at = item.message_id, now
     record_event(session, action="escalation.opened", actor=actor, at=now, ticket_id=ticket.id,
                  message_pk=message_pk, escalation_id=escalation.id, platform=platform.key,
@@ -274,10 +277,14 @@ def evidence_name(number: int, filename: str) -> str:
 
 def escalation_draft(
     app: App, ticket: Ticket, escalation: Escalation, platform: Platform,
-    files: Sequence[StoredFile],
+    files: Sequence[StoredFile], reported: Sequence[Reported] = (),
 ) -> Draft:
+    """The mail to the platform. ``reported``: how many professionals reported these
+    accounts and since when (counts and dates only: nothing of other cases)."""
     context = {**escalation_context(app.settings.helpline_name, ticket, escalation, platform),
-               "attachments": [file.filename for file in files]}
+               "attachments": [file.filename for file in files],
+               "reported": [{"url": r.url, "professionals": r.professionals, "since": r.since}
+                            for r in reported]}
     return Draft(
         kind=OutboxKind.ESCALATION, template=escalation_template(app.renderer, platform),
         context=context,

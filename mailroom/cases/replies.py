@@ -59,6 +59,7 @@ from mailroom.addresses import TEAM, ReplyToken, TokenKind, TokenRole, make_repl
 from mailroom.app import App
 from mailroom.cases import participants
 from mailroom.cases.incoming import Incoming
+from mailroom.cases.repeats import repeats_of
 from mailroom.cases.safeguarding import outgoing_attachments
 from mailroom.cases.tickets import record_event
 from mailroom.intake.classify import automatic_address_kind, vacation_reasons
@@ -373,6 +374,8 @@ def notify_practitioners(
         "reference": ticket.reference, "subject": message.subject,
         "sender": _display(message), "category": ticket.category, "role": ticket.role,
         "platforms": ticket_platform_names(app, ticket), "sla_due": ticket.sla_due_at,
+        "repeats": [{"url": r.url, "account": r.is_account, "references": r.references}
+                    for r in repeats_of(session, ticket.id)],
         "text": message.text or "", "withheld_count": withheld, "withheld_reason": reason,
         "attachments": [{"filename": f.filename, "content_type": f.content_type,
                          "size": f.size} for f in attachments],

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from mailroom.cases.escalations import escalation_view
+from mailroom.cases.repeats import repeats_of
 from mailroom.store.models import Event, InboxItem, Message, OutboxItem, Ticket, TicketLink
 
 
@@ -82,6 +83,8 @@ def ticket_detail(session: Session, ticket: Ticket) -> dict[str, Any]:
     view["events"] = [event_view(e) for e in events]
     view["related"] = [{"id": t.id, "reference": t.reference, "status": t.status}
                        for t in related_tickets(session, ticket.id)]
+    view["repeats"] = [{"target": r.target, "url": r.url, "references": r.references}
+                       for r in repeats_of(session, ticket.id)]
     return view
 
 

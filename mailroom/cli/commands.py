@@ -159,6 +159,8 @@ def _ticket_text(t: dict[str, Any]) -> str:
     if t.get("related"):
         lines.append("related cases (not merged): "
                      + ", ".join(r["reference"] for r in t["related"]))
+    lines += [f"also reported in {', '.join(r['references'])}: {r['url']}"
+              for r in t.get("repeats", [])]
     for e in t["escalations"]:
         lines.append(f"escalation {e['platform']}: {e['status']} ref={e['platform_ref'] or '-'}"
                      f" follow-ups={e['follow_ups']} outcome={e['outcome'] or '-'}")

@@ -35,6 +35,9 @@ def register(sub: Any) -> None:
                         help="last day (included), YYYY-MM-DD")
     report.add_argument("--format", choices=FORMATS, default="text")
     report.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
+    report.add_argument("--with-accounts", action="store_true",
+                        help="list the accounts reported in more than one case (not for "
+                             "publication: the report then names accounts)")
     report.set_defaults(handler=cmd_report)
 
     export = sub.add_parser("export", help="write everything held about one address")
@@ -72,7 +75,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     with open_app(args) as app:
-        document = case_report(build_report(app, period))
+        document = case_report(build_report(app, period, with_accounts=args.with_accounts))
         text = render(document, args.format, app.settings.templates_dir)
     if args.out:
         _write_out(Path(args.out), text)

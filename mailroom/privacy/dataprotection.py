@@ -128,6 +128,7 @@ from mailroom.store.models import (
     InboxItem,
     InboxRaw,
     Message,
+    MessageTarget,
     OutboxItem,
     Participant,
     Ticket,
@@ -501,6 +502,8 @@ def _erase_their_messages(work: _Erasure) -> None:
         Message.ticket_id.is_(None), Message.ticket_id.not_in(work.holdings.requester_tickets)))
     counts.messages += execute_update(session, update(Message).where(elsewhere).values(
         text=None, subject="", sender_name=None, urls=[]))
+    counts.reported_targets += execute_update(session, delete(MessageTarget).where(
+        MessageTarget.message_pk.in_(select(Message.id).where(elsewhere))))
     counts.attachments += execute_update(session, update(AttachmentRow).where(
         AttachmentRow.message_pk.in_(select(Message.id).where(elsewhere)),
         or_(AttachmentRow.stored.is_(True), AttachmentRow.filename != "")).values(
@@ -630,6 +633,8 @@ def _blank_messages(work: _Erasure, ids: set[int]) -> None:
         Message.id.in_(ids), or_(Message.text.is_not(None), Message.subject != "",
                                  Message.sender_name.is_not(None))).values(
         text=None, subject="", sender_name=None, urls=[]))
+    counts.reported_targets += execute_update(session, delete(MessageTarget).where(
+        MessageTarget.message_pk.in_(ids)))
     counts.attachments += execute_update(session, update(AttachmentRow).where(
         AttachmentRow.message_pk.in_(ids),
         or_(AttachmentRow.stored.is_(True), AttachmentRow.filename != "")).values(

@@ -63,6 +63,7 @@ from mailroom.store.models import (
     InboxItem,
     InboxRaw,
     Message,
+    MessageTarget,
     OutboxItem,
     Participant,
     Ticket,
@@ -93,6 +94,7 @@ class PurgeCounts:
     """Rows changed (or that would be) by kind."""
 
     messages: int = 0
+    reported_targets: int = 0
     inbound_raw: int = 0
     outbound_raw: int = 0
     attachments: int = 0
@@ -150,6 +152,8 @@ STEPS: tuple[_Step, ...] = (
         Message.ticket_id.in_(ids),
         or_(Message.text.is_not(None), Message.subject != "", Message.sender_name.is_not(None))),
         {"text": None, "subject": "", "sender_name": None, "urls": []}),
+    _Step("reported_targets", MessageTarget,
+          lambda ids: MessageTarget.message_pk.in_(_messages_of(ids)), None),
     _Step("inbound_raw", InboxRaw, lambda ids: InboxRaw.inbox_id.in_(
         select(InboxItem.id).where(InboxItem.message_pk.in_(_messages_of(ids)))), None),
     _Step("outbound_raw", OutboxItem, lambda ids: and_(

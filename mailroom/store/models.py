@@ -212,6 +212,21 @@ class MessageRef(Base):
     __table_args__ = (Index("ix_message_refs_ref", "ref"),)
 
 
+class MessageTarget(Base):
+    """An account or item a message reported (:mod:`mailroom.intake.accounts`): repeat
+    reports of one account across cases are found through ``target``."""
+
+    __tablename__ = "message_targets"
+
+    message_pk: Mapped[int] = mapped_column(
+        ID, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    target: Mapped[str] = mapped_column(String(300), primary_key=True)  # platform:kind:ident
+    url: Mapped[str] = mapped_column(Text)  # a canonical URL that opens it
+
+    __table_args__ = (Index("ix_message_targets_target", "target"),)
+
+
 class Participant(Base):
     """Someone on a case. Role: requester, cc.
 

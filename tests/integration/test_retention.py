@@ -132,6 +132,8 @@ def test_dry_run_counts_without_changing_anything(app: App, cases: Cases) -> Non
 
 def test_purge_removes_content_and_keeps_statistics(app: App, cases: Cases) -> None:
     before = stats(app)
+    assert before.pop("repeat_accounts") == [
+        {"platform": "tiktok", "name": "TikTok", "accounts": 1, "cases": 4}]
     apply_retention(app, dry_run=False)
     for ticket_id in (cases.old, cases.other_old):
         _assert_purged(app, ticket_id)
@@ -139,7 +141,11 @@ def test_purge_removes_content_and_keeps_statistics(app: App, cases: Cases) -> N
     assert app.blobs.exists(hashlib.sha256(SHARED).hexdigest())
     for ticket_id in (cases.open, cases.recent):
         _assert_untouched(app, ticket_id)
-    assert stats(app) == before
+    after = stats(app)
+    # the repeat reports go with the messages that made them: the purged cases no longer count
+    assert after.pop("repeat_accounts") == [
+        {"platform": "tiktok", "name": "TikTok", "accounts": 1, "cases": 2}]
+    assert after == before
     ticket = rows(app, Ticket, Ticket.id == cases.old)[0]
     assert (ticket.category, ticket.role, ticket.platforms) == (
         "impersonation", "teacher", ["tiktok"])

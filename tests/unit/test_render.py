@@ -50,6 +50,7 @@ PRACTITIONER_CASE = {
     "receiving": ["jo@school.example"],
     "pending": [],
     "related": [],
+    "repeats": [],
 }
 ESCALATION = {
     "helpline_name": "Online Safety Helpline",
@@ -61,6 +62,8 @@ ESCALATION = {
     "reporter_role": "head_teacher",
     "organisation_type": "primary school",
     "attachments": [],
+    "reported": [{"url": "https://www.instagram.com/fake.school/", "professionals": 3,
+                  "since": datetime(2025, 2, 3, 9, 0, tzinfo=UTC)}],
 }
 ESCALATION_NOTICE = {
     "reference": "HL-000123",
@@ -278,7 +281,11 @@ def test_practitioner_notification_says_who_receives_answers(renderer: Renderer)
         **PRACTITIONER_CASE, "new_sender": "stranger@evil.example", "unverified": "dmarc=fail",
         "receiving": ["jo@school.example", "head@school.example"],
         "pending": ["stranger@evil.example", "deputy@school.example"],
-        "related": [{"reference": "HL-000007"}]})
+        "related": [{"reference": "HL-000007"}],
+        "repeats": [{"url": "https://www.instagram.com/fake.school/", "account": True,
+                     "references": ["HL-000031", "HL-000044"]}]})
+    assert ("This account was reported in 2 other cases (HL-000031, HL-000044): "
+            "https://www.instagram.com/fake.school/") in text
     lines = text.splitlines()
     assert lines[1].startswith("UNVERIFIED SENDER: the sender's domain failed authentication "
                                "(dmarc=fail)")
@@ -319,6 +326,9 @@ def test_escalation_describes_the_reporter_without_contact_details(renderer: Ren
     text, _ = renderer.render("escalation/default", ESCALATION)
     assert "reported to us by a head teacher working for a primary school." in text
     assert "- https://instagram.com/fake.school" in text
+    assert ("Reported to us by more than one professional:\n"
+            "- https://www.instagram.com/fake.school/: 3 professionals since Monday 3 February 2025"
+            ) in text
     for path in (TEMPLATES / "escalation").glob("*.j2"):
         assert not documented_variables(path) & {"sender", "requester", "email", "phone"}
 
