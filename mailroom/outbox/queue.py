@@ -80,7 +80,7 @@ def queue_mail(app: App, session: Session, draft: Draft) -> Queued:
         "status": OutboxStatus.QUEUED, "attempts": 0, "send_after": draft.send_after or now,
         "message_id": message_id, "mail_from": settings.helpline_address,
         "rcpt_to": recipients, "to_addr": recipients[0] if recipients else "",
-        "subject": subject, "raw": None, "rendered": rendered,
+        "subject": subject, "rendered": rendered,
         "files": [asdict(f) for f in draft.attachments] or None, "created_at": now,
         "subject_key": draft.subject_key, "body_key": draft.body_key,
     }).scalar_one()
