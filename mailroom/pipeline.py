@@ -52,6 +52,7 @@ from mailroom.addresses import (
 from mailroom.app import App
 from mailroom.cases import participants
 from mailroom.cases.commands import parse_commands
+from mailroom.cases.deliveries import clear_failing, mark_failing
 from mailroom.cases.escalations import escalation_for_message, handle_platform_reply
 from mailroom.cases.incoming import Incoming, Readings
 from mailroom.cases.merging import link_related, may_merge_by_itself, merge_tickets
@@ -76,7 +77,7 @@ from mailroom.cases.safeguarding import (
 from mailroom.cases.tickets import open_ticket, record_event, set_status
 from mailroom.errors import MailError
 from mailroom.intake.authresults import authentication_failure, check_authentication
-from mailroom.intake.bounces import parse_bounce
+from mailroom.intake.bounces import BounceInfo, parse_bounce
 from mailroom.intake.classify import (
     Classification,
     ClassificationKind,
@@ -572,7 +573,7 @@ def thread_facts(
 def act_on_bounce(app: App, session: Session, incoming: Incoming) -> str:
     """Record a bounce against the outgoing message it bounces; never open a ticket."""
     info = parse_bounce(incoming.std)
-    ticket_id = None
+    ticket_id, original = None, None
     if info.original_message_id:
         original = session.execute(
             select(Message).where(Message.message_id == info.original_message_id)
@@ -588,7 +589,25 @@ def act_on_bounce(app: App, session: Session, incoming: Incoming) -> str:
         record_event(session, action="bounce.received", actor=_sender(incoming), at=app.now(),
                      ticket_id=ticket_id, message_pk=message.id,
                      recipients=list(info.recipients), original=info.original_message_id)
+        ticket = session.get(Ticket, ticket_id)
+        if ticket is not None and original is not None and info.permanent is not False:
+            failed = info.recipients or _sole_recipient(original)
+            mark_failing(app, session, ticket, failed, reason=_bounce_reason(incoming, info),
+                         bounce=message)
     return InboxOutcome.BOUNCE
+
+
+def _sole_recipient(original: Message) -> tuple[str, ...]:
+    """The bounced mail's recipient, when a bounce names none and there was only one."""
+    sent_to = original.recipients or {}
+    people = [*sent_to.get("to", []), *sent_to.get("cc", [])]
+    return (people[0],) if len(people) == 1 else ()
+
+
+def _bounce_reason(incoming: Incoming, info: BounceInfo) -> str:
+    said = " ".join((incoming.parsed.subject or "").split())[:200] or "a delivery failure"
+    kind = "permanent failure" if info.permanent else "failure (permanence not stated)"
+    return f"{said} ({kind}, from {_sender(incoming)})"
 
 
 def record_unanswered(
@@ -721,6 +740,9 @@ def after_message(
         return
     sender = incoming.parsed.sender
     known = incoming.created or bool(sender and participants.may_receive(ticket, sender.addr))
+    if sender is not None:
+        clear_failing(session, ticket, sender.addr, actor=actor, at=now,
+                      why="mail arrived from it", message_pk=message.id)
     participants.record_pending(session, ticket, _people(app, incoming), at=now,
                                 message_pk=message.id, actor=actor)
     if not known:

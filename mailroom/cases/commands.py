@@ -55,6 +55,7 @@ from sqlalchemy.orm import Session
 
 from mailroom.app import App
 from mailroom.cases import participants
+from mailroom.cases.deliveries import clear_failing
 from mailroom.cases.escalations import open_escalation, outcome_target, record_outcome
 from mailroom.cases.merging import merge_tickets
 from mailroom.cases.safeguarding import keep_only_hashes, withhold_case_files
@@ -558,9 +559,27 @@ class Withhold(CommandUnit):
         reply.done.append(line)
 
 
+class Retry(CommandUnit):
+    name = "retry"
+    argument_description = "ADDRESS"
+    description = "send this case's mail to an address again after it bounced"
+    example = "#retry head@school.example"
+
+    def parse(self, rest: str) -> Command | str:
+        return read_address(self.name, rest)
+
+    def run(self, reply: Reply, command: Command) -> None:
+        address = command.args[0]
+        if clear_failing(reply.session, reply.ticket, address, actor=reply.actor,
+                         at=reply.app.now(), why="#retry", message_pk=reply.message.id):
+            reply.done.append(f"{address} receives this case's mail again")
+        else:
+            reply.notices.append(f"#retry {address}: its mail was not failing on this case")
+
+
 UNITS: tuple[CommandUnit, ...] = (
     Assign(), Status(), Category(), Role(), Escalate(), Outcome(), Note(), Close(), Allow(),
-    Remove(), Merge(), Withhold(),
+    Remove(), Merge(), Withhold(), Retry(),
 )
 _BY_NAME: dict[str, CommandUnit] = {unit.name: unit for unit in UNITS}
 

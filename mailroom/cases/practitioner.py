@@ -68,6 +68,7 @@ from mailroom.cases.replies import (
     queue_requester_mail,
     queue_signposting,
     reply_address,
+    requester_failing,
     thread_ids,
     ticket_subject,
 )
@@ -176,11 +177,22 @@ def relay(reply: Reply, text: str) -> None:
         return
     attachments, withheld, reason = relayable_attachments(reply)
     cc = copy_recipients(ticket)
-    queue_relay(reply, text, attachments, cc)
-    reply.record("message.relayed", to=ticket.requester, cc=[a.addr for a in cc],
+    bounced = requester_failing(ticket)
+    if bounced:
+        reply.notices.append(f"mail to {ticket.requester} bounced, so your answer did not go "
+                             f"to them; once the address works, reply with "
+                             f"#retry {ticket.requester} and send it again")
+        if not cc:
+            return
+    queue_relay(reply, text, attachments, cc, to_requester=not bounced)
+    reply.record("message.relayed", to=None if bounced else ticket.requester,
+                 cc=[a.addr for a in cc],
                  attachments=[file.filename for file in attachments], withheld=withheld)
-    reply.done.append(f"answer sent to {ticket.requester}" + (f" (and {len(cc)} in copy)"
-                                                               if cc else ""))
+    copies = f"{len(cc)} in copy"
+    if bounced:
+        reply.done.append(f"answer sent to the {copies} only")
+    else:
+        reply.done.append(f"answer sent to {ticket.requester}" + (f" (and {copies})" if cc else ""))
     if withheld:
         reply.notices.append(f"{withheld} attachment(s) were not sent with your answer: {reason}")
     if ticket.first_response_at is None:
@@ -201,7 +213,7 @@ def relayable_attachments(reply: Reply) -> tuple[Attachments, int, str | None]:
 
 
 def queue_relay(reply: Reply, text: str, attachments: Attachments,
-                cc: tuple[Address, ...]) -> None:
+                cc: tuple[Address, ...], *, to_requester: bool = True) -> None:
     """The relay mail: from the helpline, threaded to the requester's latest message."""
     app, session, ticket = reply.app, reply.session, reply.ticket
     assert ticket.requester is not None
@@ -211,9 +223,9 @@ def queue_relay(reply: Reply, text: str, attachments: Attachments,
                "helpline_name": app.settings.helpline_name}
     queue_mail(app, session, Draft(
         kind=OutboxKind.RELAY, template="requester/relay", context=context,
-        to=(Address(ticket.requester, ticket.requester_name or ""),), cc=cc,
-        subject=ticket_subject(app, ticket, f"Re: {ticket.subject}"), ticket_id=ticket.id,
-        in_reply_to=in_reply_to, references=refs,
+        to=(Address(ticket.requester, ticket.requester_name or ""),) if to_requester else (),
+        cc=cc, subject=ticket_subject(app, ticket, f"Re: {ticket.subject}"),
+        ticket_id=ticket.id, in_reply_to=in_reply_to, references=refs,
         reply_to=reply_address(app, ticket.id, TokenRole.REQUESTER),
         auto_submitted=None, attachments=tuple(attachments),
     ))

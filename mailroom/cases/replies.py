@@ -348,11 +348,17 @@ def queue_requester_mail(
         log.warning("ticket %s: no mail to requester %r (no usable address)",
                     ticket.reference, ticket.requester)
         return
+    to: tuple[Address, ...] = (Address(ticket.requester, ticket.requester_name or ""),)
+    if requester_failing(ticket):
+        to = ()  # their mail bounced (mailroom.cases.deliveries): the Cc only, if any
+        if not cc:
+            log.info("ticket %s: no %s queued (the requester's mail bounces)",
+                     ticket.reference, kind)
+            return
     answering = answering or last_message_from(session, ticket, ticket.requester)
     in_reply_to, refs = thread_ids(answering) if answering else (None, ())
     queue_mail(app, session, Draft(
-        kind=kind, template=template, context=context,
-        to=(Address(ticket.requester, ticket.requester_name or ""),), cc=cc,
+        kind=kind, template=template, context=context, to=to, cc=cc,
         subject=ticket_subject(app, ticket, f"Re: {ticket.subject}"), ticket_id=ticket.id,
         in_reply_to=in_reply_to, references=refs,
         reply_to=reply_address(app, ticket.id, TokenRole.REQUESTER),
@@ -360,6 +366,12 @@ def queue_requester_mail(
         subject_key=keys.subject if keys else None, body_key=keys.body if keys else None,
         send_after=send_after,
     ))
+
+
+def requester_failing(ticket: Ticket) -> bool:
+    """Whether mail of the case to its requester bounced, and nobody lifted that since."""
+    person = participants.find(ticket, ticket.requester or "")
+    return person is not None and person.failing_since is not None
 
 
 def notify_practitioners(

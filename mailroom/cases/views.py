@@ -35,7 +35,8 @@ def ticket_summary(ticket: Ticket) -> dict[str, Any]:
         "sla_due_at": iso(ticket.sla_due_at),
         "closed_at": iso(ticket.closed_at),
         "participants": [
-            {"address": p.address, "name": p.name, "role": p.role, "state": p.state}
+            {"address": p.address, "name": p.name, "role": p.role, "state": p.state,
+             "failing_since": iso(p.failing_since), "failing_reason": p.failing_reason}
             for p in ticket.participants
         ],
         "escalations": [escalation_view(e) for e in ticket.escalations],

@@ -154,8 +154,10 @@ def _ticket_text(t: dict[str, Any]) -> str:
     lines = [f"{t['reference']}  {t['status']}  {t['subject']}",
              f"requester: {t['requester']}  category: {t['category'] or '-'}  "
              f"role: {t['role'] or '-'}  assignee: {t['assignee'] or '-'}",
-             "participants: " + ", ".join(f"{p['address']} ({p['role']}, {p['state']})"
-                                          for p in t["participants"])]
+             "participants: " + ", ".join(
+                 f"{p['address']} ({p['role']}, {p['state']}"
+                 + (f", failing since {p['failing_since']}" if p.get("failing_since") else "")
+                 + ")" for p in t["participants"])]
     if t.get("related"):
         lines.append("related cases (not merged): "
                      + ", ".join(r["reference"] for r in t["related"]))

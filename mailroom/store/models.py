@@ -233,6 +233,9 @@ class Participant(Base):
     State: ``allowed`` (receives the case's mail: the requester, and whoever a
     practitioner allowed), ``pending`` (recorded from mail, receives nothing until
     a practitioner allows them) or ``removed`` (a practitioner took them off).
+    ``failing_since``: mail of the case to them bounced; nothing more is sent to them
+    until a practitioner writes ``#retry`` or they write again
+    (:mod:`mailroom.cases.deliveries`).
     """
 
     __tablename__ = "participants"
@@ -245,6 +248,8 @@ class Participant(Base):
     state: Mapped[str] = mapped_column(String(8), default=ParticipantState.PENDING,
                                        server_default=ParticipantState.ALLOWED)
     added_at: Mapped[datetime] = mapped_column(default=utcnow)
+    failing_since: Mapped[datetime | None]
+    failing_reason: Mapped[str | None] = mapped_column(Text)
 
     ticket: Mapped[Ticket] = relationship(back_populates="participants")
 

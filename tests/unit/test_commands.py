@@ -96,7 +96,7 @@ def test_errors_and_valid_commands_are_both_reported() -> None:
     assert [c.name for c in parsed.commands] == ["assign", "status"]
     assert parsed.errors == (
         "#frobnicate: unknown command (known commands: #assign, #status, #category, #role, "
-        "#escalate, #outcome, #note, #close, #allow, #remove, #merge, #withhold)",
+        "#escalate, #outcome, #note, #close, #allow, #remove, #merge, #withhold, #retry)",
     )
 
 

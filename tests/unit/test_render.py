@@ -95,6 +95,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "requester/signposting/defamation": SIGNPOSTING,
     "requester/signposting/sextortion": SIGNPOSTING,
     "practitioner/new_case": PRACTITIONER_CASE,
+    "practitioner/delivery_failed": {
+        "reference": "HL-000123", "addresses": ["jo@school.example"],
+        "reason": "Undelivered Mail Returned to Sender (permanent failure, from "
+                  "MAILER-DAEMON@mx.school.example)", "requester": "jo@school.example"},
     "practitioner/follow_up": PRACTITIONER_CASE,
     "practitioner/reply_refused": {
         "reference": "HL-000123", "reason": "the address you replied to has expired",
