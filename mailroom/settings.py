@@ -138,6 +138,7 @@ class Settings:
     smtp_max_recipients: int = 50
     smtp_max_connections_per_client: int = 10
     smtp_idle_timeout: float = 60.0
+    digest_enabled: bool = True
     max_attachments: int = 100
     max_mime_parts: int = 1000
     max_header_bytes: int = 256 * 1024
@@ -466,6 +467,7 @@ SCHEMA: dict[str, dict[str, tuple[Parser, Any]]] = {
         "max_age_days_on_import": (_int(0), 7),
     },
     "sla": {"first_response_hours": (_number, 8.0)},
+    "digest": {"enabled": (_bool, True)},
     "retention": {"closed_ticket_months": (_int(1), 12)},
     "security": {
         "secret": (_nonempty, None),
@@ -713,6 +715,7 @@ def _build(
         smtp_max_recipients=v["smtp"]["max_recipients"],
         smtp_max_connections_per_client=v["smtp"]["max_connections_per_client"],
         smtp_idle_timeout=v["smtp"]["idle_timeout_seconds"],
+        digest_enabled=v["digest"]["enabled"],
         max_attachments=v["limits"]["max_attachments"],
         max_mime_parts=v["limits"]["max_mime_parts"],
         max_header_bytes=v["limits"]["max_header_bytes"],

@@ -106,6 +106,7 @@ class OutboxKind(StrEnum):
     OUTBOX_FAILED = "outbox_failed"  # to practitioners: a mail could not be delivered
     ESCALATION = "escalation"  # to a platform: the report
     FOLLOW_UP = "follow_up"  # to a platform: the report again, unanswered
+    DIGEST = "digest"  # to practitioners: the day's work, at opening time
 
 
 class EscalationStatus(StrEnum):

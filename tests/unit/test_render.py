@@ -95,6 +95,16 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "requester/signposting/defamation": SIGNPOSTING,
     "requester/signposting/sextortion": SIGNPOSTING,
     "practitioner/new_case": PRACTITIONER_CASE,
+    "practitioner/digest": {
+        "helpline_name": "Online Safety Helpline", "at": CLOSED_AT,
+        "breached": [{"reference": "HL-000120", "subject": "Fake account", "assignee": None,
+                      "due": CLOSED_AT, "since": CLOSED_AT}],
+        "due_today": [], "waiting": [],
+        "chases": [{"reference": "HL-000123", "platform": "Instagram", "opened_at": CLOSED_AT,
+                    "follow_ups": 1, "next_chase": None}],
+        "failing": [{"reference": "HL-000121", "address": "jo@school.example",
+                     "since": CLOSED_AT}],
+        "bad": 2, "shunt": 0, "empty": False},
     "practitioner/delivery_failed": {
         "reference": "HL-000123", "addresses": ["jo@school.example"],
         "reason": "Undelivered Mail Returned to Sender (permanent failure, from "
