@@ -23,9 +23,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mailroom.errors import ConfigError
 from mailroom.private import create_private_file, make_private_dir
+from mailroom.resources import PLATFORMS, TEMPLATES, shipped_path
 
 DEFAULT_CONFIG = Path("config/mailroom.toml")
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ADDRESS_RE = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+$")
 
@@ -125,7 +125,7 @@ class Settings:
     trusted_authserv_ids: tuple[str, ...]
     var_dir: Path
     platforms_path: Path
-    templates_dir: Path
+    template_dirs: tuple[Path, ...]  # searched in order: the configured folder, the shipped one
     attachments_dir: Path
     illegal_keywords: tuple[str, ...]
     sextortion_keywords: tuple[str, ...]
@@ -474,8 +474,8 @@ SCHEMA: dict[str, dict[str, tuple[Parser, Any]]] = {
     },
     "paths": {
         "var_dir": (_nonempty, "var"),
-        "platforms": (_nonempty, "config/platforms.toml"),
-        "templates": (_nonempty, "templates"),
+        "platforms": (_nonempty, None),
+        "templates": (_nonempty, None),
         "attachments": (_nonempty, None),
     },
     "safeguarding": {
@@ -701,8 +701,9 @@ def _build(
         secret=_secret(v["security"], var_dir),
         trusted_authserv_ids=tuple(
             i.lower() for i in v["security"]["trusted_authserv_ids"] if i) or domains,
-        var_dir=var_dir, platforms_path=_resource(paths["platforms"]),
-        templates_dir=_resource(paths["templates"]),
+        var_dir=var_dir,
+        platforms_path=Path(paths["platforms"]) if paths["platforms"] else shipped_path(PLATFORMS),
+        template_dirs=_template_dirs(paths["templates"]),
         attachments_dir=Path(paths["attachments"] or var_dir / "attachments"),
         illegal_keywords=v["safeguarding"]["illegal_keywords"],
         sextortion_keywords=v["safeguarding"]["sextortion_keywords"],
@@ -719,12 +720,11 @@ def _build(
     )
 
 
-def _resource(name: str) -> Path:
-    """A shipped file or folder: as given when it exists, else beside the package."""
-    path = Path(name)
-    if path.is_absolute() or path.exists() or not (PROJECT_ROOT / path).exists():
-        return path
-    return PROJECT_ROOT / path
+def _template_dirs(configured: str | None) -> tuple[Path, ...]:
+    """Templates are looked up in the configured folder first, then in the shipped ones:
+    a helpline adds or overrides a template without copying the others."""
+    shipped = shipped_path(TEMPLATES)
+    return (Path(configured), shipped) if configured else (shipped,)
 
 
 def _secret(security: dict[str, Any], var_dir: Path) -> bytes:

@@ -73,7 +73,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     with open_app(args) as app:
         document = case_report(build_report(app, period))
-        text = render(document, args.format, app.settings.templates_dir)
+        text = render(document, args.format, app.settings.template_dirs)
     if args.out:
         _write_out(Path(args.out), text)
         print(f"report written to {args.out}", file=sys.stderr)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from mailroom.errors import ConfigError
+from mailroom.resources import shipped_path
 from mailroom.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,7 +39,7 @@ def test_defaults_without_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_example_config_is_valid(tmp_path: Path) -> None:
     env = {"MAILROOM_SECRET": "x" * 32}
-    settings = load_settings(REPO / "config" / "mailroom.example.toml", environ=env)
+    settings = load_settings(shipped_path("data/mailroom.example.toml"), environ=env)
     assert date(2026, 12, 25) in settings.holidays
 
 
