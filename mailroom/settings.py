@@ -18,14 +18,16 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.engine import make_url
 
 from mailroom.errors import ConfigError
 from mailroom.private import create_private_file, make_private_dir
 from mailroom.resources import PLATFORMS, TEMPLATES, shipped_path
 
-DEFAULT_CONFIG = Path("config/mailroom.toml")
+CONFIG_NAME = "mailroom.toml"  # read from the data directory when no other file is named
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ADDRESS_RE = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+$")
 
@@ -38,6 +40,7 @@ ENV_KEYS: dict[str, tuple[str, str]] = {
     "MAILROOM_PRACTITIONERS": ("practitioners", "addresses"),
     "MAILROOM_PLATFORMS": ("paths", "platforms"),
     "MAILROOM_SECRET": ("security", "secret"),
+    "MAILROOM_HOME": ("paths", "var_dir"),
 }
 
 
@@ -283,12 +286,25 @@ def _database_url(value: Any) -> str:
 
 def _outbound_url(value: Any) -> str:
     url = _nonempty(value)
-    scheme = urlsplit(url).scheme
-    if scheme not in ("file", "smtp", "smtps"):
-        raise Invalid(f"expected file://DIR, smtp://HOST:PORT or smtps://…, got {_show(url)}")
-    if scheme != "file" and not urlsplit(url).hostname:
+    parts = urlsplit(url)
+    if parts.scheme not in ("file", "smtp", "smtps"):
+        raise Invalid(f"expected file:///DIR, smtp://HOST:PORT or smtps://…, got {_show(url)}")
+    if parts.scheme != "file" and not parts.hostname:
         raise Invalid(f"an SMTP relay URL needs a host, got {_show(url)}")
+    if parts.scheme == "file" and parts.netloc not in ("", "localhost"):
+        raise Invalid(f"{_show(url)} names the host {_show(parts.netloc)}: write "
+                      "file:///ABSOLUTE/DIR, or file:DIR for a folder in the data directory")
     return url
+
+
+def _absolute(value: Any) -> Path:
+    """The data directory: absolute (``~`` allowed), never taken relative to where
+    a command happens to run."""
+    path = Path(_nonempty(value)).expanduser()
+    if not path.is_absolute():
+        raise Invalid(f"expected an absolute path (the data directory never depends on the "
+                      f"working directory), got {_show(value)}")
+    return path
 
 
 def _listen(value: Any) -> tuple[str, int]:
@@ -436,7 +452,7 @@ SCHEMA: dict[str, dict[str, tuple[Parser, Any]]] = {
         "closes": (_clock, "16:00"),
         "holidays": (_dates, []),
     },
-    "database": {"url": (_database_url, "sqlite:///var/mailroom.db")},
+    "database": {"url": (_database_url, None)},  # None: SQLite in the data directory
     "smtp": {
         "enabled": (_bool, True),
         "listen": (_listen, "127.0.0.1:2525"),
@@ -446,7 +462,7 @@ SCHEMA: dict[str, dict[str, tuple[Parser, Any]]] = {
         "idle_timeout_seconds": (_number, 60.0),
     },
     "outbound": {
-        "url": (_outbound_url, "file://var/outbox-sent"),
+        "url": (_outbound_url, None),  # None: files in <data directory>/outbox-sent
         "max_attempts": (_int(1), 8),
         "retry_seconds": (_int(1), 60),
     },
@@ -473,7 +489,7 @@ SCHEMA: dict[str, dict[str, tuple[Parser, Any]]] = {
         "trusted_authserv_ids": (_strings, []),
     },
     "paths": {
-        "var_dir": (_nonempty, "var"),
+        "var_dir": (_absolute, None),  # None: MAILROOM_HOME, else default_data_dir()
         "platforms": (_nonempty, None),
         "templates": (_nonempty, None),
         "attachments": (_nonempty, None),
@@ -553,7 +569,7 @@ def load_settings(
     imap = _imap_accounts(raw.get("imap", []), env, problems)
     if problems:
         raise ConfigError(problems)
-    return _build(values, imap, source)
+    return _build(values, imap, source, env)
 
 
 def _config_path(path: str | Path | None, env: Mapping[str, str]) -> Path | None:
@@ -563,7 +579,10 @@ def _config_path(path: str | Path | None, env: Mapping[str, str]) -> Path | None
         if not candidate.is_file():
             raise ConfigError([f"config: no such file {candidate}"])
         return candidate
-    return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
+    home = env.get("MAILROOM_HOME")
+    data_dir = Path(home).expanduser() if home else default_data_dir(env)
+    default = data_dir / CONFIG_NAME
+    return default if data_dir.is_absolute() and default.is_file() else None
 
 
 def _read_toml(source: Path) -> dict[str, Any]:
@@ -666,11 +685,47 @@ def _make_account(values: dict[str, Any], password: str) -> ImapAccount:
     )
 
 
+def default_data_dir(env: Mapping[str, str]) -> Path:
+    """Where mailroom keeps its data when neither ``paths.var_dir`` nor ``MAILROOM_HOME``
+    says: ``$XDG_DATA_HOME/mailroom``, else ``~/.local/share/mailroom``."""
+    base = env.get("XDG_DATA_HOME") or ""
+    home = Path(env.get("HOME") or Path.home())
+    return (Path(base) if Path(base).is_absolute() else home / ".local" / "share") / "mailroom"
+
+
+def in_data_dir(var_dir: Path, name: str | None, default: str) -> Path:
+    """A configured path; a relative one (and the default) is inside the data directory."""
+    return var_dir / Path(name or default).expanduser()
+
+
+def _sqlite_in(var_dir: Path, url: str | None) -> str:
+    """The database URL, with a relative SQLite file taken in the data directory."""
+    if url is None:
+        return f"sqlite:///{var_dir / 'mailroom.db'}"
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database \
+            or parsed.database == ":memory:" or Path(parsed.database).is_absolute():
+        return url
+    return parsed.set(database=str(var_dir / parsed.database)).render_as_string(
+        hide_password=False)
+
+
+def _outbound_in(var_dir: Path, url: str | None) -> str:
+    """The outbound URL, a ``file:`` folder made absolute: ``file:///…`` always."""
+    if url is None:
+        return (var_dir / "outbox-sent").as_uri()
+    parts = urlsplit(url)
+    if parts.scheme != "file":
+        return url
+    return in_data_dir(var_dir, unquote(parts.path), "outbox-sent").as_uri()
+
+
 def _build(
-    v: dict[str, dict[str, Any]], imap: tuple[ImapAccount, ...], source: Path | None
+    v: dict[str, dict[str, Any]], imap: tuple[ImapAccount, ...], source: Path | None,
+    env: Mapping[str, str],
 ) -> Settings:
     helpline, paths = v["helpline"], v["paths"]
-    var_dir = Path(paths["var_dir"])
+    var_dir = paths["var_dir"] or default_data_dir(env)
     address = helpline["address"]
     domains = tuple(d.lower() for d in helpline["domains"]) or (address.rsplit("@", 1)[1],)
     smtp_host, smtp_port = v["smtp"]["listen"]
@@ -679,10 +734,10 @@ def _build(
         subject_tag=helpline["subject_tag"], reference_prefix=helpline["reference_prefix"],
         timezone=helpline["timezone"], opening_days=helpline["opening_days"],
         opens=helpline["opens"], closes=helpline["closes"], holidays=helpline["holidays"],
-        database_url=v["database"]["url"],
+        database_url=_sqlite_in(var_dir, v["database"]["url"]),
         smtp_enabled=v["smtp"]["enabled"], smtp_host=smtp_host, smtp_port=smtp_port,
         smtp_max_size=v["smtp"]["max_message_size"], imap_accounts=imap,
-        outbound_url=v["outbound"]["url"],
+        outbound_url=_outbound_in(var_dir, v["outbound"]["url"]),
         outbound_max_attempts=v["outbound"]["max_attempts"],
         outbound_retry_seconds=v["outbound"]["retry_seconds"],
         practitioners=v["practitioners"]["addresses"],
@@ -702,9 +757,10 @@ def _build(
         trusted_authserv_ids=tuple(
             i.lower() for i in v["security"]["trusted_authserv_ids"] if i) or domains,
         var_dir=var_dir,
-        platforms_path=Path(paths["platforms"]) if paths["platforms"] else shipped_path(PLATFORMS),
-        template_dirs=_template_dirs(paths["templates"]),
-        attachments_dir=Path(paths["attachments"] or var_dir / "attachments"),
+        platforms_path=(in_data_dir(var_dir, paths["platforms"], "") if paths["platforms"]
+                        else shipped_path(PLATFORMS)),
+        template_dirs=_template_dirs(var_dir, paths["templates"]),
+        attachments_dir=in_data_dir(var_dir, paths["attachments"], "attachments"),
         illegal_keywords=v["safeguarding"]["illegal_keywords"],
         sextortion_keywords=v["safeguarding"]["sextortion_keywords"],
         store_illegal_attachments=v["safeguarding"]["store_illegal_attachments"],
@@ -720,18 +776,18 @@ def _build(
     )
 
 
-def _template_dirs(configured: str | None) -> tuple[Path, ...]:
+def _template_dirs(var_dir: Path, configured: str | None) -> tuple[Path, ...]:
     """Templates are looked up in the configured folder first, then in the shipped ones:
     a helpline adds or overrides a template without copying the others."""
     shipped = shipped_path(TEMPLATES)
-    return (Path(configured), shipped) if configured else (shipped,)
+    return (in_data_dir(var_dir, configured, ""), shipped) if configured else (shipped,)
 
 
 def _secret(security: dict[str, Any], var_dir: Path) -> bytes:
     """The signing key: from config/env, a named file, or generated once under var/."""
     if security.get("secret"):
         return str(security["secret"]).encode()
-    path = Path(security["secret_file"]) if security.get("secret_file") else var_dir / "secret"
+    path = in_data_dir(var_dir, security.get("secret_file"), "secret")
     try:
         return path.read_bytes().strip()
     except FileNotFoundError:

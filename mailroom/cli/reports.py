@@ -40,8 +40,8 @@ def register(sub: Any) -> None:
     export = sub.add_parser("export", help="write everything held about one address")
     export.add_argument("--requester", required=True, metavar="ADDRESS")
     export.add_argument("--out", metavar="DIR",
-                        help="where to create the export (default var/exports, which erase "
-                             "cleans; elsewhere, delete it by hand)")
+                        help="where to create the export (default: exports in the data "
+                             "directory, which erase cleans; elsewhere, delete it by hand)")
     export.add_argument("--json", action="store_true")
     export.set_defaults(handler=cmd_export)
 
@@ -134,7 +134,7 @@ def confirm(address: str, opened: int, took_part: int) -> None:
         raise UsageError("erase: no terminal to confirm on; add --yes")
     print(f"This erases what is held about {address}: {opened} cases they opened are closed "
           f"and purged, their part in {took_part} other cases is removed, with their sent "
-          "mail files and exports under var/exports. It cannot be undone.", file=sys.stderr)
+          "mail files and exports in the data directory. It cannot be undone.", file=sys.stderr)
     answer = input("Type the address again to confirm: ").strip().lower()
     if answer != address:
         raise MailroomError("erase: not confirmed, nothing changed")
