@@ -62,9 +62,9 @@ check-config: $(RUN_STAMP)
 
 # Regenerate the lock files from pyproject.toml (newest versions within its bounds).
 lock: $(STAMP)
-	$(BIN)/pip-compile --quiet --strip-extras --no-header --output-file requirements.lock \
+	$(BIN)/pip-compile --quiet --strip-extras --no-header --no-emit-index-url --no-emit-find-links --output-file requirements.lock \
 		pyproject.toml
-	$(BIN)/pip-compile --quiet --strip-extras --no-header --extra dev \
+	$(BIN)/pip-compile --quiet --strip-extras --no-header --no-emit-index-url --no-emit-find-links --extra dev \
 		--output-file requirements-dev.lock pyproject.toml
 
 clean:

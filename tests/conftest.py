@@ -38,6 +38,9 @@ def create_pg_database() -> str:
     return new_pg_database("mailroom_t_")
 
 
+REAL_HOME = os.environ.get("HOME", "")  # before private_home replaces it (pip's cache is there)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def private_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A home of the test run's own: settings without a data directory fall back to
