@@ -577,7 +577,7 @@ def _config_path(path: str | Path | None, env: Mapping[str, str]) -> Path | None
     if chosen:
         candidate = Path(chosen)
         if not candidate.is_file():
-            raise ConfigError([f"config: no such file {candidate}"])
+            raise ConfigError([f"no such file {candidate}"])
         return candidate
     home = env.get("MAILROOM_HOME")
     data_dir = Path(home).expanduser() if home else default_data_dir(env)
@@ -590,9 +590,9 @@ def _read_toml(source: Path) -> dict[str, Any]:
         with source.open("rb") as handle:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([f"config: {source} is not valid TOML: {exc}"]) from None
+        raise ConfigError([f"{source} is not valid TOML: {exc}"]) from None
     except OSError as exc:
-        raise ConfigError([f"config: cannot read {source}: {exc.strerror}"]) from None
+        raise ConfigError([f"cannot read {source}: {exc.strerror}"]) from None
 
 
 def _validate(raw: dict[str, Any], problems: list[str]) -> dict[str, dict[str, Any]]:

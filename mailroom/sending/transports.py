@@ -305,11 +305,11 @@ def transport_from_url(
 def _file_transport(url: str, base_dir: Path | None) -> FileTransport:
     rest = url[len("file:") :]
     if rest.startswith("//"):
-        host, slash, path = rest[2:].partition("/")
+        host, slash, tail = rest[2:].partition("/")
         if host not in ("", "localhost"):
             raise ValueError(f"outbound URL {url!r} names the host {host!r}: "
                              "use file:///ABSOLUTE/DIR or file:RELATIVE/DIR")
-        rest = slash + path
+        rest = slash + tail
     if "?" in rest or "#" in rest:
         raise ValueError(f"outbound URL {url!r}: a file URL takes no query or fragment")
     if not rest:
