@@ -89,6 +89,21 @@ class Signposting:
 
 
 @dataclass(frozen=True)
+class StatusLimits:
+    """When ``mailroom status`` says something needs an admin (``[status]``)."""
+
+    outbox_max_queued: int = 100  # unsent messages
+    outbox_max_wait_minutes: int = 30  # the oldest unsent message's wait
+    inbox_max_wait_minutes: int = 15  # the oldest message not processed yet
+    failed_window_hours: int = 24  # bad and shunt messages counted over this window
+    max_recent_bad: int = 10
+    max_recent_shunt: int = 0
+    imap_max_silence_minutes: int = 15  # since an account's last successful poll
+    job_grace_minutes: int = 15  # a job is late after its interval and this
+    disk_min_free_mb: int = 1024  # free space where the data directory is
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything mailroom is configured with. Built only by :func:`load_settings`."""
 
@@ -144,6 +159,7 @@ class Settings:
     max_attachments: int = 100
     max_mime_parts: int = 1000
     max_header_bytes: int = 256 * 1024
+    status_limits: StatusLimits = field(default_factory=StatusLimits)
 
     @property
     def domain(self) -> str:
@@ -513,6 +529,17 @@ SCHEMA: dict[str, dict[str, tuple[Parser, Any]]] = {
         "max_mime_parts": (_int(1), 1000),
         "max_header_bytes": (_int(1024), 256 * 1024),
     },
+    "status": {
+        "outbox_max_queued": (_int(1), StatusLimits.outbox_max_queued),
+        "outbox_max_wait_minutes": (_int(1), StatusLimits.outbox_max_wait_minutes),
+        "inbox_max_wait_minutes": (_int(1), StatusLimits.inbox_max_wait_minutes),
+        "failed_window_hours": (_int(1), StatusLimits.failed_window_hours),
+        "max_recent_bad": (_int(0), StatusLimits.max_recent_bad),
+        "max_recent_shunt": (_int(0), StatusLimits.max_recent_shunt),
+        "imap_max_silence_minutes": (_int(1), StatusLimits.imap_max_silence_minutes),
+        "job_grace_minutes": (_int(0), StatusLimits.job_grace_minutes),
+        "disk_min_free_mb": (_int(0), StatusLimits.disk_min_free_mb),
+    },
     "tickets": {
         "categories": (
             _strings,
@@ -773,6 +800,7 @@ def _build(
         max_attachments=v["limits"]["max_attachments"],
         max_mime_parts=v["limits"]["max_mime_parts"],
         max_header_bytes=v["limits"]["max_header_bytes"],
+        status_limits=StatusLimits(**v["status"]),
     )
 
 

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NoReturn
 
 from mailroom import __version__
-from mailroom.cli import commands, escalate, hashes, jobs, reports, run
+from mailroom.cli import commands, escalate, hashes, jobs, reports, run, status
 from mailroom.cli.output import EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_USAGE
 from mailroom.errors import ConfigError, MailroomError, StoreUnavailable, UsageError
 from mailroom.privacy.redaction import RedactionFilter, own_addresses
@@ -38,8 +38,8 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 Handler = Callable[[argparse.Namespace], int]
 # Every subcommand module, in the order ``--help`` lists them: each adds its parsers.
 SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (
-    commands.register, run.register, jobs.register, escalate.register, reports.register,
-    hashes.register,
+    commands.register, run.register, status.register, jobs.register, escalate.register,
+    reports.register, hashes.register,
 )
 
 
