@@ -12,7 +12,8 @@ from typing import Any
 
 from mailroom.cli.context import open_app, settings_from
 from mailroom.cli.output import EXIT_ERROR, EXIT_OK, emit
-from mailroom.runtime.status import collect_status, database_missing, disk_status
+from mailroom.runtime.describe import database_missing
+from mailroom.runtime.status import collect_status, disk_status
 
 
 def register(sub: Any) -> None:

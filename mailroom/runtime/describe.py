@@ -116,15 +116,23 @@ def _placeholder_contacts(platforms: dict[str, Platform]) -> list[str]:
             "(paths.platforms)"]
 
 
-def _database_problems(settings: Settings) -> list[str]:
+def database_missing(settings: Settings) -> str | None:
+    """A SQLite database that does not exist yet: what to do (nothing here creates it)."""
     files = database_files(settings.database_url)
     if files and not files[0].exists():
-        return [f"database: {files[0]} does not exist yet: run `mailroom db upgrade`"]
+        return f"database: {files[0]} does not exist yet: run `mailroom db upgrade`"
+    return None
+
+
+def _database_problems(settings: Settings) -> list[str]:
+    missing = database_missing(settings)
+    if missing:
+        return [missing]
     engine = make_engine(settings.database_url)
     try:
         current = current_revision(engine)
     except SQLAlchemyError as exc:
-        return [f"database: cannot be reached: {_first_line(exc)}"]
+        return [f"database: cannot be reached: {first_line(exc)}"]
     finally:
         engine.dispose()
     if current != head_revision():
@@ -148,5 +156,6 @@ def _relay_problems(settings: Settings) -> list[str]:
                 f"({exc.strerror or exc}): mail waits in the outbox until it can"]
 
 
-def _first_line(exc: Exception) -> str:
+def first_line(exc: Exception) -> str:
+    """An error's first line, for a one-line warning."""
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

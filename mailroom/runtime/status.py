@@ -27,22 +27,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from mailroom.app import App
+from mailroom.runtime.describe import first_line
 from mailroom.runtime.jobs import SCHEDULED
 from mailroom.settings import Settings
-from mailroom.store.db import database_files
 from mailroom.store.migrate import current_revision, head_revision
 from mailroom.store.models import ImapState, InboxItem, JobRun, OutboxItem
 from mailroom.vocabulary import InboxStatus, OutboxStatus
 
 MB = 1024 * 1024
-
-
-def database_missing(settings: Settings) -> str | None:
-    """A SQLite database that does not exist yet: what to do (status never creates it)."""
-    files = database_files(settings.database_url)
-    if files and not files[0].exists():
-        return f"database: {files[0]} does not exist yet: run `mailroom db upgrade`"
-    return None
 
 
 def disk_status(settings: Settings) -> tuple[dict[str, Any], list[str]]:
@@ -73,7 +65,7 @@ def collect_status(app: App) -> dict[str, Any]:
             report["imap"] = _imap(session, settings, now, problems)
             report["jobs"] = _jobs(session, settings, now, problems)
     except SQLAlchemyError as exc:
-        problems.append(f"database: cannot be reached: {_first_line(exc)}")
+        problems.append(f"database: cannot be reached: {first_line(exc)}")
         report["database"] = {"url": url, "reachable": False}
         return report
     report["database"] = {"url": url, "reachable": True, "schema": schema,
@@ -175,7 +167,3 @@ def _jobs(session: Session, settings: Settings, now: datetime,
         jobs.append({"name": job.name, "every_minutes": job.every.total_seconds() / 60,
                      "last_run_at": _iso(last), "minutes_ago": _minutes(now, last)})
     return jobs
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
