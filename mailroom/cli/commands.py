@@ -17,7 +17,7 @@ from mailroom.cases.practitioner import merge_case_into
 from mailroom.cases.tickets import ticket_by_reference
 from mailroom.cases.views import inbox_view, list_tickets, ticket_detail, ticket_summary
 from mailroom.cli.context import cli_actor, open_app, settings_from
-from mailroom.cli.options import add_limit, say_truncated, words
+from mailroom.cli.options import add_json, add_limit, say_truncated, words
 from mailroom.cli.output import EXIT_ERROR, EXIT_OK, EXIT_TEMPFAIL, emit
 from mailroom.errors import MailroomError
 from mailroom.pipeline import process_item
@@ -38,7 +38,7 @@ def register(sub: Any) -> None:
 
     check = sub.add_parser("check-config", help="validate the config, say what would run and "
                            "warn about what to fix")
-    check.add_argument("--json", action="store_true")
+    add_json(check)
     shipped = check.add_mutually_exclusive_group()
     shipped.add_argument("--example", action="store_const", const=EXAMPLE_CONFIG,
                          dest="shipped", help="print the example configuration (every key "
@@ -52,8 +52,9 @@ def register(sub: Any) -> None:
 
     ingest = sub.add_parser("ingest", help="ingest .eml files, Maildirs, mbox files or - (stdin)")
     ingest.add_argument("paths", nargs="+", metavar="PATH")
-    ingest.add_argument("--json", action="store_true")
-    ingest.add_argument("--no-progress", action="store_true")
+    add_json(ingest)
+    ingest.add_argument("--no-progress", action="store_true",
+                        help="no progress bar on stderr (there is none with --json either)")
     ingest.set_defaults(handler=cmd_ingest)
 
 
@@ -66,11 +67,11 @@ def _register_tickets(sub: Any) -> None:
                          help=f"only these: {', '.join(TicketStatus)} (comma-separated; "
                               "default: every status)")
     add_limit(listing, "tickets")
-    listing.add_argument("--json", action="store_true")
+    add_json(listing)
     listing.set_defaults(handler=cmd_tickets_list)
     show = tickets.add_parser("show", help="one ticket with messages, participants, events")
     show.add_argument("ticket", metavar="ID", help="id or reference (HL-000123)")
-    show.add_argument("--json", action="store_true")
+    add_json(show)
     show.set_defaults(handler=cmd_tickets_show)
     allow = tickets.add_parser("allow", help="let an address receive a case's answers")
     allow.add_argument("ticket", metavar="ID", help="id or reference (HL-000123)")
@@ -98,7 +99,7 @@ def _register_inbox(sub: Any) -> None:
                          help=f"only these: {', '.join(InboxStatus)} (comma-separated; "
                               f"default {failed}: the messages that need an admin)")
     add_limit(listing, "messages")
-    listing.add_argument("--json", action="store_true")
+    add_json(listing)
     listing.set_defaults(handler=cmd_inbox_list)
     retry = inbox.add_parser("retry", help="process a bad or shunted message again")
     retry.add_argument("ids", nargs="+", metavar="ID")

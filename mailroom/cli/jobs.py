@@ -18,7 +18,7 @@ from sqlalchemy.orm import defer
 
 from mailroom.cases.views import outbox_view
 from mailroom.cli.context import open_app
-from mailroom.cli.options import add_limit, say_truncated, words
+from mailroom.cli.options import add_json, add_limit, say_truncated, words
 from mailroom.cli.output import EXIT_OK, emit
 from mailroom.errors import UsageError
 from mailroom.runtime.doors import poll_accounts_once
@@ -33,7 +33,7 @@ def register(sub: Any) -> None:
     tick = sub.add_parser("tick", help="poll each IMAP account once, run every due job "
                           "once, then exit")
     tick.add_argument("--now", help="pretend it is this time (ISO-8601)")
-    tick.add_argument("--json", action="store_true")
+    add_json(tick)
     tick.set_defaults(handler=cmd_tick)
 
     outbox = sub.add_parser("outbox", help="outgoing mail").add_subparsers(dest="outbox_command")
@@ -44,10 +44,10 @@ def register(sub: Any) -> None:
                          help=f"only these: {', '.join(OutboxStatus)} (comma-separated; "
                               "default: every status)")
     add_limit(listing, "messages")
-    listing.add_argument("--json", action="store_true")
+    add_json(listing)
     listing.set_defaults(handler=cmd_outbox_list)
     flush = outbox.add_parser("flush", help="send what is due now")
-    flush.add_argument("--json", action="store_true")
+    add_json(flush)
     flush.set_defaults(handler=cmd_outbox_flush)
 
 

@@ -40,6 +40,11 @@ def positive_int(value: str) -> int:
     return int(value)
 
 
+def add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true",
+                        help="one JSON document on stdout instead of text")
+
+
 def add_limit(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--limit", type=positive_int, default=DEFAULT_LIMIT, metavar="N",
                         help=f"show at most N {what} (default {DEFAULT_LIMIT}; "

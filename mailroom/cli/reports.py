@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mailroom.cli.context import open_app
+from mailroom.cli.options import add_json
 from mailroom.cli.output import EXIT_ERROR, EXIT_OK, emit
 from mailroom.errors import MailroomError, UsageError
 from mailroom.privacy.dataprotection import (
@@ -33,7 +34,7 @@ def register(sub: Any) -> None:
                         help="first day, YYYY-MM-DD, in the helpline's time zone")
     report.add_argument("--to", dest="end", required=True, type=parse_date, metavar="DATE",
                         help="last day (included), YYYY-MM-DD")
-    report.add_argument("--format", choices=FORMATS, default="text")
+    report.add_argument("--format", choices=FORMATS, default="text", help="default text")
     report.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
     report.set_defaults(handler=cmd_report)
 
@@ -42,19 +43,19 @@ def register(sub: Any) -> None:
     export.add_argument("--out", metavar="DIR",
                         help="where to create the export (default: exports in the data "
                              "directory, which erase cleans; elsewhere, delete it by hand)")
-    export.add_argument("--json", action="store_true")
+    add_json(export)
     export.set_defaults(handler=cmd_export)
 
     erase = sub.add_parser("erase", help="erase what is held about one address")
     erase.add_argument("--requester", required=True, metavar="ADDRESS")
     erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    erase.add_argument("--json", action="store_true")
+    add_json(erase)
     erase.set_defaults(handler=cmd_erase)
 
     retention = sub.add_parser("retention", help="purge closed cases past the retention period")
     retention.add_argument("--dry-run", action="store_true",
                            help="say what would go, change nothing")
-    retention.add_argument("--json", action="store_true")
+    add_json(retention)
     retention.set_defaults(handler=cmd_retention)
 
 

@@ -11,6 +11,7 @@ import argparse
 from typing import Any
 
 from mailroom.cli.context import open_app, settings_from
+from mailroom.cli.options import add_json
 from mailroom.cli.output import EXIT_ERROR, EXIT_OK, emit
 from mailroom.runtime.describe import database_missing
 from mailroom.runtime.status import collect_status, disk_status
@@ -20,7 +21,7 @@ def register(sub: Any) -> None:
     status = sub.add_parser(
         "status", help="outbox, inbox, IMAP polls, jobs, database and disk; exit 1 when "
                        "something needs an admin")
-    status.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    add_json(status)
     status.set_defaults(handler=cmd_status)
 
 
