@@ -593,7 +593,8 @@ def load_settings(
                 raw[section][key] = env[var]
     problems: list[str] = []
     values = _validate(raw, problems)
-    imap = _imap_accounts(raw.get("imap", []), env, problems)
+    var_dir = values["paths"]["var_dir"] or default_data_dir(env)
+    imap = _imap_accounts(raw.get("imap", []), env, problems, var_dir)
     if problems:
         raise ConfigError(problems)
     return _build(values, imap, source, env)
@@ -657,7 +658,7 @@ def _validate_table(
 
 
 def _imap_accounts(
-    given: Any, env: Mapping[str, str], problems: list[str]
+    given: Any, env: Mapping[str, str], problems: list[str], var_dir: Path
 ) -> tuple[ImapAccount, ...]:
     if not isinstance(given, list):
         problems.append("imap: expected an array of tables ([[imap]])")
@@ -673,7 +674,7 @@ def _imap_accounts(
         for required in ("name", "host", "username"):
             if values.get(required) is None and f"{prefix}.{required}" not in str(problems):
                 problems.append(f"{prefix}.{required}: required")
-        password = _imap_password(prefix, values, env, problems)
+        password = _imap_password(prefix, values, env, problems, var_dir)
         if values.get("security") not in ("tls", "starttls", "none"):
             problems.append(f"{prefix}.security: expected tls, starttls or none")
         if len(problems) == before:
@@ -682,7 +683,8 @@ def _imap_accounts(
 
 
 def _imap_password(
-    prefix: str, values: dict[str, Any], env: Mapping[str, str], problems: list[str]
+    prefix: str, values: dict[str, Any], env: Mapping[str, str], problems: list[str],
+    var_dir: Path,
 ) -> str:
     if values.get("password") is not None:
         return str(values["password"])
@@ -693,7 +695,7 @@ def _imap_password(
         return env.get(name, "")
     if values.get("password_file"):
         try:
-            return Path(values["password_file"]).read_text().strip()
+            return in_data_dir(var_dir, values["password_file"], "").read_text().strip()
         except OSError as exc:
             problems.append(f"{prefix}.password_file: cannot read it ({exc.strerror})")
             return ""

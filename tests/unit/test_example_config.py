@@ -39,3 +39,12 @@ def test_what_the_example_sets_is_the_default_value() -> None:
         for key, value in values.items():
             parse, default = SCHEMA[section][key]
             assert parse(value) == parse(default), f"{section}.{key}"
+
+
+def test_the_admin_guide_names_every_key() -> None:
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "admin-guide.md").read_text()
+    reference = guide.split("## Configuration reference", 1)[1].split("\n## ", 1)[0]
+    missing = [f"{section}.{key}" for section, keys in SCHEMA.items() for key in keys
+               if f"{key}`" not in reference]
+    missing += [f"imap.{key}" for key in IMAP_SCHEMA if f"{key}`" not in reference]
+    assert missing == []
