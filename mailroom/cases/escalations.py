@@ -1,7 +1,7 @@
 """Escalations to platforms' trust-and-safety teams, chased until they answer (SPEC §7).
 
 An escalation belongs to a ticket and a platform of the directory
-(``config/platforms.toml``). Its life::
+(``mailroom/data/platforms.toml``). Its life::
 
     sent ──human answer──▶ responded ──outcome──▶ resolved
      │  ▲                      ▲

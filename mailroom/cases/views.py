@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -96,14 +97,16 @@ def related_tickets(session: Session, ticket_id: int) -> list[Ticket]:
         .where(TicketLink.ticket_id == ticket_id).order_by(TicketLink.id)).scalars())
 
 
-def list_tickets(session: Session, status: str | None = None, limit: int = 1000) -> list[Ticket]:
+def list_tickets(session: Session, statuses: Sequence[str] = (),
+                 limit: int = 1000) -> list[Ticket]:
+    """Cases not merged into another, newest first; of ``statuses`` when given."""
     stmt = (
         select(Ticket).where(Ticket.merged_into.is_(None))
         .options(selectinload(Ticket.participants), selectinload(Ticket.escalations))
         .order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit)
     )
-    if status:
-        stmt = stmt.where(Ticket.status.in_(status.split(",")))
+    if statuses:
+        stmt = stmt.where(Ticket.status.in_(statuses))
     return list(session.execute(stmt).scalars())
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from mailroom.cases.escalations import escalation_view, open_escalation
 from mailroom.cases.tickets import ticket_by_reference
 from mailroom.cli.context import cli_actor, open_app
+from mailroom.cli.options import add_json
 from mailroom.cli.output import EXIT_OK, emit
 from mailroom.errors import MailroomError
 from mailroom.store.db import unavailable_as_store_error
@@ -33,7 +34,7 @@ def register(sub: Any) -> None:
                           help="what the platform should know that it cannot see")
     escalate.add_argument("--evidence", action="store_true",
                           help="attach the requester's files (never for illegal content)")
-    escalate.add_argument("--json", action="store_true")
+    add_json(escalate)
     escalate.set_defaults(handler=cmd_escalate)
 
 

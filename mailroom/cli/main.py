@@ -26,8 +26,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NoReturn
 
 from mailroom import __version__
-from mailroom.cli import commands, digest, escalate, hashes, jobs, reports, run
-from mailroom.cli.output import EXIT_ERROR, EXIT_USAGE
+from mailroom.cli import commands, digest, escalate, hashes, jobs, reports, run, status
+from mailroom.cli.output import EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_USAGE
 from mailroom.errors import ConfigError, MailroomError, StoreUnavailable, UsageError
 from mailroom.privacy.redaction import RedactionFilter, own_addresses
 from mailroom.settings import load_settings
@@ -38,22 +38,40 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 Handler = Callable[[argparse.Namespace], int]
 # Every subcommand module, in the order ``--help`` lists them: each adds its parsers.
 SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (
-    commands.register, run.register, jobs.register, escalate.register, reports.register,
-    hashes.register, digest.register,
+    commands.register, run.register, status.register, jobs.register, escalate.register,
+    reports.register, hashes.register, digest.register,
 )
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse that exits 2 with a one-line message (no usage dump on stderr noise)."""
+    """argparse that exits 2 with a one-line message (no usage dump on stderr noise).
+
+    Every parser, the top one and each subcommand's, takes the global options,
+    so that they work before the subcommand and after it alike
+    (``mailroom --config F tickets list`` and ``mailroom tickets list --config F``).
+    A subcommand's parser leaves them unset when not given (``SUPPRESS``), so it
+    never overwrites what was given before the subcommand.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        add_global_options(self, default=argparse.SUPPRESS)
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"mailroom: {message} (see: {self.prog} --help)\n")
 
 
+def add_global_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    parser.add_argument("--config", metavar="FILE", default=default,
+                        help="the TOML configuration (default: MAILROOM_CONFIG, else "
+                             "mailroom.toml in the data directory, else built-in defaults)")
+    parser.add_argument("--debug", action="store_true", default=default,
+                        help="show tracebacks and debug logs")
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="mailroom", description="Email-first helpline ticketing.")
-    parser.add_argument("--config", help="path of the TOML config (or MAILROOM_CONFIG)")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser.set_defaults(config=None, debug=False)
     parser.add_argument("--version", action="version", version=f"mailroom {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
@@ -65,9 +83,23 @@ def build_parser() -> Parser:
 def main(argv: Sequence[str] | None = None) -> int:
     previous = os.umask(PRIVATE_UMASK)
     try:
-        return run_command(argv)
+        status = run_command(argv)
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        return reader_went_away()
     finally:
         os.umask(previous)
+
+
+def reader_went_away() -> int:
+    """Whoever read our output stopped (``mailroom outbox list | head -3``): stop quietly,
+    as a command killed by SIGPIPE does. What is still buffered goes to /dev/null, so
+    that Python's flush at exit does not complain either."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 def run_command(argv: Sequence[str] | None) -> int:
@@ -95,6 +127,8 @@ def run_command(argv: Sequence[str] | None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        raise  # main() stops quietly
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no tracebacks
         if args.debug:
             raise

@@ -405,7 +405,7 @@ class EraseResult:
             f"{counts}; addresses replaced: {self.addresses}; queued mail cancelled: "
             f"{self.cancelled}",
             f"files deleted: {self.blobs} attachments, {self.sent_files} sent mail files, "
-            f"{self.exports} exports in var/exports; {self._log_state()}",
+            f"{self.exports} exports in the data directory; {self._log_state()}",
             "exports written anywhere else (export --out) must be deleted by hand",
         ]
         lines += [f"not deleted: {item}" for item in self.left_behind]

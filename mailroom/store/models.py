@@ -426,11 +426,12 @@ class ImapState(Base):
     account: Mapped[str] = mapped_column(String(255), primary_key=True)
     uidvalidity: Mapped[int] = mapped_column(BigInteger)
     last_uid: Mapped[int] = mapped_column(BigInteger)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)  # the last successful poll
 
 
 class JobRun(Base):
-    """When each scheduler job last ran: lets two processes share the schedule."""
+    """When each scheduler job last ran (``mailroom status`` shows it); the lease lets
+    two processes share the schedule of a gated job."""
 
     __tablename__ = "job_runs"
 

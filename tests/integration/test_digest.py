@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-import pytest
 from sqlalchemy import select
 
 from mailroom.app import App
@@ -22,13 +21,14 @@ THURSDAY = datetime(2026, 2, 26, 11, 0, tzinfo=UTC)  # London: GMT, open 10:00-1
 MONDAY = datetime(2026, 3, 2, 11, 0, tzinfo=UTC)
 TUESDAY_EARLY = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
 TUESDAY_OPEN = datetime(2026, 3, 3, 10, 5, tzinfo=UTC)
+ON = {"enabled": True}  # tests/factories turns it off for every other test
 
 
 def week(make_app) -> tuple[App, FixedClock]:  # type: ignore[no-untyped-def]
     """Four cases: one overdue, two due today (one escalated, one whose mail bounces), one
     waiting on the professional; an unreadable message."""
     clock = FixedClock(THURSDAY)
-    app = make_app(clock=clock)
+    app = make_app(clock=clock, digest=ON)
     deliver(app, mail(sender="old@school.example", subject="Old unanswered case",
                       message_id="c1@school.example", body="Please help.\n"))
     clock.now = MONDAY
@@ -94,7 +94,7 @@ def test_nobody_outside_the_team_receives_it(make_app) -> None:  # type: ignore[
 
 
 def test_a_team_address_receives_it_alone(make_app) -> None:  # type: ignore[no-untyped-def]
-    app = make_app(clock=FixedClock(TUESDAY_OPEN),
+    app = make_app(clock=FixedClock(TUESDAY_OPEN), digest=ON,
                    practitioners={"addresses": list(PRACTITIONERS),
                                   "team_address": "team@helpline.example"})
     assert send_daily_digest(app) == {"digest": 1}
@@ -113,7 +113,7 @@ def test_the_job_is_scheduled_and_ticked() -> None:
     assert any(job.run is send_daily_digest for job in EVERY_JOB)
 
 
-def test_the_command_prints_it_or_sends_it_now(make_app, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+def test_the_command_prints_it_or_sends_it_now(make_app, capsys) -> None:  # type: ignore[no-untyped-def]
     app, clock = week(make_app)
     clock.now = TUESDAY_EARLY  # closed: the command does not wait for opening time
     assert cli(app, "digest") == 0

@@ -135,17 +135,17 @@ def test_the_report_counts_repeat_accounts_and_names_them_only_when_asked(make_a
     assert deliver(app, mail(sender="kim@elm.example", body="x.com/other_one\n")) == "created"
     period = Period(date(2026, 3, 1), date(2026, 3, 31))
     counted = json.loads(render(case_report(build_report(app, period)), "json",
-                                app.settings.templates_dir))
+                                app.settings.template_dirs))
     assert counted["repeat_accounts"] == [
         {"platform": "tiktok", "name": "TikTok", "accounts": 1, "cases": 3}]
     assert "repeated_accounts" not in counted
     for fmt in FORMATS:
         assert "fakehead" not in render(case_report(build_report(app, period)), fmt,
-                                        app.settings.templates_dir)
+                                        app.settings.template_dirs)
     named = case_report(build_report(app, period, with_accounts=True))
-    text = render(named, "text", app.settings.templates_dir)
+    text = render(named, "text", app.settings.template_dirs)
     assert "https://www.tiktok.com/@fakehead" in text and "other_one" not in text
-    assert "Not for publication" in render(named, "html", app.settings.templates_dir)
-    listed = json.loads(render(named, "json", app.settings.templates_dir))["repeated_accounts"]
+    assert "Not for publication" in render(named, "html", app.settings.template_dirs)
+    listed = json.loads(render(named, "json", app.settings.template_dirs))["repeated_accounts"]
     assert listed == [{"url": "https://www.tiktok.com/@fakehead", "platform": "TikTok",
                        "cases": 3, "first": "2026-03-02", "last": "2026-03-04"}]

@@ -75,7 +75,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory, html_app: App) -> Iterator[
     directory = tmp_path_factory.mktemp("html-report")
     page = directory / "report.html"
     html = render(case_report(build_report(app, report_period())), "html",
-                  app.settings.templates_dir)
+                  app.settings.template_dirs)
     page.write_text(html, encoding="utf-8")
     dumped = chromium(page, directory / "profile", "--dump-dom")
     assert dumped.returncode == 0, dumped.stderr[-2000:]

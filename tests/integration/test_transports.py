@@ -299,16 +299,23 @@ def test_plain_client_cannot_skip_required_starttls(tls_cert: CertFiles) -> None
     ("url", "expected"),
     [
         ("file:///var/spool/mailroom", Path("/var/spool/mailroom")),
-        ("file://var/outbox-sent", Path("/base/var/outbox-sent")),
+        ("file://localhost/var/spool/mailroom", Path("/var/spool/mailroom")),
         ("file:relative/dir", Path("/base/relative/dir")),
         ("file:///with%20space", Path("/with space")),
     ],
-    ids=["absolute", "relative-double-slash", "relative-no-slash", "percent-decoded"],
+    ids=["absolute", "localhost", "relative", "percent-decoded"],
 )
 def test_file_urls(url: str, expected: Path) -> None:
     transport = transport_from_url(url, base_dir=Path("/base"))
     assert isinstance(transport, FileTransport)
     assert transport.directory == expected
+
+
+def test_a_file_url_naming_a_host_is_refused() -> None:
+    """``file://var/outbox-sent`` is the folder /outbox-sent on the host "var" (RFC 8089),
+    not var/outbox-sent: refused, with the two forms that mean a folder."""
+    with pytest.raises(ValueError, match="names the host 'var'.*file:///ABSOLUTE/DIR"):
+        transport_from_url("file://var/outbox-sent")
 
 
 @pytest.mark.parametrize(

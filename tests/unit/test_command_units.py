@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
@@ -17,9 +16,10 @@ from mailroom.cases.commands import (
     parse_commands,
 )
 from mailroom.outbox.render import Renderer
+from mailroom.resources import shipped_path
 from mailroom.runtime.wiring import template_globals
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+TEMPLATES = shipped_path("templates")
 IDS = [unit.name for unit in UNITS]
 # a configuration that names the values of every example
 KNOWN = Known(practitioners=("anna@helpline.example",), categories=("bullying",),

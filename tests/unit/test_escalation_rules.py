@@ -30,10 +30,11 @@ from mailroom.intake.classify import Classification
 from mailroom.intake.classify import ClassificationKind as Kind
 from mailroom.outbox.render import Renderer
 from mailroom.platforms import Platform, load_platforms
+from mailroom.resources import shipped_path
 from mailroom.store.models import Escalation, Ticket
 
 REPO = Path(__file__).resolve().parents[2]
-PLATFORMS, _ = load_platforms(tomllib.loads((REPO / "config" / "platforms.toml").read_text()))
+PLATFORMS, _ = load_platforms(tomllib.loads((shipped_path("data/platforms.toml")).read_text()))
 OPENED = datetime(2026, 3, 2, 11, 0, tzinfo=UTC)
 
 
@@ -214,7 +215,7 @@ def test_escalation_mail_describes_the_role_never_the_person(role: str | None,
     row = Escalation(id=3, platform="tiktok", urls=["https://vm.tiktok.com/ZMabc/"],
                      context="A pupil's parent made it.")
     context = escalation_context("Test Helpline", case, row, PLATFORMS["tiktok"])
-    text, _ = Renderer(REPO / "templates").render("escalation/default",
+    text, _ = Renderer(shipped_path("templates")).render("escalation/default",
                                                   {**context, "attachments": []})
     assert phrase in text and "Dear TikTok Trust and Safety team" in text
     assert "- https://vm.tiktok.com/ZMabc/" in text and "A pupil's parent made it." in text
@@ -237,7 +238,7 @@ def test_practitioner_notices_render(name: str, extra: dict[str, object], phrase
     context = {"reference": "HL-000007", "platform": "TikTok", "status": "responded",
                "platform_ref": "TT123456", "opened_at": OPENED,
                "urls": ["https://vm.tiktok.com/ZMabc/"], **extra}
-    text, _ = Renderer(REPO / "templates").render(name, context)
+    text, _ = Renderer(shipped_path("templates")).render(name, context)
     assert phrase in text and "TT123456" in text and "#outcome removed" in text
 
 

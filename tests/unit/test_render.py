@@ -11,9 +11,10 @@ import pytest
 from jinja2 import TemplateNotFound, UndefinedError
 
 from mailroom.outbox.render import Renderer, filesize, join_words, tidy_text, with_article
+from mailroom.resources import shipped_path
 from mailroom.runtime.wiring import template_globals
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+TEMPLATES = shipped_path("templates")
 AUDIENCES = ("requester", "practitioner", "escalation")
 CLOSED_AT = datetime(2025, 3, 31, 9, 0, tzinfo=UTC)  # Monday 10:00 BST
 

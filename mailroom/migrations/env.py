@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy import Connection
 
+from mailroom.settings import load_settings
 from mailroom.store.db import make_engine
 from mailroom.store.models import Base
 
@@ -15,8 +17,6 @@ def _url() -> str:
     url = config.attributes.get("url") or config.get_main_option("sqlalchemy.url")
     if url:
         return str(url)
-    from mailroom.settings import load_settings
-
     return load_settings().database_url
 
 
@@ -40,7 +40,7 @@ def run_migrations_online() -> None:
         engine.dispose()
 
 
-def _run(connection: object) -> None:
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection, target_metadata=target_metadata, render_as_batch=True,
         compare_type=True,
