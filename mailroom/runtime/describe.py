@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from mailroom.platforms import Platform
+from mailroom.runtime.doors import smtp_tls_context
 from mailroom.runtime.storage import secure_storage
 from mailroom.settings import Settings
 from mailroom.store.db import database_files
@@ -27,6 +28,7 @@ def describe_settings(settings: Settings, platforms: dict[str, Platform]) -> dic
         "database": url,
         "smtp listener": (f"{settings.smtp_host}:{settings.smtp_port}"
                           if settings.smtp_enabled else "off"),
+        "smtp tls": _tls(settings),
         "smtp limits": (f"{settings.smtp_max_recipients} recipients per message, "
                         f"{settings.smtp_max_connections_per_client} connections per client, "
                         f"idle timeout {settings.smtp_idle_timeout:g} s"),
@@ -42,6 +44,14 @@ def describe_settings(settings: Settings, platforms: dict[str, Platform]) -> dic
         "platforms": ", ".join(sorted(platforms)),
         "permissions": _permissions(settings),
     }
+
+
+def _tls(settings: Settings) -> str:
+    """STARTTLS as configured; the certificate is loaded, so a bad one is reported here."""
+    if smtp_tls_context(settings) is None:
+        return "no STARTTLS (no smtp.tls_certificate)"
+    required = "required" if settings.smtp_require_starttls else "offered"
+    return f"STARTTLS {required}, certificate {settings.smtp_tls_certificate}"
 
 
 def _permissions(settings: Settings) -> str:
