@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from mailroom import __version__
-from mailroom.cli import commands, escalate, hashes, jobs, reports, run
+from mailroom.cli import backup, commands, escalate, hashes, jobs, reports, run
 from mailroom.cli.logs import setup_logging
 from mailroom.cli.output import EXIT_ERROR, EXIT_USAGE
 from mailroom.errors import ConfigError, MailroomError, StoreUnavailable, UsageError
@@ -41,7 +41,7 @@ Handler = Callable[[argparse.Namespace], int]
 # Every subcommand module, in the order ``--help`` lists them: each adds its parsers.
 SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (
     commands.register, run.register, jobs.register, escalate.register, reports.register,
-    hashes.register,
+    hashes.register, backup.register,
 )
 
 
