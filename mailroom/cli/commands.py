@@ -18,7 +18,7 @@ from mailroom.cases.tickets import ticket_by_reference
 from mailroom.cases.views import inbox_view, list_tickets, ticket_detail, ticket_summary
 from mailroom.cli.context import cli_actor, open_app, settings_from
 from mailroom.cli.output import EXIT_ERROR, EXIT_OK, EXIT_TEMPFAIL, emit
-from mailroom.errors import MailroomError
+from mailroom.errors import MailroomError, UsageError
 from mailroom.pipeline import process_item
 from mailroom.runtime.describe import describe_settings
 from mailroom.runtime.ingest import ingest_paths
@@ -45,6 +45,11 @@ def register(sub: Any) -> None:
     ingest.add_argument("paths", nargs="+", metavar="PATH")
     ingest.add_argument("--json", action="store_true")
     ingest.add_argument("--no-progress", action="store_true")
+    ingest.add_argument("--mail-from", metavar="ADDRESS",
+                        help="with -: the envelope sender (an MTA pipe's ${sender})")
+    ingest.add_argument("--rcpt-to", metavar="ADDRESS", action="append", default=[],
+                        help="with -: an envelope recipient (an MTA pipe's ${recipient}); "
+                             "repeat for several")
     ingest.set_defaults(handler=cmd_ingest)
 
 
@@ -272,8 +277,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     stdin_only = args.paths == ["-"]
     if stdin_only:
         args.tempfail_status = EXIT_TEMPFAIL
+    if (args.mail_from is not None or args.rcpt_to) and "-" not in args.paths:
+        raise UsageError("--mail-from and --rcpt-to describe the message on stdin: give -")
     with open_app(args) as app:
         summary = ingest_paths(app, args.paths, stdin=sys.stdin.buffer,
-                               progress=not args.no_progress and not args.json)
+                               progress=not args.no_progress and not args.json,
+                               stdin_envelope=(args.mail_from, tuple(args.rcpt_to)))
     emit(summary, args.json, lambda s: ", ".join(f"{k}: {v}" for k, v in s.items()))
     return EXIT_OK if not summary.get("unreadable") else EXIT_ERROR

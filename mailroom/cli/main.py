@@ -94,7 +94,8 @@ def run_command(argv: Sequence[str] | None) -> int:
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"mailroom: config: {problem}", file=sys.stderr)
-        return EXIT_ERROR
+        # `ingest -` under an MTA: a configuration to fix is no reason to return the mail
+        return getattr(args, "tempfail_status", EXIT_ERROR)
     except UsageError as exc:
         print(f"mailroom: {exc}", file=sys.stderr)
         return EXIT_USAGE
