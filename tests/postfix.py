@@ -50,6 +50,7 @@ mynetworks = 127.0.0.0/8
 alias_maps =
 alias_database =
 smtputf8_enable = no
+smtp_tls_loglevel = 1
 """
 
 BASE_MASTER_CF = """\
@@ -73,6 +74,7 @@ discard unix - - n - - discard
 anvil unix - - n - 1 anvil
 scache unix - - n - 1 scache
 postlog unix-dgram n - n - 1 postlogd
+tlsmgr unix - - n 1000? 1 tlsmgr
 """
 
 
@@ -140,11 +142,16 @@ class PostfixServer:
             BASE_MASTER_CF.format(host=HOST, port=self.port) + master)
 
     @classmethod
-    def relay_to(cls, mailroom_port: int) -> PostfixServer:
-        """Postfix with ``main.cf`` and ``master.cf`` of the examples, relaying to mailroom."""
+    def relay_to(cls, mailroom_port: int, *, fingerprint: str | None = None) -> PostfixServer:
+        """Postfix with ``main.cf`` and ``master.cf`` of the examples, relaying to mailroom;
+        with ``fingerprint``, the STARTTLS lines are in force, pinning that certificate."""
         main = (EXAMPLES / "main.cf").read_text().replace("[127.0.0.1]:2525",
                                                           f"[127.0.0.1]:{mailroom_port}")
-        return cls(main, (EXAMPLES / "master.cf").read_text())
+        master = (EXAMPLES / "master.cf").read_text()
+        if fingerprint is not None:
+            master = (master.replace("#  -o smtp_tls_", "  -o smtp_tls_")
+                      .replace("AA:BB:…", fingerprint))
+        return cls(main, master)
 
     @classmethod
     def pipe_to(cls, mailroom: Path, config: Path) -> PostfixServer:

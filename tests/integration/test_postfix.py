@@ -14,9 +14,11 @@
 from __future__ import annotations
 
 import grp
+import hashlib
 import os
 import pwd
 import shutil
+import ssl
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -34,6 +36,7 @@ from tests.factories import FixedClock, as_sent, build_settings, deliver, mail, 
 from tests.postfix import PIPE_USER, PostfixServer, mailroom_for_pipe, postfix_problem
 from tests.security.helpline import Helpline
 from tests.tcp_proxy import TcpProxy
+from tests.tls import self_signed
 
 HELPLINE = "helpline@helpline.example"
 JO = "jo.teacher@school.example"
@@ -114,6 +117,52 @@ def test_a_reply_through_postfix_keeps_its_plus_address_and_finds_its_case(
             postfix.send(mail(sender=JO), mail_from=JO, to=["someone.else@helpline.example"])
         assert "550" in str(refused.value) and "someone.else@helpline.example" in str(
             refused.value)
+
+
+# --- STARTTLS between Postfix and mailroom ---------------------------------------------
+
+
+def sha256_fingerprint(cert: Path) -> str:
+    digest = hashlib.sha256(ssl.PEM_cert_to_DER_cert(cert.read_text())).hexdigest().upper()
+    return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return self_signed(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def tls_helpline(make_app, certificate) -> Iterator[Helpline]:  # type: ignore[no-untyped-def]
+    cert, key = certificate
+    running = Helpline(make_app(clock=FixedClock(datetime.now(UTC)), smtp={
+        "listen": "127.0.0.1:0", "tls_certificate": str(cert), "tls_key": str(key),
+        "require_starttls": True}))
+    yield running
+    running.stop()
+
+
+def test_postfix_relays_over_starttls_to_the_pinned_certificate(
+        tls_helpline: Helpline, certificate) -> None:
+    with PostfixServer.relay_to(tls_helpline.port,
+                                fingerprint=sha256_fingerprint(certificate[0])) as postfix:
+        through(postfix, tls_helpline, mail(sender=JO, message_id="tls@school.example",
+                                            date=datetime.now(UTC)),
+                "tls@school.example", mail_from=JO, to=[HELPLINE])
+        assert "Verified TLS connection established to 127.0.0.1" in postfix.log()
+        assert ticket_of(tls_helpline.app, "tls@school.example") is not None
+
+
+def test_postfix_keeps_the_mail_when_the_certificate_is_not_the_pinned_one(
+        tls_helpline: Helpline) -> None:
+    with PostfixServer.relay_to(tls_helpline.port, fingerprint=":".join(["00"] * 32)) as postfix:
+        assert postfix.send(mail(sender=JO, message_id="pinned@school.example"), mail_from=JO,
+                            to=[HELPLINE]) == {}
+        [queued] = postfix.wait_for_queue("a deferral", lambda q: any(
+            m["queue_name"] == "deferred" for m in q))
+        assert "fingerprint" in str(queued["recipients"]).lower() or "certificate" in str(
+            queued["recipients"]).lower(), queued
+    assert inbox_with(tls_helpline.app, "pinned@school.example") == []
 
 
 # --- the pipe -----------------------------------------------------------------------

@@ -7,10 +7,8 @@ just that the word STARTTLS appears in EHLO.
 
 from __future__ import annotations
 
-import shutil
 import smtplib
 import ssl
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,27 +19,15 @@ from mailroom.errors import ConfigError
 from mailroom.runtime.describe import describe_settings
 from mailroom.runtime.doors import smtp_door, smtp_tls_context
 from mailroom.settings import load_settings
-from tests.conftest import IN_CI
 from tests.factories import inbox_rows, mail
+from tests.tls import self_signed
 
 HELPLINE = "helpline@helpline.example"
 
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A self-signed certificate and its key, for 127.0.0.1 and helpline.example."""
-    if shutil.which("openssl") is None:
-        if IN_CI:
-            pytest.fail("openssl is required in CI")
-        pytest.skip("openssl not found (apt-get install openssl)")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=helpline.example", "-keyout", str(key), "-out", str(cert),
-         "-addext", "subjectAltName=IP:127.0.0.1,DNS:helpline.example"],
-        check=True, capture_output=True)
-    return cert, key
+    return self_signed(tmp_path_factory.mktemp("tls"))
 
 
 def client_context(cert: Path) -> ssl.SSLContext:
