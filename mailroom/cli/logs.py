@@ -14,7 +14,10 @@ built from the record after the filter rewrote it, so its ``message`` and
 
 A log file is opened for appending with a :class:`logging.handlers.WatchedFileHandler`,
 which opens it again when logrotate moved it away, so no signal is needed. It
-is created under the command line's umask 077: readable by its owner only.
+is created under the command line's umask 077: readable by its owner only. A
+log file that cannot be opened stops nothing: the lines go to stderr, the
+first of them saying why (``ingest -`` under an MTA must still store the mail,
+and the daemon still serve).
 
 Chosen, in this order: the command-line option (``--log-format``,
 ``--log-file``), the ``[logging]`` setting, text on stderr. A process whose
@@ -63,22 +66,30 @@ class JsonFormatter(logging.Formatter):
 
 def setup_logging(debug: bool, own_addresses: Iterable[str] = (), *, log_format: str = "text",
                   log_file: Path | None = None) -> None:
-    """Log through the redaction filter, as ``log_format`` to ``log_file`` (or stderr).
-
-    Raises ``OSError`` when the log file cannot be opened.
-    """
+    """Log through the redaction filter, as ``log_format`` to ``log_file`` (or stderr)."""
     level = logging.DEBUG if debug else getattr(
         logging, os.environ.get("MAILROOM_LOG_LEVEL", "INFO").upper(), logging.INFO
     )
     root = logging.getLogger()
     if not root.handlers:
-        handler: logging.Handler = (
-            logging.handlers.WatchedFileHandler(log_file, encoding="utf-8")
-            if log_file is not None else logging.StreamHandler(sys.stderr))
+        handler, problem = _handler(log_file)
         handler.setFormatter(JsonFormatter() if log_format == "json"
                              else logging.Formatter(LOG_FORMAT))
         handler.addFilter(RedactionFilter(own_addresses))
         root.addHandler(handler)
         root.setLevel(level)
+        if problem:
+            logging.getLogger("mailroom.logs").warning(
+                "cannot open the log file %s (%s): logging to stderr", log_file, problem)
     for noisy in NOISY:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def _handler(log_file: Path | None) -> tuple[logging.Handler, str | None]:
+    """The file's handler, or stderr's and why the file could not be opened."""
+    if log_file is None:
+        return logging.StreamHandler(sys.stderr), None
+    try:
+        return logging.handlers.WatchedFileHandler(log_file, encoding="utf-8"), None
+    except OSError as exc:
+        return logging.StreamHandler(sys.stderr), exc.strerror or str(exc)

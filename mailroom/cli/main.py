@@ -82,12 +82,7 @@ def run_command(argv: Sequence[str] | None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or bad usage (2)
         return int(exc.code or 0)
-    try:
-        _start_logging(args)
-    except OSError as exc:
-        print(f"mailroom: cannot open the log file {exc.filename}: {exc.strerror}",
-              file=sys.stderr)
-        return EXIT_ERROR
+    _start_logging(args)
     handler: Handler = args.handler
     try:
         return handler(args)

@@ -42,6 +42,8 @@ def describe_settings(settings: Settings, platforms: dict[str, Platform]) -> dic
         "team address": settings.team_address or "none",
         "opening hours": _hours(settings),
         "platforms": ", ".join(sorted(platforms)),
+        "logs": (f"{settings.log_format} lines to "
+                 f"{settings.log_file or 'stderr'}, redacted"),
         "permissions": _permissions(settings),
     }
 

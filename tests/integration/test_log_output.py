@@ -61,12 +61,15 @@ def test_the_option_wins_over_the_setting(tmp_path: Path) -> None:
     assert "…@school.example" in line and "jo.smith" not in flushed.stderr
 
 
-def test_a_log_file_that_cannot_be_opened_is_one_line(tmp_path: Path) -> None:
+def test_a_log_file_that_cannot_be_opened_stops_nothing(tmp_path: Path) -> None:
     env = helpline_with_mail(tmp_path)
-    result = run_cli("--log-file", str(tmp_path / "no" / "such" / "dir.log"), "tickets", "list",
-                     env=env)
-    assert result.returncode == 1
-    assert result.stderr.strip().startswith("mailroom: cannot open the log file")
+    missing = tmp_path / "no" / "such" / "dir.log"
+    result = run_cli("--log-file", str(missing), "ingest", "--no-progress", "-", env=env,
+                     stdin=mail(sender=JO, message_id="still@school.example"))
+    assert result.returncode == 0, result.stderr  # the mail is stored all the same
+    first = result.stderr.splitlines()[0]
+    assert f"cannot open the log file {missing} (No such file or directory): logging to " \
+           "stderr" in first
     assert "Traceback" not in result.stderr
 
 
@@ -77,3 +80,11 @@ def test_a_bad_log_format_setting_names_the_key(tmp_path: Path) -> None:
     result = run_cli("check-config", env={"MAILROOM_CONFIG": str(config)})
     assert result.returncode == 1
     assert 'mailroom: config: logging.format: expected text or json, got "xml"' in result.stderr
+
+
+def test_check_config_says_where_the_logs_go(tmp_path: Path) -> None:
+    log = tmp_path / "m.log"
+    env = helpline_with_mail(tmp_path, logging={"format": "json", "file": str(log)})
+    result = run_cli("check-config", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["logs"] == f"json lines to {log}, redacted"
