@@ -166,7 +166,11 @@ class PostfixServer:
     # --- running --------------------------------------------------------------
 
     def __enter__(self) -> PostfixServer:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
         return self
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import grp
 import hashlib
 import os
 import pwd
@@ -175,7 +174,8 @@ def pipe_home() -> Iterator[Path]:
     home.chmod(0o755)
     var = home / "var"
     var.mkdir()
-    os.chown(var, pwd.getpwnam(PIPE_USER).pw_uid, grp.getgrnam("nogroup").gr_gid)
+    user = pwd.getpwnam(PIPE_USER)
+    os.chown(var, user.pw_uid, user.pw_gid)
     yield home
     shutil.rmtree(home, ignore_errors=True)
 
