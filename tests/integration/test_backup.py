@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import stat
+import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,7 @@ from mailroom.store.models import AttachmentRow, OutboxItem
 from tests.factories import FixedClock, as_sent, build_settings, deliver, mail
 from tests.integration.test_cli import run_cli
 from tests.pg_server import drop_pg_database, new_pg_database
+from tests.security.helpline import Helpline
 
 PDF = ("evidence.pdf", "application/pdf", b"%PDF-1.4 screenshot of the fake account\n")
 
@@ -87,6 +90,50 @@ def test_backup_then_restore_into_a_fresh_data_directory(make_app, db_url: str, 
         reply = mail(to=reply_to, subject="more", body="It is still up.\n",
                      message_id="after-restore@school.example")
         assert deliver(restored, reply, rcpt_to=[reply_to]) == "threaded"
+    finally:
+        restored.close()
+
+
+def test_a_backup_taken_while_mail_arrives_names_only_files_it_holds(
+        make_app, fresh_url: str, tmp_path: Path) -> None:
+    """The daemon keeps storing mail with attachments while the backup runs: the copy
+    is consistent, and every attachment the copied database names is in it."""
+    helpline = Helpline(make_app(clock=FixedClock(datetime.now(UTC)),
+                                 smtp={"listen": "127.0.0.1:0"}))
+    env = {"MAILROOM_CONFIG": str(tmp_path / "mailroom.toml")}
+
+    def write(number: int) -> None:
+        sender = f"teacher{number}@school.example"
+        helpline.send(mail(sender=sender, message_id=f"busy{number}@school.example",
+                           date=datetime.now(UTC),
+                           attachments=[(f"e{number}.pdf", "application/pdf",
+                                         f"%PDF-1.4 evidence {number}\n".encode())]),
+                      mail_from=sender)
+
+    try:
+        for number in range(3):
+            write(number)
+        helpline.settle()
+        writer = threading.Thread(target=lambda: [write(n) for n in range(3, 15)])
+        writer.start()
+        made = run_cli("backup", "--out", str(tmp_path / "busy"), "--json", env=env)
+        writer.join(timeout=120)
+        helpline.settle()
+    finally:
+        helpline.stop()
+    assert made.returncode == 0, made.stderr
+
+    restored_dir = tmp_path / "restored"
+    restored_dir.mkdir(exist_ok=True)
+    restore_env = fresh_config(restored_dir, fresh_url)
+    assert run_cli("restore", str(tmp_path / "busy"), env=restore_env).returncode == 0
+    restored = build_app(load_settings(restored_dir / "mailroom.toml", environ={}),
+                         clock=FixedClock())
+    try:
+        hashes = _attachment_hashes(restored)
+        assert len(hashes) >= 3  # at least what was stored before the backup began
+        for sha in hashes:
+            assert restored.blobs.get(sha).startswith(b"%PDF-1.4 evidence ")
     finally:
         restored.close()
 
