@@ -161,6 +161,12 @@ class Settings:
     max_mime_parts: int = 1000
     max_header_bytes: int = 256 * 1024
     status_limits: StatusLimits = field(default_factory=StatusLimits)
+    smtp_tls_certificate: Path | None = None
+    smtp_tls_key: Path | None = None
+    smtp_require_starttls: bool = False
+    log_format: str = "text"
+    log_file: Path | None = None
+    secret_file: Path | None = None  # where the signing key is kept; None: config or env
 
     @property
     def domain(self) -> str:
@@ -352,6 +358,16 @@ def _keywords(value: Any) -> tuple[str, ...]:
     return words
 
 
+LOG_FORMATS = ("text", "json")
+
+
+def _log_format(value: Any) -> str:
+    text = _nonempty(value).lower()
+    if text not in LOG_FORMATS:
+        raise Invalid(f"expected {' or '.join(LOG_FORMATS)}, got {_show(value)}")
+    return text
+
+
 SERVICE_KEYS = ("name", "url", "phone", "note")
 
 
@@ -477,6 +493,9 @@ SCHEMA: dict[str, dict[str, tuple[Parser, Any]]] = {
         "max_recipients": (_int(1), 50),
         "max_connections_per_client": (_int(1), 10),
         "idle_timeout_seconds": (_number, 60.0),
+        "tls_certificate": (_nonempty, None),
+        "tls_key": (_nonempty, None),
+        "require_starttls": (_bool, False),
     },
     "outbound": {
         "url": (_outbound_url, None),  # None: files in <data directory>/outbox-sent
@@ -542,6 +561,10 @@ SCHEMA: dict[str, dict[str, tuple[Parser, Any]]] = {
         "job_grace_minutes": (_int(0), StatusLimits.job_grace_minutes),
         "disk_min_free_mb": (_int(0), StatusLimits.disk_min_free_mb),
     },
+    "logging": {
+        "format": (_log_format, "text"),
+        "file": (_nonempty, None),
+    },
     "tickets": {
         "categories": (
             _strings,
@@ -596,10 +619,22 @@ def load_settings(
     problems: list[str] = []
     values = _validate(raw, problems)
     var_dir = values["paths"]["var_dir"] or default_data_dir(env)
+    _check_tls(values["smtp"], problems)
     imap = _imap_accounts(raw.get("imap", []), env, problems, var_dir)
     if problems:
         raise ConfigError(problems)
     return _build(values, imap, source, env)
+
+
+def _check_tls(smtp: dict[str, Any], problems: list[str]) -> None:
+    """A certificate needs its key (and the key its certificate); requiring STARTTLS
+    needs both."""
+    cert, key = smtp.get("tls_certificate"), smtp.get("tls_key")
+    if bool(cert) != bool(key):
+        missing = "tls_key" if cert else "tls_certificate"
+        problems.append(f"smtp.{missing}: required with smtp.tls_certificate and smtp.tls_key")
+    elif smtp.get("require_starttls") and not cert:
+        problems.append("smtp.require_starttls: needs smtp.tls_certificate and smtp.tls_key")
 
 
 def _config_path(path: str | Path | None, env: Mapping[str, str]) -> Path | None:
@@ -806,7 +841,18 @@ def _build(
         max_mime_parts=v["limits"]["max_mime_parts"],
         max_header_bytes=v["limits"]["max_header_bytes"],
         status_limits=StatusLimits(**v["status"]),
+        smtp_tls_certificate=_optional_in(var_dir, v["smtp"]["tls_certificate"]),
+        smtp_tls_key=_optional_in(var_dir, v["smtp"]["tls_key"]),
+        smtp_require_starttls=v["smtp"]["require_starttls"],
+        log_format=v["logging"]["format"],
+        log_file=_optional_in(var_dir, v["logging"]["file"]),
+        secret_file=_secret_path(v["security"], var_dir),
     )
+
+
+def _optional_in(var_dir: Path, value: str | None) -> Path | None:
+    """A path that may be left out; a relative one is inside the data directory."""
+    return in_data_dir(var_dir, value, "") if value else None
 
 
 def _template_dirs(var_dir: Path, configured: str | None) -> tuple[Path, ...]:
@@ -818,9 +864,9 @@ def _template_dirs(var_dir: Path, configured: str | None) -> tuple[Path, ...]:
 
 def _secret(security: dict[str, Any], var_dir: Path) -> bytes:
     """The signing key: from config/env, a named file, or generated once under var/."""
-    if security.get("secret"):
+    path = _secret_path(security, var_dir)
+    if path is None:
         return str(security["secret"]).encode()
-    path = in_data_dir(var_dir, security.get("secret_file"), "secret")
     try:
         return path.read_bytes().strip()
     except FileNotFoundError:
@@ -828,6 +874,13 @@ def _secret(security: dict[str, Any], var_dir: Path) -> bytes:
     except OSError as exc:
         raise ConfigError([f"security.secret_file: cannot read {path} ({exc.strerror})"]) from None
     return _generate_secret(path)
+
+
+def _secret_path(security: dict[str, Any], var_dir: Path) -> Path | None:
+    """The file that holds the signing key; None when the configuration gives the key."""
+    if security.get("secret"):
+        return None
+    return in_data_dir(var_dir, security.get("secret_file"), "secret")
 
 
 def _generate_secret(path: Path) -> bytes:

@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailroom.platforms import Platform
+from mailroom.runtime.doors import smtp_tls_context
 from mailroom.runtime.storage import secure_storage
 from mailroom.sending.transports import SmtpTransport, transport_from_url
 from mailroom.settings import Settings
@@ -43,6 +44,7 @@ def describe_settings(settings: Settings, platforms: dict[str, Platform]) -> dic
         "database": url,
         "smtp listener": (f"{settings.smtp_host}:{settings.smtp_port}"
                           if settings.smtp_enabled else "off"),
+        "smtp tls": _tls(settings),
         "smtp limits": (f"{settings.smtp_max_recipients} recipients per message, "
                         f"{settings.smtp_max_connections_per_client} connections per client, "
                         f"idle timeout {settings.smtp_idle_timeout:g} s"),
@@ -56,8 +58,18 @@ def describe_settings(settings: Settings, platforms: dict[str, Platform]) -> dic
         "team address": settings.team_address or "none",
         "opening hours": _hours(settings),
         "platforms": ", ".join(sorted(platforms)),
+        "logs": (f"{settings.log_format} lines to "
+                 f"{settings.log_file or 'stderr'}, redacted"),
         "permissions": _permissions(settings),
     }
+
+
+def _tls(settings: Settings) -> str:
+    """STARTTLS as configured; the certificate is loaded, so a bad one is reported here."""
+    if smtp_tls_context(settings) is None:
+        return "no STARTTLS (no smtp.tls_certificate)"
+    required = "required" if settings.smtp_require_starttls else "offered"
+    return f"STARTTLS {required}, certificate {settings.smtp_tls_certificate}"
 
 
 def _permissions(settings: Settings) -> str:

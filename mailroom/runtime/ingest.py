@@ -33,11 +33,14 @@ SUMMARY_KEYS = ("messages", InboxOutcome.CREATED, InboxOutcome.THREADED, InboxOu
 
 
 def ingest_paths(
-    app: App, paths: list[str], *, stdin: BinaryIO | None = None, progress: bool = False
+    app: App, paths: list[str], *, stdin: BinaryIO | None = None, progress: bool = False,
+    stdin_envelope: tuple[str | None, tuple[str, ...]] = (None, ()),
 ) -> dict[str, int]:
     """Store and process every message under ``paths``; return the counts.
 
-    ``rejected`` counts messages kept as ``bad``/``shunt``; ``pending`` those
+    ``stdin_envelope`` is the envelope (sender, recipients) of the message on
+    stdin, when an MTA's pipe gives it. ``rejected`` counts messages kept as
+    ``bad``/``shunt``; ``pending`` those
     stored but not processed because the database went away mid-run (a
     worker picks them up later); ``unreadable`` paths that were not mail.
     """
@@ -45,7 +48,7 @@ def ingest_paths(
     inbox = door_inbox(app)
     bar = _progress_bar(paths, enabled=progress)
     try:
-        for arrival in _sources(paths, stdin, summary):
+        for arrival in _sources(paths, stdin, summary, stdin_envelope):
             summary["messages"] += 1
             stored = inbox.receive(arrival)
             _count(summary, _process(app, stored.inbox_id, stored.duplicate, arrival.raw))
@@ -58,11 +61,12 @@ def ingest_paths(
 
 
 def _sources(
-    paths: list[str], stdin: BinaryIO | None, summary: dict[str, int]
+    paths: list[str], stdin: BinaryIO | None, summary: dict[str, int],
+    stdin_envelope: tuple[str | None, tuple[str, ...]],
 ) -> Iterator[Arrival]:
     for path in paths:
         try:
-            yield from arrivals([path], stdin)
+            yield from arrivals([path], stdin, stdin_envelope=stdin_envelope)
         except (SourceError, OSError) as exc:
             summary["unreadable"] += 1
             print(f"mailroom: {exc}", file=sys.stderr)
