@@ -54,9 +54,9 @@ BEFORE_THE_KILL = 5  # letters queued before the sender starts: 10 outbox rows
 @pytest.fixture
 def relay() -> Iterator[Relay]:
     """A relay on a port of its own, down until the test brings it up."""
-    relay = Relay(free_port())
+    relay = Relay()
     yield relay
-    relay.down()
+    relay.close()
 
 
 @pytest.fixture
