@@ -18,11 +18,16 @@ listening, for the whole test:
 
 from __future__ import annotations
 
+import re
 import socket
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 HOST = "127.0.0.1"
+ANNOUNCED = re.compile(r"^SMTP listening on .*:(\d+)$", re.MULTILINE)
+START_TIMEOUT = 60.0  # for `mailroom run` to come up: generous, a busy machine is slow
 
 
 class PortReservation:
@@ -63,3 +68,18 @@ def refused_port() -> Iterator[int]:
     """A port where nothing listens and nothing can start listening: connection refused."""
     with PortReservation() as reservation:
         yield reservation.port
+
+
+def announced_smtp_port(stdout: Path, running: Callable[[], bool],
+                        timeout: float = START_TIMEOUT) -> int:
+    """The port ``mailroom run`` (with ``listen = "127.0.0.1:0"``) says it listens on,
+    read from the file its stdout goes to; fails when it stopped or never said."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = ANNOUNCED.search(stdout.read_text() if stdout.exists() else "")
+        if found:
+            return int(found.group(1))
+        if not running():
+            raise AssertionError(f"mailroom run stopped before listening: {stdout}")
+        time.sleep(0.05)
+    raise AssertionError(f"mailroom run did not say where it listens within {timeout} s")
