@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -28,38 +27,30 @@ REPO = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def bare_server(max_size: int) -> Iterator[int]:
-    port = free_port()
-    controller = bare_controller(HOST, port, max_size)
+    controller = bare_controller(HOST, 0, max_size)  # any free port
     controller.start()
     try:
-        yield port
+        yield int(controller.port)
     finally:
         controller.stop()
 
 
 @contextlib.contextmanager
 def mailroom_door(site: Site) -> Iterator[int]:
-    """The real door storing into ``site``'s database, on a free port."""
+    """The real door storing into ``site``'s database, on any free port (it says which)."""
     app = site.app()
 
     def accept(raw: bytes, mail_from: str | None, rcpt_to: list[str]) -> None:
         store_raw(app.door_sessions, raw, door="smtp", mail_from=mail_from, rcpt_to=rcpt_to)
 
     settings = site.settings
-    port = free_port()
-    door = SmtpDoor(HelplineHandler(accept, settings.domains), host=HOST, port=port,
+    door = SmtpDoor(HelplineHandler(accept, settings.domains), host=HOST, port=0,
                     max_size=settings.smtp_max_size, hostname=settings.domain)
     door.start()
     try:
-        yield port
+        yield door.port
     finally:
         door.stop()
         app.close()
