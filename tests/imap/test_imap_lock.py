@@ -38,7 +38,7 @@ def test_one_poller_per_account_and_takeover(tmp_path: Path, mailbox: Mailbox,
         procs.append(start(config, logs[1]))
         mailbox.deliver(mail(message_id="lock1@school.example"))
         assert wait_for(lambda: mailbox.message_ids("Processed") == ["<lock1@school.example>"],
-                        timeout=30)
+                        timeout=60)
         assert not polls(logs[1]), "two processes polled the same account"
         procs[0].send_signal(signal.SIGKILL)
         procs[0].wait(timeout=30)
