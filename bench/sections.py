@@ -205,7 +205,8 @@ def smtp_section(ctx: Context) -> list[Figure]:
         ports = {"bare": stack.enter_context(door.bare_server(36 * 1024 * 1024))}
         for backend in ctx.backends:
             where = stack.enter_context(site(backend, ctx.scratch(f"smtp-{backend}")))
-            ports[backend] = stack.enter_context(door.mailroom_door(where))
+            ports[backend] = stack.enter_context(door.mailroom_door(
+                where, clients=opts.smtp_clients))
         for _ in range(opts.smtp_rounds):  # alternate, so load changes hit all alike
             for name, port in ports.items():
                 runs[name].append(door.run_load(port, ctx.mail_dir, clients=opts.smtp_clients,
