@@ -3,16 +3,17 @@
 The servers run in this process (their own threads, as in ``mailroom
 run``); the load comes from ``bench.smtp_load`` in a separate process, so
 client and server do not share an interpreter lock. The mailroom door is
-``HelplineHandler`` + ``SmtpDoor`` with ``store_raw`` as the accept step,
-exactly as the daemon wires it; the inbox worker is not running, so the
-figure is the door's own.
+``HelplineHandler`` + ``SmtpDoor`` with the doors' inbox, as the daemon wires
+it, but with room for every client: the clients stand for as many sending
+servers, yet all come from 127.0.0.1, which ``max_connections_per_client``
+would otherwise turn away. The inbox worker is not running, so the figure is
+the door's own.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,44 +23,34 @@ from typing import Any
 from bench.bare_smtp import bare_controller
 from bench.env import Site
 from mailroom.doors.smtp import HelplineHandler, SmtpDoor
-from mailroom.store.inbox import store_raw
+from mailroom.runtime.doors import door_inbox
 
 REPO = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def bare_server(max_size: int) -> Iterator[int]:
-    port = free_port()
-    controller = bare_controller(HOST, port, max_size)
+    controller = bare_controller(HOST, 0, max_size)  # any free port
     controller.start()
     try:
-        yield port
+        yield int(controller.port)
     finally:
         controller.stop()
 
 
 @contextlib.contextmanager
-def mailroom_door(site: Site) -> Iterator[int]:
-    """The real door storing into ``site``'s database, on a free port."""
+def mailroom_door(site: Site, *, clients: int) -> Iterator[int]:
+    """The real door storing into ``site``'s database, on any free port (it says which)."""
     app = site.app()
-
-    def accept(raw: bytes, mail_from: str | None, rcpt_to: list[str]) -> None:
-        store_raw(app.door_sessions, raw, door="smtp", mail_from=mail_from, rcpt_to=rcpt_to)
-
-    settings = site.settings
-    port = free_port()
-    door = SmtpDoor(HelplineHandler(accept, settings.domains), host=HOST, port=port,
-                    max_size=settings.smtp_max_size, hostname=settings.domain)
+    s = site.settings
+    handler = HelplineHandler(door_inbox(app), s.domains, max_recipients=s.smtp_max_recipients)
+    door = SmtpDoor(handler, host=HOST, port=0, max_size=s.smtp_max_size, hostname=s.domain,
+                    max_connections_per_client=max(clients, s.smtp_max_connections_per_client),
+                    idle_timeout=s.smtp_idle_timeout)
     door.start()
     try:
-        yield port
+        yield door.port
     finally:
         door.stop()
         app.close()

@@ -1,4 +1,4 @@
-"""The six parts of the benchmark, each returning rows of the table.
+"""The seven parts of the benchmark, each returning rows of the table.
 
 Every part takes the shared :class:`Context` (scratch directory, corpus,
 options) and returns :class:`~bench.report.Figure` rows; ``bench.run`` calls
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import door, hostile, measure, memory
+from bench import door, hostile, measure, memory, slow_inputs
 from bench.corpus import ThreadTail, generate_sample
 from bench.env import Site, site
 from bench.history import seed_history, threads_for
@@ -31,6 +31,8 @@ SMTP_P99_FACTOR = 2.0
 MBOX_RSS_LIMIT = 300e6
 ATTACHMENT_RSS_FACTOR = 6.0
 HOSTILE_WRITE_LIMIT = 1.0  # seconds: the longest a message may keep the doors waiting
+SLOW_INPUT_LIMIT = 1.0  # CPU seconds for any one input that once backtracked
+CORPUS_PARSE_LIMIT = 1.0  # CPU seconds to parse any one message of the shared corpora
 
 
 @dataclass(frozen=True)
@@ -203,7 +205,8 @@ def smtp_section(ctx: Context) -> list[Figure]:
         ports = {"bare": stack.enter_context(door.bare_server(36 * 1024 * 1024))}
         for backend in ctx.backends:
             where = stack.enter_context(site(backend, ctx.scratch(f"smtp-{backend}")))
-            ports[backend] = stack.enter_context(door.mailroom_door(where))
+            ports[backend] = stack.enter_context(door.mailroom_door(
+                where, clients=opts.smtp_clients))
         for _ in range(opts.smtp_rounds):  # alternate, so load changes hit all alike
             for name, port in ports.items():
                 runs[name].append(door.run_load(port, ctx.mail_dir, clients=opts.smtp_clients,
@@ -282,7 +285,34 @@ def hostile_section(ctx: Context) -> list[Figure]:
     return figures
 
 
-# --- 6. peak memory ------------------------------------------------------------------------
+# --- 6. slow inputs ----------------------------------------------------------------------
+
+
+def slow_inputs_section(ctx: Context) -> list[Figure]:
+    """The inputs that once made a parser quadratic, and the slowest real message to parse:
+    CPU time, so that other work on the machine does not count."""
+    timed = slow_inputs.pathological()
+    worst = max(timed, key=lambda t: t.seconds)
+    figures = [Figure(
+        f"slow inputs ({len(timed)}, tests/pathological.py): the slowest, CPU",
+        f"{worst.seconds * 1000:.1f} ms ({worst.name})", f"<= {SLOW_INPUT_LIMIT:.0f} s",
+        worst.seconds <= SLOW_INPUT_LIMIT,
+        data={t.name: round(t.seconds * 1000, 2) for t in timed})]
+    parsed = slow_inputs.corpus_parses()
+    if not parsed:
+        ctx.notes.append("shared corpora absent: their parse times were not measured")
+        return figures
+    slowest = sorted(parsed, key=lambda t: t.seconds, reverse=True)
+    figures.append(Figure(
+        f"parse_message, slowest of {len(parsed)} corpus messages, CPU",
+        f"{slowest[0].seconds * 1000:.1f} ms ({slowest[0].name})",
+        f"<= {CORPUS_PARSE_LIMIT:.0f} s", slowest[0].seconds <= CORPUS_PARSE_LIMIT,
+        data={"total_seconds": round(sum(t.seconds for t in parsed), 2),
+              "slowest_ms": {t.name: round(t.seconds * 1000, 2) for t in slowest[:10]}}))
+    return figures
+
+
+# --- 7. peak memory ------------------------------------------------------------------------
 
 
 def memory_section(ctx: Context) -> list[Figure]:

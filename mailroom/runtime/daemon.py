@@ -42,13 +42,23 @@ class Daemon:
         self.stoppers: list[Callable[[], None]] = []
         self.smtp_port: int | None = None  # the port the listener got (``listen`` may say 0)
 
-    def run(self) -> None:
+    def run(self, ready: Callable[[Daemon], None] = lambda daemon: None) -> None:
+        """Start every part, call ``ready`` (every part is running), wait for the stop event."""
         try:
             self.start()
             log.info("mailroom running (%s)", ", ".join(self.describe()))
+            ready(self)
             self.stop.wait()
         finally:
             self.shutdown()
+
+    @property
+    def smtp_address(self) -> str | None:
+        """``HOST:PORT`` the SMTP listener listens on (the port it got), once started."""
+        if self.smtp_port is None:
+            return None
+        host = self.app.settings.smtp_host
+        return f"[{host}]:{self.smtp_port}" if ":" in host else f"{host}:{self.smtp_port}"
 
     def start(self) -> None:
         self._start_thread("worker", self._work)
@@ -68,7 +78,7 @@ class Daemon:
         s = self.app.settings
         parts = ["inbox worker", "scheduler"]
         if s.smtp_enabled:
-            parts.append(f"SMTP on {s.smtp_host}:{self.smtp_port or s.smtp_port}")
+            parts.append(f"SMTP on {self.smtp_address or f'{s.smtp_host}:{s.smtp_port}'}")
         parts += [f"IMAP {a.name} ({a.username}@{a.host})" for a in s.imap_accounts]
         return parts
 

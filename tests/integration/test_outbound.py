@@ -20,7 +20,8 @@ from mailroom.sending.transports import SmtpTransport
 from mailroom.store.models import Message, OutboxItem
 from tests.factories import REPO, deliver, mail, ticket_of, tickets
 from tests.integration.smtp_sink import SmtpSink, smtp_sink_fixture  # noqa: F401
-from tests.integration.test_smtp_door import free_port, start_door
+from tests.integration.test_smtp_door import start_door
+from tests.ports import refused_port
 
 HELPLINE = "helpline@helpline.example"
 
@@ -122,8 +123,9 @@ def test_autoresponder_peer_exchange_is_bounded(app, smtp_sink: SmtpSink, style:
 def test_relay_refusing_then_failed_and_notice(app, smtp_sink: SmtpSink) -> None:
     deliver(app, mail(message_id="r1@school.example"))  # acknowledgement + notification
     clock, teacher = app.clock, ["teacher@school.example"]
-    app.transport_override = SmtpTransport("127.0.0.1", free_port(), security="none", timeout=3)
-    assert send_due(app) == {"retry": 2}  # connection refused
+    with refused_port() as port:
+        app.transport_override = SmtpTransport("127.0.0.1", port, security="none", timeout=3)
+        assert send_due(app) == {"retry": 2}  # connection refused
     [ack] = outbox(app, "acknowledgement")
     assert ack.status == "queued" and ack.attempts == 1 and "connect" in ack.last_error
     assert send_due(app) == {}  # backoff: not due yet

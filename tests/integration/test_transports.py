@@ -29,6 +29,7 @@ from tests.integration.smtp_sink import (  # noqa: F401 (fixtures)
     smtp_sink_fixture,
     tls_cert_fixture,
 )
+from tests.ports import refused_port
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Requiring AUTH while not requiring TLS:UserWarning"  # the sink's plain AUTH
@@ -58,13 +59,6 @@ def send(transport: SmtpTransport | FileTransport, *, rcpt: tuple[str, ...] = ()
     transport.send(
         make_message(), mail_from="bounces@helpline.example", rcpt_to=rcpt or (REQUESTER.addr,)
     )
-
-
-def free_port() -> int:
-    """A loopback port with nobody listening (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -227,8 +221,8 @@ def test_smtp_partial_refusal_still_counts_as_sent(
 
 
 def test_smtp_connection_refused_is_temporary() -> None:
-    with pytest.raises(TemporaryFailure, match="cannot connect"):
-        send(SmtpTransport("127.0.0.1", free_port(), timeout=5))
+    with refused_port() as port, pytest.raises(TemporaryFailure, match="cannot connect"):
+        send(SmtpTransport("127.0.0.1", port, timeout=5))
 
 
 def test_smtp_silent_server_times_out_as_temporary(silent_server: int) -> None:
