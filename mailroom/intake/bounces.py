@@ -155,8 +155,8 @@ def parse_bounce(msg: Message) -> BounceInfo:
     notice = notification_text(msg)
     recipients = find_recipients(msg, groups, notice)
     permanent = find_permanence(msg, groups, notice)
-    if not groups and not msg.get("X-Failed-Recipients") and list_notice_kind(msg) in (
-            ListNoticeKind.REJECTED, ListNoticeKind.LOOP):
+    if (not groups and not msg.get("X-Failed-Recipients") and not _from_mail_system(msg)
+            and list_notice_kind(msg) in (ListNoticeKind.REJECTED, ListNoticeKind.LOOP)):
         recipients = list_addresses(msg, notice) or recipients
         permanent = True if permanent is None else permanent  # the list will not retry
     return BounceInfo(
@@ -378,6 +378,12 @@ def list_notice_kind(msg: Message) -> ListNoticeKind | None:
         if pattern.search(text):
             return kind
     return None
+
+
+def _from_mail_system(msg: Message) -> bool:
+    """MAILER-DAEMON or postmaster: an MTA's bounce, never a list manager's notice."""
+    local = address_of(msg, "From").replace("\\", "").partition("@")[0].lower()
+    return local in ("mailer-daemon", "mdaemon", "postmaster")
 
 
 def list_addresses(msg: Message, notice: str) -> tuple[str, ...]:

@@ -195,7 +195,7 @@ def classify(
     report = report_reasons(msg)
     if report:
         return Classification(ClassificationKind.AUTO_REPLY, report + null)
-    listed = list_manager_reasons(msg, null_sender=bool(null))
+    listed = list_manager_reasons(msg)
     bounce = bounce_reasons(msg, null_sender=bool(null))
     if bounce or set(listed) & LIST_FAILURES:
         return Classification(ClassificationKind.BOUNCE, tuple(dict.fromkeys(listed + bounce)))
@@ -333,19 +333,28 @@ def _weak_bounce_signs(msg: Message, null_sender: bool, *, read_body: bool) -> t
     author = address_of(msg, "From")
     if _local_part(author) == "postmaster":
         before.append("postmaster")
-    elif msg.get("From") is not None and not author:
-        before.append("from:empty")  # From: <>
-    elif automatic_address_kind(author) is not None or _MAIL_SYSTEM_NAME.search(
-            parseaddr(decoded_header(msg, "From"))[0]):
-        before.append("from:program")
-    if auto_reply_reasons(msg):
-        before.append("automatic")
+    if not read_body and not before:  # a strong sign, or a sender's sign, is enough
+        before.extend(_program_sender_signs(msg, author))
     if _BOUNCE_SUBJECT.search(decoded_header(msg, "Subject")):
         before.append("subject:bounce")
     after = ["to:bounce-address"] if _to_bounce_address(msg) else []
     body = (read_body or before or after) and _BOUNCE_BODY.search(
         notification_text(msg)[:BODY_LIMIT])
     return (*before, *(["body:bounce"] if body else []), *after)
+
+
+def _program_sender_signs(msg: Message, author: str) -> list[str]:
+    """``from:empty`` (``From: <>``), ``from:program`` (a program's address or a mail
+    system's name) or ``automatic`` (the headers of automatic mail)."""
+    if msg.get("From") is not None and not author:
+        return ["from:empty"]
+    if automatic_address_kind(author) is not None or _MAIL_SYSTEM_NAME.search(
+            parseaddr(decoded_header(msg, "From"))[0]):
+        return ["from:program"]
+    return ["automatic"] if auto_reply_reasons(msg) else []
+
+
+MAIL_SYSTEM_LOCALS = frozenset({"mailer-daemon", "mdaemon", "postmaster"})
 
 
 def _local_part(addr: str) -> str:
@@ -368,20 +377,21 @@ def _to_bounce_address(msg: Message) -> bool:
 LIST_FAILURES = frozenset({f"list:{ListNoticeKind.REJECTED}", f"list:{ListNoticeKind.LOOP}"})
 
 
-def list_manager_reasons(msg: Message, *, null_sender: bool) -> tuple[str, ...]:
+def list_manager_reasons(msg: Message) -> tuple[str, ...]:
     """``list-manager`` and ``list:<what>`` (``held``, ``rejected``, ``loop``,
     ``commands``) when a list manager answers a message instead of distributing it.
 
     Two signs must agree: the notice's words (``bounces.list_notice_kind``) and its
     author: a list's role address (``*-bounces``, ``*-owner``, ``*-request``,
-    ``listserv@``…) or another program's in ``From``, a null sender, Mailman's
+    ``listserv@``…) or a hosted group's ``noreply`` in ``From`` (not MAILER-DAEMON
+    or postmaster: their notices are MTA bounces, read as such), Mailman's
     ``X-List-Administrivia``, or a list manager naming itself (ezmlm, LISTSERV).
     Posts distributed by a list come from their author, not from these: a post
     that says "my patch was rejected" is list traffic, never a notice. A rejection
     or a loop is a bounce (the post failed to reach the list); a held post or the
     results of commands is an automatic reply.
     """
-    if not (null_sender or _from_list_manager(msg)):
+    if not _from_list_manager(msg):
         return ()
     kind = list_notice_kind(msg)
     return ("list-manager", f"list:{kind}") if kind is not None else ()
@@ -391,7 +401,8 @@ def _from_list_manager(msg: Message) -> bool:
     if _token(decoded_header(msg, "X-List-Administrivia")) == "yes":  # Mailman's notices
         return True
     author = address_of(msg, "From")
-    if author and automatic_address_kind(author) is not None:
+    if author and automatic_address_kind(author) is not None and _local_part(author) not in (
+            MAIL_SYSTEM_LOCALS):
         return True
     return bool(_LIST_MANAGER_SELF.search(
         decoded_header(msg, "From") + "\n" + notification_text(msg)[:LIST_NOTICE_CHARS]))
