@@ -5,12 +5,16 @@ Four kinds, in the order they are tried:
 ``loop``
     our own mail coming back (our ``X-Loop`` token, a Message-ID we made);
 ``bounce``
-    a delivery failure or delay report (RFC 3464 DSN, or the free-text notice
-    of an MTA); delays are bounces too, with the reason ``delayed``;
+    a delivery failure or delay report (RFC 3464 DSN, the free-text notice
+    of an MTA in several languages, a mail service's JSON bounce or
+    complaint, a list manager's rejection); delays are bounces too, with the
+    reason ``delayed``;
 ``auto_reply``
     anything a program sent: RFC 3834 ``Auto-Submitted``, ``Precedence``,
     mailing lists, out-of-office subjects in several languages, read
-    receipts (``mdn``), challenge-response systems, a null envelope sender;
+    receipts (``mdn``), challenge-response systems, a mail service's
+    delivery notification, a list manager's other notices (held for a
+    moderator, command results), a null envelope sender;
 ``normal``
     everything else: mail a person wrote.
 
