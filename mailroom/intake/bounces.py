@@ -214,15 +214,18 @@ def service_notice(msg: Message) -> ServiceNotice | None:
 
 
 def _json_documents(msg: Message) -> Iterator[Any]:
-    """JSON parts, then a text body that starts with JSON."""
+    """JSON parts, then a plain-text body that starts with JSON (its bytes are looked
+    at before anything is decoded: most mail is not JSON)."""
     leaves = [p for p in walk_parts(msg, into_messages=False) if not p.is_multipart()]
     for part in leaves:
         name = str(part.get_filename() or "").lower()
         if part.get_content_type() == "application/json" or name.endswith(".json"):
             yield from _parsed_json(_decoded_payload(part))
-    text = next(text_parts(msg), "")
-    if _JSON_START.match(text):
-        yield from _parsed_json(text)
+    body = next((p for p in leaves if p.get_content_type() == "text/plain"), None)
+    raw = body.get_payload(decode=True) if body is not None else None
+    if body is not None and isinstance(raw, bytes) and _JSON_START.match(raw[:64].decode(
+            "ascii", "replace")):
+        yield from _parsed_json(_decoded_payload(body))
 
 
 def _parsed_json(text: str) -> Iterator[Any]:

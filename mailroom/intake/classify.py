@@ -297,8 +297,9 @@ def bounce_reasons(msg: Message, *, null_sender: bool) -> tuple[str, ...]:
     ``X-Failed-Recipients``, a mail service's JSON bounce or complaint);
     otherwise two weak ones must agree: one about the content (a failure
     subject, the body of an MTA notice, in several languages) and one about
-    the sender (null sender, an empty or program's ``From``, postmaster, the
-    headers of automatic mail, sent to a bounces address). A person writing
+    the sender (null sender, postmaster, sent to a bounces address; with a
+    failure subject also an empty or program's ``From`` or the headers of
+    automatic mail). A person writing
     "Mail delivery failed" about their own mail is not a bounce, nor is a
     person forwarding one, nor an auto-reply to our return path.
     """
@@ -337,9 +338,10 @@ def _weak_bounce_signs(msg: Message, null_sender: bool, *, read_body: bool) -> t
     author = address_of(msg, "From")
     if _local_part(author) == "postmaster":
         before.append("postmaster")
-    if not read_body and not before:  # a strong sign, or a sender's sign, is enough
+    subject = bool(_BOUNCE_SUBJECT.search(decoded_header(msg, "Subject")))
+    if subject and not read_body and not before:  # else a sign of the sender is there
         before.extend(_program_sender_signs(msg, author))
-    if _BOUNCE_SUBJECT.search(decoded_header(msg, "Subject")):
+    if subject:
         before.append("subject:bounce")
     after = ["to:bounce-address"] if _to_bounce_address(msg) else []
     body = (read_body or before or after) and _BOUNCE_BODY.search(
@@ -349,7 +351,8 @@ def _weak_bounce_signs(msg: Message, null_sender: bool, *, read_body: bool) -> t
 
 def _program_sender_signs(msg: Message, author: str) -> list[str]:
     """``from:empty`` (``From: <>``), ``from:program`` (a program's address or a mail
-    system's name) or ``automatic`` (the headers of automatic mail)."""
+    system's name) or ``automatic`` (the headers of automatic mail). Read only with a
+    failure subject: a list's post whose text tells of a failed delivery stays a post."""
     if msg.get("From") is not None and not author:
         return ["from:empty"]
     if automatic_address_kind(author) is not None or _MAIL_SYSTEM_NAME.search(
@@ -405,15 +408,19 @@ def _from_list_manager(msg: Message) -> bool:
     if _token(decoded_header(msg, "X-List-Administrivia")) == "yes":  # Mailman's notices
         return True
     author = address_of(msg, "From")
-    if author and automatic_address_kind(author) is not None and _local_part(author) not in (
-            MAIL_SYSTEM_LOCALS):
+    local = _local_part(author)
+    if author and automatic_address_kind(author) is not None and local not in MAIL_SYSTEM_LOCALS:
         return True
-    return bool(_LIST_MANAGER_SELF.search(
-        decoded_header(msg, "From") + "\n" + notification_text(msg)[:LIST_NOTICE_CHARS]))
+    if _LIST_MANAGER_NAME.search(parseaddr(decoded_header(msg, "From"))[0]):
+        return True
+    return bool(_EZMLM_LOCAL.search(local)) and "this is the ezmlm program" in (
+        notification_text(msg)[:LIST_NOTICE_CHARS].lower())
 
 
-# List managers that say who they are (ezmlm answers from "list-help@").
-_LIST_MANAGER_SELF = re.compile(r"this is the ezmlm program|l-soft list server", re.I)
+# List managers that say who they are: LISTSERV by its name, ezmlm in the text it
+# sends from "list-help@" or "list-return-…@".
+_LIST_MANAGER_NAME = re.compile(r"\bl-soft list server\b", re.I)
+_EZMLM_LOCAL = re.compile(r"[._-](?:help|return)(?:$|[._+-])")
 
 
 # --- automatic replies ------------------------------------------------------------------
