@@ -14,6 +14,7 @@ Pure: takes a standard-library ``email.message.Message``, touches nothing else.
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.errors
 import email.policy
@@ -753,7 +754,8 @@ def decoded_header(msg: Message, name: str) -> str:
         return ""
     text = value if isinstance(value, str) else _text_of_chunks(value)
     if "\x1b" in text:  # raw ISO-2022-JP, as old Japanese mailers write it
-        text = decode_text(text.encode("ascii", "surrogateescape"), None)
+        with contextlib.suppress(UnicodeError):
+            text = decode_text(text.encode("ascii", "surrogateescape"), None)
     try:
         return _clean(_text_of_chunks(text))
     except (UnicodeError, LookupError, ValueError, TypeError, AssertionError,

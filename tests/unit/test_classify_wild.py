@@ -36,6 +36,7 @@ import pytest
 from mailroom.intake.bounces import (
     decode_text,
     decoded_header,
+    list_notice_kind,
     notification_text,
     parse_bounce,
     service_notice,
@@ -227,3 +228,36 @@ def test_a_person_writing_about_moderation_is_normal() -> None:
     msg = mail(PERSON + "Subject: Your message awaits moderator approval\n",
                "The forum says my report awaits moderator approval. Who can help?\n")
     assert run(msg).kind == Kind.NORMAL
+
+
+def test_a_lists_post_about_a_failed_delivery_stays_a_post() -> None:
+    msg = mail("From: Kim Dev <kim@example.org>\nList-Id: <dev.lists.example.org>\n"
+               "Precedence: list\nSubject: Re: retries\n",
+               "With this patch the message could not be delivered: user unknown.\n")
+    assert run(msg).kind == Kind.AUTO_REPLY
+
+
+def test_a_raw_header_with_escapes_and_other_text_never_raises() -> None:
+    msg = Message()
+    msg["Subject"] = "\x1b$B résumé"  # not ASCII: left as it is
+    assert "résumé" in decoded_header(msg, "Subject")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "message " + "x" * 200_000 + " was rejected",
+        ("your message to " + "a" * 60 + "@" + "b." * 40 + "\n") * 500,
+        "{" + '"a": [' * 5_000,
+        '[{"event": "bounce", "email": "a@b.example"}' + ', {"event": "bounce"}' * 20_000 + "]",
+    ],
+    ids=["long-sentence", "many-addresses", "deep-json", "many-records"],
+)
+def test_pathological_notices_are_read_without_error(body: str) -> None:
+    """Bounded reads (the patterns are linear, the JSON depth and records capped);
+    how long they take is measured by ``make bench``, not here."""
+    msg = mail("From: parents-owner@lists.example.org\nSubject: Rejected posting\n", body)
+    assert run(msg).kind in (Kind.BOUNCE, Kind.AUTO_REPLY)
+    assert isinstance(parse_bounce(msg).recipients, tuple)
+    list_notice_kind(msg)
+    service_notice(msg)
