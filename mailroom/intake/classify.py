@@ -133,7 +133,8 @@ _MAIL_SYSTEM_NAME = re.compile(
     r"^(?:mail(?:er)?[ -]?(?:delivery|system|server|administrator|daemon)"
     r"|(?:mail )?delivery (?:subsystem|system|service)|postmaster|mail-server"
     r"|system administrator|service de messagerie|sistema de (?:correo|entrega)"
-    r"|sistema di posta|system pocztowy|почтовая система|メール配信システム)\b",
+    r"|sistema di posta|system pocztowy|почтовая система|メール配信システム"
+    r"|microsoft (?:outlook|exchange))\b",
     re.I,
 )
 _BOUNCE_BODY = re.compile(
@@ -490,7 +491,8 @@ def _token(value: str) -> str:
 
 _NOREPLY_LOCAL = re.compile(
     r"(?:^|[._+-])(?:no[._-]?reply|do[._-]?not[._-]?reply|dont[._-]?reply|mailer[._-]?daemon"
-    r"|postmaster|bounces?|notifications?|auto[._-]?reply|autoresponder)(?:$|[._+-]|\d)",
+    r"|postmaster|bounces?|notifications?|auto[._-]?reply|autoresponder)(?:$|[._+-]|\d)"
+    r"|^microsoftexchange[0-9a-f]{32}$",  # Exchange Online's system mailbox (its NDRs)
     re.I,
 )
 

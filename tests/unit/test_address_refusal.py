@@ -21,6 +21,8 @@ PROGRAMS = {
     "no-reply": ("no-reply@sns.amazonaws.com", None, "noreply"),
     "no_reply": ("no_reply@example.com", None, "noreply"),
     "donotreply": ("do-not-reply@example.com", None, "noreply"),
+    "exchange-online": ("MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@school.example", None,
+                        "noreply"),
     "listserv": ("LISTSERV@LISTSERV.UNI.EXAMPLE.EDU", None, "list-role"),
     "majordomo": ("Majordomo@lists.example.org", None, "list-role"),
     "mailman": ("mailman@lists.example.org", None, "list-role"),
