@@ -362,9 +362,6 @@ def _program_sender_signs(msg: Message, author: str) -> list[str]:
     return ["automatic"] if auto_reply_reasons(msg) else []
 
 
-MAIL_SYSTEM_LOCALS = frozenset({"mailer-daemon", "mdaemon", "postmaster"})
-
-
 def _local_part(addr: str) -> str:
     """``MAILER-DAEMON@host`` → ``mailer-daemon`` (also for ``Postmaster\\@x@y``)."""
     return addr.replace("\\", "").partition("@")[0].lower()
@@ -390,12 +387,13 @@ def list_manager_reasons(msg: Message) -> tuple[str, ...]:
     ``commands``) when a list manager answers a message instead of distributing it.
 
     Two signs must agree: the notice's words (``bounces.list_notice_kind``) and its
-    author: a list's role address (``*-bounces``, ``*-owner``, ``*-request``,
-    ``listserv@``…) or a hosted group's ``noreply`` in ``From`` (not MAILER-DAEMON
-    or postmaster: their notices are MTA bounces, read as such), Mailman's
-    ``X-List-Administrivia``, or a list manager naming itself (ezmlm, LISTSERV).
-    Posts distributed by a list come from their author, not from these: a post
-    that says "my patch was rejected" is list traffic, never a notice. A rejection
+    author: a list's role address in ``From`` (``*-bounces``, ``*-owner``,
+    ``*-request``, ``listserv@``…), Mailman's ``X-List-Administrivia``, or a list
+    manager naming itself (ezmlm, LISTSERV). Not any program's address: a
+    platform's ``noreply@`` saying "your report was rejected" answers an
+    escalation, and MAILER-DAEMON's notices are MTA bounces, read as such. Posts
+    distributed by a list come from their author, not from these: a post that
+    says "my patch was rejected" is list traffic, never a notice. A rejection
     or a loop is a bounce (the post failed to reach the list); a held post or the
     results of commands is an automatic reply.
     """
@@ -410,7 +408,7 @@ def _from_list_manager(msg: Message) -> bool:
         return True
     author = address_of(msg, "From")
     local = _local_part(author)
-    if author and automatic_address_kind(author) is not None and local not in MAIL_SYSTEM_LOCALS:
+    if author and (automatic_address_kind(author) == "list-role" or _BOUNCE_LOCAL.search(local)):
         return True
     if _LIST_MANAGER_NAME.search(parseaddr(decoded_header(msg, "From"))[0]):
         return True

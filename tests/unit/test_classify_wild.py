@@ -261,3 +261,11 @@ def test_pathological_notices_are_read_without_error(body: str) -> None:
     assert isinstance(parse_bounce(msg).recipients, tuple)
     list_notice_kind(msg)
     service_notice(msg)
+
+
+def test_a_platforms_noreply_saying_rejected_is_no_list_notice() -> None:
+    """A platform answers an escalation from ``noreply@``: its words are not a list's."""
+    msg = mail("From: Trust and Safety <noreply@platform.example.com>\n"
+               "Subject: Your report was rejected\n",
+               "Your report was rejected: the content requires approval by a reviewer.\n")
+    assert run(msg).kind == Kind.NORMAL
