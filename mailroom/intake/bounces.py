@@ -176,14 +176,25 @@ def parse_bounce(msg: Message) -> BounceInfo:
 # ``application/json`` attachment or as the body. A body counts only when it *starts*
 # with the JSON: a person quoting a notification in their own words is not one.
 
-SERVICE_FAILURES = frozenset({"bounce", "complaint", "delay"})
-_SES_TYPES = {"bounce": "bounce", "complaint": "complaint", "deliverydelay": "delay",
-              "delivery": "delivery", "reject": "bounce"}
+class ServiceEvent(StrEnum):
+    """What a mail service's notification reports."""
+
+    BOUNCE = "bounce"
+    COMPLAINT = "complaint"  # the recipient called it spam: never write to them again
+    DELAY = "delay"
+    DELIVERY = "delivery"  # delivered: no failure
+
+
+SERVICE_FAILURES = frozenset({ServiceEvent.BOUNCE, ServiceEvent.COMPLAINT, ServiceEvent.DELAY})
+_B, _C, _D, _OK = (ServiceEvent.BOUNCE, ServiceEvent.COMPLAINT, ServiceEvent.DELAY,
+                   ServiceEvent.DELIVERY)
+_SES_TYPES = {"bounce": _B, "complaint": _C, "deliverydelay": _D, "delivery": _OK, "reject": _B}
+_SES_RECIPIENTS = {_B: "bouncedRecipients", _C: "complainedRecipients",
+                   _D: "delayedRecipients", _OK: "recipients"}
 _EVENT_TYPES = {
-    "bounce": "bounce", "bounced": "bounce", "hardbounce": "bounce", "softbounce": "bounce",
-    "failed": "bounce", "dropped": "bounce", "rejected": "bounce", "spamreport": "complaint",
-    "spamcomplaint": "complaint", "complained": "complaint", "complaint": "complaint",
-    "delivered": "delivery", "delivery": "delivery", "deferred": "delay", "delayed": "delay",
+    "bounce": _B, "bounced": _B, "hardbounce": _B, "softbounce": _B, "failed": _B,
+    "dropped": _B, "rejected": _B, "spamreport": _C, "spamcomplaint": _C, "complained": _C,
+    "complaint": _C, "delivered": _OK, "delivery": _OK, "deferred": _D, "delayed": _D,
 }
 _RECIPIENT_KEYS = ("emailAddress", "email", "Email", "recipient", "Recipient", "to")
 _JSON_START = re.compile(r"\A\s*([{\[])")
@@ -195,7 +206,7 @@ class ServiceNotice:
     """A mail service's notification: what happened (``bounce``, ``complaint``,
     ``delay`` or ``delivery``), to whom, and the message it was about."""
 
-    event: str
+    event: ServiceEvent
     service: str  # "ses" or "events"
     info: BounceInfo
 
@@ -262,16 +273,15 @@ def _ses_notice(record: dict[str, Any]) -> ServiceNotice | None:
     if event is None or not isinstance(mail, dict):
         return None
     body = _dict(record.get(kind[:1].lower() + kind[1:]))
-    listed = {"bounce": "bouncedRecipients", "complaint": "complainedRecipients",
-              "delay": "delayedRecipients", "delivery": "recipients"}[event]
-    recipients = _addresses(body.get(listed), kind == "Reject" and mail.get("destination"))
-    if event == "bounce":
+    listed = body.get(_SES_RECIPIENTS[event])
+    recipients = _addresses(listed, kind == "Reject" and mail.get("destination"))
+    if event == ServiceEvent.BOUNCE:
         bounce_type = str(body.get("bounceType", "")).lower()
         permanent = {"permanent": True, "transient": False}.get(bounce_type)
         if kind == "Reject":
             permanent = True
     else:
-        permanent = {"complaint": True, "delay": False}.get(event)
+        permanent = {_C: True, _D: False}.get(event)
     headers = _dict(mail.get("commonHeaders"))
     original = strip_message_id(str(headers.get("messageId") or _listed_header(mail)))
     return ServiceNotice(event, "ses", BounceInfo(original, recipients, permanent))
@@ -292,11 +302,11 @@ def _event_notice(record: dict[str, Any]) -> ServiceNotice | None:
     if event is None or not recipients:
         return None
     permanent: bool | None = None
-    if event == "bounce":
+    if event == ServiceEvent.BOUNCE:
         severity = " ".join(str(record.get(k, "")) for k in ("severity", "Type", "type"))
         permanent = _severity(severity.lower(), str(record.get("status", "")))
-    elif event in ("complaint", "delay"):
-        permanent = event == "complaint"
+    elif event in (ServiceEvent.COMPLAINT, ServiceEvent.DELAY):
+        permanent = event == ServiceEvent.COMPLAINT
     original = strip_message_id(str(record.get("smtp-id") or record.get("Message-Id") or ""))
     return ServiceNotice(event, "events", BounceInfo(original, recipients, permanent))
 
