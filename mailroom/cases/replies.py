@@ -196,19 +196,30 @@ def sender_refusal(app: App, incoming: Incoming) -> str | None:
     s, sender = app.settings, incoming.parsed.sender
     if sender is None:
         return "no-sender"
-    if incoming.item.mail_from == "":
-        return "null-sender"
-    kind = automatic_address_kind(sender.addr)
-    if kind is not None:
-        return kind
-    envelope = automatic_address_kind(incoming.item.mail_from or "")
-    if envelope is not None:
-        return f"envelope-{envelope}"  # From a person, sent by a list or a mail system
+    reason = address_refusal(sender.addr, incoming.item.mail_from)
+    if reason is not None:
+        return reason
     if not is_writable_address(sender.addr):
         return "invalid-address"  # e.g. a non-ASCII local part (SMTPUTF8) or "jo..x@"
     if sender.addr.rsplit("@", 1)[-1] in s.domains or sender.addr in s.practitioners:
         return "our-address"
     return None
+
+
+def address_refusal(sender: str, mail_from: str | None) -> str | None:
+    """Why mail from this author (``From``) and envelope sender (``MAIL FROM``, None
+    when the door does not know it) is never acknowledged, whatever the classifier
+    said: ``null-sender`` (``""`` or ``<>``), ``noreply`` or ``list-role`` for a
+    program's author (MAILER-DAEMON, postmaster, noreply, ``*-bounces``, ``*-request``,
+    ``*-admin``, ``*-owner``, ``listserv@``…), ``envelope-noreply`` or
+    ``envelope-list-role`` for a person's mail sent on by a list or a mail system."""
+    if mail_from is not None and mail_from.strip() in ("", "<>"):
+        return "null-sender"
+    kind = automatic_address_kind(sender)
+    if kind is not None:
+        return kind
+    envelope = automatic_address_kind(mail_from or "")
+    return f"envelope-{envelope}" if envelope is not None else None
 
 
 def age_refusal(app: App, incoming: Incoming) -> str | None:
