@@ -9,6 +9,7 @@ before and between them)::
     #escalate PLATFORM [URL…]   #outcome removed|restricted|declined|no_action [PLATFORM]
     #note                       #close
     #allow ADDRESS|all          #remove ADDRESS    #merge REF    #withhold
+    #send
 
 The first line that is not a command ends the block; everything from there on
 is the body, the text relayed to the requester (unless ``#note`` keeps the
@@ -18,8 +19,10 @@ so ``#note called the school`` works as people write it.
 Names and enumerated values are case-insensitive (``#Status Closed``), and the
 bold or italic marks that an HTML mail client adds around a line
 (``*#note*``, ``**#status closed**``) are ignored; otherwise the syntax is strict: an
-unknown command or a bad value becomes an error sentence for the reply to the
-practitioner, and the caller runs nothing.
+unknown command or a bad value becomes an error sentence (naming the valid values)
+for the report to the practitioner. The caller runs the commands that are valid
+and refuses the others (:func:`sort_commands`); see :mod:`mailroom.cases.practitioner`
+for what happens to the text of a reply with a refused command.
 
 **A command is one unit**, as in GNU Mailman's ``commands/eml_*.py``: a
 :class:`CommandUnit` holds the command's ``name``, its
@@ -73,6 +76,7 @@ __all__ = [
     "Reply",
     "check_commands",
     "command_help",
+    "sort_commands",
     "merge_case_into",
     "parse_commands",
     "run_commands",
@@ -145,6 +149,8 @@ class Reply:
     done: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
     note_text: str | None = None  # the text of a #note reply: context for an escalation
+    escalation_id: int | None = None  # the escalation the reply address was bound to
+    send_held: bool = False  # #send: relay the text held back from an earlier reply
 
     def record(self, action: str, **detail: Any) -> None:
         """An audit event by the practitioner, from this reply."""
@@ -228,8 +234,23 @@ def _parse_one(name: str, rest: str) -> Command | str:
 
 def check_commands(commands: Iterable[Command], known: Known) -> list[str]:
     """One error sentence per command whose value the configuration does not know."""
-    errors = (_BY_NAME[command.name].check(command, known) for command in commands)
-    return [error for error in errors if error]
+    return sort_commands(commands, known)[1]
+
+
+def sort_commands(
+    commands: Iterable[Command], known: Known
+) -> tuple[tuple[Command, ...], list[str]]:
+    """The commands the configuration accepts, in order, and an error sentence for each
+    of the others."""
+    valid: list[Command] = []
+    errors: list[str] = []
+    for command in commands:
+        error = _BY_NAME[command.name].check(command, known)
+        if error:
+            errors.append(error)
+        else:
+            valid.append(command)
+    return tuple(valid), errors
 
 
 def run_commands(reply: Reply, commands: Iterable[Command]) -> None:
@@ -313,7 +334,7 @@ class Assign(CommandUnit):
         if address == "me" or address in known.practitioners:
             return None
         return (f'#assign: "{address}" is not a practitioner '
-                '(use "me" or a practitioner\'s address)')
+                f'(one of: me, {", ".join(known.practitioners)})')
 
     def run(self, reply: Reply, command: Command) -> None:
         address = reply.actor if command.args[0] == "me" else command.args[0]
@@ -558,9 +579,26 @@ class Withhold(CommandUnit):
         reply.done.append(line)
 
 
+class Send(CommandUnit):
+    """The text a reply could not send (a command in it was refused, or it read as a
+    signature only) is held on that reply and quoted back to the practitioner; ``#send``
+    in the answer to that report sends it (see :mod:`mailroom.cases.practitioner`)."""
+
+    name = "send"
+    description = ("send the answer that was held back from your earlier reply "
+                   "(text of your own after it is sent instead)")
+    example = "#send"
+
+    def parse(self, rest: str) -> Command | str:
+        return read_nothing(self.name, rest)
+
+    def run(self, reply: Reply, command: Command) -> None:
+        reply.send_held = True
+
+
 UNITS: tuple[CommandUnit, ...] = (
     Assign(), Status(), Category(), Role(), Escalate(), Outcome(), Note(), Close(), Allow(),
-    Remove(), Merge(), Withhold(),
+    Remove(), Merge(), Withhold(), Send(),
 )
 _BY_NAME: dict[str, CommandUnit] = {unit.name: unit for unit in UNITS}
 

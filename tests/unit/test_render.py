@@ -83,8 +83,12 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "requester/closure": {**REQUESTER, "subject": "Fake account of our school"},
     "requester/relay": {
         **REQUESTER, "text": "Hi Jo,\n\nWe have reported the <account>.\nIt may take a few days."},
-    "practitioner/command_done": {"reference": "HL-000123", "done": ["category reputation"],
-                                  "notices": ["#escalate tiktok: not yet available"]},
+    "practitioner/command_report": {
+        "reference": "HL-000123", "done": ["category reputation"],
+        "refused": ['#category sextortion: "sextortion" is not a category (one of: bullying)'],
+        "notices": ["#escalate tiktok: nothing was sent to TikTok"],
+        "held": "Hi Jo,\n\nWe have reported the account.",
+        "held_reason": "a command in it was refused, so its text was not sent"},
     "requester/signposting/illegal_images": SIGNPOSTING,
     "requester/signposting/threats": SIGNPOSTING,
     "requester/signposting/under13_privacy": SIGNPOSTING,
@@ -96,10 +100,6 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "practitioner/reply_refused": {
         "reference": "HL-000123", "reason": "the address you replied to has expired",
         "text": "#close\n\nHi Jo, all done."},
-    "practitioner/command_error": {
-        "reference": "HL-000123",
-        "errors": ["#asign me: unknown command", "#status maybe: not a status"],
-    },
     "practitioner/outbox_failed": {
         "reference": "HL-000123",
         "kind": "acknowledgement",
