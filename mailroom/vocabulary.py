@@ -100,8 +100,9 @@ class OutboxKind(StrEnum):
     RELAY = "relay"  # to the requester: a practitioner's answer
     CLOSURE = "closure"  # to the requester: the case is closed
     NOTIFICATION = "notification"  # to practitioners: new mail on a case, a platform's news
-    COMMAND_ERROR = "command_error"  # to a practitioner: their commands ran nothing
-    COMMAND_DONE = "command_done"  # to a practitioner: part of their reply was not done
+    COMMAND_ERROR = "command_error"  # to a practitioner: commands of their reply were refused
+    COMMAND_DONE = "command_done"  # to a practitioner: part of their reply was not done or held
+    OUTCOME = "outcome"  # to practitioners: an escalation's outcome recorded (reply to correct)
     PRACTITIONER_LINK = "practitioner_link"  # to a practitioner: their reply ran nothing
     OUTBOX_FAILED = "outbox_failed"  # to practitioners: a mail could not be delivered
     ESCALATION = "escalation"  # to a platform: the report

@@ -63,6 +63,7 @@ from mailroom.cases.merging import merge_tickets
 from mailroom.cases.safeguarding import keep_only_hashes, withhold_case_files
 from mailroom.cases.tickets import record_event, set_status, ticket_by_reference
 from mailroom.errors import MailroomError
+from mailroom.mailtypes import Address
 from mailroom.store.models import Message, Ticket
 from mailroom.vocabulary import EscalationOutcome, TicketStatus
 
@@ -442,7 +443,8 @@ class Escalate(CommandUnit):
 class Outcome(CommandUnit):
     name = "outcome"
     argument_description = "|".join(OUTCOMES) + " [PLATFORM]"
-    description = "what the platform did"
+    description = ("what the platform did: replying to its answer (or to the confirmation), "
+                   "for that escalation")
     example = "#outcome removed"
 
     def parse(self, rest: str) -> Command | str:
@@ -634,16 +636,21 @@ def request_escalation(reply: Reply, platform: str, urls: tuple[str, ...]) -> No
 
 
 def request_outcome(reply: Reply, outcome: str, platform: str | None = None) -> None:
-    """``#outcome``: close the escalation it is about with that outcome."""
+    """``#outcome``: close (or correct) the escalation it is about with that outcome: the
+    one the reply address names, else the one :func:`outcome_target` finds. The
+    confirmation goes to this practitioner, threaded to their reply."""
     try:
-        escalation = outcome_target(reply.session, reply.ticket, platform)
+        escalation = outcome_target(reply.session, reply.ticket, platform,
+                                    bound=reply.escalation_id)
         record_outcome(reply.app, reply.session, escalation, outcome, actor=reply.actor,
-                       message_pk=reply.message.id)
+                       message_pk=reply.message.id, confirm_to=(Address(reply.actor),),
+                       answering=reply.message)
     except MailroomError as exc:
         reply.record("outcome.refused", outcome=outcome, reason=str(exc))
         reply.notices.append(f"#outcome {outcome}: {exc}")
         return
-    reply.done.append(f"outcome {outcome} for {escalation.platform}")
+    reply.done.append(f"outcome {outcome} for escalation {escalation.id} to "
+                      f"{escalation.platform} (confirmed by mail)")
 
 
 def merge_case_into(

@@ -64,6 +64,7 @@ ESCALATION = {
 }
 ESCALATION_NOTICE = {
     "reference": "HL-000123",
+    "escalation_id": 7,
     "platform": "Instagram",
     "status": "responded",
     "platform_ref": "1234567890",
@@ -127,6 +128,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "withheld_count": 0,
         "withheld_reason": None,
     },
+    "practitioner/outcome_recorded": {
+        **ESCALATION_NOTICE, "status": "resolved", "outcome": "removed", "before": "declined",
+        "actor": "anna@helpline.example", "outcomes": ["removed", "restricted", "declined",
+                                                       "no_action"]},
     "practitioner/escalation_no_response": {
         **ESCALATION_NOTICE,
         "status": "no_response",
