@@ -49,23 +49,30 @@ every example and looks for every command in the help practitioners receive.
 from __future__ import annotations
 
 import re
+import shlex
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 
 from sqlalchemy.orm import Session
 
 from mailroom.app import App
 from mailroom.cases import participants
-from mailroom.cases.escalations import open_escalation, outcome_target, record_outcome
+from mailroom.cases.escalations import (
+    evidence_count,
+    open_escalation,
+    outcome_target,
+    record_outcome,
+)
 from mailroom.cases.merging import merge_tickets
 from mailroom.cases.safeguarding import keep_only_hashes, withhold_case_files
 from mailroom.cases.tickets import record_event, set_status, ticket_by_reference
 from mailroom.errors import MailroomError
 from mailroom.mailtypes import Address
-from mailroom.store.models import Message, Ticket
-from mailroom.vocabulary import EscalationOutcome, TicketStatus
+from mailroom.store.models import Message, Reminder, Ticket
+from mailroom.vocabulary import SET_ASIDE, EscalationOutcome, TicketPriority, TicketStatus
 
 __all__ = [
     "UNITS",
@@ -83,13 +90,18 @@ __all__ = [
     "run_commands",
 ]
 
-STATUSES = tuple(TicketStatus)
+STATUSES = tuple(status for status in TicketStatus if status not in SET_ASIDE)
+PRIORITIES = tuple(TicketPriority)
+ANSWERS = "answers"  # the folder of the canned answers, under the templates
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+MAX_REMIND_DAYS = 366
 OUTCOMES = tuple(EscalationOutcome)
 
 _COMMAND_LINE = re.compile(r"^#(?P<name>[A-Za-z][\w-]*)(?:\s+(?P<rest>.*))?$")
 _DECORATION = re.compile(r"^(?P<mark>\*{1,2})(?P<inner>#.*?)(?P=mark)(?P<tail>.*)$")
 _ADDRESS = re.compile(r"^[^@\s<>\"(),;:]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
 _REFERENCE = re.compile(r"^(?:[A-Za-z]{1,10}-?)?\d{1,12}$")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _URL = re.compile(r"^(?:https?://\S+|(?:[\w-]+\.)+[a-z]{2,63}(?:/\S*)?)$", re.IGNORECASE)
 
 
@@ -126,12 +138,13 @@ class Known:
     categories: tuple[str, ...]
     roles: tuple[str, ...]
     platforms: tuple[str, ...]  # the keys of the platform directory, sorted
+    answers: tuple[str, ...] = ()  # the canned answers: templates/answers/<name>.txt.j2
 
     @classmethod
     def of(cls, app: App) -> Known:
         settings = app.settings
         return cls(settings.practitioners, settings.categories, settings.roles,
-                   tuple(sorted(app.platforms)))
+                   tuple(sorted(app.platforms)), app.renderer.names(ANSWERS))
 
 
 @dataclass
@@ -152,6 +165,11 @@ class Reply:
     note_text: str | None = None  # the text of a #note reply: context for an escalation
     escalation_id: int | None = None  # the escalation the reply address was bound to
     send_held: bool = False  # #send: relay the text held back from an earlier reply
+    refused: list[str] = field(default_factory=list)  # refused when run (#merge of no case)
+    evidence: tuple[str, ...] | None = None  # #evidence: files for #escalate (() = all)
+    evidence_used: bool = False  # an #escalate took the #evidence
+    canned: list[str] = field(default_factory=list)  # #reply: canned answers to add
+    help: bool = False  # #help: mail the help
 
     def record(self, action: str, **detail: Any) -> None:
         """An audit event by the practitioner, from this reply."""
@@ -166,6 +184,7 @@ class CommandUnit(ABC):
     argument_description: ClassVar[str] = ""  # "open|waiting|closed"; empty: no argument
     description: ClassVar[str]  # one line of help: what it does
     example: ClassVar[str]  # a command line that parses
+    first: ClassVar[bool] = False  # runs before the others: it sets up how they run
 
     @property
     def syntax(self) -> str:
@@ -255,8 +274,10 @@ def sort_commands(
 
 
 def run_commands(reply: Reply, commands: Iterable[Command]) -> None:
-    """Run each command, in order (all of them parsed and checked)."""
-    for command in commands:
+    """Run each command (all of them parsed and checked): those that set up how the others
+    run first (``#context``, ``#evidence``), then the others, each in the reply's order."""
+    ordered = sorted(commands, key=lambda command: not _BY_NAME[command.name].first)
+    for command in ordered:
         _BY_NAME[command.name].run(reply, command)
 
 
@@ -551,12 +572,14 @@ class Merge(CommandUnit):
         return f'#{self.name}: "{rest}" is not a case reference'
 
     def run(self, reply: Reply, command: Command) -> None:
+        """A case that does not exist (or cannot be merged) refuses the command, as a bad
+        value does: the reply's text is held, the practitioner told."""
         ref = command.args[0]
         try:
             other = merge_case_into(reply.app, reply.session, reply.ticket, ref,
                                     actor=reply.actor, message_pk=reply.message.id)
         except MailroomError as exc:
-            reply.notices.append(f"#merge {ref}: {exc}")
+            reply.refused.append(f"#merge {ref}: {exc}")
             return
         reply.done.append(f"merged {other.reference} into {reply.ticket.reference}")
 
@@ -598,9 +621,173 @@ class Send(CommandUnit):
         reply.send_held = True
 
 
+class Context(CommandUnit):
+    """Kept on the case until an escalation takes it: ``#context`` in one reply and
+    ``#escalate`` in a later one work, and the reply itself is still relayed."""
+
+    name = "context"
+    argument_description = "TEXT"
+    description = ("what the next escalation tells the platform; the rest of your reply "
+                   "still goes to the requester")
+    example = "#context The account uses the head teacher's photo"
+    first = True
+
+    def parse(self, rest: str) -> Command | str:
+        value = " ".join(rest.split())
+        return Command(self.name, (value,)) if value else f"#{self.name}: needs the text after it"
+
+    def run(self, reply: Reply, command: Command) -> None:
+        before = reply.ticket.escalation_context
+        if before != command.args[0]:
+            reply.ticket.escalation_context = command.args[0]
+            reply.record("ticket.escalation_context", replaced=before is not None)
+        reply.done.append("context kept for the next escalation")
+
+
+class Evidence(CommandUnit):
+    """The files go through the same gate as every mail (safeguarding): a withheld
+    file, or any file of a case judged illegal, never leaves."""
+
+    name = "evidence"
+    argument_description = "[FILE ...]"
+    description = ("attach the case's files (or those named) to this reply's #escalate; "
+                   "never those safeguarding holds back")
+    example = "#evidence screenshot.png"
+    first = True
+
+    def parse(self, rest: str) -> Command | str:
+        try:
+            names = shlex.split(rest)
+        except ValueError:
+            return f'#{self.name}: cannot read the file names in "{rest}" (an open quote?)'
+        return Command(self.name, tuple(names))
+
+    def run(self, reply: Reply, command: Command) -> None:
+        reply.evidence = command.args
+
+
+class Spam(CommandUnit):
+    name = "spam"
+    description = "set the case aside as spam (not counted as a case); nothing of the reply is sent"
+    example = "#spam"
+
+    def parse(self, rest: str) -> Command | str:
+        return read_nothing(self.name, rest)
+
+    def run(self, reply: Reply, command: Command) -> None:
+        change_status(reply, TicketStatus.SPAM)
+        reply.internal = True
+
+
+class OutOfRemit(CommandUnit):
+    name = "out-of-remit"
+    description = ("set the case aside as not for this helpline; your answer is still sent "
+                   "(no closure notice)")
+    example = "#out-of-remit"
+
+    def parse(self, rest: str) -> Command | str:
+        return read_nothing(self.name, rest)
+
+    def run(self, reply: Reply, command: Command) -> None:
+        change_status(reply, TicketStatus.OUT_OF_REMIT)
+
+
+class Priority(CommandUnit):
+    name = "priority"
+    argument_description = "|".join(PRIORITIES)
+    description = "set the case's priority"
+    example = "#priority high"
+
+    def parse(self, rest: str) -> Command | str:
+        return read_one_of(self.name, rest, PRIORITIES)
+
+    def run(self, reply: Reply, command: Command) -> None:
+        before, value = reply.ticket.priority, command.args[0]
+        if before != value:
+            reply.ticket.priority = value
+            reply.record("ticket.priority", before=before, after=value)
+        reply.done.append(f"priority {value}")
+
+
+class CannedReply(CommandUnit):
+    """The answer rendered from ``templates/answers/NAME.txt.j2`` goes after the
+    practitioner's own text (or alone), in the same relay."""
+
+    name = "reply"
+    argument_description = "NAME"
+    description = "add a canned answer to the answer sent (#help lists them)"
+    example = "#reply screenshots"
+
+    def parse(self, rest: str) -> Command | str:
+        value = normalise_choice(rest)
+        if re.fullmatch(r"[a-z0-9_]+", value):
+            return Command(self.name, (value,))
+        if not value:
+            return f"#{self.name}: needs the name of a canned answer"
+        return f'#{self.name}: "{rest}" is not the name of a canned answer'
+
+    def check(self, command: Command, known: Known) -> str | None:
+        if command.args[0] in known.answers:
+            return None
+        return (f'#reply: there is no canned answer "{command.args[0]}" '
+                f'(one of: {", ".join(known.answers)})')
+
+    def run(self, reply: Reply, command: Command) -> None:
+        reply.canned.append(command.args[0])
+
+
+class Remind(CommandUnit):
+    """Sent at the helpline's opening time that day (or the next opening after it),
+    by the reminders job, to the practitioner who asked only."""
+
+    name = "remind"
+    argument_description = "DATE"
+    description = "mail me about this case on that day (2026-03-10, tomorrow, friday, in 3 days)"
+    example = "#remind tomorrow"
+
+    def parse(self, rest: str) -> Command | str:
+        value = " ".join(rest.lower().split())
+        if value in ("tomorrow", *WEEKDAYS) or _ISO_DATE.fullmatch(value):
+            return Command(self.name, (value,))
+        days = re.fullmatch(r"in (\d{1,3}) days?", value)
+        if days:
+            return Command(self.name, (f"+{int(days.group(1))}",))
+        if not value:
+            return f"#{self.name}: needs a day (2026-03-10, tomorrow, friday, in 3 days)"
+        return (f'#{self.name}: "{rest}" is not a day (one of: 2026-03-10, tomorrow, '
+                "a weekday, in N days)")
+
+    def run(self, reply: Reply, command: Command) -> None:
+        now = reply.app.now()
+        hours = reply.app.hours
+        day = remind_day(command.args[0], now.astimezone(hours.tz).date())
+        if day is None or not 0 <= (day - now.astimezone(hours.tz).date()).days <= MAX_REMIND_DAYS:
+            reply.refused.append(f"#remind {command.args[0]}: not a day from today to "
+                                 f"{MAX_REMIND_DAYS} days ahead")
+            return
+        due = hours.next_opening(max(now, datetime.combine(day, hours.opens, tzinfo=hours.tz)))
+        reply.session.add(Reminder(ticket_id=reply.ticket.id, practitioner=reply.actor.lower(),
+                                   due_at=due, created_at=now, message_pk=reply.message.id))
+        reply.record("reminder.set", due_at=due.isoformat())
+        reply.done.append(f"reminder for you on {due:%A %-d %B %Y at %H:%M}")
+
+
+class Help(CommandUnit):
+    name = "help"
+    description = "mail me this help, with the canned answers #reply can add"
+    example = "#help"
+
+    def parse(self, rest: str) -> Command | str:
+        return read_nothing(self.name, rest)
+
+    def run(self, reply: Reply, command: Command) -> None:
+        reply.help = True
+
+
 UNITS: tuple[CommandUnit, ...] = (
-    Assign(), Status(), Category(), Role(), Escalate(), Outcome(), Note(), Close(), Allow(),
-    Remove(), Merge(), Withhold(), Send(),
+    Assign(), Status(), Priority(), Category(), Role(), Context(), Escalate(), Evidence(),
+    Outcome(), Note(), CannedReply(), Close(), Spam(), OutOfRemit(), Allow(), Remove(), Merge(),
+    Withhold(), Remind(), Send(), Help(),
 )
 _BY_NAME: dict[str, CommandUnit] = {unit.name: unit for unit in UNITS}
 
@@ -620,19 +807,41 @@ def change_status(reply: Reply, status: str) -> None:
 def request_escalation(reply: Reply, platform: str, urls: tuple[str, ...]) -> None:
     """``#escalate``: open the escalation; a reason it cannot go is told to the practitioner.
 
-    The context sent to the platform is the text of a ``#note`` reply, never the
-    answer being relayed to the professional.
+    The context sent to the platform is what ``#context`` left on the case (it is
+    used up) and the text of a ``#note`` reply, never the answer being relayed to
+    the professional. With ``#evidence``, the case's files that may leave go too.
     """
     name = reply.app.platforms[platform].name
+    ticket = reply.ticket
+    context = "\n\n".join(part for part in (ticket.escalation_context, reply.note_text) if part)
+    evidence = reply.evidence is not None
+    reply.evidence_used = reply.evidence_used or evidence
     try:
         escalation = open_escalation(
-            reply.app, reply.session, reply.ticket, platform, urls=list(urls) or None,
-            context=reply.note_text, actor=reply.actor, message_pk=reply.message.id)
+            reply.app, reply.session, ticket, platform, urls=list(urls) or None,
+            context=context or None, actor=reply.actor, message_pk=reply.message.id,
+            evidence=evidence, evidence_names=reply.evidence or ())
     except MailroomError as exc:
         reply.record("escalation.refused", platform=platform, reason=str(exc))
         reply.notices.append(f"#escalate {platform}: nothing was sent to {name}: {exc}")
         return
-    reply.done.append(f"escalated to {name} ({len(escalation.urls)} URLs)")
+    ticket.escalation_context = None
+    files = f", {evidence_count(reply.session, escalation)} file(s)" if evidence else ""
+    reply.done.append(f"escalated to {name} ({len(escalation.urls)} URLs{files})")
+
+
+def remind_day(value: str, today: date) -> date | None:
+    """``2026-03-10``, ``tomorrow``, ``friday`` (the next one, never today), ``+3``."""
+    if value == "tomorrow":
+        return today + timedelta(days=1)
+    if value in WEEKDAYS:
+        return today + timedelta(days=(WEEKDAYS.index(value) - today.weekday() - 1) % 7 + 1)
+    if value.startswith("+"):
+        return today + timedelta(days=int(value[1:]))
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 def request_outcome(reply: Reply, outcome: str, platform: str | None = None) -> None:

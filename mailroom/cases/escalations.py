@@ -103,6 +103,7 @@ __all__ = [
     "escalation_for_message",
     "escalation_of_token",
     "escalation_view",
+    "evidence_count",
     "find_platform_ref",
     "follow_up_due",
     "handle_platform_reply",
@@ -142,12 +143,15 @@ _SUFFIX = re.compile(r"\.[a-z0-9]{1,10}")
 def open_escalation(
     app: App, session: Session, ticket: Ticket, platform_key: str, *,
     urls: Sequence[str] | None, context: str | None, actor: str,
-    message_pk: int | None = None, evidence: bool = False,
+    message_pk: int | None = None, evidence: bool = False, evidence_names: Sequence[str] = (),
 ) -> Escalation:
     """Queue the escalation mail for ``ticket`` to a platform; return the ``sent`` row.
 
-    Raises MailroomError (one line) for an unknown platform, a URL of another
-    platform, no URL at all, or a duplicate of a pending escalation.
+    With ``evidence``, the case's files that may leave go too (only those named in
+    ``evidence_names``, when any are). Raises MailroomError (one line) for an unknown
+    platform, a URL of another platform, no URL at all, a duplicate of a pending
+    escalation, or a named file that is not one of the case's files that may leave;
+    then nothing is stored or queued.
     """
     platform = known_platform(app.platforms, platform_key)
     chosen = check_urls(app.platforms, platform, urls) if urls else case_urls(
@@ -156,6 +160,8 @@ def open_escalation(
         raise MailroomError(f"no {platform.name} URLs on case {ticket.reference}: "
                             "give the URLs to report")
     refuse_duplicate(ticket, platform, chosen)
+    files, withheld = evidence_files(app, session, ticket, evidence_names) if evidence else (
+        [], 0)
     now = app.now()
     escalation = Escalation(
         ticket=ticket, platform=platform.key, status=EscalationStatus.SENT, urls=chosen,
@@ -163,7 +169,6 @@ def open_escalation(
         next_follow_up_at=app.hours.add_business_days(now, platform.follow_up_days))
     session.add(escalation)
     session.flush()
-    files, withheld = evidence_files(app, session, ticket) if evidence else ([], 0)
     item = queue_mail(app, session, escalation_draft(app, ticket, escalation, platform, files))
     escalation.message_id, ticket.updated_at = item.message_id, now
     record_event(session, action="escalation.opened", actor=actor, at=now, ticket_id=ticket.id,
@@ -241,12 +246,14 @@ def refuse_duplicate(ticket: Ticket, platform: Platform, urls: Sequence[str]) ->
 
 
 def evidence_files(
-    app: App, session: Session, ticket: Ticket
+    app: App, session: Session, ticket: Ticket, names: Sequence[str] = ()
 ) -> tuple[list[StoredFile], int]:
     """The requester's files that may go to a platform, renamed; and how many stayed behind.
 
     A listed file on the case (it may have come with a case merged into this one)
-    flags the case illegal first: then nothing goes."""
+    flags the case illegal first: then nothing goes. With ``names`` (the files'
+    names as the requester sent them, any case), only those, and each must be one
+    that may go: MailroomError naming the files that may, otherwise."""
     messages = list(session.execute(
         select(Message).where(Message.ticket_id == ticket.id, Message.direction == Direction.IN,
                               Message.kind == Speaker.REQUESTER)
@@ -267,8 +274,27 @@ def evidence_files(
             else:
                 files.setdefault(file.sha256, file)
         withheld += held
+    chosen = pick_files(list(files.values()), names) if names else list(files.values())
     return [replace(file, filename=evidence_name(i, file.filename))
-            for i, file in enumerate(files.values(), 1)], withheld
+            for i, file in enumerate(chosen, 1)], withheld
+
+
+def pick_files(files: Sequence[StoredFile], names: Sequence[str]) -> list[StoredFile]:
+    """The files named (by their name, any case); MailroomError for a name that is none."""
+    by_name = {file.filename.lower(): file for file in files}
+    missing = [name for name in names if name.lower() not in by_name]
+    if missing:
+        may = ", ".join(file.filename for file in files) or "none"
+        raise MailroomError(f"{', '.join(missing)}: not a file of the case that may be sent "
+                            f"(withheld files never are; files that may: {may})")
+    return list({id(by_name[name.lower()]): by_name[name.lower()] for name in names}.values())
+
+
+def evidence_count(session: Session, escalation: Escalation) -> int:
+    """How many files went with the escalation mail."""
+    detail = session.execute(select(Event.detail).where(
+        Event.escalation_id == escalation.id, Event.action == "escalation.opened")).scalar()
+    return int((detail or {}).get("attachments", 0))
 
 
 def evidence_name(number: int, filename: str) -> str:

@@ -60,6 +60,7 @@ from sqlalchemy.orm import Session
 from mailroom.addresses import TokenKind, TokenRole
 from mailroom.app import App
 from mailroom.cases.commands import (
+    ANSWERS,
     Known,
     Reply,
     merge_case_into,
@@ -123,15 +124,29 @@ def handle_practitioner_reply(app: App, session: Session, incoming: Incoming) ->
                   escalation_id=bound_escalation(incoming))
     parsed = parse_commands(message.text or "")
     reply.note_text = relay_text(parsed.body) or None if parsed.is_note else None
-    commands, unknown = sort_commands(parsed.commands, Known.of(app))
-    refused = [*parsed.errors, *unknown]
+    known = Known.of(app)
+    commands, unknown = sort_commands(parsed.commands, known)
+    run_commands(reply, commands)
+    refused = [*parsed.errors, *unknown, *reply.refused]
     if refused:
         reply.record("command.rejected", errors=refused)
         message.flags = sorted({*message.flags, "commands-rejected"})
-    run_commands(reply, commands)
-    held = answer(reply, relay_text(parsed.body), refused=bool(refused))
+    if reply.evidence is not None and not reply.evidence_used:
+        reply.notices.append("#evidence: there was no #escalate in your reply, so no file was "
+                             "sent anywhere")
+    held = answer(reply, answer_text(app, ticket, parsed.body, reply.canned), refused=bool(refused))
     queue_consequences(reply)
     report(reply, refused, held)
+    if reply.help:
+        send_help(reply, known)
+
+
+def answer_text(app: App, ticket: Ticket, body: str, canned: list[str]) -> str:
+    """The words to relay: the body without its sign-off, then each canned answer."""
+    parts = [relay_text(body)]
+    context = {"reference": ticket.reference, "helpline_name": app.settings.helpline_name}
+    parts += [app.renderer.render(f"{ANSWERS}/{name}", context)[0].strip() for name in canned]
+    return "\n\n".join(part for part in parts if part)
 
 
 def bound_escalation(incoming: Incoming) -> int | None:
@@ -198,7 +213,10 @@ def send_held(reply: Reply, text: str) -> None:
         reply.done.append("your new text was sent instead of the held answer")
         relay(reply, text, reply.message)
         return
-    relay(reply, relay_text(parse_commands(held.text or "").body), held)
+    parsed = parse_commands(held.text or "")
+    known = Known.of(reply.app).answers
+    canned = [c.args[0] for c in parsed.named("reply") if c.args[0] in known]
+    relay(reply, answer_text(reply.app, reply.ticket, parsed.body, canned), held)
 
 
 def held_reply(reply: Reply) -> Message | None:
@@ -247,6 +265,19 @@ def report(reply: Reply, refused: list[str], held: Held | None) -> None:
                             "refused": refused, "notices": reply.notices,
                             "held": held.text if held else "",
                             "held_reason": held.reason if held else ""})
+
+
+def send_help(reply: Reply, known: Known) -> None:
+    """``#help``: the commands, and the canned answers with their first line."""
+    answers = []
+    for name in known.answers:
+        text, _ = reply.app.renderer.render(f"{ANSWERS}/{name}", {
+            "reference": reply.ticket.reference,
+            "helpline_name": reply.app.settings.helpline_name})
+        first = next((line.strip() for line in text.split("\n") if line.strip()), "")
+        answers.append({"name": name, "first_line": first})
+    answer_practitioner(reply, OutboxKind.HELP, "practitioner/help",
+                        {"reference": reply.ticket.reference, "answers": answers})
 
 
 # --- relaying ----------------------------------------------------------------------------

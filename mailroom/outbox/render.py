@@ -71,6 +71,13 @@ class Renderer:
         """True when ``<name>.txt.j2`` exists (for ``<platform>`` → ``default`` fallbacks)."""
         return _has_template(self._text, _checked(name) + TEXT_SUFFIX)
 
+    def names(self, folder: str) -> tuple[str, ...]:
+        """The text templates directly in ``folder`` (``answers`` → ``("screenshots", …)``),
+        partials (``_name``) left out, sorted."""
+        found = (path.name.removesuffix(TEXT_SUFFIX)
+                 for path in (self.template_dir / folder).glob(f"*{TEXT_SUFFIX}"))
+        return tuple(sorted(name for name in found if not name.startswith("_")))
+
     def render(self, name: str, context: Mapping[str, object]) -> tuple[str, str | None]:
         """Render the text body and, when its template exists, the HTML body.
 

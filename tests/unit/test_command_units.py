@@ -23,7 +23,7 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 IDS = [unit.name for unit in UNITS]
 # a configuration that names the values of every example
 KNOWN = Known(practitioners=("anna@helpline.example",), categories=("bullying",),
-              roles=("teacher",), platforms=("tiktok",))
+              roles=("teacher",), platforms=("tiktok",), answers=("screenshots",))
 NOTHING_KNOWN = Known(practitioners=(), categories=(), roles=(), platforms=())
 
 

@@ -14,7 +14,8 @@ from mailroom.outbox.render import Renderer, filesize, join_words, tidy_text, wi
 from mailroom.runtime.wiring import template_globals
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
-AUDIENCES = ("requester", "practitioner", "escalation")
+AUDIENCES = ("requester", "practitioner", "escalation", "answers")
+CANNED = {"reference": "HL-000123", "helpline_name": "Test Helpline"}
 CLOSED_AT = datetime(2025, 3, 31, 9, 0, tzinfo=UTC)  # Monday 10:00 BST
 
 REQUESTER = {"helpline_name": "Online Safety Helpline", "reference": "HL-000123"}
@@ -128,6 +129,17 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "withheld_count": 0,
         "withheld_reason": None,
     },
+    "practitioner/help": {
+        "reference": "HL-000123",
+        "answers": [{"name": "screenshots", "first_line": "Before you report anything, …"}]},
+    "practitioner/reminder": {
+        "reference": "HL-000123", "subject": "Fake account", "status": "waiting",
+        "priority": "high", "assignee": "anna@helpline.example",
+        "set_at": datetime(2025, 3, 3, 11, 0, tzinfo=UTC),
+        "last_at": datetime(2025, 3, 4, 9, 30, tzinfo=UTC)},
+    "answers/screenshots": CANNED,
+    "answers/report_in_app": CANNED,
+    "answers/out_of_remit": CANNED,
     "practitioner/outcome_recorded": {
         **ESCALATION_NOTICE, "status": "resolved", "outcome": "removed", "before": "declined",
         "actor": "anna@helpline.example", "outcomes": ["removed", "restricted", "declined",
