@@ -262,6 +262,7 @@ def evidence_files(
     if listed:
         flag_listed_files(app, session, ticket, listed)
     if is_illegal_case(ticket):
+        pick_files([], names)  # a file named is refused, not silently left out
         return [], sum(len(m.attachments) for m in messages)
     files: dict[str, StoredFile] = {}  # by content: a file sent twice goes once
     withheld = 0
