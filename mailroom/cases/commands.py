@@ -185,6 +185,7 @@ class CommandUnit(ABC):
     description: ClassVar[str]  # one line of help: what it does
     example: ClassVar[str]  # a command line that parses
     first: ClassVar[bool] = False  # runs before the others: it sets up how they run
+    free_text: ClassVar[bool] = False  # its argument is a sentence: it keeps its full stop
 
     @property
     def syntax(self) -> str:
@@ -223,6 +224,8 @@ def parse_commands(text: str) -> CommandParse:
         if not match:
             continue
         name, rest = match.group("name").lower(), (match.group("rest") or "").strip()
+        if name == "note" or getattr(_BY_NAME.get(name), "free_text", False):
+            rest = _free_text(lines[index - 1], rest)
         if name == "note" and rest:
             note_lines.append(rest)
             rest = ""
@@ -235,8 +238,16 @@ def parse_commands(text: str) -> CommandParse:
     return CommandParse(tuple(commands), tuple(errors), body)
 
 
-def _clean(line: str) -> str:
-    line = line.replace("\xa0", " ").strip().removesuffix(".").rstrip()
+def _free_text(line: str, rest: str) -> str:
+    """The text after a command that takes sentences, with its full stop."""
+    kept = _COMMAND_LINE.match(_clean(line, full_stop=True))
+    return (kept.group("rest") or "").strip() if kept else rest
+
+
+def _clean(line: str, *, full_stop: bool = False) -> str:
+    """The line without the marks a mail client adds (and its full stop, unless kept)."""
+    line = line.replace("\xa0", " ").strip()
+    line = (line if full_stop else line.removesuffix(".")).rstrip()
     decorated = _DECORATION.match(line)
     if decorated:
         return (decorated.group("inner") + decorated.group("tail")).strip()
@@ -629,8 +640,9 @@ class Context(CommandUnit):
     argument_description = "TEXT"
     description = ("what the next escalation tells the platform; the rest of your reply "
                    "still goes to the requester")
-    example = "#context The account uses the head teacher's photo"
+    example = "#context The account uses the head teacher's photo."
     first = True
+    free_text = True
 
     def parse(self, rest: str) -> Command | str:
         value = " ".join(rest.split())
