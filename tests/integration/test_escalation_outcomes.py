@@ -215,3 +215,26 @@ def test_cli_errors_are_one_line(app: App, cli: Any, args: tuple[str, ...], mess
     status, out, err = cli(*args)
     assert (status, out) == (1, "") and message in err and err.count("\n") == 1
     assert rows(app, "outcome") == []
+
+
+def test_a_stranger_with_the_notice_address_records_nothing(app: App) -> None:
+    first, _ = case_with_two_tiktok_escalations(app)
+    notice = tiktok_answers(app, first, "We removed @fakehead.\n")
+    practitioner_answers(app, notice, "#outcome declined\n", sender="mallory@evil.example")
+    assert escalations(app)[first] == ("responded", None)
+    assert rows(app, "outcome") == [] and received(app, "mallory@evil.example") == []
+    assert received(app, TEACHER) == ["acknowledgement"]
+
+
+def test_a_reply_to_another_practitioners_notice_runs_nothing(app: App) -> None:
+    first, _ = case_with_two_tiktok_escalations(app)
+    with app.sessions.begin() as session:
+        ticket = session.get(Ticket, 1)
+        assert ticket is not None
+        ticket.assignee = ANNA  # the notice goes to Anna alone, bound to her
+    notice = tiktok_answers(app, first, "We removed @fakehead.\n")
+    assert notice.rcpt_to == [ANNA]
+    practitioner_answers(app, notice, "#outcome removed\n", sender=BEN)
+    assert escalations(app)[first] == ("responded", None)
+    [link] = rows(app, "practitioner_link")
+    assert link.rcpt_to == [BEN] and rows(app, "outcome") == []
