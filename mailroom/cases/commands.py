@@ -4,12 +4,14 @@ A practitioner steers a case from the mail client by starting the reply with
 command lines, one per line, before any other text (blank lines may come
 before and between them)::
 
-    #assign me|ADDRESS          #status open|waiting|closed
+    #assign me|ADDRESS          #status open|waiting|closed    #priority urgent|high|normal|low
     #category NAME              #role NAME
-    #escalate PLATFORM [URL…]   #outcome removed|restricted|declined|no_action [PLATFORM]
-    #note                       #close
+    #context TEXT               #escalate PLATFORM [URL…]      #evidence [FILE…]
+    #outcome removed|restricted|declined|no_action [PLATFORM]
+    #note                       #reply NAME                    #close
+    #spam                       #out-of-remit
     #allow ADDRESS|all          #remove ADDRESS    #merge REF    #withhold
-    #send
+    #remind DATE                #send              #help
 
 The first line that is not a command ends the block; everything from there on
 is the body, the text relayed to the requester (unless ``#note`` keeps the
@@ -38,7 +40,12 @@ every practitioner mail is generated from them: :func:`command_help`), an
   :class:`Known` is what the configuration names.
 - ``run(reply, command)``: the effect on the case, through the :class:`Reply`
   being acted on: the change, its audit event, a line for the practitioner's
-  "done" list, or a notice when it could not be done.
+  "done" list, a notice when it could not be done, or a refusal
+  (``reply.refused``, as for a bad value: a case to merge that does not
+  exist, a day in the past) that holds the reply's text back.
+
+Units that set up how the others run (``#context``, ``#evidence``: ``first``)
+run before them; the others run in the reply's order.
 
 Every unit is listed once, in :data:`UNITS` (the order of the help and of
 "known commands"). A unit without help, an example or an effect cannot be

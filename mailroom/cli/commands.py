@@ -153,14 +153,16 @@ def cmd_tickets_show(args: argparse.Namespace) -> int:
 def _ticket_text(t: dict[str, Any]) -> str:
     lines = [f"{t['reference']}  {t['status']}  {t['subject']}",
              f"requester: {t['requester']}  category: {t['category'] or '-'}  "
-             f"role: {t['role'] or '-'}  assignee: {t['assignee'] or '-'}",
+             f"role: {t['role'] or '-'}  assignee: {t['assignee'] or '-'}  "
+             f"priority: {t['priority']}",
              "participants: " + ", ".join(f"{p['address']} ({p['role']}, {p['state']})"
                                           for p in t["participants"])]
     if t.get("related"):
         lines.append("related cases (not merged): "
                      + ", ".join(r["reference"] for r in t["related"]))
     for e in t["escalations"]:
-        lines.append(f"escalation {e['platform']}: {e['status']} ref={e['platform_ref'] or '-'}"
+        lines.append(f"escalation {e['id']} {e['platform']}: {e['status']} "
+                     f"ref={e['platform_ref'] or '-'}"
                      f" follow-ups={e['follow_ups']} outcome={e['outcome'] or '-'}")
     for m in t["messages"]:
         flags = f"  [{', '.join(m['flags'])}]" if m["flags"] else ""
