@@ -132,9 +132,11 @@ def cmd_tickets_list(args: argparse.Namespace) -> int:
 def _tickets_table(tickets: list[dict[str, Any]]) -> str:
     if not tickets:
         return "no tickets"
-    rows = [f"{'REFERENCE':<11} {'STATUS':<8} {'CATEGORY':<16} {'REQUESTER':<32} SUBJECT"]
+    rows = [f"{'REFERENCE':<11} {'STATUS':<12} {'PRIORITY':<8} {'CATEGORY':<16} "
+            f"{'REQUESTER':<32} SUBJECT"]
     for t in tickets:
-        rows.append(f"{t['reference']:<11} {t['status']:<8} {(t['category'] or '-'):<16} "
+        rows.append(f"{t['reference']:<11} {t['status']:<12} {t['priority']:<8} "
+                    f"{(t['category'] or '-'):<16} "
                     f"{(t['requester'] or '-')[:32]:<32} {t['subject'][:60]}")
     return "\n".join(rows)
 
