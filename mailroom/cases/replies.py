@@ -378,6 +378,7 @@ def notify_practitioners(
     context = {**audience_context(ticket, audience),
         "reference": ticket.reference, "subject": message.subject,
         "sender": _display(message), "category": ticket.category, "role": ticket.role,
+        "priority": ticket.priority,
         "platforms": ticket_platform_names(app, ticket), "sla_due": ticket.sla_due_at,
         "text": message.text or "", "withheld_count": withheld, "withheld_reason": reason,
         "attachments": [{"filename": f.filename, "content_type": f.content_type,

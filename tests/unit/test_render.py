@@ -40,6 +40,7 @@ PRACTITIONER_CASE = {
     "sender": "Jo Bloggs <jo@school.example>",
     "category": "impersonation",
     "role": "head_teacher",
+    "priority": "normal",
     "platforms": ["Instagram"],
     "sla_due": datetime(2025, 3, 4, 12, 0, tzinfo=UTC),
     "text": "Someone made an account with our logo: https://instagram.com/fake.school",
@@ -454,3 +455,12 @@ def test_with_article(noun: str, expected: str) -> None:
 
 def test_tidy_text() -> None:
     assert tidy_text("\n\nA  \n\n\n\nB\n-- \nC\n\n") == "A\n\nB\n-- \nC\n"
+
+
+def test_the_summary_shows_a_priority_that_is_not_normal(renderer: Renderer) -> None:
+    normal, _ = renderer.render("practitioner/new_case", PRACTITIONER_CASE)
+    urgent, _ = renderer.render("practitioner/new_case", {**PRACTITIONER_CASE,
+                                                          "priority": "urgent"})
+    assert "priority" not in normal.split("\n")[0]
+    assert urgent.split("\n")[0].endswith("at 12:00 GMT | priority: URGENT")
+    assert urgent.split("\n")[1] == normal.split("\n")[1]
