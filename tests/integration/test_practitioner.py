@@ -348,6 +348,17 @@ def test_send_with_new_text_sends_that_instead(app: App) -> None:
     assert "the corrected answer" in plain_body(relay) and "draft" not in plain_body(relay)
 
 
+def test_send_sends_the_answer_of_the_report_it_answers(app: App) -> None:
+    notification = open_case(app)
+    deliver(app, practitioner_reply(notification, "#frobnicate\n\nHi Jo, the first answer.\n"))
+    deliver(app, practitioner_reply(notification, "#frobnicate\n\nHi Jo, the second answer.\n"))
+    first_report, _ = outbox(app, "command_error")
+    send_again(app, first_report, "#send")
+    [relay] = outbox(app, "relay")
+    assert "the first answer" in plain_body(relay) and "second" not in plain_body(relay)
+    assert ["text-sent" in m.flags for m in inbound(app)[1:3]] == [True, False]
+
+
 SIGNATURE_ONLY = {
     "a-name-not-the-writers": ("#close\n\nPat\n", True),
     "the-writers-own-name": ("#close\n\nAnna\n", False),
