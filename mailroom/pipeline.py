@@ -53,7 +53,11 @@ from mailroom.app import App
 from mailroom.cases import participants
 from mailroom.cases.commands import parse_commands
 from mailroom.cases.deliveries import clear_failing, mark_failing
-from mailroom.cases.escalations import escalation_for_message, handle_platform_reply
+from mailroom.cases.escalations import (
+    escalation_for_message,
+    escalation_of_token,
+    handle_platform_reply,
+)
 from mailroom.cases.incoming import Incoming, Readings
 from mailroom.cases.merging import link_related, may_merge_by_itself, merge_tickets
 from mailroom.cases.practitioner import handle_practitioner_reply
@@ -393,8 +397,8 @@ def act(app: App, session: Session, incoming: Incoming) -> str:
     kind = incoming.classification.kind
     if kind == ClassificationKind.BOUNCE:
         return act_on_bounce(app, session, incoming)
-    decision = find_thread(thread_facts(app, incoming, escalation),
-                           ThreadStore(session, incoming.links))
+    decision = find_thread(thread_facts(app, incoming, escalation or escalation_of_token(
+        session, incoming.token)), ThreadStore(session, incoming.links))
     if kind == ClassificationKind.LOOP:
         return record_unanswered(app, session, incoming, decision, outcome=InboxOutcome.LOOP)
     if kind == ClassificationKind.AUTO_REPLY:
@@ -841,8 +845,9 @@ def store_message(
         flags=sorted({*incoming.flags, *incoming.classification.reasons}),
         created_at=app.now(), attachments=[],  # known empty until stored below: no SELECT
     )
-    if incoming.token and incoming.token.kind == TokenKind.ESCALATION:
-        message.escalation_id = incoming.token.ident
+    token = incoming.token
+    if token and token.kind == TokenKind.ESCALATION and token.role == TokenRole.PLATFORM:
+        message.escalation_id = token.ident  # a practitioner's reply is not the platform's
     session.add(message)
     session.flush()
     # Core, one executemany: nothing reads these rows back through this session.

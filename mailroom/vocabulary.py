@@ -44,7 +44,9 @@ __all__ = [
     "ParticipantRole",
     "ParticipantState",
     "SYSTEM_ACTOR",
+    "SET_ASIDE",
     "Speaker",
+    "TicketPriority",
     "TicketStatus",
 ]
 
@@ -55,6 +57,21 @@ class TicketStatus(StrEnum):
     OPEN = "open"  # the helpline's turn
     WAITING = "waiting"  # answered; waiting for the requester
     CLOSED = "closed"
+    SPAM = "spam"  # set aside (#spam): not a case; nothing is sent
+    OUT_OF_REMIT = "out_of_remit"  # set aside (#out-of-remit): not for this helpline
+
+
+# Cases set aside: no longer worked, and not counted as the helpline's cases in reports.
+SET_ASIDE = (TicketStatus.SPAM, TicketStatus.OUT_OF_REMIT)
+
+
+class TicketPriority(StrEnum):
+    """``tickets.priority`` (``#priority``), most pressing first."""
+
+    URGENT = "urgent"
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
 
 
 class InboxStatus(StrEnum):
@@ -100,8 +117,11 @@ class OutboxKind(StrEnum):
     RELAY = "relay"  # to the requester: a practitioner's answer
     CLOSURE = "closure"  # to the requester: the case is closed
     NOTIFICATION = "notification"  # to practitioners: new mail on a case, a platform's news
-    COMMAND_ERROR = "command_error"  # to a practitioner: their commands ran nothing
-    COMMAND_DONE = "command_done"  # to a practitioner: part of their reply was not done
+    COMMAND_ERROR = "command_error"  # to a practitioner: commands of their reply were refused
+    COMMAND_DONE = "command_done"  # to a practitioner: part of their reply was not done or held
+    OUTCOME = "outcome"  # to practitioners: an escalation's outcome recorded (reply to correct)
+    HELP = "help"  # to a practitioner: the commands and canned answers (#help)
+    REMINDER = "reminder"  # to a practitioner: the reminder they set (#remind)
     PRACTITIONER_LINK = "practitioner_link"  # to a practitioner: their reply ran nothing
     OUTBOX_FAILED = "outbox_failed"  # to practitioners: a mail could not be delivered
     ESCALATION = "escalation"  # to a platform: the report

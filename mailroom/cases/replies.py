@@ -89,14 +89,20 @@ def reply_address(
     return Address(addr, s.helpline_name)
 
 
-def practitioner_reply_address(app: App, ticket_id: int, to: Sequence[Address]) -> Address:
+def practitioner_reply_address(
+    app: App, ident: int, to: Sequence[Address], *, kind: TokenKind = TokenKind.TICKET
+) -> Address:
     """The case's Reply-To for practitioners, bound to the one practitioner a mail goes to,
-    or to the team when it goes to the team mailbox or to several of them, and dated."""
+    or to the team when it goes to the team mailbox or to several of them, and dated.
+
+    With ``kind`` :attr:`TokenKind.ESCALATION`, ``ident`` is an escalation of the case:
+    a reply to it is the practitioner's on that escalation's case, and its ``#outcome``
+    is about that escalation."""
     s = app.settings
     addresses = [a.addr.lower() for a in to]
     bound = addresses[0] if len(addresses) == 1 and addresses[0] in s.practitioners else TEAM
-    addr = make_reply_address(local=s.local_part, domain=s.domain, kind=TokenKind.TICKET,
-                              ident=ticket_id, role=TokenRole.PRACTITIONER, secret=s.secret,
+    addr = make_reply_address(local=s.local_part, domain=s.domain, kind=kind,
+                              ident=ident, role=TokenRole.PRACTITIONER, secret=s.secret,
                               bound=bound, issued=day_number(app.now()))
     return Address(addr, s.helpline_name)
 
@@ -396,6 +402,7 @@ def notify_practitioners(
     context = {**audience_context(ticket, audience),
         "reference": ticket.reference, "subject": message.subject,
         "sender": _display(message), "category": ticket.category, "role": ticket.role,
+        "priority": ticket.priority,
         "platforms": ticket_platform_names(app, ticket), "sla_due": ticket.sla_due_at,
         "repeats": [{"url": r.url, "account": r.is_account, "references": r.references}
                     for r in repeats_of(session, ticket.id)],

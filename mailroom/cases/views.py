@@ -23,6 +23,7 @@ def ticket_summary(ticket: Ticket) -> dict[str, Any]:
         "id": ticket.id,
         "reference": ticket.reference,
         "status": ticket.status,
+        "priority": ticket.priority,
         "subject": ticket.subject,
         "category": ticket.category,
         "role": ticket.role,

@@ -162,9 +162,11 @@ def cmd_tickets_list(args: argparse.Namespace) -> int:
 def _tickets_table(tickets: list[dict[str, Any]]) -> str:
     if not tickets:
         return "no tickets"
-    rows = [f"{'REFERENCE':<11} {'STATUS':<8} {'CATEGORY':<16} {'REQUESTER':<32} SUBJECT"]
+    rows = [f"{'REFERENCE':<11} {'STATUS':<12} {'PRIORITY':<8} {'CATEGORY':<16} "
+            f"{'REQUESTER':<32} SUBJECT"]
     for t in tickets:
-        rows.append(f"{t['reference']:<11} {t['status']:<8} {(t['category'] or '-'):<16} "
+        rows.append(f"{t['reference']:<11} {t['status']:<12} {t['priority']:<8} "
+                    f"{(t['category'] or '-'):<16} "
                     f"{(t['requester'] or '-')[:32]:<32} {t['subject'][:60]}")
     return "\n".join(rows)
 
@@ -183,7 +185,8 @@ def cmd_tickets_show(args: argparse.Namespace) -> int:
 def _ticket_text(t: dict[str, Any]) -> str:
     lines = [f"{t['reference']}  {t['status']}  {t['subject']}",
              f"requester: {t['requester']}  category: {t['category'] or '-'}  "
-             f"role: {t['role'] or '-'}  assignee: {t['assignee'] or '-'}",
+             f"role: {t['role'] or '-'}  assignee: {t['assignee'] or '-'}  "
+             f"priority: {t['priority']}",
              "participants: " + ", ".join(
                  f"{p['address']} ({p['role']}, {p['state']}"
                  + (f", failing since {p['failing_since']}" if p.get("failing_since") else "")
@@ -194,7 +197,8 @@ def _ticket_text(t: dict[str, Any]) -> str:
     lines += [f"also reported in {', '.join(r['references'])}: {r['url']}"
               for r in t.get("repeats", [])]
     for e in t["escalations"]:
-        lines.append(f"escalation {e['platform']}: {e['status']} ref={e['platform_ref'] or '-'}"
+        lines.append(f"escalation {e['id']} {e['platform']}: {e['status']} "
+                     f"ref={e['platform_ref'] or '-'}"
                      f" follow-ups={e['follow_ups']} outcome={e['outcome'] or '-'}")
     for m in t["messages"]:
         flags = f"  [{', '.join(m['flags'])}]" if m["flags"] else ""

@@ -74,6 +74,14 @@ class Renderer:
         """True when ``<name>.txt.j2`` exists (for ``<platform>`` → ``default`` fallbacks)."""
         return _has_template(self._text, _checked(name) + TEXT_SUFFIX)
 
+    def names(self, folder: str) -> tuple[str, ...]:
+        """The text templates directly in ``folder`` of every template folder (``answers``
+        → ``("screenshots", …)``: a helpline's own and the shipped ones), partials
+        (``_name``) left out, sorted."""
+        found = (path.name.removesuffix(TEXT_SUFFIX) for base in self.template_dirs
+                 for path in (base / folder).glob(f"*{TEXT_SUFFIX}"))
+        return tuple(sorted({name for name in found if not name.startswith("_")}))
+
     def render(self, name: str, context: Mapping[str, object]) -> tuple[str, str | None]:
         """Render the text body and, when its template exists, the HTML body.
 

@@ -1,6 +1,7 @@
 """Retention (SPEC section 10): purge what closed cases said, keep what they count for.
 
-A ticket is due when it has been ``closed`` for longer than
+A ticket is due when it has been ``closed`` (or set aside as ``spam`` or
+``out_of_remit``) for longer than
 ``retention.closed_ticket_months`` (by ``closed_at``, calendar months) and has
 not been purged since it was last closed. Purging a ticket removes:
 
@@ -11,7 +12,8 @@ not been purged since it was last closed. Purging a ticket removes:
 - the attachments' bytes and file names: rows stay with ``stored = False``,
   type, size and hash; the blob file is deleted once no stored attachment
   row anywhere still uses the same content;
-- participants' names, the ticket's subject and requester name;
+- participants' names, the ticket's subject, requester name and the context
+  ``#context`` left for an escalation;
 - escalations' context (the practitioner's text) and reported URLs, and
   ``urls`` kept in audit events.
 
@@ -69,7 +71,7 @@ from mailroom.store.models import (
     Ticket,
     outbox_has_content,
 )
-from mailroom.vocabulary import SYSTEM_ACTOR, OutboxStatus, TicketStatus
+from mailroom.vocabulary import SET_ASIDE, SYSTEM_ACTOR, OutboxStatus, TicketStatus
 
 __all__ = [
     "PurgeCounts",
@@ -181,7 +183,7 @@ def purge_tickets(session: Session, ids: Sequence[int], *, now: datetime) -> Pur
         setattr(counts, step.name, execute_update(session, stmt))
     counts.events = _scrub_events(session, ids)
     execute_update(session, update(Ticket).where(Ticket.id.in_(ids)).values(
-        subject="", requester_name=None, purged_at=now))
+        subject="", requester_name=None, escalation_context=None, purged_at=now))
     return counts
 
 
@@ -270,9 +272,10 @@ def months_before(moment: datetime, months: int) -> datetime:
 
 
 def due_tickets(session: Session, cutoff: datetime) -> list[tuple[int, str]]:
-    """(id, reference) of tickets closed before ``cutoff`` and not purged since."""
+    """(id, reference) of tickets closed (or set aside: spam, out of remit) before
+    ``cutoff`` and not purged since."""
     stmt = select(Ticket.id, Ticket.reference).where(
-        Ticket.status == TicketStatus.CLOSED, Ticket.closed_at.is_not(None),
+        Ticket.status.in_((TicketStatus.CLOSED, *SET_ASIDE)), Ticket.closed_at.is_not(None),
         Ticket.closed_at < cutoff,
         or_(Ticket.purged_at.is_(None), Ticket.purged_at < Ticket.closed_at),
     ).order_by(Ticket.id)

@@ -37,6 +37,7 @@ from mailroom.vocabulary import (
     InboxStatus,
     OutboxStatus,
     ParticipantState,
+    TicketPriority,
     TicketStatus,
 )
 
@@ -150,6 +151,9 @@ class Ticket(Base):
     sla_due_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     merged_into: Mapped[int | None] = mapped_column(ID, ForeignKey("tickets.id"))
+    priority: Mapped[str] = mapped_column(String(8), default=TicketPriority.NORMAL,
+                                          server_default=TicketPriority.NORMAL)
+    escalation_context: Mapped[str | None] = mapped_column(Text)  # #context, for the next one
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="ticket", order_by="Message.id", foreign_keys="Message.ticket_id"
@@ -395,6 +399,24 @@ class Escalation(Base):
     message_id: Mapped[str | None] = mapped_column(String(512))
 
     ticket: Mapped[Ticket] = relationship(back_populates="escalations")
+
+
+class Reminder(Base):
+    """``#remind DATE``: a mail to a practitioner about a case, on a day (sent once)."""
+
+    __tablename__ = "reminders"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(
+        ID, ForeignKey("tickets.id", ondelete="CASCADE"), index=True
+    )
+    practitioner: Mapped[str] = mapped_column(String(320))
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    message_pk: Mapped[int | None] = mapped_column(
+        ID, ForeignKey("messages.id", ondelete="SET NULL")
+    )  # the reply that asked for it
 
 
 class Event(Base):

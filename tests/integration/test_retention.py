@@ -237,3 +237,17 @@ def _snapshot(app: App) -> list[tuple[object, ...]]:
         for row in rows(app, model):
             out.append(tuple(getattr(row, c.key) for c in model.__table__.columns))
     return out
+
+
+@pytest.mark.parametrize("status", ["spam", "out_of_remit"])
+def test_a_case_set_aside_is_purged_like_a_closed_one(make_app, status: str) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(clock=FixedClock(NOW))
+    ticket_id = open_case(app, "jo@school.example", "Jo Teacher", "Mrs Smith's account", SHARED)
+    close(app, ticket_id, LONG_AGO, status=status,
+          escalation_context="The account uses Mrs Smith's photo")
+    result = apply_retention(app, dry_run=False)
+    assert result.tickets == ["HL-000001"]
+    with app.sessions() as session:
+        ticket = session.get_one(Ticket, ticket_id)
+        assert (ticket.subject, ticket.escalation_context) == ("", None)
+        assert ticket.purged_at == NOW

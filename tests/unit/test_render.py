@@ -15,7 +15,8 @@ from mailroom.resources import shipped_path
 from mailroom.runtime.wiring import template_globals
 
 TEMPLATES = shipped_path("templates")
-AUDIENCES = ("requester", "practitioner", "escalation")
+AUDIENCES = ("requester", "practitioner", "escalation", "answers")
+CANNED = {"reference": "HL-000123", "helpline_name": "Test Helpline"}
 CLOSED_AT = datetime(2025, 3, 31, 9, 0, tzinfo=UTC)  # Monday 10:00 BST
 
 REQUESTER = {"helpline_name": "Online Safety Helpline", "reference": "HL-000123"}
@@ -40,6 +41,7 @@ PRACTITIONER_CASE = {
     "sender": "Jo Bloggs <jo@school.example>",
     "category": "impersonation",
     "role": "head_teacher",
+    "priority": "normal",
     "platforms": ["Instagram"],
     "sla_due": datetime(2025, 3, 4, 12, 0, tzinfo=UTC),
     "text": "Someone made an account with our logo: https://instagram.com/fake.school",
@@ -68,6 +70,7 @@ ESCALATION = {
 }
 ESCALATION_NOTICE = {
     "reference": "HL-000123",
+    "escalation_id": 7,
     "platform": "Instagram",
     "status": "responded",
     "platform_ref": "1234567890",
@@ -87,8 +90,12 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "requester/closure": {**REQUESTER, "subject": "Fake account of our school"},
     "requester/relay": {
         **REQUESTER, "text": "Hi Jo,\n\nWe have reported the <account>.\nIt may take a few days."},
-    "practitioner/command_done": {"reference": "HL-000123", "done": ["category reputation"],
-                                  "notices": ["#escalate tiktok: not yet available"]},
+    "practitioner/command_report": {
+        "reference": "HL-000123", "done": ["category reputation"],
+        "refused": ['#category sextortion: "sextortion" is not a category (one of: bullying)'],
+        "notices": ["#escalate tiktok: nothing was sent to TikTok"],
+        "held": "Hi Jo,\n\nWe have reported the account.",
+        "held_reason": "a command in it was refused, so its text was not sent"},
     "requester/signposting/illegal_images": SIGNPOSTING,
     "requester/signposting/threats": SIGNPOSTING,
     "requester/signposting/under13_privacy": SIGNPOSTING,
@@ -114,10 +121,6 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "practitioner/reply_refused": {
         "reference": "HL-000123", "reason": "the address you replied to has expired",
         "text": "#close\n\nHi Jo, all done."},
-    "practitioner/command_error": {
-        "reference": "HL-000123",
-        "errors": ["#asign me: unknown command", "#status maybe: not a status"],
-    },
     "practitioner/outbox_failed": {
         "reference": "HL-000123",
         "kind": "acknowledgement",
@@ -145,6 +148,21 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "withheld_count": 0,
         "withheld_reason": None,
     },
+    "practitioner/help": {
+        "reference": "HL-000123",
+        "answers": [{"name": "screenshots", "first_line": "Before you report anything, …"}]},
+    "practitioner/reminder": {
+        "reference": "HL-000123", "subject": "Fake account", "status": "waiting",
+        "priority": "high", "assignee": "anna@helpline.example",
+        "set_at": datetime(2025, 3, 3, 11, 0, tzinfo=UTC),
+        "last_at": datetime(2025, 3, 4, 9, 30, tzinfo=UTC)},
+    "answers/screenshots": CANNED,
+    "answers/report_in_app": CANNED,
+    "answers/out_of_remit": CANNED,
+    "practitioner/outcome_recorded": {
+        **ESCALATION_NOTICE, "status": "resolved", "outcome": "removed", "before": "declined",
+        "actor": "anna@helpline.example", "outcomes": ["removed", "restricted", "declined",
+                                                       "no_action"]},
     "practitioner/escalation_no_response": {
         **ESCALATION_NOTICE,
         "status": "no_response",
@@ -462,3 +480,12 @@ def test_with_article(noun: str, expected: str) -> None:
 
 def test_tidy_text() -> None:
     assert tidy_text("\n\nA  \n\n\n\nB\n-- \nC\n\n") == "A\n\nB\n-- \nC\n"
+
+
+def test_the_summary_shows_a_priority_that_is_not_normal(renderer: Renderer) -> None:
+    normal, _ = renderer.render("practitioner/new_case", PRACTITIONER_CASE)
+    urgent, _ = renderer.render("practitioner/new_case", {**PRACTITIONER_CASE,
+                                                          "priority": "urgent"})
+    assert "priority" not in normal.split("\n")[0]
+    assert urgent.split("\n")[0].endswith("at 12:00 GMT | priority: URGENT")
+    assert urgent.split("\n")[1] == normal.split("\n")[1]
