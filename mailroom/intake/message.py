@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import codecs
 import email
 import email.utils
 import io
@@ -37,16 +36,26 @@ import re
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.errors import MessageDefect
 from email.feedparser import BytesFeedParser
 from email.generator import BytesGenerator
 from email.message import Message
+from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import Any, TypeVar
 
 from mailparser.utils import get_addresses
 
 from mailroom.errors import MailError
+from mailroom.intake.charsets import (
+    codec_for,
+    decode_escaped,
+    decode_windows_1252,
+    decode_with,
+    legacy_charset,
+)
 from mailroom.intake.filenames import sanitise_filename
+from mailroom.intake.headerblock import read_header
 from mailroom.intake.htmltext import html_to_text
 from mailroom.mailtypes import Address, Attachment, ParsedMessage
 
@@ -125,11 +134,12 @@ def _parse(raw: bytes) -> ParsedMessage:
 
 def _parse_tree(raw: bytes, msg: Message) -> ParsedMessage:
     linesep = "\r\n" if b"\r\n" in raw[:4096] else "\n"
-    body = _Collector(linesep)
+    legacy = legacy_header_charset(msg, _charset_hint(msg))
+    body = _Collector(linesep, legacy)
     body.visit(msg, 0)
     text, html, from_html = body.result()
     return ParsedMessage(
-        **_header_fields(msg, _charset_hint(msg)),
+        **_header_fields(msg, legacy),
         text=text,
         html=html,
         attachments=tuple(body.attachments),
@@ -157,13 +167,25 @@ def parse_mime(raw: bytes, chunk_size: int = 1 << 20, *, max_parts: int | None =
         budget = _PartBudget(max_parts)
         parser = BytesFeedParser(budget, policy=compat32)
         budget.made = 0  # the parser calls its factory once, to try it
-    view = memoryview(raw)
+    view, block = memoryview(raw), read_header(raw)
     try:
-        for start in range(0, len(raw), chunk_size):
+        if block is not None:  # a header block repaired (see headerblock), then the rest
+            parser.feed(block.head)
+        for start in range(block.end if block else 0, len(raw), chunk_size):
             parser.feed(bytes(view[start : start + chunk_size]))
-        return parser.close()
+        msg = parser.close()
     except RecursionError as exc:  # the stdlib parser recurses once per nesting level
         raise MailError("MIME nesting too deep to parse") from exc
+    msg.defects.extend(RepairedHeader(name) for name in (block.repairs if block else ()))
+    return msg
+
+
+class RepairedHeader(MessageDefect):
+    """A repair made to the header block before parsing (its ``name``)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
 
 
 class TooManyParts(MailError):
@@ -206,9 +228,9 @@ def count_mime_parts(raw: bytes) -> int:
     return 1 + sum(1 for line in _DASH_LINE.finditer(raw) if line.group(1) in boundaries)
 
 
-def _header_fields(msg: Message, hint: str | None) -> dict[str, Any]:
+def _header_fields(msg: Message, legacy: str | None) -> dict[str, Any]:
     """The ``ParsedMessage`` fields that come from the top-level header."""
-    raw = [(name, _unfold(_recover_8bit(value, hint))) for name, value in msg.raw_items()]
+    raw = [(name, _unfold(_recover_8bit(value, legacy))) for name, value in msg.raw_items()]
     first = _first_values(raw)
     return {
         "message_id": _first_id(first.get("message-id", "")),
@@ -241,23 +263,58 @@ def decode_header_text(value: str) -> str:
     return _one_line(text)
 
 
-def _recover_8bit(value: object, hint: str | None = None) -> str:
+def _recover_8bit(value: object, legacy: str | None = None) -> str:
     """compat32 keeps raw 8-bit octets as surrogate escapes; decode them.
 
-    UTF-8 first, then ``hint`` (the charset the body declares: mailers that
-    put raw 8-bit in headers use their body charset), then Windows-1252.
+    UTF-8 when they are valid UTF-8, else ``legacy`` (the charset read from all
+    of the message's raw 8-bit header text, :func:`legacy_header_charset`), else
+    what reads this value best (:func:`mailroom.intake.charsets.legacy_charset`).
+    ISO-2022-JP, 7-bit with escape sequences, is decoded too.
     """
-    value = str(value)
+    value = decode_escaped(str(value))
     if not _SURROGATE.search(value):
         return value
     data = value.encode("ascii", "surrogateescape")
-    codec = _codec_for(hint.lower()) if hint else None
-    for candidate in ("utf-8", codec):
-        try:
-            return data.decode(candidate) if candidate else _decode_windows_1252(data)
-        except (UnicodeError, ValueError):
-            continue
-    return _decode_windows_1252(data)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    text = decode_with(data, legacy) if legacy else None
+    return text if text is not None else decode_with(data, legacy_charset([data], None)) or ""
+
+
+_SAMPLED_PARTS = 50
+
+
+def legacy_header_charset(msg: Message, hint: str | None) -> str | None:
+    """The charset of the message's raw 8-bit header text that is not UTF-8 (the
+    top-level fields and the first parts' file names, pooled), read by detection
+    with the body's declared charset as the hint; None when there is none."""
+    samples: list[bytes] = []
+    stack, seen = [msg], 0
+    while stack and seen < _SAMPLED_PARTS:
+        part, seen = stack.pop(0), seen + 1
+        items = part.raw_items() if part is msg else [
+            (k, v) for k, v in part.raw_items() if k.lower().startswith("content-")]
+        samples.extend(_raw_legacy(value) for _, value in items)
+        stack.extend(_children(part) if part.is_multipart() else [])
+    samples = [sample for sample in samples if sample]
+    if not samples:
+        return None
+    return legacy_charset(samples, codec_for(hint.lower()) if hint else None)
+
+
+def _raw_legacy(value: object) -> bytes:
+    """The octets of a raw 8-bit value that is not UTF-8 (else empty)."""
+    text = str(value)
+    if not _SURROGATE.search(text):
+        return b""
+    data = text.encode("ascii", "surrogateescape")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
+    return b""
 
 
 def _charset_hint(msg: Message) -> str | None:
@@ -332,44 +389,20 @@ def _decode_word(encoding: str, payload: str) -> bytes:
 # Charsets
 # --------------------------------------------------------------------------
 
-# Declared names that are wrong in practice, and supersets that decode more.
-_CHARSET_ALIASES = {
-    "gb2312": "gb18030",
-    "gbk": "gb18030",
-    "x-gbk": "gb18030",
-    "euc-cn": "gb18030",
-    "ks_c_5601-1987": "cp949",
-    "ks_c_5601": "cp949",
-    "euc-kr": "cp949",
-    "shift_jis": "cp932",
-    "shift-jis": "cp932",
-    "x-sjis": "cp932",
-    "sjis": "cp932",
-    "iso-2022-jp": "iso2022_jp_ext",
-    "big5": "cp950",
-    "iso-8859-8-i": "iso8859_8",
-    "windows-874": "cp874",
-    "x-mac-roman": "mac_roman",
-    "utf8": "utf-8",
-}
 _UNDECLARED = frozenset(
     ["", "us-ascii", "ascii", "unknown-8bit", "x-unknown", "unknown", "default", "x-user-defined"]
 )
 _LATIN1 = frozenset(
     ["iso-8859-1", "iso8859-1", "latin1", "latin-1", "l1", "windows-1252", "cp1252"]
 )
-_UNSAFE_CODECS = frozenset(
-    ["unicode_escape", "raw_unicode_escape", "idna", "punycode", "undefined", "mbcs", "oem"]
-)
-_ESCAPED_HIGH_BYTES = {0xDC00 + byte: byte for byte in range(0x80, 0x100)}
 
 
 def decode_bytes(data: bytes, charset: str | None) -> str:
     """Decode ``data`` in its declared charset, guessing when that fails."""
     name = (charset or "").strip().strip("\"'").lower()
     if name in _UNDECLARED or name in _LATIN1:
-        return _decode_undeclared(data) if name not in _LATIN1 else _decode_windows_1252(data)
-    codec = _codec_for(name)
+        return _decode_undeclared(data) if name not in _LATIN1 else decode_windows_1252(data)
+    codec = codec_for(name)
     if codec is None:
         return _decode_undeclared(data)
     try:
@@ -377,37 +410,18 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
     except (UnicodeError, ValueError):
         pass
     if codec == "utf-8":
-        return _decode_windows_1252(data)
+        return decode_windows_1252(data)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         return _SURROGATE.sub("\ufffd", data.decode(codec, "replace"))
 
 
-def _codec_for(name: str) -> str | None:
-    """The Python codec for a declared charset, or None if unknown/unsafe."""
-    name = _CHARSET_ALIASES.get(name, name)
-    try:
-        info = codecs.lookup(name)
-    except (LookupError, ValueError):
-        return None
-    if not getattr(info, "_is_text_encoding", True):
-        return None
-    codec = info.name.replace("-", "_")
-    return None if codec in _UNSAFE_CODECS else ("utf-8" if codec == "utf_8" else info.name)
-
-
 def _decode_undeclared(data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        return _decode_windows_1252(data)
-
-
-def _decode_windows_1252(data: bytes) -> str:
-    """Windows-1252, with its five undefined octets read as Latin-1."""
-    text = data.decode("cp1252", "surrogateescape")
-    return text.translate(_ESCAPED_HIGH_BYTES) if _SURROGATE.search(text) else text
+        return decode_windows_1252(data)
 
 
 # --------------------------------------------------------------------------
@@ -548,6 +562,7 @@ class _Collector:
     """Walks the MIME tree, sorting leaves into body text and attachments."""
 
     linesep: str
+    legacy: str | None = None  # the charset of raw 8-bit header text (file names)
     attached: bool = False  # inside a container sent as an attachment
     segments: list[_Segment] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
@@ -561,7 +576,8 @@ class _Collector:
         if part.is_multipart() and _has_epilogue_parts(part):
             self.defects.append("parts-in-epilogue")
         if content_type.startswith("message/"):
-            self.attachments.append(_message_attachment(part, content_type, self.linesep))
+            self.attachments.append(
+                _message_attachment(part, content_type, self.linesep, self.legacy))
         elif part.is_multipart() and part.get_content_disposition() == "attachment":
             self._visit_attached(part, depth)
         elif part.is_multipart() and part.get_content_subtype() == "alternative":
@@ -574,7 +590,7 @@ class _Collector:
 
     def _visit_leaf(self, part: Message, content_type: str) -> None:
         if self.attached or not _is_body(part, content_type):
-            self.attachments.append(_leaf_attachment(part, content_type))
+            self.attachments.append(_leaf_attachment(part, content_type, self.legacy))
         elif content_type == "text/html":
             self.segments.append(_Segment(html=_body_text(part)))
         else:
@@ -584,7 +600,7 @@ class _Collector:
 
     def _visit_attached(self, part: Message, depth: int) -> None:
         """A multipart sent as an attachment: none of its text is body text."""
-        sub = _Collector(self.linesep, attached=True)
+        sub = _Collector(self.linesep, self.legacy, attached=True)
         for child in _children(part):
             sub.visit(child, depth + 1)
         self.attachments.extend(sub.attachments)
@@ -595,7 +611,7 @@ class _Collector:
         for child in _children(part):
             if _is_redundant_alternative(child):
                 continue
-            sub = _Collector(self.linesep, self.attached)
+            sub = _Collector(self.linesep, self.legacy, self.attached)
             sub.visit(child, depth + 1)
             plain, html = sub.joined()
             chosen.plain = chosen.plain if chosen.plain is not None else plain
@@ -686,7 +702,7 @@ def _safe_content_type(part: Message) -> str:
     )
 
 
-def _filename(part: Message) -> str | None:
+def _filename(part: Message, legacy: str | None = None) -> str | None:
     try:
         name = part.get_filename()
     except Exception:
@@ -694,12 +710,12 @@ def _filename(part: Message) -> str | None:
     if not name:
         return None
     # Left unsanitised on purpose: ``sanitise_filename`` drops NUL and controls.
-    return _SURROGATE.sub("\ufffd", _decode_encoded_words(_unfold(_recover_8bit(name))))
+    return _SURROGATE.sub("\ufffd", _decode_encoded_words(_unfold(_recover_8bit(name, legacy))))
 
 
-def _leaf_attachment(part: Message, content_type: str) -> Attachment:
+def _leaf_attachment(part: Message, content_type: str, legacy: str | None) -> Attachment:
     return Attachment(
-        filename=sanitise_filename(_filename(part), content_type),
+        filename=sanitise_filename(_filename(part, legacy), content_type),
         content_type=content_type,
         data=payload_bytes(part),
         inline=_is_inline(part),
@@ -711,20 +727,41 @@ def _is_inline(part: Message) -> bool:
     return bool(part.get("content-id")) and part.get_content_disposition() != "attachment"
 
 
-def _message_attachment(part: Message, content_type: str, linesep: str) -> Attachment:
-    """A nested message (message/rfc822, delivery-status …) kept whole."""
+def _message_attachment(
+    part: Message, content_type: str, linesep: str, legacy: str | None
+) -> Attachment:
+    """A nested message (message/rfc822, delivery-status …) kept whole; an
+    enclosed message without a file name is named after its subject."""
     if part.is_multipart():
         data = b"".join(_serialise(p, linesep) for p in _children(part))
         if _transfer_encoding(part) in ("base64", "quoted-printable"):
             data = _decode_transfer(_transfer_encoding(part), data)
     else:
         data = payload_bytes(part)
+    name = _filename(part, legacy)
+    if not name and content_type in _ENCLOSED_MESSAGES:
+        name = _subject_name(part, data, legacy)
     return Attachment(
-        filename=sanitise_filename(_filename(part), content_type),
+        filename=sanitise_filename(name, content_type),
         content_type=content_type,
         data=data,
         inline=False,
     )
+
+
+_ENCLOSED_MESSAGES = ("message/rfc822", "message/global")
+_SUBJECT_PROBE = 64 * 1024
+
+
+def _subject_name(part: Message, data: bytes, legacy: str | None) -> str | None:
+    """``<Subject>.eml`` for an enclosed message, or None when it has no subject."""
+    children = _children(part)
+    if children and _transfer_encoding(part) not in ("base64", "quoted-printable"):
+        header: Message = children[0]
+    else:
+        header = BytesHeaderParser(policy=compat32).parsebytes(data[:_SUBJECT_PROBE])
+    subject = decode_header_text(_recover_8bit(header.get("subject", ""), legacy))
+    return f"{subject}.eml" if subject else None
 
 
 def _serialise(msg: Message, linesep: str) -> bytes:
@@ -858,6 +895,8 @@ def _tree_defects(msg: Message) -> list[str]:
 
 def _defect_name(defect: object) -> str:
     """``StartBoundaryNotFoundDefect`` → ``start-boundary-not-found``."""
+    if isinstance(defect, RepairedHeader):
+        return defect.name
     name = type(defect).__name__.removesuffix("Defect")
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", name).lower()
 

@@ -388,7 +388,7 @@ def test_forwarded_message_is_one_attachment_and_not_body_text() -> None:
     assert parsed.text == "Forwarding the message below."
     (forwarded,) = parsed.attachments
     assert (forwarded.filename, forwarded.content_type) == (
-        "forwarded-message.eml",
+        "You will regret this.eml",  # an enclosed message without a name: its subject
         "message/rfc822",
     )
     inner = parse_message(forwarded.data)
