@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import email
 import email.utils
 import io
 import logging
+import mimetypes
 import quopri
 import re
 from collections.abc import Hashable, Iterable
@@ -47,6 +49,7 @@ from typing import Any, TypeVar
 from mailparser.utils import get_addresses
 
 from mailroom.errors import MailError
+from mailroom.intake.binhex import decode_binhex
 from mailroom.intake.charsets import (
     codec_for,
     decode_escaped,
@@ -473,12 +476,22 @@ _DOMAIN = re.compile(r"@(?:(?:[\w-]+\.)*[\w-]+\.?|\[[^\[\]\s]+\])$")
 
 
 def _sender(raw: list[tuple[str, str]]) -> Address | None:
-    """The first From address (or Sender, when From has none)."""
-    for name in ("from", "sender"):
+    """The first From address; when From has none, the first of Sender, Reply-To and
+    Return-Path that has one (the envelope sender comes last: :func:`with_envelope_sender`)."""
+    for name in ("from", "sender", "reply-to", "return-path"):
         found = _addresses(raw, name)
         if found:
             return found[0]
     return None
+
+
+def with_envelope_sender(parsed: ParsedMessage, mail_from: str | None) -> ParsedMessage:
+    """``parsed`` with the envelope sender as its sender when no header named one
+    (nor when the envelope sender is null, ``<>``, or no address)."""
+    if parsed.sender is not None or not mail_from:
+        return parsed
+    found = _parse_address_list(mail_from)
+    return dataclasses.replace(parsed, sender=found[0]) if found else parsed
 
 
 def _addresses(raw: list[tuple[str, str]], header: str) -> tuple[Address, ...]:
@@ -490,8 +503,9 @@ def _addresses(raw: list[tuple[str, str]], header: str) -> tuple[Address, ...]:
 
 
 def _parse_address_list(value: str) -> list[Address]:
-    """mail-parser's strict split; the lenient one only where it gave up."""
-    value = _CONTROL.sub(" ", value)
+    """mail-parser's strict split (of the value as people's software writes it,
+    repaired: :func:`repair_address_list`); the lenient one only where it gave up."""
+    value = repair_address_list(_CONTROL.sub(" ", value))
     problems: list[dict[str, Any]] = []
     try:
         pairs = get_addresses(value, defects=problems)
@@ -503,6 +517,40 @@ def _parse_address_list(value: str) -> list[Address]:
     names = {a.addr: a.name for a in strict}
     lenient = [Address(a.addr, names.get(a.addr, "")) for a in _lenient_addresses(value)]
     return lenient or strict
+
+
+_TRAILING_DOT = re.compile(r"(@[^\s@<>()\[\],;\"]*[^\s@<>()\[\],;\".])\.+(?=[\s>,;)]|$)")
+_SPACED_LOCAL = re.compile(r"<\s*([^<>\"@]*\s[^<>\"@]*?)\s*@([^<>\s]+)>")
+
+
+def repair_address_list(value: str) -> str:
+    """An address list as people's software writes it, made one a parser reads:
+    the trailing dot of a domain dropped (``a@example.org.``), a stray ``>`` (one
+    outside any ``<…>`` or a doubled one) dropped, an unclosed ``<`` closed, and a
+    local part with blanks inside angle brackets quoted (``<john smith@x>`` is the
+    mailbox ``"john smith"@x``). Quoted text and encoded words are left as they are."""
+    out: list[str] = []
+    quoted = escaped = False
+    depth = 0
+    for ch in value:
+        if quoted:
+            quoted = escaped or ch != '"'
+            escaped = not escaped and ch == "\\"
+        elif ch == '"':
+            quoted = True
+        elif ch == "<":
+            depth += 1
+        elif ch == ">":
+            if depth == 0:
+                continue  # a stray ">"
+            depth -= 1
+        elif ch in ",;" and depth:
+            out.append(">" * depth)  # an unclosed "<" ends with its address
+            depth = 0
+        out.append(ch)
+    out.append(">" * depth)
+    text = _TRAILING_DOT.sub(r"\1", "".join(out))
+    return _SPACED_LOCAL.sub(lambda m: f'<"{_SPACES.sub(" ", m.group(1))}"@{m.group(2)}>', text)
 
 
 def _lenient_addresses(value: str) -> list[Address]:
@@ -575,7 +623,9 @@ class _Collector:
         content_type = _safe_content_type(part)
         if part.is_multipart() and _has_epilogue_parts(part):
             self.defects.append("parts-in-epilogue")
-        if content_type.startswith("message/"):
+        if content_type == "message/external-body":
+            self.attachments.append(_external_reference(part))
+        elif content_type.startswith("message/"):
             self.attachments.append(
                 _message_attachment(part, content_type, self.linesep, self.legacy))
         elif part.is_multipart() and part.get_content_disposition() == "attachment":
@@ -714,12 +764,63 @@ def _filename(part: Message, legacy: str | None = None) -> str | None:
 
 
 def _leaf_attachment(part: Message, content_type: str, legacy: str | None) -> Attachment:
+    name = _filename(part, legacy)
+    if not name and _transfer_encoding(part) in _UU_ENCODINGS:
+        name = _uu_payload(str(part.get_payload()))[0]
+    if content_type in _BINHEX or (name or "").lower().endswith(".hqx"):
+        found = _binhex_attachment(part, name)
+        if found is not None:
+            return found
     return Attachment(
-        filename=sanitise_filename(_filename(part, legacy), content_type),
+        filename=sanitise_filename(name, content_type),
         content_type=content_type,
         data=payload_bytes(part),
         inline=_is_inline(part),
     )
+
+
+_BINHEX = ("application/mac-binhex40", "application/mac-binhex", "application/x-binhex40")
+
+
+def _binhex_attachment(part: Message, name: str | None) -> Attachment | None:
+    """The file a BinHex part carries, named as in its BinHex header (else the
+    part's name without ``.hqx``); None when it is not BinHex after all."""
+    found = decode_binhex(payload_bytes(part).decode("latin-1"))
+    if found is None:
+        return None
+    stem = name[:-4] if name and name.lower().endswith(".hqx") else name
+    filename = found.name or stem
+    content_type = _MIME_TYPES.guess_type(filename or "")[0] or "application/octet-stream"
+    return Attachment(filename=sanitise_filename(filename, content_type),
+                      content_type=content_type, data=found.data)
+
+
+_MIME_TYPES = mimetypes.MimeTypes(filenames=())  # the built-in table: hosts do not differ
+_REFERENCE_PARAMETERS = ("access-type", "name", "site", "directory", "url", "server", "subject",
+                         "mode", "size", "expiration", "permission")
+
+
+def _external_reference(part: Message) -> Attachment:
+    """message/external-body holds no file, only where one is: a short text of that
+    reference (its parameters, and the commands for a mail server), named after
+    the file it points to."""
+    lines = [f"{key}: {_param(part, key)}" for key in _REFERENCE_PARAMETERS if _param(part, key)]
+    children = _children(part)
+    if _param(part, "access-type").lower() == "mail-server" and children:
+        commands = _body_text(children[0]).strip()
+        lines += ["", commands] if commands else []
+    stem = _one_line(_filename(part) or _param(part, "name")) or "external-file"
+    return Attachment(filename=sanitise_filename(f"{stem} (external reference).txt", "text/plain"),
+                      content_type="text/plain", data=("\n".join(lines) + "\n").encode())
+
+
+def _param(part: Message, key: str) -> str:
+    """A Content-Type parameter as one line of text (RFC 2231 decoded), or ""."""
+    try:
+        value = part.get_param(key)
+        return _one_line(email.utils.collapse_rfc2231_value(value)) if value else ""
+    except Exception:
+        return ""
 
 
 def _is_inline(part: Message) -> bool:
@@ -787,9 +888,8 @@ def payload_bytes(part: Message) -> bytes:
     if not isinstance(payload, str):
         return b""
     encoding = _transfer_encoding(part)
-    if encoding in ("x-uuencode", "uuencode", "x-uue", "uue"):
-        decoded = part.get_payload(decode=True)
-        return decoded if isinstance(decoded, bytes) else b""
+    if encoding in _UU_ENCODINGS:
+        return _uu_payload(payload)[1]
     if encoding == "base64" and payload.isascii():
         return decode_base64(payload)  # no intermediate copy of a large payload
     return _decode_transfer(encoding, payload.encode("ascii", "surrogateescape"))
@@ -844,19 +944,35 @@ def extract_uuencoded(text: str) -> tuple[str, list[Attachment]]:
     return "\n".join(kept), files
 
 
+_UU_ENCODINGS = ("x-uuencode", "uuencode", "x-uue", "uue")
+
+
+def _uu_payload(payload: str) -> tuple[str | None, bytes]:
+    """(the name on its ``begin`` line, the octets) of a part whose transfer
+    encoding is uuencode; the payload as it is when it holds no uuencoded file."""
+    text = payload.replace("\r\n", "\n").replace("\r", "\n")
+    _, files = extract_uuencoded(text)
+    if not files:
+        return None, payload.encode("ascii", "surrogateescape")
+    return files[0].filename, files[0].data
+
+
 def _uu_end(lines: list[str], start: int) -> int | None:
-    """Index of the ``end`` line, if every line before it is uuencoded."""
+    """Index of the ``end`` line, if every line before it is uuencoded.
+
+    A blank line is a line of no octets: the last line of a file is often a
+    lone space (the count of zero) that a mail server stripped."""
     for index in range(start, len(lines)):
         line = lines[index].rstrip()
         if line == "end":
             return index
-        if not line or len(line) > 100 or not all(" " <= ch <= "`" for ch in line):
+        if len(line) > 100 or not all(" " <= ch <= "`" for ch in line):
             return None
     return None
 
 
 def _uu_attachment(name: str, lines: list[str]) -> Attachment:
-    data = b"".join(_uu_line(line.rstrip()) for line in lines)
+    data = b"".join(_uu_line(line.rstrip()) for line in lines if line.strip())
     content_type = "application/octet-stream"
     return Attachment(
         filename=sanitise_filename(name, content_type), content_type=content_type, data=data

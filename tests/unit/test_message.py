@@ -106,7 +106,7 @@ ADDRESS_CASES = [
         b"To: friends: a@example.org, b@example.org;, undisclosed-recipients:;",
         [Address("a@example.org"), Address("b@example.org")],
     ),
-    ("unclosed-angle", b"To: Name <a@example.org", [Address("a@example.org")]),
+    ("unclosed-angle", b"To: Name <a@example.org", [Address("a@example.org", "Name")]),
     (
         "semicolon-list",
         b"To: a@example.org; b@example.org",
