@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 _ALPHABET = "!\"#$%&'()*+,-012345689@ABCDEFGHIJKLMNPQRSTUVXYZ[`abcdefhijklmpqr"
 _VALUE = {ch: index for index, ch in enumerate(_ALPHABET)}
-_BODY = re.compile(r"^:([^:]*):", re.MULTILINE)
+_BODY = re.compile(r"(?:^|[\r\n]):([^:]*):")  # Mac files break lines with CR alone
 _RUN = 0x90
 
 

@@ -56,6 +56,7 @@ from mailroom.intake.charsets import (
     decode_windows_1252,
     decode_with,
     legacy_charset,
+    oddness,
 )
 from mailroom.intake.filenames import sanitise_filename
 from mailroom.intake.headerblock import read_header
@@ -283,7 +284,9 @@ def _recover_8bit(value: object, legacy: str | None = None) -> str:
     except UnicodeDecodeError:
         pass
     text = decode_with(data, legacy) if legacy else None
-    return text if text is not None else decode_with(data, legacy_charset([data], None)) or ""
+    if text is None or oddness(text):  # another charset than the rest of the message's
+        text = decode_with(data, legacy_charset([data], legacy))
+    return text or ""
 
 
 _SAMPLED_PARTS = 50
@@ -754,13 +757,29 @@ def _safe_content_type(part: Message) -> str:
 
 def _filename(part: Message, legacy: str | None = None) -> str | None:
     try:
-        name = part.get_filename()
+        name = _named_part(part, legacy).get_filename()
     except Exception:
         return None
     if not name:
         return None
     # Left unsanitised on purpose: ``sanitise_filename`` drops NUL and controls.
     return _SURROGATE.sub("\ufffd", _decode_encoded_words(_unfold(_recover_8bit(name, legacy))))
+
+
+_NAMING_FIELDS = ("content-disposition", "content-type")
+
+
+def _named_part(part: Message, legacy: str | None) -> Message:
+    """``part``, or, when a field that names it holds raw 8-bit octets, a stand-in
+    with those fields decoded first: the standard library would turn the octets
+    into U+FFFD before the name could be read."""
+    fields = [(k, v) for k, v in part.raw_items() if k.lower() in _NAMING_FIELDS]
+    if not any(_SURROGATE.search(str(value)) for _, value in fields):
+        return part
+    stand_in = Message()
+    for key, value in fields:
+        stand_in[key] = _recover_8bit(value, legacy)
+    return stand_in
 
 
 def _leaf_attachment(part: Message, content_type: str, legacy: str | None) -> Attachment:
