@@ -14,7 +14,7 @@ Windows-1251, Latin-1 …, without saying which. :func:`legacy_charset` reads th
    characters outside the common sets (KS X 1001, the first levels of GB 2312,
    Big5 and JIS X 0208), combining marks, words that mix scripts or cases,
    accented letters of two scripts,
-   symbols inside words, Latin words made mostly of accented letters, Han in a
+   symbols inside words, Latin words of four letters or more, all accented, Han in a
    Korean reading; the fewest wins, then the hint, then Windows-1252, then the
    detector's order.
 
@@ -155,7 +155,7 @@ def oddness(text: str) -> int:
         odd += len({_script(ch) for ch in letters}) > 1
         odd += any(a.islower() and b.isupper() for a, b in zip(letters, letters[1:], strict=False))
         if len(letters) >= 4 and all(_script(ch) == "LATIN" for ch in letters):
-            odd += sum(not ch.isascii() for ch in letters) * 2 > len(letters)
+            odd += not any(ch.isascii() for ch in letters)
     return odd
 
 

@@ -295,7 +295,9 @@ _SAMPLED_PARTS = 50
 def legacy_header_charset(msg: Message, hint: str | None) -> str | None:
     """The charset of the message's raw 8-bit header text that is not UTF-8 (the
     top-level fields and the first parts' file names, pooled), read by detection
-    with the body's declared charset as the hint; None when there is none."""
+    with the body's declared charset as the hint; when no charset reads them all
+    plausibly (a message put together from two computers), the hint alone, and
+    each value is read on its own (:func:`_recover_8bit`)."""
     samples: list[bytes] = []
     stack, seen = [msg], 0
     while stack and seen < _SAMPLED_PARTS:
@@ -305,9 +307,12 @@ def legacy_header_charset(msg: Message, hint: str | None) -> str | None:
         samples.extend(_raw_legacy(value) for _, value in items)
         stack.extend(_children(part) if part.is_multipart() else [])
     samples = [sample for sample in samples if sample]
+    codec = codec_for(hint.lower()) if hint else None
     if not samples:
         return None
-    return legacy_charset(samples, codec_for(hint.lower()) if hint else None)
+    pooled = legacy_charset(samples, codec)
+    # One charset must read them all; when none does, each value is read on its own.
+    return pooled if not oddness(decode_with(b"\n".join(samples), pooled) or "\ufffd") else codec
 
 
 def _raw_legacy(value: object) -> bytes:
@@ -576,7 +581,8 @@ def _lenient_addresses(value: str) -> list[Address]:
 
 
 def _make_address(name: str, addr: str) -> Address:
-    addr = _one_line(addr).lower()
+    # The blanks of a quoted local part are part of the address: never squeezed.
+    addr = (_CONTROL.sub(" ", addr).strip() if '"' in addr else _one_line(addr)).lower()
     return Address(addr=addr, name=_one_line(_decode_encoded_words(name)))
 
 
