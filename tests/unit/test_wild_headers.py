@@ -20,12 +20,12 @@ from mailroom.intake.message import (
     repair_address_list,
     with_envelope_sender,
 )
-from mailroom.mailtypes import Address
+from mailroom.mailtypes import Address, ParsedMessage
 
 WILD = Path(__file__).resolve().parents[1] / "fixtures" / "wild"
 
 
-def parse_wild(name: str):  # type: ignore[no-untyped-def]
+def parse_wild(name: str) -> ParsedMessage:
     return parse_message((WILD / name).read_bytes())
 
 
