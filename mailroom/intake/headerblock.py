@@ -55,13 +55,14 @@ class HeaderBlock:
 
 def read_header(raw: bytes) -> HeaderBlock | None:
     """The repaired header block of ``raw``, or None when it needs no repair."""
-    lines = [(m.start(), m.group()) for m in _LINE.finditer(raw, 0, min(len(raw), MAX_HEADER_SCAN))]
+    lines = ((m.start(), m.group()) for m in _LINE.finditer(raw, 0, min(len(raw), MAX_HEADER_SCAN)))
     out: list[bytes] = []
     repairs: list[str] = []
     pending: list[bytes] = []  # lines that are neither fields nor folds, not yet placed
     seen_field = False
     end = 0
-    for index, (start, line) in enumerate(lines):
+    for index, (start, whole) in enumerate(lines):
+        line = whole
         content = line.rstrip(b"\r\n")
         if not content:
             end = start
@@ -85,7 +86,7 @@ def read_header(raw: bytes) -> HeaderBlock | None:
             line = field.group(1) + line[field.end(2):]
             repairs.append("blank-before-colon")
         out.append(line)
-        seen_field, end = True, start + len(lines[index][1])
+        seen_field, end = True, start + len(whole)
     if not repairs:
         return None
     return HeaderBlock(head=b"".join(out), end=end, repairs=tuple(dict.fromkeys(repairs)))

@@ -138,7 +138,7 @@ def _parse(raw: bytes) -> ParsedMessage:
 
 def _parse_tree(raw: bytes, msg: Message) -> ParsedMessage:
     linesep = "\r\n" if b"\r\n" in raw[:4096] else "\n"
-    legacy = legacy_header_charset(msg, _charset_hint(msg))
+    legacy = None if raw.isascii() else legacy_header_charset(msg, _charset_hint(msg))
     body = _Collector(linesep, legacy)
     body.visit(msg, 0)
     text, html, from_html = body.result()
@@ -528,6 +528,8 @@ def _parse_address_list(value: str) -> list[Address]:
 
 
 _TRAILING_DOT = re.compile(r"(@[^\s@<>()\[\],;\"]*[^\s@<>()\[\],;\".])\.+(?=[\s>,;)]|$)")
+# Nothing to repair but trailing dots: no quotes, brackets in pairs without blanks inside.
+_PLAIN_LIST = re.compile(r'[^<>"]*(?:<[^<>"\s]*>[^<>"]*)*')
 _SPACED_LOCAL = re.compile(r"<\s*([^<>\"@]*\s[^<>\"@]*?)\s*@([^<>\s]+)>")
 
 
@@ -537,6 +539,8 @@ def repair_address_list(value: str) -> str:
     outside any ``<…>`` or a doubled one) dropped, an unclosed ``<`` closed, and a
     local part with blanks inside angle brackets quoted (``<john smith@x>`` is the
     mailbox ``"john smith"@x``). Quoted text and encoded words are left as they are."""
+    if _PLAIN_LIST.fullmatch(value) and not _TRAILING_DOT.search(value):
+        return value
     out: list[str] = []
     quoted = escaped = False
     depth = 0
