@@ -530,7 +530,7 @@ def _parse_address_list(value: str) -> list[Address]:
 _TRAILING_DOT = re.compile(r"(@[^\s@<>()\[\],;\"]*[^\s@<>()\[\],;\".])\.+(?=[\s>,;)]|$)")
 # Nothing to repair but trailing dots: no quotes, brackets in pairs without blanks inside.
 _PLAIN_LIST = re.compile(r'[^<>"]*(?:<[^<>"\s]*>[^<>"]*)*')
-_SPACED_LOCAL = re.compile(r"<\s*([^<>\"@]*\s[^<>\"@]*?)\s*@([^<>\s]+)>")
+_BRACKETED = re.compile(r"<([^<>]{1,400})>")  # an address is at most 320 characters
 
 
 def repair_address_list(value: str) -> str:
@@ -543,26 +543,43 @@ def repair_address_list(value: str) -> str:
         return value
     out: list[str] = []
     quoted = escaped = False
-    depth = 0
-    for ch in value:
+    depth, opened = 0, 0  # open "<" brackets, and where the last one opened
+    for index, ch in enumerate(value):
         if quoted:
             quoted = escaped or ch != '"'
             escaped = not escaped and ch == "\\"
         elif ch == '"':
             quoted = True
         elif ch == "<":
-            depth += 1
+            depth, opened = depth + 1, index
         elif ch == ">":
             if depth == 0:
                 continue  # a stray ">"
             depth -= 1
         elif ch in ",;" and depth:
-            out.append(">" * depth)  # an unclosed "<" ends with its address
+            out.append(_closing(depth, index - opened))  # an unclosed "<" ends with its address
             depth = 0
         out.append(ch)
-    out.append(">" * depth)
+    out.append(_closing(depth, len(value) - opened))
     text = _TRAILING_DOT.sub(r"\1", "".join(out))
-    return _SPACED_LOCAL.sub(lambda m: f'<"{_SPACES.sub(" ", m.group(1))}"@{m.group(2)}>', text)
+    return _BRACKETED.sub(_quote_spaced_local, text)
+
+
+def _closing(depth: int, length: int) -> str:
+    """The ``>`` that closes one unclosed ``<`` of an address's length (else none)."""
+    return ">" if depth == 1 and length <= _MAX_ADDRESS else ""
+
+
+_MAX_ADDRESS = 400
+
+
+def _quote_spaced_local(match: re.Match[str]) -> str:
+    """``<john smith@x>`` → ``<"john smith"@x>``; any other ``<…>`` as it was."""
+    local, at, domain = match.group(1).strip().rpartition("@")
+    local = local.strip()
+    if not at or not local or '"' in local or not _SPACES.search(local) or _SPACES.search(domain):
+        return match.group(0)
+    return f'<"{local}"@{domain}>'
 
 
 def _lenient_addresses(value: str) -> list[Address]:
