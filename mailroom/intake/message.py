@@ -907,7 +907,8 @@ def _subject_name(part: Message, data: bytes, legacy: str | None) -> str | None:
         header: Message = children[0]
     else:
         header = BytesHeaderParser(policy=compat32).parsebytes(data[:_SUBJECT_PROBE])
-    subject = decode_header_text(_recover_8bit(header.get("subject", ""), legacy))
+    raw = next((value for key, value in header.raw_items() if key.lower() == "subject"), "")
+    subject = decode_header_text(_recover_8bit(raw, legacy))
     return f"{subject}.eml" if subject else None
 
 

@@ -144,3 +144,12 @@ def test_external_body_is_the_reference_it_is_without_the_phantom_header() -> No
     assert parsed.attachments[1].data == (
         b"access-type: URL\nurl: https://files.example.org/report.pdf\n")
     assert all(b"Content-" not in a.data for a in parsed.attachments)
+
+
+def test_an_enclosed_message_with_a_raw_8bit_subject_is_named_after_it() -> None:
+    inner = "From: a@example.jp\r\nSubject: 動画の件\r\n\r\nx\r\n".encode("cp932")
+    raw = (b"From: b@example.org\r\nSubject: fwd\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: multipart/mixed; boundary=q\r\n\r\n"
+           b"--q\r\nContent-Type: text/plain\r\n\r\nsee\r\n"
+           b"--q\r\nContent-Type: message/rfc822\r\n\r\n" + inner + b"--q--\r\n")
+    assert names(parse_message(raw)) == ["動画の件.eml"]
