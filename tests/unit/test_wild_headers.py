@@ -10,7 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from mailroom.errors import MailError
 from mailroom.intake.charsets import legacy_charset, oddness
 from mailroom.intake.headerblock import read_header
 from mailroom.intake.limits import header_size
@@ -240,3 +243,25 @@ def test_the_envelope_sender_comes_last() -> None:
     assert with_envelope_sender(parsed, "").sender is None  # the null sender of a bounce
     named = parse_message(b"From: A <a@example.org>\r\n\r\nbody\r\n")
     assert with_envelope_sender(named, "other@example.org") is named
+
+
+LINES = st.sampled_from([
+    b"From: a@example.org", b"Subject: x", b"Received: from a", b"by b with ESMTP",
+    b"---- Original email message ----", b"  folded", b"\tfolded", b"Subject : y",
+    b"X-Thing: z", b"10:00:00 +0000", b"Note: body?", b"", b"plain words", b"From b Mon",
+])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(LINES, max_size=12), st.sampled_from([b"\r\n", b"\n"]))
+def test_a_repair_only_ever_replaces_the_header_block(lines: list[bytes], end: bytes) -> None:
+    raw = end.join(lines) + end + end + b"body" + end
+    block = read_header(raw)
+    if block is not None:
+        assert block.repairs and 0 < block.end <= raw.index(end + end) + len(end)
+        assert raw[block.end :].endswith(b"body" + end)
+    try:
+        parsed = parse_message(raw)
+    except MailError:
+        return
+    assert not any(d.startswith("parser-fallback") for d in parsed.defects)
