@@ -70,12 +70,12 @@ def read_header(raw: bytes) -> HeaderBlock | None:
         field = _FIELD.match(content)
         if field is not None and not _LETTER.search(field.group(1)):
             field = None  # "10:00:00 +0000", the end of a broken date, is no field
-        if field is None and (content[:1] in (b" ", b"\t") and seen_field
-                              or index == 0 and content.startswith(b"From ")):
+        if field is None and not pending and (content[:1] in (b" ", b"\t") and seen_field
+                                              or index == 0 and content.startswith(b"From ")):
             out.append(line)
             end = start + len(line)
             continue
-        if field is None:
+        if field is None:  # a broken line, or a fold of one: placed when a field follows
             pending.append(line)
             continue
         if pending and not _place(pending, field.group(1), seen_field, out, repairs):
@@ -106,6 +106,6 @@ def _place(pending: list[bytes], name: bytes, seen_field: bool, out: list[bytes]
         return True
     if len(pending) > MAX_LOST_FOLDS:
         return False
-    out.extend(b" " + line for line in pending)
+    out.extend(line if line[:1] in (b" ", b"\t") else b" " + line for line in pending)
     repairs.append("fold-without-blank")
     return True

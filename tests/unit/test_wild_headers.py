@@ -265,3 +265,12 @@ def test_a_repair_only_ever_replaces_the_header_block(lines: list[bytes], end: b
     except MailError:
         return
     assert not any(d.startswith("parser-fallback") for d in parsed.defects)
+
+
+def test_a_fold_after_a_broken_line_stays_in_its_place() -> None:
+    raw = (b"Received: from a.example\r\nby b.example with ESMTP\r\n\tfor <c@example.org>; x\r\n"
+           b"From: d@example.org\r\nSubject: s\r\n\r\nbody\r\n")
+    parsed = parse_message(raw)
+    assert parsed.headers["received"] == [
+        "from a.example by b.example with ESMTP for <c@example.org>; x"]
+    assert (parsed.subject, parsed.text) == ("s", "body\n")
