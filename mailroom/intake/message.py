@@ -521,10 +521,28 @@ def _parse_address_list(value: str) -> list[Address]:
         pairs, problems = [], [{"recovered": False}]
     strict = [_make_address(name, addr) for name, addr in pairs if _DOMAIN.search(addr.strip())]
     if strict and all(problem.get("recovered") for problem in problems):
-        return strict
+        return _comment_names(strict, value)
     names = {a.addr: a.name for a in strict}
     lenient = [Address(a.addr, names.get(a.addr, "")) for a in _lenient_addresses(value)]
     return lenient or strict
+
+
+_MAX_COMMENTED = 2000
+
+
+def _comment_names(found: list[Address], value: str) -> list[Address]:
+    """The old form ``jo@example.org (Jo Bloggs)``: the comment is the display name
+    of an address that has none (the standard library reads it; only short values,
+    as its parser recurses)."""
+    if "(" not in value or len(value) > _MAX_COMMENTED or all(a.name for a in found):
+        return found
+    try:
+        pairs = email.utils.getaddresses([value])
+    except Exception:
+        return found
+    names = {addr.strip().lower(): name for name, addr in pairs if name}
+    return [a if a.name or a.addr not in names else _make_address(names[a.addr], a.addr)
+            for a in found]
 
 
 _TRAILING_DOT = re.compile(r"(@[^\s@<>()\[\],;\"]*[^\s@<>()\[\],;\".])\.+(?=[\s>,;)]|$)")

@@ -201,6 +201,8 @@ SENDERS = [
      Address("john.smith@example.com", "Smith, John")),
     ("angle-in-quoted-name", b'From: "a>b" <ab@example.com>', Address("ab@example.com", "a>b")),
     ("address-literal", b"From: x@[192.0.2.1]", Address("x@[192.0.2.1]")),
+    ("name-in-a-comment", b"From: jo@example.org (Jo Bloggs)",
+     Address("jo@example.org", "Jo Bloggs")),
 ]
 
 
