@@ -90,7 +90,7 @@ from mailroom.intake.classify import (
 )
 from mailroom.intake.extract import Extracted, extract
 from mailroom.intake.limits import MessageLimits, parse_within_limits
-from mailroom.intake.message import parse_mime
+from mailroom.intake.message import parse_mime, with_envelope_sender
 from mailroom.intake.threads import (
     ThreadDecision,
     ThreadFacts,
@@ -205,6 +205,7 @@ def prepare(app: App, item: InboxItem, raw: bytes) -> Prepared | Failed:
     classify, and extract what a person wrote (an internal error → ``shunt``)."""
     try:
         parsed, tree = parse_within_limits(raw, message_limits(app))
+        parsed = with_envelope_sender(parsed, item.mail_from)
     except Exception as exc:  # noqa: BLE001 - any parser failure means unparseable
         return Failed(InboxStatus.BAD, exc)
     try:

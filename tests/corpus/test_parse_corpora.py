@@ -246,6 +246,22 @@ FACTS: list[tuple[str, str, Check]] = [
         lambda p: "xx.gif" in attachment_names(p),
     ),
     (
+        "cpython-external-body",
+        "cpython-test_email/Lib/test/test_email/data/msg_36.txt",
+        lambda p: (
+            attachment_names(p) == ["external-file (external reference).txt",
+                                    "draft-ietf-mboned-mix-00.txt (external reference).txt"]
+            and b"FILE /internet-drafts/draft-ietf-mboned-mix-00.txt" in p.attachments[0].data
+            and not any(b"Content-" in a.data for a in p.attachments)
+        ),
+    ),
+    (
+        "flanker-external-body",
+        "mailgun-flanker/tests/fixtures/messages/message-external-body.eml",
+        lambda p: "draft-ietf-http-authentication-00.txt (external reference).txt"
+        in attachment_names(p),
+    ),
+    (
         "mimekit-bom",
         "jstedfast-MimeKit/UnitTests/TestData/messages/feedback-report.txt",
         lambda p: (
