@@ -17,7 +17,7 @@ from mailroom.resources import EXAMPLE_CONFIG, shipped_text
 from mailroom.runtime.wiring import build_app
 from mailroom.settings import load_settings
 from tests.factories import build_settings, deliver, mail
-from tests.integration.test_smtp_door import free_port
+from tests.ports import refused_port
 
 
 @pytest.fixture
@@ -128,7 +128,12 @@ def test_inbox_list_says_what_it_shows_by_default(config: Path,
 
 def test_check_config_warns_about_what_to_fix(tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    port = free_port()  # nothing listens there
+    with refused_port() as port:  # nothing listens there
+        _warns_about_what_to_fix(tmp_path, capsys, port)
+
+
+def _warns_about_what_to_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                             port: int) -> None:
     path = tmp_path / "mailroom.toml"
     path.write_text(f'[paths]\nvar_dir = "{tmp_path / "data"}"\n'
                     f'[outbound]\nurl = "smtp://127.0.0.1:{port}"\n')
@@ -149,11 +154,11 @@ def test_check_config_warns_about_what_to_fix(tmp_path: Path,
 def test_check_config_warns_about_an_unreachable_database(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    port = free_port()
     path = tmp_path / "mailroom.toml"
-    path.write_text(f'[paths]\nvar_dir = "{tmp_path}"\n[database]\n'
-                    f'url = "postgresql+psycopg://nobody@127.0.0.1:{port}/none"\n')
-    assert main(["--config", str(path), "check-config", "--json"]) == 0
+    with refused_port() as port:
+        path.write_text(f'[paths]\nvar_dir = "{tmp_path}"\n[database]\n'
+                        f'url = "postgresql+psycopg://nobody@127.0.0.1:{port}/none"\n')
+        assert main(["--config", str(path), "check-config", "--json"]) == 0
     assert any(w.startswith("database: cannot be reached: ")
                for w in json.loads(capsys.readouterr().out)["warnings"])
 

@@ -19,7 +19,7 @@ from mailroom.store.inbox import store_raw
 from mailroom.store.models import InboxItem
 from mailroom.vocabulary import InboxStatus
 from tests.factories import FixedClock, build_settings, deliver, mail
-from tests.integration.test_smtp_door import free_port
+from tests.ports import refused_port
 
 QUIET = {"disk_min_free_mb": 0}  # whatever disk the test runs on
 # The clock is the real now: a digest queued at opening time would be unsent mail here.
@@ -45,11 +45,13 @@ def test_a_helpline_at_work_needs_no_admin(make_app, clock: FixedClock) -> None:
 def test_jobs_that_never_ran_or_are_late(make_app, clock: FixedClock) -> None:  # type: ignore[no-untyped-def]
     app = make_app(clock=clock, status=QUIET, digest=NO_DIGEST)
     assert [p.split(":")[0] for p in collect_status(app)["needs_admin"]] == \
-        ["job escalation_follow_ups", "job retention", "job daily_digest"]
+        [f"job {job.name}" for job in SCHEDULED]
     run_due_jobs(app, SCHEDULED)
-    clock.advance(minutes=31)  # follow-ups run every 15 minutes, the digest's look every 10
+    clock.advance(minutes=31)  # every job but the daily retention is late by now
     assert collect_status(app)["needs_admin"] == [
         "job escalation_follow_ups: last ran 31 minutes ago, it runs every 15 minutes "
+        "(is `mailroom run` running, or `mailroom tick` from cron?)",
+        "job reminders: last ran 31 minutes ago, it runs every 5 minutes "
         "(is `mailroom run` running, or `mailroom tick` from cron?)",
         "job daily_digest: last ran 31 minutes ago, it runs every 10 minutes "
         "(is `mailroom run` running, or `mailroom tick` from cron?)"]
@@ -132,8 +134,9 @@ def test_the_command_exits_1_when_an_admin_is_needed(
 
 def test_a_database_out_of_reach(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "mailroom.toml"
-    path.write_text(f'[paths]\nvar_dir = "{tmp_path}"\n[status]\ndisk_min_free_mb = 0\n'
-                    f'[database]\nurl = "postgresql+psycopg://nobody@127.0.0.1:{free_port()}/x"\n')
-    assert main(["status", "--config", str(path)]) == 1
+    with refused_port() as port:
+        path.write_text(f'[paths]\nvar_dir = "{tmp_path}"\n[status]\ndisk_min_free_mb = 0\n'
+                        f'[database]\nurl = "postgresql+psycopg://nobody@127.0.0.1:{port}/x"\n')
+        assert main(["status", "--config", str(path)]) == 1
     out = capsys.readouterr().out
     assert "  - database: cannot be reached: " in out
