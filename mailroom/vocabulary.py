@@ -45,6 +45,7 @@ __all__ = [
     "ParticipantState",
     "SYSTEM_ACTOR",
     "Speaker",
+    "StaffRole",
     "TicketStatus",
 ]
 
@@ -106,6 +107,7 @@ class OutboxKind(StrEnum):
     OUTBOX_FAILED = "outbox_failed"  # to practitioners: a mail could not be delivered
     ESCALATION = "escalation"  # to a platform: the report
     FOLLOW_UP = "follow_up"  # to a platform: the report again, unanswered
+    SIGN_IN = "sign_in"  # to a member of staff: their link to the staff console
 
 
 class EscalationStatus(StrEnum):
@@ -165,3 +167,12 @@ class AutomaticKind(StrEnum):
     AUTO_REPLY = "auto_reply"
     LOOP = "loop"  # our own mail come back
     BOUNCE = "bounce"
+
+
+class StaffRole(StrEnum):
+    """What a member of staff may do in the console; each role may do what the one
+    before it may."""
+
+    PRACTITIONER = "practitioner"  # cases: read, search, act
+    MANAGER = "manager"  # and reports, the audit trail
+    ADMIN = "admin"  # and users

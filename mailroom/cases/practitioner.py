@@ -46,6 +46,7 @@ commands and such a sign-off relays nothing.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -72,13 +73,17 @@ from mailroom.cases.replies import (
     ticket_subject,
 )
 from mailroom.cases.safeguarding import outgoing_attachments
-from mailroom.cases.tickets import set_status
+from mailroom.cases.tickets import record_event, set_status
 from mailroom.mailtypes import Address, StoredFile
 from mailroom.outbox.compose import is_writable_address
 from mailroom.outbox.queue import Draft, queue_mail
-from mailroom.vocabulary import OutboxKind, TicketStatus
+from mailroom.store.models import Message, Ticket
+from mailroom.vocabulary import Direction, OutboxKind, Speaker, TicketStatus
 
 __all__ = [
+    "ConsoleOutcome",
+    "act_from_console",
+    "act_on_reply",
     "handle_practitioner_reply",
     "merge_case_into",
     "relay_text",
@@ -107,21 +112,74 @@ def handle_practitioner_reply(app: App, session: Session, incoming: Incoming) ->
     ticket, message = incoming.ticket, incoming.message
     assert ticket is not None and message is not None
     reply = Reply(app, session, ticket, message, actor=message.sender or "unknown")
-    parsed = parse_commands(message.text or "")
-    reply.note_text = relay_text(parsed.body) or None if parsed.is_note else None
-    errors = [*parsed.errors, *check_commands(parsed.commands, Known.of(app))]
+    errors = act_on_reply(reply)
     if errors:
         reject(reply, errors)
         return
+    if reply.notices:
+        answer_practitioner(reply, OutboxKind.COMMAND_DONE, {
+            "reference": ticket.reference, "done": reply.done, "notices": reply.notices})
+
+
+def act_on_reply(reply: Reply) -> list[str]:
+    """Steps 1 to 4 for a stored reply, by mail or from the console: the errors that
+    stopped everything, or none once the commands ran and the answer was relayed."""
+    parsed = parse_commands(reply.message.text or "")
+    reply.note_text = relay_text(parsed.body) or None if parsed.is_note else None
+    errors = [*parsed.errors, *check_commands(parsed.commands, Known.of(reply.app))]
+    if errors:
+        return errors
     run_commands(reply, parsed.commands)
     if reply.internal:
         reply.record("note.added")
     else:
         relay(reply, relay_text(parsed.body))
     queue_consequences(reply)
-    if reply.notices:
-        answer_practitioner(reply, OutboxKind.COMMAND_DONE, {
-            "reference": ticket.reference, "done": reply.done, "notices": reply.notices})
+    return []
+
+
+# --- from the staff console ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConsoleOutcome:
+    """What a practitioner's action in the console did, for the page to say."""
+
+    done: tuple[str, ...] = ()
+    notices: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+
+
+def act_from_console(app: App, session: Session, ticket: Ticket, *, actor: str,
+                     text: str) -> ConsoleOutcome:
+    """A practitioner's reply written in the staff console: the same as one by mail.
+
+    ``text`` is read as a mail reply is (command lines at the top, then the answer;
+    the console's buttons write the command lines: ``#note``, ``#assign me``,
+    ``#status closed``), with the same checks, effects, audit events and relay. It
+    is stored as the practitioner's message on the case (flagged ``console``), so
+    the events name it. With an error nothing is stored or run, as by mail, and the
+    page says why instead of a mail (``command.rejected`` is recorded).
+    """
+    parsed = parse_commands(text)
+    errors = [*parsed.errors, *check_commands(parsed.commands, Known.of(app))]
+    now = app.now()
+    if errors:
+        record_event(session, action="command.rejected", actor=actor, at=now,
+                     ticket_id=ticket.id, errors=errors, via="console")
+        return ConsoleOutcome(errors=tuple(errors))
+    message = Message(
+        ticket_id=ticket.id, direction=Direction.IN, kind=Speaker.PRACTITIONER, sender=actor,
+        recipients={"to": [], "cc": []}, subject=f"Re: {ticket.subject}"[:2000], date=now,
+        text=text, urls=[], flags=["console"], created_at=now, attachments=[])
+    session.add(message)
+    ticket.updated_at = now
+    session.flush()
+    record_event(session, action="message.received", actor=actor, at=now, ticket_id=ticket.id,
+                 message_pk=message.id, kind=Speaker.PRACTITIONER, via="console")
+    reply = Reply(app, session, ticket, message, actor=actor)
+    errors = act_on_reply(reply)
+    return ConsoleOutcome(tuple(reply.done), tuple(reply.notices), tuple(errors))
 
 
 # --- refusing ------------------------------------------------------------------------------

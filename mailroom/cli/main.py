@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NoReturn
 
 from mailroom import __version__
-from mailroom.cli import commands, escalate, hashes, jobs, reports, run
+from mailroom.cli import commands, escalate, hashes, jobs, reports, run, web
 from mailroom.cli.output import EXIT_ERROR, EXIT_USAGE
 from mailroom.errors import ConfigError, MailroomError, StoreUnavailable, UsageError
 from mailroom.privacy.redaction import RedactionFilter, own_addresses
@@ -39,7 +39,7 @@ Handler = Callable[[argparse.Namespace], int]
 # Every subcommand module, in the order ``--help`` lists them: each adds its parsers.
 SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (
     commands.register, run.register, jobs.register, escalate.register, reports.register,
-    hashes.register,
+    hashes.register, web.register,
 )
 
 

@@ -25,13 +25,13 @@ def register(sub: Any) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     stop = threading.Event()
-    _install_signal_handlers(stop)
+    install_signal_handlers(stop)
     with open_app(args) as app:
         Daemon(app, stop).run()
     return 0
 
 
-def _install_signal_handlers(stop: threading.Event) -> None:
+def install_signal_handlers(stop: threading.Event) -> None:
     def handle(signum: int, _frame: Any) -> None:
         log.info("received %s: shutting down", signal.Signals(signum).name)
         stop.set()
