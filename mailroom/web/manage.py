@@ -44,8 +44,9 @@ def reports(page: Page) -> Response:
     except ValueError as exc:
         return page.render("reports.html", 400, start=page.arg("from"), end=page.arg("to"),
                            error=str(exc))
-    document = case_report(build_report(page.app, period))
     page.audit("report.viewed", start=start.isoformat(), end=end.isoformat())
+    page.db.commit()  # the report reads in sessions of its own
+    document = case_report(build_report(page.app, period))
     html = render(document, "html", page.app.settings.templates_dir)
     return HTMLResponse(html, headers=dict(security_headers(REPORT_CSP)))
 

@@ -25,7 +25,7 @@ TOO_MANY = "Too many attempts from here: wait a quarter of an hour and try again
 def signin_form(page: Page) -> Response:
     if page.visit is not None and not page.visit.needs_second_factor:
         return page.redirect("/")
-    return page.render("signin.html")
+    return page.render("signin.html", error=None)
 
 
 def signin_request(page: Page) -> Response:
