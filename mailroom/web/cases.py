@@ -141,15 +141,15 @@ def _when(entry: tuple[str, datetime, Any]) -> tuple[datetime, int]:
     return entry[1], 0 if entry[0] == "message" else 1
 
 
-def act(page: Page, text: str) -> Response:
-    """Run the text as a practitioner's reply; back to the case."""
+def act(page: Page, text: str, shown: str = "") -> Response:
+    """Run the text as a practitioner's reply; back to the case (``shown``: what the
+    form held, given back with the errors)."""
     ticket = find_case(page)
     if ticket.merged_into is not None:
         raise Refused(409, "This case was merged into another: act on that one.")
     outcome = act_from_console(page.app, page.db, ticket, actor=page.actor, text=text)
-    if outcome.errors:
-        page.db.rollback()
-        return case_page(page, outcome, text, 400)
+    if outcome.errors:  # nothing was stored but the event saying so
+        return case_page(page, outcome, shown, 400)
     page.after_commit.append(page.console.on_queued)
     if outcome.notices:
         return case_page(page, outcome)
@@ -157,12 +157,10 @@ def act(page: Page, text: str) -> Response:
 
 
 def reply(page: Page) -> Response:
-    body = page.field("text").replace("\r\n", "\n")[:100_000]
-    if not body.strip():
+    written = page.field("text").replace("\r\n", "\n")[:100_000]
+    if not written.strip():
         return case_page(page, None, "", 400)
-    if page.field("mode") == "note":
-        body = "#note\n" + body
-    return act(page, body)
+    return act(page, ("#note\n" if page.field("mode") == "note" else "") + written, written)
 
 
 def assign(page: Page) -> Response:
