@@ -130,15 +130,19 @@ def case_page(page: Page, outcome: Any = None, text: str = "", status: int = 200
              for message in messages for row in message.attachments}
     page.audit("case.viewed", ticket_id=ticket.id)
     timeline = sorted([*(("message", m.date or m.created_at, m) for m in messages),
-                       *(("event", e.at, e) for e in events)], key=_when)
+                       *(("event", e.at, e) for e in events)], key=_order)
     return page.render(
         "case.html", status, ticket=ticket, timeline=timeline, files=files,
         practitioners=page.app.settings.practitioners, statuses=tuple(TicketStatus),
         outcome=outcome, text=text, done=page.arg("done"))
 
 
-def _when(entry: tuple[str, datetime, Any]) -> tuple[datetime, int]:
-    return entry[1], 0 if entry[0] == "message" else 1
+def _order(entry: tuple[str, datetime, Any]) -> tuple[datetime, float, int]:
+    """When it was stored; an event right after the message it is about."""
+    kind, _, item = entry
+    if kind == "message":
+        return item.created_at, item.id, 0
+    return item.at, item.message_pk if item.message_pk is not None else float("inf"), 1
 
 
 def act(page: Page, text: str, shown: str = "") -> Response:
