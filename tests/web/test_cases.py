@@ -7,14 +7,15 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from starlette.testclient import TestClient
 
 from mailroom.app import App
+from mailroom.privacy.dataprotection import erase_requester
 from mailroom.privacy.retention import purge_tickets
 from mailroom.sending.sender import send_due
 from mailroom.store.models import AttachmentRow, Event, Message, OutboxItem, Ticket
-from mailroom.store.search import SearchQuery, search_page
+from mailroom.store.search import SearchQuery, matching_tickets, search_page
 from tests.factories import FixedClock, deliver, mail, tickets
 from tests.web.console import csrf_of, mail_to, text_of
 from tests.web.test_signin import ANNA, browser, sign_in
@@ -241,3 +242,23 @@ def test_escalations_page_lists_them(app: App, client: TestClient) -> None:
     page = client.get("/escalations")
     assert page.status_code == 200 and reference in page.text and "tiktok" in page.text
     assert timedelta(0) == timedelta(0)
+
+
+def test_an_erased_requester_is_not_found(app: App) -> None:
+    deliver(app, mail())
+    assert found(app, TEACHER) and found(app, "fakehead")
+    erase_requester(app, TEACHER, actor="admin")
+    assert found(app, TEACHER) == [] and found(app, "fakehead") == []
+
+
+def test_postgresql_searches_through_its_gin_indexes(app: App) -> None:
+    if app.engine.dialect.name != "postgresql":
+        pytest.skip("the FTS5 tables are the index on SQLite")
+    deliver(app, mail())
+    with app.sessions() as session:
+        session.execute(text("SET enable_seqscan = off"))
+        stmt = matching_tickets(session, SearchQuery.parse("tiktok.com/@fakehead"))
+        sql = str(stmt.compile(app.engine, compile_kwargs={"literal_binds": True}))
+        plan = "\n".join(row[0] for row in session.connection().exec_driver_sql(
+            f"EXPLAIN {sql}"))
+    assert "ix_search_messages" in plan and "ix_search_tickets" in plan, plan
