@@ -33,7 +33,7 @@ log = logging.getLogger("mailroom.web")
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
 STATIC = TEMPLATES.parent / "static"
-P, M = StaffRole.PRACTITIONER, StaffRole.MANAGER
+P, M, A = StaffRole.PRACTITIONER, StaffRole.MANAGER, StaffRole.ADMIN
 
 
 class SecurityHeaders:
@@ -94,6 +94,11 @@ def build_console(app: App, base_url: str, on_queued: Callable[[], None]) -> Sta
         page("/escalations", manage.escalations, P),
         page("/reports", manage.reports, M),
         page("/audit", manage.audit, M),
+        page("/users", manage.users, A),
+        page("/users/add", manage.users_add, A, methods=("POST",)),
+        page("/users/remove", manage.users_remove, A, methods=("POST",)),
+        page("/account", manage.account, P),
+        page("/account/code", manage.account_code, P, methods=("POST",)),
     ]
 
     async def internal_error(request: Request, exc: Exception) -> Response:

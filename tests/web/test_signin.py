@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 from mailroom.app import App
 from mailroom.sending.sender import send_due
 from mailroom.web.console import build_console
-from mailroom.web.staff import add_user
+from mailroom.web.staff import add_user, find_staff
 from tests.factories import FixedClock, deliver, mail, tickets
 from tests.web.console import csrf_of, mail_to, sign_in_link
 
@@ -184,3 +184,62 @@ def test_every_page_has_a_strict_content_security_policy(app: App, client: TestC
     assert "default-src 'none'" in policy and "script-src" not in policy
     assert answer.headers["x-content-type-options"] == "nosniff"
     assert answer.headers["cache-control"] == "no-store"
+
+
+def admin_signed_in(app: App, client: TestClient) -> None:
+    with app.sessions.begin() as session:
+        add_user(session, "ada@helpline.example", "admin", actor="test", at=app.now())
+    ask_for_link(client, "ada@helpline.example")
+    use_link(client, sign_in_link(app, "ada@helpline.example"))
+    page = client.get("/signin/code")
+    secret = page.text.split('class="secret">')[1].split("<")[0]
+    client.post("/signin/code", data={"code": pyotp.TOTP(secret).at(app.now()),
+                                      "csrf": csrf_of(page.text)})
+
+
+def test_an_admin_adds_and_removes_users(app: App, client: TestClient) -> None:
+    admin_signed_in(app, client)
+    page = client.get("/users")
+    assert page.status_code == 200 and ANNA in page.text
+    added = client.post("/users/add", data={"address": "maria@helpline.example",
+                                            "role": "manager", "csrf": csrf_of(page.text)})
+    assert added.status_code == 303
+    with browser(app) as maria:
+        sign_in(app, maria, "maria@helpline.example")
+        assert maria.get("/audit").status_code == 200
+        removed = client.post("/users/remove", data={"address": "maria@helpline.example",
+                                                     "csrf": csrf_of(page.text)})
+        assert removed.status_code == 303
+        assert maria.get("/").status_code == 303  # no longer staff: signed out
+    wrong = client.post("/users/add", data={"address": "x@example.org", "role": "boss",
+                                            "csrf": csrf_of(page.text)})
+    assert wrong.status_code == 400 and "unknown role" in wrong.text
+
+
+def test_a_practitioner_may_not_manage_users(app: App, client: TestClient) -> None:
+    sign_in(app, client)
+    assert client.get("/users").status_code == 403
+    page = client.get("/")
+    answer = client.post("/users/add", data={"address": "me@example.org", "role": "admin",
+                                             "csrf": csrf_of(page.text)})
+    assert answer.status_code == 403
+    with app.sessions() as session:
+        assert find_staff(app, session, "me@example.org") is None
+
+
+def test_a_practitioner_may_set_up_a_second_factor(app: App, client: TestClient) -> None:
+    sign_in(app, client)
+    page = client.get("/account")
+    secret = page.text.split('class="secret">')[1].split("<")[0]
+    done = client.post("/account/code", data={"code": pyotp.TOTP(secret).at(app.now()),
+                                              "csrf": csrf_of(page.text)})
+    assert done.status_code == 303
+    with browser(app) as again:
+        ask_for_link(again, ANNA)
+        assert use_link(again, sign_in_link(app, ANNA)) == (303, "/signin/code")
+        code_page = again.get("/signin/code")
+        assert 'class="secret"' not in code_page.text  # the secret is shown only once
+        right = again.post("/signin/code", data={"code": pyotp.TOTP(secret).at(app.now()),
+                                                 "csrf": csrf_of(code_page.text)})
+        assert right.headers["location"] == "/"
+        assert again.get("/").status_code == 200
