@@ -1,4 +1,5 @@
-"""search index: SQLite FTS5 tables kept by triggers, PostgreSQL GIN expression indexes
+"""search index: SQLite FTS5 tables kept by triggers, PostgreSQL generated tsvector columns
+with GIN indexes
 
 Revision ID: 0010
 Revises: 0009
@@ -63,10 +64,11 @@ def _sqlite_table(name: str, source: str, columns: str, body: Callable[[str], st
 
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute(f"CREATE INDEX ix_search_messages ON messages USING gin "
-                   f"(({PG_MESSAGE_DOCUMENT}))")
-        op.execute(f"CREATE INDEX ix_search_tickets ON tickets USING gin "
-                   f"(({PG_TICKET_DOCUMENT}))")
+        for table, document in (("messages", PG_MESSAGE_DOCUMENT),
+                                ("tickets", PG_TICKET_DOCUMENT)):
+            op.execute(f"ALTER TABLE {table} ADD COLUMN search_vector tsvector "
+                       f"GENERATED ALWAYS AS ({document}) STORED")
+            op.execute(f"CREATE INDEX ix_search_{table} ON {table} USING gin (search_vector)")
         return
     _sqlite_table("messages", "messages", "subject, text, sender, sender_name, recipients, urls",
                   _message_body)
@@ -76,8 +78,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP INDEX ix_search_tickets")
-        op.execute("DROP INDEX ix_search_messages")
+        for table in ("tickets", "messages"):
+            op.execute(f"DROP INDEX ix_search_{table}")
+            op.execute(f"ALTER TABLE {table} DROP COLUMN search_vector")
         return
     for name in ("messages", "tickets"):
         for trigger in ("insert", "delete", "update"):
