@@ -23,7 +23,10 @@ retention's purge and an erasure (nothing purged stays findable):
   at a few thousand messages (a phrase is checked against the stored vector's
   positions too). The column is not in the models; the ORM never reads it.
 
-Migration 0010 creates them and fills them for existing data. Only the first
+Migration 0010 creates them and fills them for existing data. A later
+migration that rebuilds ``messages`` or ``tickets`` on SQLite (Alembic's batch
+mode copies the table) drops the triggers and must create them again
+(``tests/web/test_cases.py`` checks that they are there at the head). Only the first
 :data:`MAX_INDEXED_CHARS` characters of a message are indexed (a tsvector
 holds at most 1 MB).
 """

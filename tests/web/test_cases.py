@@ -263,3 +263,19 @@ def test_postgresql_searches_through_its_gin_indexes(app: App) -> None:
                 f"EXPLAIN SELECT id FROM {table} "
                 "WHERE search_vector @@ phraseto_tsquery('simple', 'tiktok com fakehead')"))))
     assert "ix_search_messages" in plans[0] and "ix_search_tickets" in plans[1], plans
+
+
+def test_the_search_index_survives_every_migration(app: App) -> None:
+    """A later migration that rebuilds ``messages`` or ``tickets`` on SQLite (batch mode
+    copies the table) drops their triggers: it must create them again."""
+    with app.engine.connect() as conn:
+        if app.engine.dialect.name == "sqlite":
+            triggers = conn.execute(text(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' "
+                "AND name LIKE 'search_fts_%'")).scalars().all()
+            assert len(triggers) == 6, triggers
+        else:
+            indexes = conn.execute(text(
+                "SELECT indexname FROM pg_indexes WHERE indexname LIKE 'ix_search_%'"
+            )).scalars().all()
+            assert sorted(indexes) == ["ix_search_messages", "ix_search_tickets"]
