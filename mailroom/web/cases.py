@@ -167,13 +167,17 @@ def reply(page: Page) -> Response:
     return act(page, ("#note\n" if page.field("mode") == "note" else "") + written, written)
 
 
+def one_line(value: str) -> str:
+    """A form's value as one command line's argument (a newline would start another)."""
+    return " ".join(value.split())[:320]
+
+
 def assign(page: Page) -> Response:
-    who = page.field("assignee").strip()
-    return act(page, f"#assign {who or 'me'}")
+    return act(page, f"#assign {one_line(page.field('assignee')) or 'me'}")
 
 
 def change_status(page: Page) -> Response:
-    return act(page, f"#status {page.field('status').strip()}")
+    return act(page, f"#status {one_line(page.field('status'))}")
 
 
 def download(page: Page) -> Response:

@@ -279,3 +279,11 @@ def test_the_search_index_survives_every_migration(app: App) -> None:
                 "SELECT indexname FROM pg_indexes WHERE indexname LIKE 'ix_search_%'"
             )).scalars().all()
             assert sorted(indexes) == ["ix_search_messages", "ix_search_tickets"]
+
+
+def test_a_form_value_cannot_add_a_command_line(app: App, client: TestClient) -> None:
+    deliver(app, mail())
+    reference = tickets(app)[0].reference
+    status, page = act(client, reference, "assign", assignee="me\n#close")
+    assert status == 400 and "is not" in page
+    assert tickets(app)[0].status == "open"
