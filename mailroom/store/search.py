@@ -38,13 +38,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, case, func, select, text
+from sqlalchemy import Select, case, select, text
 from sqlalchemy.orm import Session
 
 from mailroom.store.models import Ticket
 
 MAX_INDEXED_CHARS = 100_000
 MAX_WORDS = 8
+MAX_RESULTS = 5_000  # cases a search lists at most: more words narrow it
 FTS_PREFIX = "search_fts"  # the FTS5 tables and their shadow tables
 PG_INDEX_PREFIX = "ix_search_"
 PG_COLUMN = "search_vector"
@@ -108,19 +109,27 @@ def matching_tickets(session: Session, query: SearchQuery) -> Select[Any]:
     return stmt
 
 
-def search_count(session: Session, query: SearchQuery) -> int:
-    sub = matching_tickets(session, query).subquery()
-    return int(session.execute(select(func.count()).select_from(sub)).scalar_one())
+def search_ids(session: Session, query: SearchQuery, *, limit: int = MAX_RESULTS
+               ) -> list[int]:
+    """The matching cases' ids, most recently active first, at most ``limit`` of them:
+    one query, for the count and every page."""
+    matching = matching_tickets(session, query)
+    return list(session.execute(
+        select(Ticket.id).where(Ticket.id.in_(matching))
+        .order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit)).scalars())
+
+
+def tickets_in_order(session: Session, ids: Sequence[int]) -> list[Ticket]:
+    """The cases of ``ids``, in that order."""
+    found = {t.id: t for t in session.execute(
+        select(Ticket).where(Ticket.id.in_(ids))).scalars()}
+    return [found[i] for i in ids if i in found]
 
 
 def search_page(session: Session, query: SearchQuery, *, limit: int, offset: int
-                ) -> Sequence[Ticket]:
+                ) -> list[Ticket]:
     """A page of the matching cases, most recently active first."""
-    ids = matching_tickets(session, query)
-    return session.execute(
-        select(Ticket).where(Ticket.id.in_(ids))
-        .order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit).offset(offset)
-    ).scalars().all()
+    return tickets_in_order(session, search_ids(session, query)[offset:offset + limit])
 
 
 def _fts_phrase(phrase: str) -> str:

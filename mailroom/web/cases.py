@@ -22,7 +22,7 @@ from mailroom.cases.safeguarding import download_refusal
 from mailroom.cases.tickets import ticket_by_reference
 from mailroom.errors import MailroomError
 from mailroom.store.models import AttachmentRow, Event, Message, Ticket
-from mailroom.store.search import SearchQuery, search_count, search_page
+from mailroom.store.search import MAX_RESULTS, SearchQuery, search_ids, tickets_in_order
 from mailroom.vocabulary import TicketStatus
 from mailroom.web.context import Page, Refused
 
@@ -96,10 +96,12 @@ def search(page: Page) -> Response:
     rows: list[Ticket] = []
     paging = Paging(1, PAGE_SIZE, 0)
     if query:
-        paging = Paging(page_number(page), PAGE_SIZE, search_count(page.db, query))
-        rows = list(search_page(page.db, query, limit=paging.size, offset=paging.offset))
+        ids = search_ids(page.db, query)
+        paging = Paging(page_number(page), PAGE_SIZE, len(ids))
+        rows = tickets_in_order(page.db, ids[paging.offset:paging.offset + paging.size])
         page.audit("search", words=words, results=paging.total)
-    return page.render("search.html", q=words, tickets=rows, paging=paging, searched=bool(query))
+    return page.render("search.html", q=words, tickets=rows, paging=paging, searched=bool(query),
+                       capped=paging.total >= MAX_RESULTS)
 
 
 # --- one case --------------------------------------------------------------------------------
