@@ -243,3 +243,22 @@ def test_a_practitioner_may_set_up_a_second_factor(app: App, client: TestClient)
                                                  "csrf": csrf_of(code_page.text)})
         assert right.headers["location"] == "/"
         assert again.get("/").status_code == 200
+
+
+def test_cookies_are_secure_over_tls(app: App) -> None:
+    console = build_console(app, "https://console.example", on_queued=lambda: send_due(app))
+    with TestClient(console, base_url="https://console.example",
+                    follow_redirects=False) as client:
+        answer = client.get("/signin")
+        cookie = answer.headers["set-cookie"]
+        assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+        ask_for_link(client, ANNA)
+        assert sign_in_link(app, ANNA).startswith("https://console.example/signin/link/")
+
+
+def test_bad_links_are_rate_limited(app: App, client: TestClient) -> None:
+    landing = client.get("/signin/link/nothing")
+    statuses = [client.post("/signin/link", data={"token": f"wrong{n}",
+                                                  "csrf": csrf_of(landing.text)}).status_code
+                for n in range(11)]
+    assert statuses[:10] == [403] * 10 and statuses[10] == 429
