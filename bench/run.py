@@ -38,6 +38,7 @@ PARTS: tuple[tuple[str, Callable[[Context], list[Figure]]], ...] = (
     ("hostile", sections.hostile_section),
     ("slow-inputs", sections.slow_inputs_section),
     ("memory", sections.memory_section),
+    ("console", sections.console_section),
 )
 QUICK = Options(corpus=120, sample=60, large_history=5_000, smtp_seconds=1.5, smtp_rounds=1,
                 mbox_bytes=60_000_000)

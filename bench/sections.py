@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import door, hostile, measure, memory, slow_inputs
+from bench import console, door, hostile, measure, memory, slow_inputs
 from bench.corpus import ThreadTail, generate_sample
 from bench.env import Site, site
 from bench.history import seed_history, threads_for
@@ -26,6 +27,7 @@ from mailroom.settings import Settings
 
 INGEST_FLOOR_SHARE = 0.5
 HISTORY_RATIO = 1.2
+CONSOLE_PAGE_LIMIT = 1.0  # seconds: the slowest console page at 100,000 messages
 SMTP_RATE_SHARE = 0.6
 SMTP_P99_FACTOR = 2.0
 MBOX_RSS_LIMIT = 300e6
@@ -193,6 +195,37 @@ def _apps(sites: dict[str, Site]) -> Iterator[dict[str, App]]:
     finally:
         for app in apps.values():
             app.close()
+
+
+# --- the staff console over a large history ----------------------------------------------
+
+
+def console_section(ctx: Context) -> list[Figure]:
+    figures = []
+    for backend in ctx.backends:
+        with site(backend, ctx.scratch(f"console-{backend}")) as where:
+            app = where.app()
+            try:
+                began = time.perf_counter()
+                seed_history(app.engine, ctx.options.large_history)
+                seeded = time.perf_counter() - began
+                timed = console.time_pages(app, ctx.options.large_history)
+            finally:
+                app.close()
+        slowest = max(t.slowest for t in timed)
+        worst = max(timed, key=lambda t: t.median)
+        figures.append(Figure(
+            f"console pages at {ctx.options.large_history:,} messages, "
+            f"{backend_label(backend)}",
+            f"slowest median {worst.median * 1000:.0f} ms ({worst.name}), "
+            f"slowest fetch {slowest * 1000:.0f} ms",
+            f"<= {CONSOLE_PAGE_LIMIT:g} s", slowest <= CONSOLE_PAGE_LIMIT and all(
+                t.status == 200 for t in timed),
+            data={"seed_seconds": round(seeded, 1), "pages": [
+                {"page": t.name, "path": t.path, "status": t.status,
+                 "median_ms": round(t.median * 1000, 1),
+                 "slowest_ms": round(t.slowest * 1000, 1)} for t in timed]}))
+    return figures
 
 
 # --- 4. the SMTP door --------------------------------------------------------------------

@@ -37,6 +37,7 @@ ENV_KEYS: dict[str, tuple[str, str]] = {
     "MAILROOM_HELPLINE_ADDRESS": ("helpline", "address"),
     "MAILROOM_OUTBOUND_URL": ("outbound", "url"),
     "MAILROOM_SMTP_LISTEN": ("smtp", "listen"),
+    "MAILROOM_WEB_LISTEN": ("web", "listen"),
     "MAILROOM_PRACTITIONERS": ("practitioners", "addresses"),
     "MAILROOM_PLATFORMS": ("paths", "platforms"),
     "MAILROOM_SECRET": ("security", "secret"),
@@ -167,6 +168,15 @@ class Settings:
     log_format: str = "text"
     log_file: Path | None = None
     secret_file: Path | None = None  # where the signing key is kept; None: config or env
+    web_enabled: bool = True
+    web_host: str = "127.0.0.1"
+    web_port: int = 8025
+    web_base_url: str | None = None  # the console's address in sign-in links
+    web_idle_minutes: int = 30
+    web_session_hours: int = 12
+    web_totp_roles: tuple[str, ...] = ("admin",)  # roles that must use a second factor
+    web_tls_cert: Path | None = None
+    web_tls_key: Path | None = None
 
     @property
     def domain(self) -> str:
@@ -336,6 +346,19 @@ def _listen(value: Any) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
         raise Invalid(f"expected HOST:PORT (port 0: any free port), got {_show(value)}")
     return host.strip("[]"), int(port)
+
+
+def _base_url(value: Any) -> str:
+    url = _nonempty(value).rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+        raise Invalid(f"expected http(s)://HOST[:PORT][/PATH], got {_show(value)}")
+    return url
+
+
+def _roles(value: Any) -> tuple[str, ...]:
+    """Staff roles (checked against ``vocabulary.StaffRole`` by the console)."""
+    return tuple(role.lower() for role in _strings(value) if role)
 
 
 def _tag(value: Any) -> str:
@@ -544,6 +567,16 @@ SCHEMA: dict[str, dict[str, tuple[Parser, Any]]] = {
         "takedown": (_services, DEFAULT_TAKEDOWN),
         "police_report": (_services, DEFAULT_POLICE_REPORT),
         "support": (_services, DEFAULT_SUPPORT),
+    },
+    "web": {
+        "enabled": (_bool, True),
+        "listen": (_listen, "127.0.0.1:8025"),
+        "base_url": (_base_url, None),
+        "idle_minutes": (_int(1), 30),
+        "session_hours": (_int(1), 12),
+        "totp_required_roles": (_roles, ["admin"]),
+        "tls_cert": (_nonempty, None),
+        "tls_key": (_nonempty, None),
     },
     "limits": {
         "max_attachments": (_int(0), 100),
@@ -795,6 +828,8 @@ def _build(
     address = helpline["address"]
     domains = tuple(d.lower() for d in helpline["domains"]) or (address.rsplit("@", 1)[1],)
     smtp_host, smtp_port = v["smtp"]["listen"]
+    web = v["web"]
+    web_host, web_port = web["listen"]
     return Settings(
         helpline_name=helpline["name"], helpline_address=address, domains=domains,
         subject_tag=helpline["subject_tag"], reference_prefix=helpline["reference_prefix"],
@@ -847,6 +882,11 @@ def _build(
         log_format=v["logging"]["format"],
         log_file=_optional_in(var_dir, v["logging"]["file"]),
         secret_file=_secret_path(v["security"], var_dir),
+        web_enabled=web["enabled"], web_host=web_host, web_port=web_port,
+        web_base_url=web["base_url"], web_idle_minutes=web["idle_minutes"],
+        web_session_hours=web["session_hours"], web_totp_roles=web["totp_required_roles"],
+        web_tls_cert=_optional_in(var_dir, web["tls_cert"]),
+        web_tls_key=_optional_in(var_dir, web["tls_key"]),
     )
 
 

@@ -47,6 +47,7 @@ __all__ = [
     "SET_ASIDE",
     "Speaker",
     "TicketPriority",
+    "StaffRole",
     "TicketStatus",
 ]
 
@@ -127,6 +128,7 @@ class OutboxKind(StrEnum):
     ESCALATION = "escalation"  # to a platform: the report
     FOLLOW_UP = "follow_up"  # to a platform: the report again, unanswered
     DIGEST = "digest"  # to practitioners: the day's work, at opening time
+    SIGN_IN = "sign_in"  # to a member of staff: their link to the staff console
 
 
 class EscalationStatus(StrEnum):
@@ -186,3 +188,12 @@ class AutomaticKind(StrEnum):
     AUTO_REPLY = "auto_reply"
     LOOP = "loop"  # our own mail come back
     BOUNCE = "bounce"
+
+
+class StaffRole(StrEnum):
+    """What a member of staff may do in the console; each role may do what the one
+    before it may."""
+
+    PRACTITIONER = "practitioner"  # cases: read, search, act
+    MANAGER = "manager"  # and reports, the audit trail
+    ADMIN = "admin"  # and users

@@ -44,6 +44,7 @@ def build_settings(tmp_path: Path, db_url: str, **sections: dict[str, Any]) -> S
         "practitioners": {"addresses": list(PRACTITIONERS)},
         "security": {"secret": "test-secret-key"},
         "smtp": {"listen": "127.0.0.1:2525"},
+        "web": {"listen": "127.0.0.1:0"},
         "outbound": {"url": f"file://{tmp_path / 'var' / 'outbox-sent'}"},
         "paths": {"var_dir": str(tmp_path / "var")},
         # The digest goes out at opening time by the real clock of daemons and ticks: tests

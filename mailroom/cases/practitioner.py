@@ -81,7 +81,7 @@ from mailroom.cases.replies import (
     ticket_subject,
 )
 from mailroom.cases.safeguarding import outgoing_attachments
-from mailroom.cases.tickets import set_status
+from mailroom.cases.tickets import record_event, set_status
 from mailroom.mailtypes import Address, StoredFile
 from mailroom.outbox.compose import is_writable_address
 from mailroom.outbox.queue import Draft, queue_mail
@@ -89,6 +89,8 @@ from mailroom.store.models import Message, Ticket
 from mailroom.vocabulary import Direction, OutboxKind, Speaker, TicketStatus
 
 __all__ = [
+    "ConsoleOutcome",
+    "act_from_console",
     "handle_practitioner_reply",
     "merge_case_into",
     "relay_text",
@@ -411,3 +413,61 @@ def answer_practitioner(
         ticket_id=ticket.id, in_reply_to=in_reply_to, references=refs,
         reply_to=practitioner_reply_address(app, ticket.id, to), auto_submitted="auto-replied",
     ))
+
+
+# --- from the staff console ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConsoleOutcome:
+    """What a practitioner's action in the console did, for the page to say."""
+
+    done: tuple[str, ...] = ()
+    notices: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+
+
+def act_from_console(app: App, session: Session, ticket: Ticket, *, actor: str,
+                     text: str) -> ConsoleOutcome:
+    """A practitioner's reply written in the staff console: the same as one by mail.
+
+    ``text`` is read as a mail reply is (command lines at the top, then the answer;
+    the console's buttons write the command lines: ``#note``, ``#assign me``,
+    ``#status closed``), with the same checks, effects, audit events and relay. It
+    is stored as the practitioner's message on the case (flagged ``console``), so
+    the events name it. A command that cannot be read or is not known stops
+    everything before anything is stored (``command.rejected`` is recorded): the
+    practitioner is on the page to correct it, and nothing of their words is lost.
+    A command refused when it runs, or text that reads as a signature only, holds
+    the answer back as by mail, and the page says so.
+    """
+    parsed = parse_commands(text)
+    known = Known.of(app)
+    commands, unknown = sort_commands(parsed.commands, known)
+    errors = [*parsed.errors, *unknown]
+    now = app.now()
+    if errors:
+        record_event(session, action="command.rejected", actor=actor, at=now,
+                     ticket_id=ticket.id, errors=errors, via="console")
+        return ConsoleOutcome(errors=tuple(errors))
+    message = Message(
+        ticket_id=ticket.id, direction=Direction.IN, kind=Speaker.PRACTITIONER, sender=actor,
+        recipients={"to": [], "cc": []}, subject=f"Re: {ticket.subject}"[:2000], date=now,
+        text=text, urls=[], flags=["console"], created_at=now, attachments=[])
+    session.add(message)
+    ticket.updated_at = now
+    session.flush()
+    record_event(session, action="message.received", actor=actor, at=now, ticket_id=ticket.id,
+                 message_pk=message.id, kind=Speaker.PRACTITIONER, via="console")
+    reply = Reply(app, session, ticket, message, actor=actor)
+    reply.note_text = relay_text(parsed.body) or None if parsed.is_note else None
+    run_commands(reply, commands)
+    if reply.refused:
+        reply.record("command.rejected", errors=reply.refused)
+    held = answer(reply, answer_text(app, ticket, parsed.body, reply.canned),
+                  refused=bool(reply.refused))
+    queue_consequences(reply)
+    if reply.help:
+        send_help(reply, known)
+    notices = [*reply.notices, *([f"your answer was not sent: {held.reason}"] if held else [])]
+    return ConsoleOutcome(tuple(reply.done), tuple(notices), tuple(reply.refused))

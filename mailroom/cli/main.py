@@ -28,7 +28,18 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from mailroom import __version__
-from mailroom.cli import backup, commands, digest, escalate, hashes, jobs, reports, run, status
+from mailroom.cli import (
+    backup,
+    commands,
+    digest,
+    escalate,
+    hashes,
+    jobs,
+    reports,
+    run,
+    status,
+    web,
+)
 from mailroom.cli.logs import setup_logging
 from mailroom.cli.output import EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_USAGE
 from mailroom.errors import ConfigError, MailroomError, StoreUnavailable, UsageError
@@ -41,7 +52,7 @@ Handler = Callable[[argparse.Namespace], int]
 # Every subcommand module, in the order ``--help`` lists them: each adds its parsers.
 SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (
     commands.register, run.register, status.register, jobs.register, escalate.register,
-    reports.register, hashes.register, digest.register, backup.register,
+    reports.register, hashes.register, digest.register, backup.register, web.register,
 )
 
 

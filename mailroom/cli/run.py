@@ -27,7 +27,7 @@ def register(sub: Any) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     stop = threading.Event()
-    _install_signal_handlers(stop)
+    install_signal_handlers(stop)
     with open_app(args) as app:
         Daemon(app, stop).run(ready=_announce)
     return 0
@@ -38,7 +38,7 @@ def _announce(daemon: Daemon) -> None:
         print(f"SMTP listening on {daemon.smtp_address}", flush=True)
 
 
-def _install_signal_handlers(stop: threading.Event) -> None:
+def install_signal_handlers(stop: threading.Event) -> None:
     def handle(signum: int, _frame: Any) -> None:
         log.info("received %s: shutting down", signal.Signals(signum).name)
         stop.set()

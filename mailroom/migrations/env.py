@@ -8,6 +8,7 @@ from sqlalchemy import Connection
 from mailroom.settings import load_settings
 from mailroom.store.db import make_engine
 from mailroom.store.models import Base
+from mailroom.store.search import include_in_schema_compare
 
 config = context.config
 target_metadata = Base.metadata
@@ -43,7 +44,7 @@ def run_migrations_online() -> None:
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection, target_metadata=target_metadata, render_as_batch=True,
-        compare_type=True,
+        compare_type=True, include_name=include_in_schema_compare,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -134,6 +134,7 @@ from mailroom.store.models import (
     Ticket,
     outbox_has_content,
 )
+from mailroom.store.search import optimise_index
 from mailroom.vocabulary import (
     AutomaticKind,
     Direction,
@@ -452,6 +453,7 @@ def erase_requester(app: App, address: str, *, actor: str) -> EraseResult:
         _erase(work, actor)
         _record(work, actor)
         session.flush()
+        optimise_index(session)  # the search index keeps no token of what was erased
         _erase_files(app, work)  # before the commit: see the module docstring
     result.blobs = delete_unreferenced_blobs(app, work.shas)
     result.checkpointed = checkpoint(app.engine)

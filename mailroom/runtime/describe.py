@@ -53,6 +53,7 @@ def describe_settings(settings: Settings, platforms: dict[str, Platform]) -> dic
                            f"{settings.max_header_bytes} header bytes"),
         "imap accounts": ", ".join(f"{a.name} ({a.username}@{a.host}:{a.port}/{a.folder})"
                                    for a in settings.imap_accounts) or "none",
+        "staff console": _console(settings),
         "outbound": _hide_password(settings.outbound_url),
         "practitioners": ", ".join(settings.practitioners) or "none",
         "team address": settings.team_address or "none",
@@ -70,6 +71,16 @@ def _tls(settings: Settings) -> str:
         return "no STARTTLS (no smtp.tls_certificate)"
     required = "required" if settings.smtp_require_starttls else "offered"
     return f"STARTTLS {required}, certificate {settings.smtp_tls_certificate}"
+
+
+def _console(settings: Settings) -> str:
+    if not settings.web_enabled:
+        return "off"
+    tls = settings.web_tls_cert is not None and settings.web_tls_key is not None
+    where = f"{settings.web_host}:{settings.web_port}" + (" (TLS)" if tls else "")
+    links = settings.web_base_url or "http://" + f"{settings.web_host}:{settings.web_port}"
+    return (f"{where}, sign-in links to {links}, second factor for "
+            f"{', '.join(settings.web_totp_roles) or 'nobody'}")
 
 
 def _permissions(settings: Settings) -> str:

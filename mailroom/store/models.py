@@ -461,3 +461,74 @@ class JobRun(Base):
     last_run_at: Mapped[datetime | None]
     locked_until: Mapped[datetime | None]
     locked_by: Mapped[str | None] = mapped_column(String(255))
+
+
+class StaffUser(Base):
+    """Someone who may sign in to the staff console, beyond the configured practitioners.
+
+    Role: practitioner, manager (reports, audit) or admin (users). A configured
+    practitioner with no row signs in as a practitioner; a row for them gives
+    another role, or holds their second factor. ``totp_secret``: the base32
+    secret of their authenticator app, once they confirmed a code from it."""
+
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    address: Mapped[str] = mapped_column(String(320), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+    added_by: Mapped[str] = mapped_column(String(320))
+
+
+class LoginLink(Base):
+    """A single-use sign-in link mailed to a member of staff.
+
+    Only hashes are kept: of the token in the link, and of the nonce in the
+    cookie of the browser that asked for it (a forwarded link does not work)."""
+
+    __tablename__ = "login_links"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    nonce_hash: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class WebSession(Base):
+    """A signed-in browser. ``token_hash``: the hash of the cookie's value.
+
+    It ends after ``web.idle_minutes`` without a request, or ``web.session_hours``
+    after sign-in, whichever comes first. ``second_factor``: False while a TOTP
+    code is still owed (the session then opens nothing but the code page)."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    address: Mapped[str] = mapped_column(String(320), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    second_factor: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LoginAttempt(Base):
+    """A request for a sign-in link or a code tried, for the rate limits.
+
+    ``client``: the address of the browser's host; ``kind``: link, token, totp."""
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    address: Mapped[str | None] = mapped_column(String(320))
+    client: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(8))
+    ok: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (Index("ix_login_attempts_client_at", "client", "at"),
+                      Index("ix_login_attempts_address_at", "address", "at"))

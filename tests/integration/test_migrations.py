@@ -17,12 +17,14 @@ from sqlalchemy.orm import Session
 
 from mailroom.store.migrate import alembic_config, current_revision, head_revision, upgrade
 from mailroom.store.models import Base, InboxItem
+from mailroom.store.search import include_in_schema_compare
 from tests.conftest import create_pg_database, drop_pg_database
 
 
 def test_models_and_migrations_agree(engine: Engine) -> None:
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(conn, opts={
+            "compare_type": True, "include_name": include_in_schema_compare})
         diff = compare_metadata(context, Base.metadata)
     assert diff == [], f"models and migrations differ: {diff}"
 
