@@ -12,6 +12,8 @@ CSV section     CSV key               metrics (JSON: the same, in ``cases``,
                                       ``first_response``, ``by_month``, …)
 ==============  ====================  ========================================
 period          current, previous     from, to (ISO dates)
+set_aside       all                   spam, out_of_remit (cases of the period
+                                      set aside: in no other figure)
 cases           opened                count, previous, change, change_percent
 first_response  all                   cases, answered, median_business_hours
 month           YYYY-MM               cases, previous (same month a year before)
@@ -88,7 +90,8 @@ def case_report(report: Report) -> Document:
         introduction=introduction(report),
         sections=(
             Section("key-figures", "Key figures", (key_figures(report),)),
-            Section("cases", "Cases", (cases_record(report), months_table(report),
+            Section("cases", "Cases", (cases_record(report), set_aside_record(report),
+                                       months_table(report),
                                        *breakdowns(report), response_record(report))),
             Section("escalations", "Escalations to platforms", (escalations_table(report),)),
             Section("repeats", "Accounts reported more than once",
@@ -96,7 +99,7 @@ def case_report(report: Report) -> Document:
         ),
         definitions=definitions(report),
         footnote=f"Business hours: {report.opening_hours}. A case naming several platforms "
-                 "counts under each.",
+                 f"counts under each.{set_aside_sentence(report)}",
     )
 
 
@@ -115,6 +118,17 @@ def introduction(report: Report) -> tuple[Span, ...]:
     return tuple(spans)
 
 
+def set_aside_sentence(report: Report) -> str:
+    """`` 2 more were set aside (spam 1, out of remit 1) and are not counted.``, or ""."""
+    aside = sum(report.set_aside.values())
+    if not aside:
+        return ""
+    kinds = ", ".join(f"{label(status).lower()} {n}" for status, n in report.set_aside.items()
+                      if n)
+    return (f" {aside} more {'case was' if aside == 1 else 'cases were'} set aside ({kinds}) "
+            f"and {'is' if aside == 1 else 'are'} not counted.")
+
+
 def key_figures(report: Report) -> Figures:
     cases, response, total = report.cases, report.first_response, report.escalation_total
     answered = for_people(total.answered / total.opened if total.opened else None, RATE)
@@ -131,6 +145,13 @@ def key_figures(report: Report) -> Figures:
         Figure("Removal rate", total.removal_rate, RATE, summary=False,
                detail="of escalations with an outcome, content removed"),
     ))
+
+
+def set_aside_record(report: Report) -> Record:
+    """Cases of the period set aside (spam, out of remit): in the data, not in the figures."""
+    return Record("set_aside", ("set_aside", "all"),
+                  tuple(Column(status) for status in report.set_aside),
+                  dict(report.set_aside))
 
 
 def cases_record(report: Report) -> Record:

@@ -10,7 +10,9 @@ same quarter last year").
 What is counted:
 
 - **cases opened**: tickets created in the period, not merged into another
-  (a merged ticket is a duplicate of the case it joined);
+  (a merged ticket is a duplicate of the case it joined) and not set aside as
+  spam or out of remit (``vocabulary.SET_ASIDE``): those are counted apart
+  (``set_aside``), and left out of every other figure;
 - **by month, category, professional role, platform**: the same tickets;
   a case naming two platforms counts once under each, a case naming none
   counts under none (so the platform counts need not add up to the total);
@@ -44,13 +46,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailroom.app import App
 from mailroom.hours import OpeningHours
 from mailroom.store.models import Escalation, Message, MessageTarget, Ticket
-from mailroom.vocabulary import EscalationOutcome
+from mailroom.vocabulary import SET_ASIDE, EscalationOutcome
 
 __all__ = [
     "OUTCOMES",
@@ -236,6 +238,7 @@ class Report:
     escalations: list[EscalationRow]
     escalation_total: EscalationRow
     repeats: list[RepeatRow] = field(default_factory=list)
+    set_aside: dict[str, int] = field(default_factory=dict)  # status -> cases of the period
     repeated_accounts: list[RepeatedAccount] | None = None  # None: not asked for
 
     @property
@@ -275,6 +278,7 @@ def build_report(app: App, period: Period, *, with_accounts: bool = False) -> Re
         earlier = _created(session, *previous.utc_bounds(tz))
         escalated = _escalations(session, *period.utc_bounds(tz))
         accounts = repeated_accounts(_account_reports(session, *period.utc_bounds(tz)))
+        set_aside = _set_aside(session, *period.utc_bounds(tz))
     names = {key: p.name for key, p in app.platforms.items()}
     rows = escalation_rows(escalated, names, app.hours)
     return Report(
@@ -289,7 +293,7 @@ def build_report(app: App, period: Period, *, with_accounts: bool = False) -> Re
         platform_names=names, first_response=response_times(cases, app.hours),
         escalations=rows, escalation_total=escalation_total(escalated, app.hours),
         repeats=repeat_rows(accounts, names),
-        repeated_accounts=accounts if with_accounts else None,
+        repeated_accounts=accounts if with_accounts else None, set_aside=set_aside,
     )
 
 
@@ -297,7 +301,8 @@ def _cases(session: Session, start: datetime, end: datetime) -> list[_Case]:
     stmt = select(
         Ticket.created_at, Ticket.category, Ticket.role, Ticket.platforms,
         Ticket.first_response_at,
-    ).where(Ticket.created_at >= start, Ticket.created_at < end, Ticket.merged_into.is_(None))
+    ).where(Ticket.created_at >= start, Ticket.created_at < end, Ticket.merged_into.is_(None),
+            Ticket.status.not_in(SET_ASIDE))
     return [
         _Case(created, category, role, tuple(dict.fromkeys(platforms or [])), first)
         for created, category, role, platforms, first in session.execute(stmt)
@@ -306,8 +311,18 @@ def _cases(session: Session, start: datetime, end: datetime) -> list[_Case]:
 
 def _created(session: Session, start: datetime, end: datetime) -> list[datetime]:
     stmt = select(Ticket.created_at).where(
-        Ticket.created_at >= start, Ticket.created_at < end, Ticket.merged_into.is_(None))
+        Ticket.created_at >= start, Ticket.created_at < end, Ticket.merged_into.is_(None),
+        Ticket.status.not_in(SET_ASIDE))
     return list(session.execute(stmt).scalars())
+
+
+def _set_aside(session: Session, start: datetime, end: datetime) -> dict[str, int]:
+    """Cases of the period set aside (spam, out of remit), by status: counted apart."""
+    stmt = select(Ticket.status, func.count()).where(
+        Ticket.created_at >= start, Ticket.created_at < end, Ticket.merged_into.is_(None),
+        Ticket.status.in_(SET_ASIDE)).group_by(Ticket.status)
+    found = {str(status): int(count) for status, count in session.execute(stmt)}
+    return {str(status): found.get(str(status), 0) for status in SET_ASIDE}
 
 
 def _escalations(session: Session, start: datetime, end: datetime) -> list[_Escalated]:
@@ -326,7 +341,8 @@ def _account_reports(
         .join(Message, MessageTarget.message_pk == Message.id)
         .join(Ticket, Message.ticket_id == Ticket.id)
         .where(Message.created_at >= start, Message.created_at < end,
-               MessageTarget.target.contains(":account:"), Ticket.merged_into.is_(None))
+               MessageTarget.target.contains(":account:"), Ticket.merged_into.is_(None),
+               Ticket.status.not_in(SET_ASIDE))
     )
     return [(target, url, ticket, at) for target, url, ticket, at in session.execute(stmt)
             if ticket is not None]

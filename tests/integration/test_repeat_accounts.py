@@ -149,3 +149,26 @@ def test_the_report_counts_repeat_accounts_and_names_them_only_when_asked(make_a
     listed = json.loads(render(named, "json", app.settings.template_dirs))["repeated_accounts"]
     assert listed == [{"url": "https://www.tiktok.com/@fakehead", "platform": "TikTok",
                        "cases": 3, "first": "2026-03-02", "last": "2026-03-04"}]
+
+
+def test_cases_set_aside_are_counted_apart_and_nowhere_else(make_app) -> None:  # type: ignore[no-untyped-def]
+    """Spam and out-of-remit cases are not the helpline's cases: the report says how many
+    were set aside, and leaves them out of every figure, repeat accounts included."""
+    clock = FixedClock(datetime(2026, 3, 2, 11, 0, tzinfo=UTC))
+    app = make_app(clock=clock)
+    first, second, third = report_all(app, clock)
+    with app.sessions.begin() as session:
+        session.get(Ticket, first.id).status = "spam"
+        session.get(Ticket, second.id).status = "out_of_remit"
+    period = Period(date(2026, 3, 1), date(2026, 3, 31))
+    report = build_report(app, period)
+    assert report.cases.current == 1 and report.by_platform == {"tiktok": 1}
+    assert report.set_aside == {"spam": 1, "out_of_remit": 1}
+    assert report.repeats == []  # one live case reported the account
+    text = render(case_report(report), "text", app.settings.template_dirs)
+    assert "2 more cases were set aside (spam 1, out of remit 1) and are not counted." in (
+        " ".join(text.split()))
+    data = json.loads(render(case_report(report), "json", app.settings.template_dirs))
+    assert data["set_aside"] == {"spam": 1, "out_of_remit": 1}
+    assert "set_aside,all,spam,1" in render(case_report(report), "csv",
+                                            app.settings.template_dirs)
