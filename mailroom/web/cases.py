@@ -31,6 +31,7 @@ ACCESS_ACTIONS = frozenset({"case.viewed", "file.downloaded", "file.refused", "c
 SORTS: dict[str, Any] = {
     "activity": Ticket.updated_at, "created": Ticket.created_at, "status": Ticket.status,
     "reference": Ticket.id, "category": Ticket.category, "assignee": Ticket.assignee,
+    "due": Ticket.sla_due_at,
 }
 ACTIVE = f"{TicketStatus.OPEN},{TicketStatus.WAITING}"
 

@@ -114,6 +114,19 @@ def test_the_queue_filters_sorts_and_pages(app: App, client: TestClient,
     assert "0 cases" in client.get("/", params={"platform": "instagram"}).text
 
 
+def test_the_queue_shows_priority_and_when_the_first_answer_is_due(
+        app: App, client: TestClient) -> None:
+    deliver(app, mail(subject="Urgent one"))
+    with app.sessions.begin() as session:
+        ticket = session.execute(select(Ticket)).scalar_one()
+        ticket.priority = "urgent"
+    page = client.get("/", params={"sort": "due", "order": "asc"})
+    assert "<th>Priority</th>" in page.text and "<th>First answer due</th>" in page.text
+    row = page.text[page.text.index("Urgent one"):]
+    row = row[:row.index("</tr>")]
+    assert "<td>urgent</td>" in row and "<td>2026-03-03 13:00</td>" in row
+
+
 # --- a case -------------------------------------------------------------------------------------
 
 
