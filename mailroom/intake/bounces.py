@@ -230,7 +230,7 @@ def _json_documents(msg: Message) -> Iterator[Any]:
     at before anything is decoded: most mail is not JSON)."""
     leaves = [p for p in walk_parts(msg, into_messages=False) if not p.is_multipart()]
     for part in leaves:
-        name = str(part.get_filename() or "").lower()
+        name = _part_name(part)
         if part.get_content_type() == "application/json" or name.endswith(".json"):
             yield from _parsed_json(_decoded_payload(part))
     body = next((p for p in leaves if p.get_content_type() == "text/plain"), None)
@@ -238,6 +238,15 @@ def _json_documents(msg: Message) -> Iterator[Any]:
     if body is not None and isinstance(raw, bytes) and _JSON_START.match(raw[:64].decode(
             "ascii", "replace")):
         yield from _parsed_json(_decoded_payload(body))
+
+
+def _part_name(part: Message) -> str:
+    """The part's file name, lower case; "" when it has none or it cannot be read (an
+    RFC 2231 name in a charset no codec decodes makes the library raise)."""
+    try:
+        return str(part.get_filename() or "").lower()
+    except (UnicodeError, LookupError, ValueError):
+        return ""
 
 
 def _parsed_json(text: str) -> Iterator[Any]:

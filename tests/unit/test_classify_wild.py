@@ -269,3 +269,14 @@ def test_a_platforms_noreply_saying_rejected_is_no_list_notice() -> None:
                "Subject: Your report was rejected\n",
                "Your report was rejected: the content requires approval by a reviewer.\n")
     assert run(msg).kind == Kind.NORMAL
+
+
+def test_a_file_name_no_codec_reads_is_no_reason_to_fail() -> None:
+    """A part named in RFC 2231 with a charset the library cannot decode with ('idna'
+    refuses the error handler) is looked at as a part without a name."""
+    raw = (b"From: jo@school.example\r\nTo: help@helpline.example\r\nSubject: hello\r\n"
+           b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n"
+           b"--B\r\nContent-Type: text/plain\r\n\r\nHello\r\n--B\r\n"
+           b"Content-Type: application/octet-stream\r\n"
+           b"Content-Disposition: attachment; filename*=idna''%FF%FE.json\r\n\r\nxx\r\n--B--\r\n")
+    assert run(email.message_from_bytes(raw, policy=compat32)).kind == Kind.NORMAL
