@@ -30,8 +30,9 @@ import contextlib
 import functools
 import logging
 import threading
+import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from email.message import Message as StdMessage
@@ -238,27 +239,122 @@ def write_message(app: App, item_id: int, prepared: Prepared | Failed) -> str:
         item = _claim(session, item_id, with_raw=False)
         if item is None:
             return InboxOutcome.SKIPPED
-        if isinstance(prepared, Failed):
-            return _fail(item, prepared.status, prepared.error, app)
-        # The row changes once, at the end (attempts, message, outcome in one UPDATE):
-        # a change made now would be written on its own when the savepoint begins.
-        savepoint = session.begin_nested()
-        try:
-            outcome, message = handle(app, session, item, prepared)
-            savepoint.commit()
-        except MailError as exc:
-            savepoint.rollback()
-            return _fail(item, InboxStatus.BAD, exc, app)
-        except Exception as exc:  # noqa: BLE001 - an internal error shunts the message
-            savepoint.rollback()
-            log.exception("inbox %s shunted", item_id)
-            return _fail(item, InboxStatus.SHUNT, exc, app)
-        # Core: the one change to the row, without a unit of work of its own.
-        session.connection().execute(_ITEM_DONE, {
-            "item_id": item.id, "attempts": item.attempts + 1, "outcome": outcome,
-            "message_pk": message.id if message is not None else None,
-            "processed_at": app.now()})
+        outcome, done = write_claimed(app, session, item, prepared)
+        if done is not None:
+            # Core: the one change to the row, without a unit of work of its own.
+            session.connection().execute(_ITEM_DONE, done)
         return outcome
+
+
+def write_claimed(
+    app: App, session: Session, item: InboxItem, prepared: Prepared | Failed
+) -> tuple[str, dict[str, Any] | None]:
+    """Record the failure, or thread, store and queue, for a claimed row inside a
+    savepoint (an error → ``bad``/``shunt``, and nothing of the message is
+    written). Returns the outcome and, for a message handled, the values of the
+    row's one change (:data:`_ITEM_DONE`), for the caller to make."""
+    if isinstance(prepared, Failed):
+        return _fail(item, prepared.status, prepared.error, app), None
+    # The row changes once, at the end (attempts, message, outcome in one UPDATE):
+    # a change made now would be written on its own when the savepoint begins.
+    savepoint = session.begin_nested()
+    try:
+        outcome, message = handle(app, session, item, prepared)
+        savepoint.commit()
+    except MailError as exc:
+        savepoint.rollback()
+        return _fail(item, InboxStatus.BAD, exc, app), None
+    except Exception as exc:  # noqa: BLE001 - an internal error shunts the message
+        savepoint.rollback()
+        log.exception("inbox %s shunted", item.id)
+        return _fail(item, InboxStatus.SHUNT, exc, app), None
+    return outcome, {
+        "item_id": item.id, "attempts": item.attempts + 1, "outcome": outcome,
+        "message_pk": message.id if message is not None else None,
+        "processed_at": app.now()}
+
+
+# --- many rows at once: ``mailroom ingest`` of a folder or a mailbox ----------------------
+
+WRITE_SLICE = 0.5  # seconds: the longest a batch keeps the write lock before it commits
+
+
+def process_batch(app: App, items: Sequence[tuple[int, bytes]],
+                  outcomes: dict[int, str]) -> None:
+    """Steps 2–7 for rows the caller has just stored, with their bytes (``mailroom
+    ingest``): the same work as :func:`process_item` for each, in fewer
+    transactions. Each row's outcome goes into ``outcomes`` once its
+    transaction has committed.
+
+    The rows are read in one short transaction, prepared one by one outside any
+    (parse, classify, extract), then written in as few transactions as fit in
+    :data:`WRITE_SLICE` each (on SQLite the doors wait for the write lock
+    meanwhile). Inside one, every message has its own savepoint, as in
+    :func:`write_message`: a message that fails rolls back to it and is marked
+    ``bad`` or ``shunt``, and the others go on; each starts with an empty
+    session, so it reads what the ones before it wrote as a new transaction
+    would. A process killed before a commit leaves the rows of that
+    transaction ``new``, and the next run processes them from the start.
+    The ids must be distinct. Raises ``StoreUnavailable`` when the database
+    goes away; the rows not in ``outcomes`` then stay ``new``.
+    """
+    with unavailable_as_store_error():
+        rows = _read_new_many(app, [item_id for item_id, _raw in items])
+        prepared = {item_id: prepare(app, rows[item_id], raw)
+                    for item_id, raw in items if item_id in rows}
+        for item_id, _raw in items:
+            if item_id not in rows:
+                outcomes[item_id] = InboxOutcome.SKIPPED
+        waiting = list(prepared)
+        while waiting:
+            waiting = _write_slice(app, waiting, prepared, outcomes)
+
+
+def _write_slice(app: App, ids: list[int], prepared: dict[int, Prepared | Failed],
+                 outcomes: dict[int, str]) -> list[int]:
+    """One write transaction over the first of ``ids``; the ids left for the next."""
+    began = time.monotonic()
+    written: dict[int, str] = {}
+    done: list[dict[str, Any]] = []
+    rest: list[int] = []
+    with app.sessions.begin() as session:
+        claimed = _claim_many(session, ids)
+        for index, item_id in enumerate(ids):
+            item = claimed.get(item_id)
+            if item is None:  # another worker took it meanwhile
+                written[item_id] = InboxOutcome.SKIPPED
+                continue
+            session.expunge_all()  # what the messages before it left behind
+            session.add(item)
+            written[item_id], values = write_claimed(app, session, item, prepared.pop(item_id))
+            if values is not None:
+                done.append(values)
+            session.flush()
+            if time.monotonic() - began >= WRITE_SLICE:
+                rest = ids[index + 1:]
+                break
+        if done:
+            session.connection().execute(_ITEM_DONE, done)
+    outcomes.update(written)
+    return rest
+
+
+def _read_new_many(app: App, ids: Sequence[int]) -> dict[int, InboxItem]:
+    """The rows still ``new`` (without their bytes), read and let go."""
+    with app.sessions() as session:
+        return {item.id: item for item in session.execute(
+            _MANY_NEW.options(defer(InboxItem.raw)), {"ids": list(ids)}).scalars()}
+
+
+def _claim_many(session: Session, ids: Sequence[int]) -> dict[int, InboxItem]:
+    stmt = _MANY_NEW.options(defer(InboxItem.raw))
+    if is_postgres(session):
+        stmt = stmt.with_for_update(skip_locked=True)
+    return {item.id: item for item in session.execute(stmt, {"ids": list(ids)}).scalars()}
+
+
+_MANY_NEW = select(InboxItem).where(InboxItem.id.in_(bindparam("ids", expanding=True)),
+                                    InboxItem.status == InboxStatus.NEW)
 
 
 _ITEM_DONE = (
