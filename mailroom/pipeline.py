@@ -277,6 +277,7 @@ def write_claimed(
 # --- many rows at once: ``mailroom ingest`` of a folder or a mailbox ----------------------
 
 WRITE_SLICE = 0.5  # seconds: the longest a batch keeps the write lock before it commits
+CLAIM_CHUNK = 20  # rows claimed by one SELECT
 
 
 def process_batch(app: App, items: Sequence[tuple[int, bytes]],
@@ -317,9 +318,11 @@ def _write_slice(app: App, ids: list[int], prepared: dict[int, Prepared | Failed
     written: dict[int, str] = {}
     done: list[dict[str, Any]] = []
     rest: list[int] = []
+    claimed: dict[int, InboxItem] = {}
     with app.sessions.begin() as session:
-        claimed = _claim_many(session, ids)
         for index, item_id in enumerate(ids):
+            if index % CLAIM_CHUNK == 0:  # claimed a few at a time: a slice may end early
+                claimed = _claim_many(session, ids[index:index + CLAIM_CHUNK])
             item = claimed.get(item_id)
             if item is None:  # another worker took it meanwhile
                 written[item_id] = InboxOutcome.SKIPPED
@@ -858,7 +861,7 @@ def flag_illegal_content(app: App, session: Session, incoming: Incoming) -> None
     ticket = incoming.ticket
     if ticket is None:
         return
-    listed = _listed_attachments(session, incoming.parsed)
+    listed = incoming.listed = _listed_attachments(session, incoming.parsed)
     if listed:
         flag_listed_files(app, session, ticket, listed)
     if incoming.speaker != Speaker.REQUESTER or is_judged_illegal(ticket):
@@ -945,7 +948,10 @@ def _store_attachments(app: App, message: Message, incoming: Incoming) -> None:
     assert session is not None
     ticket = incoming.ticket or (session.get(Ticket, live_ticket(session, message.ticket_id))
                                  if message.ticket_id else None)
-    listed = _listed_attachments(session, incoming.parsed)
+    # Asked once a message: flag_illegal_content asked before anything was written, and
+    # what was listed since can only be the files of a case that is illegal now.
+    listed = (incoming.listed if incoming.listed is not None
+              else _listed_attachments(session, incoming.parsed))
     illegal_case = ticket is not None and is_illegal_case(ticket)
     for attachment in incoming.parsed.attachments:
         illegal = illegal_case or attachment.sha256 in listed

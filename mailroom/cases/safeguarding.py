@@ -134,7 +134,8 @@ def matches_keywords(text: str, keywords: Sequence[str]) -> list[str]:
     """The keywords (syntax in the module docstring) that ``text`` matches."""
     lowered = text.lower()
     return [k for k in keywords
-            if k.strip() and all(p.search(lowered) for p in _keyword_patterns(k.lower()))]
+            if k.strip() and all(piece in lowered for piece in _keyword_pieces(k.lower()))
+            and all(p.search(lowered) for p in _keyword_patterns(k.lower()))]
 
 
 def keyword_category(text: str, settings: Settings) -> tuple[str, list[str]] | None:
@@ -152,6 +153,18 @@ def _keyword_patterns(keyword: str) -> tuple[re.Pattern[str], ...]:
     phrases = [part.split() for part in keyword.split("+") if part.strip()]
     return tuple(re.compile(r"(?<!\w)" + r"[\s\-]+".join(map(_word_pattern, words)) + r"(?!\w)")
                  for words in phrases)
+
+
+@functools.lru_cache(maxsize=4096)
+def _keyword_pieces(keyword: str) -> tuple[str, ...]:
+    """For each phrase of the keyword, its longest literal piece: text without one of
+    them cannot match, and ``in`` tells so faster than the patterns."""
+    found = []
+    for part in keyword.split("+"):
+        pieces = [piece for word in part.split()
+                  for piece in word.removesuffix("*").split("-")]
+        found.append(max(pieces, key=len, default=""))
+    return tuple(found)
 
 
 def _word_pattern(word: str) -> str:
