@@ -3,7 +3,8 @@
 The servers run in this process (their own threads, as in ``mailroom
 run``); the load comes from ``bench.smtp_load`` in a separate process, so
 client and server do not share an interpreter lock. The mailroom door is
-``HelplineHandler`` + ``SmtpDoor`` with ``store_raw`` as the accept step,
+``HelplineHandler`` + ``SmtpDoor`` handing each message to the doors' inbox
+(``runtime.doors.door_inbox``: ``store_raw``),
 exactly as the daemon wires it; the inbox worker is not running, so the
 figure is the door's own.
 """
@@ -22,7 +23,7 @@ from typing import Any
 from bench.bare_smtp import bare_controller
 from bench.env import Site
 from mailroom.doors.smtp import HelplineHandler, SmtpDoor
-from mailroom.store.inbox import store_raw
+from mailroom.runtime.doors import door_inbox
 
 REPO = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -49,13 +50,9 @@ def bare_server(max_size: int) -> Iterator[int]:
 def mailroom_door(site: Site) -> Iterator[int]:
     """The real door storing into ``site``'s database, on a free port."""
     app = site.app()
-
-    def accept(raw: bytes, mail_from: str | None, rcpt_to: list[str]) -> None:
-        store_raw(app.door_sessions, raw, door="smtp", mail_from=mail_from, rcpt_to=rcpt_to)
-
     settings = site.settings
     port = free_port()
-    door = SmtpDoor(HelplineHandler(accept, settings.domains), host=HOST, port=port,
+    door = SmtpDoor(HelplineHandler(door_inbox(app), settings.domains), host=HOST, port=port,
                     max_size=settings.smtp_max_size, hostname=settings.domain)
     door.start()
     try:
