@@ -27,6 +27,7 @@ from mailroom.runtime.doors import door_inbox
 
 REPO = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
+MAX_CLIENTS = 100  # connections the door takes from the load generator
 
 
 def free_port() -> int:
@@ -52,8 +53,10 @@ def mailroom_door(site: Site) -> Iterator[int]:
     app = site.app()
     settings = site.settings
     port = free_port()
+    # The load's clients all come from 127.0.0.1: the per-client limit would refuse most.
     door = SmtpDoor(HelplineHandler(door_inbox(app), settings.domains), host=HOST, port=port,
-                    max_size=settings.smtp_max_size, hostname=settings.domain)
+                    max_size=settings.smtp_max_size, hostname=settings.domain,
+                    max_connections_per_client=MAX_CLIENTS)
     door.start()
     try:
         yield port
