@@ -176,19 +176,24 @@ def _word_pattern(word: str) -> str:
 
 
 def outgoing_attachments(
-    app: App, ticket: Ticket, message: Message
+    app: App, ticket: Ticket, message: Message, *, listed: set[str] | None = None
 ) -> tuple[list[StoredFile], int, str | None]:
     """The attachments of ``message`` that may be forwarded, how many were withheld, and why.
 
     A listed file withholds them all and flags the case (it may have been merged
     with the case that listed it). The files go by reference:
     :func:`files_held_at_send` is asked again when the mail is sent.
+
+    ``listed``: the SHA-256 of the message's files on the list, when the pipeline
+    asked in the same transaction before it stored them (what was listed since
+    can only be files of a case that is illegal now, whose files all stay).
     """
     rows = list(message.attachments)
     if not rows:
         return [], 0, None
     session = object_session(message)
-    listed = listed_rows(session, rows) if session is not None else set()
+    if listed is None:
+        listed = listed_rows(session, rows) if session is not None else set()
     if listed and session is not None:
         flag_listed_files(app, session, ticket, listed)
     if is_illegal_case(ticket):
