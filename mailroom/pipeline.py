@@ -729,14 +729,15 @@ def act_on_mail(app: App, session: Session, incoming: Incoming, decision: Thread
     if decision.merge:
         join_conversation(app, session, incoming, decision)
     incoming.extracted = reading_for(app, incoming)
-    flag_illegal_content(app, session, incoming)
     if incoming.extracted.platforms:
         known = list(ticket.platforms or [])
         ticket.platforms = known + [p for p in incoming.extracted.platforms if p not in known]
-    # Set before the message is stored, so that the ticket's changes go in one UPDATE.
+    # Set before anything is asked of the database (the blocklist, then the message
+    # stored), so that the ticket's changes (a new one's reference too) go in one UPDATE.
     ticket.updated_at = now
     if incoming.created and incoming.speaker == Speaker.REQUESTER:
         start_case(app, incoming, now)
+    flag_illegal_content(app, session, incoming)
     message = store_message(app, session, incoming, kind=incoming.speaker, ticket_id=ticket.id)
     if incoming.links is None or incoming.links.orphans:
         adopt_orphans(session, message)
