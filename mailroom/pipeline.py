@@ -74,7 +74,7 @@ from mailroom.cases.safeguarding import (
     withheld_name,
 )
 from mailroom.cases.tickets import open_ticket, record_event, set_status
-from mailroom.errors import MailError
+from mailroom.errors import MailError, StoreUnavailable
 from mailroom.intake.authresults import authentication_failure, check_authentication
 from mailroom.intake.bounces import parse_bounce
 from mailroom.intake.classify import (
@@ -268,10 +268,14 @@ def write_claimed(
         savepoint.rollback()
         log.exception("inbox %s shunted", item.id)
         return _fail(item, InboxStatus.SHUNT, exc, app), None
-    return outcome, {
-        "item_id": item.id, "attempts": item.attempts + 1, "outcome": outcome,
-        "message_pk": message.id if message is not None else None,
-        "processed_at": app.now()}
+    return outcome, _done(app, item, outcome, message)
+
+
+def _done(app: App, item: InboxItem, outcome: str, message: Message | None) -> dict[str, Any]:
+    """The values of a handled row's one change (:data:`_ITEM_DONE`)."""
+    return {"item_id": item.id, "attempts": item.attempts + 1, "outcome": outcome,
+            "message_pk": message.id if message is not None else None,
+            "processed_at": app.now()}
 
 
 # --- many rows at once: ``mailroom ingest`` of a folder or a mailbox ----------------------
@@ -290,9 +294,10 @@ def process_batch(app: App, items: Sequence[tuple[int, bytes]],
     The rows are read in one short transaction, prepared one by one outside any
     (parse, classify, extract), then written in as few transactions as fit in
     :data:`WRITE_SLICE` each (on SQLite the doors wait for the write lock
-    meanwhile). Inside one, every message has its own savepoint, as in
-    :func:`write_message`: a message that fails rolls back to it and is marked
-    ``bad`` or ``shunt``, and the others go on; each starts with an empty
+    meanwhile). Should a message of one fail, the transaction is written
+    again with a savepoint per message, as in :func:`write_message`: the one
+    that fails rolls back to it and is marked ``bad`` or ``shunt``, and the
+    others go on (:func:`_write_slice`). Each message starts with an empty
     session, so it reads what the ones before it wrote as a new transaction
     would. A process killed before a commit leaves the rows of that
     transaction ``new``, and the next run processes them from the start.
@@ -313,7 +318,25 @@ def process_batch(app: App, items: Sequence[tuple[int, bytes]],
 
 def _write_slice(app: App, ids: list[int], prepared: dict[int, Prepared | Failed],
                  outcomes: dict[int, str]) -> list[int]:
-    """One write transaction over the first of ``ids``; the ids left for the next."""
+    """One write transaction over the first of ``ids``; the ids left for the next.
+
+    First without a savepoint per message (two statements each): when every
+    message goes through, that is all. When one fails, the whole transaction
+    is rolled back and the slice is written again with a savepoint per message
+    (:func:`write_claimed`), so that only the failing one is marked. The work
+    is only written by the transaction that commits; what is outside it (a
+    blob, idempotent) is the same either way."""
+    try:
+        return _write_slice_once(app, ids, prepared, outcomes, guarded=False)
+    except StoreUnavailable:
+        raise
+    except Exception:  # noqa: BLE001 - any failure: again, each message on its own
+        log.info("a message failed in a batch: its transaction again, a savepoint each")
+    return _write_slice_once(app, ids, prepared, outcomes, guarded=True)
+
+
+def _write_slice_once(app: App, ids: list[int], prepared: dict[int, Prepared | Failed],
+                      outcomes: dict[int, str], *, guarded: bool) -> list[int]:
     began = time.monotonic()
     written: dict[int, str] = {}
     done: list[dict[str, Any]] = []
@@ -329,7 +352,8 @@ def _write_slice(app: App, ids: list[int], prepared: dict[int, Prepared | Failed
                 continue
             session.expunge_all()  # what the messages before it left behind
             session.add(item)
-            written[item_id], values = write_claimed(app, session, item, prepared.pop(item_id))
+            write = write_claimed if guarded else _write_unguarded
+            written[item_id], values = write(app, session, item, prepared[item_id])
             if values is not None:
                 done.append(values)
             session.flush()
@@ -338,8 +362,20 @@ def _write_slice(app: App, ids: list[int], prepared: dict[int, Prepared | Failed
                 break
         if done:
             session.connection().execute(_ITEM_DONE, done)
+    for item_id in written:
+        prepared.pop(item_id, None)
     outcomes.update(written)
     return rest
+
+
+def _write_unguarded(
+    app: App, session: Session, item: InboxItem, prepared: Prepared | Failed
+) -> tuple[str, dict[str, Any] | None]:
+    """:func:`write_claimed` without the savepoint: an error goes up to the caller."""
+    if isinstance(prepared, Failed):
+        return _fail(item, prepared.status, prepared.error, app), None
+    outcome, message = handle(app, session, item, prepared)
+    return outcome, _done(app, item, outcome, message)
 
 
 def _read_new_many(app: App, ids: Sequence[int]) -> dict[int, InboxItem]:
