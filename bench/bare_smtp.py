@@ -27,9 +27,21 @@ class BareHandler:
         return OK
 
 
+class _AnyPortController(Controller):
+    """aiosmtpd's controller, able to listen on port 0: :attr:`port` becomes the port
+    the system gave, read from the bound socket before the first connection to itself."""
+
+    def _trigger_server(self) -> None:
+        sockets = getattr(self.server, "sockets", None)  # an asyncio.Server once bound
+        if sockets:
+            self.port = int(sockets[0].getsockname()[1])
+        super()._trigger_server()
+
+
 def bare_controller(host: str, port: int, max_size: int) -> Controller:
-    return Controller(BareHandler(), hostname=host, port=port, data_size_limit=max_size,
-                      decode_data=False, ready_timeout=10.0, enable_SMTPUTF8=True)
+    """The bare server on ``port`` (0: any free port; ``.port`` says which once started)."""
+    return _AnyPortController(BareHandler(), hostname=host, port=port, data_size_limit=max_size,
+                              decode_data=False, ready_timeout=10.0, enable_SMTPUTF8=True)
 
 
 def main() -> None:

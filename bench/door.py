@@ -3,17 +3,17 @@
 The servers run in this process (their own threads, as in ``mailroom
 run``); the load comes from ``bench.smtp_load`` in a separate process, so
 client and server do not share an interpreter lock. The mailroom door is
-``HelplineHandler`` + ``SmtpDoor`` handing each message to the doors' inbox
-(``runtime.doors.door_inbox``: ``store_raw``),
-exactly as the daemon wires it; the inbox worker is not running, so the
-figure is the door's own.
+``HelplineHandler`` + ``SmtpDoor`` with the doors' inbox, as the daemon wires
+it, but with room for every client: the clients stand for as many sending
+servers, yet all come from 127.0.0.1, which ``max_connections_per_client``
+would otherwise turn away. The inbox worker is not running, so the figure is
+the door's own.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -27,39 +27,30 @@ from mailroom.runtime.doors import door_inbox
 
 REPO = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
-MAX_CLIENTS = 100  # connections the door takes from the load generator
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.contextmanager
 def bare_server(max_size: int) -> Iterator[int]:
-    port = free_port()
-    controller = bare_controller(HOST, port, max_size)
+    controller = bare_controller(HOST, 0, max_size)  # any free port
     controller.start()
     try:
-        yield port
+        yield int(controller.port)
     finally:
         controller.stop()
 
 
 @contextlib.contextmanager
-def mailroom_door(site: Site) -> Iterator[int]:
-    """The real door storing into ``site``'s database, on a free port."""
+def mailroom_door(site: Site, *, clients: int) -> Iterator[int]:
+    """The real door storing into ``site``'s database, on any free port (it says which)."""
     app = site.app()
-    settings = site.settings
-    port = free_port()
-    # The load's clients all come from 127.0.0.1: the per-client limit would refuse most.
-    door = SmtpDoor(HelplineHandler(door_inbox(app), settings.domains), host=HOST, port=port,
-                    max_size=settings.smtp_max_size, hostname=settings.domain,
-                    max_connections_per_client=MAX_CLIENTS)
+    s = site.settings
+    handler = HelplineHandler(door_inbox(app), s.domains, max_recipients=s.smtp_max_recipients)
+    door = SmtpDoor(handler, host=HOST, port=0, max_size=s.smtp_max_size, hostname=s.domain,
+                    max_connections_per_client=max(clients, s.smtp_max_connections_per_client),
+                    idle_timeout=s.smtp_idle_timeout)
     door.start()
     try:
-        yield port
+        yield door.port
     finally:
         door.stop()
         app.close()

@@ -3,11 +3,12 @@
 Runs the parts in order: parse-only floor, full ingest (SQLite and
 PostgreSQL), ingest cost with a small and a large history, the SMTP door
 under concurrent clients, the hostile message (the longest write transaction
-while it is processed), peak memory. A part that fails becomes an error
-row; the others still run. The table is printed and written as JSON to
-``bench/results/latest.json``. Scratch files (databases, the mbox) live in a
-temporary directory that is removed at the end; PostgreSQL databases are
-created and dropped. ``--quick`` runs everything small, as a smoke test.
+while it is processed), the inputs that once made a parser quadratic, peak
+memory. A part that fails becomes an error row; the others still run. The
+table is printed and written as JSON to ``bench/results/latest.json``. Scratch
+files (databases, the mbox) live in a temporary directory that is removed at
+the end; PostgreSQL databases are created and dropped. ``--quick`` runs
+everything small, as a smoke test.
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ PARTS: tuple[tuple[str, Callable[[Context], list[Figure]]], ...] = (
     ("history", sections.history_section),
     ("smtp", sections.smtp_section),
     ("hostile", sections.hostile_section),
+    ("slow-inputs", sections.slow_inputs_section),
     ("memory", sections.memory_section),
+    ("console", sections.console_section),
 )
 QUICK = Options(corpus=120, sample=60, large_history=5_000, smtp_seconds=1.5, smtp_rounds=1,
                 mbox_bytes=60_000_000)

@@ -1,4 +1,4 @@
-"""The six parts of the benchmark, each returning rows of the table.
+"""The seven parts of the benchmark, each returning rows of the table.
 
 Every part takes the shared :class:`Context` (scratch directory, corpus,
 options) and returns :class:`~bench.report.Figure` rows; ``bench.run`` calls
@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import door, hostile, measure, memory
+from bench import console, door, hostile, measure, memory, slow_inputs
 from bench.corpus import ThreadTail, generate_sample
 from bench.env import Site, site
 from bench.history import seed_history, threads_for
@@ -28,11 +29,14 @@ from mailroom.settings import Settings
 INGEST_FLOOR_SHARE = 0.5  # ingest CPU per message at most 2 x the parse floor's
 INGEST_STATEMENTS = 8  # SQL statements per message on PostgreSQL
 HISTORY_RATIO = 1.2
+CONSOLE_PAGE_LIMIT = 1.0  # seconds: the slowest console page at 100,000 messages
 SMTP_RATE_SHARE = 0.6
 SMTP_P99_FACTOR = 2.0
 MBOX_RSS_LIMIT = 300e6
 ATTACHMENT_RSS_FACTOR = 6.0
 HOSTILE_WRITE_LIMIT = 1.0  # seconds: the longest a message may keep the doors waiting
+SLOW_INPUT_LIMIT = 1.0  # CPU seconds for any one input that once backtracked
+CORPUS_PARSE_LIMIT = 1.0  # CPU seconds to parse any one message of the shared corpora
 
 
 @dataclass(frozen=True)
@@ -209,6 +213,37 @@ def _apps(sites: dict[str, Site]) -> Iterator[dict[str, App]]:
             app.close()
 
 
+# --- the staff console over a large history ----------------------------------------------
+
+
+def console_section(ctx: Context) -> list[Figure]:
+    figures = []
+    for backend in ctx.backends:
+        with site(backend, ctx.scratch(f"console-{backend}")) as where:
+            app = where.app()
+            try:
+                began = time.perf_counter()
+                seed_history(app.engine, ctx.options.large_history)
+                seeded = time.perf_counter() - began
+                timed = console.time_pages(app, ctx.options.large_history)
+            finally:
+                app.close()
+        slowest = max(t.slowest for t in timed)
+        worst = max(timed, key=lambda t: t.median)
+        figures.append(Figure(
+            f"console pages at {ctx.options.large_history:,} messages, "
+            f"{backend_label(backend)}",
+            f"slowest median {worst.median * 1000:.0f} ms ({worst.name}), "
+            f"slowest fetch {slowest * 1000:.0f} ms",
+            f"<= {CONSOLE_PAGE_LIMIT:g} s", slowest <= CONSOLE_PAGE_LIMIT and all(
+                t.status == 200 for t in timed),
+            data={"seed_seconds": round(seeded, 1), "pages": [
+                {"page": t.name, "path": t.path, "status": t.status,
+                 "median_ms": round(t.median * 1000, 1),
+                 "slowest_ms": round(t.slowest * 1000, 1)} for t in timed]}))
+    return figures
+
+
 # --- 4. the SMTP door --------------------------------------------------------------------
 
 
@@ -219,7 +254,8 @@ def smtp_section(ctx: Context) -> list[Figure]:
         ports = {"bare": stack.enter_context(door.bare_server(36 * 1024 * 1024))}
         for backend in ctx.backends:
             where = stack.enter_context(site(backend, ctx.scratch(f"smtp-{backend}")))
-            ports[backend] = stack.enter_context(door.mailroom_door(where))
+            ports[backend] = stack.enter_context(door.mailroom_door(
+                where, clients=opts.smtp_clients))
         for _ in range(opts.smtp_rounds):  # alternate, so load changes hit all alike
             for name, port in ports.items():
                 runs[name].append(door.run_load(port, ctx.mail_dir, clients=opts.smtp_clients,
@@ -298,7 +334,34 @@ def hostile_section(ctx: Context) -> list[Figure]:
     return figures
 
 
-# --- 6. peak memory ------------------------------------------------------------------------
+# --- 6. slow inputs ----------------------------------------------------------------------
+
+
+def slow_inputs_section(ctx: Context) -> list[Figure]:
+    """The inputs that once made a parser quadratic, and the slowest real message to parse:
+    CPU time, so that other work on the machine does not count."""
+    timed = slow_inputs.pathological()
+    worst = max(timed, key=lambda t: t.seconds)
+    figures = [Figure(
+        f"slow inputs ({len(timed)}, tests/pathological.py): the slowest, CPU",
+        f"{worst.seconds * 1000:.1f} ms ({worst.name})", f"<= {SLOW_INPUT_LIMIT:.0f} s",
+        worst.seconds <= SLOW_INPUT_LIMIT,
+        data={t.name: round(t.seconds * 1000, 2) for t in timed})]
+    parsed = slow_inputs.corpus_parses()
+    if not parsed:
+        ctx.notes.append("shared corpora absent: their parse times were not measured")
+        return figures
+    slowest = sorted(parsed, key=lambda t: t.seconds, reverse=True)
+    figures.append(Figure(
+        f"parse_message, slowest of {len(parsed)} corpus messages, CPU",
+        f"{slowest[0].seconds * 1000:.1f} ms ({slowest[0].name})",
+        f"<= {CORPUS_PARSE_LIMIT:.0f} s", slowest[0].seconds <= CORPUS_PARSE_LIMIT,
+        data={"total_seconds": round(sum(t.seconds for t in parsed), 2),
+              "slowest_ms": {t.name: round(t.seconds * 1000, 2) for t in slowest[:10]}}))
+    return figures
+
+
+# --- 7. peak memory ------------------------------------------------------------------------
 
 
 def memory_section(ctx: Context) -> list[Figure]:

@@ -53,10 +53,16 @@ from mailroom.addresses import (
 from mailroom.app import App
 from mailroom.cases import participants
 from mailroom.cases.commands import parse_commands
-from mailroom.cases.escalations import escalation_for_message, handle_platform_reply
+from mailroom.cases.deliveries import clear_failing, mark_failing
+from mailroom.cases.escalations import (
+    escalation_for_message,
+    escalation_of_token,
+    handle_platform_reply,
+)
 from mailroom.cases.incoming import Incoming, Readings
 from mailroom.cases.merging import link_related, may_merge_by_itself, merge_tickets
 from mailroom.cases.practitioner import handle_practitioner_reply
+from mailroom.cases.repeats import record_targets
 from mailroom.cases.replies import (
     Audience,
     refuse_practitioner_reply,
@@ -76,7 +82,7 @@ from mailroom.cases.safeguarding import (
 from mailroom.cases.tickets import open_ticket, record_event, set_status
 from mailroom.errors import MailError, StoreUnavailable
 from mailroom.intake.authresults import authentication_failure, check_authentication
-from mailroom.intake.bounces import parse_bounce
+from mailroom.intake.bounces import BounceInfo, parse_bounce
 from mailroom.intake.classify import (
     Classification,
     ClassificationKind,
@@ -85,7 +91,7 @@ from mailroom.intake.classify import (
 )
 from mailroom.intake.extract import Extracted, extract
 from mailroom.intake.limits import MessageLimits, parse_within_limits
-from mailroom.intake.message import parse_mime
+from mailroom.intake.message import parse_mime, with_envelope_sender
 from mailroom.intake.threads import (
     ThreadDecision,
     ThreadFacts,
@@ -200,6 +206,7 @@ def prepare(app: App, item: InboxItem, raw: bytes) -> Prepared | Failed:
     classify, and extract what a person wrote (an internal error → ``shunt``)."""
     try:
         parsed, tree = parse_within_limits(raw, message_limits(app))
+        parsed = with_envelope_sender(parsed, item.mail_from)
     except Exception as exc:  # noqa: BLE001 - any parser failure means unparseable
         return Failed(InboxStatus.BAD, exc)
     try:
@@ -526,8 +533,8 @@ def act(app: App, session: Session, incoming: Incoming) -> str:
     kind = incoming.classification.kind
     if kind == ClassificationKind.BOUNCE:
         return act_on_bounce(app, session, incoming)
-    decision = find_thread(thread_facts(app, incoming, escalation),
-                           ThreadStore(session, incoming.links))
+    decision = find_thread(thread_facts(app, incoming, escalation or escalation_of_token(
+        session, incoming.token)), ThreadStore(session, incoming.links))
     if kind == ClassificationKind.LOOP:
         return record_unanswered(app, session, incoming, decision, outcome=InboxOutcome.LOOP)
     if kind == ClassificationKind.AUTO_REPLY:
@@ -706,7 +713,7 @@ def thread_facts(
 def act_on_bounce(app: App, session: Session, incoming: Incoming) -> str:
     """Record a bounce against the outgoing message it bounces; never open a ticket."""
     info = parse_bounce(incoming.std)
-    ticket_id = None
+    ticket_id, original = None, None
     if info.original_message_id:
         original = session.execute(
             select(Message).where(Message.message_id == info.original_message_id)
@@ -722,7 +729,25 @@ def act_on_bounce(app: App, session: Session, incoming: Incoming) -> str:
         record_event(session, action="bounce.received", actor=_sender(incoming), at=app.now(),
                      ticket_id=ticket_id, message_pk=message.id,
                      recipients=list(info.recipients), original=info.original_message_id)
+        ticket = session.get(Ticket, ticket_id)
+        if ticket is not None and original is not None and info.permanent is not False:
+            failed = info.recipients or _sole_recipient(original)
+            mark_failing(app, session, ticket, failed, reason=_bounce_reason(incoming, info),
+                         bounce=message)
     return InboxOutcome.BOUNCE
+
+
+def _sole_recipient(original: Message) -> tuple[str, ...]:
+    """The bounced mail's recipient, when a bounce names none and there was only one."""
+    sent_to = original.recipients or {}
+    people = [*sent_to.get("to", []), *sent_to.get("cc", [])]
+    return (people[0],) if len(people) == 1 else ()
+
+
+def _bounce_reason(incoming: Incoming, info: BounceInfo) -> str:
+    said = " ".join((incoming.parsed.subject or "").split())[:200] or "a delivery failure"
+    kind = "permanent failure" if info.permanent else "failure (permanence not stated)"
+    return f"{said} ({kind}, from {_sender(incoming)})"
 
 
 def record_unanswered(
@@ -856,6 +881,9 @@ def after_message(
         return
     sender = incoming.parsed.sender
     known = incoming.created or bool(sender and participants.may_receive(ticket, sender.addr))
+    if sender is not None:
+        clear_failing(session, ticket, sender.addr, actor=actor, at=now,
+                      why="mail arrived from it", message_pk=message.id)
     participants.record_pending(session, ticket, _people(app, incoming), at=now,
                                 message_pk=message.id, actor=actor)
     if not known:
@@ -954,8 +982,9 @@ def store_message(
         flags=sorted({*incoming.flags, *incoming.classification.reasons}),
         created_at=app.now(), attachments=[],  # known empty until stored below: no SELECT
     )
-    if incoming.token and incoming.token.kind == TokenKind.ESCALATION:
-        message.escalation_id = incoming.token.ident
+    token = incoming.token
+    if token and token.kind == TokenKind.ESCALATION and token.role == TokenRole.PLATFORM:
+        message.escalation_id = token.ident  # a practitioner's reply is not the platform's
     session.add(message)
     session.flush()
     # Core, one executemany: nothing reads these rows back through this session.
@@ -963,6 +992,8 @@ def store_message(
     if refs:
         session.connection().execute(
             _INSERT_REFS, [{"message_pk": message.id, "ref": ref} for ref in refs])
+    if kind == Speaker.REQUESTER and message.urls:
+        record_targets(session, message.id, message.urls)
     _store_attachments(app, message, incoming)
     incoming.message = message  # process_item points the inbox row at it
     return message

@@ -1,6 +1,6 @@
 """The platform directory: who to escalate to, and which URLs belong to whom.
 
-``config/platforms.toml`` holds one ``[platforms.<key>]`` table per platform.
+``mailroom/data/platforms.toml`` holds one ``[platforms.<key>]`` table per platform.
 ``load_platforms`` takes the parsed TOML (a dict, so this module never reads
 files) and returns the platforms plus one line per problem, each naming the key
 (``platforms.tiktok.follow_up_days: expected a positive integer, got "x"``), so

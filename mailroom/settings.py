@@ -18,14 +18,16 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.engine import make_url
 
 from mailroom.errors import ConfigError
 from mailroom.private import create_private_file, make_private_dir
+from mailroom.resources import PLATFORMS, TEMPLATES, shipped_path
 
-DEFAULT_CONFIG = Path("config/mailroom.toml")
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CONFIG_NAME = "mailroom.toml"  # read from the data directory when no other file is named
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ADDRESS_RE = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+$")
 
@@ -35,9 +37,11 @@ ENV_KEYS: dict[str, tuple[str, str]] = {
     "MAILROOM_HELPLINE_ADDRESS": ("helpline", "address"),
     "MAILROOM_OUTBOUND_URL": ("outbound", "url"),
     "MAILROOM_SMTP_LISTEN": ("smtp", "listen"),
+    "MAILROOM_WEB_LISTEN": ("web", "listen"),
     "MAILROOM_PRACTITIONERS": ("practitioners", "addresses"),
     "MAILROOM_PLATFORMS": ("paths", "platforms"),
     "MAILROOM_SECRET": ("security", "secret"),
+    "MAILROOM_HOME": ("paths", "var_dir"),
 }
 
 
@@ -86,6 +90,21 @@ class Signposting:
 
 
 @dataclass(frozen=True)
+class StatusLimits:
+    """When ``mailroom status`` says something needs an admin (``[status]``)."""
+
+    outbox_max_queued: int = 100  # unsent messages
+    outbox_max_wait_minutes: int = 30  # the oldest unsent message's wait
+    inbox_max_wait_minutes: int = 15  # the oldest message not processed yet
+    failed_window_hours: int = 24  # bad and shunt messages counted over this window
+    max_recent_bad: int = 10
+    max_recent_shunt: int = 0
+    imap_max_silence_minutes: int = 15  # since an account's last successful poll
+    job_grace_minutes: int = 15  # a job is late after its interval and this
+    disk_min_free_mb: int = 1024  # free space where the data directory is
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything mailroom is configured with. Built only by :func:`load_settings`."""
 
@@ -125,7 +144,7 @@ class Settings:
     trusted_authserv_ids: tuple[str, ...]
     var_dir: Path
     platforms_path: Path
-    templates_dir: Path
+    template_dirs: tuple[Path, ...]  # searched in order: the configured folder, the shipped one
     attachments_dir: Path
     illegal_keywords: tuple[str, ...]
     sextortion_keywords: tuple[str, ...]
@@ -138,9 +157,26 @@ class Settings:
     smtp_max_recipients: int = 50
     smtp_max_connections_per_client: int = 10
     smtp_idle_timeout: float = 60.0
+    digest_enabled: bool = True
     max_attachments: int = 100
     max_mime_parts: int = 1000
     max_header_bytes: int = 256 * 1024
+    status_limits: StatusLimits = field(default_factory=StatusLimits)
+    smtp_tls_certificate: Path | None = None
+    smtp_tls_key: Path | None = None
+    smtp_require_starttls: bool = False
+    log_format: str = "text"
+    log_file: Path | None = None
+    secret_file: Path | None = None  # where the signing key is kept; None: config or env
+    web_enabled: bool = True
+    web_host: str = "127.0.0.1"
+    web_port: int = 8025
+    web_base_url: str | None = None  # the console's address in sign-in links
+    web_idle_minutes: int = 30
+    web_session_hours: int = 12
+    web_totp_roles: tuple[str, ...] = ("admin",)  # roles that must use a second factor
+    web_tls_cert: Path | None = None
+    web_tls_key: Path | None = None
 
     @property
     def domain(self) -> str:
@@ -283,12 +319,25 @@ def _database_url(value: Any) -> str:
 
 def _outbound_url(value: Any) -> str:
     url = _nonempty(value)
-    scheme = urlsplit(url).scheme
-    if scheme not in ("file", "smtp", "smtps"):
-        raise Invalid(f"expected file://DIR, smtp://HOST:PORT or smtps://…, got {_show(url)}")
-    if scheme != "file" and not urlsplit(url).hostname:
+    parts = urlsplit(url)
+    if parts.scheme not in ("file", "smtp", "smtps"):
+        raise Invalid(f"expected file:///DIR, smtp://HOST:PORT or smtps://…, got {_show(url)}")
+    if parts.scheme != "file" and not parts.hostname:
         raise Invalid(f"an SMTP relay URL needs a host, got {_show(url)}")
+    if parts.scheme == "file" and parts.netloc not in ("", "localhost"):
+        raise Invalid(f"{_show(url)} names the host {_show(parts.netloc)}: write "
+                      "file:///ABSOLUTE/DIR, or file:DIR for a folder in the data directory")
     return url
+
+
+def _absolute(value: Any) -> Path:
+    """The data directory: absolute (``~`` allowed), never taken relative to where
+    a command happens to run."""
+    path = Path(_nonempty(value)).expanduser()
+    if not path.is_absolute():
+        raise Invalid(f"expected an absolute path (the data directory never depends on the "
+                      f"working directory), got {_show(value)}")
+    return path
 
 
 def _listen(value: Any) -> tuple[str, int]:
@@ -297,6 +346,19 @@ def _listen(value: Any) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
         raise Invalid(f"expected HOST:PORT (port 0: any free port), got {_show(value)}")
     return host.strip("[]"), int(port)
+
+
+def _base_url(value: Any) -> str:
+    url = _nonempty(value).rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+        raise Invalid(f"expected http(s)://HOST[:PORT][/PATH], got {_show(value)}")
+    return url
+
+
+def _roles(value: Any) -> tuple[str, ...]:
+    """Staff roles (checked against ``vocabulary.StaffRole`` by the console)."""
+    return tuple(role.lower() for role in _strings(value) if role)
 
 
 def _tag(value: Any) -> str:
@@ -317,6 +379,16 @@ def _keywords(value: Any) -> tuple[str, ...]:
         if any(re.search(r"\*\w|^\*|\s\*|-\*", part) for part in parts):
             raise Invalid(f"* may only end a word, in {_show(word)}")
     return words
+
+
+LOG_FORMATS = ("text", "json")
+
+
+def _log_format(value: Any) -> str:
+    text = _nonempty(value).lower()
+    if text not in LOG_FORMATS:
+        raise Invalid(f"expected {' or '.join(LOG_FORMATS)}, got {_show(value)}")
+    return text
 
 
 SERVICE_KEYS = ("name", "url", "phone", "note")
@@ -436,7 +508,7 @@ SCHEMA: dict[str, dict[str, tuple[Parser, Any]]] = {
         "closes": (_clock, "16:00"),
         "holidays": (_dates, []),
     },
-    "database": {"url": (_database_url, "sqlite:///var/mailroom.db")},
+    "database": {"url": (_database_url, None)},  # None: SQLite in the data directory
     "smtp": {
         "enabled": (_bool, True),
         "listen": (_listen, "127.0.0.1:2525"),
@@ -444,9 +516,12 @@ SCHEMA: dict[str, dict[str, tuple[Parser, Any]]] = {
         "max_recipients": (_int(1), 50),
         "max_connections_per_client": (_int(1), 10),
         "idle_timeout_seconds": (_number, 60.0),
+        "tls_certificate": (_nonempty, None),
+        "tls_key": (_nonempty, None),
+        "require_starttls": (_bool, False),
     },
     "outbound": {
-        "url": (_outbound_url, "file://var/outbox-sent"),
+        "url": (_outbound_url, None),  # None: files in <data directory>/outbox-sent
         "max_attempts": (_int(1), 8),
         "retry_seconds": (_int(1), 60),
     },
@@ -466,6 +541,7 @@ SCHEMA: dict[str, dict[str, tuple[Parser, Any]]] = {
         "max_age_days_on_import": (_int(0), 7),
     },
     "sla": {"first_response_hours": (_number, 8.0)},
+    "digest": {"enabled": (_bool, True)},
     "retention": {"closed_ticket_months": (_int(1), 12)},
     "security": {
         "secret": (_nonempty, None),
@@ -473,9 +549,9 @@ SCHEMA: dict[str, dict[str, tuple[Parser, Any]]] = {
         "trusted_authserv_ids": (_strings, []),
     },
     "paths": {
-        "var_dir": (_nonempty, "var"),
-        "platforms": (_nonempty, "config/platforms.toml"),
-        "templates": (_nonempty, "templates"),
+        "var_dir": (_absolute, None),  # None: MAILROOM_HOME, else default_data_dir()
+        "platforms": (_nonempty, None),
+        "templates": (_nonempty, None),
         "attachments": (_nonempty, None),
     },
     "safeguarding": {
@@ -492,10 +568,35 @@ SCHEMA: dict[str, dict[str, tuple[Parser, Any]]] = {
         "police_report": (_services, DEFAULT_POLICE_REPORT),
         "support": (_services, DEFAULT_SUPPORT),
     },
+    "web": {
+        "enabled": (_bool, True),
+        "listen": (_listen, "127.0.0.1:8025"),
+        "base_url": (_base_url, None),
+        "idle_minutes": (_int(1), 30),
+        "session_hours": (_int(1), 12),
+        "totp_required_roles": (_roles, ["admin"]),
+        "tls_cert": (_nonempty, None),
+        "tls_key": (_nonempty, None),
+    },
     "limits": {
         "max_attachments": (_int(0), 100),
         "max_mime_parts": (_int(1), 1000),
         "max_header_bytes": (_int(1024), 256 * 1024),
+    },
+    "status": {
+        "outbox_max_queued": (_int(1), StatusLimits.outbox_max_queued),
+        "outbox_max_wait_minutes": (_int(1), StatusLimits.outbox_max_wait_minutes),
+        "inbox_max_wait_minutes": (_int(1), StatusLimits.inbox_max_wait_minutes),
+        "failed_window_hours": (_int(1), StatusLimits.failed_window_hours),
+        "max_recent_bad": (_int(0), StatusLimits.max_recent_bad),
+        "max_recent_shunt": (_int(0), StatusLimits.max_recent_shunt),
+        "imap_max_silence_minutes": (_int(1), StatusLimits.imap_max_silence_minutes),
+        "job_grace_minutes": (_int(0), StatusLimits.job_grace_minutes),
+        "disk_min_free_mb": (_int(0), StatusLimits.disk_min_free_mb),
+    },
+    "logging": {
+        "format": (_log_format, "text"),
+        "file": (_nonempty, None),
     },
     "tickets": {
         "categories": (
@@ -550,10 +651,23 @@ def load_settings(
                 raw[section][key] = env[var]
     problems: list[str] = []
     values = _validate(raw, problems)
-    imap = _imap_accounts(raw.get("imap", []), env, problems)
+    var_dir = values["paths"]["var_dir"] or default_data_dir(env)
+    _check_tls(values["smtp"], problems)
+    imap = _imap_accounts(raw.get("imap", []), env, problems, var_dir)
     if problems:
         raise ConfigError(problems)
-    return _build(values, imap, source)
+    return _build(values, imap, source, env)
+
+
+def _check_tls(smtp: dict[str, Any], problems: list[str]) -> None:
+    """A certificate needs its key (and the key its certificate); requiring STARTTLS
+    needs both."""
+    cert, key = smtp.get("tls_certificate"), smtp.get("tls_key")
+    if bool(cert) != bool(key):
+        missing = "tls_key" if cert else "tls_certificate"
+        problems.append(f"smtp.{missing}: required with smtp.tls_certificate and smtp.tls_key")
+    elif smtp.get("require_starttls") and not cert:
+        problems.append("smtp.require_starttls: needs smtp.tls_certificate and smtp.tls_key")
 
 
 def _config_path(path: str | Path | None, env: Mapping[str, str]) -> Path | None:
@@ -561,9 +675,12 @@ def _config_path(path: str | Path | None, env: Mapping[str, str]) -> Path | None
     if chosen:
         candidate = Path(chosen)
         if not candidate.is_file():
-            raise ConfigError([f"config: no such file {candidate}"])
+            raise ConfigError([f"no such file {candidate}"])
         return candidate
-    return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
+    home = env.get("MAILROOM_HOME")
+    data_dir = Path(home).expanduser() if home else default_data_dir(env)
+    default = data_dir / CONFIG_NAME
+    return default if data_dir.is_absolute() and default.is_file() else None
 
 
 def _read_toml(source: Path) -> dict[str, Any]:
@@ -571,9 +688,9 @@ def _read_toml(source: Path) -> dict[str, Any]:
         with source.open("rb") as handle:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([f"config: {source} is not valid TOML: {exc}"]) from None
+        raise ConfigError([f"{source} is not valid TOML: {exc}"]) from None
     except OSError as exc:
-        raise ConfigError([f"config: cannot read {source}: {exc.strerror}"]) from None
+        raise ConfigError([f"cannot read {source}: {exc.strerror}"]) from None
 
 
 def _validate(raw: dict[str, Any], problems: list[str]) -> dict[str, dict[str, Any]]:
@@ -611,7 +728,7 @@ def _validate_table(
 
 
 def _imap_accounts(
-    given: Any, env: Mapping[str, str], problems: list[str]
+    given: Any, env: Mapping[str, str], problems: list[str], var_dir: Path
 ) -> tuple[ImapAccount, ...]:
     if not isinstance(given, list):
         problems.append("imap: expected an array of tables ([[imap]])")
@@ -627,7 +744,7 @@ def _imap_accounts(
         for required in ("name", "host", "username"):
             if values.get(required) is None and f"{prefix}.{required}" not in str(problems):
                 problems.append(f"{prefix}.{required}: required")
-        password = _imap_password(prefix, values, env, problems)
+        password = _imap_password(prefix, values, env, problems, var_dir)
         if values.get("security") not in ("tls", "starttls", "none"):
             problems.append(f"{prefix}.security: expected tls, starttls or none")
         if len(problems) == before:
@@ -636,7 +753,8 @@ def _imap_accounts(
 
 
 def _imap_password(
-    prefix: str, values: dict[str, Any], env: Mapping[str, str], problems: list[str]
+    prefix: str, values: dict[str, Any], env: Mapping[str, str], problems: list[str],
+    var_dir: Path,
 ) -> str:
     if values.get("password") is not None:
         return str(values["password"])
@@ -647,7 +765,7 @@ def _imap_password(
         return env.get(name, "")
     if values.get("password_file"):
         try:
-            return Path(values["password_file"]).read_text().strip()
+            return in_data_dir(var_dir, values["password_file"], "").read_text().strip()
         except OSError as exc:
             problems.append(f"{prefix}.password_file: cannot read it ({exc.strerror})")
             return ""
@@ -666,23 +784,61 @@ def _make_account(values: dict[str, Any], password: str) -> ImapAccount:
     )
 
 
+def default_data_dir(env: Mapping[str, str]) -> Path:
+    """Where mailroom keeps its data when neither ``paths.var_dir`` nor ``MAILROOM_HOME``
+    says: ``$XDG_DATA_HOME/mailroom``, else ``~/.local/share/mailroom``."""
+    base = env.get("XDG_DATA_HOME") or ""
+    home = Path(env.get("HOME") or Path.home())
+    return (Path(base) if Path(base).is_absolute() else home / ".local" / "share") / "mailroom"
+
+
+def in_data_dir(var_dir: Path, name: str | None, default: str) -> Path:
+    """A configured path; a relative one (and the default) is inside the data directory."""
+    return var_dir / Path(name or default).expanduser()
+
+
+def _sqlite_in(var_dir: Path, url: str | None) -> str:
+    """The database URL, with a relative SQLite file taken in the data directory."""
+    if url is None:
+        return f"sqlite:///{var_dir / 'mailroom.db'}"
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database \
+            or parsed.database == ":memory:" or Path(parsed.database).is_absolute():
+        return url
+    return parsed.set(database=str(var_dir / parsed.database)).render_as_string(
+        hide_password=False)
+
+
+def _outbound_in(var_dir: Path, url: str | None) -> str:
+    """The outbound URL, a ``file:`` folder made absolute: ``file:///…`` always."""
+    if url is None:
+        return (var_dir / "outbox-sent").as_uri()
+    parts = urlsplit(url)
+    if parts.scheme != "file":
+        return url
+    return in_data_dir(var_dir, unquote(parts.path), "outbox-sent").as_uri()
+
+
 def _build(
-    v: dict[str, dict[str, Any]], imap: tuple[ImapAccount, ...], source: Path | None
+    v: dict[str, dict[str, Any]], imap: tuple[ImapAccount, ...], source: Path | None,
+    env: Mapping[str, str],
 ) -> Settings:
     helpline, paths = v["helpline"], v["paths"]
-    var_dir = Path(paths["var_dir"])
+    var_dir = paths["var_dir"] or default_data_dir(env)
     address = helpline["address"]
     domains = tuple(d.lower() for d in helpline["domains"]) or (address.rsplit("@", 1)[1],)
     smtp_host, smtp_port = v["smtp"]["listen"]
+    web = v["web"]
+    web_host, web_port = web["listen"]
     return Settings(
         helpline_name=helpline["name"], helpline_address=address, domains=domains,
         subject_tag=helpline["subject_tag"], reference_prefix=helpline["reference_prefix"],
         timezone=helpline["timezone"], opening_days=helpline["opening_days"],
         opens=helpline["opens"], closes=helpline["closes"], holidays=helpline["holidays"],
-        database_url=v["database"]["url"],
+        database_url=_sqlite_in(var_dir, v["database"]["url"]),
         smtp_enabled=v["smtp"]["enabled"], smtp_host=smtp_host, smtp_port=smtp_port,
         smtp_max_size=v["smtp"]["max_message_size"], imap_accounts=imap,
-        outbound_url=v["outbound"]["url"],
+        outbound_url=_outbound_in(var_dir, v["outbound"]["url"]),
         outbound_max_attempts=v["outbound"]["max_attempts"],
         outbound_retry_seconds=v["outbound"]["retry_seconds"],
         practitioners=v["practitioners"]["addresses"],
@@ -701,9 +857,11 @@ def _build(
         secret=_secret(v["security"], var_dir),
         trusted_authserv_ids=tuple(
             i.lower() for i in v["security"]["trusted_authserv_ids"] if i) or domains,
-        var_dir=var_dir, platforms_path=_resource(paths["platforms"]),
-        templates_dir=_resource(paths["templates"]),
-        attachments_dir=Path(paths["attachments"] or var_dir / "attachments"),
+        var_dir=var_dir,
+        platforms_path=(in_data_dir(var_dir, paths["platforms"], "") if paths["platforms"]
+                        else shipped_path(PLATFORMS)),
+        template_dirs=_template_dirs(var_dir, paths["templates"]),
+        attachments_dir=in_data_dir(var_dir, paths["attachments"], "attachments"),
         illegal_keywords=v["safeguarding"]["illegal_keywords"],
         sextortion_keywords=v["safeguarding"]["sextortion_keywords"],
         store_illegal_attachments=v["safeguarding"]["store_illegal_attachments"],
@@ -713,25 +871,42 @@ def _build(
         smtp_max_recipients=v["smtp"]["max_recipients"],
         smtp_max_connections_per_client=v["smtp"]["max_connections_per_client"],
         smtp_idle_timeout=v["smtp"]["idle_timeout_seconds"],
+        digest_enabled=v["digest"]["enabled"],
         max_attachments=v["limits"]["max_attachments"],
         max_mime_parts=v["limits"]["max_mime_parts"],
         max_header_bytes=v["limits"]["max_header_bytes"],
+        status_limits=StatusLimits(**v["status"]),
+        smtp_tls_certificate=_optional_in(var_dir, v["smtp"]["tls_certificate"]),
+        smtp_tls_key=_optional_in(var_dir, v["smtp"]["tls_key"]),
+        smtp_require_starttls=v["smtp"]["require_starttls"],
+        log_format=v["logging"]["format"],
+        log_file=_optional_in(var_dir, v["logging"]["file"]),
+        secret_file=_secret_path(v["security"], var_dir),
+        web_enabled=web["enabled"], web_host=web_host, web_port=web_port,
+        web_base_url=web["base_url"], web_idle_minutes=web["idle_minutes"],
+        web_session_hours=web["session_hours"], web_totp_roles=web["totp_required_roles"],
+        web_tls_cert=_optional_in(var_dir, web["tls_cert"]),
+        web_tls_key=_optional_in(var_dir, web["tls_key"]),
     )
 
 
-def _resource(name: str) -> Path:
-    """A shipped file or folder: as given when it exists, else beside the package."""
-    path = Path(name)
-    if path.is_absolute() or path.exists() or not (PROJECT_ROOT / path).exists():
-        return path
-    return PROJECT_ROOT / path
+def _optional_in(var_dir: Path, value: str | None) -> Path | None:
+    """A path that may be left out; a relative one is inside the data directory."""
+    return in_data_dir(var_dir, value, "") if value else None
+
+
+def _template_dirs(var_dir: Path, configured: str | None) -> tuple[Path, ...]:
+    """Templates are looked up in the configured folder first, then in the shipped ones:
+    a helpline adds or overrides a template without copying the others."""
+    shipped = shipped_path(TEMPLATES)
+    return (in_data_dir(var_dir, configured, ""), shipped) if configured else (shipped,)
 
 
 def _secret(security: dict[str, Any], var_dir: Path) -> bytes:
     """The signing key: from config/env, a named file, or generated once under var/."""
-    if security.get("secret"):
+    path = _secret_path(security, var_dir)
+    if path is None:
         return str(security["secret"]).encode()
-    path = Path(security["secret_file"]) if security.get("secret_file") else var_dir / "secret"
     try:
         return path.read_bytes().strip()
     except FileNotFoundError:
@@ -739,6 +914,13 @@ def _secret(security: dict[str, Any], var_dir: Path) -> bytes:
     except OSError as exc:
         raise ConfigError([f"security.secret_file: cannot read {path} ({exc.strerror})"]) from None
     return _generate_secret(path)
+
+
+def _secret_path(security: dict[str, Any], var_dir: Path) -> Path | None:
+    """The file that holds the signing key; None when the configuration gives the key."""
+    if security.get("secret"):
+        return None
+    return in_data_dir(var_dir, security.get("secret_file"), "secret")
 
 
 def _generate_secret(path: Path) -> bytes:

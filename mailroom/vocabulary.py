@@ -44,7 +44,10 @@ __all__ = [
     "ParticipantRole",
     "ParticipantState",
     "SYSTEM_ACTOR",
+    "SET_ASIDE",
     "Speaker",
+    "TicketPriority",
+    "StaffRole",
     "TicketStatus",
 ]
 
@@ -55,6 +58,21 @@ class TicketStatus(StrEnum):
     OPEN = "open"  # the helpline's turn
     WAITING = "waiting"  # answered; waiting for the requester
     CLOSED = "closed"
+    SPAM = "spam"  # set aside (#spam): not a case; nothing is sent
+    OUT_OF_REMIT = "out_of_remit"  # set aside (#out-of-remit): not for this helpline
+
+
+# Cases set aside: no longer worked, and not counted as the helpline's cases in reports.
+SET_ASIDE = (TicketStatus.SPAM, TicketStatus.OUT_OF_REMIT)
+
+
+class TicketPriority(StrEnum):
+    """``tickets.priority`` (``#priority``), most pressing first."""
+
+    URGENT = "urgent"
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
 
 
 class InboxStatus(StrEnum):
@@ -100,12 +118,17 @@ class OutboxKind(StrEnum):
     RELAY = "relay"  # to the requester: a practitioner's answer
     CLOSURE = "closure"  # to the requester: the case is closed
     NOTIFICATION = "notification"  # to practitioners: new mail on a case, a platform's news
-    COMMAND_ERROR = "command_error"  # to a practitioner: their commands ran nothing
-    COMMAND_DONE = "command_done"  # to a practitioner: part of their reply was not done
+    COMMAND_ERROR = "command_error"  # to a practitioner: commands of their reply were refused
+    COMMAND_DONE = "command_done"  # to a practitioner: part of their reply was not done or held
+    OUTCOME = "outcome"  # to practitioners: an escalation's outcome recorded (reply to correct)
+    HELP = "help"  # to a practitioner: the commands and canned answers (#help)
+    REMINDER = "reminder"  # to a practitioner: the reminder they set (#remind)
     PRACTITIONER_LINK = "practitioner_link"  # to a practitioner: their reply ran nothing
     OUTBOX_FAILED = "outbox_failed"  # to practitioners: a mail could not be delivered
     ESCALATION = "escalation"  # to a platform: the report
     FOLLOW_UP = "follow_up"  # to a platform: the report again, unanswered
+    DIGEST = "digest"  # to practitioners: the day's work, at opening time
+    SIGN_IN = "sign_in"  # to a member of staff: their link to the staff console
 
 
 class EscalationStatus(StrEnum):
@@ -165,3 +188,12 @@ class AutomaticKind(StrEnum):
     AUTO_REPLY = "auto_reply"
     LOOP = "loop"  # our own mail come back
     BOUNCE = "bounce"
+
+
+class StaffRole(StrEnum):
+    """What a member of staff may do in the console; each role may do what the one
+    before it may."""
+
+    PRACTITIONER = "practitioner"  # cases: read, search, act
+    MANAGER = "manager"  # and reports, the audit trail
+    ADMIN = "admin"  # and users

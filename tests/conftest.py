@@ -38,6 +38,26 @@ def create_pg_database() -> str:
     return new_pg_database("mailroom_t_")
 
 
+REAL_HOME = os.environ.get("HOME", "")  # before private_home replaces it (pip's cache is there)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A home of the test run's own: settings without a data directory fall back to
+    ``~/.local/share/mailroom``, which must never be the real one."""
+    home = tmp_path_factory.mktemp("home")
+    saved = {name: os.environ.get(name) for name in ("HOME", "XDG_DATA_HOME", "MAILROOM_HOME")}
+    os.environ["HOME"] = str(home)
+    os.environ.pop("XDG_DATA_HOME", None)
+    os.environ.pop("MAILROOM_HOME", None)
+    yield home
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A migrated PostgreSQL database shared by the run (tables emptied per test)."""

@@ -1,9 +1,17 @@
 """A throwaway Dovecot IMAP server on loopback, for tests that talk real IMAP.
 
 ``DovecotServer`` writes a private configuration and passwd-file into a
-temporary directory, starts ``dovecot -c CONF`` on a free 127.0.0.1 port, waits
-until it greets, and stops it with ``dovecot -c CONF stop``. Mail lives in
-Maildirs under the same directory, which :meth:`DovecotServer.close` removes.
+temporary directory, starts ``dovecot -F -c CONF`` on a 127.0.0.1 port the
+test holds, waits until it greets, and stops it with ``dovecot -c CONF stop``.
+Mail lives in Maildirs under the same directory, which
+:meth:`DovecotServer.close` removes.
+
+Dovecot cannot listen on port 0 and report the port it got, so the port is a
+:class:`tests.ports.PortReservation`, held from creation to :meth:`close`.
+Each start hands Dovecot a socket already listening on it, the way systemd's
+socket activation does (``LISTEN_FDS``; Debian builds Dovecot with it): Dovecot
+uses that socket instead of binding one. While the server is stopped,
+connections are refused and no other process can take the port.
 
     with DovecotServer.create() as server:
         mailbox = server.add_mailbox()            # a fresh user with an empty INBOX
@@ -24,6 +32,7 @@ import contextlib
 import grp
 import os
 import pwd
+import shlex
 import shutil
 import signal
 import socket
@@ -42,10 +51,11 @@ from types import TracebackType
 from imapclient import IMAPClient
 
 from mailroom.settings import ImapAccount
+from tests.ports import PortReservation
 
 HOST = "127.0.0.1"
 USER_POOL = 64  # logins written before start: Dovecot re-reads its passwd-file once a second
-START_TIMEOUT = 15.0
+START_TIMEOUT = 60.0  # until it greets: generous, a busy machine is slow to start it
 STOP_TIMEOUT = 10.0
 
 CONFIG_TEMPLATE = """\
@@ -120,12 +130,6 @@ def find_binary() -> str | None:
     return shutil.which("dovecot") or shutil.which("dovecot", path="/usr/sbin:/usr/local/sbin")
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 class DovecotServer:
     """One private Dovecot instance; ``start``/``stop`` may be called repeatedly."""
 
@@ -133,11 +137,13 @@ class DovecotServer:
         self.root = root
         self.binary = binary
         self.host = HOST
-        self.port = free_port()
+        self._reservation = PortReservation(HOST)
+        self.port = self._reservation.port
         self.config = root / "dovecot.conf"
         self.passwd = root / "passwd"
         self._extra = extra_config
         self._pid: int | None = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._pool = [_new_user() for _ in range(USER_POOL)]
         self._prepare()
 
@@ -206,17 +212,26 @@ class DovecotServer:
     # --- process -------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the master process and wait until the IMAP port greets."""
+        """Start the master process on the held port and wait until the port greets."""
         # The daemon inherits stdout/stderr: a pipe would never reach EOF, so use a file.
         errors = self.root / "start.err"
-        with errors.open("w") as handle:
-            result = subprocess.run(
-                [self.binary, "-c", str(self.config)],
-                stdin=subprocess.DEVNULL, stdout=handle, stderr=handle, check=False,
-            )
-        if result.returncode != 0:
-            raise DovecotError(f"dovecot failed to start: {errors.read_text()}\n{self.log_tail()}")
-        self._pid = self._read_pid()
+        listener = self._reservation.listener()
+        try:
+            fd = listener.fileno()
+            # systemd's protocol: the socket as fd 3, LISTEN_PID naming the process that
+            # uses it (the shell's pid, which exec keeps for dovecot); bash, since some
+            # shells cannot name a descriptor above 9
+            renumber = f"exec 3<&{fd} {fd}<&-; " if fd != 3 else ""
+            command = (f"{renumber}LISTEN_PID=$$ LISTEN_FDS=1 exec "
+                       f"{shlex.quote(self.binary)} -F -c {shlex.quote(str(self.config))}")
+            with errors.open("w") as handle:
+                self._process = subprocess.Popen(
+                    ["bash", "-c", command], pass_fds=[fd],
+                    stdin=subprocess.DEVNULL, stdout=handle, stderr=handle,
+                )
+        finally:
+            listener.close()  # Dovecot has its own copy; once it stops, nothing listens
+        self._pid = self._process.pid
         self._wait_until_ready()
 
     def stop(self) -> None:
@@ -236,6 +251,9 @@ class DovecotServer:
         )
         _end_processes([self._pid])
         _end_processes([pid for pid in children if self._owns(pid)])
+        if self._process is not None:
+            self._process.wait(timeout=STOP_TIMEOUT)  # reap it
+            self._process = None
         self._pid = None
 
     def kill_sessions(self) -> None:
@@ -262,6 +280,7 @@ class DovecotServer:
         try:
             self.stop()
         finally:
+            self._reservation.close()
             shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> DovecotServer:
@@ -272,19 +291,13 @@ class DovecotServer:
     ) -> None:
         self.close()
 
-    def _read_pid(self) -> int:
-        pidfile = self.root / "run" / "master.pid"
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            text = pidfile.read_text().strip() if pidfile.exists() else ""
-            if text.isdigit():
-                return int(text)
-            time.sleep(0.02)
-        raise DovecotError(f"dovecot wrote no pid file\n{self.log_tail()}")
-
     def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                errors = (self.root / "start.err").read_text()
+                self.stop()
+                raise DovecotError(f"dovecot failed to start: {errors}\n{self.log_tail()}")
             if self._greets():
                 return
             time.sleep(0.05)

@@ -37,17 +37,19 @@ def toml_value(value: Any) -> str:
 
 
 def build_settings(tmp_path: Path, db_url: str, **sections: dict[str, Any]) -> Settings:
-    """Settings for a test: its own var/ dir, the repo's platforms and templates."""
+    """Settings for a test: its own var/ dir, the shipped platforms and templates."""
     base: dict[str, dict[str, Any]] = {
         "helpline": {"address": "helpline@helpline.example", "name": "Test Helpline"},
         "database": {"url": db_url},
         "practitioners": {"addresses": list(PRACTITIONERS)},
         "security": {"secret": "test-secret-key"},
         "smtp": {"listen": "127.0.0.1:2525"},
+        "web": {"listen": "127.0.0.1:0"},
         "outbound": {"url": f"file://{tmp_path / 'var' / 'outbox-sent'}"},
-        "paths": {"var_dir": str(tmp_path / "var"),
-                  "platforms": str(REPO / "config" / "platforms.toml"),
-                  "templates": str(REPO / "templates")},
+        "paths": {"var_dir": str(tmp_path / "var")},
+        # The digest goes out at opening time by the real clock of daemons and ticks: tests
+        # that want it turn it on (tests/integration/test_digest.py).
+        "digest": {"enabled": False},
     }
     for name, values in sections.items():
         base.setdefault(name, {}).update(values)

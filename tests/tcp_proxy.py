@@ -2,7 +2,9 @@
 
 Used in front of PostgreSQL: ``down()`` closes the listening socket and every
 open connection (the client sees the server vanish), ``up()`` listens again
-on the same port.
+on the same port. The port is held from the start to :meth:`TcpProxy.close`
+(:class:`tests.ports.PortReservation`): while the proxy is down, connections
+are refused and no other process can take the port.
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ import selectors
 import socket
 import threading
 
+from tests.ports import PortReservation
+
 
 class TcpProxy:
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
-        self.port = 0
+        self._reservation = PortReservation()
+        self.port = self._reservation.port
         self._listener: socket.socket | None = None
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
@@ -31,12 +36,8 @@ class TcpProxy:
         self.close()
 
     def up(self) -> None:
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(64)
+        listener = self._reservation.listener(64)
         listener.settimeout(0.2)
-        self.port = listener.getsockname()[1]
         self._listener = listener
         self._stop.clear()
         self._accept_thread = threading.Thread(target=self._accept_loop, daemon=True)
@@ -58,6 +59,7 @@ class TcpProxy:
 
     def close(self) -> None:
         self.down()
+        self._reservation.close()
 
     def _accept_loop(self) -> None:
         assert self._listener is not None

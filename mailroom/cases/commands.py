@@ -4,11 +4,14 @@ A practitioner steers a case from the mail client by starting the reply with
 command lines, one per line, before any other text (blank lines may come
 before and between them)::
 
-    #assign me|ADDRESS          #status open|waiting|closed
+    #assign me|ADDRESS          #status open|waiting|closed    #priority urgent|high|normal|low
     #category NAME              #role NAME
-    #escalate PLATFORM [URL…]   #outcome removed|restricted|declined|no_action [PLATFORM]
-    #note                       #close
+    #context TEXT               #escalate PLATFORM [URL…]      #evidence [FILE…]
+    #outcome removed|restricted|declined|no_action [PLATFORM]
+    #note                       #reply NAME                    #close
+    #spam                       #out-of-remit
     #allow ADDRESS|all          #remove ADDRESS    #merge REF    #withhold
+    #remind DATE                #send              #help
 
 The first line that is not a command ends the block; everything from there on
 is the body, the text relayed to the requester (unless ``#note`` keeps the
@@ -18,8 +21,10 @@ so ``#note called the school`` works as people write it.
 Names and enumerated values are case-insensitive (``#Status Closed``), and the
 bold or italic marks that an HTML mail client adds around a line
 (``*#note*``, ``**#status closed**``) are ignored; otherwise the syntax is strict: an
-unknown command or a bad value becomes an error sentence for the reply to the
-practitioner, and the caller runs nothing.
+unknown command or a bad value becomes an error sentence (naming the valid values)
+for the report to the practitioner. The caller runs the commands that are valid
+and refuses the others (:func:`sort_commands`); see :mod:`mailroom.cases.practitioner`
+for what happens to the text of a reply with a refused command.
 
 **A command is one unit**, as in GNU Mailman's ``commands/eml_*.py``: a
 :class:`CommandUnit` holds the command's ``name``, its
@@ -35,7 +40,12 @@ every practitioner mail is generated from them: :func:`command_help`), an
   :class:`Known` is what the configuration names.
 - ``run(reply, command)``: the effect on the case, through the :class:`Reply`
   being acted on: the change, its audit event, a line for the practitioner's
-  "done" list, or a notice when it could not be done.
+  "done" list, a notice when it could not be done, or a refusal
+  (``reply.refused``, as for a bad value: a case to merge that does not
+  exist, a day in the past) that holds the reply's text back.
+
+Units that set up how the others run (``#context``, ``#evidence``: ``first``)
+run before them; the others run in the reply's order.
 
 Every unit is listed once, in :data:`UNITS` (the order of the help and of
 "known commands"). A unit without help, an example or an effect cannot be
@@ -46,22 +56,31 @@ every example and looks for every command in the help practitioners receive.
 from __future__ import annotations
 
 import re
+import shlex
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 
 from sqlalchemy.orm import Session
 
 from mailroom.app import App
 from mailroom.cases import participants
-from mailroom.cases.escalations import open_escalation, outcome_target, record_outcome
+from mailroom.cases.deliveries import clear_failing
+from mailroom.cases.escalations import (
+    evidence_count,
+    open_escalation,
+    outcome_target,
+    record_outcome,
+)
 from mailroom.cases.merging import merge_tickets
 from mailroom.cases.safeguarding import keep_only_hashes, withhold_case_files
 from mailroom.cases.tickets import record_event, set_status, ticket_by_reference
 from mailroom.errors import MailroomError
-from mailroom.store.models import Message, Ticket
-from mailroom.vocabulary import EscalationOutcome, TicketStatus
+from mailroom.mailtypes import Address
+from mailroom.store.models import Message, Reminder, Ticket
+from mailroom.vocabulary import SET_ASIDE, EscalationOutcome, TicketPriority, TicketStatus
 
 __all__ = [
     "UNITS",
@@ -73,18 +92,24 @@ __all__ = [
     "Reply",
     "check_commands",
     "command_help",
+    "sort_commands",
     "merge_case_into",
     "parse_commands",
     "run_commands",
 ]
 
-STATUSES = tuple(TicketStatus)
+STATUSES = tuple(status for status in TicketStatus if status not in SET_ASIDE)
+PRIORITIES = tuple(TicketPriority)
+ANSWERS = "answers"  # the folder of the canned answers, under the templates
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+MAX_REMIND_DAYS = 366
 OUTCOMES = tuple(EscalationOutcome)
 
 _COMMAND_LINE = re.compile(r"^#(?P<name>[A-Za-z][\w-]*)(?:\s+(?P<rest>.*))?$")
 _DECORATION = re.compile(r"^(?P<mark>\*{1,2})(?P<inner>#.*?)(?P=mark)(?P<tail>.*)$")
 _ADDRESS = re.compile(r"^[^@\s<>\"(),;:]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
 _REFERENCE = re.compile(r"^(?:[A-Za-z]{1,10}-?)?\d{1,12}$")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _URL = re.compile(r"^(?:https?://\S+|(?:[\w-]+\.)+[a-z]{2,63}(?:/\S*)?)$", re.IGNORECASE)
 
 
@@ -121,12 +146,13 @@ class Known:
     categories: tuple[str, ...]
     roles: tuple[str, ...]
     platforms: tuple[str, ...]  # the keys of the platform directory, sorted
+    answers: tuple[str, ...] = ()  # the canned answers: templates/answers/<name>.txt.j2
 
     @classmethod
     def of(cls, app: App) -> Known:
         settings = app.settings
         return cls(settings.practitioners, settings.categories, settings.roles,
-                   tuple(sorted(app.platforms)))
+                   tuple(sorted(app.platforms)), app.renderer.names(ANSWERS))
 
 
 @dataclass
@@ -145,6 +171,13 @@ class Reply:
     done: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
     note_text: str | None = None  # the text of a #note reply: context for an escalation
+    escalation_id: int | None = None  # the escalation the reply address was bound to
+    send_held: bool = False  # #send: relay the text held back from an earlier reply
+    refused: list[str] = field(default_factory=list)  # refused when run (#merge of no case)
+    evidence: tuple[str, ...] | None = None  # #evidence: files for #escalate (() = all)
+    evidence_used: bool = False  # an #escalate took the #evidence
+    canned: list[str] = field(default_factory=list)  # #reply: canned answers to add
+    help: bool = False  # #help: mail the help
 
     def record(self, action: str, **detail: Any) -> None:
         """An audit event by the practitioner, from this reply."""
@@ -159,6 +192,8 @@ class CommandUnit(ABC):
     argument_description: ClassVar[str] = ""  # "open|waiting|closed"; empty: no argument
     description: ClassVar[str]  # one line of help: what it does
     example: ClassVar[str]  # a command line that parses
+    first: ClassVar[bool] = False  # runs before the others: it sets up how they run
+    free_text: ClassVar[bool] = False  # its argument is a sentence: it keeps its full stop
 
     @property
     def syntax(self) -> str:
@@ -197,6 +232,8 @@ def parse_commands(text: str) -> CommandParse:
         if not match:
             continue
         name, rest = match.group("name").lower(), (match.group("rest") or "").strip()
+        if name == "note" or getattr(_BY_NAME.get(name), "free_text", False):
+            rest = _free_text(lines[index - 1], rest)
         if name == "note" and rest:
             note_lines.append(rest)
             rest = ""
@@ -209,8 +246,16 @@ def parse_commands(text: str) -> CommandParse:
     return CommandParse(tuple(commands), tuple(errors), body)
 
 
-def _clean(line: str) -> str:
-    line = line.replace("\xa0", " ").strip().removesuffix(".").rstrip()
+def _free_text(line: str, rest: str) -> str:
+    """The text after a command that takes sentences, with its full stop."""
+    kept = _COMMAND_LINE.match(_clean(line, full_stop=True))
+    return (kept.group("rest") or "").strip() if kept else rest
+
+
+def _clean(line: str, *, full_stop: bool = False) -> str:
+    """The line without the marks a mail client adds (and its full stop, unless kept)."""
+    line = line.replace("\xa0", " ").strip()
+    line = (line if full_stop else line.removesuffix(".")).rstrip()
     decorated = _DECORATION.match(line)
     if decorated:
         return (decorated.group("inner") + decorated.group("tail")).strip()
@@ -228,13 +273,30 @@ def _parse_one(name: str, rest: str) -> Command | str:
 
 def check_commands(commands: Iterable[Command], known: Known) -> list[str]:
     """One error sentence per command whose value the configuration does not know."""
-    errors = (_BY_NAME[command.name].check(command, known) for command in commands)
-    return [error for error in errors if error]
+    return sort_commands(commands, known)[1]
+
+
+def sort_commands(
+    commands: Iterable[Command], known: Known
+) -> tuple[tuple[Command, ...], list[str]]:
+    """The commands the configuration accepts, in order, and an error sentence for each
+    of the others."""
+    valid: list[Command] = []
+    errors: list[str] = []
+    for command in commands:
+        error = _BY_NAME[command.name].check(command, known)
+        if error:
+            errors.append(error)
+        else:
+            valid.append(command)
+    return tuple(valid), errors
 
 
 def run_commands(reply: Reply, commands: Iterable[Command]) -> None:
-    """Run each command, in order (all of them parsed and checked)."""
-    for command in commands:
+    """Run each command (all of them parsed and checked): those that set up how the others
+    run first (``#context``, ``#evidence``), then the others, each in the reply's order."""
+    ordered = sorted(commands, key=lambda command: not _BY_NAME[command.name].first)
+    for command in ordered:
         _BY_NAME[command.name].run(reply, command)
 
 
@@ -313,7 +375,7 @@ class Assign(CommandUnit):
         if address == "me" or address in known.practitioners:
             return None
         return (f'#assign: "{address}" is not a practitioner '
-                '(use "me" or a practitioner\'s address)')
+                f'(one of: me, {", ".join(known.practitioners)})')
 
     def run(self, reply: Reply, command: Command) -> None:
         address = reply.actor if command.args[0] == "me" else command.args[0]
@@ -421,7 +483,8 @@ class Escalate(CommandUnit):
 class Outcome(CommandUnit):
     name = "outcome"
     argument_description = "|".join(OUTCOMES) + " [PLATFORM]"
-    description = "what the platform did"
+    description = ("what the platform did: replying to its answer (or to the confirmation), "
+                   "for that escalation")
     example = "#outcome removed"
 
     def parse(self, rest: str) -> Command | str:
@@ -528,12 +591,14 @@ class Merge(CommandUnit):
         return f'#{self.name}: "{rest}" is not a case reference'
 
     def run(self, reply: Reply, command: Command) -> None:
+        """A case that does not exist (or cannot be merged) refuses the command, as a bad
+        value does: the reply's text is held, the practitioner told."""
         ref = command.args[0]
         try:
             other = merge_case_into(reply.app, reply.session, reply.ticket, ref,
                                     actor=reply.actor, message_pk=reply.message.id)
         except MailroomError as exc:
-            reply.notices.append(f"#merge {ref}: {exc}")
+            reply.refused.append(f"#merge {ref}: {exc}")
             return
         reply.done.append(f"merged {other.reference} into {reply.ticket.reference}")
 
@@ -558,9 +623,209 @@ class Withhold(CommandUnit):
         reply.done.append(line)
 
 
+class Send(CommandUnit):
+    """The text a reply could not send (a command in it was refused, or it read as a
+    signature only) is held on that reply and quoted back to the practitioner; ``#send``
+    in the answer to that report sends it (see :mod:`mailroom.cases.practitioner`)."""
+
+    name = "send"
+    description = ("send the answer that was held back from your earlier reply "
+                   "(text of your own after it is sent instead)")
+    example = "#send"
+
+    def parse(self, rest: str) -> Command | str:
+        return read_nothing(self.name, rest)
+
+    def run(self, reply: Reply, command: Command) -> None:
+        reply.send_held = True
+
+
+class Context(CommandUnit):
+    """Kept on the case until an escalation takes it: ``#context`` in one reply and
+    ``#escalate`` in a later one work, and the reply itself is still relayed."""
+
+    name = "context"
+    argument_description = "TEXT"
+    description = ("what the next escalation tells the platform; the rest of your reply "
+                   "still goes to the requester")
+    example = "#context The account uses the head teacher's photo."
+    first = True
+    free_text = True
+
+    def parse(self, rest: str) -> Command | str:
+        value = " ".join(rest.split())
+        return Command(self.name, (value,)) if value else f"#{self.name}: needs the text after it"
+
+    def run(self, reply: Reply, command: Command) -> None:
+        before = reply.ticket.escalation_context
+        if before != command.args[0]:
+            reply.ticket.escalation_context = command.args[0]
+            reply.record("ticket.escalation_context", replaced=before is not None)
+        reply.done.append("context kept for the next escalation")
+
+
+class Evidence(CommandUnit):
+    """The files go through the same gate as every mail (safeguarding): a withheld
+    file, or any file of a case judged illegal, never leaves."""
+
+    name = "evidence"
+    argument_description = "[FILE ...]"
+    description = ("attach the case's files (or those named) to this reply's #escalate; "
+                   "never those safeguarding holds back")
+    example = "#evidence screenshot.png"
+    first = True
+
+    def parse(self, rest: str) -> Command | str:
+        try:
+            names = shlex.split(rest)
+        except ValueError:
+            return f'#{self.name}: cannot read the file names in "{rest}" (an open quote?)'
+        return Command(self.name, tuple(names))
+
+    def run(self, reply: Reply, command: Command) -> None:
+        reply.evidence = command.args
+
+
+class Spam(CommandUnit):
+    name = "spam"
+    description = "set the case aside as spam (not counted as a case); nothing of the reply is sent"
+    example = "#spam"
+
+    def parse(self, rest: str) -> Command | str:
+        return read_nothing(self.name, rest)
+
+    def run(self, reply: Reply, command: Command) -> None:
+        change_status(reply, TicketStatus.SPAM)
+        reply.internal = True
+
+
+class OutOfRemit(CommandUnit):
+    name = "out-of-remit"
+    description = ("set the case aside as not for this helpline; your answer is still sent "
+                   "(no closure notice)")
+    example = "#out-of-remit"
+
+    def parse(self, rest: str) -> Command | str:
+        return read_nothing(self.name, rest)
+
+    def run(self, reply: Reply, command: Command) -> None:
+        change_status(reply, TicketStatus.OUT_OF_REMIT)
+
+
+class Priority(CommandUnit):
+    name = "priority"
+    argument_description = "|".join(PRIORITIES)
+    description = "set the case's priority"
+    example = "#priority high"
+
+    def parse(self, rest: str) -> Command | str:
+        return read_one_of(self.name, rest, PRIORITIES)
+
+    def run(self, reply: Reply, command: Command) -> None:
+        before, value = reply.ticket.priority, command.args[0]
+        if before != value:
+            reply.ticket.priority = value
+            reply.record("ticket.priority", before=before, after=value)
+        reply.done.append(f"priority {value}")
+
+
+class CannedReply(CommandUnit):
+    """The answer rendered from ``templates/answers/NAME.txt.j2`` goes after the
+    practitioner's own text (or alone), in the same relay."""
+
+    name = "reply"
+    argument_description = "NAME"
+    description = "add a canned answer to the answer sent (#help lists them)"
+    example = "#reply screenshots"
+
+    def parse(self, rest: str) -> Command | str:
+        value = normalise_choice(rest)
+        if re.fullmatch(r"[a-z0-9_]+", value):
+            return Command(self.name, (value,))
+        if not value:
+            return f"#{self.name}: needs the name of a canned answer"
+        return f'#{self.name}: "{rest}" is not the name of a canned answer'
+
+    def check(self, command: Command, known: Known) -> str | None:
+        if command.args[0] in known.answers:
+            return None
+        return (f'#reply: there is no canned answer "{command.args[0]}" '
+                f'(one of: {", ".join(known.answers)})')
+
+    def run(self, reply: Reply, command: Command) -> None:
+        reply.canned.append(command.args[0])
+
+
+class Remind(CommandUnit):
+    """Sent at the helpline's opening time that day (or the next opening after it),
+    by the reminders job, to the practitioner who asked only."""
+
+    name = "remind"
+    argument_description = "DATE"
+    description = "mail me about this case on that day (2026-03-10, tomorrow, friday, in 3 days)"
+    example = "#remind tomorrow"
+
+    def parse(self, rest: str) -> Command | str:
+        value = " ".join(rest.lower().split())
+        if value in ("tomorrow", *WEEKDAYS) or _ISO_DATE.fullmatch(value):
+            return Command(self.name, (value,))
+        days = re.fullmatch(r"in (\d{1,3}) days?", value)
+        if days:
+            return Command(self.name, (f"+{int(days.group(1))}",))
+        if not value:
+            return f"#{self.name}: needs a day (2026-03-10, tomorrow, friday, in 3 days)"
+        return (f'#{self.name}: "{rest}" is not a day (one of: 2026-03-10, tomorrow, '
+                "a weekday, in N days)")
+
+    def run(self, reply: Reply, command: Command) -> None:
+        now = reply.app.now()
+        hours = reply.app.hours
+        day = remind_day(command.args[0], now.astimezone(hours.tz).date())
+        if day is None or not 0 <= (day - now.astimezone(hours.tz).date()).days <= MAX_REMIND_DAYS:
+            reply.refused.append(f"#remind {command.args[0]}: not a day from today to "
+                                 f"{MAX_REMIND_DAYS} days ahead")
+            return
+        due = hours.next_opening(max(now, datetime.combine(day, hours.opens, tzinfo=hours.tz)))
+        reply.session.add(Reminder(ticket_id=reply.ticket.id, practitioner=reply.actor.lower(),
+                                   due_at=due, created_at=now, message_pk=reply.message.id))
+        reply.record("reminder.set", due_at=due.isoformat())
+        reply.done.append(f"reminder for you on {due:%A %-d %B %Y at %H:%M}")
+
+
+class Help(CommandUnit):
+    name = "help"
+    description = "mail me this help, with the canned answers #reply can add"
+    example = "#help"
+
+    def parse(self, rest: str) -> Command | str:
+        return read_nothing(self.name, rest)
+
+    def run(self, reply: Reply, command: Command) -> None:
+        reply.help = True
+
+
+class Retry(CommandUnit):
+    name = "retry"
+    argument_description = "ADDRESS"
+    description = "send this case's mail to an address again after it bounced"
+    example = "#retry head@school.example"
+
+    def parse(self, rest: str) -> Command | str:
+        return read_address(self.name, rest)
+
+    def run(self, reply: Reply, command: Command) -> None:
+        address = command.args[0]
+        if clear_failing(reply.session, reply.ticket, address, actor=reply.actor,
+                         at=reply.app.now(), why="#retry", message_pk=reply.message.id):
+            reply.done.append(f"{address} receives this case's mail again")
+        else:
+            reply.notices.append(f"#retry {address}: its mail was not failing on this case")
+
+
 UNITS: tuple[CommandUnit, ...] = (
-    Assign(), Status(), Category(), Role(), Escalate(), Outcome(), Note(), Close(), Allow(),
-    Remove(), Merge(), Withhold(),
+    Assign(), Status(), Priority(), Category(), Role(), Context(), Escalate(), Evidence(),
+    Outcome(), Note(), CannedReply(), Close(), Spam(), OutOfRemit(), Allow(), Remove(), Merge(),
+    Withhold(), Retry(), Remind(), Send(), Help(),
 )
 _BY_NAME: dict[str, CommandUnit] = {unit.name: unit for unit in UNITS}
 
@@ -580,32 +845,59 @@ def change_status(reply: Reply, status: str) -> None:
 def request_escalation(reply: Reply, platform: str, urls: tuple[str, ...]) -> None:
     """``#escalate``: open the escalation; a reason it cannot go is told to the practitioner.
 
-    The context sent to the platform is the text of a ``#note`` reply, never the
-    answer being relayed to the professional.
+    The context sent to the platform is what ``#context`` left on the case (it is
+    used up) and the text of a ``#note`` reply, never the answer being relayed to
+    the professional. With ``#evidence``, the case's files that may leave go too.
     """
     name = reply.app.platforms[platform].name
+    ticket = reply.ticket
+    context = "\n\n".join(part for part in (ticket.escalation_context, reply.note_text) if part)
+    evidence = reply.evidence is not None
+    reply.evidence_used = reply.evidence_used or evidence
     try:
         escalation = open_escalation(
-            reply.app, reply.session, reply.ticket, platform, urls=list(urls) or None,
-            context=reply.note_text, actor=reply.actor, message_pk=reply.message.id)
+            reply.app, reply.session, ticket, platform, urls=list(urls) or None,
+            context=context or None, actor=reply.actor, message_pk=reply.message.id,
+            evidence=evidence, evidence_names=reply.evidence or ())
     except MailroomError as exc:
         reply.record("escalation.refused", platform=platform, reason=str(exc))
         reply.notices.append(f"#escalate {platform}: nothing was sent to {name}: {exc}")
         return
-    reply.done.append(f"escalated to {name} ({len(escalation.urls)} URLs)")
+    ticket.escalation_context = None
+    files = f", {evidence_count(reply.session, escalation)} file(s)" if evidence else ""
+    reply.done.append(f"escalated to {name} ({len(escalation.urls)} URLs{files})")
+
+
+def remind_day(value: str, today: date) -> date | None:
+    """``2026-03-10``, ``tomorrow``, ``friday`` (the next one, never today), ``+3``."""
+    if value == "tomorrow":
+        return today + timedelta(days=1)
+    if value in WEEKDAYS:
+        return today + timedelta(days=(WEEKDAYS.index(value) - today.weekday() - 1) % 7 + 1)
+    if value.startswith("+"):
+        return today + timedelta(days=int(value[1:]))
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 def request_outcome(reply: Reply, outcome: str, platform: str | None = None) -> None:
-    """``#outcome``: close the escalation it is about with that outcome."""
+    """``#outcome``: close (or correct) the escalation it is about with that outcome: the
+    one the reply address names, else the one :func:`outcome_target` finds. The
+    confirmation goes to this practitioner, threaded to their reply."""
     try:
-        escalation = outcome_target(reply.session, reply.ticket, platform)
+        escalation = outcome_target(reply.session, reply.ticket, platform,
+                                    bound=reply.escalation_id)
         record_outcome(reply.app, reply.session, escalation, outcome, actor=reply.actor,
-                       message_pk=reply.message.id)
+                       message_pk=reply.message.id, confirm_to=(Address(reply.actor),),
+                       answering=reply.message)
     except MailroomError as exc:
         reply.record("outcome.refused", outcome=outcome, reason=str(exc))
         reply.notices.append(f"#outcome {outcome}: {exc}")
         return
-    reply.done.append(f"outcome {outcome} for {escalation.platform}")
+    reply.done.append(f"outcome {outcome} for escalation {escalation.id} to "
+                      f"{escalation.platform} (confirmed by mail)")
 
 
 def merge_case_into(

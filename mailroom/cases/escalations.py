@@ -1,7 +1,7 @@
 """Escalations to platforms' trust-and-safety teams, chased until they answer (SPEC §7).
 
 An escalation belongs to a ticket and a platform of the directory
-(``config/platforms.toml``). Its life::
+(``mailroom/data/platforms.toml``). Its life::
 
     sent ──human answer──▶ responded ──outcome──▶ resolved
      │  ▲                      ▲
@@ -25,13 +25,20 @@ Decisions (documented here because the spec leaves them open):
   the acknowledgement. Only mail a person wrote sets ``responded``, stops the
   chase and is passed on to the practitioners, so "time to first answer"
   measures people, not autoresponders.
-- **Which escalation an outcome is for**: the one of the named platform
-  (latest opened); else the only unresolved one; else the only one that has
-  answered; else all unresolved ones are of one platform (latest opened);
-  otherwise the practitioner must name the platform (an error says so).
-  ``no_response`` escalations can still get an outcome (the practitioner may
-  learn it another way); a resolved one can be corrected by calling
-  ``record_outcome`` on it again.
+- **Which escalation an outcome is for**: the one the practitioner's reply
+  address names. The notice of a platform's answer (and of no response), and
+  the confirmation of an outcome, carry a practitioner's reply address bound
+  to that escalation (``helpline+p-e<id>-…``), so ``#outcome`` in a reply to
+  it applies to that escalation, whatever else is open on the case. Every
+  outcome is confirmed by mail (``practitioner/outcome_recorded``), with the
+  same kind of address: replying with another ``#outcome`` corrects it (as
+  does ``mailroom escalations outcome ID VALUE``). A reply to the case's own
+  address picks (:func:`choose_escalation`) the only unresolved one of the
+  named platform, or of the case; else the only one that has answered; else,
+  when nothing is unresolved, the only one there is (a correction); otherwise
+  nothing, and the practitioner is told which escalations there are: the
+  latest is never guessed. ``no_response`` escalations can still get an
+  outcome (the practitioner may learn it another way).
 - **Privacy**: the mail describes the reporter only by role (``ticket.role``);
   it never carries the requester's name, address, subject line or Message-ID
   (the escalation starts a new thread), and evidence files go as
@@ -58,9 +65,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from mailroom.addresses import TokenKind, TokenRole
+from mailroom.addresses import ReplyToken, TokenKind, TokenRole
 from mailroom.app import App
 from mailroom.cases.incoming import Incoming
+from mailroom.cases.repeats import Reported, repeated_reports
 from mailroom.cases.replies import (
     practitioner_reply_address,
     reply_address,
@@ -94,7 +102,9 @@ from mailroom.vocabulary import (
 __all__ = [
     "choose_escalation",
     "escalation_for_message",
+    "escalation_of_token",
     "escalation_view",
+    "evidence_count",
     "find_platform_ref",
     "follow_up_due",
     "handle_platform_reply",
@@ -134,12 +144,15 @@ _SUFFIX = re.compile(r"\.[a-z0-9]{1,10}")
 def open_escalation(
     app: App, session: Session, ticket: Ticket, platform_key: str, *,
     urls: Sequence[str] | None, context: str | None, actor: str,
-    message_pk: int | None = None, evidence: bool = False,
+    message_pk: int | None = None, evidence: bool = False, evidence_names: Sequence[str] = (),
 ) -> Escalation:
     """Queue the escalation mail for ``ticket`` to a platform; return the ``sent`` row.
 
-    Raises MailroomError (one line) for an unknown platform, a URL of another
-    platform, no URL at all, or a duplicate of a pending escalation.
+    With ``evidence``, the case's files that may leave go too (only those named in
+    ``evidence_names``, when any are). Raises MailroomError (one line) for an unknown
+    platform, a URL of another platform, no URL at all, a duplicate of a pending
+    escalation, or a named file that is not one of the case's files that may leave;
+    then nothing is stored or queued.
     """
     platform = known_platform(app.platforms, platform_key)
     chosen = check_urls(app.platforms, platform, urls) if urls else case_urls(
@@ -148,6 +161,8 @@ def open_escalation(
         raise MailroomError(f"no {platform.name} URLs on case {ticket.reference}: "
                             "give the URLs to report")
     refuse_duplicate(ticket, platform, chosen)
+    files, withheld = evidence_files(app, session, ticket, evidence_names) if evidence else (
+        [], 0)
     now = app.now()
     escalation = Escalation(
         ticket=ticket, platform=platform.key, status=EscalationStatus.SENT, urls=chosen,
@@ -155,8 +170,9 @@ def open_escalation(
         next_follow_up_at=app.hours.add_business_days(now, platform.follow_up_days))
     session.add(escalation)
     session.flush()
-    files, withheld = evidence_files(app, session, ticket) if evidence else ([], 0)
-    item = queue_mail(app, session, escalation_draft(app, ticket, escalation, platform, files))
+    reported = repeated_reports(session, chosen)
+    item = queue_mail(app, session,
+                      escalation_draft(app, ticket, escalation, platform, files, reported))
     escalation.message_id, ticket.updated_at = item.message_id, now
     record_event(session, action="escalation.opened", actor=actor, at=now, ticket_id=ticket.id,
                  message_pk=message_pk, escalation_id=escalation.id, platform=platform.key,
@@ -233,12 +249,14 @@ def refuse_duplicate(ticket: Ticket, platform: Platform, urls: Sequence[str]) ->
 
 
 def evidence_files(
-    app: App, session: Session, ticket: Ticket
+    app: App, session: Session, ticket: Ticket, names: Sequence[str] = ()
 ) -> tuple[list[StoredFile], int]:
     """The requester's files that may go to a platform, renamed; and how many stayed behind.
 
     A listed file on the case (it may have come with a case merged into this one)
-    flags the case illegal first: then nothing goes."""
+    flags the case illegal first: then nothing goes. With ``names`` (the files'
+    names as the requester sent them, any case), only those, and each must be one
+    that may go: MailroomError naming the files that may, otherwise."""
     messages = list(session.execute(
         select(Message).where(Message.ticket_id == ticket.id, Message.direction == Direction.IN,
                               Message.kind == Speaker.REQUESTER)
@@ -247,6 +265,7 @@ def evidence_files(
     if listed:
         flag_listed_files(app, session, ticket, listed)
     if is_illegal_case(ticket):
+        pick_files([], names)  # a file named is refused, not silently left out
         return [], sum(len(m.attachments) for m in messages)
     files: dict[str, StoredFile] = {}  # by content: a file sent twice goes once
     withheld = 0
@@ -259,8 +278,27 @@ def evidence_files(
             else:
                 files.setdefault(file.sha256, file)
         withheld += held
+    chosen = pick_files(list(files.values()), names) if names else list(files.values())
     return [replace(file, filename=evidence_name(i, file.filename))
-            for i, file in enumerate(files.values(), 1)], withheld
+            for i, file in enumerate(chosen, 1)], withheld
+
+
+def pick_files(files: Sequence[StoredFile], names: Sequence[str]) -> list[StoredFile]:
+    """The files named (by their name, any case); MailroomError for a name that is none."""
+    by_name = {file.filename.lower(): file for file in files}
+    missing = [name for name in names if name.lower() not in by_name]
+    if missing:
+        may = ", ".join(file.filename for file in files) or "none"
+        raise MailroomError(f"{', '.join(missing)}: not a file of the case that may be sent "
+                            f"(withheld files never are; files that may: {may})")
+    return list({id(by_name[name.lower()]): by_name[name.lower()] for name in names}.values())
+
+
+def evidence_count(session: Session, escalation: Escalation) -> int:
+    """How many files went with the escalation mail."""
+    detail = session.execute(select(Event.detail).where(
+        Event.escalation_id == escalation.id, Event.action == "escalation.opened")).scalar()
+    return int((detail or {}).get("attachments", 0))
 
 
 def evidence_name(number: int, filename: str) -> str:
@@ -274,10 +312,14 @@ def evidence_name(number: int, filename: str) -> str:
 
 def escalation_draft(
     app: App, ticket: Ticket, escalation: Escalation, platform: Platform,
-    files: Sequence[StoredFile],
+    files: Sequence[StoredFile], reported: Sequence[Reported] = (),
 ) -> Draft:
+    """The mail to the platform. ``reported``: how many professionals reported these
+    accounts and since when (counts and dates only: nothing of other cases)."""
     context = {**escalation_context(app.settings.helpline_name, ticket, escalation, platform),
-               "attachments": [file.filename for file in files]}
+               "attachments": [file.filename for file in files],
+               "reported": [{"url": r.url, "professionals": r.professionals, "since": r.since}
+                            for r in reported]}
     return Draft(
         kind=OutboxKind.ESCALATION, template=escalation_template(app.renderer, platform),
         context=context,
@@ -297,6 +339,7 @@ def escalation_context(
         "reference": ticket.reference, "category": ticket.category,
         "urls": list(escalation.urls or []), "context": escalation.context or "",
         "reporter_role": reporter_words(ticket.role), "organisation_type": None,
+        "reported": [],  # filled by escalation_draft: counts of repeat reports
     }
 
 
@@ -364,6 +407,14 @@ def escalation_for_message(session: Session, incoming: Incoming) -> Escalation |
         if ident in found:
             return session.get(Escalation, found[ident])
     return None
+
+
+def escalation_of_token(session: Session, token: ReplyToken | None) -> Escalation | None:
+    """The escalation a valid signed escalation address names (the platform's, or a
+    practitioner's bound to it), or None."""
+    if token is None or not token.valid or token.kind != TokenKind.ESCALATION:
+        return None
+    return session.get(Escalation, token.ident)
 
 
 def handle_platform_reply(app: App, session: Session, incoming: Incoming) -> None:
@@ -462,7 +513,7 @@ def notify_answer(
     }
     queue_notice(app, session, ticket, "practitioner/escalation_response", context,
                  subject=f"{platform_name} answered: {ticket.subject}",
-                 attachments=tuple(attachments))
+                 attachments=tuple(attachments), escalation=escalation)
 
 
 # --- outcomes ---------------------------------------------------------------------------
@@ -470,28 +521,55 @@ def notify_answer(
 
 def record_outcome(
     app: App, session: Session, escalation: Escalation, outcome: str, *, actor: str,
-    message_pk: int | None = None,
+    message_pk: int | None = None, confirm_to: Sequence[Address] = (),
+    answering: Message | None = None,
 ) -> bool:
-    """Close the escalation with ``outcome``; False when it already had exactly that."""
+    """Close (or correct) the escalation with ``outcome`` and confirm it by mail; False
+    when it already had exactly that.
+
+    The confirmation goes to ``confirm_to`` (the practitioner whose reply set it,
+    threaded to ``answering``), else to the case's practitioners (an outcome set from
+    the command line), with a reply address bound to the escalation, to correct it.
+    """
     if outcome not in tuple(EscalationOutcome):
         raise MailroomError(
             f"unknown outcome {outcome!r} (one of: {', '.join(EscalationOutcome)})")
-    if escalation.status == EscalationStatus.RESOLVED and escalation.outcome == outcome:
-        return False
-    now = app.now()
     before = {"status": escalation.status, "outcome": escalation.outcome}
-    escalation.status, escalation.outcome = EscalationStatus.RESOLVED, outcome
-    escalation.next_follow_up_at = None
-    escalation.resolved_at = escalation.resolved_at or now
-    record_event(session, action="escalation.outcome", actor=actor, at=now,
-                 ticket_id=escalation.ticket_id, message_pk=message_pk,
-                 escalation_id=escalation.id, platform=escalation.platform, outcome=outcome,
-                 before=before)
-    return True
+    changed = not (escalation.status == EscalationStatus.RESOLVED
+                   and escalation.outcome == outcome)
+    if changed:
+        now = app.now()
+        escalation.status, escalation.outcome = EscalationStatus.RESOLVED, outcome
+        escalation.next_follow_up_at = None
+        escalation.resolved_at = escalation.resolved_at or now
+        record_event(session, action="escalation.outcome", actor=actor, at=now,
+                     ticket_id=escalation.ticket_id, message_pk=message_pk,
+                     escalation_id=escalation.id, platform=escalation.platform,
+                     outcome=outcome, before=before)
+    ticket = _ticket_of(session, escalation)
+    context = {**_notice_context(app, ticket, escalation), "outcome": outcome,
+               "before": before["outcome"] if changed else outcome, "actor": actor,
+               "outcomes": list(EscalationOutcome)}
+    queue_notice(app, session, ticket, "practitioner/outcome_recorded", context,
+                 subject=f"Outcome {outcome} recorded for the escalation to "
+                         f"{_platform_name(app, escalation)}: {ticket.subject}",
+                 escalation=escalation, to=confirm_to, kind=OutboxKind.OUTCOME,
+                 answering=answering)
+    return changed
 
 
-def outcome_target(session: Session, ticket: Ticket, platform: str | None = None) -> Escalation:
-    """The escalation a practitioner's ``#outcome`` is about (see :func:`choose_escalation`)."""
+def outcome_target(
+    session: Session, ticket: Ticket, platform: str | None = None, *,
+    bound: int | None = None,
+) -> Escalation:
+    """The escalation a practitioner's ``#outcome`` is about: ``bound`` (the escalation
+    the reply address names) when it is of this case and of the platform named, if
+    any; else :func:`choose_escalation` among the case's."""
+    if bound is not None:
+        escalation = session.get(Escalation, bound)
+        if (escalation is not None and live_ticket(session, escalation.ticket_id) == ticket.id
+                and (not platform or escalation.platform == platform.strip().lower())):
+            return escalation
     escalations = session.execute(
         select(Escalation).where(Escalation.ticket_id == ticket.id).order_by(Escalation.id)
     ).scalars()
@@ -502,21 +580,22 @@ def choose_escalation(
     escalations: Sequence[Escalation], platform: str | None, *, reference: str
 ) -> Escalation:
     """Pick the escalation an outcome is for (module docstring); MailroomError when unclear."""
-    unresolved = [e for e in escalations if e.status in UNRESOLVED]
-    if platform:
-        unresolved = [e for e in unresolved if e.platform == platform.strip().lower()]
-        if not unresolved:
-            raise MailroomError(f"case {reference} has no open escalation to {platform}")
-    if not unresolved:
-        raise MailroomError(f"case {reference} has no open escalation")
+    key = platform.strip().lower() if platform else None
+    candidates = [e for e in escalations if key in (None, e.platform)]
+    if not candidates:
+        raise MailroomError(f"case {reference} has no escalation{f' to {key}' if key else ''}")
+    unresolved = [e for e in candidates if e.status in UNRESOLVED]
     answered = [e for e in unresolved if e.status == EscalationStatus.RESPONDED]
-    if len(answered) == 1 and len(unresolved) > 1:
-        return answered[0]
-    keys = sorted({e.platform for e in unresolved})
-    if len(keys) > 1:
-        raise MailroomError(f"case {reference} has open escalations to {', '.join(keys)}: "
-                            f"name the platform (#outcome removed {keys[0]})")
-    return max(unresolved, key=lambda e: (e.opened_at, e.id))
+    for chosen in (unresolved, answered, [] if unresolved else candidates):
+        if len(chosen) == 1:
+            return chosen[0]
+    among = unresolved or candidates
+    keys = sorted({e.platform for e in among})
+    which = ", ".join(f"{e.id} ({e.platform}, {e.status})" for e in among)
+    hint = f"name the platform (#outcome removed {keys[0]}), or " if len(keys) > 1 else ""
+    raise MailroomError(f"case {reference} has {'open ' if unresolved else ''}escalations "
+                        f"{which}: {hint}reply to the notice of the one you mean (or use "
+                        "`mailroom escalations outcome ID VALUE`)")
 
 
 # --- chasing ----------------------------------------------------------------------------
@@ -609,7 +688,8 @@ def give_up(
     context = {**_notice_context(app, ticket, escalation), "follow_ups": escalation.follow_ups,
                "reason": reason}
     queue_notice(app, session, ticket, "practitioner/escalation_no_response", context,
-                 subject=f"No answer from {_platform_name(app, escalation)}: {ticket.subject}")
+                 subject=f"No answer from {_platform_name(app, escalation)}: {ticket.subject}",
+                 escalation=escalation)
 
 
 # --- notices to practitioners -------------------------------------------------------------
@@ -617,32 +697,39 @@ def give_up(
 
 def queue_notice(
     app: App, session: Session, ticket: Ticket, template: str, context: dict[str, Any], *,
-    subject: str, attachments: tuple[StoredFile, ...] = (),
+    subject: str, attachments: tuple[StoredFile, ...] = (), escalation: Escalation | None = None,
+    to: Sequence[Address] = (), kind: OutboxKind = OutboxKind.NOTIFICATION,
+    answering: Message | None = None,
 ) -> None:
-    """A notice to the case's practitioners, on the case thread, Reply-To the case.
+    """A notice to the case's practitioners (or to ``to``), on the case thread (or
+    answering a practitioner's reply), Reply-To the case, or bound to ``escalation``.
 
-    It carries no escalation id, so a practitioner's reply to it is never
-    taken for the platform's.
+    It carries no escalation id, so a practitioner's reply to it is never taken for
+    the platform's: the reply address bound to an escalation is a practitioner's
+    (``p-e<id>``), which only says which escalation the reply is about.
     """
-    to = practitioner_recipients(app, session, ticket.id)
+    to = tuple(to) or practitioner_recipients(app, session, ticket.id)
     if not to:
         log.warning("no practitioner to tell about %s (%s)", ticket.reference, template)
         return
-    root = session.execute(select(Message).where(
+    root = answering or session.execute(select(Message).where(
         Message.ticket_id == ticket.id, Message.direction == Direction.IN).order_by(Message.id)
         .limit(1)).scalar()
     in_reply_to, refs = thread_ids(root) if root else (None, ())
+    reply_to = (practitioner_reply_address(app, escalation.id, to, kind=TokenKind.ESCALATION)
+                if escalation is not None else practitioner_reply_address(app, ticket.id, to))
     queue_mail(app, session, Draft(
-        kind=OutboxKind.NOTIFICATION, template=template, context=context, to=to,
+        kind=kind, template=template, context=context, to=to,
         subject=ticket_subject(app, ticket, subject), ticket_id=ticket.id,
-        in_reply_to=in_reply_to, references=refs,
-        reply_to=practitioner_reply_address(app, ticket.id, to),
-        auto_submitted="auto-generated", attachments=attachments))
+        in_reply_to=in_reply_to, references=refs, reply_to=reply_to,
+        auto_submitted="auto-replied" if answering else "auto-generated",
+        attachments=attachments))
 
 
 def _notice_context(app: App, ticket: Ticket, escalation: Escalation) -> dict[str, Any]:
     return {
-        "reference": ticket.reference, "platform": _platform_name(app, escalation),
+        "reference": ticket.reference, "escalation_id": escalation.id,
+        "platform": _platform_name(app, escalation),
         "status": escalation.status, "platform_ref": escalation.platform_ref,
         "opened_at": escalation.opened_at, "urls": list(escalation.urls or []),
     }

@@ -49,11 +49,12 @@ def audience(ticket: Ticket) -> frozenset[str]:
 
 
 def copy_recipients(ticket: Ticket) -> tuple[Address, ...]:
-    """Allowed participants other than the requester: the Cc of answers to the case."""
+    """Allowed participants other than the requester whose mail does not bounce: the Cc
+    of answers to the case."""
     requester = (ticket.requester or "").lower()
     return tuple(Address(p.address, p.name or "") for p in ticket.participants
                  if p.state == State.ALLOWED and p.address != requester
-                 and is_writable_address(p.address))
+                 and p.failing_since is None and is_writable_address(p.address))
 
 
 def standing(ticket: Ticket, address: str | None) -> str:

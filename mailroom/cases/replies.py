@@ -59,6 +59,7 @@ from mailroom.addresses import TEAM, ReplyToken, TokenKind, TokenRole, make_repl
 from mailroom.app import App
 from mailroom.cases import participants
 from mailroom.cases.incoming import Incoming
+from mailroom.cases.repeats import repeats_of
 from mailroom.cases.safeguarding import outgoing_attachments
 from mailroom.cases.tickets import record_event
 from mailroom.intake.classify import automatic_address_kind, vacation_reasons
@@ -88,14 +89,20 @@ def reply_address(
     return Address(addr, s.helpline_name)
 
 
-def practitioner_reply_address(app: App, ticket_id: int, to: Sequence[Address]) -> Address:
+def practitioner_reply_address(
+    app: App, ident: int, to: Sequence[Address], *, kind: TokenKind = TokenKind.TICKET
+) -> Address:
     """The case's Reply-To for practitioners, bound to the one practitioner a mail goes to,
-    or to the team when it goes to the team mailbox or to several of them, and dated."""
+    or to the team when it goes to the team mailbox or to several of them, and dated.
+
+    With ``kind`` :attr:`TokenKind.ESCALATION`, ``ident`` is an escalation of the case:
+    a reply to it is the practitioner's on that escalation's case, and its ``#outcome``
+    is about that escalation."""
     s = app.settings
     addresses = [a.addr.lower() for a in to]
     bound = addresses[0] if len(addresses) == 1 and addresses[0] in s.practitioners else TEAM
-    addr = make_reply_address(local=s.local_part, domain=s.domain, kind=TokenKind.TICKET,
-                              ident=ticket_id, role=TokenRole.PRACTITIONER, secret=s.secret,
+    addr = make_reply_address(local=s.local_part, domain=s.domain, kind=kind,
+                              ident=ident, role=TokenRole.PRACTITIONER, secret=s.secret,
                               bound=bound, issued=day_number(app.now()))
     return Address(addr, s.helpline_name)
 
@@ -195,19 +202,30 @@ def sender_refusal(app: App, incoming: Incoming) -> str | None:
     s, sender = app.settings, incoming.parsed.sender
     if sender is None:
         return "no-sender"
-    if incoming.item.mail_from == "":
-        return "null-sender"
-    kind = automatic_address_kind(sender.addr)
-    if kind is not None:
-        return kind
-    envelope = automatic_address_kind(incoming.item.mail_from or "")
-    if envelope is not None:
-        return f"envelope-{envelope}"  # From a person, sent by a list or a mail system
+    reason = address_refusal(sender.addr, incoming.item.mail_from)
+    if reason is not None:
+        return reason
     if not is_writable_address(sender.addr):
         return "invalid-address"  # e.g. a non-ASCII local part (SMTPUTF8) or "jo..x@"
     if sender.addr.rsplit("@", 1)[-1] in s.domains or sender.addr in s.practitioners:
         return "our-address"
     return None
+
+
+def address_refusal(sender: str, mail_from: str | None) -> str | None:
+    """Why mail from this author (``From``) and envelope sender (``MAIL FROM``, None
+    when the door does not know it) is never acknowledged, whatever the classifier
+    said: ``null-sender`` (``""`` or ``<>``), ``noreply`` or ``list-role`` for a
+    program's author (MAILER-DAEMON, postmaster, noreply, ``*-bounces``, ``*-request``,
+    ``*-admin``, ``*-owner``, ``listserv@``…), ``envelope-noreply`` or
+    ``envelope-list-role`` for a person's mail sent on by a list or a mail system."""
+    if mail_from is not None and mail_from.strip() in ("", "<>"):
+        return "null-sender"
+    kind = automatic_address_kind(sender)
+    if kind is not None:
+        return kind
+    envelope = automatic_address_kind(mail_from or "")
+    return f"envelope-{envelope}" if envelope is not None else None
 
 
 def age_refusal(app: App, incoming: Incoming) -> str | None:
@@ -347,11 +365,17 @@ def queue_requester_mail(
         log.warning("ticket %s: no mail to requester %r (no usable address)",
                     ticket.reference, ticket.requester)
         return
+    to: tuple[Address, ...] = (Address(ticket.requester, ticket.requester_name or ""),)
+    if requester_failing(ticket):
+        to = ()  # their mail bounced (mailroom.cases.deliveries): the Cc only, if any
+        if not cc:
+            log.info("ticket %s: no %s queued (the requester's mail bounces)",
+                     ticket.reference, kind)
+            return
     answering = answering or last_message_from(session, ticket, ticket.requester)
     in_reply_to, refs = thread_ids(answering) if answering else (None, ())
     queue_mail(app, session, Draft(
-        kind=kind, template=template, context=context,
-        to=(Address(ticket.requester, ticket.requester_name or ""),), cc=cc,
+        kind=kind, template=template, context=context, to=to, cc=cc,
         subject=ticket_subject(app, ticket, f"Re: {ticket.subject}"), ticket_id=ticket.id,
         in_reply_to=in_reply_to, references=refs,
         reply_to=reply_address(app, ticket.id, TokenRole.REQUESTER),
@@ -359,6 +383,12 @@ def queue_requester_mail(
         subject_key=keys.subject if keys else None, body_key=keys.body if keys else None,
         send_after=send_after,
     ))
+
+
+def requester_failing(ticket: Ticket) -> bool:
+    """Whether mail of the case to its requester bounced, and nobody lifted that since."""
+    person = participants.find(ticket, ticket.requester or "")
+    return person is not None and person.failing_since is not None
 
 
 def notify_practitioners(
@@ -374,7 +404,10 @@ def notify_practitioners(
     context = {**audience_context(ticket, audience),
         "reference": ticket.reference, "subject": message.subject,
         "sender": _display(message), "category": ticket.category, "role": ticket.role,
+        "priority": ticket.priority,
         "platforms": ticket_platform_names(app, ticket), "sla_due": ticket.sla_due_at,
+        "repeats": [{"url": r.url, "account": r.is_account, "references": r.references}
+                    for r in repeats_of(session, ticket.id)],
         "text": message.text or "", "withheld_count": withheld, "withheld_reason": reason,
         "attachments": [{"filename": f.filename, "content_type": f.content_type,
                          "size": f.size} for f in attachments],

@@ -482,3 +482,23 @@ def remove_listed_hash(
                  source=entry.source, origin=entry.origin, added_by=entry.added_by,
                  added_at=entry.added_at.isoformat(), reason=reason)
     return entry
+
+
+# --- when staff open a file in the console ---------------------------------------------------
+
+
+def download_refusal(app: App, session: Session, ticket: Ticket,
+                     row: AttachmentRow) -> str | None:
+    """Why a member of staff may not download this file, or None when they may.
+
+    Never a file that is withheld: of a case judged illegal or holding a listed file,
+    listed itself, not kept (hash only), or one that could run programs."""
+    if is_illegal_case(ticket):
+        return "the files of this case are withheld"
+    if listed_rows(session, [row]):
+        return "this file is on the hash blocklist"
+    if not row.stored or not app.blobs.exists(row.sha256):
+        return "only the fingerprint of this file is kept"
+    if is_dangerous(row.filename, row.content_type):
+        return "files that could run programs are not offered"
+    return None

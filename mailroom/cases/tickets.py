@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from mailroom.mailtypes import Address
 from mailroom.store.models import Event, Participant, Ticket
-from mailroom.vocabulary import ParticipantRole, ParticipantState, TicketStatus
+from mailroom.vocabulary import SET_ASIDE, ParticipantRole, ParticipantState, TicketStatus
 
 
 def record_event(
@@ -77,7 +77,7 @@ def set_status(
         return False
     before, ticket.status = ticket.status, status
     ticket.updated_at = at
-    ticket.closed_at = at if status == TicketStatus.CLOSED else None
+    ticket.closed_at = at if status in (TicketStatus.CLOSED, *SET_ASIDE) else None
     record_event(session, action="ticket.status", actor=actor, at=at, ticket_id=ticket.id,
                  message_pk=message_pk, before=before, after=status)
     return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -9,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from mailroom.cases.escalations import escalation_view
+from mailroom.cases.repeats import repeats_of
 from mailroom.store.models import Event, InboxItem, Message, OutboxItem, Ticket, TicketLink
 
 
@@ -21,6 +23,7 @@ def ticket_summary(ticket: Ticket) -> dict[str, Any]:
         "id": ticket.id,
         "reference": ticket.reference,
         "status": ticket.status,
+        "priority": ticket.priority,
         "subject": ticket.subject,
         "category": ticket.category,
         "role": ticket.role,
@@ -34,7 +37,8 @@ def ticket_summary(ticket: Ticket) -> dict[str, Any]:
         "sla_due_at": iso(ticket.sla_due_at),
         "closed_at": iso(ticket.closed_at),
         "participants": [
-            {"address": p.address, "name": p.name, "role": p.role, "state": p.state}
+            {"address": p.address, "name": p.name, "role": p.role, "state": p.state,
+             "failing_since": iso(p.failing_since), "failing_reason": p.failing_reason}
             for p in ticket.participants
         ],
         "escalations": [escalation_view(e) for e in ticket.escalations],
@@ -82,6 +86,8 @@ def ticket_detail(session: Session, ticket: Ticket) -> dict[str, Any]:
     view["events"] = [event_view(e) for e in events]
     view["related"] = [{"id": t.id, "reference": t.reference, "status": t.status}
                        for t in related_tickets(session, ticket.id)]
+    view["repeats"] = [{"target": r.target, "url": r.url, "references": r.references}
+                       for r in repeats_of(session, ticket.id)]
     return view
 
 
@@ -92,14 +98,16 @@ def related_tickets(session: Session, ticket_id: int) -> list[Ticket]:
         .where(TicketLink.ticket_id == ticket_id).order_by(TicketLink.id)).scalars())
 
 
-def list_tickets(session: Session, status: str | None = None, limit: int = 1000) -> list[Ticket]:
+def list_tickets(session: Session, statuses: Sequence[str] = (),
+                 limit: int = 1000) -> list[Ticket]:
+    """Cases not merged into another, newest first; of ``statuses`` when given."""
     stmt = (
         select(Ticket).where(Ticket.merged_into.is_(None))
         .options(selectinload(Ticket.participants), selectinload(Ticket.escalations))
         .order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit)
     )
-    if status:
-        stmt = stmt.where(Ticket.status.in_(status.split(",")))
+    if statuses:
+        stmt = stmt.where(Ticket.status.in_(statuses))
     return list(session.execute(stmt).scalars())
 
 

@@ -17,10 +17,12 @@ from mailroom.cases.practitioner import merge_case_into
 from mailroom.cases.tickets import ticket_by_reference
 from mailroom.cases.views import inbox_view, list_tickets, ticket_detail, ticket_summary
 from mailroom.cli.context import cli_actor, open_app, settings_from
+from mailroom.cli.options import add_json, add_limit, say_truncated, words
 from mailroom.cli.output import EXIT_ERROR, EXIT_OK, EXIT_TEMPFAIL, emit
-from mailroom.errors import MailroomError
+from mailroom.errors import MailroomError, UsageError
 from mailroom.pipeline import process_item
-from mailroom.runtime.describe import describe_settings
+from mailroom.resources import EXAMPLE_CONFIG, PLATFORMS, shipped_text
+from mailroom.runtime.describe import config_warnings, describe_settings
 from mailroom.runtime.ingest import ingest_paths
 from mailroom.runtime.wiring import read_platforms
 from mailroom.store.db import make_engine, unavailable_as_store_error
@@ -34,8 +36,15 @@ def register(sub: Any) -> None:
     db.required = True
     db.add_parser("upgrade", help="apply the migrations").set_defaults(handler=cmd_db_upgrade)
 
-    check = sub.add_parser("check-config", help="validate the config and say what would run")
-    check.add_argument("--json", action="store_true")
+    check = sub.add_parser("check-config", help="validate the config, say what would run and "
+                           "warn about what to fix")
+    add_json(check)
+    shipped = check.add_mutually_exclusive_group()
+    shipped.add_argument("--example", action="store_const", const=EXAMPLE_CONFIG,
+                         dest="shipped", help="print the example configuration (every key "
+                         "with its default) instead")
+    shipped.add_argument("--platforms", action="store_const", const=PLATFORMS, dest="shipped",
+                         help="print the shipped platform directory instead")
     check.set_defaults(handler=cmd_check_config)
 
     _register_tickets(sub)
@@ -43,8 +52,14 @@ def register(sub: Any) -> None:
 
     ingest = sub.add_parser("ingest", help="ingest .eml files, Maildirs, mbox files or - (stdin)")
     ingest.add_argument("paths", nargs="+", metavar="PATH")
-    ingest.add_argument("--json", action="store_true")
-    ingest.add_argument("--no-progress", action="store_true")
+    add_json(ingest)
+    ingest.add_argument("--no-progress", action="store_true",
+                        help="no progress bar on stderr (there is none with --json either)")
+    ingest.add_argument("--mail-from", metavar="ADDRESS",
+                        help="with -: the envelope sender (an MTA pipe's ${sender})")
+    ingest.add_argument("--rcpt-to", metavar="ADDRESS", action="append", default=[],
+                        help="with -: an envelope recipient (an MTA pipe's ${recipient}); "
+                             "repeat for several")
     ingest.set_defaults(handler=cmd_ingest)
 
 
@@ -52,14 +67,16 @@ def _register_tickets(sub: Any) -> None:
     tickets = sub.add_parser("tickets", help="list and show tickets").add_subparsers(
         dest="tickets_command")
     tickets.required = True
-    listing = tickets.add_parser("list", help="tickets, newest first")
-    listing.add_argument("--status", help=f"{', '.join(TicketStatus)} (comma-separated)")
-    listing.add_argument("--limit", type=int, default=1000)
-    listing.add_argument("--json", action="store_true")
+    listing = tickets.add_parser("list", help="tickets, newest first (merged ones left out)")
+    listing.add_argument("--status", type=words(TicketStatus, "status"), default=(),
+                         help=f"only these: {', '.join(TicketStatus)} (comma-separated; "
+                              "default: every status)")
+    add_limit(listing, "tickets")
+    add_json(listing)
     listing.set_defaults(handler=cmd_tickets_list)
     show = tickets.add_parser("show", help="one ticket with messages, participants, events")
     show.add_argument("ticket", metavar="ID", help="id or reference (HL-000123)")
-    show.add_argument("--json", action="store_true")
+    add_json(show)
     show.set_defaults(handler=cmd_tickets_show)
     allow = tickets.add_parser("allow", help="let an address receive a case's answers")
     allow.add_argument("ticket", metavar="ID", help="id or reference (HL-000123)")
@@ -79,12 +96,15 @@ def _register_inbox(sub: Any) -> None:
     inbox = sub.add_parser("inbox", help="inbound messages and their processing").add_subparsers(
         dest="inbox_command")
     inbox.required = True
-    listing = inbox.add_parser("list", help="messages that failed processing")
     failed = f"{InboxStatus.BAD},{InboxStatus.SHUNT}"
-    listing.add_argument("--status", default=failed,
-                         help=f"comma-separated: {', '.join(InboxStatus)} (default {failed})")
-    listing.add_argument("--limit", type=int, default=1000)
-    listing.add_argument("--json", action="store_true")
+    listing = inbox.add_parser(
+        "list", help=f"inbound messages: by default only those that failed ({failed})")
+    listing.add_argument("--status", type=words(InboxStatus, "status"),
+                         default=(InboxStatus.BAD, InboxStatus.SHUNT),
+                         help=f"only these: {', '.join(InboxStatus)} (comma-separated; "
+                              f"default {failed}: the messages that need an admin)")
+    add_limit(listing, "messages")
+    add_json(listing)
     listing.set_defaults(handler=cmd_inbox_list)
     retry = inbox.add_parser("retry", help="process a bad or shunted message again")
     retry.add_argument("ids", nargs="+", metavar="ID")
@@ -113,28 +133,40 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-
+    if args.shipped:
+        sys.stdout.write(shipped_text(args.shipped))
+        return EXIT_OK
     settings = settings_from(args)
     platforms = read_platforms(settings)
     report = describe_settings(settings, platforms)
-    emit(report, args.json, lambda r: "\n".join(f"{k}: {v}" for k, v in r.items()))
+    report["warnings"] = config_warnings(settings, platforms)
+    emit(report, args.json, _check_text)
     return EXIT_OK
+
+
+def _check_text(report: dict[str, Any]) -> str:
+    lines = [f"{k}: {v}" for k, v in report.items() if k != "warnings"]
+    return "\n".join(lines + [f"warning: {w}" for w in report["warnings"]])
 
 
 def cmd_tickets_list(args: argparse.Namespace) -> int:
 
     with open_app(args) as app, app.sessions() as session:
-        tickets = [ticket_summary(t) for t in list_tickets(session, args.status, args.limit)]
+        found = list_tickets(session, args.status, args.limit + 1)
+        tickets = [ticket_summary(t) for t in found[: args.limit]]
     emit(tickets, args.json, _tickets_table)
+    say_truncated(len(tickets), args.limit, len(found) > args.limit, "tickets")
     return EXIT_OK
 
 
 def _tickets_table(tickets: list[dict[str, Any]]) -> str:
     if not tickets:
         return "no tickets"
-    rows = [f"{'REFERENCE':<11} {'STATUS':<8} {'CATEGORY':<16} {'REQUESTER':<32} SUBJECT"]
+    rows = [f"{'REFERENCE':<11} {'STATUS':<12} {'PRIORITY':<8} {'CATEGORY':<16} "
+            f"{'REQUESTER':<32} SUBJECT"]
     for t in tickets:
-        rows.append(f"{t['reference']:<11} {t['status']:<8} {(t['category'] or '-'):<16} "
+        rows.append(f"{t['reference']:<11} {t['status']:<12} {t['priority']:<8} "
+                    f"{(t['category'] or '-'):<16} "
                     f"{(t['requester'] or '-')[:32]:<32} {t['subject'][:60]}")
     return "\n".join(rows)
 
@@ -153,14 +185,20 @@ def cmd_tickets_show(args: argparse.Namespace) -> int:
 def _ticket_text(t: dict[str, Any]) -> str:
     lines = [f"{t['reference']}  {t['status']}  {t['subject']}",
              f"requester: {t['requester']}  category: {t['category'] or '-'}  "
-             f"role: {t['role'] or '-'}  assignee: {t['assignee'] or '-'}",
-             "participants: " + ", ".join(f"{p['address']} ({p['role']}, {p['state']})"
-                                          for p in t["participants"])]
+             f"role: {t['role'] or '-'}  assignee: {t['assignee'] or '-'}  "
+             f"priority: {t['priority']}",
+             "participants: " + ", ".join(
+                 f"{p['address']} ({p['role']}, {p['state']}"
+                 + (f", failing since {p['failing_since']}" if p.get("failing_since") else "")
+                 + ")" for p in t["participants"])]
     if t.get("related"):
         lines.append("related cases (not merged): "
                      + ", ".join(r["reference"] for r in t["related"]))
+    lines += [f"also reported in {', '.join(r['references'])}: {r['url']}"
+              for r in t.get("repeats", [])]
     for e in t["escalations"]:
-        lines.append(f"escalation {e['platform']}: {e['status']} ref={e['platform_ref'] or '-'}"
+        lines.append(f"escalation {e['id']} {e['platform']}: {e['status']} "
+                     f"ref={e['platform_ref'] or '-'}"
                      f" follow-ups={e['follow_ups']} outcome={e['outcome'] or '-'}")
     for m in t["messages"]:
         flags = f"  [{', '.join(m['flags'])}]" if m["flags"] else ""
@@ -217,21 +255,21 @@ def cmd_tickets_merge(args: argparse.Namespace) -> int:
 
 def cmd_inbox_list(args: argparse.Namespace) -> int:
 
-    statuses = [s.strip() for s in args.status.split(",") if s.strip()]
     with open_app(args) as app, app.sessions() as session:
-        items = session.execute(
+        items = list(session.execute(
             select(InboxItem).options(defer(InboxItem.raw))
-            .where(InboxItem.status.in_(statuses))
-            .order_by(InboxItem.id).limit(args.limit)
-        ).scalars()
-        views = [inbox_view(i) for i in items]
-    emit(views, args.json, _inbox_table)
+            .where(InboxItem.status.in_(args.status))
+            .order_by(InboxItem.id).limit(args.limit + 1)
+        ).scalars())
+        views = [inbox_view(i) for i in items[: args.limit]]
+    emit(views, args.json, lambda found: _inbox_table(found, args.status))
+    say_truncated(len(views), args.limit, len(items) > args.limit, "messages")
     return EXIT_OK
 
 
-def _inbox_table(items: list[dict[str, Any]]) -> str:
+def _inbox_table(items: list[dict[str, Any]], statuses: tuple[str, ...]) -> str:
     if not items:
-        return "nothing to show"
+        return f"no {' or '.join(statuses)} messages (--status chooses others)"
     return "\n".join(
         f"{i['id']:>6} {i['status']:<6} {i['door']:<5} {(i['door_ref'] or '')[:40]:<40} "
         f"{_first_line(i['error'] or i['outcome'])}"
@@ -270,8 +308,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     stdin_only = args.paths == ["-"]
     if stdin_only:
         args.tempfail_status = EXIT_TEMPFAIL
+    if (args.mail_from is not None or args.rcpt_to) and "-" not in args.paths:
+        raise UsageError("--mail-from and --rcpt-to describe the message on stdin: give -")
     with open_app(args) as app:
         summary = ingest_paths(app, args.paths, stdin=sys.stdin.buffer,
-                               progress=not args.no_progress and not args.json)
+                               progress=not args.no_progress and not args.json,
+                               stdin_envelope=(args.mail_from, tuple(args.rcpt_to)))
     emit(summary, args.json, lambda s: ", ".join(f"{k}: {v}" for k, v in s.items()))
     return EXIT_OK if not summary.get("unreadable") else EXIT_ERROR

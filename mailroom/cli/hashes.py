@@ -24,6 +24,7 @@ from typing import Any
 
 from mailroom.cases.safeguarding import import_hash_list, remove_listed_hash
 from mailroom.cli.context import cli_actor, open_app
+from mailroom.cli.options import add_json
 from mailroom.cli.output import EXIT_ERROR, EXIT_OK, emit
 from mailroom.errors import MailroomError, UsageError
 from mailroom.store.db import unavailable_as_store_error
@@ -38,16 +39,17 @@ def register(sub: Any) -> None:
     imported = hashes.add_parser("import", help="add a CSV list of SHA-256 or MD5 hashes")
     imported.add_argument("file", metavar="FILE")
     imported.add_argument("--note", metavar="TEXT", help="kept with every hash of the file")
-    imported.add_argument("--json", action="store_true")
+    add_json(imported)
     imported.set_defaults(handler=cmd_hashes_import)
     listing = hashes.add_parser("list", help="the listed hashes, oldest first")
-    listing.add_argument("--source", choices=SOURCES)
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--source", choices=SOURCES,
+                         help="only the hashes listed this way (default: all)")
+    add_json(listing)
     listing.set_defaults(handler=cmd_hashes_list)
     remove = hashes.add_parser("remove", help="take a hash off the list (audited)")
     remove.add_argument("hash", metavar="HASH", help="its SHA-256 or MD5")
     remove.add_argument("--reason", metavar="TEXT", help="why, for the audit trail")
-    remove.add_argument("--json", action="store_true")
+    add_json(remove)
     remove.set_defaults(handler=cmd_hashes_remove)
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import defer
 
 from mailroom.cases.views import outbox_view
 from mailroom.cli.context import open_app
+from mailroom.cli.options import add_json, add_limit, say_truncated, words
 from mailroom.cli.output import EXIT_OK, emit
 from mailroom.errors import UsageError
 from mailroom.runtime.doors import poll_accounts_once
@@ -32,18 +33,21 @@ def register(sub: Any) -> None:
     tick = sub.add_parser("tick", help="poll each IMAP account once, run every due job "
                           "once, then exit")
     tick.add_argument("--now", help="pretend it is this time (ISO-8601)")
-    tick.add_argument("--json", action="store_true")
+    add_json(tick)
     tick.set_defaults(handler=cmd_tick)
 
     outbox = sub.add_parser("outbox", help="outgoing mail").add_subparsers(dest="outbox_command")
     outbox.required = True
-    listing = outbox.add_parser("list", help="queued, sent and failed outgoing mail")
-    listing.add_argument("--status", help=f"{', '.join(OutboxStatus)} (comma-separated)")
-    listing.add_argument("--limit", type=int, default=1000)
-    listing.add_argument("--json", action="store_true")
+    listing = outbox.add_parser("list", help="queued, sent and failed outgoing mail, "
+                                "newest first")
+    listing.add_argument("--status", type=words(OutboxStatus, "status"), default=(),
+                         help=f"only these: {', '.join(OutboxStatus)} (comma-separated; "
+                              "default: every status)")
+    add_limit(listing, "messages")
+    add_json(listing)
     listing.set_defaults(handler=cmd_outbox_list)
     flush = outbox.add_parser("flush", help="send what is due now")
-    flush.add_argument("--json", action="store_true")
+    add_json(flush)
     flush.set_defaults(handler=cmd_outbox_flush)
 
 
@@ -72,12 +76,14 @@ def cmd_tick(args: argparse.Namespace) -> int:
 def cmd_outbox_list(args: argparse.Namespace) -> int:
 
     with open_app(args) as app, app.sessions() as session:
-        stmt = select(OutboxItem).options(defer(OutboxItem.raw), defer(OutboxItem.rendered)) \
-            .order_by(OutboxItem.id.desc()).limit(args.limit)
+        stmt = select(OutboxItem).options(defer(OutboxItem.rendered)) \
+            .order_by(OutboxItem.id.desc()).limit(args.limit + 1)
         if args.status:
-            stmt = stmt.where(OutboxItem.status.in_(args.status.split(",")))
-        items = [outbox_view(i) for i in session.execute(stmt).scalars()]
+            stmt = stmt.where(OutboxItem.status.in_(args.status))
+        found = list(session.execute(stmt).scalars())
+        items = [outbox_view(i) for i in found[: args.limit]]
     emit(items, args.json, _outbox_table)
+    say_truncated(len(items), args.limit, len(found) > args.limit, "messages")
     return EXIT_OK
 
 

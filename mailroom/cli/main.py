@@ -13,7 +13,8 @@ hand on, say) is readable by its owner only until they ``chmod`` it, which is
 the right default for a service whose every file may name a child.
 
 Log lines pass through one redaction filter (:mod:`mailroom.privacy.redaction`), on
-the handler :func:`setup_logging` installs.
+the handler :func:`mailroom.cli.logs.setup_logging` installs, as text or JSON lines,
+on stderr or in a file (``--log-format``, ``--log-file``, or ``[logging]``).
 """
 
 from __future__ import annotations
@@ -22,38 +23,74 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from mailroom import __version__
-from mailroom.cli import commands, escalate, hashes, jobs, reports, run
-from mailroom.cli.output import EXIT_ERROR, EXIT_USAGE
+from mailroom.cli import (
+    backup,
+    commands,
+    digest,
+    escalate,
+    hashes,
+    jobs,
+    reports,
+    run,
+    status,
+    web,
+)
+from mailroom.cli.logs import setup_logging
+from mailroom.cli.output import EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_USAGE
 from mailroom.errors import ConfigError, MailroomError, StoreUnavailable, UsageError
-from mailroom.privacy.redaction import RedactionFilter, own_addresses
-from mailroom.settings import load_settings
+from mailroom.privacy.redaction import own_addresses
+from mailroom.settings import LOG_FORMATS, Settings, load_settings
 
 PRIVATE_UMASK = 0o077
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 Handler = Callable[[argparse.Namespace], int]
 # Every subcommand module, in the order ``--help`` lists them: each adds its parsers.
 SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (
-    commands.register, run.register, jobs.register, escalate.register, reports.register,
-    hashes.register,
+    commands.register, run.register, status.register, jobs.register, escalate.register,
+    reports.register, hashes.register, digest.register, backup.register, web.register,
 )
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse that exits 2 with a one-line message (no usage dump on stderr noise)."""
+    """argparse that exits 2 with a one-line message (no usage dump on stderr noise).
+
+    Every parser, the top one and each subcommand's, takes the global options,
+    so that they work before the subcommand and after it alike
+    (``mailroom --config F tickets list`` and ``mailroom tickets list --config F``).
+    A subcommand's parser leaves them unset when not given (``SUPPRESS``), so it
+    never overwrites what was given before the subcommand.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        add_global_options(self, default=argparse.SUPPRESS)
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"mailroom: {message} (see: {self.prog} --help)\n")
 
 
+def add_global_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    parser.add_argument("--config", metavar="FILE", default=default,
+                        help="the TOML configuration (default: MAILROOM_CONFIG, else "
+                             "mailroom.toml in the data directory, else built-in defaults)")
+    parser.add_argument("--debug", action="store_true", default=default,
+                        help="show tracebacks and debug logs")
+    parser.add_argument("--log-format", choices=LOG_FORMATS, default=default,
+                        help="log lines as text or JSON lines (default: [logging] format, "
+                             "else text)")
+    parser.add_argument("--log-file", type=Path, default=default, metavar="PATH",
+                        help="append log lines to PATH instead of stderr (default: "
+                             "[logging] file)")
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="mailroom", description="Email-first helpline ticketing.")
-    parser.add_argument("--config", help="path of the TOML config (or MAILROOM_CONFIG)")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser.set_defaults(config=None, debug=False, log_format=None, log_file=None)
     parser.add_argument("--version", action="version", version=f"mailroom {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
@@ -65,9 +102,23 @@ def build_parser() -> Parser:
 def main(argv: Sequence[str] | None = None) -> int:
     previous = os.umask(PRIVATE_UMASK)
     try:
-        return run_command(argv)
+        status = run_command(argv)
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        return reader_went_away()
     finally:
         os.umask(previous)
+
+
+def reader_went_away() -> int:
+    """Whoever read our output stopped (``mailroom outbox list | head -3``): stop quietly,
+    as a command killed by SIGPIPE does. What is still buffered goes to /dev/null, so
+    that Python's flush at exit does not complain either."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 def run_command(argv: Sequence[str] | None) -> int:
@@ -76,14 +127,15 @@ def run_command(argv: Sequence[str] | None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or bad usage (2)
         return int(exc.code or 0)
-    setup_logging(args.debug, _own_addresses(args))
+    _start_logging(args)
     handler: Handler = args.handler
     try:
         return handler(args)
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"mailroom: config: {problem}", file=sys.stderr)
-        return EXIT_ERROR
+        # `ingest -` under an MTA: a configuration to fix is no reason to return the mail
+        return getattr(args, "tempfail_status", EXIT_ERROR)
     except UsageError as exc:
         print(f"mailroom: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -95,6 +147,8 @@ def run_command(argv: Sequence[str] | None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        raise  # main() stops quietly
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no tracebacks
         if args.debug:
             raise
@@ -104,33 +158,19 @@ def run_command(argv: Sequence[str] | None) -> int:
         return EXIT_ERROR
 
 
-def setup_logging(debug: bool, own_addresses: Iterable[str] = ()) -> None:
-    """Log to stderr through the redaction filter (:mod:`mailroom.privacy.redaction`).
+def _start_logging(args: argparse.Namespace) -> None:
+    """Logging as the options, else the ``[logging]`` settings, ask (:mod:`mailroom.cli.logs`).
 
-    A process whose root logger has handlers already (a host program, pytest)
-    keeps them as they are: they are its own, and so is what they write.
+    The helpline's addresses, which log lines keep, come from the settings too;
+    none when the configuration cannot be read (the command then says why).
     """
-    level = logging.DEBUG if debug else getattr(
-        logging, os.environ.get("MAILROOM_LOG_LEVEL", "INFO").upper(), logging.INFO
-    )
-    root = logging.getLogger()
-    if not root.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
-        handler.addFilter(RedactionFilter(own_addresses))
-        root.addHandler(handler)
-        root.setLevel(level)
-    for noisy in ("apscheduler", "mail-parser", "mailparser", "mail_parser", "aiosmtpd",
-                  "mail.log", "alembic"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
-
-
-def _own_addresses(args: argparse.Namespace) -> frozenset[str]:
-    """The helpline's addresses, which log lines keep; none when the configuration
-    cannot be read (the command then says why)."""
     try:
-        return own_addresses(load_settings(getattr(args, "config", None)))
+        settings: Settings | None = load_settings(getattr(args, "config", None))
     except (MailroomError, OSError):
-        return frozenset()
+        settings = None
+    log_format = args.log_format or (settings.log_format if settings else "text")
+    log_file = args.log_file or (settings.log_file if settings else None)
+    setup_logging(args.debug, own_addresses(settings) if settings else (),
+                  log_format=log_format, log_file=log_file)
 
 

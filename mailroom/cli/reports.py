@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mailroom.cli.context import open_app
+from mailroom.cli.options import add_json
 from mailroom.cli.output import EXIT_ERROR, EXIT_OK, emit
 from mailroom.errors import MailroomError, UsageError
 from mailroom.privacy.dataprotection import (
@@ -33,28 +34,31 @@ def register(sub: Any) -> None:
                         help="first day, YYYY-MM-DD, in the helpline's time zone")
     report.add_argument("--to", dest="end", required=True, type=parse_date, metavar="DATE",
                         help="last day (included), YYYY-MM-DD")
-    report.add_argument("--format", choices=FORMATS, default="text")
+    report.add_argument("--format", choices=FORMATS, default="text", help="default text")
     report.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
+    report.add_argument("--with-accounts", action="store_true",
+                        help="list the accounts reported in more than one case (not for "
+                             "publication: the report then names accounts)")
     report.set_defaults(handler=cmd_report)
 
     export = sub.add_parser("export", help="write everything held about one address")
     export.add_argument("--requester", required=True, metavar="ADDRESS")
     export.add_argument("--out", metavar="DIR",
-                        help="where to create the export (default var/exports, which erase "
-                             "cleans; elsewhere, delete it by hand)")
-    export.add_argument("--json", action="store_true")
+                        help="where to create the export (default: exports in the data "
+                             "directory, which erase cleans; elsewhere, delete it by hand)")
+    add_json(export)
     export.set_defaults(handler=cmd_export)
 
     erase = sub.add_parser("erase", help="erase what is held about one address")
     erase.add_argument("--requester", required=True, metavar="ADDRESS")
     erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    erase.add_argument("--json", action="store_true")
+    add_json(erase)
     erase.set_defaults(handler=cmd_erase)
 
     retention = sub.add_parser("retention", help="purge closed cases past the retention period")
     retention.add_argument("--dry-run", action="store_true",
                            help="say what would go, change nothing")
-    retention.add_argument("--json", action="store_true")
+    add_json(retention)
     retention.set_defaults(handler=cmd_retention)
 
 
@@ -72,8 +76,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     with open_app(args) as app:
-        document = case_report(build_report(app, period))
-        text = render(document, args.format, app.settings.templates_dir)
+        document = case_report(build_report(app, period, with_accounts=args.with_accounts))
+        text = render(document, args.format, app.settings.template_dirs)
     if args.out:
         _write_out(Path(args.out), text)
         print(f"report written to {args.out}", file=sys.stderr)
@@ -134,7 +138,7 @@ def confirm(address: str, opened: int, took_part: int) -> None:
         raise UsageError("erase: no terminal to confirm on; add --yes")
     print(f"This erases what is held about {address}: {opened} cases they opened are closed "
           f"and purged, their part in {took_part} other cases is removed, with their sent "
-          "mail files and exports under var/exports. It cannot be undone.", file=sys.stderr)
+          "mail files and exports in the data directory. It cannot be undone.", file=sys.stderr)
     answer = input("Type the address again to confirm: ").strip().lower()
     if answer != address:
         raise MailroomError("erase: not confirmed, nothing changed")

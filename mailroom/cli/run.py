@@ -1,7 +1,9 @@
 """``mailroom run``: the daemon in the foreground, until SIGTERM or SIGINT.
 
-A signal sets the daemon's stop event and every part winds down, so the
-process exits with status 0.
+Once every part runs, it prints ``SMTP listening on HOST:PORT`` on stdout
+(flushed): with ``listen = "HOST:0"`` the system picks a free port, and this
+line says which, for whoever started the daemon. A signal sets the daemon's
+stop event and every part winds down, so the process exits with status 0.
 """
 
 from __future__ import annotations
@@ -25,13 +27,18 @@ def register(sub: Any) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     stop = threading.Event()
-    _install_signal_handlers(stop)
+    install_signal_handlers(stop)
     with open_app(args) as app:
-        Daemon(app, stop).run()
+        Daemon(app, stop).run(ready=_announce)
     return 0
 
 
-def _install_signal_handlers(stop: threading.Event) -> None:
+def _announce(daemon: Daemon) -> None:
+    if daemon.smtp_address is not None:
+        print(f"SMTP listening on {daemon.smtp_address}", flush=True)
+
+
+def install_signal_handlers(stop: threading.Event) -> None:
     def handle(signum: int, _frame: Any) -> None:
         log.info("received %s: shutting down", signal.Signals(signum).name)
         stop.set()

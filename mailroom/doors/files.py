@@ -23,6 +23,7 @@ from typing import BinaryIO
 from mailroom.doors.contract import Arrival, Envelope
 
 NAME = "file"  # the door's name in the envelope
+STDIN_REF = "stdin"
 MBOX_MAGIC = b"From "
 SINGLE_MESSAGE_SUFFIXES = {".eml", ".msg", ".mail"}
 NOT_MAIL_SUFFIXES = {".json", ".py", ".md", ".rst", ".html", ".xml", ".sh", ".pl", ".t", ".rb",
@@ -58,10 +59,20 @@ def looks_like_message(path: Path) -> bool:
         return False
 
 
-def arrivals(paths: list[str], stdin: BinaryIO | None = None) -> Iterator[Arrival]:
-    """Every message under ``paths``, as the door hands it to the inbox."""
+def arrivals(paths: list[str], stdin: BinaryIO | None = None, *,
+             stdin_envelope: tuple[str | None, tuple[str, ...]] = (None, ())) -> Iterator[Arrival]:
+    """Every message under ``paths``, as the door hands it to the inbox.
+
+    ``stdin_envelope`` is the envelope sender and recipients of the message on
+    stdin, as an MTA's pipe passes them (``${sender}``, ``${recipient}``): a
+    signed reply address that was a Bcc or a forward's target is found there.
+    """
+    mail_from, rcpt_to = stdin_envelope
     for ref, raw in iter_sources(paths, stdin):
-        yield Arrival(raw, Envelope(NAME, ref=ref))
+        if ref == STDIN_REF:
+            yield Arrival(raw, Envelope(NAME, ref=ref, mail_from=mail_from, rcpt_to=rcpt_to))
+        else:
+            yield Arrival(raw, Envelope(NAME, ref=ref))
 
 
 def iter_sources(paths: list[str], stdin: BinaryIO | None = None) -> Iterator[tuple[str, bytes]]:
@@ -69,7 +80,7 @@ def iter_sources(paths: list[str], stdin: BinaryIO | None = None) -> Iterator[tu
         if name == "-":
             if stdin is None:
                 raise SourceError("-: no standard input")
-            yield "stdin", stdin.read()
+            yield STDIN_REF, stdin.read()
             continue
         yield from iter_path(Path(name))
 

@@ -55,12 +55,16 @@ class ImapStateStore(Protocol):
     def save(self, account: str, uidvalidity: int, last_uid: int) -> None:
         """Remember the cursor; called after the messages up to ``last_uid`` left the folder."""
 
+    def polled(self, account: str) -> None:
+        """Remember that the folder was just drained (``mailroom status`` shows when)."""
+
 
 class MemoryImapState:
     """An :class:`ImapStateStore` in memory (tests, and running without a database)."""
 
     def __init__(self) -> None:
         self._cursors: dict[str, tuple[int, int]] = {}
+        self.polls: dict[str, int] = {}  # successful drains per account
         self._lock = threading.Lock()
 
     def load(self, account: str) -> tuple[int, int] | None:
@@ -70,6 +74,10 @@ class MemoryImapState:
     def save(self, account: str, uidvalidity: int, last_uid: int) -> None:
         with self._lock:
             self._cursors[account] = (uidvalidity, last_uid)
+
+    def polled(self, account: str) -> None:
+        with self._lock:
+            self.polls[account] = self.polls.get(account, 0) + 1
 
 
 @dataclass(frozen=True)
@@ -177,7 +185,9 @@ class ImapPoller:
         """
         client = self._open()
         try:
-            return self._drain(client, self._select(client))
+            stored = self._drain(client, self._select(client))
+            self.state.polled(self.account.name)
+            return stored
         finally:
             disconnect(client)
 
@@ -216,6 +226,7 @@ class ImapPoller:
             cursor = self._select(client)
             while not stop.is_set():
                 self._drain(client, cursor, stop)
+                self.state.polled(self.account.name)
                 backoff.reset()
                 if not _new_mail_announced(client):
                     self._wait_for_mail(client, stop)

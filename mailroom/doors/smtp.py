@@ -20,6 +20,14 @@ Limits against abuse, each a setting of ``[smtp]``:
   start of each command. Every byte the client sends starts it again, so
   it limits silence, not the time a large message takes to arrive.
 
+STARTTLS is offered when the listener is given a TLS context
+(``[smtp] tls_certificate`` and ``tls_key``, loaded by
+:func:`mailroom.runtime.doors.smtp_door`); with ``require_starttls`` every
+command but EHLO, NOOP, QUIT and STARTTLS gets ``530`` until the client
+switched to TLS (aiosmtpd's own rule). Mail between servers uses STARTTLS
+opportunistically, so requiring it is for a listener that only a relay of our
+own talks to.
+
 The greeting and EHLO name our host and nothing else: aiosmtpd's default
 greeting would tell the world which server and version it runs.
 """
@@ -28,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -176,17 +185,21 @@ class SmtpDoor:
 
     def __init__(self, handler: HelplineHandler, *, host: str, port: int, max_size: int,
                  hostname: str | None = None, max_connections_per_client: int = 10,
-                 idle_timeout: float = 60.0) -> None:
+                 idle_timeout: float = 60.0, tls_context: ssl.SSLContext | None = None,
+                 require_starttls: bool = False) -> None:
         self.controller = _Controller(
             handler, hostname=host, port=port, data_size_limit=max_size,
             server_hostname=hostname, decode_data=False, ready_timeout=10.0,
             enable_SMTPUTF8=True, ident=GREETING, timeout=idle_timeout,
-            max_per_client=max_connections_per_client,
+            max_per_client=max_connections_per_client, tls_context=tls_context,
+            require_starttls=require_starttls and tls_context is not None,
         )
 
     def start(self) -> None:
         self.controller.start()
-        log.info("SMTP listener on %s:%s", self.controller.hostname, self.controller.port)
+        tls = self.controller.SMTP_kwargs.get("tls_context") is not None
+        log.info("SMTP listener on %s:%s%s", self.controller.hostname, self.controller.port,
+                 " (STARTTLS offered)" if tls else "")
 
     def stop(self) -> None:
         self.controller.stop()

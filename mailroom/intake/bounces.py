@@ -2,7 +2,10 @@
 
 ``parse_bounce`` reads a delivery failure report, standard (RFC 3464
 ``multipart/report; report-type=delivery-status``) or not (the free text of
-Postfix, qmail, Exim, sendmail, Exchange, Yahoo and friends), and returns a
+Postfix, qmail, Exim, sendmail, Exchange, Yahoo and friends, in several
+languages and charsets), the JSON notification of a mail service (Amazon SES
+through SNS, and the event records of other relays: ``service_notice``) or a
+mailing-list manager's rejection (``list_notice_kind``), and returns a
 ``BounceInfo``. It never raises on odd input: what it cannot find is ``None``
 or empty. The text helpers at the bottom are shared with ``classify``.
 
@@ -11,16 +14,22 @@ Pure: takes a standard-library ``email.message.Message``, touches nothing else.
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.errors
 import email.policy
 import html
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.header import Header, decode_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr
+from enum import StrEnum
+from typing import Any
+
+import charset_normalizer
 
 TEXT_LIMIT = 64_000  # characters of a part we look at; bounces are short
 FAILED_ACTIONS = frozenset({"failed"})
@@ -41,8 +50,13 @@ _BARE_NAMES_HEADING = re.compile(
     r"\b[^\n]*:[ \t]*\n",
     re.I,
 )
-_HEADER_LINE = re.compile(r"^[ \t>]*(?:to|from|cc|subject|sent|date|reply-to|sender):", re.I)
+_HEADER_LINE = re.compile(
+    r"^[ \t>]*(?:to|from|cc|subject|sent|date|reply-to|sender|message-id|in-reply-to"
+    r"|references|return-path):",
+    re.I,
+)
 _NOT_RECIPIENT = re.compile(r"^(?:postmaster|mailer-daemon|mdaemon|root|abuse)(?:$|[+@])", re.I)
+_LIST_ROLE = re.compile(r"[._+-](?:request|admin|owner|bounces?)@", re.I)
 
 # Where the notification ends and the returned copy of the original begins.
 _ORIGINAL_TYPES = frozenset(
@@ -57,6 +71,9 @@ _COPY_MARKER = re.compile(
     r"|(?:the )?(?:header|headers) and (?:top|first) \d+ lines"
     r"|the first \d+ lines of your (?:original )?message"
     r"|old message:"
+    r"|[-=]{3,}[ \t]*(?:元のメッセージ|元のメール|送信されたメッセージ|原始邮件|原邮件"
+    r"|ursprüngliche nachricht|message d'origine|mensaje original|messaggio originale"
+    r"|mensagem original|oorspronkelijk bericht|исходное сообщение|원본 메시지)"
     r"|content-type: message/rfc822"
     r"|(?:received|return-path): .*"
     r")",
@@ -90,6 +107,8 @@ _RECIPIENT_PATTERNS = tuple(
 
 _DELAY_TEXT = re.compile(
     r"(?:warning message only|will (?:continue|keep) (?:trying|to try)|still being retried"
+    r"|配信が遅延|遅延しています|zustellung verzögert|remise retardée|entrega retrasada"
+    r"|consegna ritardata|entrega atrasada|bezorging vertraagd|доставка задерживается"
     r"|\(delay\)|delayed mail|mail delivery warning|message \S+ delayed"
     r"|has not yet been delivered|has been (?:delayed|postponed)|delivery (?:is )?delayed"
     r"|message delayed|delivery attempts will continue|delivery to the following recipients?"
@@ -106,7 +125,14 @@ _PERMANENT_TEXT = re.compile(
     r"user unknown|unknown user|no such (?:user|mailbox|domain)|does not exist|"
     r"not (?:a )?(?:valid|known) (?:user|recipient|mailbox)|delivery (?:has )?failed|"
     r"not delivered|unable to deliver|could not deliver|fail(?:ed|ure)|returned mail|"
-    r"non-delivery|returning message)",
+    r"non-delivery|returning message"
+    # other languages: "does not exist", "could not be delivered", "unknown user"…
+    r"|存在しません|見つかりません|配信できません|届きませんでした|送信に失敗|配信に失敗|受信拒否"
+    r"|配送できません|送信できません|unzustellbar|nicht zugestellt|existiert nicht|fehlgeschlagen"
+    r"|non remis|pas pu être (?:remis|distribué|délivré)|inconnue?\b|no se (?:ha )?pudo entregar"
+    r"|no existe|non è stato (?:possibile )?recapitat|inesistente|não foi possível entregar"
+    r"|desconhecido|onbestelbaar|mislukt|не может быть доставлено|не удалось доставить"
+    r"|не существует|nie można dostarczyć|nieznany|退信|不存在|실패|존재하지 않)",
     re.I,
 )
 
@@ -123,13 +149,263 @@ class BounceInfo:
 def parse_bounce(msg: Message) -> BounceInfo:
     """Read the original Message-ID, the failed recipients and the permanence."""
     msg = unwrap(msg)
+    service = service_notice(msg)
+    if service is not None and service.failed:
+        return service.info
     groups = delivery_status_groups(msg)
     notice = notification_text(msg)
+    recipients = find_recipients(msg, groups, notice)
+    permanent = find_permanence(msg, groups, notice)
+    if (not groups and not msg.get("X-Failed-Recipients") and not _from_mail_system(msg)
+            and list_notice_kind(msg) in (ListNoticeKind.REJECTED, ListNoticeKind.LOOP)):
+        recipients = list_addresses(msg, notice) or recipients
+        permanent = True if permanent is None else permanent  # the list will not retry
     return BounceInfo(
         original_message_id=find_original_message_id(msg),
-        recipients=find_recipients(msg, groups, notice),
-        permanent=find_permanence(msg, groups, notice),
+        recipients=recipients,
+        permanent=permanent,
     )
+
+
+# --- the notifications of mail services (JSON) ---------------------------------------
+#
+# Amazon SES publishes bounces, complaints and deliveries to SNS, which mails them as
+# the bare JSON ("email" subscriptions, with a footer) or inside SNS's own envelope
+# ("email-json": the notification is its "Message" string). Other relays' event records
+# (SendGrid, Mailgun, Postmark…) reach a mailbox when a webhook is relayed by mail, as an
+# ``application/json`` attachment or as the body. A body counts only when it *starts*
+# with the JSON: a person quoting a notification in their own words is not one.
+
+class ServiceEvent(StrEnum):
+    """What a mail service's notification reports."""
+
+    BOUNCE = "bounce"
+    COMPLAINT = "complaint"  # the recipient called it spam: never write to them again
+    DELAY = "delay"
+    DELIVERY = "delivery"  # delivered: no failure
+
+
+SERVICE_FAILURES = frozenset({ServiceEvent.BOUNCE, ServiceEvent.COMPLAINT, ServiceEvent.DELAY})
+_B, _C, _D, _OK = (ServiceEvent.BOUNCE, ServiceEvent.COMPLAINT, ServiceEvent.DELAY,
+                   ServiceEvent.DELIVERY)
+_SES_TYPES = {"bounce": _B, "complaint": _C, "deliverydelay": _D, "delivery": _OK, "reject": _B}
+_SES_RECIPIENTS = {_B: "bouncedRecipients", _C: "complainedRecipients",
+                   _D: "delayedRecipients", _OK: "recipients"}
+_EVENT_TYPES = {
+    "bounce": _B, "bounced": _B, "hardbounce": _B, "softbounce": _B, "failed": _B,
+    "dropped": _B, "rejected": _B, "spamreport": _C, "spamcomplaint": _C, "complained": _C,
+    "complaint": _C, "delivered": _OK, "delivery": _OK, "deferred": _D, "delayed": _D,
+}
+_RECIPIENT_KEYS = ("emailAddress", "email", "Email", "recipient", "Recipient", "to")
+_JSON_START = re.compile(r"\A\s*([{\[])")
+JSON_LIMIT = 256_000  # characters of JSON we parse
+
+
+@dataclass(frozen=True)
+class ServiceNotice:
+    """A mail service's notification: what happened (``bounce``, ``complaint``,
+    ``delay`` or ``delivery``), to whom, and the message it was about."""
+
+    event: ServiceEvent
+    service: str  # "ses" or "events"
+    info: BounceInfo
+
+    @property
+    def failed(self) -> bool:
+        return self.event in SERVICE_FAILURES
+
+
+def service_notice(msg: Message) -> ServiceNotice | None:
+    """The first notification of a mail service in the message, else None."""
+    for document in _json_documents(msg):
+        for record in _records(document, depth=0):
+            notice = _ses_notice(record) or _event_notice(record)
+            if notice is not None:
+                return notice
+    return None
+
+
+def _json_documents(msg: Message) -> Iterator[Any]:
+    """JSON parts, then a plain-text body that starts with JSON (its bytes are looked
+    at before anything is decoded: most mail is not JSON)."""
+    leaves = [p for p in walk_parts(msg, into_messages=False) if not p.is_multipart()]
+    for part in leaves:
+        name = str(part.get_filename() or "").lower()
+        if part.get_content_type() == "application/json" or name.endswith(".json"):
+            yield from _parsed_json(_decoded_payload(part))
+    body = next((p for p in leaves if p.get_content_type() == "text/plain"), None)
+    raw = body.get_payload(decode=True) if body is not None else None
+    if body is not None and isinstance(raw, bytes) and _JSON_START.match(raw[:64].decode(
+            "ascii", "replace")):
+        yield from _parsed_json(_decoded_payload(body))
+
+
+def _parsed_json(text: str) -> Iterator[Any]:
+    """The JSON value at the start of ``text`` (trailing text, e.g. a footer, ignored)."""
+    text = text[:JSON_LIMIT].lstrip()
+    try:
+        value, _ = json.JSONDecoder().raw_decode(text)
+    except (ValueError, RecursionError):
+        return
+    yield value
+
+
+def _records(value: Any, *, depth: int) -> Iterator[dict[str, Any]]:
+    """Objects of a document: a list's items, SNS's envelope opened ("Message")."""
+    if depth > 3:
+        return
+    if isinstance(value, list):
+        for item in value[:100]:
+            yield from _records(item, depth=depth + 1)
+    elif isinstance(value, dict):
+        inner = value.get("Message")
+        if value.get("Type") == "Notification" and isinstance(inner, str):
+            yield from (r for v in _parsed_json(inner) for r in _records(v, depth=depth + 1))
+            return
+        data = value.get("event-data")  # Mailgun
+        yield data if isinstance(data, dict) else value
+
+
+def _ses_notice(record: dict[str, Any]) -> ServiceNotice | None:
+    kind = str(record.get("notificationType") or record.get("eventType") or "")
+    event = _SES_TYPES.get(kind.lower())
+    mail = record.get("mail")
+    if event is None or not isinstance(mail, dict):
+        return None
+    body = _dict(record.get(kind[:1].lower() + kind[1:]))
+    listed = body.get(_SES_RECIPIENTS[event])
+    recipients = _addresses(listed, kind == "Reject" and mail.get("destination"))
+    if event == ServiceEvent.BOUNCE:
+        bounce_type = str(body.get("bounceType", "")).lower()
+        permanent = {"permanent": True, "transient": False}.get(bounce_type)
+        if kind == "Reject":
+            permanent = True
+    else:
+        permanent = {_C: True, _D: False}.get(event)
+    headers = _dict(mail.get("commonHeaders"))
+    original = strip_message_id(str(headers.get("messageId") or _listed_header(mail)))
+    return ServiceNotice(event, "ses", BounceInfo(original, recipients, permanent))
+
+
+def _listed_header(mail: dict[str, Any]) -> str:
+    headers = mail.get("headers")
+    for item in headers if isinstance(headers, list) else []:
+        if isinstance(item, dict) and str(item.get("name", "")).lower() == "message-id":
+            return str(item.get("value", ""))
+    return ""
+
+
+def _event_notice(record: dict[str, Any]) -> ServiceNotice | None:
+    kind = str(record.get("event") or record.get("RecordType") or record.get("Type") or "")
+    event = _EVENT_TYPES.get(kind.replace("_", "").replace("-", "").lower())
+    recipients = _addresses([record])
+    if event is None or not recipients:
+        return None
+    permanent: bool | None = None
+    if event == ServiceEvent.BOUNCE:
+        severity = " ".join(str(record.get(k, "")) for k in ("severity", "Type", "type"))
+        permanent = _severity(severity.lower(), str(record.get("status", "")))
+    elif event in (ServiceEvent.COMPLAINT, ServiceEvent.DELAY):
+        permanent = event == ServiceEvent.COMPLAINT
+    original = strip_message_id(str(record.get("smtp-id") or record.get("Message-Id") or ""))
+    return ServiceNotice(event, "events", BounceInfo(original, recipients, permanent))
+
+
+def _severity(words: str, status: str) -> bool:
+    if re.search(r"\b(?:permanent|hard\w*)\b", words):
+        return True
+    if re.search(r"\b(?:temporary|transient|soft\w*)\b", words):
+        return False
+    return not status.strip().startswith("4")
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _addresses(*sources: Any) -> tuple[str, ...]:
+    """Addresses of a list of strings or of objects with an address field."""
+    found: list[str] = []
+    for source in sources:
+        for item in source if isinstance(source, list) else []:
+            if isinstance(item, dict):
+                item = next((item[k] for k in _RECIPIENT_KEYS if isinstance(item.get(k), str)), "")
+            match = _ADDR_RE.search(str(item))
+            if match:
+                found.append(match.group(0))
+    return _unique(found)
+
+
+# --- the notices of mailing-list managers --------------------------------------------
+#
+# Mailman, Majordomo, LISTSERV, Sympa, ezmlm and hosted groups answer a post they do
+# not distribute: held for a moderator, rejected (not a member, not allowed), a loop,
+# or the results of "commands" they read in it. The words below say which, tried in
+# order (a held post's notice gives "not a member" as its reason: it is held); the
+# classifier asks for a list manager's address as well before it believes them.
+
+
+LIST_NOTICE_CHARS = 2000  # of the notice read for its words: the reason comes first
+
+
+class ListNoticeKind(StrEnum):
+    """What a list manager's notice says about the message it answers."""
+
+    HELD = "held"  # waits for a moderator: it may still be posted
+    REJECTED = "rejected"  # not distributed: not a member, not allowed
+    LOOP = "loop"  # a mail loop: not distributed
+    COMMANDS = "commands"  # the results of commands read in the message
+
+
+_LIST_NOTICES = (
+    (ListNoticeKind.LOOP, re.compile(
+        r"\bloop alert\b|\b(?:mail )?loop (?:was |has been )?detected|\bmail loop\b", re.I)),
+    (ListNoticeKind.HELD, re.compile(
+        r"awaits? (?:moderator |list owner )?approval|awaiting (?:moderator )?approval"
+        r"|is being held until|held (?:for|until) (?:the )?(?:list )?(?:moderat|owner|approval)"
+        r"|submitted to the (?:list )?moderator|sent to the (?:list )?moderator"
+        r"|requires? (?:moderator )?approval|forwarded to the list owner", re.I)),
+    (ListNoticeKind.REJECTED, re.compile(
+        r"post by non-?member|\bnot (?:a )?(?:list )?(?:member|subscriber)|non-?member submission"
+        r"|only (?:list )?(?:members|subscribers) (?:may|can) post"
+        r"|not (?:allowed|authori[sz]ed|permitted) to (?:post|send)"
+        r"|rejected posting|authori[sz]ation denied|rejected: not (?:a )?member"
+        r"|\b(?:message|mail|post|posting|request)\b[^.\n]{0,80}\b(?:was|has been|is) "
+        r"(?:automatically )?rejected"
+        r"|\b(?:was|were|has not been|have not been|could not be) distributed", re.I)),
+    (ListNoticeKind.COMMANDS, re.compile(
+        r"^majordomo results|^ezmlm response|^results of your commands?"
+        r"|^\*{4} command '[^'\n]*' not recognized|no valid commands found", re.I | re.M)),
+)
+_LIST_ADDRESS = re.compile(
+    rf"(?:(?:message|mail|posting|post) (?:to|for)|posting to|distributed to|managing the"
+    rf"|member of|subscribers? (?:of|to)|for list)[ \t\n]+(?:the )?(?:list )?['\"<]?({_ADDR})",
+    re.I,
+)
+
+
+def list_notice_kind(msg: Message) -> ListNoticeKind | None:
+    """What a list manager's notice says, by its words (subject, then its text)."""
+    subject = decoded_header(msg, "Subject")
+    text = subject + "\n" + notification_text(msg)[:LIST_NOTICE_CHARS]
+    for kind, pattern in _LIST_NOTICES:
+        if pattern.search(text):
+            return kind
+    return None
+
+
+def _from_mail_system(msg: Message) -> bool:
+    """MAILER-DAEMON or postmaster: an MTA's bounce, never a list manager's notice."""
+    local = address_of(msg, "From").replace("\\", "").partition("@")[0].lower()
+    return local in ("mailer-daemon", "mdaemon", "postmaster")
+
+
+def list_addresses(msg: Message, notice: str) -> tuple[str, ...]:
+    """The list a rejected post was for ("your message to parents@lists…")."""
+    text = decoded_header(msg, "Subject") + "\n" + notice
+    found = [m.group(1) for m in _LIST_ADDRESS.finditer(text)]
+    exclude = _addresses_of_bounce(msg)
+    return _unique([a for a in found if _is_recipient(a, exclude) and not _LIST_ROLE.search(a)])
 
 
 # --- the delivery-status report (RFC 3464) --------------------------------------
@@ -437,12 +713,42 @@ def _decoded_payload(part: Message) -> str:
     raw = part.get_payload(decode=True)
     if not isinstance(raw, bytes):
         return ""
-    charset = part.get_content_charset() or "us-ascii"
-    try:
-        text = raw[: TEXT_LIMIT * 4].decode(charset, errors="replace")
-    except (LookupError, ValueError):  # unknown or malformed charset name
-        text = raw[: TEXT_LIMIT * 4].decode("latin-1")
+    text = decode_text(raw[: TEXT_LIMIT * 4], part.get_content_charset())
     return text[:TEXT_LIMIT].replace("\r\n", "\n")
+
+
+_ISO_2022 = re.compile(rb"\x1b[$(][@-Z]")  # the escape sequences of ISO-2022-JP
+
+
+def decode_text(raw: bytes, charset: str | None) -> str:
+    """Bytes as text: the declared charset when it fits; ISO-2022-JP when its escape
+    sequences are there; else UTF-8, else what ``charset-normalizer`` finds (mobile
+    carriers and old MTAs send Shift_JIS, ISO-2022-JP or GBK with no charset, or the
+    wrong one); never raises."""
+    declared = (charset or "").lower()
+    if declared and declared not in ("us-ascii", "ascii"):
+        try:
+            return raw.decode(declared)
+        except (LookupError, ValueError):  # unknown name, or not that charset
+            pass
+    elif raw.isascii() and not _ISO_2022.search(raw):
+        return raw.decode("ascii")
+    for guess in ("iso-2022-jp", "iso2022_jp_2") if _ISO_2022.search(raw) else ():
+        try:
+            return raw.decode(guess)
+        except ValueError:
+            continue
+    try:
+        return raw.decode("utf-8")
+    except ValueError:
+        pass
+    best = charset_normalizer.from_bytes(raw).best()
+    if best is not None:
+        return str(best)
+    try:
+        return raw.decode(declared or "latin-1", errors="replace")
+    except LookupError:
+        return raw.decode("latin-1")
 
 
 def _strip_tags(markup: str) -> str:
@@ -457,6 +763,9 @@ def decoded_header(msg: Message, name: str) -> str:
     if value is None:
         return ""
     text = value if isinstance(value, str) else _text_of_chunks(value)
+    if "\x1b" in text:  # raw ISO-2022-JP, as old Japanese mailers write it
+        with contextlib.suppress(UnicodeError):
+            text = decode_text(text.encode("ascii", "surrogateescape"), None)
     try:
         return _clean(_text_of_chunks(text))
     except (UnicodeError, LookupError, ValueError, TypeError, AssertionError,

@@ -5,12 +5,16 @@ Four kinds, in the order they are tried:
 ``loop``
     our own mail coming back (our ``X-Loop`` token, a Message-ID we made);
 ``bounce``
-    a delivery failure or delay report (RFC 3464 DSN, or the free-text notice
-    of an MTA); delays are bounces too, with the reason ``delayed``;
+    a delivery failure or delay report (RFC 3464 DSN, the free-text notice
+    of an MTA in several languages, a mail service's JSON bounce or
+    complaint, a list manager's rejection); delays are bounces too, with the
+    reason ``delayed``;
 ``auto_reply``
     anything a program sent: RFC 3834 ``Auto-Submitted``, ``Precedence``,
     mailing lists, out-of-office subjects in several languages, read
-    receipts (``mdn``), challenge-response systems, a null envelope sender;
+    receipts (``mdn``), challenge-response systems, a mail service's
+    delivery notification, a list manager's other notices (held for a
+    moderator, command results), a null envelope sender;
 ``normal``
     everything else: mail a person wrote.
 
@@ -38,12 +42,16 @@ from email.utils import collapse_rfc2231_value, getaddresses, parseaddr
 from enum import StrEnum
 
 from mailroom.intake.bounces import (
+    LIST_NOTICE_CHARS,
     SUCCESS_ACTIONS,
+    ListNoticeKind,
     address_of,
     decoded_header,
     delivery_status_groups,
     is_delay_notice,
+    list_notice_kind,
     notification_text,
+    service_notice,
     status_actions,
     strip_message_id,
     walk_parts,
@@ -101,10 +109,34 @@ _BOUNCE_SUBJECT = re.compile(
     r"|your message to \S+ could not be delivered"
     r"|unzustellbar|non remis|onbestelbaar|non recapitabile|no se puede entregar"
     r"|impossible de remettre|olevererbart|nedoru[čc]iteln[ée]"
+    # German, French, Spanish, Italian, Portuguese, Dutch, Nordic, Polish, Russian, Turkish
+    r"|zustellung fehlgeschlagen|nicht zustellbar|fehler bei der (?:nachrichten)?zustellung"
+    r"|nachricht (?:wurde )?nicht zugestellt|message non (?:délivré|remis|distribué)"
+    r"|échec de (?:la )?(?:remise|distribution|livraison)|(?:courrier|mail) non (?:remis|délivré)"
+    r"|avis de non-remise|no se (?:ha )?pudo entregar|correo devuelto|mensaje no entregado"
+    r"|error de entrega|mancato recapito|messaggio non recapitato|impossibile recapitare"
+    r"|mensagem (?:não entregue|devolvida)|não (?:foi|é) possível entregar|falha na entrega"
+    r"|bezorging mislukt|niet (?:bezorgd|afgeleverd)|kan ikke leveres|kunne ikke leveres"
+    r"|kan inte levereras|niedostarcz|nie można dostarczyć|nie dostarczono"
+    r"|недоставленное сообщение|сообщение не доставлено|невозможно доставить"
+    r"|не удалось доставить|ошибка доставки|teslim edilemedi|iletilemedi"
+    # Japanese (Exchange's 配信不能, carriers' 配信エラー…), Chinese, Korean
+    r"|(?:メール)?(?:の)?(?:配信|送信|配送)(?:不能|エラー|失敗)|不達|エラーメール"
+    r"|系统退信|退信|[^\n]{0,60}的退信|邮件(?:退回|投递失败|发送失败)|无法投递|無法傳遞"
+    r"|投递失败|發送失敗|(?:메일 )?(?:발송|전송|배달) ?(?:실패|못함)|반송"
     r")",
     re.I,
 )
 _BOUNCE_LOCAL = re.compile(r"(?:^|[._+-])bounces?(?:$|[._+=-])")
+# The names mail systems sign their notices with ("Mail Delivery Subsystem"…).
+_MAIL_SYSTEM_NAME = re.compile(
+    r"^(?:mail(?:er)?[ -]?(?:delivery|system|server|administrator|daemon)"
+    r"|(?:mail )?delivery (?:subsystem|system|service)|postmaster|mail-server"
+    r"|system administrator|service de messagerie|sistema de (?:correo|entrega)"
+    r"|sistema di posta|system pocztowy|почтовая система|メール配信システム"
+    r"|microsoft (?:outlook|exchange))\b",
+    re.I,
+)
 _BOUNCE_BODY = re.compile(
     r"this is the (?:qmail-send program|mail system at host|postfix program)"
     r"|wasn't able to deliver your message|created automatically by mail delivery software"
@@ -119,7 +151,17 @@ _BOUNCE_BODY = re.compile(
     r"|(?:user|mailbox) (?:unknown|unavailable|not found)|not a valid (?:user|recipient|mailbox)"
     r"|no such (?:user|mailbox)|(?:address|recipient) rejected|over quota|quota exceeded"
     r"|permanent (?:error|failure)|message (?:delivery )?has been delayed"
-    r"|will continue to try to deliver",
+    r"|will continue to try to deliver"
+    # other languages: "could not be delivered to the following recipients"
+    r"|nicht (?:an folgende empfänger )?zugestellt werden|zustellung an folgende empfänger"
+    r"|n'a pas pu être (?:remis|distribué|délivré)|impossible de remettre"
+    r"|no se (?:ha )?pudo entregar|non è stato (?:possibile )?recapitat|impossibile recapitare"
+    r"|não foi possível entregar|bezorging is mislukt|kon niet worden (?:bezorgd|afgeleverd)"
+    r"|не может быть доставлено|не удалось доставить|nie można dostarczyć"
+    r"|nie (?:została|zostało) dostarczon"
+    r"|配信できませんでした|届きませんでした|(?:送信|配信)に失敗|配信されませんでした"
+    r"|配送できませんでした|送信できませんでした|アドレスが(?:存在しません|見つかりません)"
+    r"|被退回|退信原因|无法送达|投递失败|전달되지 못했습니다|발송 실패|전송 실패",
     re.I,
 )
 
@@ -158,10 +200,11 @@ def classify(
     report = report_reasons(msg)
     if report:
         return Classification(ClassificationKind.AUTO_REPLY, report + null)
+    listed = list_manager_reasons(msg)
     bounce = bounce_reasons(msg, null_sender=bool(null))
-    if bounce:
-        return Classification(ClassificationKind.BOUNCE, bounce)
-    auto = null + auto_reply_reasons(msg)
+    if bounce or set(listed) & LIST_FAILURES:
+        return Classification(ClassificationKind.BOUNCE, tuple(dict.fromkeys(listed + bounce)))
+    auto = null + listed + auto_reply_reasons(msg)
     if auto:
         return Classification(ClassificationKind.AUTO_REPLY, auto)
     return Classification(ClassificationKind.NORMAL, ())
@@ -214,7 +257,11 @@ def is_null_sender(msg: Message, envelope_sender: str | None) -> bool:
 
 
 def report_reasons(msg: Message) -> tuple[str, ...]:
-    """``mdn`` for read receipts, ``arf`` for abuse reports, ``dsn-success`` for deliveries."""
+    """``mdn`` for read receipts, ``arf`` for abuse reports, ``dsn-success`` for deliveries
+    (``service:delivery`` when a mail service's JSON notification says so)."""
+    service = service_notice(msg)
+    if service is not None and not service.failed:
+        return (f"service:{service.service}", f"service:{service.event}")
     report_type = _report_type(msg)
     types = {p.get_content_type() for p in walk_parts(msg, into_messages=False)}
     if report_type == "disposition-notification" or "message/disposition-notification" in types:
@@ -248,16 +295,19 @@ def bounce_reasons(msg: Message, *, null_sender: bool) -> tuple[str, ...]:
     """Reasons when the message is a bounce, else ().
 
     One strong sign suffices (a DSN, a MAILER-DAEMON author, Exim's
-    ``X-Failed-Recipients``); otherwise two weak ones must agree, one of them
-    about the content (a failure subject, the body of an MTA notice) rather
-    than the sender (null sender, postmaster, sent to a bounces address): a
-    person forwarding a bounce is not one, nor is an auto-reply to our
-    return path.
+    ``X-Failed-Recipients``, a mail service's JSON bounce or complaint);
+    otherwise two weak ones must agree: one about the content (a failure
+    subject, the body of an MTA notice, in several languages) and one about
+    the sender (null sender, postmaster, sent to a bounces address; with a
+    failure subject also an empty or program's ``From`` or the headers of
+    automatic mail). A person writing
+    "Mail delivery failed" about their own mail is not a bounce, nor is a
+    person forwarding one, nor an auto-reply to our return path.
     """
     strong = _strong_bounce_signs(msg)
     weak = _weak_bounce_signs(msg, null_sender, read_body=bool(strong))
-    content = {"subject:bounce", "body:bounce"} & set(weak)
-    if not strong and (len(weak) < 2 or not content):
+    content = set(weak) & BOUNCE_CONTENT_SIGNS
+    if not strong and (not content or not set(weak) - BOUNCE_CONTENT_SIGNS):
         return ()
     reasons = strong + weak
     if is_delay_notice(msg):
@@ -265,10 +315,16 @@ def bounce_reasons(msg: Message, *, null_sender: bool) -> tuple[str, ...]:
     return reasons
 
 
+BOUNCE_CONTENT_SIGNS = frozenset({"subject:bounce", "body:bounce"})
+
+
 def _strong_bounce_signs(msg: Message) -> tuple[str, ...]:
     signs: list[str] = []
     if is_dsn(msg):
         signs.append("dsn")
+    service = service_notice(msg)
+    if service is not None and service.failed and service.info.recipients:
+        signs.extend((f"service:{service.service}", f"service:{service.event}"))
     if _local_part(address_of(msg, "From")) in ("mailer-daemon", "mdaemon"):
         signs.append("mailer-daemon")
     if msg.get("X-Failed-Recipients"):
@@ -280,14 +336,30 @@ def _weak_bounce_signs(msg: Message, null_sender: bool, *, read_body: bool) -> t
     """The weak signs, in a fixed order. The body is read only when its sign can
     count: with a strong sign, or another weak one (alone it would not be enough)."""
     before: list[str] = ["null-sender"] if null_sender else []
-    if _local_part(address_of(msg, "From")) == "postmaster":
+    author = address_of(msg, "From")
+    if _local_part(author) == "postmaster":
         before.append("postmaster")
-    if _BOUNCE_SUBJECT.search(decoded_header(msg, "Subject")):
+    subject = bool(_BOUNCE_SUBJECT.search(decoded_header(msg, "Subject")))
+    if subject and not read_body and not before:  # else a sign of the sender is there
+        before.extend(_program_sender_signs(msg, author))
+    if subject:
         before.append("subject:bounce")
     after = ["to:bounce-address"] if _to_bounce_address(msg) else []
     body = (read_body or before or after) and _BOUNCE_BODY.search(
         notification_text(msg)[:BODY_LIMIT])
     return (*before, *(["body:bounce"] if body else []), *after)
+
+
+def _program_sender_signs(msg: Message, author: str) -> list[str]:
+    """``from:empty`` (``From: <>``), ``from:program`` (a program's address or a mail
+    system's name) or ``automatic`` (the headers of automatic mail). Read only with a
+    failure subject: a list's post whose text tells of a failed delivery stays a post."""
+    if msg.get("From") is not None and not author:
+        return ["from:empty"]
+    if automatic_address_kind(author) is not None or _MAIL_SYSTEM_NAME.search(
+            parseaddr(decoded_header(msg, "From"))[0]):
+        return ["from:program"]
+    return ["automatic"] if auto_reply_reasons(msg) else []
 
 
 def _local_part(addr: str) -> str:
@@ -303,6 +375,51 @@ def _to_bounce_address(msg: Message) -> bool:
     except (RecursionError, ValueError, IndexError):  # hostile headers: the parser recurses
         return False
     return any(_BOUNCE_LOCAL.search(_local_part(addr)) for _, addr in pairs)
+
+
+# --- mailing-list managers -------------------------------------------------------------
+
+LIST_FAILURES = frozenset({f"list:{ListNoticeKind.REJECTED}", f"list:{ListNoticeKind.LOOP}"})
+
+
+def list_manager_reasons(msg: Message) -> tuple[str, ...]:
+    """``list-manager`` and ``list:<what>`` (``held``, ``rejected``, ``loop``,
+    ``commands``) when a list manager answers a message instead of distributing it.
+
+    Two signs must agree: the notice's words (``bounces.list_notice_kind``) and its
+    author: a list's role address in ``From`` (``*-bounces``, ``*-owner``,
+    ``*-request``, ``listserv@``…), Mailman's ``X-List-Administrivia``, or a list
+    manager naming itself (ezmlm, LISTSERV). Not any program's address: a
+    platform's ``noreply@`` saying "your report was rejected" answers an
+    escalation, and MAILER-DAEMON's notices are MTA bounces, read as such. Posts
+    distributed by a list come from their author, not from these: a post that
+    says "my patch was rejected" is list traffic, never a notice. A rejection
+    or a loop is a bounce (the post failed to reach the list); a held post or the
+    results of commands is an automatic reply.
+    """
+    if not _from_list_manager(msg):
+        return ()
+    kind = list_notice_kind(msg)
+    return ("list-manager", f"list:{kind}") if kind is not None else ()
+
+
+def _from_list_manager(msg: Message) -> bool:
+    if _token(decoded_header(msg, "X-List-Administrivia")) == "yes":  # Mailman's notices
+        return True
+    author = address_of(msg, "From")
+    local = _local_part(author)
+    if author and (automatic_address_kind(author) == "list-role" or _BOUNCE_LOCAL.search(local)):
+        return True
+    if _LIST_MANAGER_NAME.search(parseaddr(decoded_header(msg, "From"))[0]):
+        return True
+    return bool(_EZMLM_LOCAL.search(local)) and "this is the ezmlm program" in (
+        notification_text(msg)[:LIST_NOTICE_CHARS].lower())
+
+
+# List managers that say who they are: LISTSERV by its name, ezmlm in the text it
+# sends from "list-help@" or "list-return-…@".
+_LIST_MANAGER_NAME = re.compile(r"\bl-soft list server\b", re.I)
+_EZMLM_LOCAL = re.compile(r"[._-](?:help|return)(?:$|[._+-])")
 
 
 # --- automatic replies ------------------------------------------------------------------
@@ -372,14 +489,20 @@ def _token(value: str) -> str:
 
 _NOREPLY_LOCAL = re.compile(
     r"(?:^|[._+-])(?:no[._-]?reply|do[._-]?not[._-]?reply|dont[._-]?reply|mailer[._-]?daemon"
-    r"|postmaster|bounces?|notifications?|auto[._-]?reply|autoresponder)(?:$|[._+-]|\d)",
+    r"|postmaster|bounces?|notifications?|auto[._-]?reply|autoresponder)(?:$|[._+-]|\d)"
+    r"|^microsoftexchange[0-9a-f]{32}$",  # Exchange Online's system mailbox (its NDRs)
     re.I,
 )
 
 
 # Mailing-list and mail-system role addresses: "list-request@", "list-admin@",
-# "list-owner@", "list-bounces@" (the local part ends so).
+# "list-owner@", "list-bounces@" (the local part ends so), and the list managers'
+# own addresses ("listserv@", "majordomo@", "mailman@", "sympa@", "ezmlm@"…).
 _ROLE_SUFFIX = re.compile(r"[._+-](?:request|admin|owner|bounces?)$", re.I)
+_LIST_MANAGER_LOCAL = re.compile(
+    r"^(?:listserv|majordomo|mailman|sympa|ezmlm|listproc|lyris|smartlist|mlmmj)(?:$|[._+-])",
+    re.I,
+)
 
 
 def is_noreply_address(addr: str) -> bool:
@@ -390,14 +513,17 @@ def is_noreply_address(addr: str) -> bool:
 def automatic_address_kind(addr: str) -> str | None:
     """Why an address is a program's, never a person's to answer: ``noreply``
     (noreply, mailer-daemon, postmaster, bounces…) or ``list-role`` (``*-request``,
-    ``*-admin``, ``*-owner``, ``*-bounces``); None for anyone else."""
+    ``*-admin``, ``*-owner``, ``*-bounces``, ``listserv@``, ``majordomo@``…); None for
+    anyone else."""
     bare = parseaddr(addr)[1] or addr.strip()
     local = bare.rpartition("@")[0] if "@" in bare else bare
     if not local:
         return None
     if _NOREPLY_LOCAL.search(local):
         return "noreply"
-    return "list-role" if _ROLE_SUFFIX.search(local) else None
+    if _ROLE_SUFFIX.search(local) or _LIST_MANAGER_LOCAL.search(local):
+        return "list-role"
+    return None
 
 
 # --- out-of-office text without automatic-reply headers ----------------------------------

@@ -3,7 +3,9 @@
 ``sanitise_filename`` turns whatever a sender put in ``filename=`` / ``name=``
 into a name that is safe to show and to offer for download: no directory
 parts, no control or bidi-override characters, no leading dots, no
-Windows-reserved device names, at most ``MAX_LENGTH`` characters. It is still
+Windows-reserved device names, at most ``MAX_LENGTH`` characters. Spaces are
+kept as the sender wrote them (``Report  2024 .pdf`` keeps its two spaces);
+only the blanks at either end go, with trailing dots, which Windows drops. It is still
 never used as a path: the blob store names files by their SHA-256.
 """
 
@@ -30,7 +32,8 @@ _WINDOWS_RESERVED = frozenset(
     ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
     + [f"{dev}{n}" for dev in ("COM", "LPT") for n in "0123456789¹²³"]
 )
-_SPACES = re.compile(r"\s+")
+# A line break or tab is one space (CRLF too); runs of spaces are kept as the sender wrote them.
+_BREAKS = re.compile(r"\r\n|[\t\n\v\f\r\x85\u2028\u2029]")
 
 # Names for parts that come without one; the rest use "attachment.<ext>".
 _DEFAULT_NAMES = {
@@ -69,7 +72,7 @@ def _extension_for(content_type: str) -> str:
 
 def _clean(name: str) -> str:
     name = unicodedata.normalize("NFC", name).translate(_INVISIBLE)
-    name = _SPACES.sub(" ", name)
+    name = _BREAKS.sub(" ", name)
     name = "".join(ch for ch in name if unicodedata.category(ch) != "Cc")
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
     name = _WINDOWS_UNSAFE.sub("_", name).strip(" .")

@@ -11,7 +11,7 @@ The checks go from the cheapest to the dearest, and each bounds the next:
 1. ``max_header_bytes``: the message's own header, measured on the raw bytes
    before any parsing: the run of header fields at the top, as the parser
    will read them (up to the empty line, or to the first line that is not a
-   field when a broken message lacks that line).
+   field when a broken message lacks that line, the repaired lines included).
    Default 256 KiB, what Exchange Online accepts; Postfix keeps 100 KB. Real
    mail stays far below: a References chain of a few hundred ids and a stack
    of Received, DKIM and ARC fields come to tens of KB. The headers of the
@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from email.message import Message as StdMessage
 
 from mailroom.errors import MailError
+from mailroom.intake.headerblock import read_header
 from mailroom.intake.message import TooManyParts, count_mime_parts, parse_message_tree
 from mailroom.mailtypes import ParsedMessage
 
@@ -74,9 +75,13 @@ _HEADER_FIELDS = re.compile(
 
 
 def header_size(raw: bytes) -> int:
-    """The bytes of the header fields at the top of ``raw`` (linear time)."""
+    """The bytes of the header fields at the top of ``raw`` (linear time), with the
+    lines the parser reads as fields once the block is repaired (folds that lost
+    their blank, a stray line above the first field: :mod:`.headerblock`)."""
     match = _HEADER_FIELDS.match(raw)
-    return match.end() if match else 0
+    size = match.end() if match else 0
+    block = read_header(raw)
+    return max(size, block.end) if block is not None else size
 
 
 def check_header_size(raw: bytes, limits: MessageLimits) -> None:

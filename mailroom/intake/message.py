@@ -27,26 +27,39 @@ from __future__ import annotations
 
 import base64
 import binascii
-import codecs
+import dataclasses
 import email
 import email.utils
 import io
 import logging
+import mimetypes
 import quopri
 import re
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.errors import MessageDefect
 from email.feedparser import BytesFeedParser
 from email.generator import BytesGenerator
 from email.message import Message
+from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import Any, TypeVar
 
 from mailparser.utils import get_addresses
 
 from mailroom.errors import MailError
+from mailroom.intake.binhex import decode_binhex
+from mailroom.intake.charsets import (
+    codec_for,
+    decode_escaped,
+    decode_windows_1252,
+    decode_with,
+    legacy_charset,
+    oddness,
+)
 from mailroom.intake.filenames import sanitise_filename
+from mailroom.intake.headerblock import read_header
 from mailroom.intake.htmltext import html_to_text
 from mailroom.mailtypes import Address, Attachment, ParsedMessage
 
@@ -125,11 +138,12 @@ def _parse(raw: bytes) -> ParsedMessage:
 
 def _parse_tree(raw: bytes, msg: Message) -> ParsedMessage:
     linesep = "\r\n" if b"\r\n" in raw[:4096] else "\n"
-    body = _Collector(linesep)
+    legacy = None if raw.isascii() else legacy_header_charset(msg, _charset_hint(msg))
+    body = _Collector(linesep, legacy)
     body.visit(msg, 0)
     text, html, from_html = body.result()
     return ParsedMessage(
-        **_header_fields(msg, _charset_hint(msg)),
+        **_header_fields(msg, legacy),
         text=text,
         html=html,
         attachments=tuple(body.attachments),
@@ -157,13 +171,25 @@ def parse_mime(raw: bytes, chunk_size: int = 1 << 20, *, max_parts: int | None =
         budget = _PartBudget(max_parts)
         parser = BytesFeedParser(budget, policy=compat32)
         budget.made = 0  # the parser calls its factory once, to try it
-    view = memoryview(raw)
+    view, block = memoryview(raw), read_header(raw)
     try:
-        for start in range(0, len(raw), chunk_size):
+        if block is not None:  # a header block repaired (see headerblock), then the rest
+            parser.feed(block.head)
+        for start in range(block.end if block else 0, len(raw), chunk_size):
             parser.feed(bytes(view[start : start + chunk_size]))
-        return parser.close()
+        msg = parser.close()
     except RecursionError as exc:  # the stdlib parser recurses once per nesting level
         raise MailError("MIME nesting too deep to parse") from exc
+    msg.defects.extend(RepairedHeader(name) for name in (block.repairs if block else ()))
+    return msg
+
+
+class RepairedHeader(MessageDefect):
+    """A repair made to the header block before parsing (its ``name``)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
 
 
 class TooManyParts(MailError):
@@ -206,9 +232,9 @@ def count_mime_parts(raw: bytes) -> int:
     return 1 + sum(1 for line in _DASH_LINE.finditer(raw) if line.group(1) in boundaries)
 
 
-def _header_fields(msg: Message, hint: str | None) -> dict[str, Any]:
+def _header_fields(msg: Message, legacy: str | None) -> dict[str, Any]:
     """The ``ParsedMessage`` fields that come from the top-level header."""
-    raw = [(name, _unfold(_recover_8bit(value, hint))) for name, value in msg.raw_items()]
+    raw = [(name, _unfold(_recover_8bit(value, legacy))) for name, value in msg.raw_items()]
     first = _first_values(raw)
     return {
         "message_id": _first_id(first.get("message-id", "")),
@@ -241,23 +267,65 @@ def decode_header_text(value: str) -> str:
     return _one_line(text)
 
 
-def _recover_8bit(value: object, hint: str | None = None) -> str:
+def _recover_8bit(value: object, legacy: str | None = None) -> str:
     """compat32 keeps raw 8-bit octets as surrogate escapes; decode them.
 
-    UTF-8 first, then ``hint`` (the charset the body declares: mailers that
-    put raw 8-bit in headers use their body charset), then Windows-1252.
+    UTF-8 when they are valid UTF-8, else ``legacy`` (the charset read from all
+    of the message's raw 8-bit header text, :func:`legacy_header_charset`), else
+    what reads this value best (:func:`mailroom.intake.charsets.legacy_charset`).
+    ISO-2022-JP, 7-bit with escape sequences, is decoded too.
     """
-    value = str(value)
+    value = decode_escaped(str(value))
     if not _SURROGATE.search(value):
         return value
     data = value.encode("ascii", "surrogateescape")
-    codec = _codec_for(hint.lower()) if hint else None
-    for candidate in ("utf-8", codec):
-        try:
-            return data.decode(candidate) if candidate else _decode_windows_1252(data)
-        except (UnicodeError, ValueError):
-            continue
-    return _decode_windows_1252(data)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    text = decode_with(data, legacy) if legacy else None
+    if text is None or oddness(text):  # another charset than the rest of the message's
+        text = decode_with(data, legacy_charset([data], legacy))
+    return text or ""
+
+
+_SAMPLED_PARTS = 50
+
+
+def legacy_header_charset(msg: Message, hint: str | None) -> str | None:
+    """The charset of the message's raw 8-bit header text that is not UTF-8 (the
+    top-level fields and the first parts' file names, pooled), read by detection
+    with the body's declared charset as the hint; when no charset reads them all
+    plausibly (a message put together from two computers), the hint alone, and
+    each value is read on its own (:func:`_recover_8bit`)."""
+    samples: list[bytes] = []
+    stack, seen = [msg], 0
+    while stack and seen < _SAMPLED_PARTS:
+        part, seen = stack.pop(0), seen + 1
+        items = part.raw_items() if part is msg else [
+            (k, v) for k, v in part.raw_items() if k.lower().startswith("content-")]
+        samples.extend(_raw_legacy(value) for _, value in items)
+        stack.extend(_children(part) if part.is_multipart() else [])
+    samples = [sample for sample in samples if sample]
+    codec = codec_for(hint.lower()) if hint else None
+    if not samples:
+        return None
+    pooled = legacy_charset(samples, codec)
+    # One charset must read them all; when none does, each value is read on its own.
+    return pooled if not oddness(decode_with(b"\n".join(samples), pooled) or "\ufffd") else codec
+
+
+def _raw_legacy(value: object) -> bytes:
+    """The octets of a raw 8-bit value that is not UTF-8 (else empty)."""
+    text = str(value)
+    if not _SURROGATE.search(text):
+        return b""
+    data = text.encode("ascii", "surrogateescape")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
+    return b""
 
 
 def _charset_hint(msg: Message) -> str | None:
@@ -332,44 +400,20 @@ def _decode_word(encoding: str, payload: str) -> bytes:
 # Charsets
 # --------------------------------------------------------------------------
 
-# Declared names that are wrong in practice, and supersets that decode more.
-_CHARSET_ALIASES = {
-    "gb2312": "gb18030",
-    "gbk": "gb18030",
-    "x-gbk": "gb18030",
-    "euc-cn": "gb18030",
-    "ks_c_5601-1987": "cp949",
-    "ks_c_5601": "cp949",
-    "euc-kr": "cp949",
-    "shift_jis": "cp932",
-    "shift-jis": "cp932",
-    "x-sjis": "cp932",
-    "sjis": "cp932",
-    "iso-2022-jp": "iso2022_jp_ext",
-    "big5": "cp950",
-    "iso-8859-8-i": "iso8859_8",
-    "windows-874": "cp874",
-    "x-mac-roman": "mac_roman",
-    "utf8": "utf-8",
-}
 _UNDECLARED = frozenset(
     ["", "us-ascii", "ascii", "unknown-8bit", "x-unknown", "unknown", "default", "x-user-defined"]
 )
 _LATIN1 = frozenset(
     ["iso-8859-1", "iso8859-1", "latin1", "latin-1", "l1", "windows-1252", "cp1252"]
 )
-_UNSAFE_CODECS = frozenset(
-    ["unicode_escape", "raw_unicode_escape", "idna", "punycode", "undefined", "mbcs", "oem"]
-)
-_ESCAPED_HIGH_BYTES = {0xDC00 + byte: byte for byte in range(0x80, 0x100)}
 
 
 def decode_bytes(data: bytes, charset: str | None) -> str:
     """Decode ``data`` in its declared charset, guessing when that fails."""
     name = (charset or "").strip().strip("\"'").lower()
     if name in _UNDECLARED or name in _LATIN1:
-        return _decode_undeclared(data) if name not in _LATIN1 else _decode_windows_1252(data)
-    codec = _codec_for(name)
+        return _decode_undeclared(data) if name not in _LATIN1 else decode_windows_1252(data)
+    codec = codec_for(name)
     if codec is None:
         return _decode_undeclared(data)
     try:
@@ -377,37 +421,18 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
     except (UnicodeError, ValueError):
         pass
     if codec == "utf-8":
-        return _decode_windows_1252(data)
+        return decode_windows_1252(data)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         return _SURROGATE.sub("\ufffd", data.decode(codec, "replace"))
 
 
-def _codec_for(name: str) -> str | None:
-    """The Python codec for a declared charset, or None if unknown/unsafe."""
-    name = _CHARSET_ALIASES.get(name, name)
-    try:
-        info = codecs.lookup(name)
-    except (LookupError, ValueError):
-        return None
-    if not getattr(info, "_is_text_encoding", True):
-        return None
-    codec = info.name.replace("-", "_")
-    return None if codec in _UNSAFE_CODECS else ("utf-8" if codec == "utf_8" else info.name)
-
-
 def _decode_undeclared(data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        return _decode_windows_1252(data)
-
-
-def _decode_windows_1252(data: bytes) -> str:
-    """Windows-1252, with its five undefined octets read as Latin-1."""
-    text = data.decode("cp1252", "surrogateescape")
-    return text.translate(_ESCAPED_HIGH_BYTES) if _SURROGATE.search(text) else text
+        return decode_windows_1252(data)
 
 
 # --------------------------------------------------------------------------
@@ -459,12 +484,22 @@ _DOMAIN = re.compile(r"@(?:(?:[\w-]+\.)*[\w-]+\.?|\[[^\[\]\s]+\])$")
 
 
 def _sender(raw: list[tuple[str, str]]) -> Address | None:
-    """The first From address (or Sender, when From has none)."""
-    for name in ("from", "sender"):
+    """The first From address; when From has none, the first of Sender, Reply-To and
+    Return-Path that has one (the envelope sender comes last: :func:`with_envelope_sender`)."""
+    for name in ("from", "sender", "reply-to", "return-path"):
         found = _addresses(raw, name)
         if found:
             return found[0]
     return None
+
+
+def with_envelope_sender(parsed: ParsedMessage, mail_from: str | None) -> ParsedMessage:
+    """``parsed`` with the envelope sender as its sender when no header named one
+    (nor when the envelope sender is null, ``<>``, or no address)."""
+    if parsed.sender is not None or not mail_from:
+        return parsed
+    found = _parse_address_list(mail_from)
+    return dataclasses.replace(parsed, sender=found[0]) if found else parsed
 
 
 def _addresses(raw: list[tuple[str, str]], header: str) -> tuple[Address, ...]:
@@ -476,8 +511,9 @@ def _addresses(raw: list[tuple[str, str]], header: str) -> tuple[Address, ...]:
 
 
 def _parse_address_list(value: str) -> list[Address]:
-    """mail-parser's strict split; the lenient one only where it gave up."""
-    value = _CONTROL.sub(" ", value)
+    """mail-parser's strict split (of the value as people's software writes it,
+    repaired: :func:`repair_address_list`); the lenient one only where it gave up."""
+    value = repair_address_list(_CONTROL.sub(" ", value))
     problems: list[dict[str, Any]] = []
     try:
         pairs = get_addresses(value, defects=problems)
@@ -485,10 +521,83 @@ def _parse_address_list(value: str) -> list[Address]:
         pairs, problems = [], [{"recovered": False}]
     strict = [_make_address(name, addr) for name, addr in pairs if _DOMAIN.search(addr.strip())]
     if strict and all(problem.get("recovered") for problem in problems):
-        return strict
+        return _comment_names(strict, value)
     names = {a.addr: a.name for a in strict}
     lenient = [Address(a.addr, names.get(a.addr, "")) for a in _lenient_addresses(value)]
     return lenient or strict
+
+
+_MAX_COMMENTED = 2000
+
+
+def _comment_names(found: list[Address], value: str) -> list[Address]:
+    """The old form ``jo@example.org (Jo Bloggs)``: the comment is the display name
+    of an address that has none (the standard library reads it; only short values,
+    as its parser recurses)."""
+    if "(" not in value or len(value) > _MAX_COMMENTED or all(a.name for a in found):
+        return found
+    try:
+        pairs = email.utils.getaddresses([value])
+    except Exception:
+        return found
+    names = {addr.strip().lower(): name for name, addr in pairs if name}
+    return [a if a.name or a.addr not in names else _make_address(names[a.addr], a.addr)
+            for a in found]
+
+
+_TRAILING_DOT = re.compile(r"(@[^\s@<>()\[\],;\"]*[^\s@<>()\[\],;\".])\.+(?=[\s>,;)]|$)")
+# Nothing to repair but trailing dots: no quotes, brackets in pairs without blanks inside.
+_PLAIN_LIST = re.compile(r'[^<>"]*(?:<[^<>"\s]*>[^<>"]*)*')
+_BRACKETED = re.compile(r"<([^<>]{1,400})>")  # an address is at most 320 characters
+
+
+def repair_address_list(value: str) -> str:
+    """An address list as people's software writes it, made one a parser reads:
+    the trailing dot of a domain dropped (``a@example.org.``), a stray ``>`` (one
+    outside any ``<…>`` or a doubled one) dropped, an unclosed ``<`` closed, and a
+    local part with blanks inside angle brackets quoted (``<john smith@x>`` is the
+    mailbox ``"john smith"@x``). Quoted text and encoded words are left as they are."""
+    if _PLAIN_LIST.fullmatch(value) and not _TRAILING_DOT.search(value):
+        return value
+    out: list[str] = []
+    quoted = escaped = False
+    depth, opened = 0, 0  # open "<" brackets, and where the last one opened
+    for index, ch in enumerate(value):
+        if quoted:
+            quoted = escaped or ch != '"'
+            escaped = not escaped and ch == "\\"
+        elif ch == '"':
+            quoted = True
+        elif ch == "<":
+            depth, opened = depth + 1, index
+        elif ch == ">":
+            if depth == 0:
+                continue  # a stray ">"
+            depth -= 1
+        elif ch in ",;" and depth:
+            out.append(_closing(depth, index - opened))  # an unclosed "<" ends with its address
+            depth = 0
+        out.append(ch)
+    out.append(_closing(depth, len(value) - opened))
+    text = _TRAILING_DOT.sub(r"\1", "".join(out))
+    return _BRACKETED.sub(_quote_spaced_local, text)
+
+
+def _closing(depth: int, length: int) -> str:
+    """The ``>`` that closes one unclosed ``<`` of an address's length (else none)."""
+    return ">" if depth == 1 and length <= _MAX_ADDRESS else ""
+
+
+_MAX_ADDRESS = 400
+
+
+def _quote_spaced_local(match: re.Match[str]) -> str:
+    """``<john smith@x>`` → ``<"john smith"@x>``; any other ``<…>`` as it was."""
+    local, at, domain = match.group(1).strip().rpartition("@")
+    local = local.strip()
+    if not at or not local or '"' in local or not _SPACES.search(local) or _SPACES.search(domain):
+        return match.group(0)
+    return f'<"{local}"@{domain}>'
 
 
 def _lenient_addresses(value: str) -> list[Address]:
@@ -511,7 +620,8 @@ def _lenient_addresses(value: str) -> list[Address]:
 
 
 def _make_address(name: str, addr: str) -> Address:
-    addr = _one_line(addr).lower()
+    # The blanks of a quoted local part are part of the address: never squeezed.
+    addr = (_CONTROL.sub(" ", addr).strip() if '"' in addr else _one_line(addr)).lower()
     return Address(addr=addr, name=_one_line(_decode_encoded_words(name)))
 
 
@@ -548,6 +658,7 @@ class _Collector:
     """Walks the MIME tree, sorting leaves into body text and attachments."""
 
     linesep: str
+    legacy: str | None = None  # the charset of raw 8-bit header text (file names)
     attached: bool = False  # inside a container sent as an attachment
     segments: list[_Segment] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
@@ -560,8 +671,11 @@ class _Collector:
         content_type = _safe_content_type(part)
         if part.is_multipart() and _has_epilogue_parts(part):
             self.defects.append("parts-in-epilogue")
-        if content_type.startswith("message/"):
-            self.attachments.append(_message_attachment(part, content_type, self.linesep))
+        if content_type == "message/external-body":
+            self.attachments.append(_external_reference(part))
+        elif content_type.startswith("message/"):
+            self.attachments.append(
+                _message_attachment(part, content_type, self.linesep, self.legacy))
         elif part.is_multipart() and part.get_content_disposition() == "attachment":
             self._visit_attached(part, depth)
         elif part.is_multipart() and part.get_content_subtype() == "alternative":
@@ -574,7 +688,7 @@ class _Collector:
 
     def _visit_leaf(self, part: Message, content_type: str) -> None:
         if self.attached or not _is_body(part, content_type):
-            self.attachments.append(_leaf_attachment(part, content_type))
+            self.attachments.append(_leaf_attachment(part, content_type, self.legacy))
         elif content_type == "text/html":
             self.segments.append(_Segment(html=_body_text(part)))
         else:
@@ -584,7 +698,7 @@ class _Collector:
 
     def _visit_attached(self, part: Message, depth: int) -> None:
         """A multipart sent as an attachment: none of its text is body text."""
-        sub = _Collector(self.linesep, attached=True)
+        sub = _Collector(self.linesep, self.legacy, attached=True)
         for child in _children(part):
             sub.visit(child, depth + 1)
         self.attachments.extend(sub.attachments)
@@ -595,7 +709,7 @@ class _Collector:
         for child in _children(part):
             if _is_redundant_alternative(child):
                 continue
-            sub = _Collector(self.linesep, self.attached)
+            sub = _Collector(self.linesep, self.legacy, self.attached)
             sub.visit(child, depth + 1)
             plain, html = sub.joined()
             chosen.plain = chosen.plain if chosen.plain is not None else plain
@@ -686,24 +800,91 @@ def _safe_content_type(part: Message) -> str:
     )
 
 
-def _filename(part: Message) -> str | None:
+def _filename(part: Message, legacy: str | None = None) -> str | None:
     try:
-        name = part.get_filename()
+        name = _named_part(part, legacy).get_filename()
     except Exception:
         return None
     if not name:
         return None
     # Left unsanitised on purpose: ``sanitise_filename`` drops NUL and controls.
-    return _SURROGATE.sub("\ufffd", _decode_encoded_words(_unfold(_recover_8bit(name))))
+    return _SURROGATE.sub("\ufffd", _decode_encoded_words(_unfold(_recover_8bit(name, legacy))))
 
 
-def _leaf_attachment(part: Message, content_type: str) -> Attachment:
+_NAMING_FIELDS = ("content-disposition", "content-type")
+
+
+def _named_part(part: Message, legacy: str | None) -> Message:
+    """``part``, or, when a field that names it holds raw 8-bit octets, a stand-in
+    with those fields decoded first: the standard library would turn the octets
+    into U+FFFD before the name could be read."""
+    fields = [(k, v) for k, v in part.raw_items() if k.lower() in _NAMING_FIELDS]
+    if not any(_SURROGATE.search(str(value)) for _, value in fields):
+        return part
+    stand_in = Message()
+    for key, value in fields:
+        stand_in[key] = _recover_8bit(value, legacy)
+    return stand_in
+
+
+def _leaf_attachment(part: Message, content_type: str, legacy: str | None) -> Attachment:
+    name = _filename(part, legacy)
+    if not name and _transfer_encoding(part) in _UU_ENCODINGS:
+        name = _uu_payload(str(part.get_payload()))[0]
+    if content_type in _BINHEX or (name or "").lower().endswith(".hqx"):
+        found = _binhex_attachment(part, name)
+        if found is not None:
+            return found
     return Attachment(
-        filename=sanitise_filename(_filename(part), content_type),
+        filename=sanitise_filename(name, content_type),
         content_type=content_type,
         data=payload_bytes(part),
         inline=_is_inline(part),
     )
+
+
+_BINHEX = ("application/mac-binhex40", "application/mac-binhex", "application/x-binhex40")
+
+
+def _binhex_attachment(part: Message, name: str | None) -> Attachment | None:
+    """The file a BinHex part carries, named as in its BinHex header (else the
+    part's name without ``.hqx``); None when it is not BinHex after all."""
+    found = decode_binhex(payload_bytes(part).decode("latin-1"))
+    if found is None:
+        return None
+    stem = name[:-4] if name and name.lower().endswith(".hqx") else name
+    filename = found.name or stem
+    content_type = _MIME_TYPES.guess_type(filename or "")[0] or "application/octet-stream"
+    return Attachment(filename=sanitise_filename(filename, content_type),
+                      content_type=content_type, data=found.data)
+
+
+_MIME_TYPES = mimetypes.MimeTypes(filenames=())  # the built-in table: hosts do not differ
+_REFERENCE_PARAMETERS = ("access-type", "name", "site", "directory", "url", "server", "subject",
+                         "mode", "size", "expiration", "permission")
+
+
+def _external_reference(part: Message) -> Attachment:
+    """message/external-body holds no file, only where one is: a short text of that
+    reference (its parameters, and the commands for a mail server), named after
+    the file it points to."""
+    lines = [f"{key}: {_param(part, key)}" for key in _REFERENCE_PARAMETERS if _param(part, key)]
+    children = _children(part)
+    if _param(part, "access-type").lower() == "mail-server" and children:
+        commands = _body_text(children[0]).strip()
+        lines += ["", commands] if commands else []
+    stem = _one_line(_filename(part) or _param(part, "name")) or "external-file"
+    return Attachment(filename=sanitise_filename(f"{stem} (external reference).txt", "text/plain"),
+                      content_type="text/plain", data=("\n".join(lines) + "\n").encode())
+
+
+def _param(part: Message, key: str) -> str:
+    """A Content-Type parameter as one line of text (RFC 2231 decoded), or ""."""
+    try:
+        value = part.get_param(key)
+        return _one_line(email.utils.collapse_rfc2231_value(value)) if value else ""
+    except Exception:
+        return ""
 
 
 def _is_inline(part: Message) -> bool:
@@ -711,20 +892,42 @@ def _is_inline(part: Message) -> bool:
     return bool(part.get("content-id")) and part.get_content_disposition() != "attachment"
 
 
-def _message_attachment(part: Message, content_type: str, linesep: str) -> Attachment:
-    """A nested message (message/rfc822, delivery-status …) kept whole."""
+def _message_attachment(
+    part: Message, content_type: str, linesep: str, legacy: str | None
+) -> Attachment:
+    """A nested message (message/rfc822, delivery-status …) kept whole; an
+    enclosed message without a file name is named after its subject."""
     if part.is_multipart():
         data = b"".join(_serialise(p, linesep) for p in _children(part))
         if _transfer_encoding(part) in ("base64", "quoted-printable"):
             data = _decode_transfer(_transfer_encoding(part), data)
     else:
         data = payload_bytes(part)
+    name = _filename(part, legacy)
+    if not name and content_type in _ENCLOSED_MESSAGES:
+        name = _subject_name(part, data, legacy)
     return Attachment(
-        filename=sanitise_filename(_filename(part), content_type),
+        filename=sanitise_filename(name, content_type),
         content_type=content_type,
         data=data,
         inline=False,
     )
+
+
+_ENCLOSED_MESSAGES = ("message/rfc822", "message/global")
+_SUBJECT_PROBE = 64 * 1024
+
+
+def _subject_name(part: Message, data: bytes, legacy: str | None) -> str | None:
+    """``<Subject>.eml`` for an enclosed message, or None when it has no subject."""
+    children = _children(part)
+    if children and _transfer_encoding(part) not in ("base64", "quoted-printable"):
+        header: Message = children[0]
+    else:
+        header = BytesHeaderParser(policy=compat32).parsebytes(data[:_SUBJECT_PROBE])
+    raw = next((value for key, value in header.raw_items() if key.lower() == "subject"), "")
+    subject = decode_header_text(_recover_8bit(raw, legacy))
+    return f"{subject}.eml" if subject else None
 
 
 def _serialise(msg: Message, linesep: str) -> bytes:
@@ -750,9 +953,8 @@ def payload_bytes(part: Message) -> bytes:
     if not isinstance(payload, str):
         return b""
     encoding = _transfer_encoding(part)
-    if encoding in ("x-uuencode", "uuencode", "x-uue", "uue"):
-        decoded = part.get_payload(decode=True)
-        return decoded if isinstance(decoded, bytes) else b""
+    if encoding in _UU_ENCODINGS:
+        return _uu_payload(payload)[1]
     if encoding == "base64" and payload.isascii():
         return decode_base64(payload)  # no intermediate copy of a large payload
     return _decode_transfer(encoding, payload.encode("ascii", "surrogateescape"))
@@ -807,19 +1009,35 @@ def extract_uuencoded(text: str) -> tuple[str, list[Attachment]]:
     return "\n".join(kept), files
 
 
+_UU_ENCODINGS = ("x-uuencode", "uuencode", "x-uue", "uue")
+
+
+def _uu_payload(payload: str) -> tuple[str | None, bytes]:
+    """(the name on its ``begin`` line, the octets) of a part whose transfer
+    encoding is uuencode; the payload as it is when it holds no uuencoded file."""
+    text = payload.replace("\r\n", "\n").replace("\r", "\n")
+    _, files = extract_uuencoded(text)
+    if not files:
+        return None, payload.encode("ascii", "surrogateescape")
+    return files[0].filename, files[0].data
+
+
 def _uu_end(lines: list[str], start: int) -> int | None:
-    """Index of the ``end`` line, if every line before it is uuencoded."""
+    """Index of the ``end`` line, if every line before it is uuencoded.
+
+    A blank line is a line of no octets: the last line of a file is often a
+    lone space (the count of zero) that a mail server stripped."""
     for index in range(start, len(lines)):
         line = lines[index].rstrip()
         if line == "end":
             return index
-        if not line or len(line) > 100 or not all(" " <= ch <= "`" for ch in line):
+        if len(line) > 100 or not all(" " <= ch <= "`" for ch in line):
             return None
     return None
 
 
 def _uu_attachment(name: str, lines: list[str]) -> Attachment:
-    data = b"".join(_uu_line(line.rstrip()) for line in lines)
+    data = b"".join(_uu_line(line.rstrip()) for line in lines if line.strip())
     content_type = "application/octet-stream"
     return Attachment(
         filename=sanitise_filename(name, content_type), content_type=content_type, data=data
@@ -858,6 +1076,8 @@ def _tree_defects(msg: Message) -> list[str]:
 
 def _defect_name(defect: object) -> str:
     """``StartBoundaryNotFoundDefect`` → ``start-boundary-not-found``."""
+    if isinstance(defect, RepairedHeader):
+        return defect.name
     name = type(defect).__name__.removesuffix("Defect")
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", name).lower()
 

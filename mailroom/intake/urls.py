@@ -27,7 +27,7 @@ from mailroom.platforms import Platform
 __all__ = ["KNOWN_DOMAINS", "find_urls", "host_of", "platform_for_url"]
 
 # Bare links on these domains are recognised even without a directory at hand
-# (the shipped config/platforms.toml lists the same ones).
+# (the shipped mailroom/data/platforms.toml lists the same ones).
 KNOWN_DOMAINS = (
     "facebook.com", "fb.com", "fb.watch", "fb.me", "messenger.com", "m.me",
     "instagram.com", "instagr.am", "ig.me", "threads.net", "threads.com",

@@ -506,16 +506,6 @@ def _text_cte(body: str) -> str:
     return "quoted-printable"
 
 
-def add_attachments(msg: EmailMessage, attachments: Sequence[tuple[str, str, bytes]]) -> None:
-    """Attach files to a composed (or re-parsed) message, as ``compose_message`` does."""
-    if not attachments:
-        return
-    for filename, content_type, data in attachments:
-        _add_attachment(msg, filename, content_type, data)
-    _tidy_mime_version(msg)
-    _verify_generated_headers(msg)
-
-
 def _add_attachment(msg: EmailMessage, filename: str, content_type: str, data: bytes) -> None:
     match = _CONTENT_TYPE_RE.fullmatch(content_type.strip().lower())
     maintype, subtype = match.groups() if match else ("application", "octet-stream")

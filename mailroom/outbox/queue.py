@@ -80,7 +80,7 @@ def queue_mail(app: App, session: Session, draft: Draft) -> Queued:
         "status": OutboxStatus.QUEUED, "attempts": 0, "send_after": draft.send_after or now,
         "message_id": message_id, "mail_from": settings.helpline_address,
         "rcpt_to": recipients, "to_addr": recipients[0] if recipients else "",
-        "subject": subject, "raw": None, "rendered": rendered,
+        "subject": subject, "rendered": rendered,
         "files": [asdict(f) for f in draft.attachments] or None, "created_at": now,
         "subject_key": draft.subject_key, "body_key": draft.body_key,
     }
@@ -118,7 +118,7 @@ _INSERT_OUTBOX = insert(_OUTBOX).returning(_OUTBOX.c.id)
 _MESSAGES = cast(Table, Message.__table__)
 _INSERT_MESSAGE = insert(_MESSAGES)
 _OUTBOX_FIELDS = ("ticket_id", "escalation_id", "kind", "status", "attempts", "send_after",
-                  "message_id", "mail_from", "rcpt_to", "to_addr", "subject", "raw", "rendered",
+                  "message_id", "mail_from", "rcpt_to", "to_addr", "subject", "rendered",
                   "files", "created_at", "subject_key", "body_key")
 _MESSAGE_FIELDS = ("ticket_id", "escalation_id", "direction", "kind", "sender", "sender_name",
                    "recipients", "message_id", "in_reply_to", "references", "conversation",

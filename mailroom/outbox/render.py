@@ -1,4 +1,4 @@
-"""Render email bodies from the Jinja2 templates in ``templates/``.
+"""Render email bodies from the Jinja2 templates (shipped in ``mailroom/templates``).
 
 A template name is ``<audience>/<purpose>`` (``requester/acknowledgement``);
 the plain text comes from ``<name>.txt.j2`` (required) and the optional HTML
@@ -24,7 +24,7 @@ Globals are given by whoever builds the Renderer (``runtime.wiring``):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -39,9 +39,12 @@ _NAME_RE = re.compile(r"[a-z0-9_-]+(?:/[a-z0-9_-]+)*")
 class Renderer:
     """Renders ``(text, html | None)`` for a template name and a context."""
 
-    def __init__(self, template_dir: Path, *, tz: tzinfo | None = None,
+    def __init__(self, template_dirs: Path | Sequence[Path], *, tz: tzinfo | None = None,
                  globals: Mapping[str, object] | None = None) -> None:
-        self.template_dir = Path(template_dir)
+        """``template_dirs``: one folder, or several searched in order (a helpline's own
+        templates, then the shipped ones)."""
+        self.template_dirs = ([Path(template_dirs)] if isinstance(template_dirs, str | Path)
+                              else [Path(d) for d in template_dirs])
         self.tz = tz if tz is not None else ZoneInfo("Europe/London")
         self.globals = dict(globals or {})
         self._text = self._environment(autoescape=False)
@@ -49,7 +52,7 @@ class Renderer:
 
     def _environment(self, *, autoescape: bool) -> Environment:
         env = Environment(
-            loader=FileSystemLoader(self.template_dir),
+            loader=FileSystemLoader(self.template_dirs),
             autoescape=autoescape,
             undefined=StrictUndefined,
             trim_blocks=True,
@@ -70,6 +73,14 @@ class Renderer:
     def exists(self, name: str) -> bool:
         """True when ``<name>.txt.j2`` exists (for ``<platform>`` → ``default`` fallbacks)."""
         return _has_template(self._text, _checked(name) + TEXT_SUFFIX)
+
+    def names(self, folder: str) -> tuple[str, ...]:
+        """The text templates directly in ``folder`` of every template folder (``answers``
+        → ``("screenshots", …)``: a helpline's own and the shipped ones), partials
+        (``_name``) left out, sorted."""
+        found = (path.name.removesuffix(TEXT_SUFFIX) for base in self.template_dirs
+                 for path in (base / folder).glob(f"*{TEXT_SUFFIX}"))
+        return tuple(sorted({name for name in found if not name.startswith("_")}))
 
     def render(self, name: str, context: Mapping[str, object]) -> tuple[str, str | None]:
         """Render the text body and, when its template exists, the HTML body.

@@ -6,10 +6,8 @@ small JSON document in ``outbox.rendered``; building the MIME message with
 the email package is left to the sender. The inbound pipeline, which queues
 an acknowledgement and a notification for most messages, then does not pay
 for composing mail inside its transaction, and a retry composes the same
-mail again (only the MIME boundaries differ).
-
-Rows queued before this form existed keep their composed bytes in
-``outbox.raw``; :func:`outgoing_bytes` reads either.
+mail again (only the MIME boundaries differ). It is the only form a queued
+mail is kept in (migration 0011 read the older composed bytes back into it).
 """
 
 from __future__ import annotations
@@ -26,9 +24,6 @@ from mailroom.outbox.compose import check_values, compose_message
 
 class HasContent(Protocol):
     """An outbox row."""
-
-    @property
-    def raw(self) -> bytes | None: ...
 
     @property
     def rendered(self) -> dict[str, Any] | None: ...
@@ -98,8 +93,6 @@ def with_note(rendered: Mapping[str, Any], note: str) -> dict[str, Any]:
 
 def outgoing_bytes(item: HasContent) -> bytes | None:
     """The mail of an outbox row as it goes out without its files; None once erased."""
-    if item.raw is not None:
-        return item.raw
     if item.rendered is not None:
         return compose_rendered(item.rendered).as_bytes()
     return None

@@ -128,11 +128,13 @@ from mailroom.store.models import (
     InboxItem,
     InboxRaw,
     Message,
+    MessageTarget,
     OutboxItem,
     Participant,
     Ticket,
     outbox_has_content,
 )
+from mailroom.store.search import optimise_index
 from mailroom.vocabulary import (
     AutomaticKind,
     Direction,
@@ -404,7 +406,7 @@ class EraseResult:
             f"{counts}; addresses replaced: {self.addresses}; queued mail cancelled: "
             f"{self.cancelled}",
             f"files deleted: {self.blobs} attachments, {self.sent_files} sent mail files, "
-            f"{self.exports} exports in var/exports; {self._log_state()}",
+            f"{self.exports} exports in the data directory; {self._log_state()}",
             "exports written anywhere else (export --out) must be deleted by hand",
         ]
         lines += [f"not deleted: {item}" for item in self.left_behind]
@@ -451,6 +453,7 @@ def erase_requester(app: App, address: str, *, actor: str) -> EraseResult:
         _erase(work, actor)
         _record(work, actor)
         session.flush()
+        optimise_index(session)  # the search index keeps no token of what was erased
         _erase_files(app, work)  # before the commit: see the module docstring
     result.blobs = delete_unreferenced_blobs(app, work.shas)
     result.checkpointed = checkpoint(app.engine)
@@ -501,6 +504,8 @@ def _erase_their_messages(work: _Erasure) -> None:
         Message.ticket_id.is_(None), Message.ticket_id.not_in(work.holdings.requester_tickets)))
     counts.messages += execute_update(session, update(Message).where(elsewhere).values(
         text=None, subject="", sender_name=None, urls=[]))
+    counts.reported_targets += execute_update(session, delete(MessageTarget).where(
+        MessageTarget.message_pk.in_(select(Message.id).where(elsewhere))))
     counts.attachments += execute_update(session, update(AttachmentRow).where(
         AttachmentRow.message_pk.in_(select(Message.id).where(elsewhere)),
         or_(AttachmentRow.stored.is_(True), AttachmentRow.filename != "")).values(
@@ -524,8 +529,8 @@ def _erase_copies(work: _Erasure) -> None:
         if item.status in UNSENT:
             item.status, item.last_error = OutboxStatus.FAILED, CANCELLED
             work.result.cancelled += 1
-        if item.status in SENT and (item.raw is not None or item.rendered is not None):
-            item.raw, item.rendered, item.subject, item.files = None, None, "", None
+        if item.status in SENT and item.rendered is not None:
+            item.rendered, item.subject, item.files = None, "", None
             counts.outbound_raw += 1
 
 
@@ -563,9 +568,9 @@ def _erase_outbound(work: _Erasure) -> None:
         if item.status in UNSENT and (to_them or their_case):
             item.status, item.last_error = OutboxStatus.FAILED, CANCELLED
             work.result.cancelled += 1
-        has_content = item.raw is not None or item.rendered is not None
+        has_content = item.rendered is not None
         if has_content and item.status in SENT and about_them:
-            item.raw, item.rendered, item.files, item.subject = None, None, None, ""
+            item.rendered, item.files, item.subject = None, None, ""
             work.result.counts.outbound_raw += 1
         if to_them:
             item.rcpt_to, item.to_addr = work.scrub(list(item.rcpt_to)), work.scrub(item.to_addr)
@@ -630,6 +635,8 @@ def _blank_messages(work: _Erasure, ids: set[int]) -> None:
         Message.id.in_(ids), or_(Message.text.is_not(None), Message.subject != "",
                                  Message.sender_name.is_not(None))).values(
         text=None, subject="", sender_name=None, urls=[]))
+    counts.reported_targets += execute_update(session, delete(MessageTarget).where(
+        MessageTarget.message_pk.in_(ids)))
     counts.attachments += execute_update(session, update(AttachmentRow).where(
         AttachmentRow.message_pk.in_(ids),
         or_(AttachmentRow.stored.is_(True), AttachmentRow.filename != "")).values(

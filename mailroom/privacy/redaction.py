@@ -2,7 +2,7 @@
 
 Log files travel further than the database: to a log collector, into a
 support ticket, onto a screen share. So :class:`RedactionFilter`, which
-:func:`mailroom.cli.main.setup_logging` puts on the handler it installs, rewrites
+:func:`mailroom.cli.logs.setup_logging` puts on the handler it installs, rewrites
 each line before it is written:
 
 - the MAC of anything shaped like a signed reply address is always hidden

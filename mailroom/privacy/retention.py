@@ -1,18 +1,19 @@
 """Retention (SPEC section 10): purge what closed cases said, keep what they count for.
 
-A ticket is due when it has been ``closed`` for longer than
+A ticket is due when it has been ``closed`` (or set aside as ``spam`` or
+``out_of_remit``) for longer than
 ``retention.closed_ticket_months`` (by ``closed_at``, calendar months) and has
 not been purged since it was last closed. Purging a ticket removes:
 
 - every message's ``text``, ``subject``, sender's display name and URLs;
 - the raw bytes of the inbound mail behind those messages (``inbox_raw``) and
-  of the outgoing mail of the ticket (``outbox.rendered``, ``raw`` and
-  ``subject``), except
-  mail still waiting to be sent;
+  the content of the outgoing mail of the ticket (``outbox.rendered`` and
+  ``subject``), except mail still waiting to be sent;
 - the attachments' bytes and file names: rows stay with ``stored = False``,
   type, size and hash; the blob file is deleted once no stored attachment
   row anywhere still uses the same content;
-- participants' names, the ticket's subject and requester name;
+- participants' names, the ticket's subject, requester name and the context
+  ``#context`` left for an escalation;
 - escalations' context (the practitioner's text) and reported URLs, and
   ``urls`` kept in audit events.
 
@@ -64,12 +65,13 @@ from mailroom.store.models import (
     InboxItem,
     InboxRaw,
     Message,
+    MessageTarget,
     OutboxItem,
     Participant,
     Ticket,
     outbox_has_content,
 )
-from mailroom.vocabulary import SYSTEM_ACTOR, OutboxStatus, TicketStatus
+from mailroom.vocabulary import SET_ASIDE, SYSTEM_ACTOR, OutboxStatus, TicketStatus
 
 __all__ = [
     "PurgeCounts",
@@ -94,6 +96,7 @@ class PurgeCounts:
     """Rows changed (or that would be) by kind."""
 
     messages: int = 0
+    reported_targets: int = 0
     inbound_raw: int = 0
     outbound_raw: int = 0
     attachments: int = 0
@@ -151,12 +154,14 @@ STEPS: tuple[_Step, ...] = (
         Message.ticket_id.in_(ids),
         or_(Message.text.is_not(None), Message.subject != "", Message.sender_name.is_not(None))),
         {"text": None, "subject": "", "sender_name": None, "urls": []}),
+    _Step("reported_targets", MessageTarget,
+          lambda ids: MessageTarget.message_pk.in_(_messages_of(ids)), None),
     _Step("inbound_raw", InboxRaw, lambda ids: InboxRaw.inbox_id.in_(
         select(InboxItem.id).where(InboxItem.message_pk.in_(_messages_of(ids)))), None),
     _Step("outbound_raw", OutboxItem, lambda ids: and_(
         OutboxItem.ticket_id.in_(ids), OutboxItem.status.in_(SENT),
         or_(outbox_has_content(), OutboxItem.subject != "")),
-        {"raw": None, "rendered": None, "subject": "", "files": None}),
+        {"rendered": None, "subject": "", "files": None}),
     _Step("attachments", AttachmentRow, lambda ids: and_(
         AttachmentRow.message_pk.in_(_messages_of(ids)),
         or_(AttachmentRow.stored.is_(True), AttachmentRow.filename != "")),
@@ -178,7 +183,7 @@ def purge_tickets(session: Session, ids: Sequence[int], *, now: datetime) -> Pur
         setattr(counts, step.name, execute_update(session, stmt))
     counts.events = _scrub_events(session, ids)
     execute_update(session, update(Ticket).where(Ticket.id.in_(ids)).values(
-        subject="", requester_name=None, purged_at=now))
+        subject="", requester_name=None, escalation_context=None, purged_at=now))
     return counts
 
 
@@ -267,9 +272,10 @@ def months_before(moment: datetime, months: int) -> datetime:
 
 
 def due_tickets(session: Session, cutoff: datetime) -> list[tuple[int, str]]:
-    """(id, reference) of tickets closed before ``cutoff`` and not purged since."""
+    """(id, reference) of tickets closed (or set aside: spam, out of remit) before
+    ``cutoff`` and not purged since."""
     stmt = select(Ticket.id, Ticket.reference).where(
-        Ticket.status == TicketStatus.CLOSED, Ticket.closed_at.is_not(None),
+        Ticket.status.in_((TicketStatus.CLOSED, *SET_ASIDE)), Ticket.closed_at.is_not(None),
         Ticket.closed_at < cutoff,
         or_(Ticket.purged_at.is_(None), Ticket.purged_at < Ticket.closed_at),
     ).order_by(Ticket.id)

@@ -12,6 +12,8 @@ CSV section     CSV key               metrics (JSON: the same, in ``cases``,
                                       ``first_response``, ``by_month``, …)
 ==============  ====================  ========================================
 period          current, previous     from, to (ISO dates)
+set_aside       all                   spam, out_of_remit (cases of the period
+                                      set aside: in no other figure)
 cases           opened                count, previous, change, change_percent
 first_response  all                   cases, answered, median_business_hours
 month           YYYY-MM               cases, previous (same month a year before)
@@ -23,6 +25,10 @@ escalation      platform key, or all  opened, answered,
                                       outcome_<outcome> (removed, restricted,
                                       declined, no_action, then any other),
                                       awaiting_outcome, removal_rate
+repeat          platform key          accounts, cases (accounts reported in
+                                      more than one case, and those cases)
+account         the account's URL     platform, cases, first, last (only with
+                                      ``--with-accounts``: names accounts)
 ==============  ====================  ========================================
 """
 
@@ -61,6 +67,9 @@ OUTCOME_LABELS: dict[str, str] = {
 }
 ANONYMOUS = ("These figures are counts of cases and escalations. They hold no names, "
              "addresses or case details.")
+NAMED = ("This report lists the accounts reported in more than one case, which can "
+         "identify the people they target: it is for the helpline's own use. Without "
+         "--with-accounts the report holds counts only.")
 
 
 def label(key: str) -> str:
@@ -81,13 +90,16 @@ def case_report(report: Report) -> Document:
         introduction=introduction(report),
         sections=(
             Section("key-figures", "Key figures", (key_figures(report),)),
-            Section("cases", "Cases", (cases_record(report), months_table(report),
+            Section("cases", "Cases", (cases_record(report), set_aside_record(report),
+                                       months_table(report),
                                        *breakdowns(report), response_record(report))),
             Section("escalations", "Escalations to platforms", (escalations_table(report),)),
+            Section("repeats", "Accounts reported more than once",
+                    (repeats_table(report), *accounts_table(report))),
         ),
         definitions=definitions(report),
         footnote=f"Business hours: {report.opening_hours}. A case naming several platforms "
-                 "counts under each.",
+                 f"counts under each.{set_aside_sentence(report)}",
     )
 
 
@@ -106,6 +118,17 @@ def introduction(report: Report) -> tuple[Span, ...]:
     return tuple(spans)
 
 
+def set_aside_sentence(report: Report) -> str:
+    """`` 2 more were set aside (spam 1, out of remit 1) and are not counted.``, or ""."""
+    aside = sum(report.set_aside.values())
+    if not aside:
+        return ""
+    kinds = ", ".join(f"{label(status).lower()} {n}" for status, n in report.set_aside.items()
+                      if n)
+    return (f" {aside} more {'case was' if aside == 1 else 'cases were'} set aside ({kinds}) "
+            f"and {'is' if aside == 1 else 'are'} not counted.")
+
+
 def key_figures(report: Report) -> Figures:
     cases, response, total = report.cases, report.first_response, report.escalation_total
     answered = for_people(total.answered / total.opened if total.opened else None, RATE)
@@ -122,6 +145,13 @@ def key_figures(report: Report) -> Figures:
         Figure("Removal rate", total.removal_rate, RATE, summary=False,
                detail="of escalations with an outcome, content removed"),
     ))
+
+
+def set_aside_record(report: Report) -> Record:
+    """Cases of the period set aside (spam, out of remit): in the data, not in the figures."""
+    return Record("set_aside", ("set_aside", "all"),
+                  tuple(Column(status) for status in report.set_aside),
+                  dict(report.set_aside))
 
 
 def cases_record(report: Report) -> Record:
@@ -286,6 +316,44 @@ def definitions(report: Report) -> tuple[Definition, ...]:
         Definition("Business hours", "Response times count only the hours the helpline is "
                                      f"open: {report.opening_hours}, public holidays "
                                      "excluded."),
-        Definition("Anonymous statistics", ANONYMOUS),
+        Definition("Anonymous statistics", ANONYMOUS) if report.repeated_accounts is None
+        else Definition("Not for publication", NAMED),
     )
 
+
+
+# --- accounts reported in more than one case --------------------------------------------
+
+
+def repeats_table(report: Report) -> Table:
+    """Per platform, the accounts reported in more than one case: counts only."""
+    return Table(
+        "repeats", "repeat_accounts", "repeat", "Accounts reported in more than one case",
+        head=Column("platform", "Platform", kind=TEXT),
+        columns=(Column("name", kind=TEXT, people=False, csv=None),
+                 Column("accounts", "Accounts"), Column("cases", "Cases reporting them")),
+        rows=tuple(Row(r.platform, r.name, {"name": r.name, "accounts": r.accounts,
+                                            "cases": r.cases}) for r in report.repeats),
+        empty="Accounts reported in more than one case: none in this period",
+        note=f"Accounts on a platform (a profile, a channel) that professionals reported in "
+             f"two or more cases in this {report.kind}, however they wrote the link.",
+    )
+
+
+def accounts_table(report: Report) -> tuple[Table, ...]:
+    """The accounts themselves, when the report was asked to name them."""
+    if report.repeated_accounts is None:
+        return ()
+    return (Table(
+        "accounts", "repeated_accounts", "account", "The accounts",
+        head=Column("url", "Account", kind=TEXT),
+        columns=(Column("platform", "Platform", kind=TEXT), Column("cases", "Cases"),
+                 Column("first", "First reported", kind=TEXT),
+                 Column("last", "Last reported", kind=TEXT)),
+        rows=tuple(Row(a.url, a.url, {
+            "platform": report.platform_name(a.platform), "cases": a.cases,
+            "first": a.first.date().isoformat(), "last": a.last.date().isoformat()})
+            for a in report.repeated_accounts),
+        empty="The accounts: none in this period",
+        note="Not for publication: these accounts can identify the people they target.",
+    ),)

@@ -10,7 +10,9 @@ same quarter last year").
 What is counted:
 
 - **cases opened**: tickets created in the period, not merged into another
-  (a merged ticket is a duplicate of the case it joined);
+  (a merged ticket is a duplicate of the case it joined) and not set aside as
+  spam or out of remit (``vocabulary.SET_ASIDE``): those are counted apart
+  (``set_aside``), and left out of every other figure;
 - **by month, category, professional role, platform**: the same tickets;
   a case naming two platforms counts once under each, a case naming none
   counts under none (so the platform counts need not add up to the total);
@@ -23,8 +25,16 @@ What is counted:
   hours to that first answer, their outcomes, and the removal rate: escalations
   with the outcome ``removed`` over those with any outcome.
 
+- **accounts reported in more than one case**, per platform: accounts
+  (:mod:`mailroom.intake.accounts`) that requesters' messages of the period
+  reported in two or more live cases, and how many cases those were. Only
+  counts are in the report; the accounts themselves are listed only when asked
+  (``mailroom report --with-accounts``), for the helpline's own use.
+
 Only ticket and escalation rows are read (dates, category, role, platforms,
-outcomes), never bodies, so the figures survive retention and erasure.
+outcomes), never bodies, so these figures survive retention and erasure. The
+repeat reports come from ``message_targets``, which retention and erasure
+remove with the messages: a purged case no longer counts there.
 """
 
 from __future__ import annotations
@@ -36,13 +46,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailroom.app import App
 from mailroom.hours import OpeningHours
-from mailroom.store.models import Escalation, Ticket
-from mailroom.vocabulary import EscalationOutcome
+from mailroom.store.models import Escalation, Message, MessageTarget, Ticket
+from mailroom.vocabulary import SET_ASIDE, EscalationOutcome
 
 __all__ = [
     "OUTCOMES",
@@ -50,6 +60,8 @@ __all__ = [
     "EscalationRow",
     "MonthRow",
     "Period",
+    "RepeatRow",
+    "RepeatedAccount",
     "Report",
     "ResponseTimes",
     "build_report",
@@ -184,6 +196,28 @@ class EscalationRow:
         return self.opened - self.with_outcome
 
 
+@dataclass(frozen=True)
+class RepeatRow:
+    """A platform's accounts reported in more than one case of the period."""
+
+    platform: str
+    name: str
+    accounts: int
+    cases: int  # the cases that reported them
+
+
+@dataclass(frozen=True)
+class RepeatedAccount:
+    """One account reported in more than one case (listed only when asked)."""
+
+    platform: str
+    url: str
+    cases: int
+    first: datetime
+    last: datetime
+    case_ids: frozenset[int] = field(default=frozenset(), repr=False, compare=False)
+
+
 @dataclass
 class Report:
     """Everything ``mailroom report`` prints, in every format."""
@@ -203,6 +237,9 @@ class Report:
     first_response: ResponseTimes
     escalations: list[EscalationRow]
     escalation_total: EscalationRow
+    repeats: list[RepeatRow] = field(default_factory=list)
+    set_aside: dict[str, int] = field(default_factory=dict)  # status -> cases of the period
+    repeated_accounts: list[RepeatedAccount] | None = None  # None: not asked for
 
     @property
     def kind(self) -> str:
@@ -232,13 +269,16 @@ class _Escalated:
     outcome: str | None
 
 
-def build_report(app: App, period: Period) -> Report:
-    """Query the ticket and escalation rows of ``period`` and a year before."""
+def build_report(app: App, period: Period, *, with_accounts: bool = False) -> Report:
+    """Query the ticket and escalation rows of ``period`` and a year before.
+    ``with_accounts``: list the accounts reported in more than one case."""
     tz, previous = app.settings.timezone, period.year_before()
     with app.sessions() as session:
         cases = _cases(session, *period.utc_bounds(tz))
         earlier = _created(session, *previous.utc_bounds(tz))
         escalated = _escalations(session, *period.utc_bounds(tz))
+        accounts = repeated_accounts(_account_reports(session, *period.utc_bounds(tz)))
+        set_aside = _set_aside(session, *period.utc_bounds(tz))
     names = {key: p.name for key, p in app.platforms.items()}
     rows = escalation_rows(escalated, names, app.hours)
     return Report(
@@ -252,6 +292,8 @@ def build_report(app: App, period: Period) -> Report:
         by_platform=_ranked(p for c in cases for p in c.platforms),
         platform_names=names, first_response=response_times(cases, app.hours),
         escalations=rows, escalation_total=escalation_total(escalated, app.hours),
+        repeats=repeat_rows(accounts, names),
+        repeated_accounts=accounts if with_accounts else None, set_aside=set_aside,
     )
 
 
@@ -259,7 +301,8 @@ def _cases(session: Session, start: datetime, end: datetime) -> list[_Case]:
     stmt = select(
         Ticket.created_at, Ticket.category, Ticket.role, Ticket.platforms,
         Ticket.first_response_at,
-    ).where(Ticket.created_at >= start, Ticket.created_at < end, Ticket.merged_into.is_(None))
+    ).where(Ticket.created_at >= start, Ticket.created_at < end, Ticket.merged_into.is_(None),
+            Ticket.status.not_in(SET_ASIDE))
     return [
         _Case(created, category, role, tuple(dict.fromkeys(platforms or [])), first)
         for created, category, role, platforms, first in session.execute(stmt)
@@ -268,8 +311,18 @@ def _cases(session: Session, start: datetime, end: datetime) -> list[_Case]:
 
 def _created(session: Session, start: datetime, end: datetime) -> list[datetime]:
     stmt = select(Ticket.created_at).where(
-        Ticket.created_at >= start, Ticket.created_at < end, Ticket.merged_into.is_(None))
+        Ticket.created_at >= start, Ticket.created_at < end, Ticket.merged_into.is_(None),
+        Ticket.status.not_in(SET_ASIDE))
     return list(session.execute(stmt).scalars())
+
+
+def _set_aside(session: Session, start: datetime, end: datetime) -> dict[str, int]:
+    """Cases of the period set aside (spam, out of remit), by status: counted apart."""
+    stmt = select(Ticket.status, func.count()).where(
+        Ticket.created_at >= start, Ticket.created_at < end, Ticket.merged_into.is_(None),
+        Ticket.status.in_(SET_ASIDE)).group_by(Ticket.status)
+    found = {str(status): int(count) for status, count in session.execute(stmt)}
+    return {str(status): found.get(str(status), 0) for status in SET_ASIDE}
 
 
 def _escalations(session: Session, start: datetime, end: datetime) -> list[_Escalated]:
@@ -279,7 +332,50 @@ def _escalations(session: Session, start: datetime, end: datetime) -> list[_Esca
     return [_Escalated(*row) for row in session.execute(stmt)]
 
 
+def _account_reports(
+    session: Session, start: datetime, end: datetime
+) -> list[tuple[str, str, int, datetime]]:
+    """(target, url, ticket id, when) of every account a requester reported in the period."""
+    stmt = (
+        select(MessageTarget.target, MessageTarget.url, Message.ticket_id, Message.created_at)
+        .join(Message, MessageTarget.message_pk == Message.id)
+        .join(Ticket, Message.ticket_id == Ticket.id)
+        .where(Message.created_at >= start, Message.created_at < end,
+               MessageTarget.target.contains(":account:"), Ticket.merged_into.is_(None),
+               Ticket.status.not_in(SET_ASIDE))
+    )
+    return [(target, url, ticket, at) for target, url, ticket, at in session.execute(stmt)
+            if ticket is not None]
+
+
 # --- pure steps ----------------------------------------------------------------------
+
+
+def repeated_accounts(
+    reports: Iterable[tuple[str, str, int, datetime]]
+) -> list[RepeatedAccount]:
+    """Accounts reported in two or more cases, most cases first."""
+    by_target: dict[str, list[tuple[str, int, datetime]]] = {}
+    for target, url, ticket, at in reports:
+        by_target.setdefault(target, []).append((url, ticket, at))
+    found = [
+        RepeatedAccount(target.split(":", 1)[0], min(u for u, _, _ in seen),
+                        len({t for _, t, _ in seen}), min(a for _, _, a in seen),
+                        max(a for _, _, a in seen), frozenset(t for _, t, _ in seen))
+        for target, seen in by_target.items() if len({t for _, t, _ in seen}) > 1
+    ]
+    return sorted(found, key=lambda a: (-a.cases, a.platform, a.url))
+
+
+def repeat_rows(accounts: Sequence[RepeatedAccount], names: dict[str, str]) -> list[RepeatRow]:
+    """Per platform: how many accounts were reported in more than one case, in how many."""
+    found: dict[str, tuple[int, frozenset[int]]] = {}
+    for account in accounts:
+        n, cases = found.get(account.platform, (0, frozenset()))
+        found[account.platform] = (n + 1, cases | account.case_ids)
+    return [RepeatRow(key, names.get(key, key), n, len(cases))
+            for key, (n, cases) in sorted(found.items(), key=lambda kv: (-kv[1][0], kv[0]))]
+
 
 
 def month_rows(

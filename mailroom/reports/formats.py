@@ -21,7 +21,7 @@ is: a new section, table or report needs no code here.
   tables (each under its section, a row's key, an exported total last), one row
   per metric.
   An empty value means "cannot be computed" (no answer yet, nothing to compare).
-- **html**: one self-contained file (``templates/reports/report.html.j2``):
+- **html**: one self-contained file (``mailroom/templates/reports/report.html.j2``):
   the introduction, the key figures as cards (a large figure with a one-word
   unit, the rest of a longer unit in the words under it), each section with its tables as
   figures (title, note, legend, chart, and the data table of what the chart
@@ -75,10 +75,10 @@ FORMATS = ("text", "json", "csv", "html")
 HTML_TEMPLATE = "reports/report.html.j2"
 
 
-def render(document: Document, fmt: str, templates_dir: Path) -> str:
+def render(document: Document, fmt: str, template_dirs: Sequence[Path]) -> str:
     """The document in ``fmt`` (one of :data:`FORMATS`)."""
     if fmt == "html":
-        return render_html(document, templates_dir)
+        return render_html(document, template_dirs)
     renderers: dict[str, Callable[[Document], str]] = {
         "text": render_text, "json": render_json, "csv": render_csv}
     if fmt not in renderers:
@@ -320,8 +320,8 @@ def _local_time(document: Document) -> str:
     return f"{local.day} {local:%B %Y, %H:%M}"
 
 
-def render_html(document: Document, templates_dir: Path) -> str:
-    env = Environment(loader=FileSystemLoader(templates_dir), autoescape=True,
+def render_html(document: Document, template_dirs: Sequence[Path]) -> str:
+    env = Environment(loader=FileSystemLoader(list(template_dirs)), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = _svg_number
     return env.get_template(HTML_TEMPLATE).render(html_context(document))

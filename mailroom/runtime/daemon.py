@@ -1,5 +1,5 @@
-"""The daemon (``mailroom run``): the SMTP door, the IMAP doors, the inbox worker
-and the scheduler together.
+"""The daemon (``mailroom run``): the SMTP door, the IMAP doors, the inbox worker,
+the scheduler and the staff console together.
 
 Each part runs in its own thread; the stop event (SIGTERM or SIGINT, see
 :mod:`mailroom.cli.run`) makes every part wind down. One driver for each piece
@@ -24,6 +24,7 @@ from mailroom.runtime.doors import door_inbox, imap_doors, smtp_door
 from mailroom.runtime.jobs import SCHEDULED
 from mailroom.runtime.scheduler import start_background
 from mailroom.sending.sender import send_due
+from mailroom.web.server import ConsoleServer
 
 log = logging.getLogger("mailroom.runtime.daemon")
 
@@ -41,14 +42,25 @@ class Daemon:
         self.threads: list[threading.Thread] = []
         self.stoppers: list[Callable[[], None]] = []
         self.smtp_port: int | None = None  # the port the listener got (``listen`` may say 0)
+        self.console: ConsoleServer | None = None  # the staff console, when enabled
 
-    def run(self) -> None:
+    def run(self, ready: Callable[[Daemon], None] = lambda daemon: None) -> None:
+        """Start every part, call ``ready`` (every part is running), wait for the stop event."""
         try:
             self.start()
             log.info("mailroom running (%s)", ", ".join(self.describe()))
+            ready(self)
             self.stop.wait()
         finally:
             self.shutdown()
+
+    @property
+    def smtp_address(self) -> str | None:
+        """``HOST:PORT`` the SMTP listener listens on (the port it got), once started."""
+        if self.smtp_port is None:
+            return None
+        host = self.app.settings.smtp_host
+        return f"[{host}]:{self.smtp_port}" if ":" in host else f"{host}:{self.smtp_port}"
 
     def start(self) -> None:
         self._start_thread("worker", self._work)
@@ -60,6 +72,10 @@ class Daemon:
             door.start()
             self.smtp_port = door.port
             self.stoppers.append(door.stop)
+        if self.app.settings.web_enabled:
+            self.console = ConsoleServer(self.app, on_queued=self.wake.set)
+            self.console.start()
+            self.stoppers.append(self.console.stop)
         for account_door in imap_doors(self.app, inbox):
             self._start_thread(f"imap-{account_door.name}",
                                partial(account_door.serve, self.stop))
@@ -68,7 +84,9 @@ class Daemon:
         s = self.app.settings
         parts = ["inbox worker", "scheduler"]
         if s.smtp_enabled:
-            parts.append(f"SMTP on {s.smtp_host}:{self.smtp_port or s.smtp_port}")
+            parts.append(f"SMTP on {self.smtp_address or f'{s.smtp_host}:{s.smtp_port}'}")
+        if self.console is not None:
+            parts.append(f"staff console on {self.console.base_url}")
         parts += [f"IMAP {a.name} ({a.username}@{a.host})" for a in s.imap_accounts]
         return parts
 

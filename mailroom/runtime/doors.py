@@ -6,7 +6,8 @@ What the settings ask for is built here and nowhere else:
   contract, :mod:`mailroom.doors.contract`), over the App's door sessions.
   The daemon's inbox wakes its worker each time a message was stored, so mail
   is processed at once whichever door it came through.
-- :func:`smtp_door`: the SMTP listener (``[smtp]``).
+- :func:`smtp_door`: the SMTP listener (``[smtp]``), with STARTTLS when a
+  certificate is set (:func:`smtp_tls_context`).
 - :func:`imap_doors`: one :class:`AccountDoor` per ``[[imap]]`` account: its
   poller (cursor kept in the database) and its lock. The lock,
   :class:`~mailroom.store.locks.ProcessLock` ``imap:<name>``, is a PostgreSQL
@@ -31,6 +32,7 @@ same lock:
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 from collections.abc import Callable
 
@@ -38,8 +40,8 @@ from mailroom.app import App
 from mailroom.doors.contract import Arrival, Inbox, StoreInbox
 from mailroom.doors.imap import ImapPoller
 from mailroom.doors.smtp import HelplineHandler, SmtpDoor
-from mailroom.errors import StoreUnavailable
-from mailroom.settings import ImapAccount
+from mailroom.errors import ConfigError, StoreUnavailable
+from mailroom.settings import ImapAccount, Settings
 from mailroom.store.imap_state import DatabaseImapState
 from mailroom.store.inbox import Stored
 from mailroom.store.locks import ProcessLock
@@ -83,7 +85,30 @@ def smtp_door(app: App, inbox: Inbox) -> SmtpDoor:
     return SmtpDoor(handler, host=s.smtp_host, port=s.smtp_port, max_size=s.smtp_max_size,
                     hostname=s.domain,
                     max_connections_per_client=s.smtp_max_connections_per_client,
-                    idle_timeout=s.smtp_idle_timeout)
+                    idle_timeout=s.smtp_idle_timeout, tls_context=smtp_tls_context(s),
+                    require_starttls=s.smtp_require_starttls)
+
+
+def smtp_tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The listener's TLS context for STARTTLS, or None when no certificate is set.
+
+    A certificate or key that cannot be loaded stops the start with a
+    :class:`ConfigError` naming the key (TLS 1.2 at least).
+    """
+    cert, key = settings.smtp_tls_certificate, settings.smtp_tls_key
+    if cert is None or key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(cert, key)
+    except FileNotFoundError as exc:
+        raise ConfigError([f"smtp.tls_certificate: cannot read {exc.filename or cert}: "
+                           "no such file"]) from None
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError([f"smtp.tls_certificate: cannot load {cert} with key {key} "
+                           f"({getattr(exc, 'strerror', None) or exc})"]) from None
+    return context
 
 
 def imap_doors(app: App, inbox: Inbox) -> list[AccountDoor]:

@@ -38,26 +38,31 @@ BATCH_BYTES = 8_000_000  # and their bytes: a batch is held in memory, parsed, u
 
 def ingest_paths(
     app: App, paths: list[str], *, stdin: BinaryIO | None = None, progress: bool = False,
+    stdin_envelope: tuple[str | None, tuple[str, ...]] = (None, ()),
     batch_messages: int = BATCH_MESSAGES, batch_bytes: int = BATCH_BYTES,
 ) -> dict[str, int]:
     """Store and process every message under ``paths``; return the counts.
 
-    ``rejected`` counts messages kept as ``bad``/``shunt``; ``pending`` those
+    ``stdin_envelope`` is the envelope (sender, recipients) of the message on
+    stdin, when an MTA's pipe gives it. ``rejected`` counts messages kept as
+    ``bad``/``shunt``; ``pending`` those
     stored but not processed because the database went away mid-run (a
     worker picks them up later); ``unreadable`` paths that were not mail.
 
     Messages go in batches (up to ``batch_messages`` and ``batch_bytes``, a
     message larger than that alone): the batch's bytes are committed in one
     transaction (:meth:`StoreInbox.receive_many`), then processed with
-    :func:`mailroom.pipeline.process_batch` (a savepoint per message, few
-    commits). A batch of one message (``ingest -``, one file) takes the path
-    of every other door: ``receive``, then ``process_item``.
+    :func:`mailroom.pipeline.process_batch` (few commits; a savepoint per
+    message only when one of a transaction fails). A batch of one message
+    (``ingest -``, one file) takes the path of every other door: ``receive``,
+    then ``process_item``.
     """
     summary = dict.fromkeys(SUMMARY_KEYS, 0)
     inbox = file_inbox(app)
     bar = _progress_bar(paths, enabled=progress)
     try:
-        for batch in _batches(_sources(paths, stdin, summary), batch_messages, batch_bytes):
+        arriving = _sources(paths, stdin, summary, stdin_envelope)
+        for batch in _batches(arriving, batch_messages, batch_bytes):
             summary["messages"] += len(batch)
             if len(batch) == 1:
                 stored = inbox.receive(batch[0])
@@ -117,11 +122,12 @@ def _ingest_batch(app: App, inbox: StoreInbox, batch: list[Arrival]) -> list[str
 
 
 def _sources(
-    paths: list[str], stdin: BinaryIO | None, summary: dict[str, int]
+    paths: list[str], stdin: BinaryIO | None, summary: dict[str, int],
+    stdin_envelope: tuple[str | None, tuple[str, ...]],
 ) -> Iterator[Arrival]:
     for path in paths:
         try:
-            yield from arrivals([path], stdin)
+            yield from arrivals([path], stdin, stdin_envelope=stdin_envelope)
         except (SourceError, OSError) as exc:
             summary["unreadable"] += 1
             print(f"mailroom: {exc}", file=sys.stderr)

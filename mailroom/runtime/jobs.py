@@ -12,15 +12,20 @@ from __future__ import annotations
 from datetime import timedelta
 
 from mailroom.cases.escalations import follow_up_due
+from mailroom.cases.reminders import send_due_reminders
 from mailroom.pipeline import process_inbox
 from mailroom.privacy.retention import run_retention_job
+from mailroom.reports.digest import send_daily_digest
 from mailroom.runtime.scheduler import Job
 from mailroom.sending.sender import send_due
 
 INBOX = Job("process_inbox", timedelta(seconds=30), process_inbox)
 FOLLOW_UPS = Job("escalation_follow_ups", timedelta(minutes=15), follow_up_due)
+REMINDERS = Job("reminders", timedelta(minutes=5), send_due_reminders)
 RETENTION = Job("retention", timedelta(days=1), run_retention_job, gated=True)
+DIGEST = Job("daily_digest", timedelta(minutes=10), send_daily_digest, gated=True)
 OUTBOX = Job("send_outbox", timedelta(seconds=10), send_due)
 
-EVERY_JOB: tuple[Job, ...] = (INBOX, FOLLOW_UPS, RETENTION, OUTBOX)
-SCHEDULED: tuple[Job, ...] = (FOLLOW_UPS, RETENTION)  # the daemon's worker drives the rest
+EVERY_JOB: tuple[Job, ...] = (INBOX, FOLLOW_UPS, REMINDERS, RETENTION, DIGEST, OUTBOX)
+# the daemon's worker drives the rest
+SCHEDULED: tuple[Job, ...] = (FOLLOW_UPS, REMINDERS, RETENTION, DIGEST)

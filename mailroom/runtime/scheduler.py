@@ -3,9 +3,10 @@
 
 Each job's own work is claimable (inbox rows and outbox rows are claimed with
 ``FOR UPDATE SKIP LOCKED`` or a lease, escalations by their due time), so two
-processes running the same job never do the same piece twice. Jobs with a
-long interval (retention) also record their last run in ``job_runs`` under a
-lease, so only one process runs them per interval.
+processes running the same job never do the same piece twice. Every job run
+through :func:`run_job` records when it last ran in ``job_runs`` (``mailroom
+status`` shows it); jobs with a long interval (retention) take a lease there
+as well, so only one process runs them per interval.
 
 ``mailroom tick`` calls :func:`run_due_jobs` once with every job;
 ``mailroom run`` drives the scheduled ones from APScheduler
@@ -48,10 +49,13 @@ def run_job(app: App, job: Job) -> Any:
     if job.gated and not acquire(app, job):
         return "not due"
     try:
-        return job.run(app)
+        result = job.run(app)
     finally:
         if job.gated:
             release(app, job)
+    if not job.gated:
+        record_run(app, job)
+    return result
 
 
 def run_due_jobs(app: App, jobs: Sequence[Job]) -> dict[str, Any]:
@@ -93,6 +97,16 @@ def release(app: App, job: Job) -> None:
         row = session.get(JobRun, job.name)
         if row is not None:
             row.last_run_at, row.locked_until, row.locked_by = app.now(), None, None
+
+
+def record_run(app: App, job: Job) -> None:
+    """Remember that ``job`` has just run to its end."""
+    with unavailable_as_store_error():
+        _ensure_row(app, job.name)
+        with app.sessions.begin() as session:
+            row = session.get(JobRun, job.name)
+            if row is not None:
+                row.last_run_at = app.now()
 
 
 def _ensure_row(app: App, name: str) -> None:

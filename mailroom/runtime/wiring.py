@@ -40,7 +40,7 @@ def build_app(settings: Settings, clock: Clock = system_clock) -> App:
         door_sessions=door_session_factory(settings, sessions),
         blobs=BlobStore(settings.attachments_dir),
         platforms=read_platforms(settings),
-        renderer=Renderer(settings.templates_dir, tz=settings.timezone,
+        renderer=Renderer(settings.template_dirs, tz=settings.timezone,
                           globals=template_globals()),
         hours=opening_hours(settings),
         make_transport=partial(outbound_transport, settings.outbound_url),

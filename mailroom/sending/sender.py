@@ -11,7 +11,6 @@ backoff; after the last attempt, or on a permanent refusal, the row is
 
 from __future__ import annotations
 
-import email
 import logging
 import secrets
 from collections.abc import Sequence
@@ -28,7 +27,6 @@ from mailroom.app import App
 from mailroom.cases.safeguarding import HELD_ILLEGAL, HELD_LISTED, files_held_at_send
 from mailroom.errors import StoreUnavailable
 from mailroom.mailtypes import StoredFile
-from mailroom.outbox.compose import POLICY, add_attachments
 from mailroom.outbox.queue import Draft, practitioner_recipients, queue_mail
 from mailroom.outbox.rendered import compose_rendered, with_note
 from mailroom.sending.transports import PermanentFailure, TransportError
@@ -66,7 +64,6 @@ class Outgoing:
     item_id: int
     kind: str
     rendered: dict[str, Any] | None
-    raw: bytes | None  # rows queued before the rendered form
     mail_from: str
     rcpt_to: list[str]
     files: list[StoredFile]
@@ -83,18 +80,13 @@ def message_to_send(app: App, outgoing: Outgoing) -> EmailMessage:
     queued). The text goes out as queued, with a note saying which stayed and why.
     Raises ValueError when the row cannot be composed (nothing to send).
     """
-    files, missing = _files_to_attach(app, outgoing)
-    if outgoing.rendered is not None:
-        rendered = outgoing.rendered
-        if len(files) < len(outgoing.files):
-            rendered = with_note(rendered, _withheld_note(outgoing, missing))
-        return compose_rendered(rendered, files)
-    if outgoing.raw is None:
+    if outgoing.rendered is None:
         raise ValueError("the mail's content has been erased")
-    message = email.message_from_bytes(outgoing.raw, policy=POLICY)
-    assert isinstance(message, EmailMessage)
-    add_attachments(message, files)
-    return message
+    files, missing = _files_to_attach(app, outgoing)
+    rendered = outgoing.rendered
+    if len(files) < len(outgoing.files):
+        rendered = with_note(rendered, _withheld_note(outgoing, missing))
+    return compose_rendered(rendered, files)
 
 
 MISSING = "missing"
@@ -260,7 +252,7 @@ def _mark_sent(session: Session, item_id: int, token: str, accepted_at: datetime
 def read_outgoing(session: Session, item: OutboxItem) -> Outgoing:
     """What sending ``item`` needs, with safeguarding's decision about each file now."""
     files = queued_files(item)
-    return Outgoing(item.id, item.kind, item.rendered, item.raw, item.mail_from,
+    return Outgoing(item.id, item.kind, item.rendered, item.mail_from,
                     list(item.rcpt_to), files, files_held_at_send(session, item.ticket_id, files))
 
 

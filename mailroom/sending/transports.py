@@ -19,13 +19,14 @@ refusals are logged.
 
 URLs (``transport_from_url``)::
 
-    file:///absolute/dir        file://relative/dir     file:relative/dir
+    file:///absolute/dir        file:relative/dir
     smtp://[user:pass@]host[:port][?starttls=1&timeout=30&local_hostname=name]
     smtps://[user:pass@]host[:port][?timeout=30&local_hostname=name]
 
-Everything after ``file:`` and an optional ``//`` is the path (so the
-default ``file://var/outbox-sent`` is relative to the working directory or
-``base_dir``; ``file:///x`` is ``/x``). User name and password are
+A ``file:`` URL is read as RFC 8089 says: ``file:///x`` is the folder ``/x``,
+``file://localhost/x`` too, and ``file:x`` a relative folder, taken in
+``base_dir`` (the settings make it absolute, in the data directory, before it
+gets here); ``file://x/y`` names a host and is refused. User name and password are
 percent-decoded. Default ports: 25 (``smtp``), 587 (``smtp`` with
 ``starttls=1``), 465 (``smtps``).
 """
@@ -303,7 +304,12 @@ def transport_from_url(
 
 def _file_transport(url: str, base_dir: Path | None) -> FileTransport:
     rest = url[len("file:") :]
-    rest = rest[2:] if rest.startswith("//") else rest
+    if rest.startswith("//"):
+        host, slash, tail = rest[2:].partition("/")
+        if host not in ("", "localhost"):
+            raise ValueError(f"outbound URL {url!r} names the host {host!r}: "
+                             "use file:///ABSOLUTE/DIR or file:RELATIVE/DIR")
+        rest = slash + tail
     if "?" in rest or "#" in rest:
         raise ValueError(f"outbound URL {url!r}: a file URL takes no query or fragment")
     if not rest:

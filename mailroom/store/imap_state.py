@@ -1,4 +1,5 @@
-"""Where each IMAP account's poller got to, kept in the database."""
+"""Where each IMAP account's poller got to, and when it last drained the folder,
+kept in the database (``imap_state.updated_at``: the last successful poll)."""
 
 from __future__ import annotations
 
@@ -29,3 +30,9 @@ class DatabaseImapState:
                 session.add(row)
             row.uidvalidity, row.last_uid = uidvalidity, last_uid
             row.updated_at = datetime.now(UTC)
+
+    def polled(self, account: str) -> None:
+        with unavailable_as_store_error(), self.sessions.begin() as session:
+            row = session.get(ImapState, account)
+            if row is not None:  # made by the first poll's save()
+                row.updated_at = datetime.now(UTC)

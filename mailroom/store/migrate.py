@@ -1,8 +1,10 @@
-"""Apply the Alembic migrations in ``migrations/`` to a database."""
+"""Apply the Alembic migrations shipped in ``mailroom/migrations`` to a database.
+
+Alembic runs programmatically, its script location taken from the installed
+package (:mod:`mailroom.resources`): no ``alembic.ini`` is needed at run time.
+"""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
@@ -10,12 +12,12 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+from mailroom.resources import MIGRATIONS, shipped_path
 
 
 def alembic_config(url: str | None = None) -> Config:
     cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("script_location", str(shipped_path(MIGRATIONS)))
     if url:
         cfg.attributes["url"] = url
     return cfg

@@ -28,7 +28,6 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
-    or_,
     select,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column, relationship
@@ -38,6 +37,7 @@ from mailroom.vocabulary import (
     InboxStatus,
     OutboxStatus,
     ParticipantState,
+    TicketPriority,
     TicketStatus,
 )
 
@@ -151,6 +151,9 @@ class Ticket(Base):
     sla_due_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     merged_into: Mapped[int | None] = mapped_column(ID, ForeignKey("tickets.id"))
+    priority: Mapped[str] = mapped_column(String(8), default=TicketPriority.NORMAL,
+                                          server_default=TicketPriority.NORMAL)
+    escalation_context: Mapped[str | None] = mapped_column(Text)  # #context, for the next one
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="ticket", order_by="Message.id", foreign_keys="Message.ticket_id"
@@ -213,12 +216,30 @@ class MessageRef(Base):
     __table_args__ = (Index("ix_message_refs_ref", "ref"),)
 
 
+class MessageTarget(Base):
+    """An account or item a message reported (:mod:`mailroom.intake.accounts`): repeat
+    reports of one account across cases are found through ``target``."""
+
+    __tablename__ = "message_targets"
+
+    message_pk: Mapped[int] = mapped_column(
+        ID, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    target: Mapped[str] = mapped_column(String(300), primary_key=True)  # platform:kind:ident
+    url: Mapped[str] = mapped_column(Text)  # a canonical URL that opens it
+
+    __table_args__ = (Index("ix_message_targets_target", "target"),)
+
+
 class Participant(Base):
     """Someone on a case. Role: requester, cc.
 
     State: ``allowed`` (receives the case's mail: the requester, and whoever a
     practitioner allowed), ``pending`` (recorded from mail, receives nothing until
     a practitioner allows them) or ``removed`` (a practitioner took them off).
+    ``failing_since``: mail of the case to them bounced; nothing more is sent to them
+    until a practitioner writes ``#retry`` or they write again
+    (:mod:`mailroom.cases.deliveries`).
     """
 
     __tablename__ = "participants"
@@ -231,6 +252,8 @@ class Participant(Base):
     state: Mapped[str] = mapped_column(String(8), default=ParticipantState.PENDING,
                                        server_default=ParticipantState.ALLOWED)
     added_at: Mapped[datetime] = mapped_column(default=utcnow)
+    failing_since: Mapped[datetime | None]
+    failing_reason: Mapped[str | None] = mapped_column(Text)
 
     ticket: Mapped[Ticket] = relationship(back_populates="participants")
 
@@ -328,7 +351,6 @@ class OutboxItem(Base):
     rcpt_to: Mapped[list[Any]] = mapped_column(default=list)
     to_addr: Mapped[str] = mapped_column(String(320))  # first recipient, for rate limits
     subject: Mapped[str] = mapped_column(Text, default="")
-    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
     rendered: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     # Stored attachments added at send time: [{filename, content_type, sha256, size}].
     files: Mapped[list[Any] | None] = mapped_column(JSON)
@@ -351,7 +373,7 @@ class OutboxItem(Base):
 
 def outbox_has_content() -> ColumnElement[bool]:
     """Rows whose mail is still held (neither erased nor purged)."""
-    return or_(OutboxItem.raw.is_not(None), OutboxItem.rendered.is_not(None))
+    return OutboxItem.rendered.is_not(None)
 
 
 class Escalation(Base):
@@ -377,6 +399,24 @@ class Escalation(Base):
     message_id: Mapped[str | None] = mapped_column(String(512))
 
     ticket: Mapped[Ticket] = relationship(back_populates="escalations")
+
+
+class Reminder(Base):
+    """``#remind DATE``: a mail to a practitioner about a case, on a day (sent once)."""
+
+    __tablename__ = "reminders"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(
+        ID, ForeignKey("tickets.id", ondelete="CASCADE"), index=True
+    )
+    practitioner: Mapped[str] = mapped_column(String(320))
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    message_pk: Mapped[int | None] = mapped_column(
+        ID, ForeignKey("messages.id", ondelete="SET NULL")
+    )  # the reply that asked for it
 
 
 class Event(Base):
@@ -408,11 +448,12 @@ class ImapState(Base):
     account: Mapped[str] = mapped_column(String(255), primary_key=True)
     uidvalidity: Mapped[int] = mapped_column(BigInteger)
     last_uid: Mapped[int] = mapped_column(BigInteger)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)  # the last successful poll
 
 
 class JobRun(Base):
-    """When each scheduler job last ran: lets two processes share the schedule."""
+    """When each scheduler job last ran (``mailroom status`` shows it); the lease lets
+    two processes share the schedule of a gated job."""
 
     __tablename__ = "job_runs"
 
@@ -420,3 +461,74 @@ class JobRun(Base):
     last_run_at: Mapped[datetime | None]
     locked_until: Mapped[datetime | None]
     locked_by: Mapped[str | None] = mapped_column(String(255))
+
+
+class StaffUser(Base):
+    """Someone who may sign in to the staff console, beyond the configured practitioners.
+
+    Role: practitioner, manager (reports, audit) or admin (users). A configured
+    practitioner with no row signs in as a practitioner; a row for them gives
+    another role, or holds their second factor. ``totp_secret``: the base32
+    secret of their authenticator app, once they confirmed a code from it."""
+
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    address: Mapped[str] = mapped_column(String(320), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+    added_by: Mapped[str] = mapped_column(String(320))
+
+
+class LoginLink(Base):
+    """A single-use sign-in link mailed to a member of staff.
+
+    Only hashes are kept: of the token in the link, and of the nonce in the
+    cookie of the browser that asked for it (a forwarded link does not work)."""
+
+    __tablename__ = "login_links"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    nonce_hash: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class WebSession(Base):
+    """A signed-in browser. ``token_hash``: the hash of the cookie's value.
+
+    It ends after ``web.idle_minutes`` without a request, or ``web.session_hours``
+    after sign-in, whichever comes first. ``second_factor``: False while a TOTP
+    code is still owed (the session then opens nothing but the code page)."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    address: Mapped[str] = mapped_column(String(320), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    second_factor: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LoginAttempt(Base):
+    """A request for a sign-in link or a code tried, for the rate limits.
+
+    ``client``: the address of the browser's host; ``kind``: link, token, totp."""
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    address: Mapped[str | None] = mapped_column(String(320))
+    client: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(8))
+    ok: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (Index("ix_login_attempts_client_at", "client", "at"),
+                      Index("ix_login_attempts_address_at", "address", "at"))

@@ -22,7 +22,6 @@ with mailroom's own de-duplication key.
 
 from __future__ import annotations
 
-import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,9 +50,6 @@ from tests.factories import deliver, inbox_rows
 pytestmark = needs_corpora
 
 MESSAGES = corpus_messages()
-# Both passes over ~870 files: measured 15 s on SQLite and 19 s on PostgreSQL on a lightly
-# loaded two-core machine (up to 63 s on PostgreSQL while three other test runs shared it).
-TIME_BUDGET = 90.0
 FINAL_OUTCOMES = frozenset({"created", "threaded", "duplicate", "bounce", "automatic", "loop"})
 
 # Internal errors the corpora reveal, to be fixed in the code (not here): file → cause.
@@ -127,13 +123,11 @@ def test_the_selection_finds_the_corpora() -> None:
 
 @pytest.mark.slow  # ~15 s on SQLite, ~20 s on PostgreSQL; kept in the default run
 def test_whole_corpus_through_the_pipeline(app: App) -> None:
-    started = time.perf_counter()
     results = ingest(app, MESSAGES)
-    first_pass = time.perf_counter() - started
     rows = {row.id: row for row in inbox_rows(app)}
     first = first_of_each_message(results)
     print(f"{len(MESSAGES)} files, {len(first)} messages, {len(rows)} inbox rows;"
-          f" outcomes {dict(Counter(r.outcome for r in results))}; {first_pass:.1f} s")
+          f" outcomes {dict(Counter(r.outcome for r in results))}")
 
     # Stored exactly once: one inbox row per message, and the same row for every copy.
     rows_of: dict[str, set[int]] = defaultdict(set)
@@ -173,14 +167,10 @@ def test_whole_corpus_through_the_pipeline(app: App) -> None:
 
     # The whole corpus again: all duplicates, nothing new anywhere.
     before = table_counts(app)
-    started = time.perf_counter()
     again = ingest(app, MESSAGES)
-    second_pass = time.perf_counter() - started
     assert all(r.duplicate and r.outcome == "skipped" for r in again)
     assert [r.inbox_id for r in again] == [r.inbox_id for r in results]
     assert table_counts(app) == before
-    print(f"second pass {second_pass:.1f} s; total {first_pass + second_pass:.1f} s")
-    assert first_pass + second_pass < TIME_BUDGET
 
 
 def check_automatic_mail_opens_no_ticket(results: list[Ingested]) -> None:

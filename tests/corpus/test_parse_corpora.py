@@ -9,7 +9,6 @@ The corpora are read in place and never copied (see SOURCES.md).
 from __future__ import annotations
 
 import re
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -23,7 +22,6 @@ from mailroom.mailtypes import Address, ParsedMessage
 from tests.corpus.corpus_files import CORPORA, corpus_messages, relative
 
 MIME4J = CORPORA / "apache-james-mime4j" / "core" / "src" / "test" / "resources"
-SECONDS_PER_MESSAGE = 5.0
 
 pytestmark = pytest.mark.skipif(not CORPORA.is_dir(), reason=f"no corpora at {CORPORA}")
 
@@ -54,13 +52,10 @@ def test_the_selection_finds_the_corpora() -> None:
 @pytest.mark.parametrize("path", MESSAGES, ids=[relative(p) for p in MESSAGES])
 def test_message_parses(path: Path) -> None:
     raw = path.read_bytes()
-    started = time.perf_counter()
     try:
         parsed = parse_message(raw)
     except MailError:
         return
-    elapsed = time.perf_counter() - started
-    assert elapsed < SECONDS_PER_MESSAGE, f"{elapsed:.1f}s"
     assert not any(d.startswith("parser-fallback") for d in parsed.defects), parsed.defects
     check_invariants(parsed)
 
@@ -249,6 +244,22 @@ FACTS: list[tuple[str, str, Check]] = [
         "cpython-boundary-clash",
         "cpython-test_email/Lib/test/test_email/data/msg_15.txt",
         lambda p: "xx.gif" in attachment_names(p),
+    ),
+    (
+        "cpython-external-body",
+        "cpython-test_email/Lib/test/test_email/data/msg_36.txt",
+        lambda p: (
+            attachment_names(p) == ["external-file (external reference).txt",
+                                    "draft-ietf-mboned-mix-00.txt (external reference).txt"]
+            and b"FILE /internet-drafts/draft-ietf-mboned-mix-00.txt" in p.attachments[0].data
+            and not any(b"Content-" in a.data for a in p.attachments)
+        ),
+    ),
+    (
+        "flanker-external-body",
+        "mailgun-flanker/tests/fixtures/messages/message-external-body.eml",
+        lambda p: "draft-ietf-http-authentication-00.txt (external reference).txt"
+        in attachment_names(p),
     ),
     (
         "mimekit-bom",

@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 
 from mailroom.store.models import InboxItem, Message, OutboxItem, Ticket
 from tests.factories import REPO, mail
+from tests.ports import announced_smtp_port
 
 HELPLINE = "helpline@helpline.example"
 SEED = int(os.environ.get("MAILROOM_FAULT_SEED", "20260302"))
@@ -205,6 +206,13 @@ class Child:
     def stdout(self) -> str:
         return self.out_path.read_text(errors="replace")
 
+    def smtp_port(self) -> int:
+        """The port ``mailroom run`` said its SMTP listener got (``listen`` ending ``:0``)."""
+        try:
+            return announced_smtp_port(self.out_path, self.alive)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.stderr()}") from None
+
     def _close(self) -> None:
         for handle in (self._out, self._err):
             if not handle.closed:
@@ -223,7 +231,8 @@ def mailroom(config: Path, *args: str, logs: Path, name: str = "mailroom") -> Ch
     return Child(name, [sys.executable, "-m", "mailroom", *args], logs=logs, env=env)
 
 
-def smtp_client(port: int, manifest: Path, work: Path, *, pause: float = 0.0) -> Child:
+def smtp_client(port: int | Path, manifest: Path, work: Path, *, pause: float = 0.0) -> Child:
+    """The sending MTA, to ``port``: a number, or a file naming the port of the moment."""
     command = [sys.executable, "-m", "tests.faults.smtp_client", "127.0.0.1", str(port),
                str(manifest), str(work / "acked.log"), str(work / "client.json"), str(pause)]
     return Child("client", command, logs=work)

@@ -2,7 +2,9 @@
 
 Unlike ``tests/integration/smtp_sink.py`` it keeps its port across ``down()``
 and ``up()``, so mailroom (configured once with ``smtp://127.0.0.1:PORT``)
-meets a refused connection while it is down. ``refuse(421)`` answers every
+meets a refused connection while it is down. The port is held from the start
+(:class:`tests.ports.PortReservation`), so no other process can take it while
+the relay is down. ``refuse(421)`` answers every
 ``MAIL`` with that code. ``hold("data", n)`` makes the n-th message wait
 after the relay has taken responsibility for it (recorded, the ``250`` not
 yet sent); ``hold("rcpt", n)`` makes it wait before the relay accepted it.
@@ -22,6 +24,8 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+from tests.ports import PortReservation
+
 HOLD_SECONDS = 60.0
 
 
@@ -38,8 +42,11 @@ class Relayed:
 
 
 class Relay:
-    def __init__(self, port: int) -> None:
-        self.port = port
+    """Starts down: connections to :attr:`port` are refused until :meth:`up`."""
+
+    def __init__(self) -> None:
+        self._reservation = PortReservation()
+        self.port = self._reservation.port
         self.deliveries: list[Relayed] = []
         self.refused: Counter[int] = Counter()
         self.held = threading.Event()
@@ -47,14 +54,14 @@ class Relay:
         self._hold: tuple[str, int] | None = None
         self._transactions = 0
         self._lock = threading.Lock()
-        self._controller: Controller | None = None
+        self._controller: _HeldPortController | None = None
 
     # -- states ------------------------------------------------------------------
 
     def up(self) -> Relay:
         if self._controller is None:
-            self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port,
-                                          ready_timeout=10)
+            self._controller = _HeldPortController(_Handler(self), self._reservation,
+                                                   ready_timeout=10)
             self._controller.start()
         return self
 
@@ -62,6 +69,11 @@ class Relay:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
+
+    def close(self) -> None:
+        """Down for good: the port is let go."""
+        self.down()
+        self._reservation.close()
 
     def refuse(self, code: int) -> None:
         with self._lock:
@@ -104,6 +116,17 @@ class Relay:
     def record(self, delivery: Relayed) -> None:
         with self._lock:
             self.deliveries.append(delivery)
+
+
+class _HeldPortController(Controller):
+    """aiosmtpd listening on the reserved port, beside the socket that holds it."""
+
+    def __init__(self, handler: Any, reservation: PortReservation, **kwargs: Any) -> None:
+        super().__init__(handler, hostname=reservation.host, port=reservation.port, **kwargs)
+        self.reservation = reservation
+
+    def _create_server(self) -> Any:
+        return self.loop.create_server(self._factory_invoker, sock=self.reservation.listener())
 
 
 class _Handler:

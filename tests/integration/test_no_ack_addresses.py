@@ -20,6 +20,20 @@ CASES = {
     "list-owner-envelope": ("jo@school.example", "parents-owner@lists.example.org",
                             "no-ack:envelope-list-role"),
     "empty-envelope": ("jo@school.example", "", "no-ack:null-sender"),
+    "angle-envelope": ("jo@school.example", "<>", "no-ack:null-sender"),  # as aiosmtpd gives it
+    "noreply-from": ("noreply@platform.example.com", None, "no-ack:noreply"),
+    "no-reply-from": ("no-reply@platform.example.com", None, "no-ack:noreply"),
+    "list-bounces-from": ("parents-bounces@lists.example.org", None, "no-ack:noreply"),
+    "listserv-from": ("LISTSERV@LISTSERV.UNI.EXAMPLE.EDU", None, "no-ack:list-role"),
+    "mailer-daemon-envelope": ("jo@school.example", "MAILER-DAEMON@mx.example.org",
+                               "no-ack:envelope-noreply"),
+    "postmaster-envelope": ("jo@school.example", "postmaster@example.org",
+                            "no-ack:envelope-noreply"),
+    "list-request-envelope": ("jo@school.example", "parents-request@lists.example.org",
+                              "no-ack:envelope-list-role"),
+    "list-admin-envelope": ("jo@school.example", "parents-admin@lists.example.org",
+                            "no-ack:envelope-list-role"),
+    "noreply-envelope": ("jo@school.example", "no-reply@example.com", "no-ack:envelope-noreply"),
 }
 
 

@@ -20,7 +20,8 @@ from mailroom.sending.transports import SmtpTransport
 from mailroom.store.models import Message, OutboxItem
 from tests.factories import REPO, deliver, mail, ticket_of, tickets
 from tests.integration.smtp_sink import SmtpSink, smtp_sink_fixture  # noqa: F401
-from tests.integration.test_smtp_door import free_port, start_door
+from tests.integration.test_smtp_door import start_door
+from tests.ports import refused_port
 
 HELPLINE = "helpline@helpline.example"
 
@@ -122,8 +123,9 @@ def test_autoresponder_peer_exchange_is_bounded(app, smtp_sink: SmtpSink, style:
 def test_relay_refusing_then_failed_and_notice(app, smtp_sink: SmtpSink) -> None:
     deliver(app, mail(message_id="r1@school.example"))  # acknowledgement + notification
     clock, teacher = app.clock, ["teacher@school.example"]
-    app.transport_override = SmtpTransport("127.0.0.1", free_port(), security="none", timeout=3)
-    assert send_due(app) == {"retry": 2}  # connection refused
+    with refused_port() as port:
+        app.transport_override = SmtpTransport("127.0.0.1", port, security="none", timeout=3)
+        assert send_due(app) == {"retry": 2}  # connection refused
     [ack] = outbox(app, "acknowledgement")
     assert ack.status == "queued" and ack.attempts == 1 and "connect" in ack.last_error
     assert send_due(app) == {}  # backoff: not due yet
@@ -289,21 +291,6 @@ def test_a_file_gone_from_the_store_does_not_stop_the_mail(app, smtp_sink: SmtpS
     assert list(delivery.message.iter_attachments()) == []
     text = delivery.message.get_body(("plain",)).get_content()
     assert "the attachment listed above could not be sent" in text
-
-
-def test_mail_queued_before_the_rendered_form_goes_out_as_stored(app, smtp_sink) -> None:  # type: ignore[no-untyped-def]
-    """Rows queued by an older release hold composed bytes in ``raw``; they are sent as such."""
-    relay_to(app, smtp_sink)
-    deliver(app, mail(message_id="o1@school.example", subject="Old"))
-    [ack] = outbox(app, "acknowledgement")
-    composed = outgoing_bytes(ack)
-    with app.sessions.begin() as session:
-        session.execute(update(OutboxItem).where(OutboxItem.id == ack.id)
-                        .values(raw=composed, rendered=None))
-    assert send_due(app) == {"sent": 2}
-    [delivery] = to_requester(smtp_sink.wait_for(2))
-    assert delivery.message["Message-ID"] == f"<{ack.message_id}>"
-    assert delivery.message["Subject"] == "Re: [Helpline #1] Old"
 
 
 def test_a_row_that_cannot_be_composed_fails_and_the_rest_go(app, smtp_sink) -> None:  # type: ignore[no-untyped-def]

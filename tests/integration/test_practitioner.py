@@ -119,7 +119,7 @@ def practitioner_reply(notification: EmailMessage, body: str, *, sender: str = A
 def plain_body(msg: EmailMessage) -> str:
     part = msg.get_body(("plain",))
     assert part is not None
-    return str(part.get_content())
+    return str(part.get_content()).replace("\r\n", "\n")
 
 
 def paragraphs(text: str) -> list[str]:
@@ -261,30 +261,123 @@ def test_commands_only_relay_nothing(app: App, body: str) -> None:
 
 
 BAD_COMMANDS = {
-    "unknown-command": ("#categroy reputation", "#categroy: unknown command"),
-    "unknown-category": ("#category nonsense", '#category: "nonsense" is not a category'),
-    "not-a-practitioner": ("#assign someone@else.example", "is not a practitioner"),
-    "unknown-platform": ("#escalate myspace", '"myspace" is not a platform'),
+    "unknown-command": ("#categroy reputation", "#categroy: unknown command (known commands: "),
+    "unknown-category": ("#category nonsense",
+                         '#category: "nonsense" is not a category (one of: illegal_images, '),
+    "not-a-practitioner": ("#assign someone@else.example",
+                           '#assign: "someone@else.example" is not a practitioner (one of: me, '
+                           "anna@helpline.example, ben@helpline.example)"),
+    "unknown-platform": ("#escalate myspace",
+                         '#escalate: "myspace" is not a platform in the directory (one of: '),
 }
 
 
 @pytest.mark.parametrize("line, error", BAD_COMMANDS.values(), ids=BAD_COMMANDS.keys())
-def test_bad_command_is_answered_and_changes_nothing(app: App, line: str, error: str) -> None:
+def test_a_refused_command_holds_the_answer_and_the_others_apply(
+    app: App, line: str, error: str
+) -> None:
     notification = open_case(app)
     reply = practitioner_reply(notification, f"#status closed\n{line}\n\nHi Jo, an answer.\n",
                                message_id="bad@helpline.example")
     deliver(app, reply)
-    assert_nothing_ran(app)
+    ticket = the_ticket(app)
+    assert ticket.status == "closed"  # the valid command ran
+    assert outbox(app, "relay") == []  # the answer was held, not sent
+    assert outbox_kinds(app) == ["acknowledgement", "notification", "closure", "command_error"]
     [answer] = outbox(app, "command_error")
-    assert [a.addr_spec for a in answer["To"].addresses] == [ANNA]
+    assert [a.addr_spec for a in answer["To"].addresses] == [ANNA] and answer["Cc"] is None
     assert answer["In-Reply-To"] == "<bad@helpline.example>"
     assert answer["Auto-Submitted"] == "auto-replied"
     assert bound_to(app, reply_address(answer)) == ANNA  # the notification's went to the team
     assert bound_to(app, reply_address(notification)) == TEAM
-    assert error in plain_body(answer) and "Nothing was changed" in plain_body(answer)
+    body = plain_body(answer)
+    assert "Done:\n- status closed" in body
+    assert f"Refused (nothing of these was done):\n- {error}" in body
+    assert "Your answer was NOT sent to the requester" in body
+    assert "> Hi Jo, an answer." in body and "with #send alone" in body
     [rejected] = events(app, "command.rejected")
     assert rejected.actor == ANNA and error in " ".join(rejected.detail["errors"])
-    assert events(app, "ticket.status") == []
+    assert "text-held" in inbound(app)[1].flags
+
+
+def send_again(app: App, report: EmailMessage, body: str, **kwargs: Any) -> None:
+    """The practitioner answers the report, as a mail client quotes it."""
+    quoted = "\n".join(f"> {line}" for line in plain_body(report).splitlines())
+    deliver(app, practitioner_reply(report, f"{body}\n\nOn Monday, Helpline wrote:\n{quoted}\n",
+                                    references=[*report["References"].split(),
+                                                report["Message-ID"]], **kwargs))
+
+
+def test_category_typo_keeps_the_assignment_and_send_relays_the_held_answer(app: App) -> None:
+    notification = open_case(app)
+    deliver(app, practitioner_reply(
+        notification, "#assign me\n#category sextortoin\n\nHi Jo,\n\nPlease keep the "
+        "messages and do not pay.\n\nKind regards,\nAnna\n", message_id="first@helpline.example"))
+    ticket = the_ticket(app)
+    assert ticket.assignee == ANNA and ticket.category is None
+    assert outbox(app, "relay") == []
+    [report] = outbox(app, "command_error")
+    body = plain_body(report)
+    assert "- assigned to anna@helpline.example" in body
+    assert '#category: "sextortoin" is not a category (one of: ' in body and "sextortion" in body
+    assert "> Hi Jo,\n>\n> Please keep the messages and do not pay." in body
+    assert "Kind regards" not in body  # the sign-off would not have been sent either
+
+    send_again(app, report, "#send\n#category sextortion")
+    [relay] = outbox(app, "relay")
+    assert [a.addr_spec for a in relay["To"].addresses] == [TEACHER]
+    assert paragraphs(plain_body(relay))[:2] == [
+        "Hi Jo,", "Please keep the messages and do not pay."]
+    assert "#send" not in plain_body(relay) and "sextortoin" not in plain_body(relay)
+    assert the_ticket(app).category == "sextortion"
+    assert the_ticket(app).status == "waiting"
+    assert "text-sent" in inbound(app)[1].flags
+    assert len(outbox(app, "command_error")) == 1 and outbox(app, "command_done") == []
+    # nothing is held any more: a second #send says so, and sends nothing
+    send_again(app, report, "#send")
+    assert len(outbox(app, "relay")) == 1
+    [done] = outbox(app, "command_done")
+    assert "no held answer" in plain_body(done)
+
+
+def test_send_with_new_text_sends_that_instead(app: App) -> None:
+    deliver(app, practitioner_reply(open_case(app), "#frobnicate\n\nHi Jo, draft answer.\n"))
+    [report] = outbox(app, "command_error")
+    send_again(app, report, "#send\n\nHi Jo, the corrected answer.")
+    [relay] = outbox(app, "relay")
+    assert "the corrected answer" in plain_body(relay) and "draft" not in plain_body(relay)
+
+
+def test_send_sends_the_answer_of_the_report_it_answers(app: App) -> None:
+    notification = open_case(app)
+    deliver(app, practitioner_reply(notification, "#frobnicate\n\nHi Jo, the first answer.\n"))
+    deliver(app, practitioner_reply(notification, "#frobnicate\n\nHi Jo, the second answer.\n"))
+    first_report, _ = outbox(app, "command_error")
+    send_again(app, first_report, "#send")
+    [relay] = outbox(app, "relay")
+    assert "the first answer" in plain_body(relay) and "second" not in plain_body(relay)
+    assert ["text-sent" in m.flags for m in inbound(app)[1:3]] == [True, False]
+
+
+SIGNATURE_ONLY = {
+    "a-name-not-the-writers": ("#close\n\nPat\n", True),
+    "the-writers-own-name": ("#close\n\nAnna\n", False),
+    "name-and-phone": ("#close\n\nPat\n07700 900123\n", True),
+}
+
+
+@pytest.mark.parametrize("body, reported", SIGNATURE_ONLY.values(), ids=SIGNATURE_ONLY.keys())
+def test_a_signature_alone_is_never_relayed(app: App, body: str, reported: bool) -> None:
+    deliver(app, practitioner_reply(open_case(app), body))
+    assert outbox(app, "relay") == []
+    assert the_ticket(app).status == "closed"
+    [closure] = outbox(app, "closure")
+    assert "Pat" not in plain_body(closure) and "Anna" not in plain_body(closure)
+    reports = outbox(app, "command_done")
+    assert len(reports) == int(reported)
+    if reported:
+        assert "reads as a signature only" in plain_body(reports[0])
+        assert "> Pat" in plain_body(reports[0])
 
 
 # --- who may speak as a practitioner -----------------------------------------------------

@@ -92,7 +92,7 @@ def test_a_single_month_counts_only_its_days(dataset: App) -> None:
 
 
 def test_json_format_is_the_documents_data(report: Report, dataset: App) -> None:
-    data = json.loads(render(case_report(report), "json", dataset.settings.templates_dir))
+    data = json.loads(render(case_report(report), "json", dataset.settings.template_dirs))
     assert data == json.loads(json.dumps(json_data(case_report(report))))
     assert data["cases"] == {"opened": 25, "previous": 20, "change": 5, "change_percent": 25.0,
                              "summary": EXPECTED["sentence"]}
@@ -102,7 +102,7 @@ def test_json_format_is_the_documents_data(report: Report, dataset: App) -> None
 
 
 def test_csv_format_long_rows(report: Report, dataset: App) -> None:
-    text = render(case_report(report), "csv", dataset.settings.templates_dir)
+    text = render(case_report(report), "csv", dataset.settings.template_dirs)
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0] == ["section", "key", "metric", "value"]
     values = {(s, k, m): v for s, k, m, v in rows[1:]}
@@ -119,7 +119,7 @@ def test_csv_format_long_rows(report: Report, dataset: App) -> None:
 
 
 def test_text_format_tables(report: Report, dataset: App) -> None:
-    text = render(case_report(report), "text", dataset.settings.templates_dir)
+    text = render(case_report(report), "text", dataset.settings.template_dirs)
     assert "Cases opened: 25 (25% more than the same quarter last year: 20)" in text
     assert "Median time to first response: 4.0 business hours (22 of 25 cases answered)" in text
     lines = text.splitlines()
@@ -136,7 +136,7 @@ def test_a_period_without_cases_renders_in_every_format(dataset: App, fmt: str) 
     empty = build_report(dataset, Period(date(2019, 1, 1), date(2019, 12, 31)))
     assert (empty.cases.current, empty.escalations, empty.first_response.median_hours) == (
         0, [], None)
-    text = render(case_report(empty), fmt, dataset.settings.templates_dir)
+    text = render(case_report(empty), fmt, dataset.settings.template_dirs)
     expected = {"text": "Escalations to platforms: none in this period",
                 "json": '"median_business_hours": null',
                 "csv": "first_response,all,median_business_hours,",

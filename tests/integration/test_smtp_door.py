@@ -25,12 +25,6 @@ from tests.tcp_proxy import TcpProxy
 HELPLINE = "helpline@helpline.example"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_door(app, max_size: int = 1_000_000, *, max_recipients: int = 50,  # type: ignore[no-untyped-def]
                max_connections_per_client: int = 10, idle_timeout: float = 60.0) -> SmtpDoor:
     handler = HelplineHandler(StoreInbox(app.door_sessions), app.settings.domains,
@@ -285,6 +279,7 @@ def test_the_daemon_wires_the_limits_from_the_settings(make_app) -> None:  # typ
     daemon.start()
     try:
         assert daemon.smtp_port
+        assert daemon.smtp_address == f"127.0.0.1:{daemon.smtp_port}"  # the port it got
         with smtplib.SMTP("127.0.0.1", daemon.smtp_port) as client:
             client.ehlo()
             client.mail("t@school.example")
@@ -292,5 +287,17 @@ def test_the_daemon_wires_the_limits_from_the_settings(make_app) -> None:  # typ
             assert codes[:2] == [250, 250] and codes[2] == (452, b"4.5.3 Too many recipients")
             with socket.create_connection(("127.0.0.1", daemon.smtp_port), timeout=10) as sock:
                 assert greeting_of(sock).startswith("421 4.7.0 ")
+    finally:
+        daemon.shutdown()
+
+
+def test_the_daemon_says_where_it_listens_on_ipv6(make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(smtp={"listen": "[::1]:0"})
+    daemon = Daemon(app, threading.Event())
+    daemon.start()
+    try:
+        assert daemon.smtp_address == f"[::1]:{daemon.smtp_port}"
+        with smtplib.SMTP("::1", daemon.smtp_port) as client:
+            assert client.noop()[0] == 250
     finally:
         daemon.shutdown()

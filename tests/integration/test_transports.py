@@ -29,6 +29,7 @@ from tests.integration.smtp_sink import (  # noqa: F401 (fixtures)
     smtp_sink_fixture,
     tls_cert_fixture,
 )
+from tests.ports import refused_port
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Requiring AUTH while not requiring TLS:UserWarning"  # the sink's plain AUTH
@@ -58,13 +59,6 @@ def send(transport: SmtpTransport | FileTransport, *, rcpt: tuple[str, ...] = ()
     transport.send(
         make_message(), mail_from="bounces@helpline.example", rcpt_to=rcpt or (REQUESTER.addr,)
     )
-
-
-def free_port() -> int:
-    """A loopback port with nobody listening (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -227,8 +221,8 @@ def test_smtp_partial_refusal_still_counts_as_sent(
 
 
 def test_smtp_connection_refused_is_temporary() -> None:
-    with pytest.raises(TemporaryFailure, match="cannot connect"):
-        send(SmtpTransport("127.0.0.1", free_port(), timeout=5))
+    with refused_port() as port, pytest.raises(TemporaryFailure, match="cannot connect"):
+        send(SmtpTransport("127.0.0.1", port, timeout=5))
 
 
 def test_smtp_silent_server_times_out_as_temporary(silent_server: int) -> None:
@@ -299,16 +293,23 @@ def test_plain_client_cannot_skip_required_starttls(tls_cert: CertFiles) -> None
     ("url", "expected"),
     [
         ("file:///var/spool/mailroom", Path("/var/spool/mailroom")),
-        ("file://var/outbox-sent", Path("/base/var/outbox-sent")),
+        ("file://localhost/var/spool/mailroom", Path("/var/spool/mailroom")),
         ("file:relative/dir", Path("/base/relative/dir")),
         ("file:///with%20space", Path("/with space")),
     ],
-    ids=["absolute", "relative-double-slash", "relative-no-slash", "percent-decoded"],
+    ids=["absolute", "localhost", "relative", "percent-decoded"],
 )
 def test_file_urls(url: str, expected: Path) -> None:
     transport = transport_from_url(url, base_dir=Path("/base"))
     assert isinstance(transport, FileTransport)
     assert transport.directory == expected
+
+
+def test_a_file_url_naming_a_host_is_refused() -> None:
+    """``file://var/outbox-sent`` is the folder /outbox-sent on the host "var" (RFC 8089),
+    not var/outbox-sent: refused, with the two forms that mean a folder."""
+    with pytest.raises(ValueError, match="names the host 'var'.*file:///ABSOLUTE/DIR"):
+        transport_from_url("file://var/outbox-sent")
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
@@ -17,13 +16,14 @@ from mailroom.cases.commands import (
     parse_commands,
 )
 from mailroom.outbox.render import Renderer
+from mailroom.resources import shipped_path
 from mailroom.runtime.wiring import template_globals
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+TEMPLATES = shipped_path("templates")
 IDS = [unit.name for unit in UNITS]
 # a configuration that names the values of every example
 KNOWN = Known(practitioners=("anna@helpline.example",), categories=("bullying",),
-              roles=("teacher",), platforms=("tiktok",))
+              roles=("teacher",), platforms=("tiktok",), answers=("screenshots",))
 NOTHING_KNOWN = Known(practitioners=(), categories=(), roles=(), platforms=())
 
 
@@ -80,8 +80,9 @@ def test_a_check_names_what_the_configuration_does_not_know(line: str, error: st
 
 def test_the_help_lists_every_command_with_its_syntax_and_description() -> None:
     renderer = Renderer(TEMPLATES, globals=template_globals())
-    text, _ = renderer.render("practitioner/command_error",
-                              {"reference": "HL-000001", "errors": ["#frobnicate: unknown"]})
+    text, _ = renderer.render("practitioner/command_report", {
+        "reference": "HL-000001", "done": [], "refused": ["#frobnicate: unknown"],
+        "notices": [], "held": "", "held_reason": ""})
     help_lines = text.split("stay private:\n", 1)[1].splitlines()
     assert len(help_lines) == len(UNITS)
     for line, unit in zip(help_lines, UNITS, strict=True):

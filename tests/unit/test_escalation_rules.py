@@ -30,10 +30,11 @@ from mailroom.intake.classify import Classification
 from mailroom.intake.classify import ClassificationKind as Kind
 from mailroom.outbox.render import Renderer
 from mailroom.platforms import Platform, load_platforms
+from mailroom.resources import shipped_path
 from mailroom.store.models import Escalation, Ticket
 
 REPO = Path(__file__).resolve().parents[2]
-PLATFORMS, _ = load_platforms(tomllib.loads((REPO / "config" / "platforms.toml").read_text()))
+PLATFORMS, _ = load_platforms(tomllib.loads((shipped_path("data/platforms.toml")).read_text()))
 OPENED = datetime(2026, 3, 2, 11, 0, tzinfo=UTC)
 
 
@@ -143,10 +144,11 @@ def esc(ident: int, platform: str, status: str, day: int = 2) -> Escalation:
 CHOICES = {
     "only-open": ([esc(1, "tiktok", "resolved"), esc(2, "x", "sent")], None, 2),
     "named": ([esc(1, "tiktok", "sent"), esc(2, "x", "sent")], "TikTok", 1),
-    "named-latest": ([esc(1, "tiktok", "sent", 2), esc(2, "tiktok", "sent", 3)], "tiktok", 2),
     "the-one-answered": ([esc(1, "tiktok", "sent"), esc(2, "x", "responded")], None, 2),
-    "same-platform-latest": ([esc(1, "x", "sent", 4), esc(2, "x", "no_response", 2)], None, 1),
+    "named-the-one-answered": ([esc(1, "x", "sent"), esc(2, "x", "responded")], "x", 2),
     "no-response-counts": ([esc(1, "x", "no_response")], None, 1),
+    "correct-the-only-one": ([esc(1, "x", "resolved")], None, 1),
+    "correct-the-only-one-named": ([esc(1, "x", "resolved"), esc(2, "tiktok", "sent")], "x", 1),
 }
 
 
@@ -156,13 +158,17 @@ def test_choose_escalation(rows: list[Escalation], platform: str | None, chosen:
 
 
 UNCLEAR = {
-    "none": ([], None, "case HL-000001 has no open escalation"),
-    "all-resolved": ([esc(1, "x", "resolved")], None, "has no open escalation"),
-    "named-absent": ([esc(1, "x", "sent")], "tiktok", "has no open escalation to tiktok"),
+    "none": ([], None, "case HL-000001 has no escalation$"),
+    "named-absent": ([esc(1, "x", "sent")], "tiktok", "has no escalation to tiktok"),
     "two-platforms": ([esc(1, "x", "sent"), esc(2, "tiktok", "sent")], None,
-                      "open escalations to tiktok, x: name the platform"),
+                      r"open escalations 1 \(x, sent\), 2 \(tiktok, sent\): name the platform"),
     "two-answered": ([esc(1, "x", "responded"), esc(2, "tiktok", "responded")], None,
                      "name the platform"),
+    "same-platform-never-the-latest": (
+        [esc(1, "x", "responded", 2), esc(2, "x", "responded", 3)], "x",
+        r"open escalations 1 \(x, responded\), 2 \(x, responded\): reply to the notice"),
+    "two-resolved": ([esc(1, "x", "resolved"), esc(2, "x", "resolved")], None,
+                     r"has escalations 1 .*, 2 .*`mailroom escalations outcome ID VALUE`"),
 }
 
 
@@ -214,7 +220,7 @@ def test_escalation_mail_describes_the_role_never_the_person(role: str | None,
     row = Escalation(id=3, platform="tiktok", urls=["https://vm.tiktok.com/ZMabc/"],
                      context="A pupil's parent made it.")
     context = escalation_context("Test Helpline", case, row, PLATFORMS["tiktok"])
-    text, _ = Renderer(REPO / "templates").render("escalation/default",
+    text, _ = Renderer(shipped_path("templates")).render("escalation/default",
                                                   {**context, "attachments": []})
     assert phrase in text and "Dear TikTok Trust and Safety team" in text
     assert "- https://vm.tiktok.com/ZMabc/" in text and "A pupil's parent made it." in text
@@ -234,11 +240,13 @@ NOTICES = {
 
 @pytest.mark.parametrize(("name", "extra", "phrase"), NOTICES.values(), ids=NOTICES)
 def test_practitioner_notices_render(name: str, extra: dict[str, object], phrase: str) -> None:
-    context = {"reference": "HL-000007", "platform": "TikTok", "status": "responded",
+    context = {"reference": "HL-000007", "escalation_id": 3, "platform": "TikTok",
+               "status": "responded",
                "platform_ref": "TT123456", "opened_at": OPENED,
                "urls": ["https://vm.tiktok.com/ZMabc/"], **extra}
-    text, _ = Renderer(REPO / "templates").render(name, context)
+    text, _ = Renderer(shipped_path("templates")).render(name, context)
     assert phrase in text and "TT123456" in text and "#outcome removed" in text
+    assert "this escalation (3) only" in text
 
 
 TEMPLATE_CHOICES = {

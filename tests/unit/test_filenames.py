@@ -26,7 +26,9 @@ CASES = [
     ("console.txt", "text/plain", "console.txt"),
     ('what?<is>"this"|*.txt', "text/plain", "what__is__this___.txt"),
     ("file:stream.txt", "text/plain", "file_stream.txt"),
-    ("  spaced   out  .txt ", "text/plain", "spaced out .txt"),
+    ("  spaced   out  .txt ", "text/plain", "spaced   out  .txt"),  # inner spaces kept
+    ("Report\u00a0 2024.pdf", "application/pdf", "Report\u00a0 2024.pdf"),
+    ("two\r\nlines\tand a tab.txt", "text/plain", "two lines and a tab.txt"),
     ("Grüße.txt", "text/plain", "Grüße.txt"),
     ("e\u0301te\u0301.txt", "text/plain", "été.txt"),  # NFC
     ("新しいテキスト.txt", "text/plain", "新しいテキスト.txt"),

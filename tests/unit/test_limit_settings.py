@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from mailroom.errors import ConfigError
+from mailroom.resources import shipped_path
 from mailroom.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,7 +36,7 @@ def test_defaults(tmp_path: Path) -> None:
 
 
 def test_the_example_config_names_every_limit_with_its_default() -> None:
-    example = tomllib.loads((REPO / "config" / "mailroom.example.toml").read_text())
+    example = tomllib.loads((shipped_path("data/mailroom.example.toml")).read_text())
     assert {key: example[key[0]][key[1]] for key in DEFAULTS} == \
         {key: default for key, (_, default) in DEFAULTS.items()}
 

@@ -106,7 +106,7 @@ ADDRESS_CASES = [
         b"To: friends: a@example.org, b@example.org;, undisclosed-recipients:;",
         [Address("a@example.org"), Address("b@example.org")],
     ),
-    ("unclosed-angle", b"To: Name <a@example.org", [Address("a@example.org")]),
+    ("unclosed-angle", b"To: Name <a@example.org", [Address("a@example.org", "Name")]),
     (
         "semicolon-list",
         b"To: a@example.org; b@example.org",
@@ -388,7 +388,7 @@ def test_forwarded_message_is_one_attachment_and_not_body_text() -> None:
     assert parsed.text == "Forwarding the message below."
     (forwarded,) = parsed.attachments
     assert (forwarded.filename, forwarded.content_type) == (
-        "forwarded-message.eml",
+        "You will regret this.eml",  # an enclosed message without a name: its subject
         "message/rfc822",
     )
     inner = parse_message(forwarded.data)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import copy
 import tomllib
-from pathlib import Path
 
 import pytest
 
 from mailroom.cases.escalations import find_platform_ref
 from mailroom.platforms import Platform, load_platforms
+from mailroom.resources import shipped_path
 
-SHIPPED = Path(__file__).resolve().parents[2] / "config" / "platforms.toml"
+SHIPPED = shipped_path("data/platforms.toml")
 
 GOOD = {
     "platforms": {

@@ -11,10 +11,12 @@ import pytest
 from jinja2 import TemplateNotFound, UndefinedError
 
 from mailroom.outbox.render import Renderer, filesize, join_words, tidy_text, with_article
+from mailroom.resources import shipped_path
 from mailroom.runtime.wiring import template_globals
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
-AUDIENCES = ("requester", "practitioner", "escalation")
+TEMPLATES = shipped_path("templates")
+AUDIENCES = ("requester", "practitioner", "escalation", "answers")
+CANNED = {"reference": "HL-000123", "helpline_name": "Test Helpline"}
 CLOSED_AT = datetime(2025, 3, 31, 9, 0, tzinfo=UTC)  # Monday 10:00 BST
 
 REQUESTER = {"helpline_name": "Online Safety Helpline", "reference": "HL-000123"}
@@ -39,6 +41,7 @@ PRACTITIONER_CASE = {
     "sender": "Jo Bloggs <jo@school.example>",
     "category": "impersonation",
     "role": "head_teacher",
+    "priority": "normal",
     "platforms": ["Instagram"],
     "sla_due": datetime(2025, 3, 4, 12, 0, tzinfo=UTC),
     "text": "Someone made an account with our logo: https://instagram.com/fake.school",
@@ -50,6 +53,7 @@ PRACTITIONER_CASE = {
     "receiving": ["jo@school.example"],
     "pending": [],
     "related": [],
+    "repeats": [],
 }
 ESCALATION = {
     "helpline_name": "Online Safety Helpline",
@@ -61,9 +65,12 @@ ESCALATION = {
     "reporter_role": "head_teacher",
     "organisation_type": "primary school",
     "attachments": [],
+    "reported": [{"url": "https://www.instagram.com/fake.school/", "professionals": 3,
+                  "since": datetime(2025, 2, 3, 9, 0, tzinfo=UTC)}],
 }
 ESCALATION_NOTICE = {
     "reference": "HL-000123",
+    "escalation_id": 7,
     "platform": "Instagram",
     "status": "responded",
     "platform_ref": "1234567890",
@@ -83,8 +90,12 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "requester/closure": {**REQUESTER, "subject": "Fake account of our school"},
     "requester/relay": {
         **REQUESTER, "text": "Hi Jo,\n\nWe have reported the <account>.\nIt may take a few days."},
-    "practitioner/command_done": {"reference": "HL-000123", "done": ["category reputation"],
-                                  "notices": ["#escalate tiktok: not yet available"]},
+    "practitioner/command_report": {
+        "reference": "HL-000123", "done": ["category reputation"],
+        "refused": ['#category sextortion: "sextortion" is not a category (one of: bullying)'],
+        "notices": ["#escalate tiktok: nothing was sent to TikTok"],
+        "held": "Hi Jo,\n\nWe have reported the account.",
+        "held_reason": "a command in it was refused, so its text was not sent"},
     "requester/signposting/illegal_images": SIGNPOSTING,
     "requester/signposting/threats": SIGNPOSTING,
     "requester/signposting/under13_privacy": SIGNPOSTING,
@@ -92,14 +103,24 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "requester/signposting/defamation": SIGNPOSTING,
     "requester/signposting/sextortion": SIGNPOSTING,
     "practitioner/new_case": PRACTITIONER_CASE,
+    "practitioner/digest": {
+        "helpline_name": "Online Safety Helpline", "at": CLOSED_AT,
+        "breached": [{"reference": "HL-000120", "subject": "Fake account", "assignee": None,
+                      "due": CLOSED_AT, "since": CLOSED_AT}],
+        "due_today": [], "waiting": [],
+        "chases": [{"reference": "HL-000123", "platform": "Instagram", "opened_at": CLOSED_AT,
+                    "follow_ups": 1, "next_chase": None}],
+        "failing": [{"reference": "HL-000121", "address": "jo@school.example",
+                     "since": CLOSED_AT}],
+        "bad": 2, "shunt": 0, "empty": False},
+    "practitioner/delivery_failed": {
+        "reference": "HL-000123", "addresses": ["jo@school.example"],
+        "reason": "Undelivered Mail Returned to Sender (permanent failure, from "
+                  "MAILER-DAEMON@mx.school.example)", "requester": "jo@school.example"},
     "practitioner/follow_up": PRACTITIONER_CASE,
     "practitioner/reply_refused": {
         "reference": "HL-000123", "reason": "the address you replied to has expired",
         "text": "#close\n\nHi Jo, all done."},
-    "practitioner/command_error": {
-        "reference": "HL-000123",
-        "errors": ["#asign me: unknown command", "#status maybe: not a status"],
-    },
     "practitioner/outbox_failed": {
         "reference": "HL-000123",
         "kind": "acknowledgement",
@@ -127,6 +148,21 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "withheld_count": 0,
         "withheld_reason": None,
     },
+    "practitioner/help": {
+        "reference": "HL-000123",
+        "answers": [{"name": "screenshots", "first_line": "Before you report anything, …"}]},
+    "practitioner/reminder": {
+        "reference": "HL-000123", "subject": "Fake account", "status": "waiting",
+        "priority": "high", "assignee": "anna@helpline.example",
+        "set_at": datetime(2025, 3, 3, 11, 0, tzinfo=UTC),
+        "last_at": datetime(2025, 3, 4, 9, 30, tzinfo=UTC)},
+    "answers/screenshots": CANNED,
+    "answers/report_in_app": CANNED,
+    "answers/out_of_remit": CANNED,
+    "practitioner/outcome_recorded": {
+        **ESCALATION_NOTICE, "status": "resolved", "outcome": "removed", "before": "declined",
+        "actor": "anna@helpline.example", "outcomes": ["removed", "restricted", "declined",
+                                                       "no_action"]},
     "practitioner/escalation_no_response": {
         **ESCALATION_NOTICE,
         "status": "no_response",
@@ -278,7 +314,11 @@ def test_practitioner_notification_says_who_receives_answers(renderer: Renderer)
         **PRACTITIONER_CASE, "new_sender": "stranger@evil.example", "unverified": "dmarc=fail",
         "receiving": ["jo@school.example", "head@school.example"],
         "pending": ["stranger@evil.example", "deputy@school.example"],
-        "related": [{"reference": "HL-000007"}]})
+        "related": [{"reference": "HL-000007"}],
+        "repeats": [{"url": "https://www.instagram.com/fake.school/", "account": True,
+                     "references": ["HL-000031", "HL-000044"]}]})
+    assert ("This account was reported in 2 other cases (HL-000031, HL-000044): "
+            "https://www.instagram.com/fake.school/") in text
     lines = text.splitlines()
     assert lines[1].startswith("UNVERIFIED SENDER: the sender's domain failed authentication "
                                "(dmarc=fail)")
@@ -319,6 +359,9 @@ def test_escalation_describes_the_reporter_without_contact_details(renderer: Ren
     text, _ = renderer.render("escalation/default", ESCALATION)
     assert "reported to us by a head teacher working for a primary school." in text
     assert "- https://instagram.com/fake.school" in text
+    assert ("Reported to us by more than one professional:\n"
+            "- https://www.instagram.com/fake.school/: 3 professionals since Monday 3 February 2025"
+            ) in text
     for path in (TEMPLATES / "escalation").glob("*.j2"):
         assert not documented_variables(path) & {"sender", "requester", "email", "phone"}
 
@@ -437,3 +480,12 @@ def test_with_article(noun: str, expected: str) -> None:
 
 def test_tidy_text() -> None:
     assert tidy_text("\n\nA  \n\n\n\nB\n-- \nC\n\n") == "A\n\nB\n-- \nC\n"
+
+
+def test_the_summary_shows_a_priority_that_is_not_normal(renderer: Renderer) -> None:
+    normal, _ = renderer.render("practitioner/new_case", PRACTITIONER_CASE)
+    urgent, _ = renderer.render("practitioner/new_case", {**PRACTITIONER_CASE,
+                                                          "priority": "urgent"})
+    assert "priority" not in normal.split("\n")[0]
+    assert urgent.split("\n")[0].endswith("at 12:00 GMT | priority: URGENT")
+    assert urgent.split("\n")[1] == normal.split("\n")[1]

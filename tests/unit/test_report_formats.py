@@ -7,7 +7,6 @@ import io
 import json
 from datetime import UTC, date, datetime
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 
@@ -34,8 +33,9 @@ from mailroom.reports.document import (
     for_people,
 )
 from mailroom.reports.formats import FORMATS, render
+from mailroom.resources import shipped_path
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+TEMPLATES = [shipped_path("templates")]
 MAY = Period(date(2025, 5, 1), date(2025, 5, 31))
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from mailroom.cases.safeguarding import keyword_category, matches_keywords
 from mailroom.errors import ConfigError
+from mailroom.resources import shipped_path
 from mailroom.settings import Settings, load_settings
 from mailroom.store.hashes import hash_kind, parse_hash_list
 
@@ -150,8 +151,8 @@ def test_a_first_line_of_hex_is_a_hash_not_a_header() -> None:
 
 
 def test_the_example_config_shows_the_safeguarding_defaults(defaults: Settings) -> None:
-    example = load_settings(Path(__file__).resolve().parents[2] / "config" /
-                            "mailroom.example.toml", environ={"MAILROOM_SECRET": "k"})
+    example = load_settings(shipped_path("data/mailroom.example.toml"),
+                            environ={"MAILROOM_SECRET": "k"})
     assert example.signposting == defaults.signposting
     assert example.categories == defaults.categories
     assert example.illegal_keywords == defaults.illegal_keywords

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, time
+from datetime import time
 from pathlib import Path
 
 import pytest
 
 from mailroom.errors import ConfigError
+from mailroom.resources import shipped_path
 from mailroom.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -20,26 +21,87 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_defaults_without_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home"
     monkeypatch.chdir(tmp_path)
-    settings = load_settings(environ={})
-    assert settings.database_url == "sqlite:///var/mailroom.db"
+    settings = load_settings(environ={"HOME": str(home)})
+    data = home / ".local" / "share" / "mailroom"
+    assert settings.var_dir == data
+    assert settings.database_url == f"sqlite:///{data}/mailroom.db"
     assert settings.helpline_address == "helpline@localhost"
     assert settings.domains == ("localhost",)
     assert (settings.smtp_host, settings.smtp_port) == ("127.0.0.1", 2525)
-    assert settings.outbound_url == "file://var/outbox-sent"
+    assert settings.outbound_url == f"file://{data}/outbox-sent"
     assert settings.opening_days == frozenset(range(5))
     assert (settings.opens, settings.closes) == (time(10), time(16))
     assert settings.timezone.key == "Europe/London"
     assert settings.practitioners == ()
-    # the signing secret is generated once and kept under var/
-    assert (tmp_path / "var" / "secret").read_bytes().strip() == settings.secret
-    assert load_settings(environ={}).secret == settings.secret
+    # the signing secret is generated once and kept in the data directory
+    assert (data / "secret").read_bytes().strip() == settings.secret
+    assert load_settings(environ={"HOME": str(home)}).secret == settings.secret
+    assert list(tmp_path.iterdir()) == [home], "nothing is written to the working directory"
+
+
+def test_the_data_directory_comes_from_mailroom_home(tmp_path: Path) -> None:
+    s = load_settings(environ={"MAILROOM_HOME": str(tmp_path / "data"), "MAILROOM_SECRET": "k"})
+    assert s.var_dir == tmp_path / "data"
+    assert s.database_url == f"sqlite:///{tmp_path}/data/mailroom.db"
+    assert s.outbound_url == f"file://{tmp_path}/data/outbox-sent"
+    assert s.attachments_dir == tmp_path / "data" / "attachments"
+
+
+def test_the_default_config_file_is_in_the_data_directory(tmp_path: Path) -> None:
+    (tmp_path / "mailroom.toml").write_text('[helpline]\nname = "POSH"\n')
+    env = {"MAILROOM_HOME": str(tmp_path), "MAILROOM_SECRET": "k"}
+    assert load_settings(environ=env).helpline_name == "POSH"
+
+
+@pytest.mark.parametrize("where", ["file", "environment"])
+def test_a_relative_data_directory_is_refused(tmp_path: Path, where: str) -> None:
+    path = write(tmp_path, '[paths]\nvar_dir = "var"\n' if where == "file" else "")
+    env = {"MAILROOM_HOME": "var"} if where == "environment" else {}
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, environ=env)
+    assert info.value.problems == [
+        'paths.var_dir: expected an absolute path (the data directory never depends on the '
+        'working directory), got "var"']
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("database.url", "sqlite:///helpline.db", "sqlite:///{data}/helpline.db"),
+        ("database.url", "sqlite:////srv/helpline.db", "sqlite:////srv/helpline.db"),
+        ("outbound.url", "file:sent", "file://{data}/sent"),
+        ("outbound.url", "file:///srv/sent", "file:///srv/sent"),
+        ("outbound.url", "file://localhost/srv/sent", "file:///srv/sent"),
+    ],
+    ids=["sqlite-relative", "sqlite-absolute", "file-relative", "file-absolute",
+         "file-localhost"],
+)
+def test_relative_paths_are_taken_in_the_data_directory(
+    tmp_path: Path, key: str, value: str, expected: str
+) -> None:
+    section, name = key.split(".")
+    data = tmp_path / "data"
+    path = write(tmp_path, f'[paths]\nvar_dir = "{data}"\n[{section}]\n{name} = "{value}"\n')
+    s = load_settings(path, environ={"MAILROOM_SECRET": "k"})
+    got = s.database_url if section == "database" else s.outbound_url
+    assert got == expected.format(data=data)
+
+
+def test_a_file_url_naming_a_host_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, '[outbound]\nurl = "file://var/outbox-sent"\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, environ={"MAILROOM_SECRET": "k"})
+    assert info.value.problems == [
+        'outbound.url: "file://var/outbox-sent" names the host "var": write '
+        'file:///ABSOLUTE/DIR, or file:DIR for a folder in the data directory']
 
 
 def test_example_config_is_valid(tmp_path: Path) -> None:
     env = {"MAILROOM_SECRET": "x" * 32}
-    settings = load_settings(REPO / "config" / "mailroom.example.toml", environ=env)
-    assert date(2026, 12, 25) in settings.holidays
+    settings = load_settings(shipped_path("data/mailroom.example.toml"), environ=env)
+    assert settings.holidays == frozenset()  # as built in: a helpline lists its own
 
 
 def test_environment_contract_overrides_the_file(tmp_path: Path) -> None:
@@ -95,7 +157,7 @@ url = "mysql://root@localhost/x"
         ('[helpline]\naddress = "nobody"', "helpline.address: expected an email address"),
         ('[helpline]\nholidays = ["25/12/2026"]', "helpline.holidays: expected dates"),
         ('[smtp]\nlisten = "localhost"', "smtp.listen: expected HOST:PORT"),
-        ('[outbound]\nurl = "ftp://x"', "outbound.url: expected file://DIR"),
+        ('[outbound]\nurl = "ftp://x"', "outbound.url: expected file:///DIR"),
         ("[bogus]\nx = 1", "bogus: unknown section"),
         ('[[imap]]\nname = "a"\nhost = "h"\nusername = "u"',
          "imap[0].password: required"),

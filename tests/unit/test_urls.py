@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import tomllib
-from pathlib import Path
 
 import pytest
 
 from mailroom.intake.urls import find_urls, host_of, platform_for_url
 from mailroom.platforms import load_platforms
+from mailroom.resources import shipped_path
 
-SHIPPED = Path(__file__).resolve().parents[2] / "config" / "platforms.toml"
+SHIPPED = shipped_path("data/platforms.toml")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,162 @@
+"""Full-text search over cases: one interface, SQLite FTS5 or PostgreSQL tsvector + GIN.
+
+What is searched: each message's subject, text, sender (address and name),
+recipients and reported URLs, and each case's reference, subject, requester
+and platforms. The search words are split into their letters-and-digits runs
+on both databases, so ``tiktok.com/@jo_b`` is the phrase *tiktok com jo b*
+wherever it occurs, and a case matches when every word (each a phrase) occurs
+in it, in any of its messages or in the case itself. No stemming, no accent
+folding: the same answers on both databases.
+
+The index is kept by the database itself, so whatever writes a message or a
+case keeps it current: the pipeline when mail arrives or is queued, a merge,
+retention's purge and an erasure (nothing purged stays findable):
+
+- **SQLite**: two contentless FTS5 tables (``search_fts_messages``,
+  ``search_fts_tickets``, rowid = the row's id) filled by triggers on
+  ``messages`` and ``tickets``; a deleted or changed row's old text is taken
+  out with FTS5's ``delete`` command. Only the tokens are kept, not the text.
+- **PostgreSQL**: a stored generated column ``search_vector`` (a tsvector of
+  the same text, :data:`PG_MESSAGE_DOCUMENT`) on ``messages`` and ``tickets``,
+  with a GIN index. Stored, not an expression index: for a common word the
+  planner reads every row, and recomputing the tsvector of each took seconds
+  at a few thousand messages (a phrase is checked against the stored vector's
+  positions too). The column is not in the models; the ORM never reads it.
+
+Migration 0010 creates them and fills them for existing data. A later
+migration that rebuilds ``messages`` or ``tickets`` on SQLite (Alembic's batch
+mode copies the table) drops the triggers and must create them again
+(``tests/web/test_cases.py`` checks that they are there at the head). Only the first
+:data:`MAX_INDEXED_CHARS` characters of a message are indexed (a tsvector
+holds at most 1 MB).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, case, select, text
+from sqlalchemy.orm import Session
+
+from mailroom.store.models import Ticket
+
+MAX_INDEXED_CHARS = 100_000
+MAX_WORDS = 8
+MAX_RESULTS = 5_000  # cases a search lists at most: more words narrow it
+FTS_PREFIX = "search_fts"  # the FTS5 tables and their shadow tables
+PG_INDEX_PREFIX = "ix_search_"
+PG_COLUMN = "search_vector"
+_TOKENS = re.compile(r"[^\W_]+")
+
+# The text of a message and of a case as PostgreSQL indexes it (the migration
+# holds a copy: a migration never imports code that may change).
+PG_MESSAGE_DOCUMENT = (
+    "to_tsvector('simple'::regconfig, regexp_replace(left("
+    "coalesce(subject, '') || ' ' || coalesce(text, '') || ' ' || coalesce(sender, '') || ' '"
+    " || coalesce(sender_name, '') || ' ' || coalesce(recipients::text, '') || ' '"
+    f" || coalesce(urls::text, ''), {MAX_INDEXED_CHARS}), '[^[:alnum:]]+', ' ', 'g'))"
+)
+PG_TICKET_DOCUMENT = (
+    "to_tsvector('simple'::regconfig, regexp_replace("
+    "coalesce(reference, '') || ' ' || coalesce(subject, '') || ' ' || coalesce(requester, '')"
+    " || ' ' || coalesce(requester_name, '') || ' ' || coalesce(platforms::text, ''),"
+    " '[^[:alnum:]]+', ' ', 'g'))"
+)
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """The words of a search, each as the phrase of its tokens."""
+
+    phrases: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, words: str) -> SearchQuery:
+        phrases = []
+        for word in words.split():
+            tokens = _TOKENS.findall(word.lower())
+            if tokens:
+                phrases.append(" ".join(tokens))
+        return cls(tuple(dict.fromkeys(phrases))[:MAX_WORDS])
+
+    def __bool__(self) -> bool:
+        return bool(self.phrases)
+
+
+def include_in_schema_compare(name: str | None, type_: str, parent_names: Any) -> bool:
+    """For Alembic's comparison of models and database: the search index is not a model."""
+    if name is None:
+        return True
+    return not (name.startswith(FTS_PREFIX) or name.startswith(PG_INDEX_PREFIX)
+                or name == PG_COLUMN)
+
+
+def matching_tickets(session: Session, query: SearchQuery) -> Select[Any]:
+    """The ids of the live cases where every phrase of ``query`` occurs (a merged case
+    counts as the case it was merged into)."""
+    is_postgres = session.get_bind().dialect.name == "postgresql"
+    live = case((Ticket.merged_into.is_(None), Ticket.id), else_=Ticket.merged_into)
+    stmt = select(Ticket.id).where(Ticket.merged_into.is_(None))
+    for number, phrase in enumerate(query.phrases):
+        param = f"phrase_{number}"
+        hits = _pg_hits(param) if is_postgres else _sqlite_hits(param)
+        found = select(live).where(Ticket.id.in_(hits.bindparams(
+            **{param: phrase if is_postgres else _fts_phrase(phrase)})))
+        stmt = stmt.where(Ticket.id.in_(found))
+    return stmt
+
+
+def search_ids(session: Session, query: SearchQuery, *, limit: int = MAX_RESULTS
+               ) -> list[int]:
+    """The matching cases' ids, most recently active first, at most ``limit`` of them:
+    one query, for the count and every page."""
+    matching = matching_tickets(session, query)
+    return list(session.execute(
+        select(Ticket.id).where(Ticket.id.in_(matching))
+        .order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit)).scalars())
+
+
+def tickets_in_order(session: Session, ids: Sequence[int]) -> list[Ticket]:
+    """The cases of ``ids``, in that order."""
+    found = {t.id: t for t in session.execute(
+        select(Ticket).where(Ticket.id.in_(ids))).scalars()}
+    return [found[i] for i in ids if i in found]
+
+
+def search_page(session: Session, query: SearchQuery, *, limit: int, offset: int
+                ) -> list[Ticket]:
+    """A page of the matching cases, most recently active first."""
+    return tickets_in_order(session, search_ids(session, query)[offset:offset + limit])
+
+
+def _fts_phrase(phrase: str) -> str:
+    return '"' + phrase.replace('"', '""') + '"'
+
+
+
+def _sqlite_hits(param: str) -> Any:
+    return text(
+        "SELECT m.ticket_id FROM search_fts_messages f JOIN messages m ON m.id = f.rowid"
+        f" WHERE search_fts_messages MATCH :{param} AND m.ticket_id IS NOT NULL"
+        f" UNION SELECT rowid FROM search_fts_tickets WHERE search_fts_tickets MATCH :{param}"
+    )
+
+
+def _pg_hits(param: str) -> Any:
+    return text(
+        f"SELECT ticket_id FROM messages WHERE {PG_COLUMN}"
+        f" @@ phraseto_tsquery('simple', :{param}) AND ticket_id IS NOT NULL"
+        f" UNION SELECT id FROM tickets WHERE {PG_COLUMN}"
+        f" @@ phraseto_tsquery('simple', :{param})"
+    )
+
+
+def optimise_index(session: Session) -> None:
+    """Rewrite the FTS5 index so that the tokens of deleted text are gone from the file
+    too, not only marked deleted (an erasure calls it). Nothing to do on PostgreSQL."""
+    if session.get_bind().dialect.name == "sqlite":
+        for table in ("search_fts_messages", "search_fts_tickets"):
+            session.execute(text(f"INSERT INTO {table}({table}) VALUES ('optimize')"))

@@ -1,0 +1,206 @@
+"""The pages about cases: the queue, search, a case's timeline, its files, and acting on
+it (the same code as commands by mail: :func:`mailroom.cases.practitioner.act_from_console`).
+
+Every view of a case, search and download is an audit event (``case.viewed``,
+``search``, ``file.downloaded`` / ``file.refused``). A message is shown as its text
+only: mail HTML is never rendered, and the templates escape everything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import String, cast, func, select
+from sqlalchemy.orm import selectinload
+from starlette.responses import Response
+
+from mailroom.cases.practitioner import act_from_console
+from mailroom.cases.safeguarding import download_refusal
+from mailroom.cases.tickets import ticket_by_reference
+from mailroom.errors import MailroomError
+from mailroom.store.models import AttachmentRow, Event, Message, Ticket
+from mailroom.store.search import MAX_RESULTS, SearchQuery, search_ids, tickets_in_order
+from mailroom.vocabulary import TicketStatus
+from mailroom.web.context import Page, Refused
+
+PAGE_SIZE = 50
+ACCESS_ACTIONS = frozenset({"case.viewed", "file.downloaded", "file.refused", "console.refused"})
+SORTS: dict[str, Any] = {
+    "activity": Ticket.updated_at, "created": Ticket.created_at, "status": Ticket.status,
+    "reference": Ticket.id, "category": Ticket.category, "assignee": Ticket.assignee,
+    "due": Ticket.sla_due_at,
+}
+ACTIVE = f"{TicketStatus.OPEN},{TicketStatus.WAITING}"
+
+
+# --- the queue -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Paging:
+    number: int
+    size: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.size))
+
+    @property
+    def offset(self) -> int:
+        return (self.number - 1) * self.size
+
+
+def page_number(page: Page) -> int:
+    value = page.arg("page", "1")
+    return max(1, min(int(value), 1_000_000)) if value.isdigit() else 1
+
+
+def queue(page: Page) -> Response:
+    settings = page.app.settings
+    status = page.arg("status", ACTIVE)
+    statuses = [s for s in status.split(",") if s in tuple(TicketStatus)]
+    category, platform = page.arg("category"), page.arg("platform")
+    assignee, sort = page.arg("assignee"), page.arg("sort", "activity")
+    order = "asc" if page.arg("order") == "asc" else "desc"
+    stmt = select(Ticket).where(Ticket.merged_into.is_(None))
+    if statuses:
+        stmt = stmt.where(Ticket.status.in_(statuses))
+    if category in settings.categories:
+        stmt = stmt.where(Ticket.category == category)
+    if platform in page.app.platforms:
+        stmt = stmt.where(cast(Ticket.platforms, String).like(f'%"{platform}"%'))
+    if assignee == "me":
+        stmt = stmt.where(Ticket.assignee == page.actor)
+    elif assignee == "none":
+        stmt = stmt.where(Ticket.assignee.is_(None))
+    column = SORTS.get(sort, Ticket.updated_at)
+    total = page.db.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+    paging = Paging(page_number(page), PAGE_SIZE, total)
+    ordering: list[Any] = [column.asc() if order == "asc" else column.desc(),
+                Ticket.id.asc() if order == "asc" else Ticket.id.desc()]
+    rows = page.db.execute(stmt.order_by(*ordering).limit(paging.size)
+                           .offset(paging.offset)).scalars().all()
+    filters = {"status": status, "category": category, "platform": platform,
+               "assignee": assignee, "sort": sort, "order": order}
+    return page.render("queue.html", tickets=rows, paging=paging, filters=filters,
+                       statuses=tuple(TicketStatus), categories=settings.categories,
+                       platforms=sorted(page.app.platforms), sorts=tuple(SORTS))
+
+
+def search(page: Page) -> Response:
+    words = page.arg("q")[:500]
+    query = SearchQuery.parse(words)
+    rows: list[Ticket] = []
+    paging = Paging(1, PAGE_SIZE, 0)
+    if query:
+        ids = search_ids(page.db, query)
+        paging = Paging(page_number(page), PAGE_SIZE, len(ids))
+        rows = tickets_in_order(page.db, ids[paging.offset:paging.offset + paging.size])
+        page.audit("search", words=words, results=paging.total)
+    return page.render("search.html", q=words, tickets=rows, paging=paging, searched=bool(query),
+                       capped=paging.total >= MAX_RESULTS)
+
+
+# --- one case --------------------------------------------------------------------------------
+
+
+def find_case(page: Page) -> Ticket:
+    ref = page.request.path_params["ref"]
+    ticket = ticket_by_reference(page.db, ref) if len(ref) <= 32 else None
+    if ticket is None:
+        raise Refused(404, "There is no such case.")
+    return ticket
+
+
+def case_page(page: Page, outcome: Any = None, text: str = "", status: int = 200) -> Response:
+    ticket = find_case(page)
+    if ticket.merged_into is not None:
+        keeper = page.db.get(Ticket, ticket.merged_into)
+        if keeper is not None and keeper.reference:
+            return page.redirect(f"/cases/{keeper.reference}")
+    messages = page.db.execute(
+        select(Message).where(Message.ticket_id == ticket.id).order_by(Message.id)
+        .options(selectinload(Message.attachments))).scalars().all()
+    events = page.db.execute(
+        select(Event).where(Event.ticket_id == ticket.id,
+                            Event.action.not_in(ACCESS_ACTIONS)).order_by(Event.id)
+    ).scalars().all()
+    files = {row.id: download_refusal(page.app, page.db, ticket, row)
+             for message in messages for row in message.attachments}
+    page.audit("case.viewed", ticket_id=ticket.id)
+    timeline = sorted([*(("message", m.date or m.created_at, m) for m in messages),
+                       *(("event", e.at, e) for e in events)], key=_order)
+    return page.render(
+        "case.html", status, ticket=ticket, timeline=timeline, files=files,
+        practitioners=page.app.settings.practitioners, statuses=tuple(TicketStatus),
+        outcome=outcome, text=text, done=page.arg("done"))
+
+
+def _order(entry: tuple[str, datetime, Any]) -> tuple[datetime, float, int]:
+    """When it was stored; an event right after the message it is about."""
+    kind, _, item = entry
+    if kind == "message":
+        return item.created_at, item.id, 0
+    return item.at, item.message_pk if item.message_pk is not None else float("inf"), 1
+
+
+def act(page: Page, text: str, shown: str = "") -> Response:
+    """Run the text as a practitioner's reply; back to the case (``shown``: what the
+    form held, given back with the errors)."""
+    ticket = find_case(page)
+    if ticket.merged_into is not None:
+        raise Refused(409, "This case was merged into another: act on that one.")
+    outcome = act_from_console(page.app, page.db, ticket, actor=page.actor, text=text)
+    if outcome.errors:  # nothing was stored but the event saying so
+        return case_page(page, outcome, shown, 400)
+    page.after_commit.append(page.console.on_queued)
+    if outcome.notices:
+        return case_page(page, outcome)
+    return page.redirect(f"/cases/{ticket.reference}?done=1#act")
+
+
+def reply(page: Page) -> Response:
+    written = page.field("text").replace("\r\n", "\n")[:100_000]
+    if not written.strip():
+        return case_page(page, None, "", 400)
+    return act(page, ("#note\n" if page.field("mode") == "note" else "") + written, written)
+
+
+def one_line(value: str) -> str:
+    """A form's value as one command line's argument (a newline would start another)."""
+    return " ".join(value.split())[:320]
+
+
+def assign(page: Page) -> Response:
+    return act(page, f"#assign {one_line(page.field('assignee')) or 'me'}")
+
+
+def change_status(page: Page) -> Response:
+    return act(page, f"#status {one_line(page.field('status'))}")
+
+
+def download(page: Page) -> Response:
+    ticket = find_case(page)
+    row = page.db.get(AttachmentRow, page.request.path_params["file_id"])
+    message = page.db.get(Message, row.message_pk) if row is not None else None
+    if row is None or message is None or message.ticket_id != ticket.id:
+        raise Refused(404, "There is no such file on this case.")
+    refusal = download_refusal(page.app, page.db, ticket, row)
+    if refusal is not None:
+        page.audit("file.refused", ticket_id=ticket.id, sha256=row.sha256, reason=refusal)
+        page.db.commit()
+        raise Refused(403, f"This file cannot be downloaded: {refusal}.")
+    try:
+        data = page.app.blobs.get(row.sha256)
+    except (OSError, MailroomError):
+        raise Refused(404, "The file's bytes are not there any more.") from None
+    page.audit("file.downloaded", ticket_id=ticket.id, sha256=row.sha256)
+    name = row.filename.replace('"', "").replace("\\", "") or "attachment"
+    encoded = quote(name, safe="")
+    return Response(data, media_type="application/octet-stream", headers={
+        "Content-Disposition": f"attachment; filename*=UTF-8''{encoded}",
+        "X-Content-Type-Options": "nosniff"})

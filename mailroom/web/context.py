@@ -1,0 +1,211 @@
+"""What a console page is handed, and how pages answer.
+
+Every route is a plain function ``(page: Page) -> Response`` run in a worker
+thread (the database calls block); :func:`endpoint` wraps it: reads the form,
+opens one database session (committed when the page answered without an
+error), loads the browser's session, and refuses what the visitor may not do
+before the page runs: no session (the sign-in page), a second factor owed, a
+role too low (403), a POST without its CSRF token (403).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from mailroom.app import App
+from mailroom.cases.tickets import record_event
+from mailroom.vocabulary import StaffRole
+from mailroom.web.auth import Visit, anonymous_csrf, load_session, same_token
+
+log = logging.getLogger("mailroom.web")
+
+SESSION_COOKIE = "mailroom_session"
+PRE_COOKIE = "mailroom_pre"  # before sign-in: the seed of the form token
+NONCE_COOKIE = "mailroom_signin"  # the browser that asked for a sign-in link
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+@dataclass(frozen=True)
+class Console:
+    """What every page shares: the App, the console's own address, the templates,
+    and what to call once mail was queued (the daemon's worker wakes)."""
+
+    app: App
+    base_url: str
+    on_queued: Callable[[], None]
+    env: Environment
+
+    @property
+    def secure(self) -> bool:
+        return self.base_url.startswith("https://")
+
+
+def console_environment(tz: tzinfo) -> Environment:
+    """The console's templates: HTML-escaped, times in the helpline's zone."""
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True,
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["urlpart"] = lambda value: quote(str(value), safe="")
+
+    def local(value: datetime | None) -> str:
+        return value.astimezone(tz).strftime("%Y-%m-%d %H:%M") if value else ""
+
+    env.filters["local"] = local
+    return env
+
+
+class Refused(Exception):
+    """The visitor may not do this: the status and the sentence to show."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass
+class Page:
+    """One request, as a page sees it."""
+
+    console: Console
+    request: Request
+    db: Session
+    form: FormData | None
+    visit: Visit | None
+    pre_seed: str  # the anonymous form-token seed (a new one when the cookie was missing)
+    new_cookies: dict[str, tuple[str, int | None]] = field(default_factory=dict)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def app(self) -> App:
+        return self.console.app
+
+    @property
+    def client(self) -> str:
+        return self.request.client.host if self.request.client else "unknown"
+
+    @property
+    def actor(self) -> str:
+        assert self.visit is not None
+        return self.visit.staff.address
+
+    @property
+    def csrf(self) -> str:
+        if self.visit is not None:
+            return self.visit.row.csrf_token
+        return anonymous_csrf(self.app, self.pre_seed)
+
+    def field(self, name: str, default: str = "") -> str:
+        value = self.form.get(name) if self.form is not None else None
+        return value if isinstance(value, str) else default
+
+    def arg(self, name: str, default: str = "") -> str:
+        return self.request.query_params.get(name, default)
+
+    def audit(self, action: str, *, ticket_id: int | None = None, **detail: Any) -> None:
+        record_event(self.db, action=action, actor=self.actor, at=self.app.now(),
+                     ticket_id=ticket_id, **detail)
+
+    def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        staff = self.visit.staff if self.visit and not self.visit.needs_second_factor else None
+        html = self.console.env.get_template(template).render(
+            csrf=self.csrf, staff=staff, helpline=self.app.settings.helpline_name,
+            roles=StaffRole, **context)
+        return HTMLResponse(html, status_code=status)
+
+    def redirect(self, url: str) -> RedirectResponse:
+        return RedirectResponse(url, status_code=303)
+
+    def set_cookie(self, name: str, value: str, max_age: int | None = None) -> None:
+        self.new_cookies[name] = (value, max_age)
+
+
+Handler = Callable[[Page], Response]
+
+
+def endpoint(handler: Handler, console: Console, *, role: StaffRole | None,
+             second_factor: bool = True) -> Callable[[Request], Awaitable[Response]]:
+    """The Starlette endpoint of a page; ``role`` None: open to anyone."""
+
+    async def run(request: Request) -> Response:
+        form = await request.form() if request.method == "POST" else None
+        try:
+            return await run_in_threadpool(_answer, handler, console, request, form, role,
+                                           second_factor)
+        finally:
+            if form is not None:
+                await form.close()
+
+    return run
+
+
+def _answer(handler: Handler, console: Console, request: Request, form: FormData | None,
+            role: StaffRole | None, second_factor: bool) -> Response:
+    with console.app.sessions() as db:
+        seed = request.cookies.get(PRE_COOKIE) or ""
+        page = Page(console, request, db, form, None, seed or secrets.token_urlsafe(24))
+        if not seed:
+            page.set_cookie(PRE_COOKIE, page.pre_seed)
+        page.visit = load_session(console.app, db, request.cookies.get(SESSION_COOKIE))
+        try:
+            response = _guarded(handler, page, role, second_factor)
+        except Refused as refused:
+            db.rollback()
+            if page.visit is not None:
+                page.audit("console.refused", path=request.url.path, reason=refused.reason)
+            response = page.render("refused.html", refused.status, reason=refused.reason)
+        db.commit()
+    for then in page.after_commit:
+        then()
+    if (page.visit is None and request.cookies.get(SESSION_COOKIE)
+            and SESSION_COOKIE not in page.new_cookies):
+        response.delete_cookie(SESSION_COOKIE, path="/")
+    for name, (value, max_age) in page.new_cookies.items():
+        set_cookie(response, console, name, value, max_age)
+    return response
+
+
+def _guarded(handler: Handler, page: Page, role: StaffRole | None,
+             second_factor: bool) -> Response:
+    if page.request.method == "POST" and not same_token(page.csrf, page.field("csrf") or None):
+        raise Refused(403, "This form has expired or did not come from the console: "
+                           "go back, reload the page and try again.")
+    if role is not None:
+        if page.visit is None:
+            return page.redirect("/signin")
+        if second_factor and page.visit.needs_second_factor:
+            return page.redirect("/signin/code")
+        if not page.visit.staff.may(role):
+            raise Refused(403, f"This page is for the {role} role and above.")
+    return handler(page)
+
+
+def set_cookie(response: Response, console: Console, name: str, value: str,
+               max_age: int | None) -> None:
+    """HttpOnly, SameSite=Strict, Secure when the console is served over TLS."""
+    response.set_cookie(name, value, max_age=max_age, path="/", httponly=True,
+                        samesite="strict", secure=console.secure)
+
+
+def security_headers(csp: str) -> Mapping[str, str]:
+    return {
+        "Content-Security-Policy": csp,
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store",
+        "Cross-Origin-Opener-Policy": "same-origin",
+    }

@@ -1,0 +1,116 @@
+"""Who is staff, and with which role: the configured practitioners, and the users added
+with ``mailroom users add`` (rows of ``staff_users``).
+
+A configured practitioner with no row is a practitioner; a row gives a configured
+practitioner another role (or holds their second factor). Removing a row of a
+configured practitioner leaves them a practitioner: they are taken off in the
+configuration. Each role may do what the one before it may
+(:class:`~mailroom.vocabulary.StaffRole`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailroom.app import App
+from mailroom.cases.tickets import record_event
+from mailroom.errors import MailroomError
+from mailroom.settings import ADDRESS_RE
+from mailroom.store.models import StaffUser
+from mailroom.vocabulary import StaffRole
+
+ROLE_ORDER = tuple(StaffRole)
+
+
+@dataclass(frozen=True)
+class Staff:
+    """A member of staff as the console knows them."""
+
+    address: str
+    role: StaffRole
+    configured: bool  # listed in [practitioners]
+    has_second_factor: bool
+
+    def may(self, needed: StaffRole) -> bool:
+        return ROLE_ORDER.index(self.role) >= ROLE_ORDER.index(needed)
+
+
+def normalise(address: str) -> str:
+    return address.strip().strip("<>").strip().lower()
+
+
+def find_staff(app: App, session: Session, address: str) -> Staff | None:
+    """The member of staff with this address, or None."""
+    address = normalise(address)
+    row = session.execute(select(StaffUser).where(StaffUser.address == address)).scalar()
+    configured = address in app.settings.practitioners
+    if row is None:
+        return Staff(address, StaffRole.PRACTITIONER, True, False) if configured else None
+    return Staff(address, StaffRole(row.role), configured, bool(row.totp_secret))
+
+
+def list_staff(app: App, session: Session) -> list[Staff]:
+    rows = {row.address: row for row in session.execute(select(StaffUser)).scalars()}
+    addresses = sorted({*app.settings.practitioners, *rows})
+    found = (find_staff(app, session, address) for address in addresses)
+    return [staff for staff in found if staff is not None]
+
+
+def add_user(session: Session, address: str, role: str, *, actor: str, at: datetime) -> Staff:
+    """Add a user, or change the role of one; an audit event either way."""
+    address = normalise(address)
+    if not ADDRESS_RE.match(address):
+        raise MailroomError(f"not an email address: {address!r}")
+    try:
+        chosen = StaffRole(role.lower())
+    except ValueError:
+        raise MailroomError(f"unknown role {role!r} (one of: {', '.join(StaffRole)})") from None
+    row = session.execute(select(StaffUser).where(StaffUser.address == address)).scalar()
+    before = row.role if row else None
+    if row is None:
+        row = StaffUser(address=address, role=chosen, added_at=at, added_by=actor)
+        session.add(row)
+    row.role = chosen
+    session.flush()
+    record_event(session, action="staff.added" if before is None else "staff.role",
+                 actor=actor, at=at, address=address, before=before, after=chosen)
+    return Staff(address, chosen, False, bool(row.totp_secret))
+
+
+def remove_user(app: App, session: Session, address: str, *, actor: str, at: datetime) -> None:
+    """Remove a user's row; their sessions end with it (they are no longer staff)."""
+    address = normalise(address)
+    row = session.execute(select(StaffUser).where(StaffUser.address == address)).scalar()
+    if row is None:
+        if address in app.settings.practitioners:
+            raise MailroomError(f"{address} is a configured practitioner: take them out of "
+                                "[practitioners] addresses in the configuration")
+        raise MailroomError(f"{address} is not a user")
+    session.delete(row)
+    record_event(session, action="staff.removed", actor=actor, at=at, address=address,
+                 role=row.role)
+
+
+def set_second_factor(app: App, session: Session, address: str, secret: str, *,
+                      at: datetime) -> None:
+    """Keep the TOTP secret a member of staff confirmed a code from."""
+    staff = find_staff(app, session, address)
+    if staff is None:
+        raise MailroomError(f"{address} is not staff")
+    row = session.execute(select(StaffUser).where(StaffUser.address == staff.address)).scalar()
+    if row is None:
+        row = StaffUser(address=staff.address, role=staff.role, added_at=at,
+                        added_by=staff.address)
+        session.add(row)
+    row.totp_secret = secret
+    session.flush()
+    record_event(session, action="console.second_factor", actor=staff.address, at=at)
+
+
+def second_factor_secret(session: Session, address: str) -> str | None:
+    return session.execute(select(StaffUser.totp_secret)
+                           .where(StaffUser.address == normalise(address))).scalar()
