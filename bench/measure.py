@@ -4,7 +4,7 @@
   pipeline can beat; :func:`mailparser_rate` the same with mail-parser's own
   ``parse_from_bytes``, for reference.
 - :func:`ingest_rate`: ``ingest_paths`` (what ``mailroom ingest`` runs: store
-  raw, then the whole pipeline inline, message by message) over the corpus
+  raw, then the whole pipeline inline, a batch at a time) over the corpus
   written out as ``.eml`` files, into a fresh database.
 - :func:`history_cost`: the same sample of new mail ingested into a database
   seeded with 1,000 and one seeded with 100,000 messages, in alternating
@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import event
+
 from bench.env import Site
 from mailroom.app import App
 from mailroom.intake.message import parse_message
@@ -30,12 +32,24 @@ from mailroom.store.inbox import store_raw
 
 @dataclass(frozen=True)
 class Rate:
-    """``count`` messages (``size`` bytes) in ``seconds`` (``cpu``: this process's CPU time)."""
+    """``count`` messages (``size`` bytes) in ``seconds`` (``cpu``: this process's CPU
+    time, user + system; ``statements``: SQL statements sent, when counted)."""
 
     count: int
     size: int
     seconds: float
     cpu: float = 0.0
+    statements: int = 0
+
+    @property
+    def cpu_ms(self) -> float:
+        """CPU time per message, in milliseconds."""
+        return self.cpu / self.count * 1000 if self.count else 0.0
+
+    @property
+    def wall_ms(self) -> float:
+        """Wall time per message, in milliseconds."""
+        return self.seconds / self.count * 1000 if self.count else 0.0
 
     @property
     def per_second(self) -> float:
@@ -75,15 +89,27 @@ def write_eml_files(corpus: Sequence[bytes], directory: Path) -> Path:
 
 
 def ingest_rate(site: Site, mail_dir: Path, corpus: Sequence[bytes]) -> tuple[Rate, dict[str, int]]:
-    """``mailroom ingest DIR`` inline (``ingest_paths``): the rate and its summary."""
+    """``mailroom ingest DIR`` inline (``ingest_paths``): the rate (with the SQL
+    statements sent, counted by the engines' ``before_cursor_execute`` event: an
+    ``executemany`` is one) and its summary."""
     app = site.app()
+    sent = [0]
+
+    def count(*_args: object) -> None:
+        sent[0] += 1
+
+    engines = {app.engine, app.door_sessions.kw["bind"]}
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", count)
     try:
         start, cpu = time.perf_counter(), time.process_time()
         summary = ingest_paths(app, [str(mail_dir)])
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", count)
         app.close()
-    return Rate(len(corpus), sum(map(len, corpus)), seconds, cpu), summary
+    return Rate(len(corpus), sum(map(len, corpus)), seconds, cpu, sent[0]), summary
 
 
 # --- history growth ---------------------------------------------------------------------

@@ -30,8 +30,9 @@ import contextlib
 import functools
 import logging
 import threading
+import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from email.message import Message as StdMessage
@@ -79,7 +80,7 @@ from mailroom.cases.safeguarding import (
     withheld_name,
 )
 from mailroom.cases.tickets import open_ticket, record_event, set_status
-from mailroom.errors import MailError
+from mailroom.errors import MailError, StoreUnavailable
 from mailroom.intake.authresults import authentication_failure, check_authentication
 from mailroom.intake.bounces import BounceInfo, parse_bounce
 from mailroom.intake.classify import (
@@ -245,27 +246,161 @@ def write_message(app: App, item_id: int, prepared: Prepared | Failed) -> str:
         item = _claim(session, item_id, with_raw=False)
         if item is None:
             return InboxOutcome.SKIPPED
-        if isinstance(prepared, Failed):
-            return _fail(item, prepared.status, prepared.error, app)
-        # The row changes once, at the end (attempts, message, outcome in one UPDATE):
-        # a change made now would be written on its own when the savepoint begins.
-        savepoint = session.begin_nested()
-        try:
-            outcome, message = handle(app, session, item, prepared)
-            savepoint.commit()
-        except MailError as exc:
-            savepoint.rollback()
-            return _fail(item, InboxStatus.BAD, exc, app)
-        except Exception as exc:  # noqa: BLE001 - an internal error shunts the message
-            savepoint.rollback()
-            log.exception("inbox %s shunted", item_id)
-            return _fail(item, InboxStatus.SHUNT, exc, app)
-        # Core: the one change to the row, without a unit of work of its own.
-        session.connection().execute(_ITEM_DONE, {
-            "item_id": item.id, "attempts": item.attempts + 1, "outcome": outcome,
-            "message_pk": message.id if message is not None else None,
-            "processed_at": app.now()})
+        outcome, done = write_claimed(app, session, item, prepared)
+        if done is not None:
+            # Core: the one change to the row, without a unit of work of its own.
+            session.connection().execute(_ITEM_DONE, done)
         return outcome
+
+
+def write_claimed(
+    app: App, session: Session, item: InboxItem, prepared: Prepared | Failed
+) -> tuple[str, dict[str, Any] | None]:
+    """Record the failure, or thread, store and queue, for a claimed row inside a
+    savepoint (an error → ``bad``/``shunt``, and nothing of the message is
+    written). Returns the outcome and, for a message handled, the values of the
+    row's one change (:data:`_ITEM_DONE`), for the caller to make."""
+    if isinstance(prepared, Failed):
+        return _fail(item, prepared.status, prepared.error, app), None
+    # The row changes once, at the end (attempts, message, outcome in one UPDATE):
+    # a change made now would be written on its own when the savepoint begins.
+    savepoint = session.begin_nested()
+    try:
+        outcome, message = handle(app, session, item, prepared)
+        savepoint.commit()
+    except MailError as exc:
+        savepoint.rollback()
+        return _fail(item, InboxStatus.BAD, exc, app), None
+    except Exception as exc:  # noqa: BLE001 - an internal error shunts the message
+        savepoint.rollback()
+        log.exception("inbox %s shunted", item.id)
+        return _fail(item, InboxStatus.SHUNT, exc, app), None
+    return outcome, _done(app, item, outcome, message)
+
+
+def _done(app: App, item: InboxItem, outcome: str, message: Message | None) -> dict[str, Any]:
+    """The values of a handled row's one change (:data:`_ITEM_DONE`)."""
+    return {"item_id": item.id, "attempts": item.attempts + 1, "outcome": outcome,
+            "message_pk": message.id if message is not None else None,
+            "processed_at": app.now()}
+
+
+# --- many rows at once: ``mailroom ingest`` of a folder or a mailbox ----------------------
+
+WRITE_SLICE = 0.5  # seconds: the longest a batch keeps the write lock before it commits
+CLAIM_CHUNK = 20  # rows claimed by one SELECT
+
+
+def process_batch(app: App, items: Sequence[tuple[int, bytes]],
+                  outcomes: dict[int, str]) -> None:
+    """Steps 2–7 for rows the caller has just stored, with their bytes (``mailroom
+    ingest``): the same work as :func:`process_item` for each, in fewer
+    transactions. Each row's outcome goes into ``outcomes`` once its
+    transaction has committed.
+
+    The rows are read in one short transaction, prepared one by one outside any
+    (parse, classify, extract), then written in as few transactions as fit in
+    :data:`WRITE_SLICE` each (on SQLite the doors wait for the write lock
+    meanwhile). Should a message of one fail, the transaction is written
+    again with a savepoint per message, as in :func:`write_message`: the one
+    that fails rolls back to it and is marked ``bad`` or ``shunt``, and the
+    others go on (:func:`_write_slice`). Each message starts with an empty
+    session, so it reads what the ones before it wrote as a new transaction
+    would. A process killed before a commit leaves the rows of that
+    transaction ``new``, and the next run processes them from the start.
+    The ids must be distinct. Raises ``StoreUnavailable`` when the database
+    goes away; the rows not in ``outcomes`` then stay ``new``.
+    """
+    with unavailable_as_store_error():
+        rows = _read_new_many(app, [item_id for item_id, _raw in items])
+        prepared = {item_id: prepare(app, rows[item_id], raw)
+                    for item_id, raw in items if item_id in rows}
+        for item_id, _raw in items:
+            if item_id not in rows:
+                outcomes[item_id] = InboxOutcome.SKIPPED
+        waiting = list(prepared)
+        while waiting:
+            waiting = _write_slice(app, waiting, prepared, outcomes)
+
+
+def _write_slice(app: App, ids: list[int], prepared: dict[int, Prepared | Failed],
+                 outcomes: dict[int, str]) -> list[int]:
+    """One write transaction over the first of ``ids``; the ids left for the next.
+
+    First without a savepoint per message (two statements each): when every
+    message goes through, that is all. When one fails, the whole transaction
+    is rolled back and the slice is written again with a savepoint per message
+    (:func:`write_claimed`), so that only the failing one is marked. The work
+    is only written by the transaction that commits; what is outside it (a
+    blob, idempotent) is the same either way."""
+    try:
+        return _write_slice_once(app, ids, prepared, outcomes, guarded=False)
+    except StoreUnavailable:
+        raise
+    except Exception:  # noqa: BLE001 - any failure: again, each message on its own
+        log.info("a message failed in a batch: its transaction again, a savepoint each")
+    return _write_slice_once(app, ids, prepared, outcomes, guarded=True)
+
+
+def _write_slice_once(app: App, ids: list[int], prepared: dict[int, Prepared | Failed],
+                      outcomes: dict[int, str], *, guarded: bool) -> list[int]:
+    began = time.monotonic()
+    written: dict[int, str] = {}
+    done: list[dict[str, Any]] = []
+    rest: list[int] = []
+    claimed: dict[int, InboxItem] = {}
+    with app.sessions.begin() as session:
+        for index, item_id in enumerate(ids):
+            if index % CLAIM_CHUNK == 0:  # claimed a few at a time: a slice may end early
+                claimed = _claim_many(session, ids[index:index + CLAIM_CHUNK])
+            item = claimed.get(item_id)
+            if item is None:  # another worker took it meanwhile
+                written[item_id] = InboxOutcome.SKIPPED
+                continue
+            session.expunge_all()  # what the messages before it left behind
+            session.add(item)
+            write = write_claimed if guarded else _write_unguarded
+            written[item_id], values = write(app, session, item, prepared[item_id])
+            if values is not None:
+                done.append(values)
+            session.flush()
+            if time.monotonic() - began >= WRITE_SLICE:
+                rest = ids[index + 1:]
+                break
+        if done:
+            session.connection().execute(_ITEM_DONE, done)
+    for item_id in written:
+        prepared.pop(item_id, None)
+    outcomes.update(written)
+    return rest
+
+
+def _write_unguarded(
+    app: App, session: Session, item: InboxItem, prepared: Prepared | Failed
+) -> tuple[str, dict[str, Any] | None]:
+    """:func:`write_claimed` without the savepoint: an error goes up to the caller."""
+    if isinstance(prepared, Failed):
+        return _fail(item, prepared.status, prepared.error, app), None
+    outcome, message = handle(app, session, item, prepared)
+    return outcome, _done(app, item, outcome, message)
+
+
+def _read_new_many(app: App, ids: Sequence[int]) -> dict[int, InboxItem]:
+    """The rows still ``new`` (without their bytes), read and let go."""
+    with app.sessions() as session:
+        return {item.id: item for item in session.execute(
+            _MANY_NEW.options(defer(InboxItem.raw)), {"ids": list(ids)}).scalars()}
+
+
+def _claim_many(session: Session, ids: Sequence[int]) -> dict[int, InboxItem]:
+    stmt = _MANY_NEW.options(defer(InboxItem.raw))
+    if is_postgres(session):
+        stmt = stmt.with_for_update(skip_locked=True)
+    return {item.id: item for item in session.execute(stmt, {"ids": list(ids)}).scalars()}
+
+
+_MANY_NEW = select(InboxItem).where(InboxItem.id.in_(bindparam("ids", expanding=True)),
+                                    InboxItem.status == InboxStatus.NEW)
 
 
 _ITEM_DONE = (
@@ -655,14 +790,15 @@ def act_on_mail(app: App, session: Session, incoming: Incoming, decision: Thread
     if decision.merge:
         join_conversation(app, session, incoming, decision)
     incoming.extracted = reading_for(app, incoming)
-    flag_illegal_content(app, session, incoming)
     if incoming.extracted.platforms:
         known = list(ticket.platforms or [])
         ticket.platforms = known + [p for p in incoming.extracted.platforms if p not in known]
-    # Set before the message is stored, so that the ticket's changes go in one UPDATE.
+    # Set before anything is asked of the database (the blocklist, then the message
+    # stored), so that the ticket's changes (a new one's reference too) go in one UPDATE.
     ticket.updated_at = now
     if incoming.created and incoming.speaker == Speaker.REQUESTER:
         start_case(app, incoming, now)
+    flag_illegal_content(app, session, incoming)
     message = store_message(app, session, incoming, kind=incoming.speaker, ticket_id=ticket.id)
     if incoming.links is None or incoming.links.orphans:
         adopt_orphans(session, message)
@@ -790,7 +926,7 @@ def flag_illegal_content(app: App, session: Session, incoming: Incoming) -> None
     ticket = incoming.ticket
     if ticket is None:
         return
-    listed = _listed_attachments(session, incoming.parsed)
+    listed = incoming.listed = _listed_attachments(session, incoming.parsed)
     if listed:
         flag_listed_files(app, session, ticket, listed)
     if incoming.speaker != Speaker.REQUESTER or is_judged_illegal(ticket):
@@ -880,7 +1016,10 @@ def _store_attachments(app: App, message: Message, incoming: Incoming) -> None:
     assert session is not None
     ticket = incoming.ticket or (session.get(Ticket, live_ticket(session, message.ticket_id))
                                  if message.ticket_id else None)
-    listed = _listed_attachments(session, incoming.parsed)
+    # Asked once a message: flag_illegal_content asked before anything was written, and
+    # what was listed since can only be the files of a case that is illegal now.
+    listed = (incoming.listed if incoming.listed is not None
+              else _listed_attachments(session, incoming.parsed))
     illegal_case = ticket is not None and is_illegal_case(ticket)
     for attachment in incoming.parsed.attachments:
         illegal = illegal_case or attachment.sha256 in listed

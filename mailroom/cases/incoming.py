@@ -52,3 +52,4 @@ class Incoming:
     unverified: str | None = None  # why the sender's domain failed authentication
     related: list[Ticket] = field(default_factory=list)  # same conversation, not merged
     readings: Readings | None = None  # step 6, worked out before the transaction
+    listed: set[str] | None = None  # its files on the hash blocklist, once asked

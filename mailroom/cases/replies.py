@@ -160,7 +160,7 @@ def respond_to_requester(
             if ticket.category:
                 queue_signposting(app, session, ticket, ticket.category, answering=message)
     notify_practitioners(app, session, ticket, message, new_case=incoming.created,
-                         audience=audience or Audience())
+                         audience=audience or Audience(), listed=incoming.listed)
 
 
 def acknowledgement_delay(app: App, incoming: Incoming) -> timedelta:
@@ -393,12 +393,14 @@ def requester_failing(ticket: Ticket) -> bool:
 
 def notify_practitioners(
     app: App, session: Session, ticket: Ticket, message: Message, *, new_case: bool,
-    audience: Audience,
+    audience: Audience, listed: set[str] | None = None,
 ) -> None:
+    """``listed``: the message's files on the hash blocklist when the caller asked
+    already (see :func:`~mailroom.cases.safeguarding.outgoing_attachments`)."""
     to = practitioner_recipients(app, session, ticket.id)
     if not to:
         return
-    attachments, withheld, reason = outgoing_attachments(app, ticket, message)
+    attachments, withheld, reason = outgoing_attachments(app, ticket, message, listed=listed)
     context = {**audience_context(ticket, audience),
         "reference": ticket.reference, "subject": message.subject,
         "sender": _display(message), "category": ticket.category, "role": ticket.role,

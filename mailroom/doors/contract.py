@@ -42,12 +42,13 @@ the worker, in one place: :mod:`mailroom.runtime.doors`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailroom.store.inbox import Stored, store_raw
+from mailroom.store.inbox import RawMessage, Stored, store_raw, store_raw_many
 from mailroom.store.models import InboxItem
 
 REF_LENGTH: int = InboxItem.door_ref.type.length
@@ -99,3 +100,15 @@ class StoreInbox:
         ref = envelope.ref[:REF_LENGTH] if envelope.ref is not None else None
         return store_raw(self.sessions, arrival.raw, door=envelope.door, door_ref=ref,
                          mail_from=envelope.mail_from, rcpt_to=list(envelope.rcpt_to))
+
+    def receive_many(self, arrivals: Sequence[Arrival]) -> list[Stored]:
+        """``receive`` for many arrivals in one transaction (``mailroom ingest`` of a
+        folder or a mailbox): all are committed before it returns, or none is."""
+        return store_raw_many(self.sessions, [_raw_message(a) for a in arrivals])
+
+
+def _raw_message(arrival: Arrival) -> RawMessage:
+    envelope = arrival.envelope
+    ref = envelope.ref[:REF_LENGTH] if envelope.ref is not None else None
+    return RawMessage(arrival.raw, envelope.door, ref, envelope.mail_from,
+                      list(envelope.rcpt_to))

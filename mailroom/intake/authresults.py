@@ -84,6 +84,8 @@ def authentication_failure(
     for value in headers:
         if not is_trusted_authserv_id(_authserv_id(value), trusted):
             continue
+        if "fail" not in value.lower():
+            return None  # no result in it fails (what failing_reason would find), unparsed
         parsed = _parse(value)
         return failing_reason(parsed.results, domain) if parsed is not None else None
     return None

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, func, insert, select, union
+from sqlalchemy import Select, Table, bindparam, case, func, insert, select, union
 from sqlalchemy.orm import Session
 
 from mailroom.app import App
@@ -75,7 +75,7 @@ def queue_mail(app: App, session: Session, draft: Draft) -> Queued:
     # Written with Core statements built once: the unit of work cost more than the
     # rows (nothing reads these objects back in the caller's session).
     conn = session.connection()
-    item_id = conn.execute(_INSERT_OUTBOX, {
+    outbox: dict[str, Any] = {
         "ticket_id": draft.ticket_id, "escalation_id": draft.escalation_id, "kind": draft.kind,
         "status": OutboxStatus.QUEUED, "attempts": 0, "send_after": draft.send_after or now,
         "message_id": message_id, "mail_from": settings.helpline_address,
@@ -83,8 +83,8 @@ def queue_mail(app: App, session: Session, draft: Draft) -> Queued:
         "subject": subject, "rendered": rendered,
         "files": [asdict(f) for f in draft.attachments] or None, "created_at": now,
         "subject_key": draft.subject_key, "body_key": draft.body_key,
-    }).scalar_one()
-    conn.execute(_INSERT_MESSAGE, {
+    }
+    message: dict[str, Any] = {
         "ticket_id": draft.ticket_id, "escalation_id": draft.escalation_id,
         "direction": Direction.OUT,
         "kind": draft.kind, "sender": settings.helpline_address,
@@ -95,7 +95,13 @@ def queue_mail(app: App, session: Session, draft: Draft) -> Queued:
         "subject": subject, "date": now,
         "text": draft.record_text if draft.record_text is not None else text,
         "urls": [], "flags": [], "created_at": now,
-    })
+    }
+    if conn.dialect.name == "postgresql":  # one statement: two data-modifying WITH clauses
+        item_id = conn.execute(_POSTGRES_QUEUE, {
+            **outbox, **{f"m_{key}": value for key, value in message.items()}}).scalar_one()
+    else:
+        item_id = conn.execute(_INSERT_OUTBOX, outbox).scalar_one()
+        conn.execute(_INSERT_MESSAGE, message)
     return Queued(id=item_id, message_id=message_id)
 
 
@@ -109,7 +115,28 @@ class Queued:
 
 _OUTBOX = cast(Table, OutboxItem.__table__)
 _INSERT_OUTBOX = insert(_OUTBOX).returning(_OUTBOX.c.id)
-_INSERT_MESSAGE = insert(cast(Table, Message.__table__))
+_MESSAGES = cast(Table, Message.__table__)
+_INSERT_MESSAGE = insert(_MESSAGES)
+_OUTBOX_FIELDS = ("ticket_id", "escalation_id", "kind", "status", "attempts", "send_after",
+                  "message_id", "mail_from", "rcpt_to", "to_addr", "subject", "rendered",
+                  "files", "created_at", "subject_key", "body_key")
+_MESSAGE_FIELDS = ("ticket_id", "escalation_id", "direction", "kind", "sender", "sender_name",
+                   "recipients", "message_id", "in_reply_to", "references", "conversation",
+                   "subject", "date", "text", "urls", "flags", "created_at")
+
+
+def _postgres_queue() -> Select[Any]:
+    """The outbox row and its outgoing message in one statement (PostgreSQL)."""
+    new = insert(_OUTBOX).values({
+        name: bindparam(name, type_=_OUTBOX.c[name].type) for name in _OUTBOX_FIELDS
+    }).returning(_OUTBOX.c.id).cte("new_outbox")
+    recorded = insert(_MESSAGES).from_select(list(_MESSAGE_FIELDS), select(*(
+        bindparam(f"m_{name}", type_=_MESSAGES.c[name].type) for name in _MESSAGE_FIELDS
+    )), include_defaults=False).cte("new_message")
+    return select(new.c.id).add_cte(recorded)
+
+
+_POSTGRES_QUEUE = _postgres_queue()
 
 
 def practitioner_recipients(

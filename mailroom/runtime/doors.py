@@ -68,8 +68,14 @@ class WakingInbox:
 
 def door_inbox(app: App, wake: Callable[[], None] | None = None) -> Inbox:
     """The inbox the doors hand mail to; ``wake`` is called after each message stored."""
-    inbox = StoreInbox(app.door_sessions)
+    inbox = file_inbox(app)
     return WakingInbox(inbox, wake) if wake is not None else inbox
+
+
+def file_inbox(app: App) -> StoreInbox:
+    """The doors' inbox as ``mailroom ingest`` uses it: also by the batch
+    (:meth:`StoreInbox.receive_many`)."""
+    return StoreInbox(app.door_sessions)
 
 
 def smtp_door(app: App, inbox: Inbox) -> SmtpDoor:

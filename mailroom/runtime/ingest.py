@@ -18,11 +18,11 @@ from typing import Any, BinaryIO
 from tqdm import tqdm
 
 from mailroom.app import App
-from mailroom.doors.contract import Arrival
+from mailroom.doors.contract import Arrival, StoreInbox
 from mailroom.doors.files import SourceError, arrivals, count_messages
 from mailroom.errors import StoreUnavailable
-from mailroom.pipeline import process_item
-from mailroom.runtime.doors import door_inbox
+from mailroom.pipeline import process_batch, process_item
+from mailroom.runtime.doors import file_inbox
 from mailroom.vocabulary import InboxOutcome, InboxStatus
 
 log = logging.getLogger("mailroom.runtime.ingest")
@@ -32,9 +32,14 @@ SUMMARY_KEYS = ("messages", InboxOutcome.CREATED, InboxOutcome.THREADED, InboxOu
                 "pending", "unreadable")
 
 
+BATCH_MESSAGES = 200  # the most messages stored in one transaction
+BATCH_BYTES = 8_000_000  # and their bytes: a batch is held in memory, parsed, until written
+
+
 def ingest_paths(
     app: App, paths: list[str], *, stdin: BinaryIO | None = None, progress: bool = False,
     stdin_envelope: tuple[str | None, tuple[str, ...]] = (None, ()),
+    batch_messages: int = BATCH_MESSAGES, batch_bytes: int = BATCH_BYTES,
 ) -> dict[str, int]:
     """Store and process every message under ``paths``; return the counts.
 
@@ -43,21 +48,77 @@ def ingest_paths(
     ``bad``/``shunt``; ``pending`` those
     stored but not processed because the database went away mid-run (a
     worker picks them up later); ``unreadable`` paths that were not mail.
+
+    Messages go in batches (up to ``batch_messages`` and ``batch_bytes``, a
+    message larger than that alone): the batch's bytes are committed in one
+    transaction (:meth:`StoreInbox.receive_many`), then processed with
+    :func:`mailroom.pipeline.process_batch` (few commits; a savepoint per
+    message only when one of a transaction fails). A batch of one message
+    (``ingest -``, one file) takes the path of every other door: ``receive``,
+    then ``process_item``.
     """
     summary = dict.fromkeys(SUMMARY_KEYS, 0)
-    inbox = door_inbox(app)
+    inbox = file_inbox(app)
     bar = _progress_bar(paths, enabled=progress)
     try:
-        for arrival in _sources(paths, stdin, summary, stdin_envelope):
-            summary["messages"] += 1
-            stored = inbox.receive(arrival)
-            _count(summary, _process(app, stored.inbox_id, stored.duplicate, arrival.raw))
+        arriving = _sources(paths, stdin, summary, stdin_envelope)
+        for batch in _batches(arriving, batch_messages, batch_bytes):
+            summary["messages"] += len(batch)
+            if len(batch) == 1:
+                stored = inbox.receive(batch[0])
+                _count(summary, _process(app, stored.inbox_id, stored.duplicate, batch[0].raw))
+            else:
+                for outcome in _ingest_batch(app, inbox, batch):
+                    _count(summary, outcome)
             if bar is not None:
-                bar.update(1)
+                bar.update(len(batch))
     finally:
         if bar is not None:
             bar.close()
     return summary
+
+
+def _batches(arrivals: Iterator[Arrival], most: int, most_bytes: int) -> Iterator[list[Arrival]]:
+    """The arrivals in lists of at most ``most`` messages and ``most_bytes`` bytes (a
+    larger message alone): a message that would take a batch past the limit starts
+    the next one."""
+    batch: list[Arrival] = []
+    size = 0
+    for arrival in arrivals:
+        if batch and (len(batch) >= most or size + len(arrival.raw) > most_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(arrival)
+        size += len(arrival.raw)
+    if batch:
+        yield batch
+
+
+def _ingest_batch(app: App, inbox: StoreInbox, batch: list[Arrival]) -> list[str]:
+    """Store a batch in one transaction, then process its rows; an outcome for each.
+
+    A message found twice in the batch is processed once: its second receipt is
+    a duplicate."""
+    receipts = inbox.receive_many(batch)
+    work: dict[int, bytes] = {}
+    for receipt, arrival in zip(receipts, batch, strict=True):
+        work.setdefault(receipt.inbox_id, arrival.raw)
+    outcomes: dict[int, str] = {}
+    try:
+        process_batch(app, list(work.items()), outcomes)
+    except StoreUnavailable:
+        log.warning("database unavailable: %d inbox rows left for the worker",
+                    len(work) - len(outcomes))
+    counted: set[int] = set()
+    found = []
+    for receipt in receipts:
+        first = receipt.inbox_id not in counted
+        counted.add(receipt.inbox_id)
+        outcome = outcomes.get(receipt.inbox_id, "pending") if first else InboxOutcome.SKIPPED
+        if outcome == InboxOutcome.SKIPPED:  # processed earlier, or twice in the batch
+            outcome = InboxOutcome.DUPLICATE if receipt.duplicate or not first else outcome
+        found.append(outcome)
+    return found
 
 
 def _sources(

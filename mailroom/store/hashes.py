@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, or_, select
+from sqlalchemy import Table, bindparam, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -59,12 +59,27 @@ def listed_hashes(
     session: Session, sha256s: Collection[str], md5s: Collection[str] = ()
 ) -> set[str]:
     """Which of these SHA-256 and MD5 digests are on the list."""
+    shas, md5 = sorted({v for v in sha256s if v}), sorted({v for v in md5s if v})
     found: set[str] = set()
-    for column, values in ((BlockedHash.sha256, sha256s), (BlockedHash.md5, md5s)):
-        for chunk in _chunks(sorted({v for v in values if v})):
+    if len(shas) <= CHUNK and len(md5) <= CHUNK:  # the usual case: one statement, built once
+        if shas or md5:
+            session.flush()  # what the session changed on the list, then Core
+            rows = session.connection().execute(_LISTED, {"shas": shas, "md5s": md5})
+            asked = ({*shas}, {*md5})
+            for sha, digest in rows:
+                found.update(h for h, among in zip((sha, digest), asked, strict=True)
+                             if h and h in among)
+        return found
+    for column, values in ((BlockedHash.sha256, shas), (BlockedHash.md5, md5)):
+        for chunk in _chunks(values):
             found.update(h for h in session.execute(
                 select(column).where(column.in_(chunk))).scalars() if h)
     return found
+
+
+_LISTED = select(BlockedHash.sha256, BlockedHash.md5).where(or_(
+    BlockedHash.sha256.in_(bindparam("shas", expanding=True)),
+    BlockedHash.md5.in_(bindparam("md5s", expanding=True))))
 
 
 def listed_files(session: Session, sha256s: Collection[str]) -> set[str]:

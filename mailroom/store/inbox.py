@@ -180,6 +180,17 @@ def _update_with_lf(digest: Any, body: memoryview) -> None:
     digest.update(carry)
 
 
+@dataclass(frozen=True)
+class RawMessage:
+    """One message for :func:`store_raw_many`: the bytes and the envelope."""
+
+    raw: bytes
+    door: str
+    door_ref: str | None = None
+    mail_from: str | None = None
+    rcpt_to: Sequence[str] = ()
+
+
 def store_raw(
     sessions: sessionmaker[Session],
     raw: bytes,
@@ -198,18 +209,46 @@ def store_raw(
     not ping a connection before using it. Should the first try have
     committed after all, the second finds its row and reports a duplicate.
     """
+    message = RawMessage(raw, door, door_ref, mail_from, rcpt_to)
+    return store_raw_many(sessions, [message])[0]
+
+
+def store_raw_many(
+    sessions: sessionmaker[Session], messages: Sequence[RawMessage]
+) -> list[Stored]:
+    """:func:`store_raw` for many messages in one transaction (``mailroom ingest``
+    of a folder or a mailbox): all of them are committed, or none, before it
+    returns; one receipt per message, in order. The same message twice in
+    ``messages`` is stored once, and its second receipt is a duplicate."""
+    engine = sessions.kw["bind"]
+    try:
+        return _store_all(engine, messages)
+    except StoreUnavailable as error:
+        if not stale_connection(error):
+            raise
+    return _store_all(engine, messages)
+
+
+def _store_all(engine: Engine, messages: Sequence[RawMessage]) -> list[Stored]:
+    with one_writer(engine), unavailable_as_store_error(), engine.begin() as conn:
+        return [_store_one(conn, message) for message in messages]
+
+
+def _store_one(conn: Connection, message: RawMessage) -> Stored:
+    raw = message.raw
     key = dedup_key(raw)
     values = {
-        "door": door, "door_ref": _storable(door_ref), "mail_from": _storable(mail_from),
-        "rcpt_to": [_storable(r) for r in rcpt_to], "dedup_key": key, "size": len(raw),
-        "raw_sha256": hashlib.sha256(raw).hexdigest(), "status": InboxStatus.NEW,
+        "door": message.door, "door_ref": _storable(message.door_ref),
+        "mail_from": _storable(message.mail_from),
+        "rcpt_to": [_storable(r) for r in message.rcpt_to], "dedup_key": key,
+        "size": len(raw), "raw_sha256": hashlib.sha256(raw).hexdigest(),
+        "status": InboxStatus.NEW,
     }
-    engine = sessions.kw["bind"]
-    found = _store_retrying(engine, values, raw)
+    found = _store(conn, values, raw)
     if (found.duplicate and key.startswith("mid:") and found.raw_sha256 != values["raw_sha256"]
-            and not _same_content(engine, found.inbox_id, raw)):
+            and not _same_content(conn, found.inbox_id, raw)):
         # Another message has this Message-ID: this one is kept under its own key.
-        found = _store_retrying(engine, {**values, "dedup_key": reused_key(raw)}, raw)
+        found = _store(conn, {**values, "dedup_key": reused_key(raw)}, raw)
     return Stored(found.inbox_id, found.duplicate)
 
 
@@ -218,31 +257,18 @@ def reused_key(raw: bytes) -> str:
     return f"{REUSED_ID_PREFIX}{content_digest(raw)}"
 
 
-def _store_retrying(engine: Engine, values: Mapping[str, object], raw: bytes) -> _Found:
-    try:
-        return _store(engine, values, raw)
-    except StoreUnavailable as error:
-        if not stale_connection(error):
-            raise
-    return _store(engine, values, raw)
+def _store(conn: Connection, values: Mapping[str, object], raw: bytes) -> _Found:
+    new_id = _insert_new(conn, values, raw)
+    if new_id is not None:
+        return _Found(int(new_id), False, str(values["raw_sha256"]))
+    inbox_id, raw_sha256 = conn.execute(_EXISTING, {"dedup_key": values["dedup_key"]}).one()
+    return _Found(int(inbox_id), True, raw_sha256)
 
 
-def _store(engine: Engine, values: Mapping[str, object], raw: bytes) -> _Found:
-    with one_writer(engine), unavailable_as_store_error(), engine.begin() as conn:
-        new_id = _insert_new(conn, values, raw)
-        if new_id is not None:
-            return _Found(int(new_id), False, str(values["raw_sha256"]))
-        inbox_id, raw_sha256 = conn.execute(
-            _EXISTING, {"dedup_key": values["dedup_key"]}).one()
-        return _Found(int(inbox_id), True, raw_sha256)
-
-
-def _same_content(engine: Engine, inbox_id: int, raw: bytes) -> bool:
+def _same_content(conn: Connection, inbox_id: int, raw: bytes) -> bool:
     """Whether ``raw`` is the message of row ``inbox_id`` but for the trace fields
-    (see the module docstring); its bytes are read in a transaction of their own,
-    only when they differ from ``raw``."""
-    with one_writer(engine), unavailable_as_store_error(), engine.begin() as conn:
-        stored = conn.execute(_RAW_OF, {"inbox_id": inbox_id}).scalar()
+    (see the module docstring); its bytes are read only when they differ from ``raw``."""
+    stored = conn.execute(_RAW_OF, {"inbox_id": inbox_id}).scalar()
     return stored is None or content_digest(stored) == content_digest(raw)
 
 
