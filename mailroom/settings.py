@@ -9,6 +9,7 @@ file in one go. Nothing here reads the database or opens a socket.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -177,6 +178,7 @@ class Settings:
     web_totp_roles: tuple[str, ...] = ("admin",)  # roles that must use a second factor
     web_tls_cert: Path | None = None
     web_tls_key: Path | None = None
+    web_metrics_from: tuple[str, ...] = ()  # besides loopback: who may read /metrics
 
     @property
     def domain(self) -> str:
@@ -359,6 +361,17 @@ def _base_url(value: Any) -> str:
 def _roles(value: Any) -> tuple[str, ...]:
     """Staff roles (checked against ``vocabulary.StaffRole`` by the console)."""
     return tuple(role.lower() for role in _strings(value) if role)
+
+
+def _networks(value: Any) -> tuple[str, ...]:
+    """Addresses or networks (``10.0.0.5``, ``10.0.0.0/24``)."""
+    found = _strings(value)
+    for item in found:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise Invalid(f"expected an IP address or network, got {_show(item)}") from None
+    return found
 
 
 def _tag(value: Any) -> str:
@@ -577,6 +590,7 @@ SCHEMA: dict[str, dict[str, tuple[Parser, Any]]] = {
         "totp_required_roles": (_roles, ["admin"]),
         "tls_cert": (_nonempty, None),
         "tls_key": (_nonempty, None),
+        "metrics_from": (_networks, []),
     },
     "limits": {
         "max_attachments": (_int(0), 100),
@@ -887,6 +901,7 @@ def _build(
         web_session_hours=web["session_hours"], web_totp_roles=web["totp_required_roles"],
         web_tls_cert=_optional_in(var_dir, web["tls_cert"]),
         web_tls_key=_optional_in(var_dir, web["tls_key"]),
+        web_metrics_from=web["metrics_from"],
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import threading
+from functools import partial
 from typing import Any
 
 from mailroom.app import App
@@ -18,6 +19,7 @@ from mailroom.cli.context import cli_actor, open_app
 from mailroom.cli.output import EXIT_OK, emit
 from mailroom.cli.run import install_signal_handlers
 from mailroom.errors import StoreUnavailable
+from mailroom.runtime.status import collect_status
 from mailroom.sending.sender import send_due
 from mailroom.vocabulary import StaffRole
 from mailroom.web.server import ConsoleServer
@@ -53,7 +55,7 @@ def cmd_web(args: argparse.Namespace) -> int:
         sender = threading.Thread(target=_send_when_woken, args=(app, stop, wake),
                                   name="mailroom-sender", daemon=True)
         sender.start()
-        server = ConsoleServer(app, on_queued=wake.set)
+        server = ConsoleServer(app, on_queued=wake.set, status=partial(collect_status, app))
         server.start()
         log.info("staff console on %s", server.base_url)
         try:

@@ -23,6 +23,7 @@ from mailroom.pipeline import process_inbox
 from mailroom.runtime.doors import door_inbox, imap_doors, smtp_door
 from mailroom.runtime.jobs import SCHEDULED
 from mailroom.runtime.scheduler import start_background
+from mailroom.runtime.status import collect_status
 from mailroom.sending.sender import send_due
 from mailroom.web.server import ConsoleServer
 
@@ -73,7 +74,8 @@ class Daemon:
             self.smtp_port = door.port
             self.stoppers.append(door.stop)
         if self.app.settings.web_enabled:
-            self.console = ConsoleServer(self.app, on_queued=self.wake.set)
+            self.console = ConsoleServer(self.app, on_queued=self.wake.set,
+                                         status=partial(collect_status, self.app))
             self.console.start()
             self.stoppers.append(self.console.stop)
         for account_door in imap_doors(self.app, inbox):

@@ -27,6 +27,7 @@ from mailroom.web.context import (
     endpoint,
     security_headers,
 )
+from mailroom.web.metrics import StatusSource, metrics_endpoint
 
 log = logging.getLogger("mailroom.web")
 
@@ -58,9 +59,11 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-def build_console(app: App, base_url: str, on_queued: Callable[[], None]) -> Starlette:
+def build_console(app: App, base_url: str, on_queued: Callable[[], None],
+                  status: StatusSource | None = None) -> Starlette:
     """The console for ``app``, reached at ``base_url``; ``on_queued`` is called once a
-    page queued mail (a sign-in link, a reply)."""
+    page queued mail (a sign-in link, a reply). ``status``: the status report behind
+    ``/metrics`` (given by the runtime; without it there is no ``/metrics``)."""
     console = Console(app, base_url.rstrip("/"), on_queued,
                       console_environment(app.settings.timezone))
 
@@ -76,6 +79,8 @@ def build_console(app: App, base_url: str, on_queued: Callable[[], None]) -> Sta
 
     routes = [
         Route("/healthz", healthz),
+        *([Route("/metrics", metrics_endpoint(status, app.settings.web_metrics_from))]
+          if status is not None else []),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         page("/signin", signin.signin_form, None),
         page("/signin", signin.signin_request, None, methods=("POST",)),

@@ -19,6 +19,7 @@ from mailroom.app import App
 from mailroom.errors import ConfigError
 from mailroom.vocabulary import StaffRole
 from mailroom.web.console import build_console
+from mailroom.web.metrics import StatusSource
 
 log = logging.getLogger("mailroom.web")
 
@@ -26,7 +27,8 @@ log = logging.getLogger("mailroom.web")
 class ConsoleServer:
     """The console on ``web.listen``; :meth:`start` in a thread, :meth:`stop` to end."""
 
-    def __init__(self, app: App, on_queued: Callable[[], None]) -> None:
+    def __init__(self, app: App, on_queued: Callable[[], None],
+                 status: StatusSource | None = None) -> None:
         settings = app.settings
         check_roles(settings.web_totp_roles)
         self.socket = bind(settings.web_host, settings.web_port)
@@ -36,7 +38,7 @@ class ConsoleServer:
         self.base_url = settings.web_base_url or (
             f"{'https' if tls else 'http'}://{host}:{self.port}")
         config = uvicorn.Config(
-            build_console(app, self.base_url, on_queued), lifespan="off", access_log=False,
+            build_console(app, self.base_url, on_queued, status), lifespan="off", access_log=False,
             log_level="warning", server_header=False, proxy_headers=False,
             ssl_certfile=str(settings.web_tls_cert) if tls else None,
             ssl_keyfile=str(settings.web_tls_key) if tls else None)

@@ -100,6 +100,8 @@ def test_run_serves_the_console(config: str, tmp_path: Path) -> None:
     try:
         port = console_port(log)
         assert wait_for(lambda: healthy(port)), "the console did not come up"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+            assert b"mailroom_database_up 1.0" in answer.read()
     finally:
         stop(proc, log)
 
