@@ -434,7 +434,7 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "…"
 
 
-# --- safeguarding defaults (documented in README "Safeguarding") ---------------
+# --- safeguarding defaults (docs/practitioner-guide.md, "Safeguarding") ------------------
 #
 # What the keyword lists are for: to hold back the attachments of a report that
 # may involve sexual images of a child *before* anyone has read it, so that the

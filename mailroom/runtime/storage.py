@@ -20,7 +20,7 @@ from mailroom.sending.transports import FileTransport, transport_from_url
 from mailroom.settings import Settings
 from mailroom.store.db import database_files
 
-# What mailroom creates in var/ (besides the database): see the README.
+# What mailroom creates in var/ (besides the database): see docs/reports-and-data-protection.md.
 VAR_FOLDERS = ("attachments", "outbox-sent", "locks", "exports")
 VAR_FILES = ("secret",)
 
