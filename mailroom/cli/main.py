@@ -38,6 +38,7 @@ from mailroom.cli import (
     reports,
     run,
     status,
+    templates,
     web,
 )
 from mailroom.cli.logs import setup_logging
@@ -53,6 +54,7 @@ Handler = Callable[[argparse.Namespace], int]
 SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (
     commands.register, run.register, status.register, jobs.register, escalate.register,
     reports.register, hashes.register, digest.register, backup.register, web.register,
+    templates.register,
 )
 
 
