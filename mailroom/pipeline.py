@@ -79,6 +79,7 @@ from mailroom.cases.safeguarding import (
     settle_case_files,
     withheld_name,
 )
+from mailroom.cases.sla import raise_for_category, start_clock
 from mailroom.cases.tickets import open_ticket, record_event, set_status
 from mailroom.errors import MailError, StoreUnavailable
 from mailroom.intake.authresults import authentication_failure, check_authentication
@@ -884,6 +885,8 @@ def after_message(
     if sender is not None:
         clear_failing(session, ticket, sender.addr, actor=actor, at=now,
                       why="mail arrived from it", message_pk=message.id)
+    if known and ticket.first_response_at is not None and ticket.sla_due_at is None:
+        start_clock(app, ticket, now)  # answered before: the next answer is due
     participants.record_pending(session, ticket, _people(app, incoming), at=now,
                                 message_pk=message.id, actor=actor)
     if not known:
@@ -912,10 +915,10 @@ def after_practitioner_reply(app: App, session: Session, incoming: Incoming) -> 
 
 
 def start_case(app: App, incoming: Incoming, now: datetime) -> None:
-    """A requester's new case starts its SLA clock when it opens."""
+    """A requester's new case starts its SLA clock when it opens (``cases.sla``)."""
     ticket = incoming.ticket
     assert ticket is not None
-    ticket.sla_due_at = app.hours.add_business_hours(now, app.settings.sla_first_response_hours)
+    start_clock(app, ticket, now)
 
 
 def flag_illegal_content(app: App, session: Session, incoming: Incoming) -> None:
@@ -940,6 +943,7 @@ def flag_illegal_content(app: App, session: Session, incoming: Incoming) -> None
     record_event(session, action="ticket.category", actor=SYSTEM_ACTOR, at=app.now(),
                  ticket_id=ticket.id, before=before, after=category,
                  reason="keywords", keywords=hits)
+    raise_for_category(app, session, ticket, actor=SYSTEM_ACTOR)
 
 
 def _listed_attachments(session: Session, parsed: ParsedMessage) -> set[str]:

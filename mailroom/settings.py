@@ -159,6 +159,10 @@ class Settings:
     smtp_max_connections_per_client: int = 10
     smtp_idle_timeout: float = 60.0
     digest_enabled: bool = True
+    sla_next_response_hours: float = 16.0
+    sla_priority_hours: dict[str, float] = field(default_factory=dict)  # other than normal
+    sla_category_priorities: dict[str, str] = field(default_factory=dict)
+    sla_chase_closed_cases: bool = False
     max_attachments: int = 100
     max_mime_parts: int = 1000
     max_header_bytes: int = 256 * 1024
@@ -553,7 +557,16 @@ SCHEMA: dict[str, dict[str, tuple[Parser, Any]]] = {
         "reply_grace_seconds": (_int(0), 120),
         "max_age_days_on_import": (_int(0), 7),
     },
-    "sla": {"first_response_hours": (_number, 8.0)},
+    "sla": {
+        "first_response_hours": (_number, 8.0),
+        "next_response_hours": (_number, 16.0),
+        "urgent_hours": (_number, 1.0),
+        "high_hours": (_number, 4.0),
+        "low_hours": (_number, 24.0),
+        "urgent_categories": (_strings, ["sextortion", "threats", "illegal_images"]),
+        "high_categories": (_strings, ["grooming"]),
+        "chase_closed_cases": (_bool, False),
+    },
     "digest": {"enabled": (_bool, True)},
     "retention": {"closed_ticket_months": (_int(1), 12)},
     "security": {
@@ -886,6 +899,12 @@ def _build(
         smtp_max_connections_per_client=v["smtp"]["max_connections_per_client"],
         smtp_idle_timeout=v["smtp"]["idle_timeout_seconds"],
         digest_enabled=v["digest"]["enabled"],
+        sla_next_response_hours=v["sla"]["next_response_hours"],
+        sla_priority_hours={"urgent": v["sla"]["urgent_hours"], "high": v["sla"]["high_hours"],
+                            "low": v["sla"]["low_hours"]},
+        sla_category_priorities={**{c: "high" for c in v["sla"]["high_categories"]},
+                                 **{c: "urgent" for c in v["sla"]["urgent_categories"]}},
+        sla_chase_closed_cases=v["sla"]["chase_closed_cases"],
         max_attachments=v["limits"]["max_attachments"],
         max_mime_parts=v["limits"]["max_mime_parts"],
         max_header_bytes=v["limits"]["max_header_bytes"],

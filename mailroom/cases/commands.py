@@ -76,6 +76,7 @@ from mailroom.cases.escalations import (
 )
 from mailroom.cases.merging import merge_tickets
 from mailroom.cases.safeguarding import keep_only_hashes, withhold_case_files
+from mailroom.cases.sla import raise_for_category, reprioritise
 from mailroom.cases.tickets import record_event, set_status, ticket_by_reference
 from mailroom.errors import MailroomError
 from mailroom.mailtypes import Address
@@ -441,6 +442,9 @@ class Category(ChoiceField):
     def changed(self, reply: Reply, value: str) -> None:
         reply.signposting = value
         keep_only_hashes(reply.app, reply.session, reply.ticket, actor=reply.actor)
+        raised = raise_for_category(reply.app, reply.session, reply.ticket, actor=reply.actor)
+        if raised:
+            reply.done.append(f"priority {raised} (the category asks for it)")
 
 
 class Role(ChoiceField):
@@ -726,6 +730,7 @@ class Priority(CommandUnit):
         if before != value:
             reply.ticket.priority = value
             reply.record("ticket.priority", before=before, after=value)
+            reprioritise(reply.app, reply.session, reply.ticket)
         reply.done.append(f"priority {value}")
 
 

@@ -90,6 +90,7 @@ from mailroom.store.hashes import listed_rows
 from mailroom.store.models import Escalation, Event, Message, Ticket
 from mailroom.store.repository import live_ticket
 from mailroom.vocabulary import (
+    SET_ASIDE,
     SYSTEM_ACTOR,
     Direction,
     EscalationOutcome,
@@ -631,10 +632,21 @@ def claim_due(session: Session, now: datetime, *, after: int) -> Escalation | No
     return session.execute(stmt).scalar()
 
 
+CHASE_STOPPED = "stopped"
+
+
 def chase(app: App, session: Session, escalation: Escalation) -> str:
-    """One step for a due escalation: ``follow_up`` or ``no_response``."""
+    """One step for a due escalation: ``follow_up`` or ``no_response``; ``stopped`` when its
+    case was closed or set aside meanwhile (unless ``sla.chase_closed_cases``): the
+    escalation stays open for the platform's answer, but is not chased any more."""
     platform = app.platforms.get(escalation.platform)
     ticket = _ticket_of(session, escalation)
+    if ticket.status in (TicketStatus.CLOSED, *SET_ASIDE) and \
+            not app.settings.sla_chase_closed_cases:
+        escalation.next_follow_up_at = None
+        _record(app, session, escalation, None, "escalation.chase_stopped",
+                reason=f"the case is {ticket.status}")
+        return CHASE_STOPPED
     if platform is not None and escalation.follow_ups < platform.max_follow_ups:
         send_follow_up(app, session, ticket, escalation, platform)
         return OutboxKind.FOLLOW_UP

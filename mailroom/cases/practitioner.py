@@ -81,6 +81,7 @@ from mailroom.cases.replies import (
     ticket_subject,
 )
 from mailroom.cases.safeguarding import outgoing_attachments
+from mailroom.cases.sla import answered
 from mailroom.cases.tickets import record_event, set_status
 from mailroom.mailtypes import Address, StoredFile
 from mailroom.outbox.compose import is_writable_address
@@ -346,6 +347,7 @@ def relay(reply: Reply, text: str, source: Message) -> None:
         reply.notices.append(f"{withheld} attachment(s) were not sent with your answer: {reason}")
     if ticket.first_response_at is None:
         ticket.first_response_at = now
+    answered(ticket)
     if not reply.status_chosen and ticket.status == TicketStatus.OPEN:
         set_status(reply.session, ticket, TicketStatus.WAITING, actor=reply.actor, at=now,
                    message_pk=reply.message.id)

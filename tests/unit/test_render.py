@@ -349,7 +349,7 @@ def test_practitioner_without_optional_values(renderer: Renderer) -> None:
         "withheld_reason": None,
     }
     text, _ = renderer.render("practitioner/follow_up", context)
-    assert "category: not set | platforms: none found | role: not set | SLA due: no target" in (
+    assert "category: not set | platforms: none found | role: not set | SLA due: nothing due" in (
         text
     )
     assert "No attachments." in text and "withheld" not in text
