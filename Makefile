@@ -9,6 +9,9 @@ BIN    := $(VENV)/bin
 RUN_STAMP  := $(VENV)/.runtime-stamp
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# The suite runs on two workers (each gets its own PostgreSQL database and ports);
+# PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 2
 # The data directory of `make run`: var/ in the checkout (absolute, as mailroom requires).
 export MAILROOM_HOME ?= $(CURDIR)/var
 # A config/mailroom.toml in the checkout, when there is one.
@@ -45,7 +48,7 @@ run: $(RUN_STAMP)
 
 test: $(STAMP)
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check mailroom tests
