@@ -51,6 +51,7 @@ commands and such a sign-off relays nothing.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +62,8 @@ from mailroom.addresses import TokenKind, TokenRole
 from mailroom.app import App
 from mailroom.cases.commands import (
     ANSWERS,
+    Command,
+    CommandParse,
     Known,
     Reply,
     merge_case_into,
@@ -127,22 +130,32 @@ def handle_practitioner_reply(app: App, session: Session, incoming: Incoming) ->
     reply = Reply(app, session, ticket, message, actor=message.sender or "unknown",
                   escalation_id=bound_escalation(incoming))
     parsed = parse_commands(message.text or "")
-    reply.note_text = relay_text(parsed.body) or None if parsed.is_note else None
     known = Known.of(app)
     commands, unknown = sort_commands(parsed.commands, known)
-    run_commands(reply, commands)
-    refused = [*parsed.errors, *unknown, *reply.refused]
-    if refused:
-        reply.record("command.rejected", errors=refused)
-        message.flags = sorted({*message.flags, "commands-rejected"})
-    if reply.evidence is not None and not reply.evidence_used:
-        reply.notices.append("#evidence: there was no #escalate in your reply, so no file was "
-                             "sent anywhere")
-    held = answer(reply, answer_text(app, ticket, parsed.body, reply.canned), refused=bool(refused))
-    queue_consequences(reply)
+    refused, held = act(reply, parsed, commands, refused_already=[*parsed.errors, *unknown])
     report(reply, refused, held)
     if reply.help:
         send_help(reply, known)
+
+
+def act(reply: Reply, parsed: CommandParse, commands: Sequence[Command], *,
+        refused_already: Sequence[str] = ()) -> tuple[list[str], Held | None]:
+    """What a practitioner's reply does, by mail or from the console: run its valid
+    commands, record what was refused, relay or hold its answer, then the consequences
+    (signposting, closure). Returns what was refused and what was held back."""
+    reply.note_text = relay_text(parsed.body) or None if parsed.is_note else None
+    run_commands(reply, commands)
+    refused = [*refused_already, *reply.refused]
+    if refused:
+        reply.record("command.rejected", errors=refused)
+        reply.message.flags = sorted({*reply.message.flags, "commands-rejected"})
+    if reply.evidence is not None and not reply.evidence_used:
+        reply.notices.append("#evidence: there was no #escalate in your reply, so no file was "
+                             "sent anywhere")
+    held = answer(reply, answer_text(reply.app, reply.ticket, parsed.body, reply.canned),
+                  refused=bool(refused))
+    queue_consequences(reply)
+    return refused, held
 
 
 def answer_text(app: App, ticket: Ticket, body: str, canned: list[str]) -> str:
@@ -462,14 +475,8 @@ def act_from_console(app: App, session: Session, ticket: Ticket, *, actor: str,
     record_event(session, action="message.received", actor=actor, at=now, ticket_id=ticket.id,
                  message_pk=message.id, kind=Speaker.PRACTITIONER, via="console")
     reply = Reply(app, session, ticket, message, actor=actor)
-    reply.note_text = relay_text(parsed.body) or None if parsed.is_note else None
-    run_commands(reply, commands)
-    if reply.refused:
-        reply.record("command.rejected", errors=reply.refused)
-    held = answer(reply, answer_text(app, ticket, parsed.body, reply.canned),
-                  refused=bool(reply.refused))
-    queue_consequences(reply)
+    refused, held = act(reply, parsed, commands)
     if reply.help:
         send_help(reply, known)
     notices = [*reply.notices, *([f"your answer was not sent: {held.reason}"] if held else [])]
-    return ConsoleOutcome(tuple(reply.done), tuple(notices), tuple(reply.refused))
+    return ConsoleOutcome(tuple(reply.done), tuple(notices), tuple(refused))
