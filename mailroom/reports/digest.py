@@ -21,15 +21,14 @@ prints it; ``mailroom digest --now`` queues it for the team now.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailroom.app import App
-from mailroom.mailtypes import Address
-from mailroom.outbox.queue import Draft, queue_mail
+from mailroom.outbox.queue import Draft, practitioner_recipients, queue_mail
 from mailroom.store.db import unavailable_as_store_error
 from mailroom.store.models import Escalation, InboxItem, OutboxItem, Participant, Ticket
 from mailroom.vocabulary import EscalationStatus, InboxStatus, OutboxKind, TicketStatus
@@ -94,9 +93,9 @@ def build_digest(app: App) -> Digest:
             if ticket.status == TicketStatus.WAITING:
                 digest.waiting.append(line)
             elif ticket.first_response_at is None and ticket.sla_due_at is not None:
-                if _aware(ticket.sla_due_at) <= now:
+                if ticket.sla_due_at <= now:
                     digest.breached.append(line)
-                elif end_of_day is not None and _aware(ticket.sla_due_at) <= end_of_day:
+                elif end_of_day is not None and ticket.sla_due_at <= end_of_day:
                     digest.due_today.append(line)
         digest.chases = _chases(app, session)
         digest.failing = _failing(session)
@@ -122,8 +121,7 @@ def _case_line(ticket: Ticket) -> CaseLine:
     if len(subject) > SUBJECT_WIDTH:
         subject = subject[:SUBJECT_WIDTH - 1] + "…"
     return CaseLine(ticket.reference or "?", subject, ticket.assignee,
-                    _aware(ticket.sla_due_at) if ticket.sla_due_at else None,
-                    _aware(ticket.updated_at))
+                    ticket.sla_due_at, ticket.updated_at)
 
 
 def _chases(app: App, session: Session) -> list[ChaseLine]:
@@ -132,8 +130,8 @@ def _chases(app: App, session: Session) -> list[ChaseLine]:
         .where(Escalation.status == EscalationStatus.SENT)
         .order_by(Escalation.next_follow_up_at)).all()
     names = {key: p.name for key, p in app.platforms.items()}
-    return [ChaseLine(ref or "?", names.get(e.platform, e.platform), _aware(e.opened_at),
-                      e.follow_ups, _aware(e.next_follow_up_at) if e.next_follow_up_at else None)
+    return [ChaseLine(ref or "?", names.get(e.platform, e.platform), e.opened_at,
+                      e.follow_ups, e.next_follow_up_at)
             for e, ref in rows]
 
 
@@ -144,7 +142,7 @@ def _failing(session: Session) -> list[FailingLine]:
         .where(Participant.failing_since.is_not(None), Ticket.merged_into.is_(None),
                Ticket.status != TicketStatus.CLOSED)
         .order_by(Participant.failing_since)).all()
-    return [FailingLine(ref or "?", address, _aware(since)) for address, since, ref in rows
+    return [FailingLine(ref or "?", address, since) for address, since, ref in rows
             if since is not None]
 
 
@@ -153,10 +151,6 @@ def _end_of_business_day(app: App, now: datetime) -> datetime | None:
     local = now.astimezone(app.settings.timezone)
     window = app.hours.window(local.date())
     return window[1] if window is not None else None
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # --- the mail ------------------------------------------------------------------------------
@@ -181,16 +175,9 @@ def digest_context(app: App, digest: Digest) -> dict[str, Any]:
     }
 
 
-def digest_recipients(app: App) -> tuple[Address, ...]:
-    """The team address, else every practitioner: the people who may see every case."""
-    if app.settings.team_address:
-        return (Address(app.settings.team_address),)
-    return tuple(Address(a) for a in app.settings.practitioners)
-
-
 def queue_digest(app: App, session: Session, digest: Digest) -> bool:
     """Queue the digest for the team; False when there is nobody to send it to."""
-    to = digest_recipients(app)
+    to = practitioner_recipients(app, session, None)  # the team, else every practitioner
     if not to:
         return False
     local = digest.at.astimezone(app.settings.timezone)
