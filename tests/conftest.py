@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
+from mailroom.cli.main import main
 from mailroom.store.db import make_engine
 from mailroom.store.migrate import upgrade
 from mailroom.store.models import Base
@@ -164,3 +165,15 @@ def make_pg_app(pg_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def app(make_app):  # type: ignore[no-untyped-def]
     return make_app()
+
+
+@pytest.fixture
+def cli(app, tmp_path: Path, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    """Run ``mailroom --config <test config> ARGS…``: (exit status, stdout, stderr)."""
+
+    def run(*args: str) -> tuple[int, str, str]:
+        status = main(["--config", str(tmp_path / "mailroom.toml"), *args])
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    return run

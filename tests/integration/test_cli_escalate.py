@@ -11,29 +11,15 @@ import email
 import json
 from datetime import datetime
 from email.policy import default
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from mailroom.cli.main import main
 from mailroom.outbox.rendered import outgoing_bytes
 from mailroom.store.models import Escalation, Event, OutboxItem
 from tests.factories import deliver, mail
 
 FAKE = "https://www.tiktok.com/@fakehead"
-
-
-@pytest.fixture
-def cli(app, tmp_path: Path, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
-    """Run ``mailroom --config <test config> ARGS…``: (exit status, stdout, stderr)."""
-
-    def run(*args: str) -> tuple[int, str, str]:
-        status = main(["--config", str(tmp_path / "mailroom.toml"), *args])
-        out, err = capsys.readouterr()
-        return status, out, err
-
-    return run
 
 
 @pytest.fixture

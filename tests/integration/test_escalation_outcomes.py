@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +19,6 @@ from sqlalchemy import select
 
 from mailroom.app import App
 from mailroom.cases.escalations import open_escalation
-from mailroom.cli.main import main
 from mailroom.store.models import Escalation, OutboxItem, Ticket
 from tests.factories import PRACTITIONERS, as_sent, deliver, mail
 
@@ -91,16 +89,6 @@ def practitioner_answers(app: App, row: OutboxItem, body: str, *, sender: str = 
     deliver(app, mail(sender=sender, name="Anna Smith", to=reply_to(app, row),
                       subject=f"Re: {msg['Subject']}", body=body, message_id=message_id,
                       in_reply_to=msg["Message-ID"].strip("<>")))
-
-
-@pytest.fixture
-def cli(app, tmp_path: Path, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
-    def run(*args: str) -> tuple[int, str, str]:
-        status = main(["--config", str(tmp_path / "mailroom.toml"), *args])
-        out, err = capsys.readouterr()
-        return status, out, err
-
-    return run
 
 
 # --- the tests ---------------------------------------------------------------------------
