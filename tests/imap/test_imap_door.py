@@ -293,10 +293,14 @@ def test_the_poller_reconnects_after_dovecot_restarts(
     mailbox = private_dovecot.add_mailbox()
     mailbox.deliver(make_message(1))
     store = MessageStore()
-    poller = ImapPoller(mailbox.account(poll_interval=1.0), store, MemoryImapState(), timing=FAST)
+    # A poll every 30 s, not every second: the poller is in IDLE, where the server's BYE
+    # reaches it, when Dovecot stops (between polls it would meet a closed socket).
+    poller = ImapPoller(mailbox.account(poll_interval=30.0), store, MemoryImapState(),
+                        timing=FAST)
 
     with caplog.at_level(logging.INFO, logger="mailroom.imap"), running(poller) as thread:
         wait_until(lambda: len(store.stored) == 1)
+        time.sleep(0.5)  # let it settle into IDLE
         private_dovecot.stop()
         wait_until(lambda: "Connection refused" in caplog.text)
         assert thread.is_alive()
