@@ -173,6 +173,7 @@ class Settings:
     log_format: str = "text"
     log_file: Path | None = None
     secret_file: Path | None = None  # where the signing key is kept; None: config or env
+    totp_key_file: Path | None = None  # the key of the TOTP secrets; None: var_dir/totp.key
     web_enabled: bool = True
     web_host: str = "127.0.0.1"
     web_port: int = 8025
@@ -196,6 +197,11 @@ class Settings:
     @property
     def loop_token(self) -> str:
         return self.helpline_address
+
+    @property
+    def totp_key_path(self) -> Path:
+        """The file holding the key the console's TOTP secrets are encrypted with."""
+        return self.totp_key_file or self.var_dir / "totp.key"
 
     @property
     def sent_dir(self) -> Path:
@@ -572,6 +578,7 @@ SCHEMA: dict[str, dict[str, tuple[Parser, Any]]] = {
     "security": {
         "secret": (_nonempty, None),
         "secret_file": (_nonempty, None),
+        "totp_key_file": (_nonempty, "totp.key"),
         "trusted_authserv_ids": (_strings, []),
     },
     "paths": {
@@ -915,6 +922,7 @@ def _build(
         log_format=v["logging"]["format"],
         log_file=_optional_in(var_dir, v["logging"]["file"]),
         secret_file=_secret_path(v["security"], var_dir),
+        totp_key_file=in_data_dir(var_dir, v["security"]["totp_key_file"], "totp.key"),
         web_enabled=web["enabled"], web_host=web_host, web_port=web_port,
         web_base_url=web["base_url"], web_idle_minutes=web["idle_minutes"],
         web_session_hours=web["session_hours"], web_totp_roles=web["totp_required_roles"],

@@ -37,7 +37,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 def _backup_text(result: BackupResult) -> str:
     lines = [f"backup in {result.folder}: database ({result.database}, schema {result.schema}), "
-             f"{result.attachments} attachment files ({result.attachment_bytes} bytes), secret"]
+             f"{result.attachments} attachment files ({result.attachment_bytes} bytes), secret"
+             + (", TOTP key" if result.totp_key else "")]
     if result.database_missing:
         lines.append(f"database NOT included: {result.database_missing}")
     return "\n".join(lines)
@@ -51,6 +52,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 def _restore_text(result: RestoreResult) -> str:
     lines = [f"restored: database ({result.database}, schema {result.schema}), "
-             f"{result.attachments} attachment files, secret: {result.secret}"]
+             f"{result.attachments} attachment files, secret: {result.secret}"
+             + (f", TOTP key: {result.totp_key}" if result.totp_key else "")]
     lines += [f"note: {note}" for note in result.notes]
     return "\n".join(lines)

@@ -52,10 +52,12 @@ def cmd_web(args: argparse.Namespace) -> int:
     stop, wake = threading.Event(), threading.Event()
     install_signal_handlers(stop)
     with open_app(args) as app:
+        # Built first: a setting it refuses (the address, the key file) stops the command
+        # before any thread runs.
+        server = ConsoleServer(app, on_queued=wake.set, status=partial(collect_status, app))
         sender = threading.Thread(target=_send_when_woken, args=(app, stop, wake),
                                   name="mailroom-sender", daemon=True)
         sender.start()
-        server = ConsoleServer(app, on_queued=wake.set, status=partial(collect_status, app))
         server.start()
         log.info("staff console on %s", server.base_url)
         try:

@@ -12,6 +12,13 @@ A backup is a folder (0700, its files 0600: it holds every case):
 - ``secret``: the key that signs reply addresses. Without it every reply
   address already sent out stops verifying, and replies to them land as new
   cases;
+- ``totp.key``: the key the console's second-factor secrets are encrypted with
+  (``security.totp_key_file``), when there is one. Without it nobody who set up
+  a second factor can sign in to the restored console. It is in the backup
+  because a backup is for getting the helpline back, and holds every case and
+  the signing secret already: it is as confidential as the data directory. The
+  key's use is for the database on its own (a dump, a replica, the database
+  server's disks), which holds no secret anyone can make codes with;
 - ``mailroom.toml``: the configuration file, for reference (restore does not
   apply it).
 
@@ -41,8 +48,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from mailroom import __version__
 from mailroom.errors import MailroomError
@@ -50,6 +58,8 @@ from mailroom.private import create_private_file, make_private_dir
 from mailroom.settings import Settings
 from mailroom.store.db import make_engine, normalise_url, unavailable_as_store_error
 from mailroom.store.migrate import current_revision, head_revision
+from mailroom.store.models import StaffUser
+from mailroom.web.totp import is_clear
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -57,6 +67,7 @@ SQLITE_FILE = "mailroom.db"
 PG_DUMP_FILE = "database.pgdump"
 ATTACHMENTS = "attachments"
 SECRET = "secret"
+TOTP_KEY = "totp.key"
 CONFIG_COPY = "mailroom.toml"
 
 
@@ -70,6 +81,7 @@ class BackupResult:
     attachments: int
     attachment_bytes: int
     database_missing: str | None = None
+    totp_key: bool = False  # the key of the second-factor secrets is in it
 
 
 @dataclass
@@ -78,6 +90,7 @@ class RestoreResult:
     schema: str | None
     attachments: int
     secret: str
+    totp_key: str | None = None  # where the key of the second-factor secrets went
     notes: list[str] = field(default_factory=list)
 
 
@@ -101,13 +114,27 @@ def backup(settings: Settings, out: Path) -> BackupResult:
         missing = _pg_dump(url, out / PG_DUMP_FILE)
     count, size = _copy_files(settings.attachments_dir, out / ATTACHMENTS)
     _write_private(out / SECRET, settings.secret + b"\n")
+    totp_key = _copy_totp_key(settings.totp_key_path, out / TOTP_KEY)
     if settings.source is not None and settings.source.is_file():
         _write_private(out / CONFIG_COPY, settings.source.read_bytes())
-    result = BackupResult(str(out), database, schema, count, size, missing)
+    result = BackupResult(str(out), database, schema, count, size, missing, totp_key)
     manifest = {"format": FORMAT, "mailroom": __version__,
                 "created": datetime.now(UTC).isoformat(timespec="seconds"), **asdict(result)}
     _write_private(out / MANIFEST, json.dumps(manifest, indent=2).encode() + b"\n")
     return result
+
+
+def _copy_totp_key(path: Path, target: Path) -> bool:
+    """The key file of the second-factor secrets, when there is one (there is none until
+    someone sets up a second factor)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise MailroomError(f"cannot read the TOTP key {path}: {exc.strerror}") from None
+    _write_private(target, data)
+    return True
 
 
 def _schema(database_url: str) -> str | None:
@@ -217,11 +244,12 @@ def restore(settings: Settings, folder: Path) -> RestoreResult:
         _pg_restore(url, folder / PG_DUMP_FILE)
     count, _size = _copy_files(folder / ATTACHMENTS, settings.attachments_dir)
     secret, notes = _restore_secret(settings, (folder / SECRET).read_bytes().strip())
+    totp_key = _restore_totp_key(settings, folder / TOTP_KEY, notes)
     schema = _schema(settings.database_url)
     if schema != head_revision():
         notes.append(f"the database is at schema {schema}, this mailroom at {head_revision()}:"
                      " run `mailroom db upgrade`")
-    return RestoreResult(manifest["database"], schema, count, secret, notes)
+    return RestoreResult(manifest["database"], schema, count, secret, totp_key, notes)
 
 
 def _read_manifest(folder: Path) -> dict[str, Any]:
@@ -274,6 +302,46 @@ def _pg_restore(url: URL, dump: Path) -> None:
         raise MailroomError(f"pg_restore failed: {done.stderr.strip() or done.returncode}")
 
 
+def _restore_totp_key(settings: Settings, kept: Path, notes: list[str]) -> str | None:
+    """Put the backup's TOTP key where this installation keeps it; without one, say whose
+    second factor the restored database holds encrypted (they must set it up again)."""
+    path = settings.totp_key_path
+    if kept.is_file():
+        data = kept.read_bytes()
+        if path.is_file() and path.read_bytes().strip() != data.strip():
+            notes.append(f"{path} held another TOTP key: replaced by the backup's")
+        _replace_private(path, data)
+        return str(path)
+    sealed = _sealed_second_factors(settings.database_url)
+    if sealed:
+        notes.append(f"the backup holds no {TOTP_KEY}, and the second factor of "
+                     f"{', '.join(sealed)} is encrypted with it: remove and add them again "
+                     "(`mailroom users remove`, `mailroom users add`) so they set it up anew")
+    return None
+
+
+def _sealed_second_factors(database_url: str) -> list[str]:
+    engine = make_engine(database_url)
+    try:
+        with unavailable_as_store_error(), engine.connect() as connection:
+            rows = connection.execute(select(StaffUser.address, StaffUser.totp_secret).where(
+                StaffUser.totp_secret.is_not(None))).all()
+    except SQLAlchemyError:  # a schema too old to have them
+        return []
+    finally:
+        engine.dispose()
+    return sorted(address for address, stored in rows if stored and not is_clear(stored))
+
+
+def _replace_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` 0600 in one step (a temporary file renamed over it)."""
+    make_private_dir(path.parent)
+    temporary = path.with_name(f".{path.name}.restoring")
+    temporary.unlink(missing_ok=True)
+    _write_private(temporary, data)
+    os.replace(temporary, path)
+
+
 def _restore_secret(settings: Settings, secret: bytes) -> tuple[str, list[str]]:
     """Write the backup's key where this installation keeps it; or say that the one the
     configuration gives differs."""
@@ -285,9 +353,5 @@ def _restore_secret(settings: Settings, secret: bytes) -> tuple[str, list[str]]:
             "reply addresses sent before the backup will not verify until it is set to "
             f"the content of the backup's {SECRET} file"]
     path = settings.secret_file
-    make_private_dir(path.parent)
-    temporary = path.with_name(f".{path.name}.restoring")
-    temporary.unlink(missing_ok=True)
-    _write_private(temporary, secret + b"\n")
-    os.replace(temporary, path)
+    _replace_private(path, secret + b"\n")
     return str(path), []

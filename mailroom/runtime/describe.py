@@ -80,7 +80,8 @@ def _console(settings: Settings) -> str:
     where = f"{settings.web_host}:{settings.web_port}" + (" (TLS)" if tls else "")
     links = settings.web_base_url or "http://" + f"{settings.web_host}:{settings.web_port}"
     return (f"{where}, sign-in links to {links}, second factor for "
-            f"{', '.join(settings.web_totp_roles) or 'nobody'}")
+            f"{', '.join(settings.web_totp_roles) or 'nobody'} (secrets encrypted with "
+            f"{settings.totp_key_path})")
 
 
 def _permissions(settings: Settings) -> str:

@@ -3,8 +3,9 @@
 :func:`secure_storage` (called when an App is built, and by ``mailroom
 check-config``, which says what it changed) removes the group and other
 permission bits of what already exists: ``var/``, the folders mailroom makes
-in it, the secret in it, the configured attachment and sent-mail folders when
-they are inside ``var/``, and the SQLite database's files wherever they are.
+in it, the secret in it, the configured attachment and sent-mail folders and the
+TOTP key file when they are inside ``var/``, and the SQLite database's files
+wherever they are.
 What is missing is made 0700/0600 by whatever needs it first
 (:mod:`mailroom.private`).
 """
@@ -32,7 +33,8 @@ def secure_storage(settings: Settings) -> list[Tightened]:
     by whatever needs it first.)"""
     var_dir = Path(settings.var_dir)
     paths = [var_dir, *(var_dir / name for name in (*VAR_FOLDERS, *VAR_FILES))]
-    paths += [p for p in (settings.attachments_dir, _sent_folder(settings))
+    paths += [p for p in (settings.attachments_dir, _sent_folder(settings),
+                          settings.totp_key_path)
               if p is not None and _inside(p, var_dir)]
     paths += database_files(settings.database_url)
     changed = []

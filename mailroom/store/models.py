@@ -468,15 +468,20 @@ class StaffUser(Base):
 
     Role: practitioner, manager (reports, audit) or admin (users). A configured
     practitioner with no row signs in as a practitioner; a row for them gives
-    another role, or holds their second factor. ``totp_secret``: the base32
-    secret of their authenticator app, once they confirmed a code from it."""
+    another role, or holds their second factor. ``totp_secret``: the secret of
+    their authenticator app, once they confirmed a code from it, encrypted with the
+    key in ``security.totp_key_file`` (:mod:`mailroom.web.totp`; base32 in the clear
+    before revision 0018, until the console's next start). ``totp_last_step``: the
+    time step of the last code accepted; a code of that step or an older one is not
+    accepted again."""
 
     __tablename__ = "staff_users"
 
     id: Mapped[int] = mapped_column(ID, primary_key=True)
     address: Mapped[str] = mapped_column(String(320), unique=True)
     role: Mapped[str] = mapped_column(String(16))
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_secret: Mapped[str | None] = mapped_column(String(255))
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     added_at: Mapped[datetime] = mapped_column(default=utcnow)
     added_by: Mapped[str] = mapped_column(String(320))
 

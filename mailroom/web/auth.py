@@ -15,6 +15,7 @@ CSRF tokens and rate limits.
   ``web.totp_required_roles`` and by anyone who set one up. Until it is given the
   session opens only the code page. Someone who owes one and has none sets it up
   there, with a secret derived from their session (so nothing half-made is stored).
+  A code is accepted once, and the secret is kept encrypted (:mod:`mailroom.web.totp`).
 - **CSRF.** Every form carries a token: the session's, or before sign-in an HMAC of
   a random cookie. A POST without the right one is refused.
 - **Rate limits.** Per browser address and per staff address, counted in
@@ -41,6 +42,7 @@ from mailroom.outbox.queue import Draft, queue_mail
 from mailroom.store.models import LoginAttempt, LoginLink, WebSession
 from mailroom.vocabulary import OutboxKind
 from mailroom.web.staff import Staff, find_staff, normalise, second_factor_secret
+from mailroom.web.totp import accept_step, matching_step
 
 LINK_MINUTES = 15
 RATE_WINDOW = timedelta(minutes=15)
@@ -230,13 +232,21 @@ def provisioning_uri(app: App, visit: Visit) -> str:
         name=visit.staff.address, issuer_name=app.settings.helpline_name)
 
 
-def check_code(app: App, session: Session, visit: Visit, code: str, *, client: str) -> bool:
-    """A code from the authenticator: against the secret kept, or the one offered."""
-    secret = second_factor_secret(session, visit.staff.address) or enrolment_secret(app, visit)
-    ok = pyotp.TOTP(secret).verify(code.strip().replace(" ", ""), for_time=app.now(),
-                                   valid_window=1)
-    record_attempt(session, client=client, address=visit.staff.address, kind="totp", ok=ok,
-                   now=app.now())
-    if ok:
+def check_code(app: App, session: Session, visit: Visit, code: str, *,
+               client: str) -> int | None:
+    """A code from the authenticator, against the secret kept or the one offered; the
+    time step it was made for when it is right, else None. Against the secret kept, a
+    code is right once: its step must be newer than the last one accepted
+    (:func:`mailroom.web.totp.accept_step`)."""
+    address = visit.staff.address
+    kept = second_factor_secret(app, session, address)
+    step = matching_step(kept or enrolment_secret(app, visit), code, app.now())
+    if step is not None and kept is not None and not accept_step(session, address, step):
+        record_event(session, action="console.code_reused", actor=address, at=app.now(),
+                     client=client)
+        step = None
+    record_attempt(session, client=client, address=address, kind="totp",
+                   ok=step is not None, now=app.now())
+    if step is not None:
         visit.row.second_factor = True
-    return ok
+    return step

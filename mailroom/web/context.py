@@ -30,6 +30,7 @@ from mailroom.app import App
 from mailroom.cases.tickets import record_event
 from mailroom.vocabulary import StaffRole
 from mailroom.web.auth import Visit, anonymous_csrf, load_session, same_token
+from mailroom.web.totp import TotpKeyError
 
 log = logging.getLogger("mailroom.web")
 
@@ -37,6 +38,8 @@ SESSION_COOKIE = "mailroom_session"
 PRE_COOKIE = "mailroom_pre"  # before sign-in: the seed of the form token
 NONCE_COOKIE = "mailroom_signin"  # the browser that asked for a sign-in link
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+KEY_TROUBLE = ("Your second factor cannot be checked now: the console's key file is not "
+               "the right one. The admins have been told in the log; try again later.")
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,10 @@ def _answer(handler: Handler, console: Console, request: Request, form: FormData
             if page.visit is not None:
                 page.audit("console.refused", path=request.url.path, reason=refused.reason)
             response = page.render("refused.html", refused.status, reason=refused.reason)
+        except TotpKeyError as problem:  # the admin's to fix: one line in the log
+            db.rollback()
+            log.error("%s", problem)
+            response = page.render("refused.html", 503, reason=KEY_TROUBLE)
         db.commit()
     for then in page.after_commit:
         then()

@@ -21,7 +21,7 @@ from mailroom.web.staff import (
     add_user,
     list_staff,
     remove_user,
-    second_factor_secret,
+    second_factor_kept,
     set_second_factor,
 )
 
@@ -111,7 +111,7 @@ def users_remove(page: Page) -> Response:
 def account(page: Page, error: str | None = None, status: int = 200) -> Response:
     visit = page.visit
     assert visit is not None
-    kept = second_factor_secret(page.db, visit.staff.address) is not None
+    kept = second_factor_kept(page.db, visit.staff.address)
     return page.render("account.html", status, me=visit.staff, kept=kept, error=error,
                        secret=None if kept else enrolment_secret(page.app, visit),
                        uri=None if kept else provisioning_uri(page.app, visit))
@@ -121,12 +121,13 @@ def account_code(page: Page) -> Response:
     """Set up an optional second factor: from the next sign-in on, it is asked for."""
     visit = page.visit
     assert visit is not None
-    if second_factor_secret(page.db, visit.staff.address) is not None:
+    if second_factor_kept(page.db, visit.staff.address):
         return page.redirect("/account")
     if is_rate_limited(page.db, client=page.client, address=None, now=page.app.now()):
         raise Refused(429, "Too many attempts from here: wait a quarter of an hour.")
-    if not check_code(page.app, page.db, visit, page.field("code"), client=page.client):
+    step = check_code(page.app, page.db, visit, page.field("code"), client=page.client)
+    if step is None:
         return account(page, "That code is not right: try the one showing now.", 400)
     set_second_factor(page.app, page.db, visit.staff.address,
-                      enrolment_secret(page.app, visit), at=page.app.now())
+                      enrolment_secret(page.app, visit), step=step, at=page.app.now())
     return page.redirect("/account")

@@ -3,7 +3,10 @@
 The listening socket is bound before the server starts, so a ``listen`` with port
 0 gets a free port that :attr:`ConsoleServer.port` reports (the tests' way), and
 the sign-in links name the console's real address when ``web.base_url`` is not
-set. With ``web.tls_cert`` and ``web.tls_key`` it serves TLS itself.
+set. With ``web.tls_cert`` and ``web.tls_key`` it serves TLS itself. Before it
+listens, the key file of the second-factor secrets is checked against them, and
+secrets an earlier release kept in the clear are encrypted
+(:func:`mailroom.web.totp.seal_clear_secrets`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from mailroom.errors import ConfigError
 from mailroom.vocabulary import StaffRole
 from mailroom.web.console import build_console
 from mailroom.web.metrics import StatusSource
+from mailroom.web.totp import seal_clear_secrets
 
 log = logging.getLogger("mailroom.web")
 
@@ -31,6 +35,7 @@ class ConsoleServer:
                  status: StatusSource | None = None) -> None:
         settings = app.settings
         check_roles(settings.web_totp_roles)
+        seal_clear_secrets(app)  # a wrong key file stops the start, in one line
         self.socket = bind(settings.web_host, settings.web_port)
         self.port: int = self.socket.getsockname()[1]
         tls = settings.web_tls_cert is not None and settings.web_tls_key is not None

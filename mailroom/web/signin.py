@@ -17,9 +17,11 @@ from mailroom.web.auth import (
     request_link,
 )
 from mailroom.web.context import NONCE_COOKIE, SESSION_COOKIE, Page, Refused
-from mailroom.web.staff import find_staff, second_factor_secret, set_second_factor
+from mailroom.web.staff import find_staff, second_factor_kept, set_second_factor
 
 TOO_MANY = "Too many attempts from here: wait a quarter of an hour and try again."
+WRONG_CODE = ("That code is not right, or it was used already: try the next one your app "
+              "shows.")
 
 
 def signin_form(page: Page) -> Response:
@@ -77,7 +79,7 @@ def code_form(page: Page, error: str | None = None, status: int = 200) -> Respon
     assert visit is not None
     if not visit.needs_second_factor:
         return page.redirect("/")
-    enrolling = second_factor_secret(page.db, visit.staff.address) is None
+    enrolling = not second_factor_kept(page.db, visit.staff.address)
     return page.render("signin_code.html", status, error=error, enrolling=enrolling,
                        secret=enrolment_secret(page.app, visit) if enrolling else None,
                        uri=provisioning_uri(page.app, visit) if enrolling else None)
@@ -88,12 +90,13 @@ def code_check(page: Page) -> Response:
     assert visit is not None
     if is_rate_limited(page.db, client=page.client, address=None, now=page.app.now()):
         raise Refused(429, TOO_MANY)
-    enrolling = second_factor_secret(page.db, visit.staff.address) is None
-    if not check_code(page.app, page.db, visit, page.field("code"), client=page.client):
-        return code_form(page, "That code is not right: try the one showing now.", 400)
+    enrolling = not second_factor_kept(page.db, visit.staff.address)
+    step = check_code(page.app, page.db, visit, page.field("code"), client=page.client)
+    if step is None:
+        return code_form(page, WRONG_CODE, 400)
     if enrolling:
         set_second_factor(page.app, page.db, visit.staff.address,
-                          enrolment_secret(page.app, visit), at=page.app.now())
+                          enrolment_secret(page.app, visit), step=step, at=page.app.now())
     return page.redirect("/")
 
 

@@ -22,6 +22,7 @@ from mailroom.errors import MailroomError
 from mailroom.settings import ADDRESS_RE
 from mailroom.store.models import StaffUser
 from mailroom.vocabulary import StaffRole
+from mailroom.web.totp import is_clear, seal, unseal
 
 ROLE_ORDER = tuple(StaffRole)
 
@@ -96,8 +97,9 @@ def remove_user(app: App, session: Session, address: str, *, actor: str, at: dat
 
 
 def set_second_factor(app: App, session: Session, address: str, secret: str, *,
-                      at: datetime) -> None:
-    """Keep the TOTP secret a member of staff confirmed a code from."""
+                      step: int, at: datetime) -> None:
+    """Keep the TOTP secret a member of staff confirmed a code from (encrypted:
+    :mod:`mailroom.web.totp`), and the step of that code, which is used up."""
     staff = find_staff(app, session, address)
     if staff is None:
         raise MailroomError(f"{address} is not staff")
@@ -106,11 +108,26 @@ def set_second_factor(app: App, session: Session, address: str, secret: str, *,
         row = StaffUser(address=staff.address, role=staff.role, added_at=at,
                         added_by=staff.address)
         session.add(row)
-    row.totp_secret = secret
+    row.totp_secret = seal(app, secret)
+    row.totp_last_step = step
     session.flush()
     record_event(session, action="console.second_factor", actor=staff.address, at=at)
 
 
-def second_factor_secret(session: Session, address: str) -> str | None:
+def second_factor_kept(session: Session, address: str) -> bool:
+    """Whether this member of staff set up a second factor."""
     return session.execute(select(StaffUser.totp_secret)
-                           .where(StaffUser.address == normalise(address))).scalar()
+                           .where(StaffUser.address == normalise(address))).scalar() is not None
+
+
+def second_factor_secret(app: App, session: Session, address: str) -> str | None:
+    """The TOTP secret this member of staff set up, decrypted; None when they have none.
+    One an earlier release kept in the clear is encrypted now."""
+    row = session.execute(select(StaffUser)
+                          .where(StaffUser.address == normalise(address))).scalar()
+    if row is None or row.totp_secret is None:
+        return None
+    secret = unseal(app, row.totp_secret)
+    if is_clear(row.totp_secret):
+        row.totp_secret = seal(app, secret)
+    return secret

@@ -19,12 +19,22 @@ from mailroom.app import App
 from mailroom.runtime.wiring import build_app
 from mailroom.settings import load_settings
 from mailroom.store.models import AttachmentRow, OutboxItem
+from mailroom.web.staff import add_user, second_factor_secret, set_second_factor
 from tests.factories import FixedClock, as_sent, build_settings, deliver, mail
 from tests.integration.test_cli import run_cli
 from tests.pg_server import drop_pg_database, new_pg_database
 from tests.security.helpline import Helpline
 
 PDF = ("evidence.pdf", "application/pdf", b"%PDF-1.4 screenshot of the fake account\n")
+ADA = "ada@helpline.example"
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+def second_factor_set_up(app: App) -> None:
+    """An admin with a second factor: its secret encrypted with var/totp.key."""
+    with app.sessions.begin() as session:
+        add_user(session, ADA, "admin", actor="test", at=app.now())
+        set_second_factor(app, session, ADA, TOTP_SECRET, step=1, at=app.now())
 
 
 @pytest.fixture
@@ -52,6 +62,7 @@ def test_backup_then_restore_into_a_fresh_data_directory(make_app, db_url: str, 
                                                          tmp_path: Path) -> None:
     app = make_app()
     assert deliver(app, mail(message_id="case@school.example", attachments=[PDF])) == "created"
+    second_factor_set_up(app)
     ticket_id = 1
     source_env = {"MAILROOM_CONFIG": str(tmp_path / "mailroom.toml")}
     out = tmp_path / "backup"
@@ -64,6 +75,8 @@ def test_backup_then_restore_into_a_fresh_data_directory(make_app, db_url: str, 
     for path in out.rglob("*"):
         assert stat.S_IMODE(path.stat().st_mode) == (0o700 if path.is_dir() else 0o600), path
     assert (out / "secret").read_bytes().strip() == b"test-secret-key"
+    assert result["totp_key"] is True
+    assert (out / "totp.key").read_bytes() == (tmp_path / "var" / "totp.key").read_bytes()
 
     restored_dir = tmp_path / "restored"
     restored_dir.mkdir(exist_ok=True)
@@ -74,6 +87,7 @@ def test_backup_then_restore_into_a_fresh_data_directory(make_app, db_url: str, 
     assert back.returncode == 0, back.stderr
     assert "restored: database" in back.stdout and "1 attachment files" in back.stdout
     assert (restored_dir / "var" / "secret").read_bytes().strip() == b"test-secret-key"
+    assert "TOTP key: " in back.stdout and "note:" not in back.stdout
 
     shown = run_cli("tickets", "show", str(ticket_id), "--json", env=env)
     assert shown.returncode == 0, shown.stderr
@@ -90,8 +104,29 @@ def test_backup_then_restore_into_a_fresh_data_directory(make_app, db_url: str, 
         reply = mail(to=reply_to, subject="more", body="It is still up.\n",
                      message_id="after-restore@school.example")
         assert deliver(restored, reply, rcpt_to=[reply_to]) == "threaded"
+        with restored.sessions() as session:  # the second factor works on the restored one
+            assert second_factor_secret(restored, session, ADA) == TOTP_SECRET
     finally:
         restored.close()
+
+
+def test_a_backup_without_the_totp_key_restores_and_names_who_must_set_up_again(
+        make_app, db_url: str, fresh_url: str, tmp_path: Path) -> None:
+    app = make_app()
+    second_factor_set_up(app)
+    out = tmp_path / "backup"
+    made = run_cli("backup", "--out", str(out), env={"MAILROOM_CONFIG": str(tmp_path /
+                                                                            "mailroom.toml")})
+    assert made.returncode == 0 and ", TOTP key" in made.stdout, made.stderr
+    (out / "totp.key").unlink()  # kept apart from the backup, and lost
+    restored_dir = tmp_path / "restored"
+    restored_dir.mkdir(exist_ok=True)
+    back = run_cli("restore", str(out), env=fresh_config(restored_dir, fresh_url))
+    assert back.returncode == 0, back.stderr
+    assert "TOTP key" not in back.stdout.splitlines()[0]
+    assert (f"note: the backup holds no totp.key, and the second factor of {ADA} is "
+            "encrypted with it") in back.stdout
+    assert not (restored_dir / "var" / "totp.key").exists()
 
 
 def test_a_backup_taken_while_mail_arrives_names_only_files_it_holds(

@@ -22,6 +22,7 @@ from mailroom.settings import Settings, load_settings
 from mailroom.store.db import make_engine
 from mailroom.store.locks import ProcessLock
 from mailroom.store.migrate import upgrade
+from mailroom.web.staff import set_second_factor
 from tests.factories import FixedClock, build_settings, deliver, mail
 
 JO = "jo@school.example"
@@ -70,10 +71,13 @@ def test_everything_mailroom_makes_is_owner_only_whatever_the_umask(
         lock = ProcessLock(app.engine, "imap:test", settings.var_dir / "locks")
         assert lock.acquire()
         lock.release()
+        with app.sessions.begin() as session:  # makes var/totp.key
+            set_second_factor(app, session, "anna@helpline.example", "JBSWY3DPEHPK3PXP",
+                              step=1, at=app.now())
         var = settings.var_dir
         made = {p.relative_to(var).parts[0] for p in var.iterdir()}
         assert made >= {"secret", "mailroom.db", "mailroom.db-wal", "mailroom.db-shm",
-                        "attachments", "outbox-sent", "exports", "locks"}
+                        "attachments", "outbox-sent", "exports", "locks", "totp.key"}
         assert len(list((var / "outbox-sent").iterdir())) == 2
         assert len(list((var / "attachments").rglob("*"))) == 3  # ab/, ab/cd/, the blob
         wrong = [f"{p.relative_to(tmp_path)} {mode(p)}" for p in [var, *var.rglob("*")]
@@ -96,6 +100,8 @@ def loose_var(tmp_path: Path) -> Settings:
                        (Path(settings.var_dir / "mailroom.db"), 0o644),
                        (settings.var_dir / "secret", 0o644)):
         path.chmod(wide)
+    (settings.var_dir / "totp.key").write_bytes(b"a key an older mailroom made\n")
+    (settings.var_dir / "totp.key").chmod(0o644)
     return settings
 
 
@@ -107,10 +113,11 @@ def test_check_config_tightens_and_says_so_in_one_line(
              if line.startswith("permissions:")]
     assert lines == [
         f"permissions: tightened to owner only: {var} (0755 -> 0700), {var}/outbox-sent "
-        f"(0755 -> 0700), {var}/secret (0644 -> 0600), {var}/mailroom.db (0644 -> 0600) "
-        "(other users could open them until now)"]
-    assert [mode(p) for p in (var, var / "outbox-sent", var / "secret", var / "mailroom.db")] \
-        == ["0o700", "0o700", "0o600", "0o600"]
+        f"(0755 -> 0700), {var}/secret (0644 -> 0600), {var}/totp.key (0644 -> 0600), "
+        f"{var}/mailroom.db (0644 -> 0600) (other users could open them until now)"]
+    assert [mode(p) for p in (var, var / "outbox-sent", var / "secret", var / "totp.key",
+                              var / "mailroom.db")] \
+        == ["0o700", "0o700", "0o600", "0o600", "0o600"]
     assert main(["--config", str(loose_var.source), "check-config"]) == 0
     assert f"permissions: {var}/ and the database: owner only" in capsys.readouterr().out
 
