@@ -52,6 +52,7 @@ from mailroom.addresses import (
 )
 from mailroom.app import App
 from mailroom.cases import participants
+from mailroom.cases.attachments import listed_among, store_attachments
 from mailroom.cases.commands import parse_commands
 from mailroom.cases.deliveries import clear_failing, mark_failing
 from mailroom.cases.escalations import (
@@ -72,12 +73,9 @@ from mailroom.cases.replies import (
 from mailroom.cases.safeguarding import (
     ILLEGAL_FLAG,
     flag_listed_files,
-    is_illegal_case,
     is_judged_illegal,
     keep_only_hashes,
     keyword_category,
-    settle_case_files,
-    withheld_name,
 )
 from mailroom.cases.sla import raise_for_category, start_clock
 from mailroom.cases.tickets import open_ticket, record_event, set_status
@@ -104,11 +102,9 @@ from mailroom.intake.urls import find_urls, platform_for_url
 from mailroom.mailtypes import Address, ParsedMessage
 from mailroom.outbox.compose import MESSAGE_ID_PREFIX, find_ticket_tag, untagged_subject
 from mailroom.store.db import is_postgres, unavailable_as_store_error
-from mailroom.store.hashes import listed_hashes
 from mailroom.store.inbox import INBOX, REUSED_ID_PREFIX
 from mailroom.store.locks import lock_key
 from mailroom.store.models import (
-    AttachmentRow,
     Escalation,
     InboxItem,
     Message,
@@ -929,7 +925,7 @@ def flag_illegal_content(app: App, session: Session, incoming: Incoming) -> None
     ticket = incoming.ticket
     if ticket is None:
         return
-    listed = incoming.listed = _listed_attachments(session, incoming.parsed)
+    listed = incoming.listed = listed_among(session, incoming.parsed.attachments)
     if listed:
         flag_listed_files(app, session, ticket, listed)
     if incoming.speaker != Speaker.REQUESTER or is_judged_illegal(ticket):
@@ -944,15 +940,6 @@ def flag_illegal_content(app: App, session: Session, incoming: Incoming) -> None
                  ticket_id=ticket.id, before=before, after=category,
                  reason="keywords", keywords=hits)
     raise_for_category(app, session, ticket, actor=SYSTEM_ACTOR)
-
-
-def _listed_attachments(session: Session, parsed: ParsedMessage) -> set[str]:
-    """The SHA-256 of each attachment whose SHA-256 or MD5 is on the blocklist."""
-    files = parsed.attachments
-    if not files:
-        return set()
-    hits = listed_hashes(session, [a.sha256 for a in files], [a.md5 for a in files])
-    return {a.sha256 for a in files if a.sha256 in hits or a.md5 in hits}
 
 
 def _people(app: App, incoming: Incoming) -> list[Address]:
@@ -1007,13 +994,8 @@ _INSERT_REFS = insert(cast(Table, MessageRef.__table__))
 
 
 def _store_attachments(app: App, message: Message, incoming: Incoming) -> None:
-    """Bytes into the content-addressed store, metadata (SHA-256 and MD5) on the message.
-
-    Only the hash, size and type are kept of what is too large and, unless the
-    settings keep them, of a file the safeguarding rules withhold as illegal (a
-    listed one, or any file of an illegal case), whose name goes too. Then the
-    files of an illegal case are settled (listed, other cases holding them flagged).
-    """
+    """The message's attachments, stored by the safeguarding rules
+    (:func:`mailroom.cases.attachments.store_attachments`)."""
     if not incoming.parsed.attachments:
         return
     session = object_session(message)
@@ -1022,28 +1004,8 @@ def _store_attachments(app: App, message: Message, incoming: Incoming) -> None:
                                  if message.ticket_id else None)
     # Asked once a message: flag_illegal_content asked before anything was written, and
     # what was listed since can only be the files of a case that is illegal now.
-    listed = (incoming.listed if incoming.listed is not None
-              else _listed_attachments(session, incoming.parsed))
-    illegal_case = ticket is not None and is_illegal_case(ticket)
-    for attachment in incoming.parsed.attachments:
-        illegal = illegal_case or attachment.sha256 in listed
-        hash_only = illegal and not app.settings.store_illegal_attachments
-        keep = not (hash_only or attachment.size > app.settings.max_attachment_size)
-        sha = app.blobs.put(attachment.data) if keep else attachment.sha256
-        message.attachments.append(AttachmentRow(
-            filename=withheld_name(sha, attachment.content_type) if hash_only
-            else attachment.filename,
-            content_type=attachment.content_type, size=attachment.size, sha256=sha,
-            md5=attachment.md5, stored=keep, inline=attachment.inline,
-        ))
-        if not keep:
-            reason = "illegal-content" if hash_only else "too-large"
-            message.flags = sorted({*message.flags, f"attachment-hash-only:{reason}"})
-    if ticket is not None and listed and not illegal_case:  # automatic mail on a case
-        session.flush()
-        flag_listed_files(app, session, ticket, listed, message_pk=message.id)
-    elif illegal_case and ticket is not None:
-        settle_case_files(app, session, ticket, message_pk=message.id)
+    store_attachments(app, session, message, ticket, incoming.parsed.attachments,
+                      listed=incoming.listed)
 
 
 def _sender(incoming: Incoming) -> str:

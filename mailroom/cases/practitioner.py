@@ -60,6 +60,7 @@ from sqlalchemy.orm import Session
 
 from mailroom.addresses import TokenKind, TokenRole
 from mailroom.app import App
+from mailroom.cases.attachments import store_attachments
 from mailroom.cases.commands import (
     ANSWERS,
     Command,
@@ -86,7 +87,7 @@ from mailroom.cases.replies import (
 from mailroom.cases.safeguarding import outgoing_attachments
 from mailroom.cases.sla import answered
 from mailroom.cases.tickets import record_event, set_status
-from mailroom.mailtypes import Address, StoredFile
+from mailroom.mailtypes import Address, Attachment, StoredFile
 from mailroom.outbox.compose import is_writable_address
 from mailroom.outbox.queue import Draft, queue_mail
 from mailroom.store.models import Message, Ticket
@@ -443,14 +444,17 @@ class ConsoleOutcome:
 
 
 def act_from_console(app: App, session: Session, ticket: Ticket, *, actor: str,
-                     text: str) -> ConsoleOutcome:
+                     text: str, files: Sequence[Attachment] = ()) -> ConsoleOutcome:
     """A practitioner's reply written in the staff console: the same as one by mail.
 
     ``text`` is read as a mail reply is (command lines at the top, then the answer;
     the console's buttons write the command lines: ``#note``, ``#assign me``,
     ``#status closed``), with the same checks, effects, audit events and relay. It
     is stored as the practitioner's message on the case (flagged ``console``), so
-    the events name it. A command that cannot be read or is not known stops
+    the events name it, and ``files`` as its attachments, by the rules of a mail's
+    (:func:`mailroom.cases.attachments.store_attachments`): the relay sends them
+    with the answer, to the same people, as it sends a mail reply's, and a note
+    keeps them on the case. A command that cannot be read or is not known stops
     everything before anything is stored (``command.rejected`` is recorded): the
     practitioner is on the page to correct it, and nothing of their words is lost.
     A command refused when it runs, or text that reads as a signature only, holds
@@ -472,8 +476,12 @@ def act_from_console(app: App, session: Session, ticket: Ticket, *, actor: str,
     session.add(message)
     ticket.updated_at = now
     session.flush()
+    store_attachments(app, session, message, ticket, files)
+    detail: dict[str, Any] = {"kind": Speaker.PRACTITIONER, "via": "console"}
+    if files:
+        detail["files"] = [row.filename for row in message.attachments]
     record_event(session, action="message.received", actor=actor, at=now, ticket_id=ticket.id,
-                 message_pk=message.id, kind=Speaker.PRACTITIONER, via="console")
+                 message_pk=message.id, **detail)
     reply = Reply(app, session, ticket, message, actor=actor)
     refused, held = act(reply, parsed, commands)
     if reply.help:

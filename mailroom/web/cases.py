@@ -8,25 +8,31 @@ only: mail HTML is never rendered, and the templates escape everything.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import selectinload
+from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
-from mailroom.cases.practitioner import act_from_console
+from mailroom.cases.attachments import uploaded_file
+from mailroom.cases.practitioner import ConsoleOutcome, act_from_console
 from mailroom.cases.safeguarding import download_refusal
 from mailroom.cases.tickets import ticket_by_reference
 from mailroom.errors import MailroomError
+from mailroom.mailtypes import Attachment
+from mailroom.settings import Settings
 from mailroom.store.models import AttachmentRow, Event, Message, Ticket
 from mailroom.store.search import MAX_RESULTS, SearchQuery, search_ids, tickets_in_order
 from mailroom.vocabulary import TicketStatus
-from mailroom.web.context import Page, Refused
+from mailroom.web.context import Page, Refused, megabytes
 
 PAGE_SIZE = 50
+FILES_AGAIN = "Your files were not kept: choose them again."
 ACCESS_ACTIONS = frozenset({"case.viewed", "file.downloaded", "file.refused", "console.refused"})
 SORTS: dict[str, Any] = {
     "activity": Ticket.updated_at, "created": Ticket.created_at, "status": Ticket.status,
@@ -134,10 +140,12 @@ def case_page(page: Page, outcome: Any = None, text: str = "", status: int = 200
     page.audit("case.viewed", ticket_id=ticket.id)
     timeline = sorted([*(("message", m.date or m.created_at, m) for m in messages),
                        *(("event", e.at, e) for e in events)], key=_order)
+    settings = page.app.settings
     return page.render(
         "case.html", status, ticket=ticket, timeline=timeline, files=files,
-        practitioners=page.app.settings.practitioners, statuses=tuple(TicketStatus),
-        outcome=outcome, text=text, done=page.arg("done"))
+        practitioners=settings.practitioners, statuses=tuple(TicketStatus),
+        outcome=outcome, text=text, done=page.arg("done"),
+        max_files=settings.max_attachments, max_file_size=megabytes(settings.max_attachment_size))
 
 
 def _order(entry: tuple[str, datetime, Any]) -> tuple[datetime, float, int]:
@@ -148,14 +156,17 @@ def _order(entry: tuple[str, datetime, Any]) -> tuple[datetime, float, int]:
     return item.at, item.message_pk if item.message_pk is not None else float("inf"), 1
 
 
-def act(page: Page, text: str, shown: str = "") -> Response:
-    """Run the text as a practitioner's reply; back to the case (``shown``: what the
-    form held, given back with the errors)."""
+def act(page: Page, text: str, shown: str = "", files: Sequence[Attachment] = ()) -> Response:
+    """Run the text as a practitioner's reply, with its files; back to the case
+    (``shown``: what the form held, given back with the errors)."""
     ticket = find_case(page)
     if ticket.merged_into is not None:
         raise Refused(409, "This case was merged into another: act on that one.")
-    outcome = act_from_console(page.app, page.db, ticket, actor=page.actor, text=text)
+    outcome = act_from_console(page.app, page.db, ticket, actor=page.actor, text=text,
+                               files=files)
     if outcome.errors:  # nothing was stored but the event saying so
+        if files:
+            outcome = replace(outcome, errors=(*outcome.errors, FILES_AGAIN))
         return case_page(page, outcome, shown, 400)
     page.after_commit.append(page.console.on_queued)
     if outcome.notices:
@@ -164,10 +175,37 @@ def act(page: Page, text: str, shown: str = "") -> Response:
 
 
 def reply(page: Page) -> Response:
+    """The reply box: an answer to the requester or an internal note, with the files
+    chosen in it (``files``, a multipart form: see :func:`read_uploads`)."""
     written = page.field("text").replace("\r\n", "\n")[:100_000]
     if not written.strip():
         return case_page(page, None, "", 400)
-    return act(page, ("#note\n" if page.field("mode") == "note" else "") + written, written)
+    files, problem = read_uploads(page.app.settings, page.files("files"))
+    if problem is not None:
+        return case_page(page, ConsoleOutcome(errors=(problem, FILES_AGAIN)), written, 400)
+    return act(page, ("#note\n" if page.field("mode") == "note" else "") + written, written,
+               files)
+
+
+def read_uploads(settings: Settings,
+                 uploads: Sequence[UploadFile]) -> tuple[list[Attachment], str | None]:
+    """The files of the reply box, within the limits a reply by mail has: at most
+    ``limits.max_attachments`` files, each at most ``safeguarding.max_attachment_size``
+    (a larger one, by mail, is kept as its hashes only and never sent). The whole
+    form is held to ``smtp.max_message_size`` before it is read
+    (:func:`mailroom.web.context.read_form`). Returns the files, or why none are taken."""
+    if len(uploads) > settings.max_attachments:
+        return [], (f"{len(uploads)} files: at most {settings.max_attachments} go with one "
+                    "reply (limits.max_attachments).")
+    files = []
+    for upload in uploads:
+        data = upload.file.read(settings.max_attachment_size + 1)
+        if len(data) > settings.max_attachment_size:
+            return [], (f"{upload.filename} is larger than "
+                        f"{megabytes(settings.max_attachment_size)}, the most a file sent "
+                        "with a reply may be (safeguarding.max_attachment_size).")
+        files.append(uploaded_file(upload.filename, upload.content_type, data))
+    return files, None
 
 
 def one_line(value: str) -> str:

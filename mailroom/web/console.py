@@ -68,9 +68,10 @@ def build_console(app: App, base_url: str, on_queued: Callable[[], None],
                       console_environment(app.settings.timezone))
 
     def page(path: str, handler: Handler, role: StaffRole | None, *,
-             methods: tuple[str, ...] = ("GET",), second_factor: bool = True) -> Route:
-        return Route(path, endpoint(handler, console, role=role, second_factor=second_factor),
-                     methods=list(methods))
+             methods: tuple[str, ...] = ("GET",), second_factor: bool = True,
+             uploads: bool = False) -> Route:
+        return Route(path, endpoint(handler, console, role=role, second_factor=second_factor,
+                                    uploads=uploads), methods=list(methods))
 
     def healthz(request: Request) -> Response:
         with app.engine.connect() as conn:
@@ -92,7 +93,7 @@ def build_console(app: App, base_url: str, on_queued: Callable[[], None],
         page("/", cases.queue, P),
         page("/search", cases.search, P),
         page("/cases/{ref}", cases.case_page, P),
-        page("/cases/{ref}/reply", cases.reply, P, methods=("POST",)),
+        page("/cases/{ref}/reply", cases.reply, P, methods=("POST",), uploads=True),
         page("/cases/{ref}/assign", cases.assign, P, methods=("POST",)),
         page("/cases/{ref}/status", cases.change_status, P, methods=("POST",)),
         page("/cases/{ref}/files/{file_id:int}", cases.download, P),

@@ -22,9 +22,10 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.types import Message, Receive
 
 from mailroom.app import App
 from mailroom.cases.tickets import record_event
@@ -115,6 +116,13 @@ class Page:
         value = self.form.get(name) if self.form is not None else None
         return value if isinstance(value, str) else default
 
+    def files(self, name: str) -> list[UploadFile]:
+        """The files chosen in the form's file field ``name`` (none: an empty list)."""
+        if self.form is None:
+            return []
+        return [value for value in self.form.getlist(name)
+                if isinstance(value, UploadFile) and value.filename]
+
     def arg(self, name: str, default: str = "") -> str:
         return self.request.query_params.get(name, default)
 
@@ -140,19 +148,100 @@ Handler = Callable[[Page], Response]
 
 
 def endpoint(handler: Handler, console: Console, *, role: StaffRole | None,
-             second_factor: bool = True) -> Callable[[Request], Awaitable[Response]]:
-    """The Starlette endpoint of a page; ``role`` None: open to anyone."""
+             second_factor: bool = True,
+             uploads: bool = False) -> Callable[[Request], Awaitable[Response]]:
+    """The Starlette endpoint of a page; ``role`` None: open to anyone. ``uploads``: its
+    form may carry files (``multipart/form-data``); no other page reads one."""
 
     async def run(request: Request) -> Response:
-        form = await request.form() if request.method == "POST" else None
+        form = None
         try:
+            if request.method == "POST":
+                form = await read_form(request, console, uploads)
             return await run_in_threadpool(_answer, handler, console, request, form, role,
                                            second_factor)
+        except BodyRefused as refused:
+            return bare_page(console, refused.status, refused.reason)
         finally:
             if form is not None:
                 await form.close()
 
     return run
+
+
+class BodyRefused(Exception):
+    """A request body refused before it is read: the status and the sentence."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+async def read_form(request: Request, console: Console, uploads: bool) -> FormData | None:
+    """The form of a POST. Files only where the page takes them, only from a browser
+    signed in with its second factor (else nothing of the body is read, and the guard
+    refuses the form for its missing token), and at most ``smtp.max_message_size``
+    bytes in all: no more than a reply by mail may be."""
+    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if kind != "multipart/form-data":
+        return await request.form()
+    if not uploads:
+        raise BodyRefused(415, "This form takes no files.")
+    if not await run_in_threadpool(_signed_in, console, request):
+        return None
+    limit = console.app.settings.smtp_max_size
+    declared = request.headers.get("content-length", "")
+    too_large = BodyRefused(413, f"The files are too large together: a reply and its files "
+                                 f"may be at most {megabytes(limit)} (smtp.max_message_size). "
+                                 "Go back and send fewer.")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    try:
+        return await Request(request.scope, _capped(request.receive, limit)).form()
+    except _OverLimit:
+        raise too_large from None
+
+
+class _OverLimit(Exception):
+    pass
+
+
+def _capped(receive: Receive, limit: int) -> Receive:
+    """``receive``, stopping once the body passes ``limit`` bytes."""
+    seen = 0
+
+    async def capped() -> Message:
+        nonlocal seen
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            raise _OverLimit
+        return message
+
+    return capped
+
+
+def _signed_in(console: Console, request: Request) -> bool:
+    """Whether the browser's session is live and past its second factor (asked in a
+    session of its own, which changes nothing)."""
+    with console.app.sessions() as db:
+        visit = load_session(console.app, db, request.cookies.get(SESSION_COOKIE))
+        signed_in = visit is not None and not visit.needs_second_factor
+        db.rollback()
+    return signed_in
+
+
+def megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.3g} MB"
+
+
+def bare_page(console: Console, status: int, reason: str) -> HTMLResponse:
+    """The refusal page, for a request refused before any session was looked at."""
+    html = console.env.get_template("refused.html").render(
+        csrf="", staff=None, helpline=console.app.settings.helpline_name, roles=StaffRole,
+        reason=reason)
+    return HTMLResponse(html, status_code=status)
 
 
 def _answer(handler: Handler, console: Console, request: Request, form: FormData | None,

@@ -22,7 +22,7 @@ from mailroom.store.models import AttachmentRow
 from mailroom.web.server import ConsoleServer
 from tests.conftest import IN_CI
 from tests.factories import deliver, mail, tickets
-from tests.web.console import mail_to, sign_in_link, text_of
+from tests.web.console import mail_to, sent_mail, sign_in_link, text_of
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -107,6 +107,48 @@ def test_a_practitioner_finds_a_case_reads_it_and_replies(
     shoot(page, tmp_path, "console-case")
     relays = [m for m in mail_to(app, TEACHER) if "reported the account to TikTok" in text_of(m)]
     assert len(relays) == 1 and relays[0]["In-Reply-To"] == "<first@school.example>"
+    context.close()
+
+
+def attached(message: Any) -> dict[str, bytes]:
+    return {str(part.get_filename()): part.get_payload(decode=True)
+            for part in message.iter_attachments()}
+
+
+def test_a_practitioner_attaches_files_to_a_reply_and_to_a_note(
+        app: App, console: str, chromium: Any, tmp_path: Path) -> None:
+    deliver(app, mail(cc=["nosy@school.example"], message_id="first@school.example"))
+    reference = tickets(app)[0].reference
+    advice = b"%PDF-1.4 what the school can do next\n" + bytes(range(256)) * 40
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    sign_in(app, page, console)
+    page.goto(f"{console}/cases/{reference}")
+    page.fill("textarea[name=text]", "Here is our advice, as a letter you can keep.")
+    page.set_input_files("input[name=files]", files=[
+        {"name": "advice.pdf", "mimeType": "application/pdf", "buffer": advice}])
+    page.click("text=Send to requester")
+    page.wait_for_selector("p.done")
+    [relay] = [m for m in mail_to(app, TEACHER) if "Here is our advice" in text_of(m)]
+    assert attached(relay) == {"advice.pdf": advice}
+    assert relay["In-Reply-To"] == "<first@school.example>" and relay["Cc"] is None
+    carrying = [m["Message-ID"] for m in sent_mail(app) if advice in attached(m).values()]
+    assert carrying == [relay["Message-ID"]]  # not the pending Cc, not the practitioners
+
+    internal = b"%PDF-1.4 the school's own report, for the helpline only"
+    page.fill("textarea[name=text]", "The school's report, for us.")
+    page.set_input_files("input[name=files]", files=[
+        {"name": "school report.pdf", "mimeType": "application/pdf", "buffer": internal}])
+    page.click("text=Add internal note")
+    page.wait_for_selector("p.done")
+    assert not [m for m in sent_mail(app) if internal in attached(m).values()]
+    assert not [m for m in sent_mail(app) if "school's report, for us" in text_of(m)]
+    timeline = page.inner_text("section.timeline")
+    assert "advice.pdf" in timeline and "school report.pdf" in timeline
+    shoot(page, tmp_path, "console-reply-files")
+    with page.expect_download() as download:
+        page.click("a:has-text('advice.pdf')")
+    assert Path(download.value.path()).read_bytes() == advice
     context.close()
 
 
