@@ -90,7 +90,7 @@ from mailroom.cases.tickets import record_event, set_status
 from mailroom.mailtypes import Address, Attachment, StoredFile
 from mailroom.outbox.compose import is_writable_address
 from mailroom.outbox.queue import Draft, queue_mail
-from mailroom.store.models import Message, Ticket
+from mailroom.store.models import Event, Message, Ticket
 from mailroom.vocabulary import Direction, OutboxKind, Speaker, TicketStatus
 
 __all__ = [
@@ -487,4 +487,14 @@ def act_from_console(app: App, session: Session, ticket: Ticket, *, actor: str,
     if reply.help:
         send_help(reply, known)
     notices = [*reply.notices, *([f"your answer was not sent: {held.reason}"] if held else [])]
+    if files and not reply.internal and held is None and not files_relayed(session, message):
+        notices.append("your files stay on the case: no answer went out to carry them")
     return ConsoleOutcome(tuple(reply.done), tuple(notices), tuple(refused))
+
+
+def files_relayed(session: Session, message: Message) -> bool:
+    """Whether a relay carried the files of ``message`` (not those of a held answer that
+    its ``#send`` sent)."""
+    details = session.execute(select(Event.detail).where(
+        Event.message_pk == message.id, Event.action == "message.relayed")).scalars()
+    return any("held_message" not in (detail or {}) for detail in details)

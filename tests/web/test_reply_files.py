@@ -153,6 +153,18 @@ def test_in_an_illegal_case_no_file_leaves_and_its_bytes_are_not_kept(
     assert not app.blobs.exists(row.sha256)
 
 
+def test_files_with_commands_only_stay_on_the_case_and_the_page_says_so(
+        app: App, client: TestClient) -> None:
+    deliver(app, mail())
+    reference = tickets(app)[0].reference
+    status, page = send_reply(client, reference, "#priority high", [LETTER])
+    assert status == 200
+    assert "your files stay on the case: no answer went out to carry them" in page
+    send_due(app)
+    assert who_received(app, LETTER[1]) == []
+    assert LETTER[0] in client.get(f"/cases/{reference}").text
+
+
 # --- limits and refusals ----------------------------------------------------------------------
 
 
