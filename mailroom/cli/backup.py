@@ -18,7 +18,7 @@ from mailroom.runtime.backup import BackupResult, RestoreResult, backup, restore
 
 
 def register(sub: Any) -> None:
-    make = sub.add_parser("backup", help="copy the database, attachments and secret to a folder")
+    make = sub.add_parser("backup", help="copy the database, attachments and keys to a folder")
     make.add_argument("--out", required=True, type=Path, metavar="DIR",
                       help="a new (or empty) folder; it is made owner-only (0700)")
     make.add_argument("--json", action="store_true")

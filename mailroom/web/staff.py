@@ -22,7 +22,7 @@ from mailroom.errors import MailroomError
 from mailroom.settings import ADDRESS_RE
 from mailroom.store.models import StaffUser
 from mailroom.vocabulary import StaffRole
-from mailroom.web.totp import is_clear, seal, unseal
+from mailroom.web.totp import is_clear, seal, seal_in_place, unseal
 
 ROLE_ORDER = tuple(StaffRole)
 
@@ -108,7 +108,7 @@ def set_second_factor(app: App, session: Session, address: str, secret: str, *,
         row = StaffUser(address=staff.address, role=staff.role, added_at=at,
                         added_by=staff.address)
         session.add(row)
-    row.totp_secret = seal(app, secret)
+    row.totp_secret = seal(app, session, secret)
     row.totp_last_step = step
     session.flush()
     record_event(session, action="console.second_factor", actor=staff.address, at=at)
@@ -129,5 +129,5 @@ def second_factor_secret(app: App, session: Session, address: str) -> str | None
         return None
     secret = unseal(app, row.totp_secret)
     if is_clear(row.totp_secret):
-        row.totp_secret = seal(app, secret)
+        seal_in_place(app, session, row.id, secret)
     return secret

@@ -10,7 +10,8 @@
 - **Encrypted.** A secret is kept in ``staff_users.totp_secret`` as a Fernet token
   (AES-128-CBC with HMAC-SHA256, from ``cryptography``) under a key that is not
   in the database: the file ``security.totp_key_file`` (``totp.key`` in the data
-  directory), made 0600 the first time a secret is kept. Someone who reads the
+  directory), made 0600 the first time a secret is kept (never while secrets
+  encrypted with another key are in the database). Someone who reads the
   database alone (a dump, a replica, a copy of the database file) cannot make codes.
 - **Secrets kept in the clear** by earlier releases are encrypted when the console
   starts (:func:`seal_clear_secrets`, from :class:`mailroom.web.server.ConsoleServer`)
@@ -143,9 +144,18 @@ def is_clear(stored: str) -> bool:
     return _CLEAR.fullmatch(stored) is not None
 
 
-def seal(app: App, secret: str) -> str:
-    """``secret`` as it is kept in the database: encrypted with the key file's key."""
-    key = load_key(app.settings.totp_key_path, create=True)
+def seal(app: App, session: Session, secret: str) -> str:
+    """``secret`` as it is kept in the database: encrypted with the key file's key. The
+    key is made when there is none, unless the database holds secrets encrypted
+    already (with a key this process does not have: another one must not join them)."""
+    path = app.settings.totp_key_path
+    key = load_key(path, create=False)
+    if key is None:
+        stored = session.execute(select(StaffUser.totp_secret).where(
+            StaffUser.totp_secret.is_not(None))).scalars().all()
+        if any(value is not None and not is_clear(value) for value in stored):
+            raise _missing_key(path)
+        key = load_key(path, create=True)
     assert key is not None
     return key.encrypt(secret.encode()).decode()
 
@@ -164,6 +174,14 @@ def unseal(app: App, stored: str) -> str:
         raise _wrong_key(path) from None
 
 
+def seal_in_place(app: App, session: Session, row_id: int, clear: str) -> None:
+    """Encrypt the clear secret of a ``staff_users`` row, unless another process did
+    meanwhile (then its token stays: two keys must not share the column)."""
+    session.execute(update(StaffUser)
+                    .where(StaffUser.id == row_id, StaffUser.totp_secret == clear)
+                    .values(totp_secret=seal(app, session, clear)))
+
+
 def seal_clear_secrets(app: App) -> int:
     """At the console's start: check that the key opens every secret kept, and encrypt
     those kept in the clear. Returns how many were encrypted. A wrong key file is a
@@ -179,8 +197,7 @@ def seal_clear_secrets(app: App) -> int:
             clear = [(row_id, stored) for row_id, stored in kept
                      if stored is not None and is_clear(stored)]
             for row_id, stored in clear:
-                session.execute(update(StaffUser).where(StaffUser.id == row_id)
-                                .values(totp_secret=seal(app, stored)))
+                seal_in_place(app, session, row_id, stored)
     except TotpKeyError as exc:
         raise ConfigError([str(exc)]) from None
     except (MailroomError, SQLAlchemyError) as exc:  # StoreUnavailable, a missing table

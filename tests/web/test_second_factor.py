@@ -233,3 +233,28 @@ def test_a_key_file_changed_under_a_running_console_refuses_the_code_in_one_log_
     assert "is not the key the second-factor secrets" in errors[0].getMessage()
     assert "\n" not in errors[0].getMessage() and str(app.settings.var_dir) in \
         errors[0].getMessage()
+
+
+def test_no_second_key_is_made_while_secrets_encrypted_with_a_lost_one_exist(
+        app: App, client: TestClient, clock: FixedClock) -> None:
+    enrolled_admin(app, client)
+    key_file = app.settings.var_dir / "totp.key"
+    key_file.unlink()  # e.g. a second machine serving the console, without the key
+    with browser(app) as anna:
+        form = anna.get("/signin")
+        anna.post("/signin", data={"address": "anna@helpline.example",
+                                   "csrf": csrf_of(form.text)})
+        link = sign_in_link(app, "anna@helpline.example")
+        landing = anna.get(link.removeprefix(BASE))
+        anna.post("/signin/link", data={"token": link.rsplit("/", 1)[1],
+                                        "csrf": csrf_of(landing.text)})
+        account = anna.get("/account").text
+        secret = account.split('class="secret">')[1].split("<")[0]
+        answer = anna.post("/account/code", data={"code": pyotp.TOTP(secret).at(app.now()),
+                                                  "csrf": csrf_of(account)})
+        assert answer.status_code == 503 and "cannot be checked" in answer.text
+    assert not key_file.exists()
+    with app.sessions() as session:
+        kept = session.execute(select(StaffUser.address).where(
+            StaffUser.totp_secret.is_not(None))).scalars().all()
+    assert kept == [ADA]
