@@ -426,9 +426,12 @@ def notify_practitioners(
 def audience_context(ticket: Ticket, audience: Audience) -> dict[str, Any]:
     """Who receives answers on the case, who does not, and why practitioners should look."""
     requester = (ticket.requester or "").lower()
+    failing = {p.address for p in ticket.participants if p.failing_since is not None}
     return {
         "new_sender": audience.new_sender, "unverified": audience.unverified,
-        "receiving": sorted(participants.audience(ticket), key=lambda a: a != requester),
+        "receiving": sorted(participants.audience(ticket) - failing,
+                            key=lambda a: (a != requester, a)),
+        "failing": sorted(failing & participants.audience(ticket)),
         "pending": sorted(p.address for p in ticket.participants
                           if p.state == ParticipantState.PENDING),
         "related": [{"reference": t.reference} for t in audience.related],

@@ -31,7 +31,7 @@ from mailroom.app import App
 from mailroom.outbox.queue import Draft, practitioner_recipients, queue_mail
 from mailroom.store.db import unavailable_as_store_error
 from mailroom.store.models import Escalation, InboxItem, OutboxItem, Participant, Ticket
-from mailroom.vocabulary import EscalationStatus, InboxStatus, OutboxKind, TicketStatus
+from mailroom.vocabulary import SET_ASIDE, EscalationStatus, InboxStatus, OutboxKind, TicketStatus
 
 __all__ = ["Digest", "build_digest", "digest_context", "queue_digest", "send_daily_digest"]
 
@@ -54,6 +54,7 @@ class ChaseLine:
     opened_at: datetime
     follow_ups: int
     next_chase: datetime | None
+    case_closed: bool = False  # its case is closed or set aside: not chased any more
 
 
 @dataclass(frozen=True)
@@ -125,14 +126,23 @@ def _case_line(ticket: Ticket) -> CaseLine:
 
 
 def _chases(app: App, session: Session) -> list[ChaseLine]:
+    """Escalations still waiting for their platform. One whose case was closed or set aside
+    is not chased any more (unless ``sla.chase_closed_cases``): it shows no next chase,
+    although its ``next_follow_up_at`` is only cleared when that time comes."""
     rows = session.execute(
-        select(Escalation, Ticket.reference).join(Ticket, Escalation.ticket_id == Ticket.id)
+        select(Escalation, Ticket.reference, Ticket.status)
+        .join(Ticket, Escalation.ticket_id == Ticket.id)
         .where(Escalation.status == EscalationStatus.SENT)
         .order_by(Escalation.next_follow_up_at)).all()
     names = {key: p.name for key, p in app.platforms.items()}
-    return [ChaseLine(ref or "?", names.get(e.platform, e.platform), e.opened_at,
-                      e.follow_ups, e.next_follow_up_at)
-            for e, ref in rows]
+    lines = []
+    for e, ref, status in rows:
+        stopped = status in (TicketStatus.CLOSED, *SET_ASIDE) \
+            and not app.settings.sla_chase_closed_cases
+        lines.append(ChaseLine(ref or "?", names.get(e.platform, e.platform), e.opened_at,
+                               e.follow_ups, None if stopped else e.next_follow_up_at,
+                               case_closed=stopped))
+    return lines
 
 
 def _failing(session: Session) -> list[FailingLine]:
@@ -167,7 +177,8 @@ def digest_context(app: App, digest: Digest) -> dict[str, Any]:
         "breached": cases(digest.breached), "due_today": cases(digest.due_today),
         "waiting": cases(digest.waiting),
         "chases": [{"reference": c.reference, "platform": c.platform, "opened_at": c.opened_at,
-                    "follow_ups": c.follow_ups, "next_chase": c.next_chase}
+                    "follow_ups": c.follow_ups, "next_chase": c.next_chase,
+                    "case_closed": c.case_closed}
                    for c in digest.chases],
         "failing": [{"reference": f.reference, "address": f.address, "since": f.since}
                     for f in digest.failing],

@@ -123,3 +123,17 @@ def test_the_command_prints_it_or_sends_it_now(make_app, capsys) -> None:  # typ
     assert [c["reference"] for c in data["waiting"]] == ["HL-000003"] and data["bad"] == 1
     assert cli(app, "digest", "--now") == 0
     assert len(digests(app)) == 1
+
+
+def test_an_escalation_of_a_closed_case_shows_no_next_chase(make_app) -> None:  # type: ignore[no-untyped-def]
+    app, clock = week(make_app)
+    with app.sessions.begin() as session:
+        ticket = session.execute(select(Ticket).where(Ticket.reference == "HL-000002")).scalar_one()
+        ticket.status = "closed"
+    clock.now = TUESDAY_OPEN
+    assert send_daily_digest(app) == {"digest": 1}
+    [item] = digests(app)
+    text = str(as_sent(app, item).get_body(("plain",)).get_content()).replace("\r\n", "\n")
+    assert ("- HL-000002  TikTok, sent Monday 2 March 2026, 0 follow-ups; the case is closed: "
+            "not chased\n") in text
+    assert "next chase" not in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -90,3 +91,10 @@ def test_the_help_lists_every_command_with_its_syntax_and_description() -> None:
         assert (syntax, description) == (unit.syntax, unit.description)
     assert [entry.syntax for entry in command_help()] == [unit.syntax for unit in UNITS]
 
+
+
+def test_the_readme_documents_every_command_in_a_practitioners_day() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    day = readme.split("## A practitioner's day", 1)[1].split("\n## ", 1)[0]
+    documented = re.findall(r"^\| `#([a-z-]+)", day, re.MULTILINE)
+    assert documented == IDS  # every command, in the order of the help
