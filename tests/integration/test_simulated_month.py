@@ -140,14 +140,6 @@ def bounce(original: EmailMessage, failed: str) -> bytes:
         "--B--\r\n").encode()
 
 
-def show(received: dict[str, list[EmailMessage]]) -> None:
-    for who, msgs in received.items():
-        for m in msgs:
-            with open("/tmp/month.log", "a") as log:
-                print("-----", who, m["Subject"], file=log)
-                print(text(m), file=log)
-
-
 def only(received: dict[str, list[EmailMessage]], address: str) -> EmailMessage:
     [msg] = received[address]
     return msg
@@ -222,7 +214,11 @@ def test_a_month_of_helpline_work(month: Month) -> None:
                       "to Instagram as a priority and asked them to preserve its data.\n\nBen\n",
                       sender=BEN, name="Ben Okafor", when=at(3, 10, 30)), mail_from=BEN)
     got = month.tick(at(3, 10, 35))
-    show(got)
+    instagram = only(got, INSTAGRAM)
+    assert BLACKMAILER in text(instagram) and "preserve the account's data" in text(instagram)
+    assert "Category: sextortion" in text(instagram)
+    [relay] = [m for m in got[OFFICER] if "escalated the account" in text(m)]
+    assert "#" not in text(relay) and "the pupil is 14" not in text(relay)
 
     # --- Wednesday 4 March, evening: a foster carer writes from her phone -----------------
     month.send(mail(sender=CARER, name="Mel Foster", cc=[SOCIAL_WORKER],
@@ -330,7 +326,8 @@ def test_a_month_of_helpline_work(month: Month) -> None:
     month.send(answer(report, "#send\n", sender=BEN, name="Ben Okafor", when=at(9, 11, 10)),
                mail_from=BEN)
     got = month.tick(at(9, 11, 15))
-    show(got)
+    relay = only(got, OFFICER)  # the answer held back, sent as it was
+    assert text(relay).startswith("Dear PC Khan,\n\nInstagram has not answered yet")
 
     # --- Tuesday 10 March: Instagram is chased; the carer's answer is late -------------------
     got = month.tick(at(10, 10, 40))
