@@ -4,9 +4,10 @@ It is the email-first dashboard. Once a business day, when the helpline first
 opens (:data:`DIGEST` in :mod:`mailroom.runtime.jobs` looks every few
 minutes), the team gets one mail listing:
 
-- open cases by SLA state: **breached** (the first answer is overdue), **due
-  today** (before the end of today's opening hours), and cases **waiting on
-  the professional**;
+- open cases by SLA state: **overdue** (the first answer, or the next one after
+  the professional wrote again, is late), **due today** (before the end of
+  today's opening hours), **due later**, and cases **waiting on the
+  professional**;
 - escalations **awaiting platforms**, with their next chase;
 - **failing addresses** (mail of a case bounced, :mod:`mailroom.cases.deliveries`);
 - inbox rows left **bad** or **shunt**, to retry or look at.
@@ -45,6 +46,7 @@ class CaseLine:
     assignee: str | None
     due: datetime | None
     since: datetime  # last activity
+    first: bool = True  # the first answer is due (else the next one, after the professional wrote)
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ class Digest:
     at: datetime
     breached: list[CaseLine] = field(default_factory=list)
     due_today: list[CaseLine] = field(default_factory=list)
+    due_later: list[CaseLine] = field(default_factory=list)
     waiting: list[CaseLine] = field(default_factory=list)
     chases: list[ChaseLine] = field(default_factory=list)
     failing: list[FailingLine] = field(default_factory=list)
@@ -79,7 +82,8 @@ class Digest:
 
     @property
     def empty(self) -> bool:
-        return not (self.breached or self.due_today or self.waiting or self.chases
+        return not (self.breached or self.due_today or self.due_later or self.waiting
+                    or self.chases
                     or self.failing or self.bad or self.shunt)
 
 
@@ -93,11 +97,13 @@ def build_digest(app: App) -> Digest:
             line = _case_line(ticket)
             if ticket.status == TicketStatus.WAITING:
                 digest.waiting.append(line)
-            elif ticket.first_response_at is None and ticket.sla_due_at is not None:
-                if ticket.sla_due_at <= now:
-                    digest.breached.append(line)
-                elif end_of_day is not None and ticket.sla_due_at <= end_of_day:
-                    digest.due_today.append(line)
+            elif ticket.sla_due_at is not None and ticket.sla_due_at <= now:
+                digest.breached.append(line)
+            elif ticket.sla_due_at is not None and end_of_day is not None \
+                    and ticket.sla_due_at <= end_of_day:
+                digest.due_today.append(line)
+            else:
+                digest.due_later.append(line)
         digest.chases = _chases(app, session)
         digest.failing = _failing(session)
         counts = dict(session.execute(
@@ -107,6 +113,7 @@ def build_digest(app: App) -> Digest:
         digest.bad, digest.shunt = counts.get(InboxStatus.BAD, 0), counts.get(InboxStatus.SHUNT, 0)
     digest.breached.sort(key=lambda c: c.due or now)
     digest.due_today.sort(key=lambda c: c.due or now)
+    digest.due_later.sort(key=lambda c: (c.due is None, c.due or now, c.reference))
     digest.waiting.sort(key=lambda c: c.since)
     return digest
 
@@ -122,7 +129,8 @@ def _case_line(ticket: Ticket) -> CaseLine:
     if len(subject) > SUBJECT_WIDTH:
         subject = subject[:SUBJECT_WIDTH - 1] + "…"
     return CaseLine(ticket.reference or "?", subject, ticket.assignee,
-                    ticket.sla_due_at, ticket.updated_at)
+                    ticket.sla_due_at, ticket.updated_at,
+                    first=ticket.first_response_at is None)
 
 
 def _chases(app: App, session: Session) -> list[ChaseLine]:
@@ -170,11 +178,12 @@ def digest_context(app: App, digest: Digest) -> dict[str, Any]:
     """The template's context: plain values only."""
     def cases(lines: list[CaseLine]) -> list[dict[str, Any]]:
         return [{"reference": c.reference, "subject": c.subject, "assignee": c.assignee,
-                 "due": c.due, "since": c.since} for c in lines]
+                 "due": c.due, "since": c.since, "first": c.first} for c in lines]
 
     return {
         "helpline_name": app.settings.helpline_name, "at": digest.at,
         "breached": cases(digest.breached), "due_today": cases(digest.due_today),
+        "due_later": cases(digest.due_later),
         "waiting": cases(digest.waiting),
         "chases": [{"reference": c.reference, "platform": c.platform, "opened_at": c.opened_at,
                     "follow_ups": c.follow_ups, "next_chase": c.next_chase,

@@ -237,7 +237,12 @@ def test_a_month_of_helpline_work(month: Month) -> None:
     # --- Thursday 5 March: the digest at opening time; TikTok answers -----------------------
     got = month.tick(at(5, 10, 0))
     assert set(got) == {ANNA, BEN}
-    assert "day's work, Thursday 5 March" in str(only(got, ANNA)["Subject"])
+    digest_thursday = only(got, ANNA)
+    assert "day's work, Thursday 5 March" in str(digest_thursday["Subject"])
+    assert ("OPEN, DUE LATER (1)\n- HL-000003  My foster daughter is being bullied  | "
+            "unassigned | first answer due Friday 6 March 2026 at 12:00 GMT"
+            ) in text(digest_thursday)
+    assert CARER not in text(digest_thursday)  # references, subjects and assignees only
     [escalation] = month.mailbox[TIKTOK]
     month.send(answer(escalation, "Hello,\n\nThank you for your report. Your case number is "
                       "7788123456.\n\nWe have reviewed the account and removed it for "
@@ -331,6 +336,9 @@ def test_a_month_of_helpline_work(month: Month) -> None:
 
     # --- Tuesday 10 March: Instagram is chased; the carer's answer is late -------------------
     got = month.tick(at(10, 10, 40))
+    digest_tuesday = [m for m in got[ANNA] if "day's work" in str(m["Subject"])][0]
+    assert ("ANSWER DUE TODAY (1)\n- HL-000003  My foster daughter is being bullied  | "
+            "unassigned | next answer due 14:00") in text(digest_tuesday)
     chase = only(got, INSTAGRAM)
     assert "We are following up on the content" in text(chase) and BLACKMAILER in text(chase)
     [carer_follow_up] = [m for m in month.mailbox[ANNA] if "Follow-up on HL-000003" in text(m)]
