@@ -419,3 +419,9 @@ def test_a_month_of_helpline_work(month: Month) -> None:
     assert platforms["tiktok"]["outcomes"]["removed"] == 1
     assert platforms["instagram"]["opened"] == 1 and platforms["instagram"]["answered"] == 0
     assert platforms["instagram"]["removal_rate"] is None  # never answered: no rate
+    status, out, err = month.cli("escalations", "list", "--json")
+    assert status == 0, err
+    tiktok_row, instagram_row = json.loads(out)
+    assert (tiktok_row["platform"], tiktok_row["outcome"]) == ("tiktok", "removed")
+    assert tiktok_row["platform_ref"] == "7788123456"  # "Your case number is 7788123456."
+    assert (instagram_row["status"], instagram_row["follow_ups"]) == ("sent", 1)
