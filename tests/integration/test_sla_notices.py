@@ -271,8 +271,37 @@ def test_a_reply_to_the_supervisors_copy_reaches_nobody_outside_the_team(make_ap
                       subject=f"Re: {copy['Subject']}", in_reply_to=copy["Message-ID"].strip("<>"),
                       body="Anna, please look at this today.\n"))
     after = [r for r in _all_rows(app) if r.id not in before]
-    assert after and all(set(r.rcpt_to) <= {ANNA} for r in after), [
-        (r.kind, r.rcpt_to) for r in after]
+    assert [(r.kind, r.rcpt_to) for r in after] == [("notification", [ANNA])]  # kept, told
+
+
+def test_a_practitioner_who_is_the_supervisor_runs_nothing_by_replying_to_the_copy(  # type: ignore[no-untyped-def]
+    make_app,
+) -> None:
+    clock = FixedClock(OPENED)
+    app = make_app(clock=clock, sla={"supervisor": BEN})
+    assigned_case(app)
+    at(clock, DUE, app)
+    [copy] = mails_to(app, BEN)
+    before = {r.id for r in _all_rows(app)}
+    deliver(app, mail(sender=BEN, name="Ben", to=str(copy["From"].addresses[0].addr_spec),
+                      subject=f"Re: {copy['Subject']}", in_reply_to=copy["Message-ID"].strip("<>"),
+                      body="#close\nWe cannot help with this one.\n"))
+    after = [r for r in _all_rows(app) if r.id not in before]
+    assert [(r.kind, r.rcpt_to) for r in after] == [("notification", [ANNA])]  # kept, told
+    assert the_ticket(app).status == "open"
+
+
+def test_a_reply_to_the_warning_answers_the_professional_and_stops_the_clock(make_app) -> None:  # type: ignore[no-untyped-def]
+    clock = FixedClock(OPENED)
+    app = make_app(clock=clock)
+    assigned_case(app)
+    at(clock, WARN, app)
+    [warning] = mails_to(app, ANNA)
+    deliver(app, practitioner_reply(warning, "We have reported the account for you."))
+    relays = [r for r in _all_rows(app) if r.kind == "relay"]
+    assert [r.rcpt_to for r in relays] == [[TEACHER]]
+    assert the_ticket(app).sla_due_at is None
+    assert at(clock, DUE, app) == {}
 
 
 def test_the_job_is_scheduled_and_ticked() -> None:
@@ -332,3 +361,7 @@ def test_tick_warns_and_notifies(app: App, cli: Any) -> None:
     assert {who for who, subjects in new.items() if subjects} == {ANNA, SUPERVISOR}  # not Ben
     assert TEACHER in new and BEN in new  # both received mail before: none of this
     assert before.get(SUPERVISOR) is None and TEACHER in before  # (acknowledged earlier)
+    [copy] = [path.read_bytes() for path in app.settings.sent_dir.glob("*.eml")
+              if f"X-Mailroom-Rcpt-To: {SUPERVISOR}\n".encode() in path.read_bytes()]
+    assert b"SLA supervisor" in copy and TEACHER.encode() not in copy  # the body, plain
+    assert b"Parents are posting" not in copy and b"Jo Teacher" not in copy
