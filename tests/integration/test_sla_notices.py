@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from mailroom.app import App
 from mailroom.cases.sla_notices import link_free, send_sla_notices
+from mailroom.runtime.describe import describe_settings
 from mailroom.runtime.jobs import EVERY_JOB, SCHEDULED
 from mailroom.store.models import Event, OutboxItem, Ticket
 from tests.factories import PRACTITIONERS, FixedClock, as_sent, deliver, mail
@@ -308,6 +309,16 @@ def test_the_job_is_scheduled_and_ticked() -> None:
     assert any(job.run is send_sla_notices and not job.gated for job in SCHEDULED)
     names = [job.name for job in EVERY_JOB]
     assert names.index("sla_notices") < names.index("send_outbox")  # sent in the same tick
+
+
+def test_check_config_says_when_warnings_go_and_who_gets_the_copy(make_app) -> None:  # type: ignore[no-untyped-def]
+    configured = make_app(sla={"warn_before_hours": 2, "supervisor": SUPERVISOR})
+    assert describe_settings(configured.settings, {})["sla notices"] == (
+        "warning 2 business hours before an answer is due; breach notices copied to "
+        "lead@helpline.example")
+    off = make_app(sla={"warn_before_hours": 0})
+    assert describe_settings(off.settings, {})["sla notices"] == (
+        "no warnings; breach notices to the case's practitioners only (no sla.supervisor)")
 
 
 def test_links_are_taken_out_of_a_subject() -> None:
