@@ -125,6 +125,15 @@ def test_warnings_turned_off(make_app) -> None:  # type: ignore[no-untyped-def]
     assert at(clock, DUE, app) == {"breached": 1}  # the breach is notified all the same
 
 
+def test_an_urgent_case_is_warned_of_as_soon_as_its_clock_starts(make_app) -> None:  # type: ignore[no-untyped-def]
+    clock = FixedClock(OPENED)
+    app = make_app(clock=clock)
+    deliver(app, mail(body="A pupil is a victim of sextortion: webcam blackmail.\n"))
+    assert the_ticket(app).sla_due_at == datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    assert send_sla_notices(app) == {"warned": 1}
+    assert "Priority: urgent | category: sextortion" in plain_body(mails_to(app, ANNA)[0])
+
+
 def test_a_clock_already_past_due_gets_the_breach_notice_alone(make_app) -> None:  # type: ignore[no-untyped-def]
     clock = FixedClock(OPENED)
     app = make_app(clock=clock)
