@@ -58,7 +58,9 @@ log = logging.getLogger("mailroom.cases.sla_notices")
 # cases are not, whatever their sla_due_at says).
 LIVE = (TicketStatus.OPEN, TicketStatus.WAITING)
 
-_LINK = re.compile(r"(?:\bhttps?://|(?<![\w@.])www\.|\b[\w-]+(?:\.[\w-]+)+/)\S*", re.IGNORECASE)
+# A link with a scheme, a www. one, or a bare host name with a path (tiktok.com/@name).
+_LINK = re.compile(r"(?:\bhttps?://|(?<![\w@.])www\.|(?<![\w@.])[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}/)"
+                   r"\S*", re.IGNORECASE)
 
 
 def link_free(text: str) -> str:

@@ -332,8 +332,8 @@ def test_check_config_says_when_warnings_go_and_who_gets_the_copy(make_app) -> N
 
 def test_links_are_taken_out_of_a_subject() -> None:
     assert link_free("See https://x.example/a?b and www.tiktok.com/@u or tiktok.com/@v, "
-                     "mail jo@school.example") == (
-        "See [link] and [link] or [link] mail jo@school.example")
+                     "mail jo@school.example, rated 3.5/10") == (
+        "See [link] and [link] or [link] mail jo@school.example, rated 3.5/10")
 
 
 def _all_rows(app: App) -> list[OutboxItem]:
