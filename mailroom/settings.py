@@ -10,6 +10,7 @@ file in one go. Nothing here reads the database or opens a socket.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 import secrets
@@ -163,6 +164,8 @@ class Settings:
     sla_priority_hours: dict[str, float] = field(default_factory=dict)  # other than normal
     sla_category_priorities: dict[str, str] = field(default_factory=dict)
     sla_chase_closed_cases: bool = False
+    sla_warn_before_hours: float = 1.0  # 0: no warnings before a breach
+    sla_supervisor: str | None = None  # copied on every breach notice
     max_attachments: int = 100
     max_mime_parts: int = 1000
     max_header_bytes: int = 256 * 1024
@@ -249,6 +252,21 @@ def _number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise Invalid(f"expected a positive number, got {_show(value)}")
     return float(value)
+
+
+def _hours_or_zero(value: Any) -> float:
+    """A number of hours that may be 0 (which turns the thing off)."""
+    if isinstance(value, str) and re.fullmatch(r"\s*\d+(\.\d*)?\s*", value):
+        value = float(value)
+    if (isinstance(value, bool) or not isinstance(value, int | float) or value < 0
+            or not math.isfinite(value)):
+        raise Invalid(f"expected a number of hours, 0 or more, got {_show(value)}")
+    return float(value)
+
+
+def _address_or_none(value: Any) -> str | None:
+    """An address, or the empty string for none."""
+    return None if isinstance(value, str) and not value.strip() else _address(value)
 
 
 def _address(value: Any) -> str:
@@ -566,6 +584,8 @@ SCHEMA: dict[str, dict[str, tuple[Parser, Any]]] = {
         "urgent_categories": (_strings, ["sextortion", "threats", "illegal_images"]),
         "high_categories": (_strings, ["grooming"]),
         "chase_closed_cases": (_bool, False),
+        "warn_before_hours": (_hours_or_zero, 1.0),
+        "supervisor": (_address_or_none, ""),
     },
     "digest": {"enabled": (_bool, True)},
     "retention": {"closed_ticket_months": (_int(1), 12)},
@@ -905,6 +925,8 @@ def _build(
         sla_category_priorities={**{c: "high" for c in v["sla"]["high_categories"]},
                                  **{c: "urgent" for c in v["sla"]["urgent_categories"]}},
         sla_chase_closed_cases=v["sla"]["chase_closed_cases"],
+        sla_warn_before_hours=v["sla"]["warn_before_hours"],
+        sla_supervisor=v["sla"]["supervisor"],
         max_attachments=v["limits"]["max_attachments"],
         max_mime_parts=v["limits"]["max_mime_parts"],
         max_header_bytes=v["limits"]["max_header_bytes"],

@@ -58,6 +58,7 @@ def describe_settings(settings: Settings, platforms: dict[str, Platform]) -> dic
         "practitioners": ", ".join(settings.practitioners) or "none",
         "team address": settings.team_address or "none",
         "opening hours": _hours(settings),
+        "sla notices": _sla_notices(settings),
         "platforms": ", ".join(sorted(platforms)),
         "logs": (f"{settings.log_format} lines to "
                  f"{settings.log_file or 'stderr'}, redacted"),
@@ -94,6 +95,15 @@ def _permissions(settings: Settings) -> str:
         return f"{what}: owner only (folders 0700, files 0600)"
     return (f"tightened to owner only: {', '.join(map(str, changed))} "
             "(other users could open them until now)")
+
+
+def _sla_notices(settings: Settings) -> str:
+    hours = settings.sla_warn_before_hours
+    warning = (f"warning {hours:g} business hour{'s' if hours != 1 else ''} before an answer "
+               "is due" if hours else "no warnings")
+    copy = (f"breach notices copied to {settings.sla_supervisor}" if settings.sla_supervisor
+            else "breach notices to the case's practitioners only (no sla.supervisor)")
+    return f"{warning}; {copy}"
 
 
 def _hours(settings: Settings) -> str:

@@ -154,6 +154,10 @@ class Ticket(Base):
     priority: Mapped[str] = mapped_column(String(8), default=TicketPriority.NORMAL,
                                           server_default=TicketPriority.NORMAL)
     escalation_context: Mapped[str | None] = mapped_column(Text)  # #context, for the next one
+    # The due time (sla_due_at) already warned about, and already notified as breached: each
+    # clock is warned of and notified once (cases.sla_notices).
+    sla_warned_for: Mapped[datetime | None]
+    sla_breach_notified_for: Mapped[datetime | None]
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="ticket", order_by="Message.id", foreign_keys="Message.ticket_id"

@@ -78,6 +78,10 @@ ESCALATION_NOTICE = {
     "urls": ["https://instagram.com/fake.school"],
 }
 
+SLA_NOTICE: dict[str, Any] = {
+    "reference": "HL-000123", "subject": "Fake account [link]", "answer": "first",
+    "due": datetime(2025, 3, 3, 13, 0, tzinfo=UTC), "priority": "high",
+    "category": "impersonation", "status": "open", "assignee": None}
 SAMPLES: dict[str, dict[str, Any]] = {
     "requester/acknowledgement": {
         **REQUESTER,
@@ -156,6 +160,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "priority": "high", "assignee": "anna@helpline.example",
         "set_at": datetime(2025, 3, 3, 11, 0, tzinfo=UTC),
         "last_at": datetime(2025, 3, 4, 9, 30, tzinfo=UTC)},
+    "practitioner/sla_warning": SLA_NOTICE,
+    "practitioner/sla_breach": {**SLA_NOTICE, "supervisor_copy": True},
     "answers/screenshots": CANNED,
     "answers/report_in_app": CANNED,
     "answers/out_of_remit": CANNED,
