@@ -46,6 +46,7 @@ CARER = "mel.foster@icloud.example"  # a foster carer, from her phone
 SOCIAL_WORKER = "sam.worker@council.example"  # in copy of the carer's mail; the address is dead
 COLLEAGUE = "it@helpline.example"  # a test mail
 PARENT = "worried.parent@home.example"
+SUPERVISOR = "head.of.service@helpline.example"  # gets a copy when an answer is late
 TIKTOK = "tiktok-escalations@example.org"
 INSTAGRAM = "instagram-escalations@example.org"
 TIKTOK_SAFETY = "safety@tiktok.example"  # where TikTok's answers come from
@@ -151,7 +152,7 @@ def subjects(received: dict[str, list[EmailMessage]]) -> dict[str, list[str]]:
 
 @pytest.fixture
 def month(make_app, tmp_path: Path, cli) -> Iterator[Month]:  # type: ignore[no-untyped-def]
-    app = make_app(digest={"enabled": True})
+    app = make_app(digest={"enabled": True}, sla={"supervisor": SUPERVISOR})
     # the cli fixture reads the config the app above wrote (the same file)
     door = start_door(app)
     try:
@@ -203,9 +204,13 @@ def test_a_month_of_helpline_work(month: Month) -> None:
     ack, signposting = got[OFFICER]
     assert "HL-000002" in text(ack) and "999" in text(ack)
     assert "Do not pay" in text(signposting) and "CEOP" in text(signposting)
-    notification = only(got, ANNA)
-    assert got[BEN] == [notification]
+    notification, warning = got[ANNA]
+    assert got[BEN] == [notification, warning]
     assert "category: sextortion" in text(notification) and "priority: URGENT" in text(notification)
+    # urgent: the answer is due an opening hour after opening, so the warning goes at once
+    assert "Due soon: first answer of HL-000002" in str(warning["Subject"])
+    assert "HL-000002: the first answer is due Tuesday 3 March 2026 at 11:00 GMT" in text(warning)
+    assert OFFICER not in text(warning) and "blackmailed with" not in text(warning)
 
     # --- 10:30: Ben takes it, escalates to Instagram with the local context -----------------
     month.send(answer(notification, "#assign me\n#escalate instagram\n#context A police "
@@ -341,6 +346,20 @@ def test_a_month_of_helpline_work(month: Month) -> None:
             "unassigned | next answer due 14:00") in text(digest_tuesday)
     chase = only(got, INSTAGRAM)
     assert "We are following up on the content" in text(chase) and BLACKMAILER in text(chase)
+    # an hour before the next answer is due, the team is warned (nobody is assigned) ...
+    got = month.tick(at(10, 13, 5))
+    assert set(got) == {ANNA, BEN}
+    warning = only(got, ANNA)
+    assert "Due soon: next answer of HL-000003" in str(warning["Subject"])
+    # ... and at the breach, told again, and the supervisor gets a copy
+    got = month.tick(at(10, 14, 5))
+    assert set(got) == {ANNA, BEN, SUPERVISOR}
+    breach = only(got, SUPERVISOR)
+    assert "Overdue: next answer of HL-000003" in str(breach["Subject"])
+    assert "Tuesday 10 March 2026 at 14:00 GMT" in text(breach)
+    for private in (CARER, SOCIAL_WORKER, "another one today", "facebook.com"):
+        assert private not in str(breach) + text(breach)
+    assert breach["Reply-To"] is None  # a reply is kept on the case, not relayed
     [carer_follow_up] = [m for m in month.mailbox[ANNA] if "Follow-up on HL-000003" in text(m)]
     month.send(answer(carer_follow_up, "#reply screenshots\n#remind 2026-03-16\n\nDear Mel,"
                       "\n\nSorry for the wait. We have reported both posts to Facebook.\n\nAnna\n",
@@ -384,6 +403,7 @@ def test_a_month_of_helpline_work(month: Month) -> None:
     assert len(month.mailbox[TARA]) == 5, kinds(TARA)  # ack, relay, signposting, relay, closure
     assert len(month.mailbox[OFFICER]) == 5, kinds(OFFICER)  # ack, signposting, 2 relays, closure
     assert len(month.mailbox[CARER]) == 3, kinds(CARER)  # ack, 2 relays
+    assert kinds(SUPERVISOR) == [str(breach["Subject"]).strip()]  # the one late answer
     # nobody outside the helpline sees another case, a practitioner's command or context
     cases = {TARA: "HL-000001", OFFICER: "HL-000002", CARER: "HL-000003",
              SOCIAL_WORKER: "HL-000003", COLLEAGUE: "HL-000004", PARENT: "HL-000005"}
@@ -400,7 +420,7 @@ def test_a_month_of_helpline_work(month: Month) -> None:
         for name in ("Tara", "Khan", "Mel Foster", "Hillside", "Eastbrook"):
             assert name not in everything
     practitioners_only = ("day's work", "Mail undeliverable", "Reminder:", "answered:",
-                          "Outcome removed recorded")
+                          "Outcome removed recorded", "Due soon", "Overdue")
     for person in (*cases, TIKTOK, INSTAGRAM):
         assert not any(k in s for s in kinds(person) for k in practitioners_only), person
 
