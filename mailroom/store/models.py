@@ -154,6 +154,8 @@ class Ticket(Base):
     priority: Mapped[str] = mapped_column(String(8), default=TicketPriority.NORMAL,
                                           server_default=TicketPriority.NORMAL)
     escalation_context: Mapped[str | None] = mapped_column(Text)  # #context, for the next one
+    # ISO 3166 alpha-2: whose numbers and services its requester mail gives ([signposting])
+    country: Mapped[str | None] = mapped_column(String(2))
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="ticket", order_by="Message.id", foreign_keys="Message.ticket_id"

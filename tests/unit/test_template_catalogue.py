@@ -67,3 +67,9 @@ def test_every_template_lists_its_variables_with_their_meaning() -> None:
         "reference", "category"]
     assert found["practitioner/_summary"].variables[0].meaning.startswith("the case reference")
 
+
+def test_the_signposting_variables_name_the_cases_country() -> None:
+    for info in template_catalogue([SHIPPED]):
+        for variable in info.variables:
+            if variable.name == "signposting":
+                assert "country" in variable.meaning, info.name
