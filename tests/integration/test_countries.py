@@ -132,3 +132,9 @@ def test_tickets_show_names_the_country(app: App, cli) -> None:  # type: ignore[
     assert status == 0 and "country: IE" in out
     status, out, _ = cli("tickets", "show", "HL-000001", "--json")
     assert status == 0 and json.loads(out)["country"] == "IE"
+
+
+def test_check_config_names_the_countries_and_the_domains(app: App, cli) -> None:  # type: ignore[no-untyped-def]
+    status, out, _ = cli("check-config")
+    assert status == 0
+    assert "signposting: GB (the default set), IE; domains: example-schools.org -> IE\n" in out
