@@ -359,6 +359,15 @@ def signposting_context(app: App, ticket: Ticket) -> dict[str, Any]:
     return app.settings.signposting.for_country(ticket.country).as_context()
 
 
+def shown_country(app: App, ticket: Ticket) -> str | None:
+    """The case's country for the practitioners' summary line, when the helpline has
+    numbers and services for more than one (a case without one has the default's)."""
+    signposting = app.settings.signposting
+    if len(signposting.known_countries) < 2:
+        return None
+    return ticket.country or signposting.default_country
+
+
 def queue_requester_mail(
     app: App, session: Session, ticket: Ticket, kind: OutboxKind, template: str,
     context: dict[str, Any], *, answering: Message | None, auto: bool = True,
@@ -410,7 +419,7 @@ def notify_practitioners(
     context = {**audience_context(ticket, audience),
         "reference": ticket.reference, "subject": message.subject,
         "sender": _display(message), "category": ticket.category, "role": ticket.role,
-        "priority": ticket.priority,
+        "priority": ticket.priority, "country": shown_country(app, ticket),
         "platforms": ticket_platform_names(app, ticket), "sla_due": ticket.sla_due_at,
         "repeats": [{"url": r.url, "account": r.is_account, "references": r.references}
                     for r in repeats_of(session, ticket.id)],

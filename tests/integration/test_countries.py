@@ -86,6 +86,8 @@ def test_each_requester_receives_the_numbers_and_services_of_their_country(app: 
     for practitioner in PRACTITIONERS:  # told of both cases; the signposting is not theirs
         notices = received_by(mails, practitioner)
         assert len(notices) == 2
+        summaries = {plain_body(n).splitlines()[0].rsplit(" | ", 1)[1] for n in notices}
+        assert summaries == {"country: IE", "country: GB"}  # the summary line ends with it
         assert "Hotline.ie" not in texts(notices) and "Report Remove" not in texts(notices)
     everyone = {a.strip() for m in mails for a in m["X-Mailroom-Rcpt-To"].split(",")}
     assert everyone == {IRISH_TEACHER, UK_TEACHER, *PRACTITIONERS}  # nobody else
