@@ -126,7 +126,7 @@ class SignpostingByCountry:
         """The country of a requester's address: its domain (or a parent domain) in
         ``domains``, else its country-code top-level domain when that country has a set
         (``.ie`` -> IE, ``.uk`` -> GB), else the default country."""
-        domain = (address or "").rsplit("@", 1)[-1].strip().rstrip(".").lower()
+        domain = ascii_domain((address or "").rsplit("@", 1)[-1])
         labels = domain.split(".") if "@" in (address or "") and domain else []
         for start in range(len(labels)):
             country = self.domains.get(".".join(labels[start:]))
@@ -138,6 +138,17 @@ class SignpostingByCountry:
             if country in self.known_countries:
                 return country
         return self.default.country
+
+
+def ascii_domain(domain: str) -> str:
+    """A domain as its ASCII form, lower case, without a final dot: ``Schüle.DE`` ->
+    ``xn--schle-kva.de``, so that both spellings of one domain match (as is, when it
+    has no ASCII form)."""
+    domain = domain.strip().rstrip(".").lower()
+    try:
+        return domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return domain
 
 
 @dataclass(frozen=True)
@@ -530,7 +541,7 @@ def _country_domains(value: Any) -> dict[str, str]:
     problems: list[tuple[str, str]] = []
     domains: dict[str, str] = {}
     for given, country in value.items():
-        domain = given.strip().lstrip("@").strip(".").lower()
+        domain = ascii_domain(given.strip().lstrip("@").lstrip("."))
         key = f'"{given}"'
         if isinstance(country, dict):  # example.ie = "IE", unquoted, is a table in a table
             dotted = given

@@ -19,6 +19,7 @@ UK_AND_IRELAND = '''
 "example-schools.org" = "ie"
 "north.example-schools.org" = "GB"
 "@schulen.example" = "DE"
+"grundschule-müller.example" = "DE"
 
 [signposting.countries.IE]
 emergency_number = "112 or 999"
@@ -79,6 +80,8 @@ def test_a_case_without_a_set_gets_the_default_one(sign: SignpostingByCountry) -
     ("jo@west.example-schools.org", "IE"),  # and its subdomains
     ("jo@north.example-schools.org", "GB"),  # the longest match wins
     ("jo@schulen.example", "DE"),
+    ("jo@Grundschule-Müller.example", "DE"),  # the same domain, either spelling
+    ("jo@xn--grundschule-mller-f3b.example", "DE"),
     ("jo@notexample-schools.org", "GB"),  # a suffix that is not a parent domain
     ("not an address", "GB"),
     ("", "GB"),
