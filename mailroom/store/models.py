@@ -158,6 +158,8 @@ class Ticket(Base):
     # clock is warned of and notified once (cases.sla_notices).
     sla_warned_for: Mapped[datetime | None]
     sla_breach_notified_for: Mapped[datetime | None]
+    # ISO 3166 alpha-2: whose numbers and services its requester mail gives ([signposting])
+    country: Mapped[str | None] = mapped_column(String(2))
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="ticket", order_by="Message.id", foreign_keys="Message.ticket_id"

@@ -137,6 +137,8 @@ def case_page(page: Page, outcome: Any = None, text: str = "", status: int = 200
     return page.render(
         "case.html", status, ticket=ticket, timeline=timeline, files=files,
         practitioners=page.app.settings.practitioners, statuses=tuple(TicketStatus),
+        countries=page.app.settings.signposting.known_countries,
+        default_country=page.app.settings.signposting.default_country,
         outcome=outcome, text=text, done=page.arg("done"))
 
 
@@ -181,6 +183,10 @@ def assign(page: Page) -> Response:
 
 def change_status(page: Page) -> Response:
     return act(page, f"#status {one_line(page.field('status'))}")
+
+
+def change_country(page: Page) -> Response:
+    return act(page, f"#country {one_line(page.field('country'))}")
 
 
 def download(page: Page) -> Response:

@@ -177,3 +177,41 @@ def test_cases_overdue_at_the_upgrade_count_as_notified(empty_url: str) -> None:
                  for t in session.execute(select(Ticket)).scalars()}
     assert marks == {"HL-1": (late, late), "HL-2": (None, None), "HL-3": (None, None)}
     eng.dispose()
+
+
+def test_the_ticket_country_comes_and_goes_with_the_search_index_kept(empty_url: str) -> None:
+    """0015 adds ``tickets.country`` in place (no copy of the table on SQLite), and its
+    downgrade drops it the same way: a case stays searchable either way."""
+    from mailroom.store.db import make_engine
+
+    eng = make_engine(empty_url)
+    cfg = alembic_config()
+    with eng.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0010")
+        conn.execute(text(
+            "INSERT INTO tickets (reference, status, subject, flags, platforms, created_at, "
+            "updated_at, priority) VALUES ('HL-000001', 'open', 'Fake account of Dunmore', "
+            "'[]', '[]', :at, :at, 'normal')"), {"at": datetime(2026, 1, 5, tzinfo=UTC)})
+    upgrade(eng)
+    with eng.begin() as conn:
+        assert conn.execute(text("SELECT country FROM tickets")).scalar_one() is None
+        conn.execute(text("UPDATE tickets SET country = 'IE', subject = 'Fake account of "
+                          "Dunmore school'"))
+    assert _found(eng, "Dunmore school") == ["HL-000001"]
+    with eng.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0010")
+        assert "country" not in {c["name"] for c in inspect(conn).get_columns("tickets")}
+        conn.execute(text("UPDATE tickets SET subject = 'Fake account of Kilkee school'"))
+    upgrade(eng)
+    assert _found(eng, "Kilkee") == ["HL-000001"] and _found(eng, "Dunmore") == []
+    eng.dispose()
+
+
+def _found(eng: Engine, words: str) -> list[str]:
+    from mailroom.store.search import SearchQuery, search_page
+
+    with Session(eng) as session:
+        return [t.reference or "" for t in search_page(session, SearchQuery.parse(words),
+                                                        limit=10, offset=0)]

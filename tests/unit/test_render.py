@@ -42,6 +42,7 @@ PRACTITIONER_CASE = {
     "category": "impersonation",
     "role": "head_teacher",
     "priority": "normal",
+    "country": None,
     "platforms": ["Instagram"],
     "sla_due": datetime(2025, 3, 4, 12, 0, tzinfo=UTC),
     "text": "Someone made an account with our logo: https://instagram.com/fake.school",
@@ -313,6 +314,13 @@ def test_practitioner_summary_and_withheld_attachments(renderer: Renderer) -> No
     assert "- screenshot.png (image/png, 47.1 KB)" in text
     assert "1 attachment was withheld from this email: the case may involve illegal images" in text
     assert "\n-- \n" in text  # signature separator keeps its space
+
+
+def test_the_summary_names_the_country_of_a_helpline_with_several(renderer: Renderer) -> None:
+    for name in ("practitioner/new_case", "practitioner/follow_up"):
+        text, _ = renderer.render(name, {**PRACTITIONER_CASE, "priority": "high",
+                                         "country": "IE"})
+        assert text.splitlines()[0].endswith(" | priority: HIGH | country: IE"), name
 
 
 def test_practitioner_notification_says_who_receives_answers(renderer: Renderer) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from starlette.testclient import TestClient
 
 from mailroom.app import App
@@ -194,6 +194,32 @@ def test_assign_and_status_are_the_commands(app: App, client: TestClient) -> Non
     assert events(app, "ticket.assigned")[-1].actor == ANNA
     send_due(app)
     assert [m for m in mail_to(app, TEACHER) if "closed" in text_of(m).lower()]
+
+
+def test_the_case_page_shows_the_country_and_sets_it_by_the_command(make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(signposting={"countries": {"IE": {"emergency_number": "112 or 999"}}})
+    deliver(app, mail(sender="head@school.ie"))
+    deliver(app, mail(sender=TEACHER, subject="Another case"))
+    irish, other = (t.reference for t in tickets(app))
+    with browser(app) as client:
+        sign_in(app, client)
+        assert "<dt>Country</dt><dd>IE</dd>" in client.get(f"/cases/{irish}").text
+        page = client.get(f"/cases/{other}").text
+        assert "<dt>Country</dt><dd>GB</dd>" in page
+        assert "<option selected>GB</option>" in page and "<option >IE</option>" in page
+        assert act(client, other, "country", country="ie")[0] == 303
+        assert "<dt>Country</dt><dd>IE</dd>" in client.get(f"/cases/{other}").text
+        status, refused = act(client, other, "country", country="FR")
+    assert status == 400 and "(one of: GB, IE)" in refused
+    assert [t.country for t in tickets(app)] == ["IE", "IE"]
+    [changed] = events(app, "ticket.country")
+    assert (changed.actor, changed.detail) == (ANNA, {"before": "GB", "after": "IE"})
+    with app.sessions.begin() as session:  # a case opened before cases had a country
+        session.execute(update(Ticket).values(country=None))
+    with browser(app) as client:
+        sign_in(app, client)
+        assert ("<dt>Country</dt><dd>— (the default numbers and services: GB)</dd>"
+                in client.get(f"/cases/{irish}").text)
 
 
 def test_a_wrong_command_runs_nothing_and_says_why(app: App, client: TestClient) -> None:
