@@ -52,6 +52,7 @@ PRACTITIONER_CASE = {
     "new_sender": None,
     "unverified": None,
     "receiving": ["jo@school.example"],
+    "failing": [],
     "pending": [],
     "related": [],
     "repeats": [],
@@ -111,10 +112,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "practitioner/digest": {
         "helpline_name": "Online Safety Helpline", "at": CLOSED_AT,
         "breached": [{"reference": "HL-000120", "subject": "Fake account", "assignee": None,
-                      "due": CLOSED_AT, "since": CLOSED_AT}],
-        "due_today": [], "waiting": [],
+                      "due": CLOSED_AT, "since": CLOSED_AT, "first": True}],
+        "due_today": [], "due_later": [], "waiting": [],
         "chases": [{"reference": "HL-000123", "platform": "Instagram", "opened_at": CLOSED_AT,
-                    "follow_ups": 1, "next_chase": None}],
+                    "follow_ups": 1, "next_chase": None, "case_closed": False}],
         "failing": [{"reference": "HL-000121", "address": "jo@school.example",
                      "since": CLOSED_AT}],
         "bad": 2, "shunt": 0, "empty": False},
@@ -327,6 +328,7 @@ def test_practitioner_notification_says_who_receives_answers(renderer: Renderer)
     text, _ = renderer.render("practitioner/follow_up", {
         **PRACTITIONER_CASE, "new_sender": "stranger@evil.example", "unverified": "dmarc=fail",
         "receiving": ["jo@school.example", "head@school.example"],
+        "failing": ["old.head@school.example"],
         "pending": ["stranger@evil.example", "deputy@school.example"],
         "related": [{"reference": "HL-000007"}],
         "repeats": [{"url": "https://www.instagram.com/fake.school/", "account": True,
@@ -339,6 +341,8 @@ def test_practitioner_notification_says_who_receives_answers(renderer: Renderer)
     assert ("NEW SENDER, not on this case: stranger@evil.example. They receive nothing from this "
             "case until you allow them (#allow stranger@evil.example).") in lines
     assert "Your answer goes to: jo@school.example, head@school.example" in lines
+    assert ("Mail bounces, sent nothing: old.head@school.example. Once the address works "
+            "again: #retry ADDRESS.") in lines
     assert ("Not receiving answers: stranger@evil.example, deputy@school.example. To include "
             "them: #allow ADDRESS (or #allow all).") in lines
     assert any("#merge HL-000007" in line for line in lines)
