@@ -46,7 +46,7 @@ from mailroom.store.models import Ticket
 MAX_INDEXED_CHARS = 100_000
 MAX_WORDS = 8
 MAX_RESULTS = 1_000  # cases a search lists at most; past it, "more than" (more words narrow it)
-RARE = 2_000  # a phrase in fewer messages than this leads the search (see search_ids)
+RARE = 2_000  # a phrase with fewer hits (messages and cases) leads the search (search_ids)
 FTS_PREFIX = "search_fts"  # the FTS5 tables and their shadow tables
 PG_INDEX_PREFIX = "ix_search_"
 PG_COLUMN = "search_vector"
