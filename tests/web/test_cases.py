@@ -11,9 +11,11 @@ from sqlalchemy import select, text, update
 from starlette.testclient import TestClient
 
 from mailroom.app import App
+from mailroom.cases.merging import merge_tickets
 from mailroom.privacy.dataprotection import erase_requester
 from mailroom.privacy.retention import purge_tickets
 from mailroom.sending.sender import send_due
+from mailroom.store import search
 from mailroom.store.models import AttachmentRow, Event, Message, OutboxItem, Ticket
 from mailroom.store.search import SearchQuery, search_page
 from tests.factories import FixedClock, deliver, mail, tickets
@@ -92,6 +94,52 @@ def test_the_search_page_lists_matches_and_is_audited(app: App, client: TestClie
     assert page.status_code == 200 and f"/cases/{reference}" in page.text
     assert events(app, "search")[-1].detail == {"words": "tiktok.com/@fakehead", "results": 1}
     assert events(app, "search")[-1].actor == ANNA
+
+
+@pytest.mark.parametrize("common", [False, True], ids=["led-by-a-rare-word", "walked"])
+def test_search_lists_the_most_recently_active_first_either_way(
+        app: App, clock: FixedClock, monkeypatch: pytest.MonkeyPatch, common: bool) -> None:
+    """The same answers whether a rare word leads the search or every word is common and
+    the live cases are walked by last activity: words in different messages of a case,
+    a merged case found as the case it went into, newest activity first."""
+    for number in range(3):
+        clock.advance(seconds=10)
+        deliver(app, mail(sender=f"t{number}@school.example", subject=f"Case number {number}",
+                          body=f"Account number {number} is still up\n"))
+    first, second, third = tickets(app)
+    with app.sessions() as session:
+        opening = session.execute(select(Message.message_id).where(
+            Message.ticket_id == first.id)).scalars().first()
+    clock.advance(seconds=10)
+    deliver(app, mail(sender="t0@school.example", subject="Re: Case number 0",
+                      in_reply_to=opening, body="Now it posts photos\n"))
+    with app.sessions.begin() as session:
+        keep, other = session.get(Ticket, second.id), session.get(Ticket, third.id)
+        assert keep is not None and other is not None
+        merge_tickets(session, keep, [other], at=app.now(), reason="test")
+    if common:
+        monkeypatch.setattr(search, "RARE", 1)
+    assert found(app, "account still up") == [first.reference, second.reference]
+    assert found(app, "photos number") == [first.reference]  # two messages of one case
+    assert found(app, "t2@school.example up") == [second.reference]  # merged into it
+    assert found(app, "photos t1@school.example") == []
+
+
+def test_a_search_past_its_limit_says_more_match(app: App, client: TestClient,
+                                                 clock: FixedClock,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    for number in range(3):
+        clock.advance(seconds=10)
+        deliver(app, mail(sender=f"t{number}@school.example", subject=f"Case number {number}"))
+    references = [t.reference for t in tickets(app)]
+    monkeypatch.setattr(search, "MAX_RESULTS", 2)
+    page = client.get("/search", params={"q": "tiktok"})
+    assert "More than 2 cases match" in page.text, page.text
+    assert f"/cases/{references[2]}" in page.text and f"/cases/{references[1]}" in page.text
+    assert f"/cases/{references[0]}" not in page.text  # the oldest activity is left out
+    monkeypatch.setattr(search, "MAX_RESULTS", 3)
+    page = client.get("/search", params={"q": "tiktok"})
+    assert "3 cases match" in page.text and "More than" not in page.text
 
 
 # --- the queue ----------------------------------------------------------------------------------
