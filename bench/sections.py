@@ -29,7 +29,6 @@ from mailroom.settings import Settings
 INGEST_FLOOR_SHARE = 0.5  # ingest CPU per message at most 2 x the parse floor's
 INGEST_STATEMENTS = 8  # SQL statements per message on PostgreSQL
 HISTORY_RATIO = 1.2
-CONSOLE_PAGE_LIMIT = 1.0  # seconds: the slowest console page at 100,000 messages
 SMTP_RATE_SHARE = 0.6
 SMTP_P99_FACTOR = 2.0
 MBOX_RSS_LIMIT = 300e6
@@ -217,31 +216,39 @@ def _apps(sites: dict[str, Site]) -> Iterator[dict[str, App]]:
 
 
 def console_section(ctx: Context) -> list[Figure]:
+    """One row per page and database: its p95 (and median) server time against its
+    target, beside the same queries run directly through the engine."""
     figures = []
     for backend in ctx.backends:
         with site(backend, ctx.scratch(f"console-{backend}")) as where:
             app = where.app()
             try:
                 began = time.perf_counter()
-                seed_history(app.engine, ctx.options.large_history)
+                threads = seed_history(app.engine, ctx.options.large_history)
                 seeded = time.perf_counter() - began
                 timed = console.time_pages(app, ctx.options.large_history)
             finally:
                 app.close()
-        slowest = max(t.slowest for t in timed)
-        worst = max(timed, key=lambda t: t.median)
-        figures.append(Figure(
-            f"console pages at {ctx.options.large_history:,} messages, "
-            f"{backend_label(backend)}",
-            f"slowest median {worst.median * 1000:.0f} ms ({worst.name}), "
-            f"slowest fetch {slowest * 1000:.0f} ms",
-            f"<= {CONSOLE_PAGE_LIMIT:g} s", slowest <= CONSOLE_PAGE_LIMIT and all(
-                t.status == 200 for t in timed),
-            data={"seed_seconds": round(seeded, 1), "pages": [
-                {"page": t.name, "path": t.path, "status": t.status,
-                 "median_ms": round(t.median * 1000, 1),
-                 "slowest_ms": round(t.slowest * 1000, 1)} for t in timed]}))
+        label = (f"console at {ctx.options.large_history:,} messages in {threads:,} cases, "
+                 f"{backend_label(backend)}")
+        for page in timed:
+            figures.append(Figure(
+                f"{label}: {page.name}",
+                f"p95 {_ms(page.p95)} (median {_ms(page.median)}); "
+                f"direct query p95 {_ms(page.direct_p95)} (median {_ms(page.direct_median)})",
+                f"p95 < {page.target * 1000:.0f} ms",
+                page.status == 200 and page.p95 < page.target,
+                data={"seed_seconds": round(seeded, 1), "cases": threads, "page": page.name,
+                      "path": page.path, "status": page.status,
+                      "repeats": console.REPEATS, "median_ms": round(page.median * 1000, 1),
+                      "p95_ms": round(page.p95 * 1000, 1),
+                      "direct_median_ms": round(page.direct_median * 1000, 1),
+                      "direct_p95_ms": round(page.direct_p95 * 1000, 1)}))
     return figures
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
 
 
 # --- 4. the SMTP door --------------------------------------------------------------------

@@ -773,8 +773,10 @@ def act_on_mail(app: App, session: Session, incoming: Incoming, decision: Thread
     if decision.ticket_id is None:
         # Without our tags: a stranger quoting one is recorded by the quoted-ticket flag.
         subject = untagged_subject(parsed.subject, app.settings.subject_tag)
+        sender = parsed.sender.addr if parsed.sender else None
         incoming.ticket = open_ticket(session, subject=subject, requester=parsed.sender,
-                                      at=now, prefix=app.settings.reference_prefix)
+                                      at=now, prefix=app.settings.reference_prefix,
+                                      country=app.settings.signposting.country_of(sender))
         incoming.created = True
         if decision.quoted_ticket:
             incoming.flags.append(f"quoted-ticket:{decision.quoted_ticket}")

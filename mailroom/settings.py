@@ -10,6 +10,7 @@ file in one go. Nothing here reads the database or opens a socket.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 import secrets
@@ -75,9 +76,11 @@ class Service:
 
 @dataclass(frozen=True)
 class Signposting:
-    """Numbers and services the requester mail names (``[signposting]``): configuration,
-    so that a helpline outside the UK gives its own."""
+    """One country's numbers and services, as the requester mail names them: configuration
+    (``[signposting]`` and ``[signposting.countries.XX]``), so that a helpline outside the
+    UK, or serving several countries, gives each requester their own."""
 
+    country: str  # ISO 3166 alpha-2, e.g. "GB", "IE"
     emergency_number: str
     police_number: str
     hotlines: tuple[Service, ...]  # where to report child sexual abuse images
@@ -86,8 +89,67 @@ class Signposting:
     support: tuple[Service, ...]  # someone to talk to
 
     def as_context(self) -> dict[str, Any]:
-        """For the templates: plain values (``signposting.emergency_number``, …)."""
+        """For the templates: plain values (``signposting.country``,
+        ``signposting.emergency_number``, …)."""
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class SignpostingByCountry:
+    """``[signposting]``: the default set (the country ``default_country``), each
+    configured country's own set (a key it leaves out is the default set's), and which
+    requester domains belong to which country.
+
+    A case's country is chosen when it opens, from the requester's address
+    (:meth:`country_of`); its mail uses that country's set (:meth:`for_country`)."""
+
+    default: Signposting
+    countries: dict[str, Signposting] = field(default_factory=dict)  # besides the default
+    domains: dict[str, str] = field(default_factory=dict)  # "example.ie" -> "IE"
+
+    @property
+    def default_country(self) -> str:
+        return self.default.country
+
+    @property
+    def known_countries(self) -> tuple[str, ...]:
+        """Every country with a set: the default one and the configured ones, sorted."""
+        return tuple(sorted({self.default.country, *self.countries}))
+
+    def for_country(self, country: str | None) -> Signposting:
+        """The set of ``country``; the default set for a case without a country, or whose
+        country is no longer configured."""
+        if country is not None and country in self.countries:
+            return self.countries[country]
+        return self.default
+
+    def country_of(self, address: str | None) -> str:
+        """The country of a requester's address: its domain (or a parent domain) in
+        ``domains``, else its country-code top-level domain when that country has a set
+        (``.ie`` -> IE, ``.uk`` -> GB), else the default country."""
+        domain = ascii_domain((address or "").rsplit("@", 1)[-1])
+        labels = domain.split(".") if "@" in (address or "") and domain else []
+        for start in range(len(labels)):
+            country = self.domains.get(".".join(labels[start:]))
+            if country is not None:
+                return country
+        if labels:
+            tld = labels[-1]
+            country = CCTLD_COUNTRIES.get(tld, tld.upper())
+            if country in self.known_countries:
+                return country
+        return self.default.country
+
+
+def ascii_domain(domain: str) -> str:
+    """A domain as its ASCII form, lower case, without a final dot: ``Schüle.DE`` ->
+    ``xn--schle-kva.de``, so that both spellings of one domain match (as is, when it
+    has no ASCII form)."""
+    domain = domain.strip().rstrip(".").lower()
+    try:
+        return domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return domain
 
 
 @dataclass(frozen=True)
@@ -153,7 +215,7 @@ class Settings:
     max_attachment_size: int
     categories: tuple[str, ...]
     roles: tuple[str, ...]
-    signposting: Signposting
+    signposting: SignpostingByCountry
     source: Path | None = None
     smtp_max_recipients: int = 50
     smtp_max_connections_per_client: int = 10
@@ -163,6 +225,8 @@ class Settings:
     sla_priority_hours: dict[str, float] = field(default_factory=dict)  # other than normal
     sla_category_priorities: dict[str, str] = field(default_factory=dict)
     sla_chase_closed_cases: bool = False
+    sla_warn_before_hours: float = 1.0  # 0: no warnings before a breach
+    sla_supervisor: str | None = None  # copied on every breach notice
     max_attachments: int = 100
     max_mime_parts: int = 1000
     max_header_bytes: int = 256 * 1024
@@ -255,6 +319,21 @@ def _number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise Invalid(f"expected a positive number, got {_show(value)}")
     return float(value)
+
+
+def _hours_or_zero(value: Any) -> float:
+    """A number of hours that may be 0 (which turns the thing off)."""
+    if isinstance(value, str) and re.fullmatch(r"\s*\d+(\.\d*)?\s*", value):
+        value = float(value)
+    if (isinstance(value, bool) or not isinstance(value, int | float) or value < 0
+            or not math.isfinite(value)):
+        raise Invalid(f"expected a number of hours, 0 or more, got {_show(value)}")
+    return float(value)
+
+
+def _address_or_none(value: Any) -> str | None:
+    """An address, or the empty string for none."""
+    return None if isinstance(value, str) and not value.strip() else _address(value)
 
 
 def _address(value: Any) -> str:
@@ -439,6 +518,110 @@ def _services(value: Any) -> tuple[Service, ...]:
     return tuple(services)
 
 
+# ISO 3166-1 alpha-2: the codes officially assigned (as tzdata's iso3166.tab lists them).
+_ISO_CODES = """
+    AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN
+    BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ
+    DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL
+    GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM
+    JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME
+    MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP
+    NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD
+    SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO
+    TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW
+"""
+ISO_COUNTRIES = frozenset(_ISO_CODES.split())
+# Country-code top-level domains that are not their country's code.
+CCTLD_COUNTRIES = {"uk": "GB"}
+# Codes people write that ISO 3166 gives another way.
+_COUNTRY_HINTS = {"UK": "GB", "EL": "GR"}
+_DOMAIN_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*$")
+
+
+class InvalidKeys(Invalid):
+    """Problems with keys inside a table (a country's, a domain's): one line each, as
+    (the key inside the table, the sentence)."""
+
+    def __init__(self, lines: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{key}: {sentence}" for key, sentence in lines))
+        self.lines = lines
+
+
+def _country(value: Any) -> str:
+    """An ISO 3166 alpha-2 country code, any case: ``"ie"`` -> ``"IE"``."""
+    text = _str(value).strip().upper()
+    if text in ISO_COUNTRIES:
+        return text
+    hint = _COUNTRY_HINTS.get(text)
+    also = f" (ISO 3166 writes it {hint})" if hint else ""
+    raise Invalid(f"expected a two-letter ISO 3166 country code such as GB, IE or DE, "
+                  f"got {_show(value)}{also}")
+
+
+def _country_domains(value: Any) -> dict[str, str]:
+    """``{ "example.ie" = "IE", … }``: a requester's domain (and its subdomains) -> country."""
+    if not isinstance(value, dict):
+        raise Invalid(f'expected a table such as {{ "example.ie" = "IE" }}, got {_show(value)}')
+    problems: list[tuple[str, str]] = []
+    domains: dict[str, str] = {}
+    for given, country in value.items():
+        domain = ascii_domain(given.strip().lstrip("@").lstrip("."))
+        key = f'"{given}"'
+        if isinstance(country, dict):  # example.ie = "IE", unquoted, is a table in a table
+            dotted = given
+            while isinstance(country, dict) and country:
+                inner, country = next(iter(country.items()))
+                dotted += f".{inner}"
+            key = f'"{dotted}"'
+            problems.append((key, f'write the domain in quotes: "{dotted}" = "{country}"'))
+        elif not _DOMAIN_RE.match(domain):
+            problems.append((key, "expected a domain name such as example.ie"))
+        else:
+            try:
+                domains[domain] = _country(country)
+            except Invalid as exc:
+                problems.append((key, str(exc)))
+    if problems:
+        raise InvalidKeys(problems)
+    return domains
+
+
+def _signposting_countries(value: Any) -> dict[str, dict[str, Any]]:
+    """``[signposting.countries.XX]`` tables: each country's own keys of the set, parsed
+    as ``[signposting]`` parses them, by country code."""
+    if not isinstance(value, dict):
+        raise Invalid(f"expected tables such as [signposting.countries.IE], got {_show(value)}")
+    problems: list[tuple[str, str]] = []
+    countries: dict[str, dict[str, Any]] = {}
+    for code, table in value.items():
+        try:
+            country = _country(code)
+        except Invalid as exc:
+            problems.append((code, str(exc)))
+            continue
+        if not isinstance(table, dict):
+            problems.append((code, f"expected a table [signposting.countries.{country}], "
+                                   f"got {_show(table)}"))
+            continue
+        if country in countries:
+            problems.append((code, f"{country} is given twice"))
+            continue
+        own: dict[str, Any] = {}
+        for key, item in table.items():
+            if key not in SIGNPOSTING_SET:
+                problems.append((f"{code}.{key}",
+                                 f"unknown key (known: {', '.join(SIGNPOSTING_SET)})"))
+                continue
+            try:
+                own[key] = SIGNPOSTING_SET[key][0](item)
+            except Invalid as exc:
+                problems.append((f"{code}.{key}", str(exc)))
+        countries[country] = own
+    if problems:
+        raise InvalidKeys(problems)
+    return countries
+
+
 def _show(value: Any) -> str:
     text = repr(value) if not isinstance(value, str) else f'"{value}"'
     return text if len(text) <= 60 else text[:57] + "…"
@@ -518,6 +701,16 @@ DEFAULT_SUPPORT = [
      "url": "https://revengepornhelpline.org.uk", "note": "for adults"},
 ]
 
+# One country's set: [signposting] (the default set) and each [signposting.countries.XX].
+SIGNPOSTING_SET: dict[str, tuple[Parser, Any]] = {
+    "emergency_number": (_nonempty, "999"),
+    "police_number": (_nonempty, "101"),
+    "hotlines": (_services, DEFAULT_HOTLINES),
+    "takedown": (_services, DEFAULT_TAKEDOWN),
+    "police_report": (_services, DEFAULT_POLICE_REPORT),
+    "support": (_services, DEFAULT_SUPPORT),
+}
+
 SCHEMA: dict[str, dict[str, tuple[Parser, Any]]] = {
     "helpline": {
         "name": (_nonempty, "Online Safety Helpline"),
@@ -572,6 +765,8 @@ SCHEMA: dict[str, dict[str, tuple[Parser, Any]]] = {
         "urgent_categories": (_strings, ["sextortion", "threats", "illegal_images"]),
         "high_categories": (_strings, ["grooming"]),
         "chase_closed_cases": (_bool, False),
+        "warn_before_hours": (_hours_or_zero, 1.0),
+        "supervisor": (_address_or_none, ""),
     },
     "digest": {"enabled": (_bool, True)},
     "retention": {"closed_ticket_months": (_int(1), 12)},
@@ -594,12 +789,10 @@ SCHEMA: dict[str, dict[str, tuple[Parser, Any]]] = {
         "max_attachment_size": (_int(1), 25 * 1024 * 1024),
     },
     "signposting": {
-        "emergency_number": (_nonempty, "999"),
-        "police_number": (_nonempty, "101"),
-        "hotlines": (_services, DEFAULT_HOTLINES),
-        "takedown": (_services, DEFAULT_TAKEDOWN),
-        "police_report": (_services, DEFAULT_POLICE_REPORT),
-        "support": (_services, DEFAULT_SUPPORT),
+        **SIGNPOSTING_SET,
+        "default_country": (_country, "GB"),
+        "domains": (_country_domains, {}),
+        "countries": (_signposting_countries, {}),
     },
     "web": {
         "enabled": (_bool, True),
@@ -687,6 +880,7 @@ def load_settings(
     values = _validate(raw, problems)
     var_dir = values["paths"]["var_dir"] or default_data_dir(env)
     _check_tls(values["smtp"], problems)
+    _check_signposting(values["signposting"], problems)
     imap = _imap_accounts(raw.get("imap", []), env, problems, var_dir)
     if problems:
         raise ConfigError(problems)
@@ -702,6 +896,18 @@ def _check_tls(smtp: dict[str, Any], problems: list[str]) -> None:
         problems.append(f"smtp.{missing}: required with smtp.tls_certificate and smtp.tls_key")
     elif smtp.get("require_starttls") and not cert:
         problems.append("smtp.require_starttls: needs smtp.tls_certificate and smtp.tls_key")
+
+
+def _check_signposting(signposting: dict[str, Any], problems: list[str]) -> None:
+    """A domain's country needs a set: the default country's or its own table."""
+    default, countries = signposting.get("default_country"), signposting.get("countries")
+    if default is None or countries is None:
+        return  # its own line says what is wrong
+    for domain, country in (signposting.get("domains") or {}).items():
+        if country != default and country not in countries:
+            problems.append(f'signposting.domains."{domain}": {country} is neither '
+                            f"signposting.default_country ({default}) nor a configured country "
+                            f"(add [signposting.countries.{country}])")
 
 
 def _config_path(path: str | Path | None, env: Mapping[str, str]) -> Path | None:
@@ -755,6 +961,9 @@ def _validate_table(
             continue
         try:
             out[key] = parse(value)
+        except InvalidKeys as exc:
+            problems += [f"{prefix}.{key}.{inner}: {sentence}" for inner, sentence in exc.lines]
+            out[key] = None
         except Invalid as exc:
             problems.append(f"{prefix}.{key}: {exc}")
             out[key] = None
@@ -901,7 +1110,7 @@ def _build(
         store_illegal_attachments=v["safeguarding"]["store_illegal_attachments"],
         max_attachment_size=v["safeguarding"]["max_attachment_size"],
         categories=v["tickets"]["categories"], roles=v["tickets"]["roles"],
-        signposting=Signposting(**v["signposting"]), source=source,
+        signposting=_signposting(v["signposting"]), source=source,
         smtp_max_recipients=v["smtp"]["max_recipients"],
         smtp_max_connections_per_client=v["smtp"]["max_connections_per_client"],
         smtp_idle_timeout=v["smtp"]["idle_timeout_seconds"],
@@ -912,6 +1121,8 @@ def _build(
         sla_category_priorities={**{c: "high" for c in v["sla"]["high_categories"]},
                                  **{c: "urgent" for c in v["sla"]["urgent_categories"]}},
         sla_chase_closed_cases=v["sla"]["chase_closed_cases"],
+        sla_warn_before_hours=v["sla"]["warn_before_hours"],
+        sla_supervisor=v["sla"]["supervisor"],
         max_attachments=v["limits"]["max_attachments"],
         max_mime_parts=v["limits"]["max_mime_parts"],
         max_header_bytes=v["limits"]["max_header_bytes"],
@@ -930,6 +1141,15 @@ def _build(
         web_tls_key=_optional_in(var_dir, web["tls_key"]),
         web_metrics_from=web["metrics_from"],
     )
+
+
+def _signposting(values: dict[str, Any]) -> SignpostingByCountry:
+    """The default set, and each configured country's: its own keys over the default set's."""
+    base = {key: values[key] for key in SIGNPOSTING_SET}
+    countries = {country: Signposting(country=country, **{**base, **own})
+                 for country, own in values["countries"].items()}
+    return SignpostingByCountry(Signposting(country=values["default_country"], **base),
+                                countries, values["domains"])
 
 
 def _optional_in(var_dir: Path, value: str | None) -> Path | None:

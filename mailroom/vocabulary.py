@@ -128,6 +128,8 @@ class OutboxKind(StrEnum):
     ESCALATION = "escalation"  # to a platform: the report
     FOLLOW_UP = "follow_up"  # to a platform: the report again, unanswered
     DIGEST = "digest"  # to practitioners: the day's work, at opening time
+    SLA_WARNING = "sla_warning"  # to practitioners: a case's answer is due soon
+    SLA_BREACH = "sla_breach"  # to practitioners and the SLA supervisor: an answer is overdue
     SIGN_IN = "sign_in"  # to a member of staff: their link to the staff console
 
 

@@ -5,7 +5,7 @@ command lines, one per line, before any other text (blank lines may come
 before and between them)::
 
     #assign me|ADDRESS          #status open|waiting|closed    #priority urgent|high|normal|low
-    #category NAME              #role NAME
+    #category NAME              #role NAME                     #country CODE
     #context TEXT               #escalate PLATFORM [URL…]      #evidence [FILE…]
     #outcome removed|restricted|declined|no_action [PLATFORM]
     #note                       #reply NAME                    #close
@@ -148,12 +148,14 @@ class Known:
     roles: tuple[str, ...]
     platforms: tuple[str, ...]  # the keys of the platform directory, sorted
     answers: tuple[str, ...] = ()  # the canned answers: templates/answers/<name>.txt.j2
+    countries: tuple[str, ...] = ()  # those with a set of [signposting], sorted
 
     @classmethod
     def of(cls, app: App) -> Known:
         settings = app.settings
         return cls(settings.practitioners, settings.categories, settings.roles,
-                   tuple(sorted(app.platforms)), app.renderer.names(ANSWERS))
+                   tuple(sorted(app.platforms)), app.renderer.names(ANSWERS),
+                   settings.signposting.known_countries)
 
 
 @dataclass
@@ -455,6 +457,39 @@ class Role(ChoiceField):
 
     def choices(self, known: Known) -> tuple[str, ...]:
         return known.roles
+
+
+class Country(CommandUnit):
+    """The case's country chooses the emergency numbers and reporting services its
+    requester mail gives (``[signposting]``, ``[signposting.countries.XX]``). It is set
+    when the case opens, from the requester's address; a practitioner corrects it."""
+
+    name = "country"
+    argument_description = "CODE"
+    description = ("set the case's country: the requester's mail gives its emergency numbers "
+                   "and services")
+    example = "#country IE"
+
+    def parse(self, rest: str) -> Command | str:
+        value = rest.strip().upper()
+        if re.fullmatch(r"[A-Z]{2}", value):
+            return Command(self.name, (value,))
+        if not value:
+            return f"#{self.name}: needs a two-letter country code, e.g. #{self.name} IE"
+        return f'#{self.name}: "{rest}" is not a two-letter country code (such as GB, IE, DE)'
+
+    def check(self, command: Command, known: Known) -> str | None:
+        if command.args[0] in known.countries:
+            return None
+        return (f'#country: "{command.args[0]}" is not a country the helpline has numbers '
+                f'and services for (one of: {", ".join(known.countries)})')
+
+    def run(self, reply: Reply, command: Command) -> None:
+        before, value = reply.ticket.country, command.args[0]
+        if before != value:
+            reply.ticket.country = value
+            reply.record("ticket.country", before=before, after=value)
+        reply.done.append(f"country {value}")
 
 
 class Escalate(CommandUnit):
@@ -828,7 +863,8 @@ class Retry(CommandUnit):
 
 
 UNITS: tuple[CommandUnit, ...] = (
-    Assign(), Status(), Priority(), Category(), Role(), Context(), Escalate(), Evidence(),
+    Assign(), Status(), Priority(), Category(), Role(), Country(), Context(), Escalate(),
+    Evidence(),
     Outcome(), Note(), CannedReply(), Close(), Spam(), OutOfRemit(), Allow(), Remove(), Merge(),
     Withhold(), Retry(), Remind(), Send(), Help(),
 )

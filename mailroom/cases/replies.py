@@ -331,7 +331,7 @@ def queue_acknowledgement(
         "helpline_name": app.settings.helpline_name, "reference": ticket.reference,
         "subject": ticket.subject, "is_open": app.hours.is_open(now),
         "next_opening": app.hours.next_opening(now), "hours_text": app.hours.describe(),
-        "signposting": app.settings.signposting.as_context(),
+        "signposting": signposting_context(app, ticket),
     }
     queue_requester_mail(app, session, ticket, OutboxKind.ACKNOWLEDGEMENT,
                          "requester/acknowledgement", context, answering=message, keys=keys,
@@ -347,10 +347,25 @@ def queue_signposting(
         return False
     context = {"reference": ticket.reference, "helpline_name": app.settings.helpline_name,
                "platforms": ticket_platform_names(app, ticket),
-               "signposting": app.settings.signposting.as_context()}
+               "signposting": signposting_context(app, ticket)}
     queue_requester_mail(app, session, ticket, OutboxKind.SIGNPOSTING, template, context,
                          answering=answering)
     return True
+
+
+def signposting_context(app: App, ticket: Ticket) -> dict[str, Any]:
+    """The numbers and services of the case's country (the default set's when it has
+    none, or none configured any more), for the requester's mail."""
+    return app.settings.signposting.for_country(ticket.country).as_context()
+
+
+def shown_country(app: App, ticket: Ticket) -> str | None:
+    """The case's country for the practitioners' summary line, when the helpline has
+    numbers and services for more than one (a case without one has the default's)."""
+    signposting = app.settings.signposting
+    if len(signposting.known_countries) < 2:
+        return None
+    return ticket.country or signposting.default_country
 
 
 def queue_requester_mail(
@@ -404,7 +419,7 @@ def notify_practitioners(
     context = {**audience_context(ticket, audience),
         "reference": ticket.reference, "subject": message.subject,
         "sender": _display(message), "category": ticket.category, "role": ticket.role,
-        "priority": ticket.priority,
+        "priority": ticket.priority, "country": shown_country(app, ticket),
         "platforms": ticket_platform_names(app, ticket), "sla_due": ticket.sla_due_at,
         "repeats": [{"url": r.url, "account": r.is_account, "references": r.references}
                     for r in repeats_of(session, ticket.id)],
@@ -426,9 +441,12 @@ def notify_practitioners(
 def audience_context(ticket: Ticket, audience: Audience) -> dict[str, Any]:
     """Who receives answers on the case, who does not, and why practitioners should look."""
     requester = (ticket.requester or "").lower()
+    failing = {p.address for p in ticket.participants if p.failing_since is not None}
     return {
         "new_sender": audience.new_sender, "unverified": audience.unverified,
-        "receiving": sorted(participants.audience(ticket), key=lambda a: a != requester),
+        "receiving": sorted(participants.audience(ticket) - failing,
+                            key=lambda a: (a != requester, a)),
+        "failing": sorted(failing & participants.audience(ticket)),
         "pending": sorted(p.address for p in ticket.participants
                           if p.state == ParticipantState.PENDING),
         "related": [{"reference": t.reference} for t in audience.related],

@@ -48,12 +48,15 @@ def make_reference(prefix: str, ticket_id: int) -> str:
 
 
 def open_ticket(
-    session: Session, *, subject: str, requester: Address | None, at: datetime, prefix: str
+    session: Session, *, subject: str, requester: Address | None, at: datetime, prefix: str,
+    country: str | None = None,
 ) -> Ticket:
+    """A new case; ``country``: whose numbers and services its requester mail gives
+    (:meth:`mailroom.settings.SignpostingByCountry.country_of` the requester)."""
     ticket = Ticket(
         subject=subject[:1000], status=TicketStatus.OPEN, created_at=at, updated_at=at,
         requester=requester.addr if requester else None,
-        requester_name=requester.name if requester else None, flags=[],
+        requester_name=requester.name if requester else None, flags=[], country=country,
         participants=[],  # known empty: adding the requester needs no SELECT
     )
     session.add(ticket)

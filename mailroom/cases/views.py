@@ -27,6 +27,7 @@ def ticket_summary(ticket: Ticket) -> dict[str, Any]:
         "subject": ticket.subject,
         "category": ticket.category,
         "role": ticket.role,
+        "country": ticket.country,  # None: opened before it had one (the default set)
         "requester": ticket.requester,
         "assignee": ticket.assignee,
         "flags": list(ticket.flags or []),

@@ -186,7 +186,7 @@ def _ticket_text(t: dict[str, Any]) -> str:
     lines = [f"{t['reference']}  {t['status']}  {t['subject']}",
              f"requester: {t['requester']}  category: {t['category'] or '-'}  "
              f"role: {t['role'] or '-'}  assignee: {t['assignee'] or '-'}  "
-             f"priority: {t['priority']}",
+             f"priority: {t['priority']}  country: {t['country'] or '-'}",
              "participants: " + ", ".join(
                  f"{p['address']} ({p['role']}, {p['state']}"
                  + (f", failing since {p['failing_since']}" if p.get("failing_since") else "")

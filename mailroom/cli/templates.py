@@ -43,10 +43,14 @@ def _view(info: TemplateInfo) -> dict[str, Any]:
 
 def _text(views: list[dict[str, Any]]) -> str:
     lines: list[str] = []
+    listed = [v for view in views for v in view["variables"]]
+    name_width = max((len(v["name"]) for v in listed), default=0)
+    type_width = max((len(v["type"]) for v in listed), default=0)
     for view in views:
         own = "  (the helpline's own)" if view["overridden"] else ""
         lines.append(f"{view['name']} [{', '.join(view['formats'])}]{own}")
         if view["purpose"]:
             lines.append(f"    {view['purpose']}")
-        lines += [f"    {v['name']:<16} {v['type']:<16} {v['meaning']}" for v in view["variables"]]
+        lines += [f"    {v['name']:<{name_width}}  {v['type']:<{type_width}}  {v['meaning']}"
+                  for v in view["variables"]]
     return "\n".join(lines)

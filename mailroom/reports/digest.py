@@ -4,9 +4,10 @@ It is the email-first dashboard. Once a business day, when the helpline first
 opens (:data:`DIGEST` in :mod:`mailroom.runtime.jobs` looks every few
 minutes), the team gets one mail listing:
 
-- open cases by SLA state: **breached** (the first answer is overdue), **due
-  today** (before the end of today's opening hours), and cases **waiting on
-  the professional**;
+- open cases by SLA state: **overdue** (the first answer, or the next one after
+  the professional wrote again, is late), **due today** (before the end of
+  today's opening hours), **due later**, and cases **waiting on the
+  professional**;
 - escalations **awaiting platforms**, with their next chase;
 - **failing addresses** (mail of a case bounced, :mod:`mailroom.cases.deliveries`);
 - inbox rows left **bad** or **shunt**, to retry or look at.
@@ -31,7 +32,7 @@ from mailroom.app import App
 from mailroom.outbox.queue import Draft, practitioner_recipients, queue_mail
 from mailroom.store.db import unavailable_as_store_error
 from mailroom.store.models import Escalation, InboxItem, OutboxItem, Participant, Ticket
-from mailroom.vocabulary import EscalationStatus, InboxStatus, OutboxKind, TicketStatus
+from mailroom.vocabulary import SET_ASIDE, EscalationStatus, InboxStatus, OutboxKind, TicketStatus
 
 __all__ = ["Digest", "build_digest", "digest_context", "queue_digest", "send_daily_digest"]
 
@@ -45,6 +46,7 @@ class CaseLine:
     assignee: str | None
     due: datetime | None
     since: datetime  # last activity
+    first: bool = True  # the first answer is due (else the next one, after the professional wrote)
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class ChaseLine:
     opened_at: datetime
     follow_ups: int
     next_chase: datetime | None
+    case_closed: bool = False  # its case is closed or set aside: not chased any more
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class Digest:
     at: datetime
     breached: list[CaseLine] = field(default_factory=list)
     due_today: list[CaseLine] = field(default_factory=list)
+    due_later: list[CaseLine] = field(default_factory=list)
     waiting: list[CaseLine] = field(default_factory=list)
     chases: list[ChaseLine] = field(default_factory=list)
     failing: list[FailingLine] = field(default_factory=list)
@@ -78,7 +82,8 @@ class Digest:
 
     @property
     def empty(self) -> bool:
-        return not (self.breached or self.due_today or self.waiting or self.chases
+        return not (self.breached or self.due_today or self.due_later or self.waiting
+                    or self.chases
                     or self.failing or self.bad or self.shunt)
 
 
@@ -92,11 +97,13 @@ def build_digest(app: App) -> Digest:
             line = _case_line(ticket)
             if ticket.status == TicketStatus.WAITING:
                 digest.waiting.append(line)
-            elif ticket.first_response_at is None and ticket.sla_due_at is not None:
-                if ticket.sla_due_at <= now:
-                    digest.breached.append(line)
-                elif end_of_day is not None and ticket.sla_due_at <= end_of_day:
-                    digest.due_today.append(line)
+            elif ticket.sla_due_at is not None and ticket.sla_due_at <= now:
+                digest.breached.append(line)
+            elif ticket.sla_due_at is not None and end_of_day is not None \
+                    and ticket.sla_due_at <= end_of_day:
+                digest.due_today.append(line)
+            else:
+                digest.due_later.append(line)
         digest.chases = _chases(app, session)
         digest.failing = _failing(session)
         counts = dict(session.execute(
@@ -106,6 +113,7 @@ def build_digest(app: App) -> Digest:
         digest.bad, digest.shunt = counts.get(InboxStatus.BAD, 0), counts.get(InboxStatus.SHUNT, 0)
     digest.breached.sort(key=lambda c: c.due or now)
     digest.due_today.sort(key=lambda c: c.due or now)
+    digest.due_later.sort(key=lambda c: (c.due is None, c.due or now, c.reference))
     digest.waiting.sort(key=lambda c: c.since)
     return digest
 
@@ -121,18 +129,28 @@ def _case_line(ticket: Ticket) -> CaseLine:
     if len(subject) > SUBJECT_WIDTH:
         subject = subject[:SUBJECT_WIDTH - 1] + "…"
     return CaseLine(ticket.reference or "?", subject, ticket.assignee,
-                    ticket.sla_due_at, ticket.updated_at)
+                    ticket.sla_due_at, ticket.updated_at,
+                    first=ticket.first_response_at is None)
 
 
 def _chases(app: App, session: Session) -> list[ChaseLine]:
+    """Escalations still waiting for their platform. One whose case was closed or set aside
+    is not chased any more (unless ``sla.chase_closed_cases``): it shows no next chase,
+    although its ``next_follow_up_at`` is only cleared when that time comes."""
     rows = session.execute(
-        select(Escalation, Ticket.reference).join(Ticket, Escalation.ticket_id == Ticket.id)
+        select(Escalation, Ticket.reference, Ticket.status)
+        .join(Ticket, Escalation.ticket_id == Ticket.id)
         .where(Escalation.status == EscalationStatus.SENT)
         .order_by(Escalation.next_follow_up_at)).all()
     names = {key: p.name for key, p in app.platforms.items()}
-    return [ChaseLine(ref or "?", names.get(e.platform, e.platform), e.opened_at,
-                      e.follow_ups, e.next_follow_up_at)
-            for e, ref in rows]
+    lines = []
+    for e, ref, status in rows:
+        stopped = status in (TicketStatus.CLOSED, *SET_ASIDE) \
+            and not app.settings.sla_chase_closed_cases
+        lines.append(ChaseLine(ref or "?", names.get(e.platform, e.platform), e.opened_at,
+                               e.follow_ups, None if stopped else e.next_follow_up_at,
+                               case_closed=stopped))
+    return lines
 
 
 def _failing(session: Session) -> list[FailingLine]:
@@ -160,14 +178,16 @@ def digest_context(app: App, digest: Digest) -> dict[str, Any]:
     """The template's context: plain values only."""
     def cases(lines: list[CaseLine]) -> list[dict[str, Any]]:
         return [{"reference": c.reference, "subject": c.subject, "assignee": c.assignee,
-                 "due": c.due, "since": c.since} for c in lines]
+                 "due": c.due, "since": c.since, "first": c.first} for c in lines]
 
     return {
         "helpline_name": app.settings.helpline_name, "at": digest.at,
         "breached": cases(digest.breached), "due_today": cases(digest.due_today),
+        "due_later": cases(digest.due_later),
         "waiting": cases(digest.waiting),
         "chases": [{"reference": c.reference, "platform": c.platform, "opened_at": c.opened_at,
-                    "follow_ups": c.follow_ups, "next_chase": c.next_chase}
+                    "follow_ups": c.follow_ups, "next_chase": c.next_chase,
+                    "case_closed": c.case_closed}
                    for c in digest.chases],
         "failing": [{"reference": f.reference, "address": f.address, "since": f.since}
                     for f in digest.failing],

@@ -58,6 +58,8 @@ def describe_settings(settings: Settings, platforms: dict[str, Platform]) -> dic
         "practitioners": ", ".join(settings.practitioners) or "none",
         "team address": settings.team_address or "none",
         "opening hours": _hours(settings),
+        "sla notices": _sla_notices(settings),
+        "signposting": _signposting(settings),
         "platforms": ", ".join(sorted(platforms)),
         "logs": (f"{settings.log_format} lines to "
                  f"{settings.log_file or 'stderr'}, redacted"),
@@ -95,6 +97,25 @@ def _permissions(settings: Settings) -> str:
         return f"{what}: owner only (folders 0700, files 0600)"
     return (f"tightened to owner only: {', '.join(map(str, changed))} "
             "(other users could open them until now)")
+
+
+def _sla_notices(settings: Settings) -> str:
+    hours = settings.sla_warn_before_hours
+    warning = (f"warning {hours:g} business hour{'s' if hours != 1 else ''} before an answer "
+               "is due" if hours else "no warnings")
+    copy = (f"breach notices copied to {settings.sla_supervisor}" if settings.sla_supervisor
+            else "breach notices to the case's practitioners only (no sla.supervisor)")
+    return f"{warning}; {copy}"
+
+
+def _signposting(settings: Settings) -> str:
+    """Whose numbers and services requester mail gives: the countries, and the domains
+    mapped to one."""
+    sign = settings.signposting
+    countries = ", ".join(f"{c} (the default set)" if c == sign.default_country else c
+                          for c in sign.known_countries)
+    domains = ", ".join(f"{d} -> {c}" for d, c in sorted(sign.domains.items()))
+    return f"{countries}; domains: {domains}" if domains else countries
 
 
 def _hours(settings: Settings) -> str:

@@ -29,6 +29,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     select,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column, relationship
 
@@ -154,6 +155,21 @@ class Ticket(Base):
     priority: Mapped[str] = mapped_column(String(8), default=TicketPriority.NORMAL,
                                           server_default=TicketPriority.NORMAL)
     escalation_context: Mapped[str | None] = mapped_column(Text)  # #context, for the next one
+    # The due time (sla_due_at) already warned about, and already notified as breached: each
+    # clock is warned of and notified once (cases.sla_notices).
+    sla_warned_for: Mapped[datetime | None]
+    sla_breach_notified_for: Mapped[datetime | None]
+    # ISO 3166 alpha-2: whose numbers and services its requester mail gives ([signposting])
+    country: Mapped[str | None] = mapped_column(String(2))
+
+    # The live cases (not merged), in the orders the queue and the search read them.
+    __table_args__ = tuple(
+        Index(f"ix_tickets_live_{name}", *columns, sqlite_where=text("merged_into IS NULL"),
+              postgresql_where=text("merged_into IS NULL"))
+        for name, columns in (("updated_at", ("updated_at", "id")),
+                              ("status_updated_at", ("status", "updated_at", "id")),
+                              ("status_created_at", ("status", "created_at", "id")),
+                              ("status_sla_due_at", ("status", "sla_due_at", "id"))))
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="ticket", order_by="Message.id", foreign_keys="Message.ticket_id"

@@ -38,14 +38,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, case, select, text
+from sqlalchemy import TextClause, bindparam, case, select, text
 from sqlalchemy.orm import Session
 
 from mailroom.store.models import Ticket
 
 MAX_INDEXED_CHARS = 100_000
 MAX_WORDS = 8
-MAX_RESULTS = 5_000  # cases a search lists at most: more words narrow it
+MAX_RESULTS = 1_000  # cases a search lists at most; past it, "more than" (more words narrow it)
+RARE = 2_000  # a phrase with fewer hits (messages and cases) leads the search (search_ids)
 FTS_PREFIX = "search_fts"  # the FTS5 tables and their shadow tables
 PG_INDEX_PREFIX = "ix_search_"
 PG_COLUMN = "search_vector"
@@ -94,29 +95,89 @@ def include_in_schema_compare(name: str | None, type_: str, parent_names: Any) -
                 or name == PG_COLUMN)
 
 
-def matching_tickets(session: Session, query: SearchQuery) -> Select[Any]:
-    """The ids of the live cases where every phrase of ``query`` occurs (a merged case
-    counts as the case it was merged into)."""
+@dataclass(frozen=True)
+class Matches:
+    """The first cases a search finds, most recently active first, and whether there
+    are more than those."""
+
+    ids: list[int]
+    more: bool
+
+
+def search_ids(session: Session, query: SearchQuery, *, limit: int | None = None) -> Matches:
+    """The live cases where every phrase of ``query`` occurs (a merged case counts as the
+    case it was merged into), most recently active first: at most ``limit`` of them
+    (:data:`MAX_RESULTS` unless given), and whether more match.
+
+    Each phrase's hits are read from the index up to :data:`RARE`; then one query, in
+    one of two shapes, stops as soon as it has ``limit + 1`` cases however common the
+    words are. When a phrase has fewer than :data:`RARE` hits, its cases are the
+    candidates and the other phrases are checked on each. When every phrase is common,
+    the live cases are walked newest activity first (the index on ``updated_at``) and
+    each phrase checked on each case: words in nearly every case stop after
+    ``limit + 1`` cases. (Only words that are each common but rarely together walk far.)
+    """
+    limit = MAX_RESULTS if limit is None else limit
+    if not query:
+        return Matches([], False)
     is_postgres = session.get_bind().dialect.name == "postgresql"
-    live = case((Ticket.merged_into.is_(None), Ticket.id), else_=Ticket.merged_into)
-    stmt = select(Ticket.id).where(Ticket.merged_into.is_(None))
+    params: dict[str, Any] = {}
     for number, phrase in enumerate(query.phrases):
-        param = f"phrase_{number}"
-        hits = _pg_hits(param) if is_postgres else _sqlite_hits(param)
-        found = select(live).where(Ticket.id.in_(hits.bindparams(
-            **{param: phrase if is_postgres else _fts_phrase(phrase)})))
-        stmt = stmt.where(Ticket.id.in_(found))
-    return stmt
+        params[f"phrase_{number}"] = phrase if is_postgres else _fts_phrase(phrase)
+    leader, cases = _rare_phrase(session, params, is_postgres)
+    if leader is not None and not cases:
+        return Matches([], False)
+    tests = [_phrase_test(name, is_postgres) for name in params if name != leader]
+    statement = ("SELECT t.id FROM tickets t WHERE t.merged_into IS NULL"
+                 + "".join(f" AND ({test})" for test in tests))
+    if leader is not None:
+        statement += " AND t.id IN :cases"
+        params["cases"] = sorted(cases)
+    ids = list(session.execute(
+        text(statement + " ORDER BY t.updated_at DESC, t.id DESC LIMIT :limit").bindparams(
+            *([bindparam("cases", expanding=True)] if leader is not None else [])),
+        {**params, "limit": limit + 1}).scalars())
+    return Matches(ids[:limit], len(ids) > limit)
 
 
-def search_ids(session: Session, query: SearchQuery, *, limit: int = MAX_RESULTS
-               ) -> list[int]:
-    """The matching cases' ids, most recently active first, at most ``limit`` of them:
-    one query, for the count and every page."""
-    matching = matching_tickets(session, query)
-    return list(session.execute(
-        select(Ticket.id).where(Ticket.id.in_(matching))
-        .order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit)).scalars())
+def _rare_phrase(session: Session, params: dict[str, Any], is_postgres: bool
+                 ) -> tuple[str | None, set[int]]:
+    """The phrase in the fewest messages and cases, when that is fewer than RARE, and the
+    live cases it is in (each phrase's hits are read up to RARE)."""
+    leader: str | None = None
+    leader_hits: list[int] = []
+    for name, value in params.items():
+        hits = _pg_hits(name) if is_postgres else _sqlite_hits(name)
+        found = list(session.execute(text(f"{hits.text} LIMIT {RARE}"), {name: value}
+                                     ).scalars())
+        if len(found) < RARE and (leader is None or len(found) < len(leader_hits)):
+            leader, leader_hits = name, found
+    if leader is None or not leader_hits:
+        return leader, set()
+    live = case((Ticket.merged_into.is_(None), Ticket.id), else_=Ticket.merged_into)
+    return leader, set(session.execute(
+        select(live).where(Ticket.id.in_(set(leader_hits)))).scalars())
+
+
+def _phrase_test(param: str, is_postgres: bool) -> str:
+    """The phrase occurs in a message of case ``t``, in the case, or in a case merged
+    into it: checked on each case. The case's own messages are found through their
+    ``ticket_id`` index; on SQLite each phrase's message ids are read once from FTS5
+    (``+`` keeps SQLite from looking each one up), on PostgreSQL each message's vector
+    is checked (a scalar subquery, which PostgreSQL does not turn into a scan of every
+    message as it would an EXISTS)."""
+    if is_postgres:
+        query = f"phraseto_tsquery('simple', :{param})"
+        return (f"(SELECT true FROM messages m WHERE m.ticket_id = t.id"
+                f" AND m.{PG_COLUMN} @@ {query} LIMIT 1)"
+                f" OR t.{PG_COLUMN} @@ {query}"
+                f" OR t.id IN (SELECT o.merged_into FROM tickets o"
+                f" WHERE o.merged_into IS NOT NULL AND o.{PG_COLUMN} @@ {query})")
+    return (f"EXISTS (SELECT 1 FROM messages m WHERE m.ticket_id = t.id AND +m.id IN"
+            f" (SELECT rowid FROM search_fts_messages WHERE search_fts_messages MATCH :{param}))"
+            f" OR +t.id IN (SELECT CASE WHEN o.merged_into IS NULL THEN o.id"
+            f" ELSE o.merged_into END FROM search_fts_tickets f JOIN tickets o"
+            f" ON o.id = f.rowid WHERE search_fts_tickets MATCH :{param})")
 
 
 def tickets_in_order(session: Session, ids: Sequence[int]) -> list[Ticket]:
@@ -129,7 +190,7 @@ def tickets_in_order(session: Session, ids: Sequence[int]) -> list[Ticket]:
 def search_page(session: Session, query: SearchQuery, *, limit: int, offset: int
                 ) -> list[Ticket]:
     """A page of the matching cases, most recently active first."""
-    return tickets_in_order(session, search_ids(session, query)[offset:offset + limit])
+    return tickets_in_order(session, search_ids(session, query).ids[offset:offset + limit])
 
 
 def _fts_phrase(phrase: str) -> str:
@@ -137,19 +198,20 @@ def _fts_phrase(phrase: str) -> str:
 
 
 
-def _sqlite_hits(param: str) -> Any:
+def _sqlite_hits(param: str) -> TextClause:
+    """The cases (merged or not) whose messages or own text hold the phrase."""
     return text(
         "SELECT m.ticket_id FROM search_fts_messages f JOIN messages m ON m.id = f.rowid"
         f" WHERE search_fts_messages MATCH :{param} AND m.ticket_id IS NOT NULL"
-        f" UNION SELECT rowid FROM search_fts_tickets WHERE search_fts_tickets MATCH :{param}"
+        f" UNION ALL SELECT rowid FROM search_fts_tickets WHERE search_fts_tickets MATCH :{param}"
     )
 
 
-def _pg_hits(param: str) -> Any:
+def _pg_hits(param: str) -> TextClause:
     return text(
         f"SELECT ticket_id FROM messages WHERE {PG_COLUMN}"
         f" @@ phraseto_tsquery('simple', :{param}) AND ticket_id IS NOT NULL"
-        f" UNION SELECT id FROM tickets WHERE {PG_COLUMN}"
+        f" UNION ALL SELECT id FROM tickets WHERE {PG_COLUMN}"
         f" @@ phraseto_tsquery('simple', :{param})"
     )
 

@@ -15,10 +15,11 @@ from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import String, cast, func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
+from mailroom.app import App
 from mailroom.cases.attachments import uploaded_file
 from mailroom.cases.practitioner import ConsoleOutcome, act_from_console
 from mailroom.cases.safeguarding import download_refusal
@@ -27,7 +28,7 @@ from mailroom.errors import MailroomError
 from mailroom.mailtypes import Attachment
 from mailroom.settings import Settings
 from mailroom.store.models import AttachmentRow, Event, Message, Ticket
-from mailroom.store.search import MAX_RESULTS, SearchQuery, search_ids, tickets_in_order
+from mailroom.store.search import SearchQuery, search_ids, tickets_in_order
 from mailroom.vocabulary import TicketStatus
 from mailroom.web.context import Page, Refused, megabytes
 
@@ -65,35 +66,61 @@ def page_number(page: Page) -> int:
     return max(1, min(int(value), 1_000_000)) if value.isdigit() else 1
 
 
-def queue(page: Page) -> Response:
-    settings = page.app.settings
-    status = page.arg("status", ACTIVE)
-    statuses = [s for s in status.split(",") if s in tuple(TicketStatus)]
-    category, platform = page.arg("category"), page.arg("platform")
-    assignee, sort = page.arg("assignee"), page.arg("sort", "activity")
-    order = "asc" if page.arg("order") == "asc" else "desc"
-    stmt = select(Ticket).where(Ticket.merged_into.is_(None))
+@dataclass(frozen=True)
+class QueueView:
+    """What the queue shows: its filters, sort and page, from the page's arguments."""
+
+    status: str
+    category: str
+    platform: str
+    assignee: str
+    sort: str
+    order: str
+    number: int
+
+    @classmethod
+    def of(cls, page: Page) -> QueueView:
+        return cls(status=page.arg("status", ACTIVE), category=page.arg("category"),
+                   platform=page.arg("platform"), assignee=page.arg("assignee"),
+                   sort=page.arg("sort", "activity"),
+                   order="asc" if page.arg("order") == "asc" else "desc",
+                   number=page_number(page))
+
+
+def queue_rows(db: Session, app: App, actor: str, view: QueueView
+               ) -> tuple[Paging, Sequence[Ticket]]:
+    """The queue's count and its page of cases: the queries the queue page runs."""
+    statuses = [s for s in view.status.split(",") if s in tuple(TicketStatus)]
+    where: list[Any] = [Ticket.merged_into.is_(None)]
     if statuses:
-        stmt = stmt.where(Ticket.status.in_(statuses))
-    if category in settings.categories:
-        stmt = stmt.where(Ticket.category == category)
-    if platform in page.app.platforms:
-        stmt = stmt.where(cast(Ticket.platforms, String).like(f'%"{platform}"%'))
-    if assignee == "me":
-        stmt = stmt.where(Ticket.assignee == page.actor)
-    elif assignee == "none":
-        stmt = stmt.where(Ticket.assignee.is_(None))
-    column = SORTS.get(sort, Ticket.updated_at)
-    total = page.db.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
-    paging = Paging(page_number(page), PAGE_SIZE, total)
-    ordering: list[Any] = [column.asc() if order == "asc" else column.desc(),
-                Ticket.id.asc() if order == "asc" else Ticket.id.desc()]
-    rows = page.db.execute(stmt.order_by(*ordering).limit(paging.size)
-                           .offset(paging.offset)).scalars().all()
-    filters = {"status": status, "category": category, "platform": platform,
-               "assignee": assignee, "sort": sort, "order": order}
+        where.append(Ticket.status.in_(statuses))
+    if view.category in app.settings.categories:
+        where.append(Ticket.category == view.category)
+    if view.platform in app.platforms:
+        where.append(cast(Ticket.platforms, String).like(f'%"{view.platform}"%'))
+    if view.assignee == "me":
+        where.append(Ticket.assignee == actor)
+    elif view.assignee == "none":
+        where.append(Ticket.assignee.is_(None))
+    column = SORTS.get(view.sort, Ticket.updated_at)
+    total = db.execute(select(func.count(Ticket.id)).where(*where)).scalar_one()
+    paging = Paging(view.number, PAGE_SIZE, total)
+    ascending = view.order == "asc"
+    ordering: list[Any] = [column.asc() if ascending else column.desc(),
+                           Ticket.id.asc() if ascending else Ticket.id.desc()]
+    # The page's ids first, then their rows: a deep page skips index entries, not rows.
+    ids = db.execute(select(Ticket.id).where(*where).order_by(*ordering)
+                     .limit(paging.size).offset(paging.offset)).scalars().all()
+    return paging, tickets_in_order(db, ids)
+
+
+def queue(page: Page) -> Response:
+    view = QueueView.of(page)
+    paging, rows = queue_rows(page.db, page.app, page.actor, view)
+    filters = {"status": view.status, "category": view.category, "platform": view.platform,
+               "assignee": view.assignee, "sort": view.sort, "order": view.order}
     return page.render("queue.html", tickets=rows, paging=paging, filters=filters,
-                       statuses=tuple(TicketStatus), categories=settings.categories,
+                       statuses=tuple(TicketStatus), categories=page.app.settings.categories,
                        platforms=sorted(page.app.platforms), sorts=tuple(SORTS))
 
 
@@ -101,14 +128,14 @@ def search(page: Page) -> Response:
     words = page.arg("q")[:500]
     query = SearchQuery.parse(words)
     rows: list[Ticket] = []
-    paging = Paging(1, PAGE_SIZE, 0)
+    paging, more = Paging(1, PAGE_SIZE, 0), False
     if query:
-        ids = search_ids(page.db, query)
-        paging = Paging(page_number(page), PAGE_SIZE, len(ids))
-        rows = tickets_in_order(page.db, ids[paging.offset:paging.offset + paging.size])
+        found = search_ids(page.db, query)
+        paging, more = Paging(page_number(page), PAGE_SIZE, len(found.ids)), found.more
+        rows = tickets_in_order(page.db, found.ids[paging.offset:paging.offset + paging.size])
         page.audit("search", words=words, results=paging.total)
     return page.render("search.html", q=words, tickets=rows, paging=paging, searched=bool(query),
-                       capped=paging.total >= MAX_RESULTS)
+                       capped=more)
 
 
 # --- one case --------------------------------------------------------------------------------
@@ -122,19 +149,25 @@ def find_case(page: Page) -> Ticket:
     return ticket
 
 
+def case_rows(db: Session, ticket: Ticket) -> tuple[Sequence[Message], Sequence[Event]]:
+    """A case's messages (with their files) and events, as its page shows them."""
+    messages = db.execute(
+        select(Message).where(Message.ticket_id == ticket.id).order_by(Message.id)
+        .options(selectinload(Message.attachments))).scalars().all()
+    events = db.execute(
+        select(Event).where(Event.ticket_id == ticket.id,
+                            Event.action.not_in(ACCESS_ACTIONS)).order_by(Event.id)
+    ).scalars().all()
+    return messages, events
+
+
 def case_page(page: Page, outcome: Any = None, text: str = "", status: int = 200) -> Response:
     ticket = find_case(page)
     if ticket.merged_into is not None:
         keeper = page.db.get(Ticket, ticket.merged_into)
         if keeper is not None and keeper.reference:
             return page.redirect(f"/cases/{keeper.reference}")
-    messages = page.db.execute(
-        select(Message).where(Message.ticket_id == ticket.id).order_by(Message.id)
-        .options(selectinload(Message.attachments))).scalars().all()
-    events = page.db.execute(
-        select(Event).where(Event.ticket_id == ticket.id,
-                            Event.action.not_in(ACCESS_ACTIONS)).order_by(Event.id)
-    ).scalars().all()
+    messages, events = case_rows(page.db, ticket)
     files = {row.id: download_refusal(page.app, page.db, ticket, row)
              for message in messages for row in message.attachments}
     page.audit("case.viewed", ticket_id=ticket.id)
@@ -144,6 +177,8 @@ def case_page(page: Page, outcome: Any = None, text: str = "", status: int = 200
     return page.render(
         "case.html", status, ticket=ticket, timeline=timeline, files=files,
         practitioners=settings.practitioners, statuses=tuple(TicketStatus),
+        countries=settings.signposting.known_countries,
+        default_country=settings.signposting.default_country,
         outcome=outcome, text=text, done=page.arg("done"),
         max_files=settings.max_attachments, max_file_size=megabytes(settings.max_attachment_size))
 
@@ -219,6 +254,10 @@ def assign(page: Page) -> Response:
 
 def change_status(page: Page) -> Response:
     return act(page, f"#status {one_line(page.field('status'))}")
+
+
+def change_country(page: Page) -> Response:
+    return act(page, f"#country {one_line(page.field('country'))}")
 
 
 def download(page: Page) -> Response:

@@ -126,3 +126,13 @@ def test_tickets_show_says_which_address_fails(app: App, capsys) -> None:  # typ
     assert cli(app, "tickets", "show", "HL-000001") == 0
     assert f"{DEAD} (cc, allowed, failing since" in capsys.readouterr().out
     assert CASE_ID
+
+
+def test_notifications_name_the_address_that_bounces_as_sent_nothing(app: App) -> None:
+    first = case_with_a_copy(app)
+    deliver(app, dsn(first, DEAD), mail_from="")
+    deliver(app, mail(message_id="again@school.example", subject=f"Re: {first['Subject']}",
+                      in_reply_to=first["Message-ID"].strip("<>"), body="More news.\n"))
+    follow_up = [m for m in outbox(app, "notification") if "More news" in plain_body(m)][-1]
+    assert f"Your answer goes to: {TEACHER}\n" in plain_body(follow_up)
+    assert f"Mail bounces, sent nothing: {DEAD}." in plain_body(follow_up)

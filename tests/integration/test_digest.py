@@ -66,10 +66,11 @@ def test_the_team_gets_one_digest_at_opening_time(make_app) -> None:  # type: ig
     [item] = digests(app)
     assert sorted(item.rcpt_to) == sorted(PRACTITIONERS)  # no team address: every practitioner
     text = str(as_sent(app, item).get_body(("plain",)).get_content()).replace("\r\n", "\n")
-    assert ("FIRST ANSWER OVERDUE (1)\n- HL-000001  Old unanswered case  | unassigned | "
-            "due Friday 27 February 2026 at 13:00 GMT\n") in text
-    assert ("FIRST ANSWER DUE TODAY (2)\n- HL-000002  Fake account of our head  | unassigned | "
-            "due 13:00\n- HL-000004  Address that bounces  | unassigned | due 13:00\n") in text
+    assert ("ANSWER OVERDUE (1)\n- HL-000001  Old unanswered case  | unassigned | "
+            "first answer due Friday 27 February 2026 at 13:00 GMT\n") in text
+    assert ("ANSWER DUE TODAY (2)\n- HL-000002  Fake account of our head  | unassigned | "
+            "first answer due 13:00\n- HL-000004  Address that bounces  | unassigned | "
+            "first answer due 13:00\n") in text
     assert ("WAITING ON THE PROFESSIONAL (1)\n- HL-000003  Bullying on Instagram  | "
             "anna@helpline.example | since Monday 2 March 2026") in text
     assert ("ESCALATIONS AWAITING PLATFORMS (1)\n- HL-000002  TikTok, sent Monday 2 March 2026, "
@@ -100,7 +101,7 @@ def test_a_team_address_receives_it_alone(make_app) -> None:  # type: ignore[no-
     assert send_daily_digest(app) == {"digest": 1}
     [item] = digests(app)
     assert item.rcpt_to == ["team@helpline.example"]
-    assert "Nothing is overdue" in str(as_sent(app, item).get_body(("plain",)).get_content())
+    assert "Nothing is open, waiting" in str(as_sent(app, item).get_body(("plain",)).get_content())
 
 
 def test_it_can_be_turned_off(make_app) -> None:  # type: ignore[no-untyped-def]
@@ -117,9 +118,51 @@ def test_the_command_prints_it_or_sends_it_now(make_app, capsys) -> None:  # typ
     app, clock = week(make_app)
     clock.now = TUESDAY_EARLY  # closed: the command does not wait for opening time
     assert cli(app, "digest") == 0
-    assert "FIRST ANSWER OVERDUE" in capsys.readouterr().out and digests(app) == []
+    assert "ANSWER OVERDUE" in capsys.readouterr().out and digests(app) == []
     assert cli(app, "digest", "--json") == 0
     data = json.loads(capsys.readouterr().out)
     assert [c["reference"] for c in data["waiting"]] == ["HL-000003"] and data["bad"] == 1
     assert cli(app, "digest", "--now") == 0
     assert len(digests(app)) == 1
+
+
+def test_an_escalation_of_a_closed_case_shows_no_next_chase(make_app) -> None:  # type: ignore[no-untyped-def]
+    app, clock = week(make_app)
+    with app.sessions.begin() as session:
+        ticket = session.execute(select(Ticket).where(Ticket.reference == "HL-000002")).scalar_one()
+        ticket.status = "closed"
+    clock.now = TUESDAY_OPEN
+    assert send_daily_digest(app) == {"digest": 1}
+    [item] = digests(app)
+    text = str(as_sent(app, item).get_body(("plain",)).get_content()).replace("\r\n", "\n")
+    assert ("- HL-000002  TikTok, sent Monday 2 March 2026, 0 follow-ups; the case is closed: "
+            "not chased\n") in text
+    assert "next chase" not in text
+
+
+def test_a_next_answer_overdue_and_a_case_due_later_are_listed(make_app) -> None:  # type: ignore[no-untyped-def]
+    clock = FixedClock(MONDAY)
+    app = make_app(clock=clock, digest=ON)
+    deliver(app, mail(sender="jo@school.example", subject="Posts about me",
+                      message_id="d1@school.example", body="Please help.\n"))
+    [notification] = outbox(app, "notification")
+    deliver(app, practitioner_reply(notification, "We are looking at it."))
+    clock.now = MONDAY.replace(hour=13)  # the professional writes again: the next answer is due
+    deliver(app, mail(sender="jo@school.example", subject="Re: Posts about me",
+                      message_id="d2@school.example", in_reply_to="d1@school.example",
+                      body="There is another one.\n"))
+    deliver(app, mail(sender="new@school.example", subject="A new case",
+                      message_id="d3@school.example", body="Hello.\n"))
+    clock.now = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
+    deliver(app, mail(sender="late@school.example", subject="A later case",
+                      message_id="d4@school.example", body="Hello.\n"))
+    clock.now = datetime(2026, 3, 5, 10, 5, tzinfo=UTC)  # Thursday, opening time
+    assert send_daily_digest(app) == {"digest": 1}
+    [item] = digests(app)
+    text = str(as_sent(app, item).get_body(("plain",)).get_content()).replace("\r\n", "\n")
+    assert ("ANSWER OVERDUE (1)\n- HL-000002  A new case  | unassigned | first answer due "
+            "Tuesday 3 March 2026 at 15:00 GMT\n") in text
+    assert ("ANSWER DUE TODAY (1)\n- HL-000001  Posts about me  | unassigned | next answer due "
+            "11:00\n") in text
+    assert ("OPEN, DUE LATER (1)\n- HL-000003  A later case  | unassigned | first answer due "
+            "Friday 6 March 2026 at 11:00 GMT\n") in text

@@ -173,9 +173,11 @@ def test_unanswered_escalation_is_chased_then_no_response(make_app, tmp_path) ->
     assert follow_up_due(app) == {}  # a minute early
 
     first_tick = tick(tmp_path, "2026-03-11T11:00:00Z")
-    # follow-ups run before the outbox job: the acknowledgement, the new-case notice, the
-    # escalation and its first follow-up all go out in this tick
-    assert first_tick["send_outbox"] == {"sent": 4}
+    # follow-ups and SLA notices run before the outbox job: the acknowledgement, the new-case
+    # notice, the escalation, its first follow-up and the notice that the case's first answer
+    # is overdue all go out in this tick
+    assert first_tick["send_outbox"] == {"sent": 5}
+    assert first_tick["sla_notices"] == {"breached": 1}
     assert first_tick["escalation_follow_ups"] == {"follow_up": 1}
     [sent] = outbox(app, "escalation")
     assert sent.status == "sent" and sent.rcpt_to == [TIKTOK]

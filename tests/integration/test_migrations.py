@@ -152,3 +152,66 @@ def test_a_composed_mail_that_cannot_be_read_back_stops_the_upgrade(empty_url: s
     with eng.connect() as conn:
         assert conn.execute(text("SELECT raw FROM outbox")).scalar_one() is not None
     eng.dispose()
+
+
+def test_cases_overdue_at_the_upgrade_count_as_notified(empty_url: str) -> None:
+    """0014 marks the clocks already past due as warned and notified (no notice for every
+    late case at the first run); a clock still running is warned and notified as usual."""
+    from mailroom.store.db import make_engine
+    from mailroom.store.models import Ticket
+
+    eng = make_engine(empty_url)
+    cfg = alembic_config()
+    late, ahead = datetime(2020, 1, 6, 12, tzinfo=UTC), datetime(2999, 1, 6, 12, tzinfo=UTC)
+    with eng.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0010")
+    with Session(eng) as session, session.begin():
+        session.execute(Ticket.__table__.insert(), [  # type: ignore[attr-defined]
+            {"reference": ref, "status": "open", "subject": "", "flags": [], "platforms": [],
+             "created_at": late, "updated_at": late, "sla_due_at": due, "priority": "normal"}
+            for ref, due in (("HL-1", late), ("HL-2", ahead), ("HL-3", None))])
+    upgrade(eng)
+    with Session(eng) as session:
+        marks = {t.reference: (t.sla_warned_for, t.sla_breach_notified_for)
+                 for t in session.execute(select(Ticket)).scalars()}
+    assert marks == {"HL-1": (late, late), "HL-2": (None, None), "HL-3": (None, None)}
+    eng.dispose()
+
+
+def test_the_ticket_country_comes_and_goes_with_the_search_index_kept(empty_url: str) -> None:
+    """0015 adds ``tickets.country`` in place (no copy of the table on SQLite), and its
+    downgrade drops it the same way: a case stays searchable either way."""
+    from mailroom.store.db import make_engine
+
+    eng = make_engine(empty_url)
+    cfg = alembic_config()
+    with eng.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0010")
+        conn.execute(text(
+            "INSERT INTO tickets (reference, status, subject, flags, platforms, created_at, "
+            "updated_at, priority) VALUES ('HL-000001', 'open', 'Fake account of Dunmore', "
+            "'[]', '[]', :at, :at, 'normal')"), {"at": datetime(2026, 1, 5, tzinfo=UTC)})
+    upgrade(eng)
+    with eng.begin() as conn:
+        assert conn.execute(text("SELECT country FROM tickets")).scalar_one() is None
+        conn.execute(text("UPDATE tickets SET country = 'IE', subject = 'Fake account of "
+                          "Dunmore school'"))
+    assert _found(eng, "Dunmore school") == ["HL-000001"]
+    with eng.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0010")
+        assert "country" not in {c["name"] for c in inspect(conn).get_columns("tickets")}
+        conn.execute(text("UPDATE tickets SET subject = 'Fake account of Kilkee school'"))
+    upgrade(eng)
+    assert _found(eng, "Kilkee") == ["HL-000001"] and _found(eng, "Dunmore") == []
+    eng.dispose()
+
+
+def _found(eng: Engine, words: str) -> list[str]:
+    from mailroom.store.search import SearchQuery, search_page
+
+    with Session(eng) as session:
+        return [t.reference or "" for t in search_page(session, SearchQuery.parse(words),
+                                                        limit=10, offset=0)]

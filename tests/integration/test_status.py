@@ -53,6 +53,8 @@ def test_jobs_that_never_ran_or_are_late(make_app, clock: FixedClock) -> None:  
         "(is `mailroom run` running, or `mailroom tick` from cron?)",
         "job reminders: last ran 31 minutes ago, it runs every 5 minutes "
         "(is `mailroom run` running, or `mailroom tick` from cron?)",
+        "job sla_notices: last ran 31 minutes ago, it runs every 5 minutes "
+        "(is `mailroom run` running, or `mailroom tick` from cron?)",
         "job daily_digest: last ran 31 minutes ago, it runs every 10 minutes "
         "(is `mailroom run` running, or `mailroom tick` from cron?)"]
 

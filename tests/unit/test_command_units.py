@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -23,7 +24,8 @@ TEMPLATES = shipped_path("templates")
 IDS = [unit.name for unit in UNITS]
 # a configuration that names the values of every example
 KNOWN = Known(practitioners=("anna@helpline.example",), categories=("bullying",),
-              roles=("teacher",), platforms=("tiktok",), answers=("screenshots",))
+              roles=("teacher",), platforms=("tiktok",), answers=("screenshots",),
+              countries=("GB", "IE"))
 NOTHING_KNOWN = Known(practitioners=(), categories=(), roles=(), platforms=())
 
 
@@ -72,7 +74,9 @@ def test_a_unit_without_an_effect_cannot_be_made() -> None:
     ("#category Bullying", '#category: "Bullying" is not a category (one of: )'),
     ("#role teacher", '#role: "teacher" is not a role'),
     ("#escalate tiktok", '#escalate: "tiktok" is not a platform in the directory'),
-], ids=["assign", "category", "role", "escalate"])
+    ("#country ie", '#country: "IE" is not a country the helpline has numbers and services '
+                    "for (one of: )"),
+], ids=["assign", "category", "role", "escalate", "country"])
 def test_a_check_names_what_the_configuration_does_not_know(line: str, error: str) -> None:
     [found] = check_commands(parse_commands(line).commands, NOTHING_KNOWN)
     assert found.startswith(error)
@@ -90,3 +94,22 @@ def test_the_help_lists_every_command_with_its_syntax_and_description() -> None:
         assert (syntax, description) == (unit.syntax, unit.description)
     assert [entry.syntax for entry in command_help()] == [unit.syntax for unit in UNITS]
 
+
+
+def test_the_readme_documents_every_command_in_a_practitioners_day() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    day = readme.split("## A practitioner's day", 1)[1].split("\n## ", 1)[0]
+    documented = re.findall(r"^\| `#([a-z-]+)", day, re.MULTILINE)
+    assert documented == IDS  # every command, in the order of the help
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("#country ie", Command("country", ("IE",))),
+    ("#Country  DE ", Command("country", ("DE",))),
+    ("#country", "#country: needs a two-letter country code, e.g. #country IE"),
+    ("#country Ireland",
+     '#country: "Ireland" is not a two-letter country code (such as GB, IE, DE)'),
+], ids=["lower-case", "spaces", "nothing", "a-name"])
+def test_country_takes_a_two_letter_code(line: str, expected: Command | str) -> None:
+    parsed = parse_commands(line)
+    assert (parsed.commands[0] if parsed.commands else parsed.errors[0]) == expected

@@ -147,9 +147,12 @@ def test_the_shipped_directory_is_valid_and_complete() -> None:
         ("tiktok", "Ticket ID: ABC12345XY", "ABC12345XY"),
         ("youtube", "Your case ID [1-2345000012345]", "1-2345000012345"),
         ("discord", "Request #123456 has been solved", "123456"),
+        ("tiktok", "Thank you for your report. Your case number is 7788123456.", "7788123456"),
+        ("instagram", "Your report ID is 123456789012. We removed it.", "123456789012"),
+        ("tiktok", "Thank you for your report regarding this account.", None),
     ],
-    ids=["facebook", "tiktok", "youtube", "discord"],
+    ids=["facebook", "tiktok", "youtube", "discord", "number-is", "id-is", "no-number"],
 )
-def test_shipped_case_ref_patterns(key: str, reply: str, ref: str) -> None:
+def test_shipped_case_ref_patterns(key: str, reply: str, ref: str | None) -> None:
     platforms, _ = load_platforms(tomllib.loads(SHIPPED.read_text("utf-8")))
     assert find_platform_ref(platforms[key], [reply], own=None) == ref

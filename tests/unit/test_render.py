@@ -42,6 +42,7 @@ PRACTITIONER_CASE = {
     "category": "impersonation",
     "role": "head_teacher",
     "priority": "normal",
+    "country": None,
     "platforms": ["Instagram"],
     "sla_due": datetime(2025, 3, 4, 12, 0, tzinfo=UTC),
     "text": "Someone made an account with our logo: https://instagram.com/fake.school",
@@ -51,6 +52,7 @@ PRACTITIONER_CASE = {
     "new_sender": None,
     "unverified": None,
     "receiving": ["jo@school.example"],
+    "failing": [],
     "pending": [],
     "related": [],
     "repeats": [],
@@ -78,6 +80,10 @@ ESCALATION_NOTICE = {
     "urls": ["https://instagram.com/fake.school"],
 }
 
+SLA_NOTICE: dict[str, Any] = {
+    "reference": "HL-000123", "subject": "Fake account [link]", "answer": "first",
+    "due": datetime(2025, 3, 3, 13, 0, tzinfo=UTC), "priority": "high",
+    "category": "impersonation", "status": "open", "assignee": None}
 SAMPLES: dict[str, dict[str, Any]] = {
     "requester/acknowledgement": {
         **REQUESTER,
@@ -106,10 +112,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "practitioner/digest": {
         "helpline_name": "Online Safety Helpline", "at": CLOSED_AT,
         "breached": [{"reference": "HL-000120", "subject": "Fake account", "assignee": None,
-                      "due": CLOSED_AT, "since": CLOSED_AT}],
-        "due_today": [], "waiting": [],
+                      "due": CLOSED_AT, "since": CLOSED_AT, "first": True}],
+        "due_today": [], "due_later": [], "waiting": [],
         "chases": [{"reference": "HL-000123", "platform": "Instagram", "opened_at": CLOSED_AT,
-                    "follow_ups": 1, "next_chase": None}],
+                    "follow_ups": 1, "next_chase": None, "case_closed": False}],
         "failing": [{"reference": "HL-000121", "address": "jo@school.example",
                      "since": CLOSED_AT}],
         "bad": 2, "shunt": 0, "empty": False},
@@ -156,6 +162,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "priority": "high", "assignee": "anna@helpline.example",
         "set_at": datetime(2025, 3, 3, 11, 0, tzinfo=UTC),
         "last_at": datetime(2025, 3, 4, 9, 30, tzinfo=UTC)},
+    "practitioner/sla_warning": SLA_NOTICE,
+    "practitioner/sla_breach": {**SLA_NOTICE, "supervisor_copy": True},
     "answers/screenshots": CANNED,
     "answers/report_in_app": CANNED,
     "answers/out_of_remit": CANNED,
@@ -309,10 +317,18 @@ def test_practitioner_summary_and_withheld_attachments(renderer: Renderer) -> No
     assert "\n-- \n" in text  # signature separator keeps its space
 
 
+def test_the_summary_names_the_country_of_a_helpline_with_several(renderer: Renderer) -> None:
+    for name in ("practitioner/new_case", "practitioner/follow_up"):
+        text, _ = renderer.render(name, {**PRACTITIONER_CASE, "priority": "high",
+                                         "country": "IE"})
+        assert text.splitlines()[0].endswith(" | priority: HIGH | country: IE"), name
+
+
 def test_practitioner_notification_says_who_receives_answers(renderer: Renderer) -> None:
     text, _ = renderer.render("practitioner/follow_up", {
         **PRACTITIONER_CASE, "new_sender": "stranger@evil.example", "unverified": "dmarc=fail",
         "receiving": ["jo@school.example", "head@school.example"],
+        "failing": ["old.head@school.example"],
         "pending": ["stranger@evil.example", "deputy@school.example"],
         "related": [{"reference": "HL-000007"}],
         "repeats": [{"url": "https://www.instagram.com/fake.school/", "account": True,
@@ -325,6 +341,8 @@ def test_practitioner_notification_says_who_receives_answers(renderer: Renderer)
     assert ("NEW SENDER, not on this case: stranger@evil.example. They receive nothing from this "
             "case until you allow them (#allow stranger@evil.example).") in lines
     assert "Your answer goes to: jo@school.example, head@school.example" in lines
+    assert ("Mail bounces, sent nothing: old.head@school.example. Once the address works "
+            "again: #retry ADDRESS.") in lines
     assert ("Not receiving answers: stranger@evil.example, deputy@school.example. To include "
             "them: #allow ADDRESS (or #allow all).") in lines
     assert any("#merge HL-000007" in line for line in lines)

@@ -114,7 +114,8 @@ def test_bad_keywords_are_one_line_naming_the_key(tmp_path: Path, value: str,
 
 
 def test_signposting_defaults_and_a_bad_service(tmp_path: Path, defaults: Settings) -> None:
-    sign = defaults.signposting
+    sign = defaults.signposting.default
+    assert defaults.signposting.known_countries == ("GB",) and sign.country == "GB"
     assert (sign.emergency_number, sign.police_number) == ("999", "101")
     assert any("report.iwf.org.uk" in (s.url or "") for s in sign.hotlines)
     assert any("Report Remove" in s.name for s in sign.takedown)

@@ -164,15 +164,29 @@ url = "mysql://root@localhost/x"
         ('[[imap]]\nname = "a"\nhost = "h"\nusername = "u"\npassword_env = "NOPE_X"',
          "imap[0].password_env: environment variable NOPE_X is not set"),
         ("helpline = 3", "helpline: expected a table"),
+        ("[sla]\nwarn_before_hours = -1", "sla.warn_before_hours: expected a number of hours"),
+        ('[sla]\nwarn_before_hours = "soon"', "sla.warn_before_hours: expected a number"),
+        ("[sla]\nwarn_before_hours = inf", "sla.warn_before_hours: expected a number"),
+        ('[sla]\nsupervisor = "the boss"', "sla.supervisor: expected an email address"),
     ],
     ids=["clock", "zone", "tag", "address", "holidays", "listen", "outbound", "section",
-         "imap-password", "imap-env", "not-a-table"],
+         "imap-password", "imap-env", "not-a-table", "warn-negative", "warn-word", "warn-inf",
+         "supervisor"],
 )
 def test_each_problem_names_its_key(tmp_path: Path, text: str, expected: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(write(tmp_path, text + '\n[security]\nsecret = "k"\n'
                             if not text.startswith("helpline =") else text), environ={})
     assert any(p.startswith(expected) for p in info.value.problems), info.value.problems
+
+
+def test_sla_warnings_and_supervisor(tmp_path: Path) -> None:
+    defaults = load_settings(write(tmp_path, '[security]\nsecret = "k"\n'), environ={})
+    assert (defaults.sla_warn_before_hours, defaults.sla_supervisor) == (1.0, None)
+    given = load_settings(write(tmp_path, '[security]\nsecret = "k"\n[sla]\n'
+                                'warn_before_hours = 0\nsupervisor = "Lead@Helpline.example"\n'),
+                          environ={})
+    assert (given.sla_warn_before_hours, given.sla_supervisor) == (0.0, "lead@helpline.example")
 
 
 def test_invalid_toml_is_one_line(tmp_path: Path) -> None:

@@ -50,3 +50,26 @@ def test_the_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert main(["templates", "list", "--json", "--config", config]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert any(t["name"] == "practitioner/digest" and t["variables"] for t in listed)
+
+
+def test_every_template_lists_its_variables_with_their_meaning() -> None:
+    """Partials too: those that read their includer's variables (``Reads:``) are described
+    as the other templates of their folder describe them. Only a file of macros takes none."""
+    for info in template_catalogue([SHIPPED]):
+        source = "".join(p.read_text() for p in SHIPPED.glob(f"{info.name}.*.j2"))
+        if "{% macro" in source and "Context:" not in source and "Reads:" not in source:
+            assert info.variables == [], info.name
+            continue
+        assert info.variables, info.name
+        assert all(v.type and v.meaning for v in info.variables), info.name
+    found = {info.name: info for info in template_catalogue([SHIPPED])}
+    assert [v.name for v in found["practitioner/_summary"].variables][:2] == [
+        "reference", "category"]
+    assert found["practitioner/_summary"].variables[0].meaning.startswith("the case reference")
+
+
+def test_the_signposting_variables_name_the_cases_country() -> None:
+    for info in template_catalogue([SHIPPED]):
+        for variable in info.variables:
+            if variable.name == "signposting":
+                assert "country" in variable.meaning, info.name

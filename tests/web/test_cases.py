@@ -7,13 +7,15 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from starlette.testclient import TestClient
 
 from mailroom.app import App
+from mailroom.cases.merging import merge_tickets
 from mailroom.privacy.dataprotection import erase_requester
 from mailroom.privacy.retention import purge_tickets
 from mailroom.sending.sender import send_due
+from mailroom.store import search
 from mailroom.store.models import AttachmentRow, Event, Message, OutboxItem, Ticket
 from mailroom.store.search import SearchQuery, search_page
 from tests.factories import FixedClock, deliver, mail, tickets
@@ -92,6 +94,52 @@ def test_the_search_page_lists_matches_and_is_audited(app: App, client: TestClie
     assert page.status_code == 200 and f"/cases/{reference}" in page.text
     assert events(app, "search")[-1].detail == {"words": "tiktok.com/@fakehead", "results": 1}
     assert events(app, "search")[-1].actor == ANNA
+
+
+@pytest.mark.parametrize("common", [False, True], ids=["led-by-a-rare-word", "walked"])
+def test_search_lists_the_most_recently_active_first_either_way(
+        app: App, clock: FixedClock, monkeypatch: pytest.MonkeyPatch, common: bool) -> None:
+    """The same answers whether a rare word leads the search or every word is common and
+    the live cases are walked by last activity: words in different messages of a case,
+    a merged case found as the case it went into, newest activity first."""
+    for number in range(3):
+        clock.advance(seconds=10)
+        deliver(app, mail(sender=f"t{number}@school.example", subject=f"Case number {number}",
+                          body=f"Account number {number} is still up\n"))
+    first, second, third = tickets(app)
+    with app.sessions() as session:
+        opening = session.execute(select(Message.message_id).where(
+            Message.ticket_id == first.id)).scalars().first()
+    clock.advance(seconds=10)
+    deliver(app, mail(sender="t0@school.example", subject="Re: Case number 0",
+                      in_reply_to=opening, body="Now it posts photos\n"))
+    with app.sessions.begin() as session:
+        keep, other = session.get(Ticket, second.id), session.get(Ticket, third.id)
+        assert keep is not None and other is not None
+        merge_tickets(session, keep, [other], at=app.now(), reason="test")
+    if common:
+        monkeypatch.setattr(search, "RARE", 1)
+    assert found(app, "account still up") == [first.reference, second.reference]
+    assert found(app, "photos number") == [first.reference]  # two messages of one case
+    assert found(app, "t2@school.example up") == [second.reference]  # merged into it
+    assert found(app, "photos t1@school.example") == []
+
+
+def test_a_search_past_its_limit_says_more_match(app: App, client: TestClient,
+                                                 clock: FixedClock,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    for number in range(3):
+        clock.advance(seconds=10)
+        deliver(app, mail(sender=f"t{number}@school.example", subject=f"Case number {number}"))
+    references = [t.reference for t in tickets(app)]
+    monkeypatch.setattr(search, "MAX_RESULTS", 2)
+    page = client.get("/search", params={"q": "tiktok"})
+    assert "More than 2 cases match" in page.text, page.text
+    assert f"/cases/{references[2]}" in page.text and f"/cases/{references[1]}" in page.text
+    assert f"/cases/{references[0]}" not in page.text  # the oldest activity is left out
+    monkeypatch.setattr(search, "MAX_RESULTS", 3)
+    page = client.get("/search", params={"q": "tiktok"})
+    assert "3 cases match" in page.text and "More than" not in page.text
 
 
 # --- the queue ----------------------------------------------------------------------------------
@@ -194,6 +242,32 @@ def test_assign_and_status_are_the_commands(app: App, client: TestClient) -> Non
     assert events(app, "ticket.assigned")[-1].actor == ANNA
     send_due(app)
     assert [m for m in mail_to(app, TEACHER) if "closed" in text_of(m).lower()]
+
+
+def test_the_case_page_shows_the_country_and_sets_it_by_the_command(make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(signposting={"countries": {"IE": {"emergency_number": "112 or 999"}}})
+    deliver(app, mail(sender="head@school.ie"))
+    deliver(app, mail(sender=TEACHER, subject="Another case"))
+    irish, other = (t.reference for t in tickets(app))
+    with browser(app) as client:
+        sign_in(app, client)
+        assert "<dt>Country</dt><dd>IE</dd>" in client.get(f"/cases/{irish}").text
+        page = client.get(f"/cases/{other}").text
+        assert "<dt>Country</dt><dd>GB</dd>" in page
+        assert "<option selected>GB</option>" in page and "<option >IE</option>" in page
+        assert act(client, other, "country", country="ie")[0] == 303
+        assert "<dt>Country</dt><dd>IE</dd>" in client.get(f"/cases/{other}").text
+        status, refused = act(client, other, "country", country="FR")
+    assert status == 400 and "(one of: GB, IE)" in refused
+    assert [t.country for t in tickets(app)] == ["IE", "IE"]
+    [changed] = events(app, "ticket.country")
+    assert (changed.actor, changed.detail) == (ANNA, {"before": "GB", "after": "IE"})
+    with app.sessions.begin() as session:  # a case opened before cases had a country
+        session.execute(update(Ticket).values(country=None))
+    with browser(app) as client:
+        sign_in(app, client)
+        assert ("<dt>Country</dt><dd>— (the default numbers and services: GB)</dd>"
+                in client.get(f"/cases/{irish}").text)
 
 
 def test_a_wrong_command_runs_nothing_and_says_why(app: App, client: TestClient) -> None:

@@ -1,7 +1,7 @@
 """staff_users: totp_last_step (a code is accepted once), room for encrypted secrets
 
 Revision ID: 0018
-Revises: 0010
+Revises: 0016
 
 ``totp_last_step`` starts empty: the next code each person gives is accepted,
 and from then on no code of that step or an older one. ``totp_secret`` grows from
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0018"
-down_revision: str | None = "0010"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
