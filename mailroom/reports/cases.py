@@ -36,7 +36,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mailroom.reports.data import OUTCOMES, EscalationRow, MonthRow, Report, month_label
+from mailroom.reports.data import (
+    ADVICE_ONLY,
+    ESCALATED,
+    HANDLING,
+    NOT_ANSWERED,
+    OUTCOMES,
+    Breakdown,
+    Change,
+    Compliance,
+    EscalationRow,
+    MonthRow,
+    Report,
+    month_label,
+)
 from mailroom.reports.document import (
     HOURS,
     PERCENT,
@@ -65,6 +78,10 @@ OUTCOME_LABELS: dict[str, str] = {
     EscalationOutcome.REMOVED: "Removed", EscalationOutcome.RESTRICTED: "Restricted",
     EscalationOutcome.DECLINED: "Declined", EscalationOutcome.NO_ACTION: "No action",
 }
+HANDLING_LABELS: dict[str, str] = {
+    ADVICE_ONLY: "Advice only", ESCALATED: "Escalated to a platform",
+    NOT_ANSWERED: "Not answered",
+}
 ANONYMOUS = ("These figures are counts of cases and escalations. They hold no names, "
              "addresses or case details.")
 NAMED = ("This report lists the accounts reported in more than one case, which can "
@@ -90,10 +107,13 @@ def case_report(report: Report) -> Document:
         introduction=introduction(report),
         sections=(
             Section("key-figures", "Key figures", (key_figures(report),)),
-            Section("cases", "Cases", (cases_record(report), set_aside_record(report),
-                                       months_table(report),
+            Section("cases", "Cases", (cases_record(report), contacts_record(report),
+                                       set_aside_record(report), months_table(report),
                                        *breakdowns(report), response_record(report))),
-            Section("escalations", "Escalations to platforms", (escalations_table(report),)),
+            Section("answers", "Answers within target", (sla_table(report),)),
+            Section("escalations", "Escalations to platforms", (
+                handling_table(report), escalations_table(report),
+                outcome_rates_table(report))),
             Section("repeats", "Accounts reported more than once",
                     (repeats_table(report), *accounts_table(report))),
         ),
@@ -131,20 +151,43 @@ def set_aside_sentence(report: Report) -> str:
 
 def key_figures(report: Report) -> Figures:
     cases, response, total = report.cases, report.first_response, report.escalation_total
+    contacts, first = report.contacts, report.sla.first
     answered = for_people(total.answered / total.opened if total.opened else None, RATE)
+    escalated = report.handling.current.get(ESCALATED, 0)
     return Figures((
         Figure("Cases opened", cases.current, detail=cases.sentence(report.kind),
                previous=cases.previous),
+        Figure("Contacts", contacts.current, detail=contacts_detail(report),
+               previous=contacts.previous),
         Figure("Median time to first response", response.median_hours, HOURS,
                unit="business hours",
                detail=f"{response.answered} of {response.cases} cases answered"),
+        Figure("First answers within target", first.rate, RATE,
+               detail=compliance_detail(first, "cases")),
+        Figure("Cases escalated to a platform", escalated, summary=False,
+               detail=f"{report.handling.current.get(ADVICE_ONLY, 0)} advice only"),
         Figure("Escalations to platforms", total.opened, summary=False,
-               detail=(f"{answered} answered; median answer "
-                       f"{for_people(total.median_answer_hours, HOURS)} business hours"
+               detail=(f"{answered} answered, {total.no_response} with no response; median "
+                       f"answer {for_people(total.median_answer_hours, HOURS)} business hours"
                        if total.opened else f"none in this {report.kind}")),
         Figure("Removal rate", total.removal_rate, RATE, summary=False,
-               detail="of escalations with an outcome, content removed"),
+               detail=f"of {total.decided} decided escalations (with an outcome), content "
+                      "removed"),
     ))
+
+
+def contacts_detail(report: Report) -> str:
+    """``messages into 25 cases (1.6 a case), 10% more than the same quarter last year``."""
+    contacts, cases = report.contacts, report.cases.current
+    each = f" ({contacts.current / cases:.1f} a case)" if cases else ""
+    return (f"messages from professionals into {cases} cases{each}, "
+            f"{contacts.sentence(report.kind)}")
+
+
+def compliance_detail(compliance: Compliance, what: str) -> str:
+    """``20 of 25 cases within target; 2 not yet due``."""
+    pending = f"; {compliance.pending} not yet due" if compliance.pending else ""
+    return f"{compliance.met} of {compliance.due} {what} within target{pending}"
 
 
 def set_aside_record(report: Report) -> Record:
@@ -161,6 +204,19 @@ def cases_record(report: Report) -> Record:
         Column("change_percent", kind=PERCENT), Column("summary", kind=TEXT, csv=None),
     ), {"opened": cases.current, "previous": cases.previous, "change": cases.absolute,
         "change_percent": cases.percent, "summary": cases.sentence(report.kind)})
+
+
+def contacts_record(report: Report) -> Record:
+    """Contacts (every message professionals wrote into cases) against cases opened."""
+    contacts, cases = report.contacts, report.cases.current
+    return Record("contacts", ("contacts", "all"), (
+        Column("messages"), Column("previous"), Column("change", kind=SIGNED),
+        Column("change_percent", kind=PERCENT), Column("cases"),
+        Column("per_case", kind=HOURS), Column("summary", kind=TEXT, csv=None),
+    ), {"messages": contacts.current, "previous": contacts.previous,
+        "change": contacts.absolute, "change_percent": contacts.percent, "cases": cases,
+        "per_case": contacts.current / cases if cases else None,
+        "summary": contacts.sentence(report.kind)})
 
 
 def response_record(report: Report) -> Record:
@@ -184,10 +240,10 @@ def months_table(report: Report) -> Table:
         head=Column("month", "Month", kind=TEXT),
         columns=(Column("cases", now, short="Cases"),
                  Column("previous", before, short="Year before"),
-                 Column("change", "Change", kind=SIGNED, data=False)),
+                 *change_columns(report)),
         rows=tuple(_month_row(row) for row in report.by_month),
         total=Row("total", "Total", {"cases": cases.current, "previous": cases.previous,
-                                     "change": cases.absolute}),
+                                     **change_values(cases, report.kind)}),
         empty="Cases by month: none",
         chart=Chart("columns", (
             Series("previous", "previous", before, "{row}, a year before: {value} cases"),
@@ -199,8 +255,26 @@ def months_table(report: Report) -> Table:
 
 def _month_row(row: MonthRow) -> Row:
     return Row(row.month, month_label(row.month),
-               {"cases": row.cases, "previous": row.previous, "change": row.cases - row.previous},
+               {"cases": row.cases, "previous": row.previous,
+                **change_values(row.change, "month")},
                short=month_label(row.month, short=True))
+
+
+def change_columns(report: Report) -> tuple[Column, ...]:
+    """The change against the year before: a signed count and a few words for people,
+    the percent and the whole sentence for the data."""
+    return (
+        Column("change", "Change", kind=SIGNED),
+        Column("change_percent", "Change (%)", kind=PERCENT, people=False),
+        Column("compared", f"Against the same {report.kind} last year", kind=TEXT,
+               short="Against last year", data=False),
+        Column("summary", kind=TEXT, people=False, csv=None),
+    )
+
+
+def change_values(change: Change, kind: str) -> dict[str, object]:
+    return {"change": change.absolute, "change_percent": change.percent,
+            "compared": change.phrase(), "summary": change.sentence(kind)}
 
 
 def series_names(report: Report) -> tuple[str, str]:
@@ -228,22 +302,60 @@ def breakdowns(report: Report) -> tuple[Table, ...]:
     )
 
 
-def breakdown(report: Report, ident: str, what: str, title: str, counts: dict[str, int],
+def breakdown(report: Report, ident: str, what: str, title: str, counts: Breakdown,
               head: Column, name: Callable[[str], str], *, note: str,
-              half: bool = False) -> Table:
-    """Cases by one key, largest first, each with its share of all cases."""
+              half: bool = False, keys: tuple[str, ...] = ()) -> Table:
+    """Cases by one key, largest first (or in the order of ``keys``), each with its share
+    of all cases and its change against the same dates a year before."""
     total = report.cases.current
-    rows = tuple(Row(key, name(key), {"cases": n, "share": n / total if total else None})
-                 for key, n in counts.items())
-    listed = "; ".join(f"{row.label} {row.values['cases']}" for row in rows)
+    rows = tuple(Row(key, name(key), {
+        "cases": counts.current.get(key, 0),
+        "share": counts.current.get(key, 0) / total if total else None,
+        "previous": counts.previous.get(key, 0),
+        **change_values(counts.change(key), report.kind)})
+        for key in (keys or counts.keys()))
+    listed = "; ".join(f"{row.label} {row.values['cases']} ({row.values['summary']})"
+                       for row in rows)
     return Table(
         ident, f"by_{what}", what, title, head=head,
         columns=(Column("cases", "Cases"),
-                 Column("share", "Share of all cases", kind=RATE, short="Share", data=False)),
+                 Column("share", "Share of all cases", kind=RATE, short="Share", data=False),
+                 Column("previous", "A year before", short="Year before"),
+                 *change_columns(report)),
         rows=rows, empty=f"{head.heading}: none", note=note, half=half,
         chart=Chart("bars", (Series("cases", what, title="{row}: {value} cases ({share})"),),
                     f"{title}: {listed}." if rows else f"{title}: none.",
                     label="{cases} · {share}"),
+    )
+
+
+def handling_table(report: Report) -> Table:
+    """The cases of the period given advice only, escalated, or not yet answered."""
+    return breakdown(
+        report, "handling", "handling", "Advice only and escalated cases", report.handling,
+        Column("handling", "How the case was handled", kind=TEXT, short="Cases"),
+        lambda key: HANDLING_LABELS.get(key, label(key)), keys=HANDLING,
+        note="Of the cases opened in this period: escalated to at least one platform, "
+             "answered without an escalation (advice only), or neither so far.")
+
+
+def sla_table(report: Report) -> Table:
+    """First and next answers against their targets, by the case's priority."""
+    rows = (("first", "First answers", report.sla.first),
+            ("next", "Next answers", report.sla.next))
+    return Table(
+        "sla", "sla", "sla", "Answers within target",
+        head=Column("answer", "Answer", kind=TEXT, short="Answers"),
+        columns=(Column("met", "Within target"), Column("missed", "Missed"),
+                 Column("pending", "Not yet due"),
+                 Column("rate", "Compliance", kind=RATE)),
+        rows=tuple(Row(key, name, {"met": c.met, "missed": c.missed, "pending": c.pending,
+                                   "rate": c.rate}) for key, name, c in rows),
+        empty="Answers within target: none",
+        note=f"Targets in business hours, by the case's priority: {report.sla_targets}. "
+             "First answers: the cases opened in this period. Next answers: each time a "
+             "professional wrote again after an answer, in this period. An answer still "
+             "missing after its due time counts as missed; compliance is of those due.",
     )
 
 
@@ -260,11 +372,13 @@ def escalations_table(report: Report) -> Table:
         columns=(
             Column("name", kind=TEXT, people=False, csv=None),
             Column("opened", "Opened"), Column("answered", "Answered"),
+            Column("no_response", "No response"),
             Column("median_answer_business_hours", "Median answer (business hours)",
                    kind=HOURS, short="Median answer (h)"),
             *(Column(o, OUTCOME_LABELS.get(o, label(o)), group="outcomes", csv=f"outcome_{o}")
               for o in outcomes),
             Column("with_outcome", people=False, csv=None),
+            Column("decided", "Decided"),
             Column("awaiting_outcome", "Awaiting outcome", short="Awaiting"),
             Column("removal_rate", "Removal rate", kind=RATE),
         ),
@@ -273,25 +387,50 @@ def escalations_table(report: Report) -> Table:
         total_key="escalation_total",
         empty="Escalations to platforms: none in this period",
         note=f"Reports the helpline sent to platforms' trust-and-safety teams in this "
-             f"{report.kind}, by what the platform did. Removal rate: removed, out of "
-             "escalations with an outcome.",
+             f"{report.kind}, by what the platform did. Answered: the platform wrote back. "
+             "No response: no answer and no outcome. Decided: an outcome is recorded. "
+             "Awaiting outcome: answered, not decided. Removal rate: removed, out of decided "
+             "escalations only (— when none is decided).",
         chart=Chart("stacked", tuple(
             Series(o, o, OUTCOME_LABELS.get(o, label(o)),
                    f"{{row}}, {OUTCOME_LABELS.get(o, label(o)).lower()}: {{value}}")
             for o in OUTCOMES
         ) + (Series("awaiting_outcome", "awaiting", "Awaiting outcome",
-                    "{row}, awaiting outcome: {value}"),),
+                    "{row}, answered, awaiting outcome: {value}"),
+             Series("no_response", "no_response", "No response",
+                    "{row}, no response: {value}")),
             outcome_description(report), label="{opened} opened"),
+    )
+
+
+def outcome_rates_table(report: Report) -> Table:
+    """Per platform, each outcome's share of the decided escalations."""
+    def row(item: EscalationRow) -> Row:
+        return Row(item.platform, item.name, {
+            "name": item.name, "decided": item.decided,
+            **{o: item.outcome_rate(o) for o in OUTCOMES}})
+    return Table(
+        "outcome-rates", "outcome_rates", "outcome_rate", "Outcomes of decided escalations",
+        head=Column("platform", "Platform", kind=TEXT, short="Decided escalations"),
+        columns=(Column("name", kind=TEXT, people=False, csv=None),
+                 Column("decided", "Decided"),
+                 *(Column(o, OUTCOME_LABELS.get(o, label(o)), kind=RATE) for o in OUTCOMES)),
+        rows=tuple(row(item) for item in report.escalations),
+        total=row(report.escalation_total), total_key="outcome_rate_total",
+        empty="Outcomes of decided escalations: none in this period",
+        note="Each outcome out of the escalations with an outcome recorded; escalations "
+             "with no response or still awaiting an outcome are in none of these rates.",
     )
 
 
 def _escalation_row(row: EscalationRow, outcomes: tuple[str, ...]) -> Row:
     return Row(row.platform, row.name, {
         "name": row.name, "opened": row.opened, "answered": row.answered,
+        "no_response": row.no_response,
         "median_answer_business_hours": row.median_answer_hours,
         **{o: row.outcomes.get(o, 0) for o in outcomes},
-        "with_outcome": row.with_outcome, "awaiting_outcome": row.awaiting_outcome,
-        "removal_rate": row.removal_rate,
+        "with_outcome": row.with_outcome, "decided": row.decided,
+        "awaiting_outcome": row.awaiting_outcome, "removal_rate": row.removal_rate,
     })
 
 
@@ -299,8 +438,8 @@ def outcome_description(report: Report) -> str:
     total = report.escalation_total
     if not total.opened:
         return "No escalations to platforms in this period."
-    parts = [f"{r.name}: {r.opened} opened, {r.answered} answered, "
-             f"{r.outcomes.get('removed', 0)} removed" for r in report.escalations]
+    parts = [f"{r.name}: {r.opened} opened, {r.answered} answered, {r.no_response} with no "
+             f"response, {r.outcomes.get('removed', 0)} removed" for r in report.escalations]
     return (f"{total.opened} escalations to {len(report.escalations)} platforms. "
             + "; ".join(parts) + ".")
 

@@ -90,7 +90,7 @@ def test_text_shows_the_summary_figures_and_every_table() -> None:
     assert parts[2].splitlines() == ["Type    Files  Share", "Images      6    75%",
                                      "Videos      2    25%"]
     assert parts[3].splitlines() == ["Reason       Files  Hours", "#withhold        5    1.2",
-                                     "Blocklist        3      -", "All reasons      8    0.5"]
+                                     "Blocklist        3      —", "All reasons      8    0.5"]
     assert parts[4] == "Counts of files, never their names.\n"
     assert "Median time to withhold" not in text  # not a summary figure
 
@@ -160,7 +160,7 @@ def test_an_unknown_format_is_refused() -> None:
 @pytest.mark.parametrize(("value", "kind", "people", "data"), [
     (3, "count", "3", 3), (-2, SIGNED, "-2", -2), (4.0, HOURS, "4.0", 4.0),
     (2.345, HOURS, "2.3", 2.35), (2 / 3, RATE, "67%", 0.6667), (62.5, PERCENT, "62.5%", 62.5),
-    (None, HOURS, "-", None), ("TikTok", TEXT, "TikTok", "TikTok"),
+    (None, HOURS, "—", None), ("TikTok", TEXT, "TikTok", "TikTok"),
 ], ids=["count", "signed", "hours", "hours-rounded", "rate", "percent", "none", "text"])
 def test_how_each_kind_reads(value: object, kind: str, people: str, data: object) -> None:
     assert for_people(value, kind) == people
