@@ -14,7 +14,7 @@ from mailroom.app import App
 from mailroom.reports.cases import case_report
 from mailroom.reports.charts import nice_max
 from mailroom.reports.data import Change, MonthRow, Period, Report, build_report
-from mailroom.reports.formats import csv_rows, json_data, render
+from mailroom.reports.formats import FORMATS, csv_rows, json_data, render
 from tests.report_dataset import EXPECTED, dataset_app, report_period, run_cli
 
 LONDON = ZoneInfo("Europe/London")
@@ -190,6 +190,17 @@ def test_csv_format_long_rows(report: Report, dataset: App) -> None:
     assert values[("set_aside", "all", "spam")] == "1"
 
 
+def test_markdown_format_tables(report: Report, dataset: App) -> None:
+    text = render(case_report(report), "markdown", dataset.settings.template_dirs)
+    assert "- Removal rate: 60% (of 5 decided escalations (with an outcome), content " \
+           "removed)" in text
+    assert "| Sexting | 4 | 16% | 10 | -6 | 60% fewer |" in text
+    assert "| Not answered | 3 | 12% | 0 | +3 | none a year before |" in text
+    assert "| Next answers | 4 | 6 | 0 | 40% |" in text
+    assert "| Snapchat | 1 | 0 | 1 | — | 0 | 0 | 0 | 0 | 0 | 0 | — |" in text
+    assert "| **All platforms** | **7** | **5** | **2** |" in text
+
+
 def test_text_format_tables(report: Report, dataset: App) -> None:
     text = render(case_report(report), "text", dataset.settings.template_dirs)
     assert "Cases opened: 25 (25% more than the same quarter last year: 20)" in text
@@ -212,8 +223,7 @@ def test_text_format_tables(report: Report, dataset: App) -> None:
                for line in lines)
 
 
-@pytest.mark.parametrize("fmt", ["text", "json", "csv", "html"],
-                         ids=["text", "json", "csv", "html"])
+@pytest.mark.parametrize("fmt", FORMATS, ids=FORMATS)
 def test_a_period_without_cases_renders_in_every_format(dataset: App, fmt: str) -> None:
     empty = build_report(dataset, Period(date(2019, 1, 1), date(2019, 12, 31)))
     assert (empty.cases.current, empty.escalations, empty.first_response.median_hours) == (
@@ -222,6 +232,7 @@ def test_a_period_without_cases_renders_in_every_format(dataset: App, fmt: str) 
     expected = {"text": "Escalations to platforms: none in this period",
                 "json": '"median_business_hours": null',
                 "csv": "first_response,all,median_business_hours,",
+                "markdown": "Escalations to platforms: none in this period",
                 "html": "None in this period."}[fmt]
     assert expected in text
 

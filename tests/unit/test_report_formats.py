@@ -95,6 +95,29 @@ def test_text_shows_the_summary_figures_and_every_table() -> None:
     assert "Median time to withhold" not in text  # not a summary figure
 
 
+def test_markdown_shows_every_section_figure_and_table() -> None:
+    text = render(file_report(), "markdown", TEMPLATES)
+    parts = text.split("\n\n")
+    assert parts[:4] == [
+        "# Test Helpline: files from 1 May 2025 to 31 May 2025",
+        "Withheld files (Europe/London)", "The helpline withheld 8 files.",
+        "## Files withheld"]
+    assert parts[4].splitlines() == [
+        "- Files withheld: 8 (by \\#withhold or the blocklist: 5)",
+        "- Median time to withhold: 0.5 hours"]
+    assert "\n".join(parts[5:8]) == "\n".join([
+        "### Files by type", "By the type each file declared.",
+        "| Type | Files | Share of all files |\n| --- | ---: | ---: |\n"
+        "| Images | 6 | 75% |\n| Videos | 2 | 25% |"])
+    assert parts[8:10] == ["### Why files were withheld",
+                           "| Reason | Files | Median hours to withhold |\n"
+                           "| --- | ---: | ---: |\n| \\#withhold | 5 | 1.2 |\n"
+                           "| Blocklist | 3 | — |\n| **All reasons** | **8** | **0.5** |"]
+    assert parts[10:] == ["## About these figures", "- **Withheld**: Never sent, in any case.",
+                          "Counts of files, never their names.\n"]
+    assert "more than in April" not in text  # a record is data only
+
+
 def test_json_holds_the_records_and_tables_by_their_keys() -> None:
     data = json.loads(render(file_report(), "json", TEMPLATES))
     assert data["helpline"] == "Test Helpline"
@@ -152,9 +175,9 @@ def test_html_draws_the_chart_and_lists_the_figures() -> None:
 
 
 def test_an_unknown_format_is_refused() -> None:
-    with pytest.raises(ValueError, match="expected one of text, json, csv, html"):
+    with pytest.raises(ValueError, match="expected one of text, markdown, json, csv, html"):
         render(file_report(), "pdf", TEMPLATES)
-    assert FORMATS == ("text", "json", "csv", "html")
+    assert FORMATS == ("text", "markdown", "json", "csv", "html")
 
 
 @pytest.mark.parametrize(("value", "kind", "people", "data"), [
