@@ -135,6 +135,9 @@ def introduction(report: Report) -> tuple[Span, ...]:
         platforms = len(report.escalations)
         spans.append(Span(f" It escalated {total.opened} reports of harmful content to "
                           f"{platforms} platform{'' if platforms == 1 else 's'}."))
+    aside = set_aside_sentence(report)
+    if aside:
+        spans.append(Span(aside))
     return tuple(spans)
 
 
@@ -240,7 +243,7 @@ def months_table(report: Report) -> Table:
         head=Column("month", "Month", kind=TEXT),
         columns=(Column("cases", now, short="Cases"),
                  Column("previous", before, short="Year before"),
-                 *change_columns(report)),
+                 *change_columns("month")),
         rows=tuple(_month_row(row) for row in report.by_month),
         total=Row("total", "Total", {"cases": cases.current, "previous": cases.previous,
                                      **change_values(cases, report.kind)}),
@@ -260,13 +263,13 @@ def _month_row(row: MonthRow) -> Row:
                short=month_label(row.month, short=True))
 
 
-def change_columns(report: Report) -> tuple[Column, ...]:
+def change_columns(kind: str) -> tuple[Column, ...]:
     """The change against the year before: a signed count and a few words for people,
     the percent and the whole sentence for the data."""
     return (
         Column("change", "Change", kind=SIGNED),
         Column("change_percent", "Change (%)", kind=PERCENT, people=False),
-        Column("compared", f"Against the same {report.kind} last year", kind=TEXT,
+        Column("compared", f"Against the same {kind} last year", kind=TEXT,
                short="Against last year", data=False),
         Column("summary", kind=TEXT, people=False, csv=None),
     )
@@ -321,7 +324,7 @@ def breakdown(report: Report, ident: str, what: str, title: str, counts: Breakdo
         columns=(Column("cases", "Cases"),
                  Column("share", "Share of all cases", kind=RATE, short="Share", data=False),
                  Column("previous", "A year before", short="Year before"),
-                 *change_columns(report)),
+                 *change_columns(report.kind)),
         rows=rows, empty=f"{head.heading}: none", note=note, half=half,
         chart=Chart("bars", (Series("cases", what, title="{row}: {value} cases ({share})"),),
                     f"{title}: {listed}." if rows else f"{title}: none.",
@@ -372,14 +375,14 @@ def escalations_table(report: Report) -> Table:
         columns=(
             Column("name", kind=TEXT, people=False, csv=None),
             Column("opened", "Opened"), Column("answered", "Answered"),
-            Column("no_response", "No response"),
             Column("median_answer_business_hours", "Median answer (business hours)",
                    kind=HOURS, short="Median answer (h)"),
             *(Column(o, OUTCOME_LABELS.get(o, label(o)), group="outcomes", csv=f"outcome_{o}")
               for o in outcomes),
             Column("with_outcome", people=False, csv=None),
-            Column("decided", "Decided"),
+            Column("decided", "Decided", people=False),  # people read it beside the rates
             Column("awaiting_outcome", "Awaiting outcome", short="Awaiting"),
+            Column("no_response", "No response"),
             Column("removal_rate", "Removal rate", kind=RATE),
         ),
         rows=tuple(_escalation_row(row, outcomes) for row in report.escalations),

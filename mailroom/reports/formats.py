@@ -326,6 +326,11 @@ class TableView:
     rows: list[list[str]]
     half: bool
 
+    @property
+    def wide(self) -> bool:
+        """Many columns: set closer, so that the table fits the page."""
+        return len(self.headers) > 8
+
 
 @dataclass(frozen=True)
 class Part:

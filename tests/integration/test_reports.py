@@ -197,8 +197,9 @@ def test_markdown_format_tables(report: Report, dataset: App) -> None:
     assert "| Sexting | 4 | 16% | 10 | -6 | 60% fewer |" in text
     assert "| Not answered | 3 | 12% | 0 | +3 | none a year before |" in text
     assert "| Next answers | 4 | 6 | 0 | 40% |" in text
-    assert "| Snapchat | 1 | 0 | 1 | — | 0 | 0 | 0 | 0 | 0 | 0 | — |" in text
-    assert "| **All platforms** | **7** | **5** | **2** |" in text
+    assert "| Snapchat | 1 | 0 | — | 0 | 0 | 0 | 0 | 0 | 1 | — |" in text
+    assert "| **All platforms** | **7** | **5** | **3.0** | **3** | **1** | **1** | **0** | " \
+           "**0** | **2** | **60%** |" in text
 
 
 def test_text_format_tables(report: Report, dataset: App) -> None:
@@ -216,8 +217,8 @@ def test_text_format_tables(report: Report, dataset: App) -> None:
     assert any(line.split() == ["Sexting", "4", "16%", "10", "-6", "60%", "fewer"]
                for line in lines)
     assert any(line.split() == ["First", "answers", "20", "5", "0", "80%"] for line in lines)
-    assert any(line.split() == ["Snapchat", "1", "0", "1", "—", "0", "0", "0", "0", "0", "0",
-                                "—"] for line in lines)
+    assert any(line.split() == ["Snapchat", "1", "0", "—", "0", "0", "0", "0", "0", "1", "—"]
+               for line in lines)
     assert any(line.split()[:2] == ["TikTok", "4"] and line.endswith("67%") for line in lines)
     assert any(line.split()[:3] == ["All", "platforms", "7"] and line.endswith("60%")
                for line in lines)

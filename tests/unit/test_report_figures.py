@@ -93,7 +93,8 @@ def test_no_response_reads_as_a_dash_not_as_a_removal_in_every_format() -> None:
     text = render(document, "text", TEMPLATES)
     escalations, rates = [line.split() for line in text.splitlines()
                           if line.startswith("Snapchat")]
-    assert escalations == ["Snapchat", "3", "0", "3", "—", "0", "0", "0", "0", "0", "0", "—"]
+    # opened, answered, median answer, 4 outcomes, awaiting outcome, no response, removal rate
+    assert escalations == ["Snapchat", "3", "0", "—", "0", "0", "0", "0", "0", "3", "—"]
     assert rates == ["Snapchat", "0", "—", "—", "—", "—"]  # none decided: no rate at all
     assert "100%" not in text
     [escalation] = json_data(document)["escalations"]
@@ -101,10 +102,11 @@ def test_no_response_reads_as_a_dash_not_as_a_removal_in_every_format() -> None:
     assert "escalation,snapchat,no_response,3" in render(document, "csv", TEMPLATES)
     assert "escalation,snapchat,removal_rate,\n" in render(document, "csv", TEMPLATES)
     markdown = render(document, "markdown", TEMPLATES)
-    assert "| Snapchat | 3 | 0 | 3 | — |" in markdown
+    assert "| Snapchat | 3 | 0 | — | 0 | 0 | 0 | 0 | 0 | 3 | — |" in markdown
     html = render(document, "html", TEMPLATES)
     assert '<th scope="row">Snapchat</th><td class="n">3</td><td class="n">0</td>' \
-           '<td class="n">3</td>' in html
+           '<td class="n">—</td>' + 5 * '<td class="n">0</td>' + '<td class="n">3</td>' \
+           '<td class="n">—</td></tr>' in html
     assert 'data-series="no_response" data-key="snapchat" data-value="3"' in html
 
 
