@@ -5,31 +5,44 @@ sections, tables, charts and their words; every format renders it
 (:mod:`mailroom.reports.formats`). A new figure is a column, a row or a block
 here, and appears in every format.
 
-Its data keys are those mailroom has always published:
+Its data keys, which scripts read (keep them stable):
 
 ==============  ====================  ========================================
 CSV section     CSV key               metrics (JSON: the same, in ``cases``,
                                       ``first_response``, ``by_month``, …)
 ==============  ====================  ========================================
 period          current, previous     from, to (ISO dates)
+cases           opened                count, previous, change, change_percent
+contacts        all                   messages, previous, change,
+                                      change_percent, cases, per_case
 set_aside       all                   spam, out_of_remit (cases of the period
                                       set aside: in no other figure)
-cases           opened                count, previous, change, change_percent
+month           YYYY-MM               cases, previous (same month a year
+                                      before), change, change_percent
+category        category key          cases, previous, change, change_percent
+role            role key              (the same)
+platform        platform key          (the same)
 first_response  all                   cases, answered, median_business_hours
-month           YYYY-MM               cases, previous (same month a year before)
-category        category key          cases
-role            role key              cases
-platform        platform key          cases
+sla             first, next           met, missed, pending, rate
+handling        advice_only,          cases, previous, change, change_percent
+                escalated,
+                not_answered
 escalation      platform key, or all  opened, answered,
                                       median_answer_business_hours,
                                       outcome_<outcome> (removed, restricted,
                                       declined, no_action, then any other),
-                                      awaiting_outcome, removal_rate
+                                      decided, awaiting_outcome, no_response,
+                                      removal_rate (over decided)
+outcome_rate    platform key, or all  decided, removed, restricted, declined,
+                                      no_action (each over decided)
 repeat          platform key          accounts, cases (accounts reported in
                                       more than one case, and those cases)
 account         the account's URL     platform, cases, first, last (only with
                                       ``--with-accounts``: names accounts)
 ==============  ====================  ========================================
+
+The JSON has, besides, each row's ``summary`` ("24% more than the same quarter
+last year") where it has a change.
 """
 
 from __future__ import annotations
@@ -174,16 +187,17 @@ def key_figures(report: Report) -> Figures:
                        f"answer {for_people(total.median_answer_hours, HOURS)} business hours"
                        if total.opened else f"none in this {report.kind}")),
         Figure("Removal rate", total.removal_rate, RATE, summary=False,
-               detail=f"of {total.decided} decided escalations (with an outcome), content "
-                      "removed"),
+               detail=f"content removed in {total.outcomes.get(EscalationOutcome.REMOVED, 0)} "
+                      f"of {total.decided} decided escalations"),
     ))
 
 
 def contacts_detail(report: Report) -> str:
-    """``messages into 25 cases (1.6 a case), 10% more than the same quarter last year``."""
+    """``messages from professionals into 25 cases, 1.6 a case; 10% more than the same
+    quarter last year``."""
     contacts, cases = report.contacts, report.cases.current
-    each = f" ({contacts.current / cases:.1f} a case)" if cases else ""
-    return (f"messages from professionals into {cases} cases{each}, "
+    each = f", {contacts.current / cases:.1f} a case" if cases else ""
+    return (f"messages from professionals into {cases} cases{each}; "
             f"{contacts.sentence(report.kind)}")
 
 
@@ -458,6 +472,16 @@ def definitions(report: Report) -> tuple[Definition, ...]:
         Definition("Business hours", "Response times count only the hours the helpline is "
                                      f"open: {report.opening_hours}, public holidays "
                                      "excluded."),
+        Definition("Contacts", "Every message professionals wrote into the helpline's cases "
+                               "in the period, not only the first of each case."),
+        Definition("Answers within target", "An answer relayed to the professional within "
+                   "the business hours its case's priority allows (" + report.sla_targets
+                   + "). An answer still missing after its due time is missed."),
+        Definition("Decided escalations", "Escalations with an outcome recorded. Rates of "
+                   "outcomes are over these only: an escalation a platform never answered "
+                   "is no removal and no refusal."),
+        Definition("Set aside", "Cases marked as spam or out of remit are counted apart "
+                   "and left out of every other figure."),
         Definition("Anonymous statistics", ANONYMOUS) if report.repeated_accounts is None
         else Definition("Not for publication", NAMED),
     )

@@ -7,34 +7,43 @@ day. Each figure is compared with the same dates a year earlier (29 February
 becomes 28 February), the form in which helplines publish ("24% more than the
 same quarter last year").
 
-What is counted:
+What is counted (docs/reports-and-data-protection.md says it for readers):
 
 - **cases opened**: tickets created in the period, not merged into another
   (a merged ticket is a duplicate of the case it joined) and not set aside as
   spam or out of remit (``vocabulary.SET_ASIDE``): those are counted apart
-  (``set_aside``), and left out of every other figure;
-- **by month, category, professional role, platform**: the same tickets;
+  (``set_aside``), and left out of every other figure, their messages and
+  escalations included;
+- **by month, category, professional role, platform** (:class:`Breakdown`):
+  the same tickets, and those of the same dates a year before;
   a case naming two platforms counts once under each, a case naming none
   counts under none (so the platform counts need not add up to the total);
   a case with no category or role counts as ``uncategorised`` / ``unknown``;
+- **advice only and escalated** (``handling``): the same tickets, escalated
+  (at least one escalation), answered without one, or neither;
+- **contacts**: messages professionals wrote into cases (``Speaker.REQUESTER``)
+  that arrived in the period, every one, against the same dates a year before;
 - **time to first response**: business hours (opening hours, holidays
   excluded) from creation to the first answer relayed to the requester, for
   the cases of the period that have one; the median is reported;
+- **answers within target** (:class:`Compliances`): the first answer of each
+  case of the period, and each next answer whose clock started in the
+  period, against the target of the case's priority (``cases.sla``);
 - **escalations**, per platform: escalations opened in the period (whatever
   the age of their case), how many a platform answered, the median business
-  hours to that first answer, their outcomes, and the removal rate: escalations
-  with the outcome ``removed`` over those with any outcome.
-
+  hours to that first answer, their outcomes, those with no response, and
+  each outcome's rate over the decided ones (:class:`EscalationRow`).
 - **accounts reported in more than one case**, per platform: accounts
   (:mod:`mailroom.intake.accounts`) that requesters' messages of the period
   reported in two or more live cases, and how many cases those were. Only
   counts are in the report; the accounts themselves are listed only when asked
   (``mailroom report --with-accounts``), for the helpline's own use.
 
-Only ticket and escalation rows are read (dates, category, role, platforms,
-outcomes), never bodies, so these figures survive retention and erasure. The
-repeat reports come from ``message_targets``, which retention and erasure
-remove with the messages: a purged case no longer counts there.
+Only ticket, message and escalation rows are read (dates, category, role,
+platforms, priority, outcomes, a message's direction, kind and time), never
+texts, so these figures survive retention and erasure. The repeat reports
+come from ``message_targets``, which retention and erasure remove with the
+messages: a purged case no longer counts there.
 """
 
 from __future__ import annotations
@@ -167,9 +176,10 @@ class Change:
 
     def phrase(self) -> str:
         """The sentence without its comparison, for a row of a table: ``24% more``,
-        ``20% fewer``, ``the same``, ``about the same``, ``none a year before``."""
+        ``20% fewer``, ``the same``, ``about the same``, ``none a year before``, ``none
+        either year``."""
         if self.percent is None:
-            return "none a year before"
+            return "none a year before" if self.current else "none either year"
         if self.absolute == 0:
             return "the same"
         rounded = int(abs(self.percent) + 0.5)

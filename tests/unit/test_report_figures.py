@@ -190,7 +190,7 @@ def test_a_breakdown_keeps_last_years_keys() -> None:
 
 @pytest.mark.parametrize(("current", "previous", "phrase"), [
     (31, 25, "24% more"), (15, 20, "25% fewer"), (20, 20, "the same"),
-    (1001, 1000, "about the same"), (3, 0, "none a year before"),
+    (1001, 1000, "about the same"), (3, 0, "none a year before"), (0, 0, "none either year"),
 ])
 def test_change_phrases(current: int, previous: int, phrase: str) -> None:
     assert Change(current, previous).phrase() == phrase
