@@ -892,7 +892,7 @@ def after_message(
     participants.record_pending(session, ticket, _people(app, incoming), at=now,
                                 message_pk=message.id, actor=actor)
     if not known:
-        message.flags = sorted({*message.flags, "pending-sender"})
+        message.flags = sorted({*message.flags, participants.PENDING_SENDER})
     elif ticket.status in (TicketStatus.CLOSED, TicketStatus.WAITING):
         set_status(session, ticket, TicketStatus.OPEN, actor=actor, at=now, message_pk=message.id)
     respond_to_requester(app, session, incoming, Audience(

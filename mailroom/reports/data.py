@@ -60,6 +60,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from mailroom.app import App
+from mailroom.cases.participants import PENDING_SENDER
 from mailroom.cases.sla import response_hours
 from mailroom.hours import OpeningHours
 from mailroom.settings import Settings
@@ -93,7 +94,6 @@ __all__ = [
 OUTCOMES = tuple(EscalationOutcome)  # in the order the report shows them
 ADVICE_ONLY, ESCALATED, NOT_ANSWERED = "advice_only", "escalated", "not_answered"
 HANDLING = (ADVICE_ONLY, ESCALATED, NOT_ANSWERED)
-PENDING_SENDER = "pending-sender"  # the flag of a message from someone not on the case
 UNCATEGORISED = "uncategorised"
 UNKNOWN_ROLE = "unknown"
 _HOUR = 3600.0
