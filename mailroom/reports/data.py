@@ -56,7 +56,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, Text, and_, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from mailroom.app import App
@@ -492,7 +492,8 @@ def _contacts(session: Session, start: datetime, end: datetime) -> int:
     return int(session.execute(stmt).scalar_one())
 
 
-def _timelines(session: Session, start: datetime, end: datetime) -> dict[int, _Timeline]:
+def _timelines(session: Session, start: datetime, end: datetime
+               ) -> dict[int | None, _Timeline]:
     """The professionals' messages and the answers relayed to them, of every case a
     professional wrote into in the period, from its beginning."""
     wrote = select(Message.ticket_id).where(
@@ -500,19 +501,19 @@ def _timelines(session: Session, start: datetime, end: datetime) -> dict[int, _T
         Message.created_at >= start, Message.created_at < end)
     stmt = select(
         Message.ticket_id, Ticket.priority, Message.direction, Message.created_at,
-        Message.flags,
+        cast(Message.flags, Text),  # read as text: only one flag matters
     ).join(Ticket, Message.ticket_id == Ticket.id).where(
         Message.ticket_id.in_(wrote), Ticket.status.not_in(SET_ASIDE),
         Ticket.merged_into.is_(None),
         or_(and_(Message.direction == Direction.IN, Message.kind == Speaker.REQUESTER),
             and_(Message.direction == Direction.OUT, Message.kind == OutboxKind.RELAY)),
     ).order_by(Message.ticket_id, Message.created_at, Message.id)
-    said: dict[int, list[_Said]] = {}
-    priorities: dict[int, str | None] = {}
+    said: dict[int | None, list[_Said]] = {}
+    priorities: dict[int | None, str | None] = {}
     for ticket_id, priority, direction, at, flags in session.execute(stmt):
         priorities[ticket_id] = priority
         said.setdefault(ticket_id, []).append(_Said(
-            at, direction == Direction.IN, PENDING_SENDER not in (flags or [])))
+            at, direction == Direction.IN, f'"{PENDING_SENDER}"' not in (flags or "")))
     return {key: _Timeline(priorities[key], tuple(items)) for key, items in said.items()}
 
 
@@ -595,15 +596,24 @@ def first_answers(cases: Sequence[_Case], hours: OpeningHours,
     hours from its opening; a case unanswered past its due time missed it."""
     met = missed = pending = 0
     for case in cases:
-        due = hours.add_business_hours(case.created_at, target(case.priority))
-        if case.first_response_at is not None:
-            met, missed = (met + 1, missed) if case.first_response_at <= due \
-                else (met, missed + 1)
-        elif due <= now:
-            missed += 1
-        else:
-            pending += 1
+        state = _against(hours, case.created_at, target(case.priority), case.first_response_at,
+                         now)
+        met, missed, pending = met + (state > 0), missed + (state < 0), pending + (state == 0)
     return Compliance(met, missed, pending)
+
+
+def _against(hours: OpeningHours, start: datetime, allowed: float, answer: datetime | None,
+             now: datetime) -> int:
+    """1: answered by the due time, -1: answered after it or unanswered past it, 0: not
+    due yet. A due time is never earlier than as many clock hours (business hours are
+    fewer), so an answer within them needs no counting."""
+    soonest = start + timedelta(hours=allowed)
+    moment = answer if answer is not None else now
+    if moment <= soonest:
+        return 1 if answer is not None else 0
+    if moment <= hours.add_business_hours(start, allowed):
+        return 1 if answer is not None else 0
+    return -1
 
 
 def next_answers(timelines: Iterable[_Timeline], bounds: tuple[datetime, datetime],
@@ -613,20 +623,20 @@ def next_answers(timelines: Iterable[_Timeline], bounds: tuple[datetime, datetim
     first answer, a professional's message (from someone on the case) starts the clock
     when none runs, and the next answer relayed to them stops it."""
     start, end = bounds
-    met = missed = pending = 0
+    found: list[int] = []
     for timeline in timelines:
-        answered, due, counted = False, None, False
+        hours_allowed = target(timeline.priority)
+        answered, clock = False, None  # clock: when the running one started
         for said in timeline.said:
             if not said.inbound:
-                if due is not None and counted:
-                    met, missed = (met + 1, missed) if said.at <= due else (met, missed + 1)
-                answered, due = True, None
-            elif answered and due is None and said.known:
-                due = hours.add_business_hours(said.at, target(timeline.priority))
-                counted = start <= said.at < end
-        if due is not None and counted:
-            missed, pending = (missed + 1, pending) if due <= now else (missed, pending + 1)
-    return Compliance(met, missed, pending)
+                if clock is not None and start <= clock < end:
+                    found.append(_against(hours, clock, hours_allowed, said.at, now))
+                answered, clock = True, None
+            elif answered and clock is None and said.known:
+                clock = said.at
+        if clock is not None and start <= clock < end:
+            found.append(_against(hours, clock, hours_allowed, None, now))
+    return Compliance(found.count(1), found.count(-1), found.count(0))
 
 
 def response_times(cases: Sequence[_Case], hours: OpeningHours) -> ResponseTimes:

@@ -35,11 +35,17 @@ def test_contacts_and_answers_within_target_of_a_real_case(make_app) -> None:  #
     clock.advance(hours=1)
     deliver(app, practitioner_reply(notification, "We have reported both."))  # within
     clock.advance(hours=1)
-    deliver(app, write_again("They are back.\n"))  # contact 4: a clock never answered
+    # someone not on the case writes into it (contact 4): pending, so no clock starts
+    deliver(app, mail(sender="stranger@elsewhere.example", in_reply_to=CASE_ID,
+                      subject="Re: Comments about me", body="I saw it too.\n"))
+    clock.advance(days=7)
+    deliver(app, practitioner_reply(notification, "Thank you all."))  # no clock ran
+    clock.advance(hours=1)
+    deliver(app, write_again("They are back.\n"))  # contact 5: a clock never answered
     clock.advance(days=7)  # its 16 business hours are long past
 
     report = build_report(app, MARCH_2026)
-    assert (report.cases.current, report.contacts.current) == (1, 4)
+    assert (report.cases.current, report.contacts.current) == (1, 5)
     assert report.sla.first == Compliance(met=1, missed=0, pending=0)
     assert report.sla.next == Compliance(met=1, missed=1, pending=0)
     assert report.handling.current == {"advice_only": 1}
@@ -48,7 +54,8 @@ def test_contacts_and_answers_within_target_of_a_real_case(make_app) -> None:  #
     for fmt in FORMATS:
         shown = render(document, fmt, app.settings.template_dirs)
         for private in ("Parents are posting", "second account", "They are back",
-                        "looking at it", "school.example", "HL-", "facebook.com/groups"):
+                        "looking at it", "school.example", "elsewhere.example", "HL-",
+                        "facebook.com/groups"):
             assert private not in shown, (fmt, private)
 
 
