@@ -249,6 +249,15 @@ def test_cli_report_json_to_stdout(dataset: App, capsys: pytest.CaptureFixture[s
     assert {row["platform"]: row["cases"] for row in data["by_platform"]} == EXPECTED["by_platform"]
 
 
+def test_cli_report_markdown(dataset: App, capsys: pytest.CaptureFixture[str]) -> None:
+    status = run_cli(["--config", str(dataset.settings.source), "report",
+                      "--from", "2025-01-01", "--to", "2025-03-31", "--format", "markdown"])
+    assert status == 0
+    text = capsys.readouterr().out
+    assert text.startswith("# Test Helpline: cases from 1 January 2025 to 31 March 2025\n")
+    assert "| Bullying | 11 | 44% | 4 | +7 | 175% more |" in text
+
+
 def test_cli_report_to_a_file(dataset: App, capsys: pytest.CaptureFixture[str]) -> None:
     out = dataset.settings.source.parent / "q1.csv"
     status = run_cli(["--config", str(dataset.settings.source), "report", "--from",
