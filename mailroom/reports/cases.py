@@ -35,6 +35,8 @@ escalation      platform key, or all  opened, answered,
                                       removal_rate (over decided)
 outcome_rate    platform key, or all  decided, removed, restricted, declined,
                                       no_action (each over decided)
+escalation_     platform key, or all  opened, previous, change, change_percent
+change                                (escalations against a year before)
 repeat          platform key          accounts, cases (accounts reported in
                                       more than one case, and those cases)
 account         the account's URL     platform, cases, first, last (only with
@@ -126,7 +128,7 @@ def case_report(report: Report) -> Document:
             Section("answers", "Answers within target", (sla_table(report),)),
             Section("escalations", "Escalations to platforms", (
                 handling_table(report), escalations_table(report),
-                outcome_rates_table(report))),
+                outcome_rates_table(report), escalation_change_table(report))),
             Section("repeats", "Accounts reported more than once",
                     (repeats_table(report), *accounts_table(report))),
         ),
@@ -330,7 +332,7 @@ def breakdown(report: Report, ident: str, what: str, title: str, counts: Breakdo
         "share": counts.current.get(key, 0) / total if total else None,
         "previous": counts.previous.get(key, 0),
         **change_values(counts.change(key), report.kind)})
-        for key in (keys or counts.keys()))
+        for key in (keys or counts.ranked()))
     listed = "; ".join(f"{row.label} {row.values['cases']} ({row.values['summary']})"
                        for row in rows)
     return Table(
@@ -417,6 +419,36 @@ def escalations_table(report: Report) -> Table:
              Series("no_response", "no_response", "No response",
                     "{row}, no response: {value}")),
             outcome_description(report), label="{opened} opened"),
+    )
+
+
+def escalation_change_table(report: Report) -> Table:
+    """Escalations per platform beside the same dates a year before."""
+    counts, total = report.escalations_by_platform, report.escalation_total.opened
+
+    def values(name: str, change: Change) -> dict[str, object]:
+        return {"name": name, "opened": change.current,
+                "share": change.current / total if total else None,
+                "previous": change.previous, **change_values(change, report.kind)}
+    return Table(
+        "escalation-change", "escalations_by_platform", "escalation_change",
+        "Escalations to platforms against last year",
+        head=Column("platform", "Platform", kind=TEXT, short="Escalated to"),
+        columns=(Column("name", kind=TEXT, people=False, csv=None),
+                 Column("opened", "Escalations"),
+                 Column("share", "Share of all escalations", kind=RATE, short="Share",
+                        data=False),
+                 Column("previous", "A year before", short="Year before"),
+                 *change_columns(report.kind)),
+        rows=tuple(Row(key, report.platform_name(key),
+                       values(report.platform_name(key), counts.change(key)))
+                   for key in counts.ranked()),
+        total=Row("all", "All platforms", values(
+            "All platforms", Change(total, sum(counts.previous.values())))),
+        total_key="escalations_by_platform_total",
+        empty="Escalations to platforms against last year: none in either period",
+        note="Escalations opened in this period and in the same dates a year before, per "
+             "platform.",
     )
 
 

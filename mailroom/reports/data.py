@@ -208,7 +208,7 @@ class Breakdown:
     current: dict[str, int]
     previous: dict[str, int]
 
-    def keys(self) -> list[str]:
+    def ranked(self) -> list[str]:
         keys = {*self.current, *self.previous}
         return sorted(keys, key=lambda k: (-self.current.get(k, 0),
                                            -self.previous.get(k, 0), k))
@@ -345,6 +345,7 @@ class Report:
     handling: Breakdown = field(default_factory=lambda: Breakdown({}, {}))
     sla: Compliances = field(default_factory=lambda: Compliances(Compliance(), Compliance()))
     sla_targets: str = ""  # the targets, in words
+    escalations_by_platform: Breakdown = field(default_factory=lambda: Breakdown({}, {}))
     repeats: list[RepeatRow] = field(default_factory=list)
     set_aside: dict[str, int] = field(default_factory=dict)  # status -> cases of the period
     repeated_accounts: list[RepeatedAccount] | None = None  # None: not asked for
@@ -403,6 +404,7 @@ def build_report(app: App, period: Period, *, with_accounts: bool = False) -> Re
         cases = _cases(session, *bounds)
         earlier = _cases(session, *earlier_bounds)
         escalated = _escalations(session, *bounds)
+        escalated_before = _escalations(session, *earlier_bounds)
         accounts = repeated_accounts(_account_reports(session, *bounds))
         set_aside = _set_aside(session, *bounds)
         contacts = Change(_contacts(session, *bounds), _contacts(session, *earlier_bounds))
@@ -431,6 +433,8 @@ def build_report(app: App, period: Period, *, with_accounts: bool = False) -> Re
             next_answers(timelines.values(), bounds, app.hours,
                          lambda p: target(p, first=False), now)),
         sla_targets=targets_in_words(app.settings),
+        escalations_by_platform=Breakdown(_ranked(e.platform for e in escalated),
+                                          _ranked(e.platform for e in escalated_before)),
     )
 
 

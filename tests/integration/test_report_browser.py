@@ -115,6 +115,8 @@ def test_a_platform_that_did_not_answer_has_no_removal_rate(page: Any) -> None:
         "Snapchat", "0", "—", "—", "—", "—"]
     assert row(page, "Outcomes of decided escalations", "TikTok") == [
         "TikTok", "3", "67%", "0%", "33%", "0%"]
+    assert row(page, "Escalations to platforms against last year", "TikTok") == [
+        "TikTok", "4", "57%", "1", "+3", "300% more"]
     segment = page.locator("#chart-outcomes rect[data-key=snapchat]")
     assert segment.get_attribute("data-series") == "no_response"
     assert segment.is_visible()

@@ -116,9 +116,9 @@ def test_every_chart_is_an_accessible_svg(loaded: Loaded) -> None:
         assert attrs["role"] == "img"
         assert attrs["aria-labelledby"] == f"{ident}-title {ident}-desc"
         assert {f"{ident}-title", f"{ident}-desc"} <= ids
-    # every table has its chart, but the answers within target, the outcome rates and the
-    # repeat accounts (figures per platform, no chart)
-    assert sum(1 for e in loaded.dom if e.tag == "table") == len(charts) + 3
+    # every table has its chart, but the answers within target, the outcome rates, the
+    # escalations against last year and the repeat accounts (figures per platform, no chart)
+    assert sum(1 for e in loaded.dom if e.tag == "table") == len(charts) + 4
 
 
 def test_month_bars_beside_last_year(loaded: Loaded) -> None:

@@ -53,7 +53,7 @@ def test_breakdowns_largest_first(report: Report, attribute: str) -> None:
     assert counts.current == EXPECTED[attribute]
     assert counts.previous == EXPECTED[f"previous_{attribute}"]
     assert list(counts.current.values()) == sorted(counts.current.values(), reverse=True)
-    assert counts.keys()[:len(counts.current)] == list(EXPECTED[attribute])
+    assert counts.ranked()[:len(counts.current)] == list(EXPECTED[attribute])
 
 
 def test_every_breakdown_row_against_last_year(report: Report) -> None:
@@ -86,6 +86,14 @@ def test_cases_set_aside_are_in_no_other_figure(report: Report) -> None:
     assert report.set_aside == EXPECTED["set_aside"]
     snapchat = next(r for r in report.escalations if r.platform == "snapchat")
     assert (snapchat.opened, snapchat.outcomes) == (1, {})  # not the spam case's escalation
+
+
+def test_escalations_per_platform_against_last_year(report: Report) -> None:
+    counts = report.escalations_by_platform
+    assert counts.current == EXPECTED["escalations_by_platform"]
+    assert counts.previous == EXPECTED["previous_escalations_by_platform"]
+    assert counts.change("tiktok").sentence(report.kind) == \
+        "300% more than the same quarter last year"
 
 
 def test_advice_only_and_escalated(report: Report) -> None:
@@ -188,6 +196,8 @@ def test_csv_format_long_rows(report: Report, dataset: App) -> None:
     assert values[("contacts", "all", "messages")] == "20"
     assert values[("sla", "first", "rate")] == "0.8"
     assert values[("set_aside", "all", "spam")] == "1"
+    assert values[("escalation_change", "tiktok", "previous")] == "1"
+    assert values[("escalation_change", "all", "change_percent")] == "600.0"
 
 
 def test_markdown_format_tables(report: Report, dataset: App) -> None:

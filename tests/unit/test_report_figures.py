@@ -181,7 +181,7 @@ def test_a_breakdown_keeps_last_years_keys() -> None:
     counts = breakdown([with_category("bullying")] * 3 + [with_category("sexting")],
                        [with_category("bullying")] * 2 + [with_category("threats")] * 4,
                        lambda c: [c.category or ""])
-    assert counts.keys() == ["bullying", "sexting", "threats"]
+    assert counts.ranked() == ["bullying", "sexting", "threats"]
     assert counts.change("bullying").sentence("quarter") == \
         "50% more than the same quarter last year"
     assert counts.change("threats").phrase() == "100% fewer"
