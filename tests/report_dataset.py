@@ -164,7 +164,7 @@ EXPECTED = {
     "first_sla": (20, 5, 0),
     # next answers due in 16 business hours: 4 in 2 h (met), 6 in 23 h (missed)
     "next_sla": (4, 6, 0),
-    "set_aside": {"spam": 1, "out_of_remit": 0},
+    "set_aside": {"spam": 1, "out_of_remit": 0, "test": 0},
     # escalations per platform, and in Q1 2024 (tiktok's of 6 February 2024)
     "escalations_by_platform": {"tiktok": 4, "instagram": 2, "snapchat": 1},
     "previous_escalations_by_platform": {"tiktok": 1},

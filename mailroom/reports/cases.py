@@ -15,8 +15,8 @@ period          current, previous     from, to (ISO dates)
 cases           opened                count, previous, change, change_percent
 contacts        all                   messages, previous, change,
                                       change_percent, cases, per_case
-set_aside       all                   spam, out_of_remit (cases of the period
-                                      set aside: in no other figure)
+set_aside       all                   spam, out_of_remit, test (cases of the
+                                      period set aside: in no other figure)
 month           YYYY-MM               cases, previous (same month a year
                                       before), change, change_percent
 category        category key          cases, previous, change, change_percent
@@ -512,8 +512,8 @@ def definitions(report: Report) -> tuple[Definition, ...]:
         Definition("Decided escalations", "Escalations with an outcome recorded. Rates of "
                    "outcomes are over these only: an escalation a platform never answered "
                    "is no removal and no refusal."),
-        Definition("Set aside", "Cases marked as spam or out of remit are counted apart "
-                   "and left out of every other figure."),
+        Definition("Set aside", "Cases marked as spam, out of remit or a test of the "
+                   "service are counted apart and left out of every other figure."),
         Definition("Anonymous statistics", ANONYMOUS) if report.repeated_accounts is None
         else Definition("Not for publication", NAMED),
     )
