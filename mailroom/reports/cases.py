@@ -308,10 +308,10 @@ def breakdowns(report: Report) -> tuple[Table, ...]:
     return (
         breakdown(report, "categories", "category", "Cases by category", report.by_category,
                   Column("category", "Category", kind=TEXT), label,
-                  note="The category the practitioner gave each case.", half=True),
+                  note="The category the practitioner gave each case."),
         breakdown(report, "roles", "role", "Cases by professional role", report.by_role,
                   Column("role", "Professional role", kind=TEXT), label,
-                  note="Who contacted the helpline.", half=True),
+                  note="Who contacted the helpline."),
         breakdown(report, "platforms", "platform", "Platforms named in cases",
                   report.by_platform,
                   Column("platform", "Platform", kind=TEXT, short="Platform named"),
@@ -323,7 +323,7 @@ def breakdowns(report: Report) -> tuple[Table, ...]:
 
 def breakdown(report: Report, ident: str, what: str, title: str, counts: Breakdown,
               head: Column, name: Callable[[str], str], *, note: str,
-              half: bool = False, keys: tuple[str, ...] = ()) -> Table:
+              keys: tuple[str, ...] = ()) -> Table:
     """Cases by one key, largest first (or in the order of ``keys``), each with its share
     of all cases and its change against the same dates a year before."""
     total = report.cases.current
@@ -341,7 +341,7 @@ def breakdown(report: Report, ident: str, what: str, title: str, counts: Breakdo
                  Column("share", "Share of all cases", kind=RATE, short="Share", data=False),
                  Column("previous", "A year before", short="Year before"),
                  *change_columns(report.kind)),
-        rows=rows, empty=f"{head.heading}: none", note=note, half=half,
+        rows=rows, empty=f"{head.heading}: none", note=note,
         chart=Chart("bars", (Series("cases", what, title="{row}: {value} cases ({share})"),),
                     f"{title}: {listed}." if rows else f"{title}: none.",
                     label="{cases} · {share}"),
@@ -352,7 +352,7 @@ def handling_table(report: Report) -> Table:
     """The cases of the period given advice only, escalated, or not yet answered."""
     return breakdown(
         report, "handling", "handling", "Advice only and escalated cases", report.handling,
-        Column("handling", "How the case was handled", kind=TEXT, short="Cases"),
+        Column("handling", "How the case was handled", kind=TEXT, short="Handled"),
         lambda key: HANDLING_LABELS.get(key, label(key)), keys=HANDLING,
         note="Of the cases opened in this period: escalated to at least one platform, "
              "answered without an escalation (advice only), or neither so far.")

@@ -123,6 +123,14 @@ def test_a_platform_that_did_not_answer_has_no_removal_rate(page: Any) -> None:
     assert page.locator(".legend li", has_text="No response").first.is_visible()
 
 
+def test_every_table_fits_the_page(page: Any) -> None:
+    """No figure hides beyond a table's edge, to scroll to (or to be cut off in print)."""
+    clipped = page.evaluate("""() => [...document.querySelectorAll('.table-box')]
+        .filter(box => box.scrollWidth > box.clientWidth)
+        .map(box => box.querySelector('caption').textContent)""")
+    assert clipped == []
+
+
 def test_screenshot_of_the_whole_page(page: Any, tmp_path: Path) -> None:
     path = tmp_path / "report.png"
     page.screenshot(path=str(path), full_page=True)
