@@ -879,8 +879,8 @@ class Retry(CommandUnit):
 UNITS: tuple[CommandUnit, ...] = (
     Assign(), Status(), Priority(), Category(), Role(), Country(), Context(), Escalate(),
     Evidence(),
-    Outcome(), Note(), CannedReply(), Close(), Spam(), OutOfRemit(), Allow(), Remove(), Merge(),
-    Test(), Withhold(), Retry(), Remind(), Send(), Help(),
+    Outcome(), Note(), CannedReply(), Close(), Spam(), OutOfRemit(), Test(), Allow(), Remove(),
+    Merge(), Withhold(), Retry(), Remind(), Send(), Help(),
 )
 _BY_NAME: dict[str, CommandUnit] = {unit.name: unit for unit in UNITS}
 
