@@ -81,7 +81,7 @@ from mailroom.cases.safeguarding import (
     withheld_name,
 )
 from mailroom.cases.sla import raise_for_category, start_clock
-from mailroom.cases.tickets import open_ticket, record_event, set_status
+from mailroom.cases.tickets import events_in_bulk, open_ticket, record_event, set_status
 from mailroom.errors import MailError, StoreUnavailable
 from mailroom.intake.authresults import authentication_failure, check_authentication
 from mailroom.intake.bounces import BounceInfo, parse_bounce
@@ -105,7 +105,7 @@ from mailroom.intake.urls import find_urls, platform_for_url
 from mailroom.mailtypes import Address, ParsedMessage
 from mailroom.outbox.compose import MESSAGE_ID_PREFIX, find_ticket_tag, untagged_subject
 from mailroom.store.db import is_postgres, unavailable_as_store_error
-from mailroom.store.hashes import listed_hashes
+from mailroom.store.hashes import ask_ahead, listed_hashes
 from mailroom.store.inbox import INBOX, REUSED_ID_PREFIX
 from mailroom.store.locks import lock_key
 from mailroom.store.models import (
@@ -351,13 +351,15 @@ def _write_slice_once(app: App, ids: list[int], prepared: dict[int, Prepared | F
     done: list[dict[str, Any]] = []
     rest: list[int] = []
     claimed: dict[int, InboxItem] = {}
-    with app.sessions.begin() as session:
+    # Unguarded, any error rolls the whole transaction back: its events can wait for
+    # its end and go in one statement (a savepoint each would need them at its end).
+    with app.sessions.begin() as session, (
+            contextlib.nullcontext() if guarded else events_in_bulk(session)):
         for index, item_id in enumerate(ids):
             if index % CLAIM_CHUNK == 0:  # claimed a few at a time: a slice may end early
                 claimed = _claim_many(session, ids[index:index + CLAIM_CHUNK])
-                serialise_conversations(session, [
-                    work.parsed for work in (prepared[i] for i in claimed)
-                    if isinstance(work, Prepared)])
+                _ask_ahead(session, [work.parsed for work in (prepared[i] for i in claimed)
+                                     if isinstance(work, Prepared)])
             item = claimed.get(item_id)
             if item is None:  # another worker took it meanwhile
                 written[item_id] = InboxOutcome.SKIPPED
@@ -378,6 +380,14 @@ def _write_slice_once(app: App, ids: list[int], prepared: dict[int, Prepared | F
         prepared.pop(item_id, None)
     outcomes.update(written)
     return rest
+
+
+def _ask_ahead(session: Session, messages: Sequence[ParsedMessage]) -> None:
+    """What each of the messages claimed together would ask first, asked once for all:
+    the conversation locks, and the hash blocklist about their files."""
+    serialise_conversations(session, messages)
+    files = [a for parsed in messages for a in parsed.attachments]
+    ask_ahead(session, [a.sha256 for a in files], [a.md5 for a in files])
 
 
 def _write_unguarded(

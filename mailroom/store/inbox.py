@@ -254,25 +254,28 @@ def _row_values(message: RawMessage) -> dict[str, Any]:
 
 def _store_all_new(conn: Connection, messages: Sequence[RawMessage],
                    rows: Sequence[Mapping[str, Any]]) -> list[Stored] | None:
-    """The usual batch, in three statements: no key twice in it and none stored yet.
-    The rows, then the bytes, each in one ``executemany``, the ids in the order of
-    ``messages`` (so in arrival order, as one message at a time would give them).
-    None, with nothing written, for any other batch: :func:`_store_one` then takes
-    each message in turn. A key another writer stored since it was looked for makes
-    the INSERT fail; its savepoint is rolled back and the batch goes the other way."""
-    keys = [row["dedup_key"] for row in rows]
+    """The usual batch, in four statements: no key twice in it and none stored yet.
+    The rows in one ``executemany`` (in the order of ``messages``, so their ids in
+    arrival order, as one message at a time would give them), their ids read back
+    by key, then the bytes in one ``executemany``. None, with nothing written, for
+    any other batch: :func:`_store_one` then takes each message in turn. A key
+    another writer stored since it was looked for makes the INSERT fail; its
+    savepoint is rolled back and the batch goes the other way."""
+    keys = [str(row["dedup_key"]) for row in rows]
     if len(set(keys)) < len(keys):
         return None
     if conn.execute(_ANY_STORED, {"keys": keys}).first() is not None:
         return None
     try:
         with conn.begin_nested():
-            ids = list(conn.execute(_INSERT_MANY, list(rows)).scalars())
+            conn.execute(_INSERT_ROWS, list(rows))
     except exc.IntegrityError:
         return None
-    conn.execute(_RAW_INSERT, [{"inbox_id": inbox_id, "raw": message.raw}
-                               for inbox_id, message in zip(ids, messages, strict=True)])
-    return [Stored(int(inbox_id), False) for inbox_id in ids]
+    ids: dict[str, int] = {key: int(inbox_id) for inbox_id, key in
+                           conn.execute(_IDS_OF_KEYS, {"keys": keys})}
+    conn.execute(_RAW_INSERT, [{"inbox_id": ids[key], "raw": message.raw}
+                               for key, message in zip(keys, messages, strict=True)])
+    return [Stored(ids[key], False) for key in keys]
 
 
 def _store_one(conn: Connection, message: RawMessage, values: Mapping[str, Any]) -> Stored:
@@ -350,7 +353,9 @@ _SQLITE_INSERT = sqlite.insert(INBOX).values(_bound_fields()).on_conflict_do_not
 _RAW_INSERT = insert(INBOX_RAW)
 _ANY_STORED = select(INBOX.c.id).where(
     INBOX.c.dedup_key.in_(bindparam("keys", expanding=True))).limit(1)
-_INSERT_MANY = insert(INBOX).returning(INBOX.c.id, sort_by_parameter_order=True)
+_INSERT_ROWS = insert(INBOX)
+_IDS_OF_KEYS = select(INBOX.c.id, INBOX.c.dedup_key).where(
+    INBOX.c.dedup_key.in_(bindparam("keys", expanding=True)))
 _EXISTING = select(INBOX.c.id, INBOX.c.raw_sha256).where(
     INBOX.c.dedup_key == bindparam("dedup_key"))
 _RAW_OF = select(INBOX_RAW.c.raw).where(INBOX_RAW.c.inbox_id == bindparam("inbox_id"))
