@@ -8,6 +8,7 @@ Each change writes an audit :class:`Event` in the caller's transaction.
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, cast
@@ -76,10 +77,24 @@ def _write_held(session: Session) -> None:
 
 @event.listens_for(Session, "do_orm_execute")
 def _held_events_first(state: ORMExecuteState) -> None:
-    """A query that reads the events table sees the events held by :func:`events_in_bulk`."""
-    if state.session.info.get(_HELD_EVENTS) and _EVENTS in find_tables(
-            cast(ClauseElement, state.statement), include_crud=True, include_joins=True):
+    """A query that reads the events table sees the events held by :func:`events_in_bulk`
+    (only a SELECT reads them)."""
+    if state.session.info.get(_HELD_EVENTS) and state.is_select and _reads_events(
+            cast(ClauseElement, state.statement)):
         _write_held(state.session)
+
+
+def _reads_events(statement: ClauseElement) -> bool:
+    """Whether the statement reads the events table (remembered for a statement built
+    once: looking costs more than the statement it would save)."""
+    known = _READS_EVENTS.get(statement)
+    if known is None:
+        known = _READS_EVENTS[statement] = _EVENTS in find_tables(
+            statement, include_joins=True)
+    return known
+
+
+_READS_EVENTS: weakref.WeakKeyDictionary[ClauseElement, bool] = weakref.WeakKeyDictionary()
 
 
 def make_reference(prefix: str, ticket_id: int) -> str:
