@@ -66,6 +66,7 @@ from mailroom.cases.practitioner import handle_practitioner_reply
 from mailroom.cases.repeats import record_targets
 from mailroom.cases.replies import (
     Audience,
+    decide_acknowledgement,
     refuse_practitioner_reply,
     respond_to_requester,
     token_expired,
@@ -78,7 +79,7 @@ from mailroom.cases.safeguarding import (
     keyword_category,
 )
 from mailroom.cases.sla import raise_for_category, start_clock
-from mailroom.cases.tickets import open_ticket, record_event, set_status
+from mailroom.cases.tickets import events_in_bulk, open_ticket, record_event, set_status
 from mailroom.errors import MailError, StoreUnavailable
 from mailroom.intake.authresults import authentication_failure, check_authentication
 from mailroom.intake.bounces import BounceInfo, parse_bounce
@@ -102,6 +103,7 @@ from mailroom.intake.urls import find_urls, platform_for_url
 from mailroom.mailtypes import Address, ParsedMessage
 from mailroom.outbox.compose import MESSAGE_ID_PREFIX, find_ticket_tag, untagged_subject
 from mailroom.store.db import is_postgres, unavailable_as_store_error
+from mailroom.store.hashes import ask_ahead
 from mailroom.store.inbox import INBOX, REUSED_ID_PREFIX
 from mailroom.store.locks import lock_key
 from mailroom.store.models import (
@@ -346,10 +348,15 @@ def _write_slice_once(app: App, ids: list[int], prepared: dict[int, Prepared | F
     done: list[dict[str, Any]] = []
     rest: list[int] = []
     claimed: dict[int, InboxItem] = {}
-    with app.sessions.begin() as session:
+    # Unguarded, any error rolls the whole transaction back: its events can wait for
+    # its end and go in one statement (a savepoint each would need them at its end).
+    with app.sessions.begin() as session, (
+            contextlib.nullcontext() if guarded else events_in_bulk(session)):
         for index, item_id in enumerate(ids):
             if index % CLAIM_CHUNK == 0:  # claimed a few at a time: a slice may end early
                 claimed = _claim_many(session, ids[index:index + CLAIM_CHUNK])
+                _ask_ahead(session, [work.parsed for work in (prepared[i] for i in claimed)
+                                     if isinstance(work, Prepared)])
             item = claimed.get(item_id)
             if item is None:  # another worker took it meanwhile
                 written[item_id] = InboxOutcome.SKIPPED
@@ -370,6 +377,14 @@ def _write_slice_once(app: App, ids: list[int], prepared: dict[int, Prepared | F
         prepared.pop(item_id, None)
     outcomes.update(written)
     return rest
+
+
+def _ask_ahead(session: Session, messages: Sequence[ParsedMessage]) -> None:
+    """What each of the messages claimed together would ask first, asked once for all:
+    the conversation locks, and the hash blocklist about their files."""
+    serialise_conversations(session, messages)
+    files = [a for parsed in messages for a in parsed.attachments]
+    ask_ahead(session, [a.sha256 for a in files], [a.md5 for a in files])
 
 
 def _write_unguarded(
@@ -544,11 +559,31 @@ def serialise_conversation(session: Session, parsed: ParsedMessage) -> None:
     same moment (neither would see the other's message and each would open a case):
     take a transaction lock per Message-ID the message is or names, in one order,
     before anything about them is read."""
+    serialise_conversations(session, [parsed])
+
+
+def serialise_conversations(session: Session, messages: Sequence[ParsedMessage]) -> None:
+    """:func:`serialise_conversation` for several messages in one statement (a batch
+    takes the locks of the messages it claims together), all the keys in one order.
+    A key this transaction holds already is not asked for again: the locks last
+    until the transaction ends, and the set of keys held is the transaction's own."""
     if not is_postgres(session):
         return  # SQLite runs one writing transaction at a time anyway
-    ids = {i for i in (parsed.message_id, *parsed.in_reply_to, *parsed.references) if i}
-    if ids:
-        session.execute(_LOCK_IN_ORDER, {"keys": sorted(lock_key(f"thread:{i}") for i in ids)})
+    wanted = {lock_key(f"thread:{i}") for parsed in messages
+              for i in (parsed.message_id, *parsed.in_reply_to, *parsed.references) if i}
+    held = _locks_held(session)
+    if wanted - held:
+        session.execute(_LOCK_IN_ORDER, {"keys": sorted(wanted - held)})
+        held |= wanted
+
+
+def _locks_held(session: Session) -> set[int]:
+    """The conversation locks the session's current transaction holds."""
+    transaction = session.get_transaction()
+    info = session.info
+    if info.get("conversation_locks_of") is not transaction:
+        info["conversation_locks_of"], info["conversation_locks"] = transaction, set()
+    return cast(set[int], info["conversation_locks"])
 
 
 # One statement for all of a message's locks, taken in the order of the array (a
@@ -798,12 +833,14 @@ def act_on_mail(app: App, session: Session, incoming: Incoming, decision: Thread
     if incoming.created and incoming.speaker == Speaker.REQUESTER:
         start_case(app, incoming, now)
     flag_illegal_content(app, session, incoming)
+    audience = (requester_audience(app, session, incoming)
+                if incoming.speaker == Speaker.REQUESTER else None)
     message = store_message(app, session, incoming, kind=incoming.speaker, ticket_id=ticket.id)
     if incoming.links is None or incoming.links.orphans:
         adopt_orphans(session, message)
     for other in incoming.related:
         link_related(session, ticket, other, at=now, reason=decision.rule, message_pk=message.id)
-    after_message(app, session, incoming, message, decision)
+    after_message(app, session, incoming, message, decision, audience)
     return InboxOutcome.CREATED if incoming.created else InboxOutcome.THREADED
 
 
@@ -861,10 +898,31 @@ def adopt_orphans(session: Session, message: Message) -> None:
     )
 
 
+def requester_audience(app: App, session: Session, incoming: Incoming) -> Audience:
+    """For a requester-side message, before it is stored: whether its sender is on
+    the case (``pending-sender`` when not) and, for a new case, whether it is
+    acknowledged (``no-ack:<why>`` when not), so that the message's row is written
+    once, with these flags among its own. Nothing these read changes when the
+    message is stored."""
+    ticket, sender = incoming.ticket, incoming.parsed.sender
+    assert ticket is not None
+    known = incoming.created or bool(sender and participants.may_receive(ticket, sender.addr))
+    if not known:
+        incoming.flags.append(participants.PENDING_SENDER)
+    ack = decide_acknowledgement(app, session, incoming) if incoming.created else None
+    if ack is not None and ack.refused is not None:
+        incoming.flags.append(f"no-ack:{ack.refused}")
+    return Audience(new_sender=None if known or sender is None else sender.addr.lower(),
+                    unverified=incoming.unverified, related=tuple(incoming.related),
+                    acknowledgement=ack, sender_known=known)
+
+
 def after_message(
-    app: App, session: Session, incoming: Incoming, message: Message, decision: ThreadDecision
+    app: App, session: Session, incoming: Incoming, message: Message, decision: ThreadDecision,
+    audience: Audience | None = None,
 ) -> None:
-    """Participants, status and the audit trail once the message is on its ticket."""
+    """Participants, status and the audit trail once the message is on its ticket
+    (``audience``: :func:`requester_audience`, for a requester-side message)."""
     ticket, now, actor = incoming.ticket, app.now(), _sender(incoming)
     assert ticket is not None
     action = "ticket.created" if incoming.created else "message.received"
@@ -879,7 +937,8 @@ def after_message(
     if incoming.speaker != Speaker.REQUESTER:
         return
     sender = incoming.parsed.sender
-    known = incoming.created or bool(sender and participants.may_receive(ticket, sender.addr))
+    audience = audience or requester_audience(app, session, incoming)
+    known = audience.sender_known
     if sender is not None:
         clear_failing(session, ticket, sender.addr, actor=actor, at=now,
                       why="mail arrived from it", message_pk=message.id)
@@ -888,12 +947,11 @@ def after_message(
     participants.record_pending(session, ticket, _people(app, incoming), at=now,
                                 message_pk=message.id, actor=actor)
     if not known:
-        message.flags = sorted({*message.flags, "pending-sender"})
+        if participants.PENDING_SENDER not in message.flags:  # not stored with it: decided later
+            message.flags = sorted({*message.flags, participants.PENDING_SENDER})
     elif ticket.status in (TicketStatus.CLOSED, TicketStatus.WAITING):
         set_status(session, ticket, TicketStatus.OPEN, actor=actor, at=now, message_pk=message.id)
-    respond_to_requester(app, session, incoming, Audience(
-        new_sender=None if known or sender is None else sender.addr.lower(),
-        unverified=incoming.unverified, related=tuple(incoming.related)))
+    respond_to_requester(app, session, incoming, audience)
 
 
 def after_practitioner_reply(app: App, session: Session, incoming: Incoming) -> None:

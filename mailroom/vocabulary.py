@@ -60,10 +60,11 @@ class TicketStatus(StrEnum):
     CLOSED = "closed"
     SPAM = "spam"  # set aside (#spam): not a case; nothing is sent
     OUT_OF_REMIT = "out_of_remit"  # set aside (#out-of-remit): not for this helpline
+    TEST = "test"  # set aside (#test): a test of the service, not a case; nothing is sent
 
 
 # Cases set aside: no longer worked, and not counted as the helpline's cases in reports.
-SET_ASIDE = (TicketStatus.SPAM, TicketStatus.OUT_OF_REMIT)
+SET_ASIDE = (TicketStatus.SPAM, TicketStatus.OUT_OF_REMIT, TicketStatus.TEST)
 
 
 class TicketPriority(StrEnum):

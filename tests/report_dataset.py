@@ -36,7 +36,7 @@ from mailroom.reports.formats import json_data
 from mailroom.runtime.wiring import build_app
 from mailroom.store.db import make_engine
 from mailroom.store.migrate import upgrade
-from mailroom.store.models import Escalation, Ticket
+from mailroom.store.models import Escalation, Message, Ticket
 from tests.conftest import create_pg_database, drop_pg_database
 from tests.factories import FixedClock, build_settings
 
@@ -62,6 +62,9 @@ class Group:
     response_hours: float | None = None  # business hours to the first response
     spread: bool = True  # one business day apart; False: all at ``first``
     merged: bool = False
+    # each case's messages: ("in", h) a professional wrote, ("out", h) an answer relayed
+    # to them, h business hours after the case opened
+    conversation: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,8 @@ class Escalated:
     answer_hours: float | None = None  # business hours to the platform's answer
     outcome: str | None = None
     case_opened: datetime | None = None  # default: OUTSIDE both periods
+    case_status: str = "closed"
+    contacts: int = 0  # messages the professional wrote into its case, when it opened
 
 
 GROUPS: tuple[Group, ...] = (
@@ -79,13 +84,17 @@ GROUPS: tuple[Group, ...] = (
     Group(2, local(2025, 1, 11, 12), "impersonation", "police", ("instagram",), 2,
           spread=False),  # a Saturday: 2 business hours = Monday 12:00
     Group(4, local(2025, 2, 3), "bullying", "teacher", ("tiktok", "instagram"), 3),
-    Group(4, local(2025, 2, 10), "sexting", "social_worker", ("snapchat",), 4),
-    Group(6, local(2025, 3, 3), "impersonation", "teacher", (), 5),
+    Group(4, local(2025, 2, 10), "sexting", "social_worker", ("snapchat",), 4,
+          conversation=(("in", 0), ("out", 4), ("in", 6), ("out", 8))),  # next answer: 2 h
+    Group(6, local(2025, 3, 3), "impersonation", "teacher", (), 5,
+          conversation=(("in", 0), ("out", 5), ("in", 7), ("out", 30))),  # next: 23 h
+
     Group(3, local(2025, 3, 17), "bullying", "police", ("tiktok",), None),
     Group(2, local(2025, 3, 24), None, None, (), 30),
     Group(1, local(2025, 3, 31, 23, 30), "bullying", "teacher", (), 0.5, spread=False),
     # --- Q1 2024: 20 cases -------------------------------------------------
-    Group(4, local(2024, 1, 8), "bullying", "teacher", ("tiktok",), 2),
+    Group(4, local(2024, 1, 8), "bullying", "teacher", ("tiktok",), 2,
+          conversation=(("in", 0), ("out", 2))),
     Group(6, local(2024, 2, 5), "impersonation", "police", ("instagram",), 2),
     Group(10, local(2024, 3, 4), "sexting", "teacher", ("snapchat",), 2),
     # --- outside both periods, or not counted --------------------------------
@@ -109,6 +118,10 @@ ESCALATIONS: tuple[Escalated, ...] = (
     Escalated("instagram", local(2025, 2, 5), 3, "restricted"),
     # snapchat: 1 opened, unanswered
     Escalated("snapchat", local(2025, 2, 11)),
+    # a case set aside as spam in the quarter: neither its case, nor its escalation, nor
+    # its two messages count anywhere but in set_aside
+    Escalated("snapchat", local(2025, 2, 20), 1, "removed", case_opened=local(2025, 2, 19),
+              case_status="spam", contacts=2),
     # outside the period
     Escalated("tiktok", local(2024, 2, 6), 1, "removed"),
     Escalated("youtube", local(2025, 4, 2), 1, "no_action"),
@@ -138,6 +151,26 @@ EXPECTED = {
     "escalation_total": {"opened": 7, "answered": 5, "median": 3.0,
                          "outcomes": {"removed": 3, "restricted": 1, "declined": 1},
                          "removal_rate": 0.6},
+    # unanswered and undecided: tiktok's fourth, snapchat's only
+    "no_response": {"tiktok": 1, "instagram": 0, "snapchat": 1, "all": 2},
+    # last year's breakdowns (Q1 2024)
+    "previous_by_category": {"sexting": 10, "impersonation": 6, "bullying": 4},
+    "previous_by_role": {"teacher": 14, "police": 6},
+    "previous_by_platform": {"snapchat": 10, "instagram": 6, "tiktok": 4},
+    # 4 sexting cases × 2 messages + 6 impersonation cases × 2; a year before 4 × 1
+    "contacts": 20,
+    "previous_contacts": 4,
+    # first answers due in 8 business hours: 20 within; 30 h ×2 and 3 never answered missed
+    "first_sla": (20, 5, 0),
+    # next answers due in 16 business hours: 4 in 2 h (met), 6 in 23 h (missed)
+    "next_sla": (4, 6, 0),
+    "set_aside": {"spam": 1, "out_of_remit": 0, "test": 0},
+    # escalations per platform, and in Q1 2024 (tiktok's of 6 February 2024)
+    "escalations_by_platform": {"tiktok": 4, "instagram": 2, "snapchat": 1},
+    "previous_escalations_by_platform": {"tiktok": 1},
+    # no case of either quarter was escalated; 3 of 2025 were never answered
+    "handling": {"advice_only": 22, "escalated": 0, "not_answered": 3},
+    "previous_handling": {"advice_only": 20},
 }
 
 
@@ -174,20 +207,34 @@ def _ticket(app: App, group: Group, opened: datetime, merged_into: int | None) -
     first = None
     if group.response_hours is not None:
         first = app.hours.add_business_hours(opened, group.response_hours)
-    return Ticket(
+    ticket = Ticket(
         reference=f"DS-{number:06d}", status="closed", subject=f"Dataset case {number}",
         category=group.category, role=group.role, platforms=list(group.platforms),
         requester=f"professional{number}@school.example", created_at=opened,
         updated_at=opened, first_response_at=first, closed_at=opened + timedelta(days=20),
         flags=[], merged_into=merged_into,
     )
+    ticket.messages = [_message(app.hours.add_business_hours(opened, hours), way == "in")
+                       for way, hours in group.conversation]
+    return ticket
+
+
+def _message(at: datetime, inbound: bool) -> Message:
+    """A professional's message into a case, or an answer relayed to them."""
+    return Message(
+        direction="in" if inbound else "out", kind="requester" if inbound else "relay",
+        sender="professional@school.example" if inbound else "helpline@helpline.example",
+        message_id=f"<ds-{next(_ids)}@dataset.example>", subject="Dataset", text="",
+        recipients={}, urls=[], flags=[], created_at=at, date=at,
+    )
 
 
 def _escalation(app: App, item: Escalated) -> Escalation:
     opened_case = item.case_opened or OUTSIDE
-    ticket = Ticket(reference=f"DS-E{next(_ids):05d}", status="closed", subject="escalated",
-                    category="impersonation", created_at=opened_case, updated_at=opened_case,
-                    flags=[])
+    ticket = Ticket(reference=f"DS-E{next(_ids):05d}", status=item.case_status,
+                    subject="escalated", category="impersonation", created_at=opened_case,
+                    updated_at=opened_case, flags=[])
+    ticket.messages = [_message(opened_case, True) for _ in range(item.contacts)]
     answered = None
     if item.answer_hours is not None:
         answered = app.hours.add_business_hours(item.opened, item.answer_hours)

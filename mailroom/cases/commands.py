@@ -9,7 +9,7 @@ before and between them)::
     #context TEXT               #escalate PLATFORM [URL…]      #evidence [FILE…]
     #outcome removed|restricted|declined|no_action [PLATFORM]
     #note                       #reply NAME                    #close
-    #spam                       #out-of-remit
+    #spam                       #out-of-remit                  #test
     #allow ADDRESS|all          #remove ADDRESS    #merge REF    #withhold
     #remind DATE                #send              #help
 
@@ -751,6 +751,20 @@ class OutOfRemit(CommandUnit):
         change_status(reply, TicketStatus.OUT_OF_REMIT)
 
 
+class Test(CommandUnit):
+    name = "test"
+    description = ("set the case aside as a test of the service (not counted as a case); "
+                   "nothing of the reply is sent")
+    example = "#test"
+
+    def parse(self, rest: str) -> Command | str:
+        return read_nothing(self.name, rest)
+
+    def run(self, reply: Reply, command: Command) -> None:
+        change_status(reply, TicketStatus.TEST)
+        reply.internal = True
+
+
 class Priority(CommandUnit):
     name = "priority"
     argument_description = "|".join(PRIORITIES)
@@ -865,8 +879,8 @@ class Retry(CommandUnit):
 UNITS: tuple[CommandUnit, ...] = (
     Assign(), Status(), Priority(), Category(), Role(), Country(), Context(), Escalate(),
     Evidence(),
-    Outcome(), Note(), CannedReply(), Close(), Spam(), OutOfRemit(), Allow(), Remove(), Merge(),
-    Withhold(), Retry(), Remind(), Send(), Help(),
+    Outcome(), Note(), CannedReply(), Close(), Spam(), OutOfRemit(), Test(), Allow(), Remove(),
+    Merge(), Withhold(), Retry(), Remind(), Send(), Help(),
 )
 _BY_NAME: dict[str, CommandUnit] = {unit.name: unit for unit in UNITS}
 

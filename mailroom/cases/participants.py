@@ -38,6 +38,7 @@ from mailroom.vocabulary import ParticipantState as State
 
 ALL = "all"  # ``#allow all``: every pending participant
 NEW = "new"  # the standing of an address that is not on the case
+PENDING_SENDER = "pending-sender"  # the flag of a message from an address not on the case
 
 
 def audience(ticket: Ticket) -> frozenset[str]:

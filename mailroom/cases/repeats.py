@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Select, func, insert, select
+from sqlalchemy import Select, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from mailroom.intake.accounts import targets_in
@@ -63,24 +63,28 @@ def record_targets(session: Session, message_pk: int, urls: Iterable[str]) -> in
     return len(rows)
 
 
-def _targets_of_ticket(ticket_id: int) -> Select[str]:
+def _targets_of_ticket() -> Select[str]:
     return select(MessageTarget.target).join(Message, MessageTarget.message_pk == Message.id) \
-        .where(Message.ticket_id == ticket_id)
+        .where(Message.ticket_id == bindparam("ticket_id"))
+
+
+# Built once (the notification of every requester's message asks it): building it
+# cost more than running it.
+_REPEATS = (
+    select(MessageTarget.target, func.min(MessageTarget.url), Ticket.reference,
+           func.min(Ticket.created_at))
+    .join(Message, MessageTarget.message_pk == Message.id)
+    .join(Ticket, Message.ticket_id == Ticket.id)
+    .where(MessageTarget.target.in_(_targets_of_ticket()),
+           Ticket.id != bindparam("ticket_id"), Ticket.merged_into.is_(None))
+    .group_by(MessageTarget.target, Ticket.reference)
+)
 
 
 def repeats_of(session: Session, ticket_id: int) -> list[Repeat]:
     """This case's targets that other live cases reported, accounts first."""
-    stmt = (
-        select(MessageTarget.target, func.min(MessageTarget.url), Ticket.reference,
-               func.min(Ticket.created_at))
-        .join(Message, MessageTarget.message_pk == Message.id)
-        .join(Ticket, Message.ticket_id == Ticket.id)
-        .where(MessageTarget.target.in_(_targets_of_ticket(ticket_id)),
-               Ticket.id != ticket_id, Ticket.merged_into.is_(None))
-        .group_by(MessageTarget.target, Ticket.reference)
-    )
     found: dict[str, tuple[str, list[tuple[datetime, str]]]] = {}
-    for target, url, reference, created in session.execute(stmt):
+    for target, url, reference, created in session.execute(_REPEATS, {"ticket_id": ticket_id}):
         found.setdefault(target, (url, []))[1].append((created, reference or "?"))
     repeats = [Repeat(target, url, [ref for _, ref in sorted(refs)])
                for target, (url, refs) in found.items()]

@@ -131,6 +131,17 @@ class Audience:
     new_sender: str | None = None  # the sender is not on the case: they receive nothing
     unverified: str | None = None  # the From domain failed authentication (why)
     related: tuple[Ticket, ...] = ()  # cases of the same conversation, not merged
+    acknowledgement: Acknowledgement | None = None  # a new case's, decided before storing
+    sender_known: bool = True  # the sender may receive the case's mail
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    """Whether a requester's new case is acknowledged (``refused``: why not, as in
+    ``no-ack:<refused>`` on the message), and the content keys it is counted under."""
+
+    keys: ContentKeys
+    refused: str | None
 
 
 def ticket_subject(app: App, ticket: Ticket, subject: str | None = None) -> str:
@@ -153,9 +164,14 @@ def respond_to_requester(
     ticket, message = incoming.ticket, incoming.message
     assert ticket is not None and message is not None
     if incoming.created:
-        keys = acknowledgement_keys(app, incoming)
-        if may_acknowledge(app, session, incoming, keys):
-            queue_acknowledgement(app, session, ticket, message, keys,
+        ack = (audience.acknowledgement if audience and audience.acknowledgement
+               else decide_acknowledgement(app, session, incoming))
+        if ack.refused is not None:
+            flag = f"no-ack:{ack.refused}"
+            if flag not in message.flags:  # not stored with it: the decision came later
+                message.flags = [*message.flags, flag]
+        else:
+            queue_acknowledgement(app, session, ticket, message, ack.keys,
                                   delay=acknowledgement_delay(app, incoming))
             if ticket.category:
                 queue_signposting(app, session, ticket, ticket.category, answering=message)
@@ -174,15 +190,16 @@ def acknowledgement_delay(app: App, incoming: Incoming) -> timedelta:
     return timedelta(seconds=app.settings.ack_reply_grace_seconds) if unseen else timedelta(0)
 
 
-def may_acknowledge(
-    app: App, session: Session, incoming: Incoming, keys: ContentKeys | None = None
-) -> bool:
+def decide_acknowledgement(app: App, session: Session, incoming: Incoming) -> Acknowledgement:
+    """Whether a requester's new case is acknowledged. The pipeline asks before the
+    message is stored (nothing it reads changes when the message is written: who sent
+    it, what it says, what was queued lately), so that the message's row is written
+    once, with its ``no-ack:`` flag."""
+    keys = acknowledgement_keys(app, incoming)
     reason = refusal_reason(app, session, incoming, keys)
     if reason:
         log.info("no acknowledgement for inbox %s: %s", incoming.item.id, reason)
-        if incoming.message is not None:
-            incoming.message.flags = [*incoming.message.flags, f"no-ack:{reason}"]
-    return reason is None
+    return Acknowledgement(keys, reason)
 
 
 def refusal_reason(

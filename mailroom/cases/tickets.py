@@ -7,11 +7,16 @@ Each change writes an audit :class:`Event` in the caller's transaction.
 
 from __future__ import annotations
 
+import contextlib
+import weakref
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, event, insert, select
+from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.sql.util import find_tables
 
 from mailroom.mailtypes import Address
 from mailroom.store.models import Event, Participant, Ticket
@@ -29,18 +34,67 @@ def record_event(
     escalation_id: int | None = None,
     **detail: Any,
 ) -> None:
-    """Append to the audit trail, at once, in the caller's transaction.
+    """Append to the audit trail, in the caller's transaction: at once, or inside
+    :func:`events_in_bulk` with the other events of the block.
 
-    Written with a Core statement built once: nothing reads an event back in the
-    session that wrote it, and the unit of work cost more than the row. What it
-    names has an id, so it is already in the database."""
-    session.connection().execute(_INSERT_EVENT, {
-        "ticket_id": ticket_id, "message_pk": message_pk, "escalation_id": escalation_id,
-        "action": action, "actor": actor, "at": at, "detail": detail,
-    })
+    Written with a Core statement built once: the unit of work cost more than the
+    row. What it names has an id, so it is already in the database."""
+    row = {"ticket_id": ticket_id, "message_pk": message_pk, "escalation_id": escalation_id,
+           "action": action, "actor": actor, "at": at, "detail": detail}
+    held: list[dict[str, Any]] | None = session.info.get(_HELD_EVENTS)
+    if held is not None:
+        held.append(row)
+    else:
+        session.connection().execute(_INSERT_EVENT, row)
 
 
 _INSERT_EVENT = insert(cast(Table, Event.__table__))
+_EVENTS = cast(Table, Event.__table__)
+_HELD_EVENTS = "mailroom.events_held"
+
+
+@contextlib.contextmanager
+def events_in_bulk(session: Session) -> Iterator[None]:
+    """The events recorded in the block are written together (one ``executemany``)
+    when it ends without an error, or before the session runs a query that reads
+    the events table, whichever comes first; an error drops them, with the
+    transaction the caller then rolls back (``mailroom ingest``'s write slices)."""
+    session.info[_HELD_EVENTS] = []
+    try:
+        yield
+        _write_held(session)
+    finally:
+        session.info.pop(_HELD_EVENTS, None)
+
+
+def _write_held(session: Session) -> None:
+    held: list[dict[str, Any]] | None = session.info.get(_HELD_EVENTS)
+    if held:
+        rows = list(held)
+        held.clear()
+        session.connection().execute(_INSERT_EVENT, rows)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _held_events_first(state: ORMExecuteState) -> None:
+    """A query that reads the events table sees the events held by :func:`events_in_bulk`
+    (only a SELECT reads them)."""
+    if state.session.info.get(_HELD_EVENTS) and state.is_select and _reads_events(
+            cast(ClauseElement, state.statement)):
+        _write_held(state.session)
+
+
+def _reads_events(statement: ClauseElement) -> bool:
+    """Whether the statement reads the events table (remembered for a statement built
+    once: looking costs more than the statement it would save)."""
+    known = _READS_EVENTS.get(statement)
+    if known is None:
+        known = _READS_EVENTS[statement] = _EVENTS in find_tables(
+            statement, include_joins=True)
+    return known
+
+
+_READS_EVENTS: weakref.WeakKeyDictionary[ClauseElement, bool] = weakref.WeakKeyDictionary()
 
 
 def make_reference(prefix: str, ticket_id: int) -> str:

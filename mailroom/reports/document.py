@@ -72,9 +72,9 @@ _DATA_DIGITS = {HOURS: 2, PERCENT: 1, RATE: 4}
 
 
 def for_people(value: Any, kind: str) -> str:
-    """``4.0``, ``+2``, ``67%`` (half up), ``-`` for a figure that cannot be computed."""
+    """``4.0``, ``+2``, ``67%`` (half up), ``—`` for a figure that cannot be computed."""
     if value is None:
-        return "-"
+        return "—"
     if kind == SIGNED:
         return f"{value:+d}"
     if kind == HOURS:

@@ -21,6 +21,12 @@ is: a new section, table or report needs no code here.
   tables (each under its section, a row's key, an exported total last), one row
   per metric.
   An empty value means "cannot be computed" (no answer yet, nothing to compare).
+- **markdown**: for a wiki, a repository or a mail that renders Markdown: the heading,
+  the subtitle and the introduction, then each section under its title (``##``): the
+  key figures as a list (each with its words and last year's figure), each table people
+  read under its title (``###``) and note as a pipe table (GitHub Flavored Markdown:
+  figures aligned right, the total row last, in bold), then the definitions and the
+  footnote. Records, data only, are left out, as in the text.
 - **html**: one self-contained file (``mailroom/templates/reports/report.html.j2``):
   the introduction, the key figures as cards (a large figure with a one-word
   unit, the rest of a longer unit in the words under it), each section with its tables as
@@ -48,6 +54,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from mailroom.reports.charts import Drawing, draw
 from mailroom.reports.data import Period
 from mailroom.reports.document import (
+    TEXT,
     Block,
     Column,
     Document,
@@ -68,10 +75,11 @@ __all__ = [
     "render_csv",
     "render_html",
     "render_json",
+    "render_markdown",
     "render_text",
 ]
 
-FORMATS = ("text", "json", "csv", "html")
+FORMATS = ("text", "markdown", "json", "csv", "html")
 HTML_TEMPLATE = "reports/report.html.j2"
 
 
@@ -80,7 +88,8 @@ def render(document: Document, fmt: str, template_dirs: Sequence[Path]) -> str:
     if fmt == "html":
         return render_html(document, template_dirs)
     renderers: dict[str, Callable[[Document], str]] = {
-        "text": render_text, "json": render_json, "csv": render_csv}
+        "text": render_text, "markdown": render_markdown, "json": render_json,
+        "csv": render_csv}
     if fmt not in renderers:
         raise ValueError(f"unknown report format {fmt!r}: expected one of {', '.join(FORMATS)}")
     return renderers[fmt](document)
@@ -235,6 +244,63 @@ def _aligned(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+# --- Markdown ------------------------------------------------------------------------
+
+
+def render_markdown(document: Document) -> str:
+    parts = [f"# {_md(document.heading)}", f"{_md(document.subtitle)} ({document.timezone})"]
+    if document.introduction:
+        parts.append(_md("".join(span.text for span in document.introduction)))
+    for section in document.sections:
+        shown = [_md_block(block) for block in section.blocks]
+        if any(shown):
+            parts.append(f"## {_md(section.title)}")
+            parts.extend(block for block in shown if block)
+    if document.definitions:
+        parts.append("## About these figures")
+        parts.append("\n".join(f"- **{_md(d.term)}**: {_md(d.text)}"
+                               for d in document.definitions))
+    if document.footnote:
+        parts.append(_md(document.footnote.strip()))
+    return "\n\n".join(parts) + "\n"
+
+
+def _md_block(block: Block) -> str:
+    if isinstance(block, Figures):
+        return "\n".join(f"- {_md(_figure_line(figure))}" for figure in block.figures)
+    if isinstance(block, Table):
+        return _md_table(block)
+    return ""  # a record is data only
+
+
+def _md_table(table: Table) -> str:
+    lines = [f"### {_md(table.title)}"]
+    if table.note:
+        lines += ["", _md(table.note)]
+    lines.append("")
+    if not table.rows:
+        lines.append(_md(table.empty))
+        return "\n".join(lines)
+    columns = table.people_columns
+    lines.append("| " + " | ".join(_md(h) for h in [table.head.label,
+                                                   *(c.label for c in columns)]) + " |")
+    lines.append("| --- |" + "".join(" --- |" if c.kind == TEXT else " ---: |"
+                                      for c in columns))
+    for row in table.rows:
+        lines.append("| " + " | ".join(_md(cell) for cell in _cells(row, columns)) + " |")
+    if table.total is not None:
+        lines.append("| " + " | ".join(f"**{_md(cell)}**" if cell else ""
+                                       for cell in _cells(table.total, columns)) + " |")
+    return "\n".join(lines)
+
+
+def _md(text: str) -> str:
+    """Text that Markdown shows as it is: no table breaks, no emphasis, no HTML."""
+    for char in "\\|*_`[]<>#":
+        text = text.replace(char, f"\\{char}")
+    return text.replace("\n", " ")
+
+
 # --- HTML ----------------------------------------------------------------------------
 
 
@@ -259,6 +325,11 @@ class TableView:
     headers: list[str]
     rows: list[list[str]]
     half: bool
+
+    @property
+    def wide(self) -> bool:
+        """Many columns: set closer, so that the table fits the page."""
+        return len(self.headers) > 8
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,10 @@ def listed_hashes(
 ) -> set[str]:
     """Which of these SHA-256 and MD5 digests are on the list."""
     shas, md5 = sorted({v for v in sha256s if v}), sorted({v for v in md5s if v})
-    found: set[str] = set()
+    found = _answered_ahead(session, shas, md5)
+    if found is not None:
+        return found
+    found = set()
     if len(shas) <= CHUNK and len(md5) <= CHUNK:  # the usual case: one statement, built once
         if shas or md5:
             session.flush()  # what the session changed on the list, then Core
@@ -80,6 +83,36 @@ def listed_hashes(
 _LISTED = select(BlockedHash.sha256, BlockedHash.md5).where(or_(
     BlockedHash.sha256.in_(bindparam("shas", expanding=True)),
     BlockedHash.md5.in_(bindparam("md5s", expanding=True))))
+
+
+_AHEAD = "mailroom.blocklist_asked_ahead"
+
+
+def ask_ahead(session: Session, sha256s: Collection[str], md5s: Collection[str]) -> None:
+    """Ask the list once about the digests that the next messages of this transaction
+    will ask about (the files of a batch of mail): :func:`listed_hashes` answers
+    from it for those digests until the transaction ends or lists a file here
+    (:func:`add_file`, :func:`import_hashes`)."""
+    asked = {v for v in (*sha256s, *md5s) if v}
+    if asked:
+        hits = listed_hashes(session, sha256s, md5s)
+        session.info[_AHEAD] = (session.get_transaction(), asked, hits)
+
+
+def _answered_ahead(session: Session, shas: Collection[str], md5s: Collection[str]
+                    ) -> set[str] | None:
+    ahead = session.info.get(_AHEAD)
+    if ahead is None:
+        return None
+    transaction, asked, hits = ahead
+    if transaction is not session.get_transaction() or not asked.issuperset((*shas, *md5s)):
+        return None
+    return {h for h in (*shas, *md5s) if h in hits}
+
+
+def _listing_changes(session: Session) -> None:
+    """What was asked ahead no longer holds."""
+    session.info.pop(_AHEAD, None)
 
 
 def listed_files(session: Session, sha256s: Collection[str]) -> set[str]:
@@ -128,6 +161,7 @@ def add_file(session: Session, listing: Listing, *, sha256: str | None,
     both) or ``listed`` (it already was)."""
     if listing.source not in SOURCES:
         raise ValueError(f"unknown blocklist source {listing.source!r}")
+    _listing_changes(session)
     matches = [c == v for c, v in ((BlockedHash.sha256, sha256), (BlockedHash.md5, md5)) if v]
     if not matches:
         raise ValueError("a listed file needs a SHA-256 or an MD5")
@@ -236,6 +270,7 @@ def _insert_batch(
 ) -> None:
     if not fresh:
         return
+    _listing_changes(session)
     rows = [{"sha256": h.value if h.kind == "sha256" else None,
              "md5": h.value if h.kind == "md5" else None, "source": listing.source,
              "ticket_id": None, "origin": (listing.origin or "")[:512] or None,

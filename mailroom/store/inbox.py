@@ -44,6 +44,7 @@ from sqlalchemy import (
     Select,
     Table,
     bindparam,
+    exc,
     insert,
     select,
 )
@@ -231,19 +232,54 @@ def store_raw_many(
 
 def _store_all(engine: Engine, messages: Sequence[RawMessage]) -> list[Stored]:
     with one_writer(engine), unavailable_as_store_error(), engine.begin() as conn:
-        return [_store_one(conn, message) for message in messages]
+        rows = [_row_values(message) for message in messages]
+        if len(messages) > 1:
+            stored = _store_all_new(conn, messages, rows)
+            if stored is not None:
+                return stored
+        return [_store_one(conn, message, values)
+                for message, values in zip(messages, rows, strict=True)]
 
 
-def _store_one(conn: Connection, message: RawMessage) -> Stored:
+def _row_values(message: RawMessage) -> dict[str, Any]:
     raw = message.raw
-    key = dedup_key(raw)
-    values = {
+    return {
         "door": message.door, "door_ref": _storable(message.door_ref),
         "mail_from": _storable(message.mail_from),
-        "rcpt_to": [_storable(r) for r in message.rcpt_to], "dedup_key": key,
+        "rcpt_to": [_storable(r) for r in message.rcpt_to], "dedup_key": dedup_key(raw),
         "size": len(raw), "raw_sha256": hashlib.sha256(raw).hexdigest(),
         "status": InboxStatus.NEW,
     }
+
+
+def _store_all_new(conn: Connection, messages: Sequence[RawMessage],
+                   rows: Sequence[Mapping[str, Any]]) -> list[Stored] | None:
+    """The usual batch, in four statements: no key twice in it and none stored yet.
+    The rows in one ``executemany`` (in the order of ``messages``, so their ids in
+    arrival order, as one message at a time would give them), their ids read back
+    by key, then the bytes in one ``executemany``. None, with nothing written, for
+    any other batch: :func:`_store_one` then takes each message in turn. A key
+    another writer stored since it was looked for makes the INSERT fail; its
+    savepoint is rolled back and the batch goes the other way."""
+    keys = [str(row["dedup_key"]) for row in rows]
+    if len(set(keys)) < len(keys):
+        return None
+    if conn.execute(_ANY_STORED, {"keys": keys}).first() is not None:
+        return None
+    try:
+        with conn.begin_nested():
+            conn.execute(_INSERT_ROWS, list(rows))
+    except exc.IntegrityError:
+        return None
+    ids: dict[str, int] = {key: int(inbox_id) for inbox_id, key in
+                           conn.execute(_IDS_OF_KEYS, {"keys": keys})}
+    conn.execute(_RAW_INSERT, [{"inbox_id": ids[key], "raw": message.raw}
+                               for key, message in zip(keys, messages, strict=True)])
+    return [Stored(ids[key], False) for key in keys]
+
+
+def _store_one(conn: Connection, message: RawMessage, values: Mapping[str, Any]) -> Stored:
+    raw, key = message.raw, str(values["dedup_key"])
     found = _store(conn, values, raw)
     if (found.duplicate and key.startswith("mid:") and found.raw_sha256 != values["raw_sha256"]
             and not _same_content(conn, found.inbox_id, raw)):
@@ -315,6 +351,11 @@ _POSTGRES_STORE = _postgres_store()
 _SQLITE_INSERT = sqlite.insert(INBOX).values(_bound_fields()).on_conflict_do_nothing(
     index_elements=["dedup_key"]).returning(INBOX.c.id)
 _RAW_INSERT = insert(INBOX_RAW)
+_ANY_STORED = select(INBOX.c.id).where(
+    INBOX.c.dedup_key.in_(bindparam("keys", expanding=True))).limit(1)
+_INSERT_ROWS = insert(INBOX)
+_IDS_OF_KEYS = select(INBOX.c.id, INBOX.c.dedup_key).where(
+    INBOX.c.dedup_key.in_(bindparam("keys", expanding=True)))
 _EXISTING = select(INBOX.c.id, INBOX.c.raw_sha256).where(
     INBOX.c.dedup_key == bindparam("dedup_key"))
 _RAW_OF = select(INBOX_RAW.c.raw).where(INBOX_RAW.c.inbox_id == bindparam("inbox_id"))

@@ -12,7 +12,7 @@ from sqlalchemy import event, func, select
 from mailroom import pipeline
 from mailroom.errors import MailError
 from mailroom.runtime.ingest import _batches, ingest_paths
-from mailroom.store.models import InboxItem, Message, OutboxItem, Ticket
+from mailroom.store.models import Event, InboxItem, Message, OutboxItem, Ticket
 from tests.factories import inbox_rows, mail, ticket_of, tickets
 
 
@@ -57,6 +57,50 @@ def test_a_folder_goes_in_a_few_transactions(app, tmp_path: Path) -> None:
     assert sorted(acknowledgements(app).values()) == [1] * 12
 
 
+def statements(app, starting: str) -> list[int]:  # type: ignore[no-untyped-def]
+    """A list that grows by one with every statement starting with ``starting`` sent
+    by the app's engines (an ``executemany`` is one)."""
+    seen: list[int] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        if statement.startswith(starting):
+            seen.append(1)
+
+    for engine in {app.engine, app.door_sessions.kw["bind"]}:
+        event.listen(engine, "before_cursor_execute", count)
+    return seen
+
+
+def test_a_new_batch_is_stored_in_one_insert_and_its_events_in_one(app, tmp_path: Path) -> None:
+    folder = write(tmp_path / "mail", *(case(f"n{chr(97 + i)}") for i in range(12)))
+    rows, events = statements(app, "INSERT INTO inbox "), statements(app, "INSERT INTO events")
+    summary = ingest_paths(app, [str(folder)])
+    assert summary["created"] == 12, summary
+    assert len(rows) == 1 and len(events) == 1  # not one per message
+    stored = inbox_rows(app)
+    assert [row.door_ref for row in stored] == sorted(row.door_ref or "" for row in stored)
+    assert all(row.raw == (folder / (row.door_ref or "")).read_bytes() for row in stored)
+    with app.sessions() as session:
+        created = session.execute(select(func.count()).select_from(Event).where(
+            Event.action == "ticket.created")).scalar()
+    assert created == 12
+
+
+def test_a_batch_with_mail_stored_before_goes_message_by_message(
+        app, tmp_path: Path) -> None:
+    """Mail already in the inbox (a run repeated, or the same mail from another door) is
+    a duplicate; the rest of the batch is stored in arrival order, each once."""
+    first = [case(f"s{chr(97 + i)}") for i in range(3)]
+    ingest_paths(app, [str(write(tmp_path / "first", *first))])
+    again = write(tmp_path / "again", first[0], case("new1"), first[2], case("new2"))
+    summary = ingest_paths(app, [str(again)])
+    assert summary["duplicate"] == 2 and summary["created"] == 2, summary
+    rows = inbox_rows(app)
+    assert len(rows) == 5 and [row.status for row in rows] == ["done"] * 5
+    assert [row.dedup_key for row in rows[3:]] == ["mid:new1@school.example",
+                                                  "mid:new2@school.example"]
+
+
 def test_a_failing_message_is_marked_alone_and_the_batch_goes_on(
         app, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """One message shunted by an internal error and one ``bad`` by a MailError, both in
@@ -64,12 +108,12 @@ def test_a_failing_message_is_marked_alone_and_the_batch_goes_on(
     kept with its error; the messages before and after it are written and answered."""
     after_message = pipeline.after_message
 
-    def failing(app_, session, incoming, message, decision):  # type: ignore[no-untyped-def]
+    def failing(app_, session, incoming, message, decision, audience=None):  # type: ignore[no-untyped-def]
         if incoming.parsed.message_id == "boom@school.example":
             raise RuntimeError("disk on fire")
         if incoming.parsed.message_id == "refused@school.example":
             raise MailError("no such thing")
-        after_message(app_, session, incoming, message, decision)
+        after_message(app_, session, incoming, message, decision, audience)
 
     monkeypatch.setattr(pipeline, "after_message", failing)
     ids = ["one", "boom", "two", "refused", "three"]

@@ -79,7 +79,7 @@ def test_an_option_after_the_subcommand_does_not_undo_one_before(config: Path) -
         (["outbox", "list", "--status", "lost"], "queued"),
         (["hashes", "list", "--source", "elsewhere"], "'case', 'import', 'command'"),
         (["report", "--from", "2026-01-01", "--to", "2026-02-01", "--format", "pdf"],
-         "'text', 'json', 'csv', 'html'"),
+         "'text', 'markdown', 'json', 'csv', 'html'"),
         (["tickets", "list", "--limit", "0"], "at least 1"),
     ],
     ids=["tickets-status", "tickets-one-bad", "inbox-status", "outbox-status",

@@ -10,6 +10,9 @@ from sqlalchemy import select
 
 from mailroom.app import App
 from mailroom.cases.reminders import send_due_reminders
+from mailroom.reports.cases import case_report
+from mailroom.reports.data import Period, build_report
+from mailroom.reports.formats import render
 from mailroom.runtime.jobs import EVERY_JOB, SCHEDULED
 from mailroom.store.models import Escalation, Reminder
 from tests.factories import deliver, mail
@@ -65,6 +68,21 @@ def test_spam_sets_the_case_aside_and_sends_nothing(app: App) -> None:
     assert ticket.status == "spam" and ticket.closed_at is not None
     assert sent_to(app, TEACHER) == ["acknowledgement"]  # no relay, no closure notice
     assert outbox(app, "command_done") == [] and outbox(app, "command_error") == []
+
+
+def test_a_test_case_is_set_aside_sends_nothing_and_counts_apart(app: App) -> None:
+    notification = open_case(app)
+    reply(app, notification, "#test\n\nJust checking the new address works.\n")
+    ticket = the_ticket(app)
+    assert ticket.status == "test" and ticket.closed_at is not None
+    assert sent_to(app, TEACHER) == ["acknowledgement"]  # no relay, no closure notice
+    assert outbox(app, "command_done") == [] and outbox(app, "command_error") == []
+    today = app.now().astimezone(app.settings.timezone).date()
+    report = build_report(app, Period(today, today))
+    assert (report.cases.current, report.contacts.current) == (0, 0)
+    assert report.set_aside == {"spam": 0, "out_of_remit": 0, "test": 1}
+    text = render(case_report(report), "text", app.settings.template_dirs)
+    assert "1 more case was set aside (test 1) and is not counted." in " ".join(text.split())
 
 
 def test_out_of_remit_relays_the_canned_answer_without_a_closure_notice(app: App) -> None:

@@ -110,14 +110,15 @@ def bars(loaded: Loaded, chart: str) -> list[dict[str, str]]:
 def test_every_chart_is_an_accessible_svg(loaded: Loaded) -> None:
     charts = {e.attrs["id"]: e.attrs for e in loaded.dom if e.tag == "svg"}
     assert set(charts) == {"chart-months", "chart-categories", "chart-roles",
-                           "chart-platforms", "chart-outcomes"}
+                           "chart-platforms", "chart-handling", "chart-outcomes"}
     ids = {e.attrs.get("id") for e in loaded.dom}
     for ident, attrs in charts.items():
         assert attrs["role"] == "img"
         assert attrs["aria-labelledby"] == f"{ident}-title {ident}-desc"
         assert {f"{ident}-title", f"{ident}-desc"} <= ids
-    # every table has its chart, but the repeat accounts' (counts per platform, no chart)
-    assert sum(1 for e in loaded.dom if e.tag == "table") == len(charts) + 1
+    # every table has its chart, but the answers within target, the outcome rates, the
+    # escalations against last year and the repeat accounts (figures per platform, no chart)
+    assert sum(1 for e in loaded.dom if e.tag == "table") == len(charts) + 4
 
 
 def test_month_bars_beside_last_year(loaded: Loaded) -> None:
@@ -149,9 +150,9 @@ def test_escalation_outcomes_stacked(loaded: Loaded) -> None:
     drawn = bars(loaded, "chart-outcomes")
     segments = {(b["data-key"], b["data-series"]): int(b["data-value"]) for b in drawn}
     assert segments == {
-        ("tiktok", "removed"): 2, ("tiktok", "declined"): 1, ("tiktok", "awaiting"): 1,
+        ("tiktok", "removed"): 2, ("tiktok", "declined"): 1, ("tiktok", "no_response"): 1,
         ("instagram", "removed"): 1, ("instagram", "restricted"): 1,
-        ("snapchat", "awaiting"): 1,
+        ("snapchat", "no_response"): 1,
     }
 
 

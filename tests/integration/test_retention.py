@@ -29,6 +29,7 @@ from mailroom.store.models import (
     Participant,
     Ticket,
 )
+from mailroom.vocabulary import SET_ASIDE
 from tests.factories import FixedClock, deliver, mail
 from tests.report_dataset import comparable, run_cli
 
@@ -239,7 +240,7 @@ def _snapshot(app: App) -> list[tuple[object, ...]]:
     return out
 
 
-@pytest.mark.parametrize("status", ["spam", "out_of_remit"])
+@pytest.mark.parametrize("status", SET_ASIDE, ids=SET_ASIDE)
 def test_a_case_set_aside_is_purged_like_a_closed_one(make_app, status: str) -> None:  # type: ignore[no-untyped-def]
     app = make_app(clock=FixedClock(NOW))
     ticket_id = open_case(app, "jo@school.example", "Jo Teacher", "Mrs Smith's account", SHARED)

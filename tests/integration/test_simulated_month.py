@@ -430,15 +430,18 @@ def test_a_month_of_helpline_work(month: Month) -> None:
     assert status == 0, err
     report = json.loads(out)
     assert report["cases"]["opened"] == 3  # the test mail and the parent's are not cases
-    assert report["set_aside"] == {"spam": 1, "out_of_remit": 1}
-    assert report["by_category"] == {"bullying": 1, "impersonation": 1, "sextortion": 1}
-    assert report["by_platform"] == {"facebook": 1, "instagram": 1, "tiktok": 1}
+    assert report["set_aside"] == {"spam": 1, "out_of_remit": 1, "test": 0}
+    assert {row["category"]: row["cases"] for row in report["by_category"]} == {
+        "bullying": 1, "impersonation": 1, "sextortion": 1}
+    assert {row["platform"]: row["cases"] for row in report["by_platform"]} == {
+        "facebook": 1, "instagram": 1, "tiktok": 1}
     assert report["first_response"]["answered"] == 3
     platforms = {row["platform"]: row for row in report["escalations"]}
     assert platforms["tiktok"]["opened"] == platforms["tiktok"]["answered"] == 1
     assert platforms["tiktok"]["outcomes"]["removed"] == 1
     assert platforms["instagram"]["opened"] == 1 and platforms["instagram"]["answered"] == 0
     assert platforms["instagram"]["removal_rate"] is None  # never answered: no rate
+    assert platforms["instagram"]["no_response"] == 1
     status, out, err = month.cli("escalations", "list", "--json")
     assert status == 0, err
     tiktok_row, instagram_row = json.loads(out)

@@ -172,7 +172,7 @@ def test_an_answered_case_is_not_warned(make_app) -> None:  # type: ignore[no-un
     assert sla_rows(app) == []
 
 
-@pytest.mark.parametrize("command", ["#close", "#spam", "#out-of-remit"])
+@pytest.mark.parametrize("command", ["#close", "#spam", "#out-of-remit", "#test"])
 def test_a_closed_or_set_aside_case_is_not_warned(make_app, command: str) -> None:  # type: ignore[no-untyped-def]
     clock = FixedClock(OPENED)
     app = make_app(clock=clock)

@@ -128,6 +128,7 @@ NEW_VALID = {
     "reply-hyphen": ("#reply report-in-app", Command("reply", ("report_in_app",))),
     "spam": ("#spam", Command("spam")),
     "out-of-remit": ("#out-of-remit", Command("out-of-remit")),
+    "test": ("#Test", Command("test")),
     "remind-date": ("#remind 2026-03-10", Command("remind", ("2026-03-10",))),
     "remind-weekday": ("#remind Friday", Command("remind", ("friday",))),
     "remind-in-days": ("#remind in 3 days", Command("remind", ("+3",))),
@@ -153,6 +154,7 @@ NEW_INVALID = {
                        '#priority: "asap" is not one of urgent, high, normal, low'),
     "remind-vague": ("#remind soon", '#remind: "soon" is not a day'),
     "spam-with-text": ("#spam please", "takes nothing after it"),
+    "test-with-text": ("#test it", "takes nothing after it"),
     "reply-nothing": ("#reply", "needs the name of a canned answer"),
 }
 

@@ -90,9 +90,32 @@ def test_text_shows_the_summary_figures_and_every_table() -> None:
     assert parts[2].splitlines() == ["Type    Files  Share", "Images      6    75%",
                                      "Videos      2    25%"]
     assert parts[3].splitlines() == ["Reason       Files  Hours", "#withhold        5    1.2",
-                                     "Blocklist        3      -", "All reasons      8    0.5"]
+                                     "Blocklist        3      —", "All reasons      8    0.5"]
     assert parts[4] == "Counts of files, never their names.\n"
     assert "Median time to withhold" not in text  # not a summary figure
+
+
+def test_markdown_shows_every_section_figure_and_table() -> None:
+    text = render(file_report(), "markdown", TEMPLATES)
+    parts = text.split("\n\n")
+    assert parts[:4] == [
+        "# Test Helpline: files from 1 May 2025 to 31 May 2025",
+        "Withheld files (Europe/London)", "The helpline withheld 8 files.",
+        "## Files withheld"]
+    assert parts[4].splitlines() == [
+        "- Files withheld: 8 (by \\#withhold or the blocklist: 5)",
+        "- Median time to withhold: 0.5 hours"]
+    assert "\n".join(parts[5:8]) == "\n".join([
+        "### Files by type", "By the type each file declared.",
+        "| Type | Files | Share of all files |\n| --- | ---: | ---: |\n"
+        "| Images | 6 | 75% |\n| Videos | 2 | 25% |"])
+    assert parts[8:10] == ["### Why files were withheld",
+                           "| Reason | Files | Median hours to withhold |\n"
+                           "| --- | ---: | ---: |\n| \\#withhold | 5 | 1.2 |\n"
+                           "| Blocklist | 3 | — |\n| **All reasons** | **8** | **0.5** |"]
+    assert parts[10:] == ["## About these figures", "- **Withheld**: Never sent, in any case.",
+                          "Counts of files, never their names.\n"]
+    assert "more than in April" not in text  # a record is data only
 
 
 def test_json_holds_the_records_and_tables_by_their_keys() -> None:
@@ -152,15 +175,15 @@ def test_html_draws_the_chart_and_lists_the_figures() -> None:
 
 
 def test_an_unknown_format_is_refused() -> None:
-    with pytest.raises(ValueError, match="expected one of text, json, csv, html"):
+    with pytest.raises(ValueError, match="expected one of text, markdown, json, csv, html"):
         render(file_report(), "pdf", TEMPLATES)
-    assert FORMATS == ("text", "json", "csv", "html")
+    assert FORMATS == ("text", "markdown", "json", "csv", "html")
 
 
 @pytest.mark.parametrize(("value", "kind", "people", "data"), [
     (3, "count", "3", 3), (-2, SIGNED, "-2", -2), (4.0, HOURS, "4.0", 4.0),
     (2.345, HOURS, "2.3", 2.35), (2 / 3, RATE, "67%", 0.6667), (62.5, PERCENT, "62.5%", 62.5),
-    (None, HOURS, "-", None), ("TikTok", TEXT, "TikTok", "TikTok"),
+    (None, HOURS, "—", None), ("TikTok", TEXT, "TikTok", "TikTok"),
 ], ids=["count", "signed", "hours", "hours-rounded", "rate", "percent", "none", "text"])
 def test_how_each_kind_reads(value: object, kind: str, people: str, data: object) -> None:
     assert for_people(value, kind) == people
