@@ -41,7 +41,8 @@ def outbox_kinds(app: App) -> list[str]:
 
 def outbox_rows(app: App) -> list[tuple[str, str]]:
     with app.sessions() as session:
-        return list(session.execute(select(OutboxItem.kind, OutboxItem.to_addr)).tuples())
+        return [(kind, to) for kind, to in session.execute(
+            select(OutboxItem.kind, OutboxItem.to_addr))]
 
 
 @pytest.mark.parametrize(
