@@ -75,6 +75,8 @@ def pages(messages_seeded: int) -> list[tuple[str, str, str]]:
         ("search an address", "search", f"/search?q={address}"),
         ("search a reference", "search", f"/search?q={case}"),
         ("search common words", "search", "/search?q=account+still+up"),
+        # each in a sixth of the cases (their subjects), never in the same one
+        ("search two words never together", "search", "/search?q=impersonating+bullying"),
         ("a case's timeline", "case", f"/cases/{case}"),
     ]
 

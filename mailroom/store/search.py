@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import TextClause, bindparam, case, select, text
+from sqlalchemy import TextClause, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from mailroom.store.models import Ticket
@@ -47,6 +47,8 @@ MAX_INDEXED_CHARS = 100_000
 MAX_WORDS = 8
 MAX_RESULTS = 1_000  # cases a search lists at most; past it, "more than" (more words narrow it)
 RARE = 2_000  # a phrase with fewer hits (messages and cases) leads the search (search_ids)
+WALK = 5_000  # then the most recently active cases walked for words common together
+MODERATE = 20_000  # then each phrase's hits read up to this, to intersect them
 FTS_PREFIX = "search_fts"  # the FTS5 tables and their shadow tables
 PG_INDEX_PREFIX = "ix_search_"
 PG_COLUMN = "search_vector"
@@ -109,13 +111,19 @@ def search_ids(session: Session, query: SearchQuery, *, limit: int | None = None
     case it was merged into), most recently active first: at most ``limit`` of them
     (:data:`MAX_RESULTS` unless given), and whether more match.
 
-    Each phrase's hits are read from the index up to :data:`RARE`; then one query, in
-    one of two shapes, stops as soon as it has ``limit + 1`` cases however common the
-    words are. When a phrase has fewer than :data:`RARE` hits, its cases are the
-    candidates and the other phrases are checked on each. When every phrase is common,
-    the live cases are walked newest activity first (the index on ``updated_at``) and
-    each phrase checked on each case: words in nearly every case stop after
-    ``limit + 1`` cases. (Only words that are each common but rarely together walk far.)
+    The work stops as soon as it has ``limit + 1`` cases, however common the words:
+
+    1. Each phrase's hits are read from the index up to :data:`RARE`. A phrase with
+       fewer leads: its cases are the candidates, the other phrases are checked on each.
+    2. Every phrase is common: the :data:`WALK` most recently active cases are walked,
+       each phrase checked on each. Words that occur together in most cases fill the
+       page here.
+    3. They did not: each phrase's hits are read further, up to :data:`MODERATE`. The
+       cases of every phrase read whole are intersected (two words each in thousands of
+       cases but never together end here, with nothing), and the other phrases are
+       checked on what is left.
+    4. Every phrase is in more than :data:`MODERATE` places: all live cases are walked.
+       (Only words each very common but rarely together walk far.)
     """
     limit = MAX_RESULTS if limit is None else limit
     if not query:
@@ -124,39 +132,68 @@ def search_ids(session: Session, query: SearchQuery, *, limit: int | None = None
     params: dict[str, Any] = {}
     for number, phrase in enumerate(query.phrases):
         params[f"phrase_{number}"] = phrase if is_postgres else _fts_phrase(phrase)
-    leader, cases = _rare_phrase(session, params, is_postgres)
-    if leader is not None and not cases:
+    whole = _phrases_read_whole(session, params, is_postgres, RARE)
+    if not whole:
+        ids = _walk(session, params, is_postgres, limit, window=WALK)
+        if len(ids) > limit:
+            return Matches(ids[:limit], True)
+        whole = _phrases_read_whole(session, params, is_postgres, MODERATE)
+        if not whole:
+            ids = _walk(session, params, is_postgres, limit, window=None)
+            return Matches(ids[:limit], len(ids) > limit)
+    cases = set.intersection(*whole.values())
+    if not cases:
         return Matches([], False)
-    tests = [_phrase_test(name, is_postgres) for name in params if name != leader]
-    statement = ("SELECT t.id FROM tickets t WHERE t.merged_into IS NULL"
+    tests = [_phrase_test(name, is_postgres) for name in params if name not in whole]
+    statement = ("SELECT t.id FROM tickets t WHERE t.merged_into IS NULL AND t.id IN :cases"
                  + "".join(f" AND ({test})" for test in tests))
-    if leader is not None:
-        statement += " AND t.id IN :cases"
-        params["cases"] = sorted(cases)
     ids = list(session.execute(
         text(statement + " ORDER BY t.updated_at DESC, t.id DESC LIMIT :limit").bindparams(
-            *([bindparam("cases", expanding=True)] if leader is not None else [])),
-        {**params, "limit": limit + 1}).scalars())
+            bindparam("cases", expanding=True)),
+        {**params, "cases": sorted(cases), "limit": limit + 1}).scalars())
     return Matches(ids[:limit], len(ids) > limit)
 
 
-def _rare_phrase(session: Session, params: dict[str, Any], is_postgres: bool
-                 ) -> tuple[str | None, set[int]]:
-    """The phrase in the fewest messages and cases, when that is fewer than RARE, and the
-    live cases it is in (each phrase's hits are read up to RARE)."""
-    leader: str | None = None
-    leader_hits: list[int] = []
+def _walk(session: Session, params: dict[str, Any], is_postgres: bool, limit: int, *,
+          window: int | None) -> list[int]:
+    """Up to ``limit + 1`` cases holding every phrase, among the ``window`` most recently
+    active live cases (None: all of them), each phrase checked on each case."""
+    tests = "".join(f" AND ({_phrase_test(name, is_postgres)})" for name in params)
+    cases = "tickets"
+    if window is not None:
+        cases = (f"(SELECT * FROM tickets WHERE merged_into IS NULL"
+                 f" ORDER BY updated_at DESC, id DESC LIMIT {int(window)})")
+    return list(session.execute(text(
+        f"SELECT t.id FROM {cases} t WHERE t.merged_into IS NULL{tests}"
+        " ORDER BY t.updated_at DESC, t.id DESC LIMIT :limit"),
+        {**params, "limit": limit + 1}).scalars())
+
+
+def _phrases_read_whole(session: Session, params: dict[str, Any], is_postgres: bool,
+                        most: int) -> dict[str, set[int]]:
+    """The live cases of each phrase with fewer than ``most`` hits (messages and cases),
+    by phrase; empty when every phrase has more. Each phrase's hits are read up to
+    ``most``, and no further than the smallest count read whole so far."""
+    whole: dict[str, set[int]] = {}
+    bound = most
     for name, value in params.items():
         hits = _pg_hits(name) if is_postgres else _sqlite_hits(name)
-        found = list(session.execute(text(f"{hits.text} LIMIT {RARE}"), {name: value}
+        found = list(session.execute(text(f"{hits.text} LIMIT {bound}"), {name: value}
                                      ).scalars())
-        if len(found) < RARE and (leader is None or len(found) < len(leader_hits)):
-            leader, leader_hits = name, found
-    if leader is None or not leader_hits:
-        return leader, set()
-    live = case((Ticket.merged_into.is_(None), Ticket.id), else_=Ticket.merged_into)
-    return leader, set(session.execute(
-        select(live).where(Ticket.id.in_(set(leader_hits)))).scalars())
+        if len(found) < bound:
+            whole[name] = set(found)
+            bound = max(len(found), 1)
+            if not found:
+                return {name: set()}
+    if not whole:
+        return {}
+    merged: dict[int, int] = {}
+    for case_id, into in session.execute(select(Ticket.id, Ticket.merged_into).where(
+            Ticket.merged_into.is_not(None))):
+        if into is not None:
+            merged[case_id] = into
+    return {name: {merged.get(case_id, case_id) for case_id in hits}
+            for name, hits in whole.items()}
 
 
 def _phrase_test(param: str, is_postgres: bool) -> str:

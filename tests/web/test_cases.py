@@ -96,12 +96,16 @@ def test_the_search_page_lists_matches_and_is_audited(app: App, client: TestClie
     assert events(app, "search")[-1].actor == ANNA
 
 
-@pytest.mark.parametrize("common", [False, True], ids=["led-by-a-rare-word", "walked"])
+@pytest.mark.parametrize(("rare", "walk", "moderate"), [
+    (None, None, None), (1, None, None), (1, 1, None), (1, 1, 1)],
+    ids=["led-by-a-rare-word", "walked-among-the-newest", "intersected", "walked"])
 def test_search_lists_the_most_recently_active_first_either_way(
-        app: App, clock: FixedClock, monkeypatch: pytest.MonkeyPatch, common: bool) -> None:
-    """The same answers whether a rare word leads the search or every word is common and
-    the live cases are walked by last activity: words in different messages of a case,
-    a merged case found as the case it went into, newest activity first."""
+        app: App, clock: FixedClock, monkeypatch: pytest.MonkeyPatch, rare: int | None,
+        walk: int | None, moderate: int | None) -> None:
+    """The same answers whichever way the search runs (a rare word leads it; the newest
+    cases are walked; the cases of each word are intersected; all live cases are walked
+    by last activity): words in different messages of a case, a merged case found as the
+    case it went into, newest activity first."""
     for number in range(3):
         clock.advance(seconds=10)
         deliver(app, mail(sender=f"t{number}@school.example", subject=f"Case number {number}",
@@ -117,17 +121,22 @@ def test_search_lists_the_most_recently_active_first_either_way(
         keep, other = session.get(Ticket, second.id), session.get(Ticket, third.id)
         assert keep is not None and other is not None
         merge_tickets(session, keep, [other], at=app.now(), reason="test")
-    if common:
-        monkeypatch.setattr(search, "RARE", 1)
+    for name, value in (("RARE", rare), ("WALK", walk), ("MODERATE", moderate)):
+        if value is not None:
+            monkeypatch.setattr(search, name, value)
     assert found(app, "account still up") == [first.reference, second.reference]
     assert found(app, "photos number") == [first.reference]  # two messages of one case
     assert found(app, "t2@school.example up") == [second.reference]  # merged into it
     assert found(app, "photos t1@school.example") == []
 
 
+@pytest.mark.parametrize("rare", [None, 1], ids=["led-by-a-rare-word", "walked-among-the-newest"])
 def test_a_search_past_its_limit_says_more_match(app: App, client: TestClient,
                                                  clock: FixedClock,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 rare: int | None) -> None:
+    if rare is not None:
+        monkeypatch.setattr(search, "RARE", rare)
     for number in range(3):
         clock.advance(seconds=10)
         deliver(app, mail(sender=f"t{number}@school.example", subject=f"Case number {number}"))
