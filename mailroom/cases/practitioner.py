@@ -444,7 +444,8 @@ class ConsoleOutcome:
 
 
 def act_from_console(app: App, session: Session, ticket: Ticket, *, actor: str,
-                     text: str, files: Sequence[Attachment] = ()) -> ConsoleOutcome:
+                     text: str, files: Sequence[Attachment] = (),
+                     escalation_id: int | None = None) -> ConsoleOutcome:
     """A practitioner's reply written in the staff console: the same as one by mail.
 
     ``text`` is read as a mail reply is (command lines at the top, then the answer;
@@ -458,7 +459,9 @@ def act_from_console(app: App, session: Session, ticket: Ticket, *, actor: str,
     everything before anything is stored (``command.rejected`` is recorded): the
     practitioner is on the page to correct it, and nothing of their words is lost.
     A command refused when it runs, or text that reads as a signature only, holds
-    the answer back as by mail, and the page says so.
+    the answer back as by mail, and the page says so. ``escalation_id`` is the
+    escalation an ``#outcome`` is about, as a reply address bound to one names it
+    by mail (the outcome form of each escalation on the case page).
     """
     parsed = parse_commands(text)
     known = Known.of(app)
@@ -482,7 +485,7 @@ def act_from_console(app: App, session: Session, ticket: Ticket, *, actor: str,
         detail["files"] = [row.filename for row in message.attachments]
     record_event(session, action="message.received", actor=actor, at=now, ticket_id=ticket.id,
                  message_pk=message.id, **detail)
-    reply = Reply(app, session, ticket, message, actor=actor)
+    reply = Reply(app, session, ticket, message, actor=actor, escalation_id=escalation_id)
     refused, held = act(reply, parsed, commands)
     if reply.help:
         send_help(reply, known)

@@ -29,7 +29,7 @@ from mailroom.mailtypes import Attachment
 from mailroom.settings import Settings
 from mailroom.store.models import AttachmentRow, Event, Message, Ticket
 from mailroom.store.search import SearchQuery, search_ids, tickets_in_order
-from mailroom.vocabulary import TicketStatus
+from mailroom.vocabulary import EscalationOutcome, TicketPriority, TicketStatus
 from mailroom.web.context import Page, Refused, megabytes
 
 PAGE_SIZE = 50
@@ -177,6 +177,9 @@ def case_page(page: Page, outcome: Any = None, text: str = "", status: int = 200
     return page.render(
         "case.html", status, ticket=ticket, timeline=timeline, files=files,
         practitioners=settings.practitioners, statuses=tuple(TicketStatus),
+        categories=settings.categories, case_roles=settings.roles,
+        priorities=tuple(TicketPriority), outcomes=tuple(EscalationOutcome),
+        platforms=sorted(page.app.platforms.items()),
         countries=settings.signposting.known_countries,
         default_country=settings.signposting.default_country,
         outcome=outcome, text=text, done=page.arg("done"),
@@ -191,14 +194,16 @@ def _order(entry: tuple[str, datetime, Any]) -> tuple[datetime, float, int]:
     return item.at, item.message_pk if item.message_pk is not None else float("inf"), 1
 
 
-def act(page: Page, text: str, shown: str = "", files: Sequence[Attachment] = ()) -> Response:
+def act(page: Page, text: str, shown: str = "", files: Sequence[Attachment] = (),
+        escalation_id: int | None = None) -> Response:
     """Run the text as a practitioner's reply, with its files; back to the case
-    (``shown``: what the form held, given back with the errors)."""
+    (``shown``: what the form held, given back with the errors; ``escalation_id``:
+    the escalation an ``#outcome`` is about)."""
     ticket = find_case(page)
     if ticket.merged_into is not None:
         raise Refused(409, "This case was merged into another: act on that one.")
     outcome = act_from_console(page.app, page.db, ticket, actor=page.actor, text=text,
-                               files=files)
+                               files=files, escalation_id=escalation_id)
     if outcome.errors:  # nothing was stored but the event saying so
         if files:
             outcome = replace(outcome, errors=(*outcome.errors, FILES_AGAIN))
@@ -258,6 +263,55 @@ def change_status(page: Page) -> Response:
 
 def change_country(page: Page) -> Response:
     return act(page, f"#country {one_line(page.field('country'))}")
+
+
+def set_value(page: Page) -> Response:
+    """The case page's category, role and priority forms: ``#category``, ``#role`` or
+    ``#priority`` with the value chosen (a category may send the requester its
+    signposting, as by mail)."""
+    command = page.field("command")
+    if command not in ("category", "role", "priority"):
+        raise Refused(400, "Not a value of a case.")
+    return act(page, f"#{command} {one_line(page.field('value'))}")
+
+
+def escalate(page: Page) -> Response:
+    """The escalation form: ``#escalate PLATFORM [URL ...]``, with ``#context`` (what the
+    platform is told) and ``#evidence`` (the case's files that may leave) when given.
+    Nothing goes to the requester."""
+    lines = [f"#escalate {one_line(page.field('platform'))} {one_line(page.field('urls'))}"]
+    context = one_line(page.field("context"))
+    if context:
+        lines.insert(0, f"#context {context}")
+    if page.field("evidence") == "yes":
+        lines.append("#evidence")
+    return act(page, "\n".join(line.rstrip() for line in lines))
+
+
+def record_outcome(page: Page) -> Response:
+    """An escalation's outcome (recorded or corrected): ``#outcome VALUE`` about the
+    escalation of the form, confirmed by mail to the practitioner, as by mail."""
+    escalation = int(page.request.path_params["escalation"])
+    return act(page, f"#outcome {one_line(page.field('outcome'))}", escalation_id=escalation)
+
+
+def merge(page: Page) -> Response:
+    """``#merge REF``: the other case is folded into this one."""
+    return act(page, f"#merge {one_line(page.field('other'))}")
+
+
+def participant(page: Page) -> Response:
+    """A participant's row: ``#allow ADDRESS`` (they receive the case's answers from now
+    on) or ``#remove ADDRESS`` (nothing more)."""
+    command = page.field("command")
+    if command not in ("allow", "remove"):
+        raise Refused(400, "Not a change of a participant.")
+    return act(page, f"#{command} {one_line(page.field('address'))}")
+
+
+def withhold(page: Page) -> Response:
+    """``#withhold``: no file of the case is ever sent again."""
+    return act(page, "#withhold")
 
 
 def download(page: Page) -> Response:
