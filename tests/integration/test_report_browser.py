@@ -17,12 +17,11 @@ import pytest
 from mailroom.reports.cases import case_report
 from mailroom.reports.data import build_report
 from mailroom.reports.formats import render
-from tests.conftest import IN_CI
+from tests.chromium import launched_chromium
 from tests.report_dataset import dataset_on, report_period
 
-sync_api = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = Path(os.environ.get("MAILROOM_TEST_CHROMIUM", "/usr/bin/chromium"))
 
 
 @pytest.fixture(scope="module")
@@ -39,13 +38,7 @@ def report_file(request: pytest.FixtureRequest,
 
 @pytest.fixture(scope="module")
 def page(report_file: Path) -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        if IN_CI:
-            pytest.fail("chromium is required in CI: apt-get install -y chromium")
-        pytest.skip("chromium not installed (apt-get install -y chromium)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM),
-                                             args=["--no-sandbox"])
+    with launched_chromium() as browser:
         page = browser.new_page(viewport={"width": 1100, "height": 900})
         errors: list[str] = []
         page.on("console", lambda message: errors.append(message.text))
@@ -54,7 +47,6 @@ def page(report_file: Path) -> Iterator[Any]:
         page.goto(report_file.as_uri())
         yield page
         assert errors == []  # nothing refused by the CSP, nothing fetched
-        browser.close()
 
 
 def card(page: Any, what: str) -> tuple[str, str]:

@@ -1,4 +1,5 @@
-"""Helpers for the console's tests: the mail the file transport wrote, sign-in links."""
+"""Helpers for the console's tests: a visitor, the mail the file transport wrote, sign-in
+links."""
 
 from __future__ import annotations
 
@@ -8,8 +9,13 @@ from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
 
-from mailroom.app import App
+from starlette.testclient import TestClient
 
+from mailroom.app import App
+from mailroom.sending.sender import send_due
+from mailroom.web.console import build_console
+
+BASE = "http://testserver"
 LINK = re.compile(r"https?://[^\s]+/signin/link/[A-Za-z0-9_-]+")
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -48,3 +54,10 @@ def csrf_of(html: str) -> str:
     found = CSRF.search(html)
     assert found, "no CSRF token in the page"
     return found.group(1)
+
+
+def browser(app: App) -> TestClient:
+    """A visitor of the console (in-process, no redirects followed); what it queues is
+    sent at once, as the daemon's sender would."""
+    return TestClient(build_console(app, BASE, on_queued=lambda: send_due(app)),
+                      base_url=BASE, follow_redirects=False)

@@ -20,13 +20,12 @@ from mailroom.app import App
 from mailroom.sending.sender import send_due
 from mailroom.store.models import AttachmentRow
 from mailroom.web.server import ConsoleServer
-from tests.conftest import IN_CI
+from tests.chromium import launched_chromium
 from tests.factories import deliver, mail, tickets
 from tests.web.console import mail_to, sent_mail, sign_in_link, text_of
 
-sync_api = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = Path("/usr/bin/chromium")
 ANNA = "anna@helpline.example"
 TEACHER = "teacher@school.example"
 
@@ -47,15 +46,8 @@ def console(app: App) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        if IN_CI:
-            pytest.fail("chromium is required in CI: apt-get install -y chromium")
-        pytest.skip("chromium not installed (apt-get install -y chromium)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM),
-                                             args=["--no-sandbox"])
+    with launched_chromium() as browser:
         yield browser
-        browser.close()
 
 
 def shoot(page: Any, tmp_path: Path, name: str) -> None:

@@ -16,8 +16,8 @@ from mailroom.cases.escalations import open_escalation
 from mailroom.sending.sender import send_due
 from mailroom.store.models import AttachmentRow, Escalation, Event, Participant, Ticket
 from tests.factories import FixedClock, deliver, mail, tickets
-from tests.web.console import csrf_of, mail_to, sent_mail, text_of
-from tests.web.test_signin import ANNA, browser, sign_in
+from tests.web.console import browser, csrf_of, mail_to, sent_mail, text_of
+from tests.web.test_signin import ANNA, sign_in
 
 TEACHER = "teacher@school.example"
 DEPUTY = "deputy@school.example"

@@ -19,15 +19,10 @@ from mailroom.store import search
 from mailroom.store.models import AttachmentRow, Event, Message, OutboxItem, Ticket
 from mailroom.store.search import SearchQuery, search_page
 from tests.factories import FixedClock, deliver, mail, tickets
-from tests.web.console import csrf_of, mail_to, text_of
-from tests.web.test_signin import ANNA, browser, sign_in
+from tests.web.console import browser, csrf_of, mail_to, text_of
+from tests.web.test_signin import ANNA, sign_in
 
 TEACHER = "teacher@school.example"
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock()
 
 
 @pytest.fixture

@@ -16,20 +16,15 @@ from starlette.testclient import TestClient
 from mailroom.app import App
 from mailroom.sending.sender import send_due
 from mailroom.store.models import AttachmentRow, Event, Message
-from tests.factories import FixedClock, deliver, mail, tickets
-from tests.web.console import csrf_of, mail_to, sent_mail, text_of
-from tests.web.test_signin import ANNA, browser, sign_in
+from tests.factories import deliver, mail, tickets
+from tests.web.console import browser, csrf_of, mail_to, sent_mail, text_of
+from tests.web.test_signin import ANNA, sign_in
 
 TEACHER = "teacher@school.example"
 DEPUTY = "deputy@school.example"
 NOSY = "nosy@school.example"
 LETTER = ("advice letter.pdf", b"%PDF-1.4 what the school can do next\n", "application/pdf")
 POSTER = ("poster.png", b"\x89PNG\r\n\x1a\n a poster for the pupils", "image/png")
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock()
 
 
 @pytest.fixture

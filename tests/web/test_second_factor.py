@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import logging
 import stat
-from collections.abc import Iterator
 
 import pyotp
 import pytest
@@ -17,37 +16,13 @@ from starlette.testclient import TestClient
 
 from mailroom.app import App
 from mailroom.errors import ConfigError
-from mailroom.sending.sender import send_due
 from mailroom.store.models import Event, StaffUser
-from mailroom.web.console import build_console
 from mailroom.web.server import ConsoleServer
 from mailroom.web.staff import add_user
 from tests.factories import FixedClock
-from tests.web.console import csrf_of, sign_in_link
+from tests.web.console import BASE, browser, csrf_of, sign_in_link
 
-BASE = "http://testserver"
 ADA = "ada@helpline.example"
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock()
-
-
-@pytest.fixture
-def app(make_app, clock):  # type: ignore[no-untyped-def]
-    return make_app(clock=clock)
-
-
-def browser(app: App) -> TestClient:
-    return TestClient(build_console(app, BASE, on_queued=lambda: send_due(app)),
-                      base_url=BASE, follow_redirects=False)
-
-
-@pytest.fixture
-def client(app: App) -> Iterator[TestClient]:
-    with browser(app) as c:
-        yield c
 
 
 def link_signed_in(app: App, client: TestClient, address: str = ADA) -> str:

@@ -3,10 +3,7 @@ interface (Starlette's test client over the real App, on both databases)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pyotp
-import pytest
 from starlette.testclient import TestClient
 
 from mailroom.app import App
@@ -14,31 +11,9 @@ from mailroom.sending.sender import send_due
 from mailroom.web.console import build_console
 from mailroom.web.staff import add_user, find_staff
 from tests.factories import FixedClock, deliver, mail, tickets
-from tests.web.console import csrf_of, mail_to, sign_in_link
+from tests.web.console import BASE, browser, csrf_of, mail_to, sign_in_link
 
-BASE = "http://testserver"
 ANNA = "anna@helpline.example"
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock()
-
-
-@pytest.fixture
-def app(make_app, clock):  # type: ignore[no-untyped-def]
-    return make_app(clock=clock)
-
-
-def browser(app: App) -> TestClient:
-    return TestClient(build_console(app, BASE, on_queued=lambda: send_due(app)),
-                      base_url=BASE, follow_redirects=False)
-
-
-@pytest.fixture
-def client(app: App) -> Iterator[TestClient]:
-    with browser(app) as c:
-        yield c
 
 
 def ask_for_link(client: TestClient, address: str) -> None:
