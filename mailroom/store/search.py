@@ -47,8 +47,7 @@ MAX_INDEXED_CHARS = 100_000
 MAX_WORDS = 8
 MAX_RESULTS = 1_000  # cases a search lists at most; past it, "more than" (more words narrow it)
 RARE = 2_000  # a phrase with fewer hits (messages and cases) leads the search (search_ids)
-WALK = 5_000  # then the most recently active cases walked for words common together
-MODERATE = 20_000  # then each phrase's hits read up to this, to intersect them
+WALK = 2_500  # then the most recently active cases walked for words common together
 FTS_PREFIX = "search_fts"  # the FTS5 tables and their shadow tables
 PG_INDEX_PREFIX = "ix_search_"
 PG_COLUMN = "search_vector"
@@ -116,14 +115,11 @@ def search_ids(session: Session, query: SearchQuery, *, limit: int | None = None
     1. Each phrase's hits are read from the index up to :data:`RARE`. A phrase with
        fewer leads: its cases are the candidates, the other phrases are checked on each.
     2. Every phrase is common: the :data:`WALK` most recently active cases are walked,
-       each phrase checked on each. Words that occur together in most cases fill the
+       each phrase checked on each. Words that occur together in many cases fill the
        page here.
-    3. They did not: each phrase's hits are read further, up to :data:`MODERATE`. The
-       cases of every phrase read whole are intersected (two words each in thousands of
-       cases but never together end here, with nothing), and the other phrases are
-       checked on what is left.
-    4. Every phrase is in more than :data:`MODERATE` places: all live cases are walked.
-       (Only words each very common but rarely together walk far.)
+    3. They did not: few cases hold them all, and walking every case would check them
+       all. Instead the database intersects the cases of each phrase (two words each in
+       thousands of cases but never together end here, with nothing).
     """
     limit = MAX_RESULTS if limit is None else limit
     if not query:
@@ -135,12 +131,9 @@ def search_ids(session: Session, query: SearchQuery, *, limit: int | None = None
     whole = _phrases_read_whole(session, params, is_postgres, RARE)
     if not whole:
         ids = _walk(session, params, is_postgres, limit, window=WALK)
-        if len(ids) > limit:
-            return Matches(ids[:limit], True)
-        whole = _phrases_read_whole(session, params, is_postgres, MODERATE)
-        if not whole:
-            ids = _walk(session, params, is_postgres, limit, window=None)
-            return Matches(ids[:limit], len(ids) > limit)
+        if len(ids) <= limit:
+            ids = _intersected(session, params, is_postgres, limit)
+        return Matches(ids[:limit], len(ids) > limit)
     cases = set.intersection(*whole.values())
     if not cases:
         return Matches([], False)
@@ -154,18 +147,30 @@ def search_ids(session: Session, query: SearchQuery, *, limit: int | None = None
     return Matches(ids[:limit], len(ids) > limit)
 
 
-def _walk(session: Session, params: dict[str, Any], is_postgres: bool, limit: int, *,
-          window: int | None) -> list[int]:
-    """Up to ``limit + 1`` cases holding every phrase, among the ``window`` most recently
-    active live cases (None: all of them), each phrase checked on each case."""
-    tests = "".join(f" AND ({_phrase_test(name, is_postgres)})" for name in params)
-    cases = "tickets"
-    if window is not None:
-        cases = (f"(SELECT * FROM tickets WHERE merged_into IS NULL"
-                 f" ORDER BY updated_at DESC, id DESC LIMIT {int(window)})")
+def _intersected(session: Session, params: dict[str, Any], is_postgres: bool,
+                 limit: int) -> list[int]:
+    """Up to ``limit + 1`` live cases holding every phrase: the database intersects the
+    cases of each phrase (a merged case's as the case it went into)."""
+    cases = []
+    for name in params:
+        hits = (_pg_hits(name) if is_postgres else _sqlite_hits(name)).text
+        cases.append("SELECT CASE WHEN o.merged_into IS NULL THEN o.id ELSE o.merged_into END"
+                     f" FROM tickets o WHERE o.id IN ({hits})")
     return list(session.execute(text(
-        f"SELECT t.id FROM {cases} t WHERE t.merged_into IS NULL{tests}"
-        " ORDER BY t.updated_at DESC, t.id DESC LIMIT :limit"),
+        "SELECT t.id FROM tickets t WHERE t.merged_into IS NULL AND t.id IN ("
+        + " INTERSECT ".join(cases) + ") ORDER BY t.updated_at DESC, t.id DESC LIMIT :limit"),
+        {**params, "limit": limit + 1}).scalars())
+
+
+def _walk(session: Session, params: dict[str, Any], is_postgres: bool, limit: int, *,
+          window: int) -> list[int]:
+    """Up to ``limit + 1`` cases holding every phrase, among the ``window`` most recently
+    active live cases, each phrase checked on each case."""
+    tests = "".join(f" AND ({_phrase_test(name, is_postgres)})" for name in params)
+    return list(session.execute(text(
+        "SELECT t.id FROM (SELECT * FROM tickets WHERE merged_into IS NULL"
+        f" ORDER BY updated_at DESC, id DESC LIMIT {int(window)}) t WHERE t.merged_into IS NULL"
+        f"{tests} ORDER BY t.updated_at DESC, t.id DESC LIMIT :limit"),
         {**params, "limit": limit + 1}).scalars())
 
 
