@@ -151,11 +151,8 @@ def _intersected(session: Session, params: dict[str, Any], is_postgres: bool,
                  limit: int) -> list[int]:
     """Up to ``limit + 1`` live cases holding every phrase: the database intersects the
     cases of each phrase (a merged case's as the case it went into)."""
-    cases = []
-    for name in params:
-        hits = (_pg_hits(name) if is_postgres else _sqlite_hits(name)).text
-        cases.append("SELECT CASE WHEN o.merged_into IS NULL THEN o.id ELSE o.merged_into END"
-                     f" FROM tickets o WHERE o.id IN ({hits})")
+    cases = [f"SELECT * FROM ({(_pg_hits(name) if is_postgres else _sqlite_hits(name)).text})"
+             f" AS hits_{number}" for number, name in enumerate(params)]
     return list(session.execute(text(
         "SELECT t.id FROM tickets t WHERE t.merged_into IS NULL AND t.id IN ("
         + " INTERSECT ".join(cases) + ") ORDER BY t.updated_at DESC, t.id DESC LIMIT :limit"),
@@ -176,7 +173,7 @@ def _walk(session: Session, params: dict[str, Any], is_postgres: bool, limit: in
 
 def _phrases_read_whole(session: Session, params: dict[str, Any], is_postgres: bool,
                         most: int) -> dict[str, set[int]]:
-    """The live cases of each phrase with fewer than ``most`` hits (messages and cases),
+    """The cases of each phrase with fewer than ``most`` hits (messages and cases),
     by phrase; empty when every phrase has more. Each phrase's hits are read up to
     ``most``, and no further than the smallest count read whole so far."""
     whole: dict[str, set[int]] = {}
@@ -190,15 +187,7 @@ def _phrases_read_whole(session: Session, params: dict[str, Any], is_postgres: b
             bound = max(len(found), 1)
             if not found:
                 return {name: set()}
-    if not whole:
-        return {}
-    merged: dict[int, int] = {}
-    for case_id, into in session.execute(select(Ticket.id, Ticket.merged_into).where(
-            Ticket.merged_into.is_not(None))):
-        if into is not None:
-            merged[case_id] = into
-    return {name: {merged.get(case_id, case_id) for case_id in hits}
-            for name, hits in whole.items()}
+    return whole
 
 
 def _phrase_test(param: str, is_postgres: bool) -> str:
@@ -241,20 +230,25 @@ def _fts_phrase(phrase: str) -> str:
 
 
 def _sqlite_hits(param: str) -> TextClause:
-    """The cases (merged or not) whose messages or own text hold the phrase."""
+    """The cases whose messages or own text hold the phrase, once for each message or
+    case that does. A merge moves the messages to the case kept, so a message's case is
+    live; a merged case's own text counts for the case it went into."""
     return text(
         "SELECT m.ticket_id FROM search_fts_messages f JOIN messages m ON m.id = f.rowid"
         f" WHERE search_fts_messages MATCH :{param} AND m.ticket_id IS NOT NULL"
-        f" UNION ALL SELECT rowid FROM search_fts_tickets WHERE search_fts_tickets MATCH :{param}"
+        " UNION ALL SELECT CASE WHEN o.merged_into IS NULL THEN o.id ELSE o.merged_into END"
+        " FROM search_fts_tickets f JOIN tickets o ON o.id = f.rowid"
+        f" WHERE search_fts_tickets MATCH :{param}"
     )
 
 
 def _pg_hits(param: str) -> TextClause:
+    """As :func:`_sqlite_hits`, from the stored vectors."""
     return text(
         f"SELECT ticket_id FROM messages WHERE {PG_COLUMN}"
         f" @@ phraseto_tsquery('simple', :{param}) AND ticket_id IS NOT NULL"
-        f" UNION ALL SELECT id FROM tickets WHERE {PG_COLUMN}"
-        f" @@ phraseto_tsquery('simple', :{param})"
+        " UNION ALL SELECT CASE WHEN merged_into IS NULL THEN id ELSE merged_into END"
+        f" FROM tickets WHERE {PG_COLUMN} @@ phraseto_tsquery('simple', :{param})"
     )
 
 
