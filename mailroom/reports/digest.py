@@ -158,7 +158,7 @@ def _failing(session: Session) -> list[FailingLine]:
         select(Participant.address, Participant.failing_since, Ticket.reference)
         .join(Ticket, Participant.ticket_id == Ticket.id)
         .where(Participant.failing_since.is_not(None), Ticket.merged_into.is_(None),
-               Ticket.status != TicketStatus.CLOSED)
+               Ticket.status.not_in((TicketStatus.CLOSED, *SET_ASIDE)))
         .order_by(Participant.failing_since)).all()
     return [FailingLine(ref or "?", address, since) for address, since, ref in rows
             if since is not None]

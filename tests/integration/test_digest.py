@@ -166,3 +166,17 @@ def test_a_next_answer_overdue_and_a_case_due_later_are_listed(make_app) -> None
             "11:00\n") in text
     assert ("OPEN, DUE LATER (1)\n- HL-000003  A later case  | unassigned | first answer due "
             "Friday 6 March 2026 at 11:00 GMT\n") in text
+
+
+def test_a_case_set_aside_is_not_in_it(make_app) -> None:  # type: ignore[no-untyped-def]
+    app, clock = week(make_app)
+    with app.sessions.begin() as session:  # the case whose mail bounces, and one overdue
+        for ticket in session.execute(select(Ticket).where(
+                Ticket.reference.in_(("HL-000001", "HL-000004")))).scalars():
+            ticket.status = "spam" if ticket.reference == "HL-000004" else "test"
+    clock.now = TUESDAY_OPEN
+    assert send_daily_digest(app) == {"digest": 1}
+    [item] = digests(app)
+    text = str(as_sent(app, item).get_body(("plain",)).get_content())
+    assert "HL-000004" not in text and "gone@school.example" not in text
+    assert "HL-000001" not in text
