@@ -21,7 +21,7 @@ prints it; ``mailroom digest --now`` queues it for the team now.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -31,8 +31,22 @@ from sqlalchemy.orm import Session
 from mailroom.app import App
 from mailroom.outbox.queue import Draft, practitioner_recipients, queue_mail
 from mailroom.store.db import unavailable_as_store_error
-from mailroom.store.models import Escalation, InboxItem, OutboxItem, Participant, Ticket
-from mailroom.vocabulary import SET_ASIDE, EscalationStatus, InboxStatus, OutboxKind, TicketStatus
+from mailroom.store.models import (
+    Escalation,
+    InboxItem,
+    Message,
+    OutboxItem,
+    Participant,
+    Ticket,
+)
+from mailroom.vocabulary import (
+    SET_ASIDE,
+    Direction,
+    EscalationStatus,
+    InboxStatus,
+    OutboxKind,
+    TicketStatus,
+)
 
 __all__ = ["Digest", "build_digest", "digest_context", "queue_digest", "send_daily_digest"]
 
@@ -45,7 +59,7 @@ class CaseLine:
     subject: str
     assignee: str | None
     due: datetime | None
-    since: datetime  # last activity
+    since: datetime  # last activity; for a case waiting on the professional, its last answer
     first: bool = True  # the first answer is due (else the next one, after the professional wrote)
 
 
@@ -93,10 +107,13 @@ def build_digest(app: App) -> Digest:
     end_of_day = _end_of_business_day(app, now)
     digest = Digest(at=now)
     with app.sessions() as session:
-        for ticket in _live_cases(session):
+        cases = _live_cases(session)
+        answered = _last_answers(session, [t.id for t in cases
+                                           if t.status == TicketStatus.WAITING])
+        for ticket in cases:
             line = _case_line(ticket)
             if ticket.status == TicketStatus.WAITING:
-                digest.waiting.append(line)
+                digest.waiting.append(replace(line, since=answered.get(ticket.id, line.since)))
             elif ticket.sla_due_at is not None and ticket.sla_due_at <= now:
                 digest.breached.append(line)
             elif ticket.sla_due_at is not None and end_of_day is not None \
@@ -122,6 +139,19 @@ def _live_cases(session: Session) -> list[Ticket]:
     return list(session.execute(select(Ticket).where(
         Ticket.merged_into.is_(None),
         Ticket.status.in_((TicketStatus.OPEN, TicketStatus.WAITING)))).scalars())
+
+
+def _last_answers(session: Session, ids: list[int]) -> dict[int, datetime]:
+    """When each of these cases last had an answer relayed to the professional: how long
+    a waiting case has waited (an internal note or a command since does not count)."""
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Message.ticket_id, func.max(Message.created_at))
+        .where(Message.ticket_id.in_(ids), Message.direction == Direction.OUT,
+               Message.kind == OutboxKind.RELAY)
+        .group_by(Message.ticket_id)).all()
+    return {ticket_id: at for ticket_id, at in rows if ticket_id is not None and at is not None}
 
 
 def _case_line(ticket: Ticket) -> CaseLine:

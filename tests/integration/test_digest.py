@@ -180,3 +180,16 @@ def test_a_case_set_aside_is_not_in_it(make_app) -> None:  # type: ignore[no-unt
     text = str(as_sent(app, item).get_body(("plain",)).get_content())
     assert "HL-000004" not in text and "gone@school.example" not in text
     assert "HL-000001" not in text
+
+
+def test_a_waiting_case_waits_since_its_last_answer(make_app) -> None:  # type: ignore[no-untyped-def]
+    app, clock = week(make_app)
+    clock.now = TUESDAY_EARLY  # an internal note on the waiting case: no answer to anyone
+    notification = [m for m in outbox(app, "notification") if "Bullying" in m["Subject"]][0]
+    deliver(app, practitioner_reply(notification, "#note\n\nCalled the school."))
+    clock.now = TUESDAY_OPEN
+    assert send_daily_digest(app) == {"digest": 1}
+    [item] = digests(app)
+    text = str(as_sent(app, item).get_body(("plain",)).get_content()).replace("\r\n", "\n")
+    assert ("WAITING ON THE PROFESSIONAL (1)\n- HL-000003  Bullying on Instagram  | "
+            "anna@helpline.example | since Monday 2 March 2026") in text
