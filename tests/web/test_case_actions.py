@@ -181,3 +181,15 @@ def test_a_form_without_its_csrf_token_is_refused(app: App, client: TestClient) 
     answer = client.post(f"/cases/{reference}/set", data={"command": "priority",
                                                           "value": "urgent"})
     assert answer.status_code == 403 and case(app, reference).priority == "normal"
+
+
+def test_a_value_not_chosen_is_not_preselected(app: App, client: TestClient) -> None:
+    """A case with no category or role offers none ready to submit: a click on "Set
+    category" without a choice must not set the first category (illegal images)."""
+    reference = open_case(app)
+    page = client.get(f"/cases/{reference}").text
+    assert page.count('<option value="" selected>choose…</option>') == 2  # category, role
+    assert '<option value="" selected>choose a platform…</option>' in page
+    status, refused = post(client, reference, "set", command="category", value="")
+    assert status == 400 and case(app, reference).category is None
+    assert post(client, reference, "escalate", platform="", urls="")[0] == 400
