@@ -60,7 +60,7 @@ from mailroom.cases.escalations import (
     escalation_of_token,
     handle_platform_reply,
 )
-from mailroom.cases.incoming import Incoming, Readings
+from mailroom.cases.incoming import Facts, Incoming, Readings, Speaking
 from mailroom.cases.merging import link_related, may_merge_by_itself, merge_tickets
 from mailroom.cases.practitioner import handle_practitioner_reply
 from mailroom.cases.repeats import record_targets
@@ -102,6 +102,7 @@ from mailroom.intake.threads import (
 from mailroom.intake.urls import find_urls, platform_for_url
 from mailroom.mailtypes import Address, ParsedMessage
 from mailroom.outbox.compose import MESSAGE_ID_PREFIX, find_ticket_tag, untagged_subject
+from mailroom.settings import Settings
 from mailroom.store.db import is_postgres, unavailable_as_store_error
 from mailroom.store.hashes import ask_ahead
 from mailroom.store.inbox import INBOX, REUSED_ID_PREFIX
@@ -529,19 +530,26 @@ def handle(
                  item.id, parsed.message_id)
         parsed, flags = replace(parsed, message_id=None), [REUSED_MESSAGE_ID]
         links = thread_links(session, None, named)
-    incoming = Incoming(item=item, parsed=parsed, std=prepared.std, links=links,
-                        classification=prepared.classification, flags=flags,
-                        readings=prepared.readings)
-    return act(app, session, incoming), incoming.message
+    facts, escalation = read_facts(app, session, Facts(
+        item=item, parsed=parsed, std=prepared.std, classification=prepared.classification,
+        links=links, readings=prepared.readings))
+    incoming = Incoming(facts, flags=[*flags, *facts.speaking.flags])
+    return act(app, session, incoming, escalation), incoming.message
 
 
-def act(app: App, session: Session, incoming: Incoming) -> str:
-    """Steps 3–7 for a message that is not a duplicate; returns the outcome."""
-    check_sender_domain(app, incoming)
-    identify_speaker(app, incoming)
-    escalation = escalation_for_message(session, incoming)
+def read_facts(app: App, session: Session, facts: Facts) -> tuple[Facts, Escalation | None]:
+    """Step 3, who wrote the message: the facts with who spoke (:func:`speaking_of`),
+    and the escalation it answers, if any (a platform speaks then)."""
+    speaking = speaking_of(app.settings, facts.item, facts.parsed)
+    facts = replace(facts, speaking=speaking)
+    escalation = escalation_for_message(session, facts)
     if escalation is not None:
-        incoming.speaker = Speaker.PLATFORM
+        facts = replace(facts, speaking=replace(speaking, speaker=Speaker.PLATFORM))
+    return facts, escalation
+
+
+def act(app: App, session: Session, incoming: Incoming, escalation: Escalation | None) -> str:
+    """Steps 4–7 for a message that is not a duplicate; returns the outcome."""
     kind = incoming.classification.kind
     if kind == ClassificationKind.BOUNCE:
         return act_on_bounce(app, session, incoming)
@@ -599,8 +607,9 @@ def _classify(app: App, item: InboxItem, std: StdMessage) -> Classification:
                     loop_token=settings.loop_token, our_message_id_prefix=MESSAGE_ID_PREFIX)
 
 
-def identify_speaker(app: App, incoming: Incoming) -> None:
-    """Find a signed reply address among the recipients and who may use it.
+def speaking_of(settings: Settings, item: InboxItem, parsed: ParsedMessage) -> Speaking:
+    """Who wrote the message: a signed reply address among the recipients and who may
+    use it, and whether the sender's domain failed authentication.
 
     A requester's or platform's token is valid on its own. A practitioner's is
     bound to the practitioner it was sent to (or to the team, see
@@ -612,45 +621,45 @@ def identify_speaker(app: App, incoming: Incoming) -> None:
     (:func:`mailroom.cases.replies.refuse_practitioner_reply`). Anyone else using a
     practitioner's token is an ordinary sender, threaded by the headers.
     """
-    settings, sender = app.settings, incoming.parsed.sender
+    sender = parsed.sender
     sender_addr = sender.addr.lower() if sender else None
+    flags: list[str] = []
+    unverified = _domain_failure(settings, parsed)
+    if unverified:
+        flags.append("unverified-sender")
     is_staff = bool(sender_addr and sender_addr in settings.practitioners)
-    binding = None
-    for address in _recipient_addresses(incoming):
-        token = parse_reply_address(address, local=settings.local_part, domains=settings.domains,
+    binding, token = None, None
+    for address in _recipient_addresses(item, parsed):
+        found = parse_reply_address(address, local=settings.local_part, domains=settings.domains,
                                     secret=settings.secret)
-        if token is None:
+        if found is None:
             continue
-        binding = _binding(settings, token, sender_addr)
+        binding = _binding(settings, found, sender_addr)
         if binding is None:
-            incoming.flags.append("bad-token")
+            flags.append("bad-token")
             continue
-        incoming.token = ReplyToken(token.kind, token.ident, token.role, True, token.mac,
-                                    token.issued)
+        token = ReplyToken(found.kind, found.ident, found.role, True, found.mac, found.issued)
         break
-    token = incoming.token
+    speaking = Speaking(token=token, unverified=unverified)
     if token and token.role == TokenRole.PRACTITIONER and binding:
-        _practitioner_speaks(app, incoming, is_staff, binding)
+        speaking = _practitioner_speaks(settings, parsed, speaking, is_staff, binding, flags)
     elif token and token.role == TokenRole.PLATFORM:
-        incoming.speaker = Speaker.PLATFORM
+        speaking = replace(speaking, speaker=Speaker.PLATFORM)
     elif is_staff:
-        incoming.flags.append("practitioner-without-token")
+        flags.append("practitioner-without-token")
+    return replace(speaking, flags=tuple(flags))
 
 
-def _practitioner_speaks(app: App, incoming: Incoming, is_staff: bool, binding: str) -> None:
-    if not is_staff:
-        incoming.flags.append("unauthenticated-practitioner")
-        incoming.token = None
-        return
-    if binding in ("own", "team") and not _authenticated(app, incoming):
-        incoming.flags.append("unauthenticated-practitioner")
-        incoming.token = None
-        return
-    incoming.speaker = Speaker.PRACTITIONER
-    if binding == "other":
-        incoming.refused = "another-practitioner"
-    elif binding == "unbound":
-        incoming.refused = "old-link"
+def _practitioner_speaks(settings: Settings, parsed: ParsedMessage, speaking: Speaking,
+                         is_staff: bool, binding: str, flags: list[str]) -> Speaking:
+    """A practitioner's token: the practitioner speaks when the reply is theirs and
+    authenticated; else the sender is an ordinary one (no token)."""
+    if not is_staff or (binding in ("own", "team")
+                        and not _authenticated(settings, parsed, speaking, flags)):
+        flags.append("unauthenticated-practitioner")
+        return replace(speaking, token=None)
+    refused = {"other": "another-practitioner", "unbound": "old-link"}.get(binding)
+    return replace(speaking, speaker=Speaker.PRACTITIONER, refused=refused)
 
 
 def _binding(settings: Any, token: ReplyToken, sender: str | None) -> str | None:
@@ -680,19 +689,20 @@ def binding_of(settings: Any, token: ReplyToken, sender: str | None) -> str:
     return "none"
 
 
-def _authenticated(app: App, incoming: Incoming) -> bool:
+def _authenticated(settings: Settings, parsed: ParsedMessage, speaking: Speaking,
+                   flags: list[str]) -> bool:
     """Never when the From domain failed authentication; with ``require_authentication``,
     only with a DKIM or DMARC pass for it."""
-    if incoming.unverified:
+    if speaking.unverified:
         return False
-    if not app.settings.require_authentication:
+    if not settings.require_authentication:
         return True
-    sender = incoming.parsed.sender
+    sender = parsed.sender
     verdict = check_authentication(
-        incoming.parsed.headers.get("authentication-results", []),
-        sender.addr if sender else None, trusted=app.settings.trusted_authserv_ids)
+        parsed.headers.get("authentication-results", []),
+        sender.addr if sender else None, trusted=settings.trusted_authserv_ids)
     if not verdict.passed:
-        incoming.flags.append(f"authentication:{verdict.reason}")
+        flags.append(f"authentication:{verdict.reason}")
     return verdict.passed
 
 
@@ -702,26 +712,17 @@ def reads_as_vacation_notice(subject: str, text: str) -> bool:
     return not parse_commands(text).commands and bool(vacation_reasons(subject, text))
 
 
-def check_sender_domain(app: App, incoming: Incoming) -> None:
-    """Flag ``unverified-sender`` when a trusted Authentication-Results header says the
-    From domain failed DMARC (or DKIM and SPF both failed)."""
-    reason = _domain_failure(app, incoming)
-    if reason:
-        incoming.unverified = reason
-        if "unverified-sender" not in incoming.flags:
-            incoming.flags.append("unverified-sender")
-
-
-def _domain_failure(app: App, incoming: Incoming) -> str | None:
-    sender = incoming.parsed.sender
+def _domain_failure(settings: Settings, parsed: ParsedMessage) -> str | None:
+    """Why a trusted Authentication-Results header says the From domain failed DMARC (or
+    DKIM and SPF both failed): the message is flagged ``unverified-sender``."""
+    sender = parsed.sender
     return authentication_failure(
-        incoming.parsed.headers.get("authentication-results", []),
-        sender.addr if sender else None, trusted=app.settings.trusted_authserv_ids)
+        parsed.headers.get("authentication-results", []),
+        sender.addr if sender else None, trusted=settings.trusted_authserv_ids)
 
 
-def _recipient_addresses(incoming: Incoming) -> list[str]:
-    parsed = incoming.parsed
-    found = [a.lower() for a in incoming.item.rcpt_to or []]
+def _recipient_addresses(item: InboxItem, parsed: ParsedMessage) -> list[str]:
+    found = [a.lower() for a in item.rcpt_to or []]
     found += [a.addr for a in (*parsed.to, *parsed.cc)]
     return list(dict.fromkeys(found))
 
@@ -959,13 +960,13 @@ def after_practitioner_reply(app: App, session: Session, incoming: Incoming) -> 
 
     ticket, token, message = incoming.ticket, incoming.token, incoming.message
     assert ticket is not None and message is not None
-    if incoming.refused is None and token is not None and token_expired(app, ticket, token):
-        incoming.refused = "expired"
-    if incoming.refused is None and reads_as_vacation_notice(incoming.parsed.subject,
-                                                             message.text or ""):
-        incoming.refused = "automatic-reply"
-    if incoming.refused is not None:
-        refuse_practitioner_reply(app, session, ticket, message, incoming.refused)
+    refused = incoming.refused
+    if refused is None and token is not None and token_expired(app, ticket, token):
+        refused = "expired"
+    if refused is None and reads_as_vacation_notice(incoming.parsed.subject, message.text or ""):
+        refused = "automatic-reply"
+    if refused is not None:
+        refuse_practitioner_reply(app, session, ticket, message, refused)
         return
     handle_practitioner_reply(app, session, incoming)
 

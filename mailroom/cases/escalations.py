@@ -67,7 +67,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from mailroom.addresses import ReplyToken, TokenKind, TokenRole
 from mailroom.app import App
-from mailroom.cases.incoming import Incoming
+from mailroom.cases.incoming import Facts, Incoming
 from mailroom.cases.repeats import Reported, repeated_reports
 from mailroom.cases.replies import (
     practitioner_reply_address,
@@ -377,7 +377,7 @@ def platform_reply_address(app: App, escalation: Escalation) -> Address:
 # --- the platform's answer -----------------------------------------------------------------
 
 
-def escalation_for_message(session: Session, incoming: Incoming) -> Escalation | None:
+def escalation_for_message(session: Session, facts: Facts) -> Escalation | None:
     """The escalation an inbound message answers, or None.
 
     A valid signed escalation address (kind ``e``, role ``x``) names it; any
@@ -387,16 +387,16 @@ def escalation_for_message(session: Session, incoming: Incoming) -> Escalation |
     decides. Practitioner notices never carry an escalation id, so replies to
     them never count.
     """
-    token = incoming.token
+    token = facts.speaking.token
     if token is not None and token.valid:
         if token.kind == TokenKind.ESCALATION and token.role == TokenRole.PLATFORM:
             return session.get(Escalation, token.ident)
         return None
-    parsed = incoming.parsed
+    parsed = facts.parsed
     ordered = named_ids(parsed.message_id, parsed.in_reply_to, parsed.references)[:MAX_REFS]
     if not ordered:
         return None
-    links = incoming.links
+    links = facts.links
     if links is not None and links.named.issuperset(ordered):
         found = links.escalations  # read with the message's other links
     else:
@@ -426,7 +426,7 @@ def handle_platform_reply(app: App, session: Session, incoming: Incoming) -> Non
     """
     if incoming.classification.kind == ClassificationKind.LOOP:
         return
-    escalation, message = escalation_for_message(session, incoming), incoming.message
+    escalation, message = escalation_for_message(session, incoming.facts), incoming.message
     if escalation is None or message is None:
         log.info("platform mail %s matches no escalation", incoming.parsed.message_id)
         return

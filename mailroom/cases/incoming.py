@@ -1,9 +1,11 @@
 """One inbound message as the pipeline acts on it: what it is, and what was found.
 
-The pipeline builds an :class:`Incoming` for each message that is not a
-duplicate and hands it to the case modules (practitioners' replies, platforms'
-answers, replies to requesters), which read it and record on it the ticket and
-message they stored.
+For each message that is not a duplicate the pipeline reads its :class:`Facts`
+once (a frozen record: what the message is, and who wrote it, :class:`Speaking`),
+then acts on it through an :class:`Incoming`, which keeps beside the facts what
+the case made of the message. Only the pipeline writes an Incoming; the case
+modules (practitioners' replies, platforms' answers, replies to requesters)
+read it.
 """
 
 from __future__ import annotations
@@ -32,24 +34,86 @@ class Readings:
 
 
 
-@dataclass
-class Incoming:
-    """One inbound message as it moves through the steps."""
+@dataclass(frozen=True)
+class Speaking:
+    """Who wrote a message, as its signed reply address, its sender and the receiving
+    server's authentication results say (:func:`mailroom.pipeline.speaking_of`)."""
+
+    speaker: Speaker = Speaker.REQUESTER
+    token: ReplyToken | None = None  # the valid signed reply address it was sent to
+    refused: str | None = None  # why a practitioner's reply runs nothing (see speaking_of)
+    unverified: str | None = None  # why the sender's domain failed authentication
+    flags: tuple[str, ...] = ()  # what the message is flagged with for it
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a message is, read once before anything acts on it: the inbox row, the
+    message parsed and classified, what the store knew of its ids when it arrived, its
+    readings, and who wrote it. Nothing changes it: what the case makes of the message
+    is kept beside it (:class:`Incoming`)."""
 
     item: InboxItem
     parsed: ParsedMessage
     std: StdMessage
     classification: Classification
-    token: ReplyToken | None = None
-    speaker: Speaker = Speaker.REQUESTER
+    speaking: Speaking = Speaking()
+    links: ThreadLinks | None = None  # what the store knew of its ids when it arrived
+    readings: Readings | None = None  # step 6, worked out before the transaction
+
+
+@dataclass
+class Incoming:
+    """One inbound message as the pipeline acts on it: its facts, and what the case made
+    of it (the ticket and message stored, the flags, the cases of the same conversation).
+    Only the pipeline writes it; the case modules read it."""
+
+    facts: Facts
     flags: list[str] = field(default_factory=list)
     ticket: Ticket | None = None
     message: Message | None = None
     extracted: Extracted | None = None
     created: bool = False
-    links: ThreadLinks | None = None  # what the store knew of its ids when it arrived
-    refused: str | None = None  # why a practitioner's reply runs nothing (see identify_speaker)
-    unverified: str | None = None  # why the sender's domain failed authentication
     related: list[Ticket] = field(default_factory=list)  # same conversation, not merged
-    readings: Readings | None = None  # step 6, worked out before the transaction
     listed: set[str] | None = None  # its files on the hash blocklist, once asked
+
+    # The facts, read where the message is acted on.
+    @property
+    def item(self) -> InboxItem:
+        return self.facts.item
+
+    @property
+    def parsed(self) -> ParsedMessage:
+        return self.facts.parsed
+
+    @property
+    def std(self) -> StdMessage:
+        return self.facts.std
+
+    @property
+    def classification(self) -> Classification:
+        return self.facts.classification
+
+    @property
+    def links(self) -> ThreadLinks | None:
+        return self.facts.links
+
+    @property
+    def readings(self) -> Readings | None:
+        return self.facts.readings
+
+    @property
+    def speaker(self) -> Speaker:
+        return self.facts.speaking.speaker
+
+    @property
+    def token(self) -> ReplyToken | None:
+        return self.facts.speaking.token
+
+    @property
+    def refused(self) -> str | None:
+        return self.facts.speaking.refused
+
+    @property
+    def unverified(self) -> str | None:
+        return self.facts.speaking.unverified

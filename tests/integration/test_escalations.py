@@ -33,12 +33,12 @@ from mailroom.cases.escalations import (
     outcome_target,
     record_outcome,
 )
-from mailroom.cases.incoming import Incoming
+from mailroom.cases.incoming import Facts, Incoming
 from mailroom.errors import MailroomError
 from mailroom.intake.classify import classify
 from mailroom.intake.message import parse_message, parse_mime
 from mailroom.outbox.rendered import outgoing_bytes
-from mailroom.pipeline import identify_speaker, process_item
+from mailroom.pipeline import process_item, speaking_of
 from mailroom.store.inbox import store_raw
 from mailroom.store.models import Escalation, Event, InboxItem, Message, OutboxItem, Ticket
 from tests.factories import PRACTITIONERS, REPO, FixedClock, as_sent, mail
@@ -143,13 +143,14 @@ def answer(app: App, raw: bytes, rcpt_to: list[str]) -> int:
 def incoming_of(app: App, session: Any, inbox_id: int) -> Incoming:
     item = session.get(InboxItem, inbox_id)
     std = parse_mime(item.raw)
-    incoming = Incoming(item=item, parsed=parse_message(item.raw), std=std,
-                        classification=classify(std, envelope_sender=item.mail_from,
-                                                our_domains=app.settings.domains,
-                                                loop_token=app.settings.loop_token))
-    identify_speaker(app, incoming)
-    incoming.message = session.get(Message, item.message_pk) if item.message_pk else None
-    return incoming
+    parsed = parse_message(item.raw)
+    facts = Facts(item=item, parsed=parsed, std=std,
+                  classification=classify(std, envelope_sender=item.mail_from,
+                                          our_domains=app.settings.domains,
+                                          loop_token=app.settings.loop_token),
+                  speaking=speaking_of(app.settings, item, parsed))
+    return Incoming(facts, message=session.get(Message, item.message_pk)
+                    if item.message_pk else None)
 
 
 def tick(tmp_path: Any, now: str) -> dict[str, Any]:
@@ -275,7 +276,8 @@ def test_practitioner_reply_to_the_notice_is_not_the_platform(app) -> None:  # t
                  in_reply_to=notice.message_id, references=[notice.message_id])
     stored = store_raw(app.sessions, reply, door="file")
     with app.sessions() as session:
-        assert escalation_for_message(session, incoming_of(app, session, stored.inbox_id)) is None
+        facts = incoming_of(app, session, stored.inbox_id).facts
+        assert escalation_for_message(session, facts) is None
 
 
 def test_automatic_acknowledgement_keeps_the_chase_going(app) -> None:  # type: ignore[no-untyped-def]
