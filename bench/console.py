@@ -111,7 +111,7 @@ def direct_query(app: App, kind: str, path: str) -> Callable[[Session], object]:
 
 def signed_in_client(app: App) -> TestClient:
     with app.sessions.begin() as session:
-        staff = find_staff(app, session, PRACTITIONER)
+        staff = find_staff(app.settings, session, PRACTITIONER)
         assert staff is not None, "the bench's practitioner is not configured"
         token = open_session(app, session, staff, client="bench")
     def send_now() -> None:

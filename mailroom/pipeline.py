@@ -205,13 +205,13 @@ def prepare(app: App, item: InboxItem, raw: bytes) -> Prepared | Failed:
     transaction: parse within the limits (over one, or unparseable → ``bad``),
     classify, and extract what a person wrote (an internal error → ``shunt``)."""
     try:
-        parsed, tree = parse_within_limits(raw, message_limits(app))
+        parsed, tree = parse_within_limits(raw, message_limits(app.settings))
         parsed = with_envelope_sender(parsed, item.mail_from)
     except Exception as exc:  # noqa: BLE001 - any parser failure means unparseable
         return Failed(InboxStatus.BAD, exc)
     try:
         std = tree if tree is not None else parse_mime(raw)
-        classification = _classify(app, item, std)
+        classification = _classify(app.settings, item, std)
         readings = (read_both_ways(app, parsed)
                     if classification.kind == ClassificationKind.NORMAL else None)
     except MailError as exc:
@@ -222,8 +222,8 @@ def prepare(app: App, item: InboxItem, raw: bytes) -> Prepared | Failed:
     return Prepared(parsed, std, classification, readings)
 
 
-def message_limits(app: App) -> MessageLimits:
-    s = app.settings
+def message_limits(settings: Settings) -> MessageLimits:
+    s = settings
     return MessageLimits(max_attachments=s.max_attachments, max_mime_parts=s.max_mime_parts,
                          max_header_bytes=s.max_header_bytes)
 
@@ -530,17 +530,18 @@ def handle(
                  item.id, parsed.message_id)
         parsed, flags = replace(parsed, message_id=None), [REUSED_MESSAGE_ID]
         links = thread_links(session, None, named)
-    facts, escalation = read_facts(app, session, Facts(
+    facts, escalation = read_facts(app.settings, session, Facts(
         item=item, parsed=parsed, std=prepared.std, classification=prepared.classification,
         links=links, readings=prepared.readings))
     incoming = Incoming(facts, flags=[*flags, *facts.speaking.flags])
     return act(app, session, incoming, escalation), incoming.message
 
 
-def read_facts(app: App, session: Session, facts: Facts) -> tuple[Facts, Escalation | None]:
+def read_facts(settings: Settings, session: Session, facts: Facts
+               ) -> tuple[Facts, Escalation | None]:
     """Step 3, who wrote the message: the facts with who spoke (:func:`speaking_of`),
     and the escalation it answers, if any (a platform speaks then)."""
-    speaking = speaking_of(app.settings, facts.item, facts.parsed)
+    speaking = speaking_of(settings, facts.item, facts.parsed)
     facts = replace(facts, speaking=speaking)
     escalation = escalation_for_message(session, facts)
     if escalation is not None:
@@ -553,7 +554,7 @@ def act(app: App, session: Session, incoming: Incoming, escalation: Escalation |
     kind = incoming.classification.kind
     if kind == ClassificationKind.BOUNCE:
         return act_on_bounce(app, session, incoming)
-    decision = find_thread(thread_facts(app, incoming, escalation or escalation_of_token(
+    decision = find_thread(thread_facts(app.settings, incoming, escalation or escalation_of_token(
         session, incoming.token)), ThreadStore(session, incoming.links))
     if kind == ClassificationKind.LOOP:
         return record_unanswered(app, session, incoming, decision, outcome=InboxOutcome.LOOP)
@@ -601,8 +602,8 @@ _LOCK_IN_ORDER = text(
 ).bindparams(bindparam("keys", type_=postgresql.ARRAY(BigInteger)))
 
 
-def _classify(app: App, item: InboxItem, std: StdMessage) -> Classification:
-    settings = app.settings
+def _classify(settings: Settings, item: InboxItem, std: StdMessage) -> Classification:
+    settings = settings
     return classify(std, envelope_sender=item.mail_from, our_domains=settings.domains,
                     loop_token=settings.loop_token, our_message_id_prefix=MESSAGE_ID_PREFIX)
 
@@ -728,7 +729,7 @@ def _recipient_addresses(item: InboxItem, parsed: ParsedMessage) -> list[str]:
 
 
 def thread_facts(
-    app: App, incoming: Incoming, escalation: Escalation | None = None
+    settings: Settings, incoming: Incoming, escalation: Escalation | None = None
 ) -> ThreadFacts:
     parsed, token = incoming.parsed, incoming.token
     token_ticket = token.ident if token and token.kind == TokenKind.TICKET else None
@@ -737,7 +738,7 @@ def thread_facts(
     return ThreadFacts(
         message_id=parsed.message_id, in_reply_to=parsed.in_reply_to,
         references=parsed.references, sender=parsed.sender.addr if parsed.sender else None,
-        tagged_ticket=find_ticket_tag(parsed.subject, app.settings.subject_tag),
+        tagged_ticket=find_ticket_tag(parsed.subject, settings.subject_tag),
         token_ticket=token_ticket,
         conversation=conversation_root(parsed.header("thread-index")),
     )
@@ -945,7 +946,7 @@ def after_message(
                       why="mail arrived from it", message_pk=message.id)
     if known and ticket.first_response_at is not None and ticket.sla_due_at is None:
         start_clock(app, ticket, now)  # answered before: the next answer is due
-    participants.record_pending(session, ticket, _people(app, incoming), at=now,
+    participants.record_pending(session, ticket, _people(app.settings, incoming), at=now,
                                 message_pk=message.id, actor=actor)
     if not known:
         if participants.PENDING_SENDER not in message.flags:  # not stored with it: decided later
@@ -1003,15 +1004,15 @@ def flag_illegal_content(app: App, session: Session, incoming: Incoming) -> None
     raise_for_category(app, session, ticket, actor=SYSTEM_ACTOR)
 
 
-def _people(app: App, incoming: Incoming) -> list[Address]:
+def _people(settings: Settings, incoming: Incoming) -> list[Address]:
     """The sender and everyone else on the message who is not us or staff."""
     parsed = incoming.parsed
-    ours = set(app.settings.practitioners) | {app.settings.team_address or ""}
+    ours = set(settings.practitioners) | {settings.team_address or ""}
     people = [parsed.sender] if parsed.sender else []
     people += [*parsed.cc, *parsed.to]
     return [
         p for p in people
-        if p.addr not in ours and p.addr.rsplit("@", 1)[-1] not in app.settings.domains
+        if p.addr not in ours and p.addr.rsplit("@", 1)[-1] not in settings.domains
     ]
 
 

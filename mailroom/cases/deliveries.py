@@ -78,14 +78,15 @@ def clear_failing(
 def _tell_practitioners(
     app: App, session: Session, ticket: Ticket, addresses: list[str], reason: str
 ) -> None:
-    to = practitioner_recipients(app, session, ticket.id)
+    to = practitioner_recipients(app.settings, session, ticket.id)
     if not to:
         return
     queue_mail(app, session, Draft(
         kind=OutboxKind.NOTIFICATION, template="practitioner/delivery_failed",
         context={"reference": ticket.reference, "addresses": addresses, "reason": reason,
                  "requester": (ticket.requester or "").lower()},
-        to=to, subject=ticket_subject(app, ticket, f"Mail undeliverable: {ticket.subject}"),
+        to=to,
+        subject=ticket_subject(app.settings, ticket, f"Mail undeliverable: {ticket.subject}"),
         ticket_id=ticket.id, reply_to=practitioner_reply_address(app, ticket.id, to),
         auto_submitted="auto-generated",
     ))

@@ -85,6 +85,7 @@ from mailroom.mailtypes import Address, StoredFile
 from mailroom.outbox.queue import Draft, practitioner_recipients, queue_mail
 from mailroom.outbox.render import Renderer
 from mailroom.platforms import Platform
+from mailroom.settings import Settings
 from mailroom.store.db import is_postgres, unavailable_as_store_error
 from mailroom.store.hashes import listed_rows
 from mailroom.store.models import Escalation, Event, Message, Ticket
@@ -324,9 +325,10 @@ def escalation_draft(
     return Draft(
         kind=OutboxKind.ESCALATION, template=escalation_template(app.renderer, platform),
         context=context,
-        to=(platform_address(platform),), subject=escalation_subject(app, ticket, platform),
+        to=(platform_address(platform),),
+        subject=escalation_subject(app.settings, ticket, platform),
         ticket_id=ticket.id, escalation_id=escalation.id,
-        reply_to=platform_reply_address(app, escalation), auto_submitted=None,
+        reply_to=platform_reply_address(app.settings, escalation), auto_submitted=None,
         attachments=tuple(files),
     )
 
@@ -359,19 +361,20 @@ def escalation_template(renderer: Renderer, platform: Platform) -> str:
     return "escalation/default"
 
 
-def escalation_subject(app: App, ticket: Ticket, platform: Platform) -> str:
+def escalation_subject(settings: Settings, ticket: Ticket, platform: Platform) -> str:
     """``[Helpline #12] Escalation HL-000012: impersonation on TikTok`` (no requester words)."""
     what = (ticket.category or "content report").replace("_", " ")
-    return ticket_subject(app, ticket, f"Escalation {ticket.reference}: {what} on {platform.name}")
+    return ticket_subject(settings, ticket,
+                          f"Escalation {ticket.reference}: {what} on {platform.name}")
 
 
 def platform_address(platform: Platform) -> Address:
     return Address(platform.address, f"{platform.name} Trust and Safety")
 
 
-def platform_reply_address(app: App, escalation: Escalation) -> Address:
+def platform_reply_address(settings: Settings, escalation: Escalation) -> Address:
     """The escalation's signed Reply-To (``helpline+x-e<id>-<mac>@…``): the platform's."""
-    return reply_address(app, escalation.id, TokenRole.PLATFORM, kind=TokenKind.ESCALATION)
+    return reply_address(settings, escalation.id, TokenRole.PLATFORM, kind=TokenKind.ESCALATION)
 
 
 # --- the platform's answer -----------------------------------------------------------------
@@ -666,12 +669,12 @@ def send_follow_up(
         "opened_at": escalation.opened_at, "follow_up_number": number,
         "platform_ref": escalation.platform_ref,
     }
-    subject = follow_up_subject(app, session, ticket, escalation, platform)
+    subject = follow_up_subject(app.settings, session, ticket, escalation, platform)
     queue_mail(app, session, Draft(
         kind=OutboxKind.FOLLOW_UP, template="escalation/follow_up", context=context,
         to=(platform_address(platform),), subject=subject, ticket_id=ticket.id,
         escalation_id=escalation.id, in_reply_to=parent, references=refs,
-        reply_to=platform_reply_address(app, escalation), auto_submitted=None))
+        reply_to=platform_reply_address(app.settings, escalation), auto_submitted=None))
     escalation.follow_ups = number
     escalation.next_follow_up_at = app.hours.add_business_days(now, platform.follow_up_days)
     _record(app, session, escalation, None, "escalation.follow_up", number=number,
@@ -679,16 +682,16 @@ def send_follow_up(
 
 
 def follow_up_subject(
-    app: App, session: Session, ticket: Ticket, escalation: Escalation, platform: Platform
+    settings: Settings, session: Session, ticket: Ticket, escalation: Escalation, platform: Platform
 ) -> str:
     """``Re:`` the escalation's subject, with the platform's case number once known."""
     original = session.execute(select(Message.subject).where(
         Message.message_id == escalation.message_id)).scalar()
-    subject = original or escalation_subject(app, ticket, platform)
+    subject = original or escalation_subject(settings, ticket, platform)
     ref = escalation.platform_ref
     if ref and ref not in subject:
         subject = f"{subject} (your case {ref})"
-    return ticket_subject(app, ticket, f"Re: {subject}")
+    return ticket_subject(settings, ticket, f"Re: {subject}")
 
 
 def give_up(
@@ -720,7 +723,7 @@ def queue_notice(
     the platform's: the reply address bound to an escalation is a practitioner's
     (``p-e<id>``), which only says which escalation the reply is about.
     """
-    to = tuple(to) or practitioner_recipients(app, session, ticket.id)
+    to = tuple(to) or practitioner_recipients(app.settings, session, ticket.id)
     if not to:
         log.warning("no practitioner to tell about %s (%s)", ticket.reference, template)
         return
@@ -732,7 +735,7 @@ def queue_notice(
                 if escalation is not None else practitioner_reply_address(app, ticket.id, to))
     queue_mail(app, session, Draft(
         kind=kind, template=template, context=context, to=to,
-        subject=ticket_subject(app, ticket, subject), ticket_id=ticket.id,
+        subject=ticket_subject(app.settings, ticket, subject), ticket_id=ticket.id,
         in_reply_to=in_reply_to, references=refs, reply_to=reply_to,
         auto_submitted="auto-replied" if answering else "auto-generated",
         attachments=attachments))

@@ -391,9 +391,9 @@ def queue_relay(reply: Reply, text: str, attachments: Attachments,
     queue_mail(app, session, Draft(
         kind=OutboxKind.RELAY, template="requester/relay", context=context,
         to=(Address(ticket.requester, ticket.requester_name or ""),) if to_requester else (),
-        cc=cc, subject=ticket_subject(app, ticket, f"Re: {ticket.subject}"),
+        cc=cc, subject=ticket_subject(app.settings, ticket, f"Re: {ticket.subject}"),
         ticket_id=ticket.id, in_reply_to=in_reply_to, references=refs,
-        reply_to=reply_address(app, ticket.id, TokenRole.REQUESTER),
+        reply_to=reply_address(app.settings, ticket.id, TokenRole.REQUESTER),
         auto_submitted=None, attachments=tuple(attachments),
     ))
 
@@ -425,7 +425,7 @@ def answer_practitioner(
     to = (Address(reply.actor),)
     queue_mail(app, reply.session, Draft(
         kind=kind, template=template, context=context,
-        to=to, subject=ticket_subject(app, ticket, f"Re: {ticket.subject}"),
+        to=to, subject=ticket_subject(app.settings, ticket, f"Re: {ticket.subject}"),
         ticket_id=ticket.id, in_reply_to=in_reply_to, references=refs,
         reply_to=practitioner_reply_address(app, ticket.id, to), auto_submitted="auto-replied",
     ))

@@ -66,7 +66,7 @@ def send_reminder(app: App, session: Session, reminder: Reminder) -> None:
             "reference": ticket.reference, "subject": ticket.subject, "status": ticket.status,
             "priority": ticket.priority, "assignee": ticket.assignee,
             "set_at": reminder.created_at, "last_at": ticket.updated_at},
-        to=to, subject=ticket_subject(app, ticket, f"Reminder: {ticket.subject}"),
+        to=to, subject=ticket_subject(app.settings, ticket, f"Reminder: {ticket.subject}"),
         ticket_id=ticket.id, in_reply_to=in_reply_to, references=refs,
         reply_to=practitioner_reply_address(app, ticket.id, to), auto_submitted="auto-generated"))
     log.info("reminder %s of %s sent", reminder.id, ticket.reference)

@@ -71,6 +71,7 @@ from mailroom.outbox.queue import (
     queue_mail,
     recent_acknowledgements,
 )
+from mailroom.settings import Settings
 from mailroom.store.models import Message, OutboxItem, Ticket
 from mailroom.vocabulary import Direction, OutboxKind, ParticipantState
 
@@ -80,10 +81,10 @@ MIN_BODY_CHARS = 30  # of normalised new text (no white space): shorter texts gi
 
 
 def reply_address(
-    app: App, ticket_id: int, role: TokenRole, kind: TokenKind = TokenKind.TICKET
+    settings: Settings, ticket_id: int, role: TokenRole, kind: TokenKind = TokenKind.TICKET
 ) -> Address:
     """The signed Reply-To of a requester or of a platform (for an escalation)."""
-    s = app.settings
+    s = settings
     addr = make_reply_address(local=s.local_part, domain=s.domain, kind=kind, ident=ticket_id,
                               role=role, secret=s.secret)
     return Address(addr, s.helpline_name)
@@ -144,9 +145,9 @@ class Acknowledgement:
     refused: str | None
 
 
-def ticket_subject(app: App, ticket: Ticket, subject: str | None = None) -> str:
+def ticket_subject(settings: Settings, ticket: Ticket, subject: str | None = None) -> str:
     return tag_subject(subject if subject is not None else ticket.subject,
-                       app.settings.subject_tag, ticket.id)
+                       settings.subject_tag, ticket.id)
 
 
 def thread_ids(message: Message) -> tuple[str | None, tuple[str, ...]]:
@@ -172,14 +173,14 @@ def respond_to_requester(
                 message.flags = [*message.flags, flag]
         else:
             queue_acknowledgement(app, session, ticket, message, ack.keys,
-                                  delay=acknowledgement_delay(app, incoming))
+                                  delay=acknowledgement_delay(app.settings, incoming))
             if ticket.category:
                 queue_signposting(app, session, ticket, ticket.category, answering=message)
     notify_practitioners(app, session, ticket, message, new_case=incoming.created,
                          audience=audience or Audience(), listed=incoming.listed)
 
 
-def acknowledgement_delay(app: App, incoming: Incoming) -> timedelta:
+def acknowledgement_delay(settings: Settings, incoming: Incoming) -> timedelta:
     """A message naming Message-IDs not seen yet is a reply that came before what it
     answers: its acknowledgement waits ``acknowledgements.reply_grace_seconds``, so that
     when the rest of the conversation arrives and the cases are merged, the one case
@@ -187,7 +188,7 @@ def acknowledgement_delay(app: App, incoming: Incoming) -> timedelta:
     absorbed case's while it waits)."""
     links = incoming.links
     unseen = links is not None and bool(links.named - set(links.tickets))
-    return timedelta(seconds=app.settings.ack_reply_grace_seconds) if unseen else timedelta(0)
+    return timedelta(seconds=settings.ack_reply_grace_seconds) if unseen else timedelta(0)
 
 
 def decide_acknowledgement(app: App, session: Session, incoming: Incoming) -> Acknowledgement:
@@ -195,7 +196,7 @@ def decide_acknowledgement(app: App, session: Session, incoming: Incoming) -> Ac
     message is stored (nothing it reads changes when the message is written: who sent
     it, what it says, what was queued lately), so that the message's row is written
     once, with its ``no-ack:`` flag."""
-    keys = acknowledgement_keys(app, incoming)
+    keys = acknowledgement_keys(app.settings, incoming)
     reason = refusal_reason(app, session, incoming, keys)
     if reason:
         log.info("no acknowledgement for inbox %s: %s", incoming.item.id, reason)
@@ -207,16 +208,17 @@ def refusal_reason(
 ) -> str | None:
     """Why a requester's new case gets no acknowledgement, or None when it may get one:
     who sent it, then what it says, then how many went out lately (one query)."""
-    reason = sender_refusal(app, incoming) or age_refusal(app, incoming)
+    reason = sender_refusal(app.settings, incoming) or age_refusal(app, incoming)
     if reason is None and vacation_refusal(incoming):
         reason = "vacation-text"
     if reason is None:
-        reason = rate_refusal(app, session, incoming, keys or acknowledgement_keys(app, incoming))
+        reason = rate_refusal(app, session, incoming,
+                              keys or acknowledgement_keys(app.settings, incoming))
     return reason
 
 
-def sender_refusal(app: App, incoming: Incoming) -> str | None:
-    s, sender = app.settings, incoming.parsed.sender
+def sender_refusal(settings: Settings, incoming: Incoming) -> str | None:
+    s, sender = settings, incoming.parsed.sender
     if sender is None:
         return "no-sender"
     reason = address_refusal(sender.addr, incoming.item.mail_from)
@@ -306,9 +308,9 @@ class ContentKeys:
     body: str | None
 
 
-def acknowledgement_keys(app: App, incoming: Incoming) -> ContentKeys:
+def acknowledgement_keys(settings: Settings, incoming: Incoming) -> ContentKeys:
     return content_keys(incoming.parsed.subject, new_text(incoming),
-                        tag_template=app.settings.subject_tag, secret=app.settings.secret)
+                        tag_template=settings.subject_tag, secret=settings.secret)
 
 
 def content_keys(subject: str, text: str, *, tag_template: str, secret: bytes) -> ContentKeys:
@@ -348,7 +350,7 @@ def queue_acknowledgement(
         "helpline_name": app.settings.helpline_name, "reference": ticket.reference,
         "subject": ticket.subject, "is_open": app.hours.is_open(now),
         "next_opening": app.hours.next_opening(now), "hours_text": app.hours.describe(),
-        "signposting": signposting_context(app, ticket),
+        "signposting": signposting_context(app.settings, ticket),
     }
     queue_requester_mail(app, session, ticket, OutboxKind.ACKNOWLEDGEMENT,
                          "requester/acknowledgement", context, answering=message, keys=keys,
@@ -364,22 +366,22 @@ def queue_signposting(
         return False
     context = {"reference": ticket.reference, "helpline_name": app.settings.helpline_name,
                "platforms": ticket_platform_names(app, ticket),
-               "signposting": signposting_context(app, ticket)}
+               "signposting": signposting_context(app.settings, ticket)}
     queue_requester_mail(app, session, ticket, OutboxKind.SIGNPOSTING, template, context,
                          answering=answering)
     return True
 
 
-def signposting_context(app: App, ticket: Ticket) -> dict[str, Any]:
+def signposting_context(settings: Settings, ticket: Ticket) -> dict[str, Any]:
     """The numbers and services of the case's country (the default set's when it has
     none, or none configured any more), for the requester's mail."""
-    return app.settings.signposting.for_country(ticket.country).as_context()
+    return settings.signposting.for_country(ticket.country).as_context()
 
 
-def shown_country(app: App, ticket: Ticket) -> str | None:
+def shown_country(settings: Settings, ticket: Ticket) -> str | None:
     """The case's country for the practitioners' summary line, when the helpline has
     numbers and services for more than one (a case without one has the default's)."""
-    signposting = app.settings.signposting
+    signposting = settings.signposting
     if len(signposting.known_countries) < 2:
         return None
     return ticket.country or signposting.default_country
@@ -408,9 +410,9 @@ def queue_requester_mail(
     in_reply_to, refs = thread_ids(answering) if answering else (None, ())
     queue_mail(app, session, Draft(
         kind=kind, template=template, context=context, to=to, cc=cc,
-        subject=ticket_subject(app, ticket, f"Re: {ticket.subject}"), ticket_id=ticket.id,
+        subject=ticket_subject(app.settings, ticket, f"Re: {ticket.subject}"), ticket_id=ticket.id,
         in_reply_to=in_reply_to, references=refs,
-        reply_to=reply_address(app, ticket.id, TokenRole.REQUESTER),
+        reply_to=reply_address(app.settings, ticket.id, TokenRole.REQUESTER),
         auto_submitted="auto-replied" if auto else None, record_text=record_text,
         subject_key=keys.subject if keys else None, body_key=keys.body if keys else None,
         send_after=send_after,
@@ -429,14 +431,14 @@ def notify_practitioners(
 ) -> None:
     """``listed``: the message's files on the hash blocklist when the caller asked
     already (see :func:`~mailroom.cases.safeguarding.outgoing_attachments`)."""
-    to = practitioner_recipients(app, session, ticket.id)
+    to = practitioner_recipients(app.settings, session, ticket.id)
     if not to:
         return
     attachments, withheld, reason = outgoing_attachments(app, ticket, message, listed=listed)
     context = {**audience_context(ticket, audience),
         "reference": ticket.reference, "subject": message.subject,
         "sender": _display(message), "category": ticket.category, "role": ticket.role,
-        "priority": ticket.priority, "country": shown_country(app, ticket),
+        "priority": ticket.priority, "country": shown_country(app.settings, ticket),
         "platforms": ticket_platform_names(app, ticket), "sla_due": ticket.sla_due_at,
         "repeats": [{"url": r.url, "account": r.is_account, "references": r.references}
                     for r in repeats_of(session, ticket.id)],
@@ -448,7 +450,7 @@ def notify_practitioners(
     queue_mail(app, session, Draft(
         kind=OutboxKind.NOTIFICATION,
         template="practitioner/" + ("new_case" if new_case else "follow_up"),
-        context=context, to=to, subject=ticket_subject(app, ticket, message.subject),
+        context=context, to=to, subject=ticket_subject(app.settings, ticket, message.subject),
         ticket_id=ticket.id, in_reply_to=in_reply_to, references=refs,
         reply_to=practitioner_reply_address(app, ticket.id, to), auto_submitted="auto-generated",
         attachments=tuple(attachments),
@@ -505,7 +507,8 @@ def refuse_practitioner_reply(
         kind=OutboxKind.PRACTITIONER_LINK, template="practitioner/reply_refused", context={
             "reference": ticket.reference, "reason": REFUSALS.get(reason, reason),
             "text": message.text or ""},
-        to=to, subject=ticket_subject(app, ticket, f"Re: {ticket.subject}"), ticket_id=ticket.id,
+        to=to, subject=ticket_subject(app.settings, ticket, f"Re: {ticket.subject}"),
+        ticket_id=ticket.id,
         in_reply_to=in_reply_to, references=refs,
         reply_to=practitioner_reply_address(app, ticket.id, to), auto_submitted="auto-replied"))
 

@@ -113,7 +113,7 @@ def _notify(app: App, session: Session, ticket: Ticket, *, breached: bool) -> No
     ticket.sla_warned_for = due  # a breach notified needs no warning after it
     if breached:
         ticket.sla_breach_notified_for = due
-    to = practitioner_recipients(app, session, ticket.id)
+    to = practitioner_recipients(app.settings, session, ticket.id)
     answer = "first" if ticket.first_response_at is None else "next"
     subject = link_free(" ".join((ticket.subject or "").split()))
     context: dict[str, Any] = {
@@ -126,7 +126,7 @@ def _notify(app: App, session: Session, ticket: Ticket, *, breached: bool) -> No
     template = "practitioner/sla_breach" if breached else "practitioner/sla_warning"
     title = (f"Overdue: {answer} answer of {ticket.reference}" if breached
              else f"Due soon: {answer} answer of {ticket.reference}")
-    mail_subject = ticket_subject(app, ticket, f"{title}: {subject}")
+    mail_subject = ticket_subject(app.settings, ticket, f"{title}: {subject}")
     if to:
         queue_mail(app, session, Draft(
             kind=kind, template=template, context=context, to=to, subject=mail_subject,

@@ -39,7 +39,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
                 return EXIT_ERROR
             print("digest queued for the team", file=sys.stderr)
             return EXIT_OK
-        context = digest_context(app, digest)
+        context = digest_context(app.settings, digest)
         text, _ = app.renderer.render("practitioner/digest", context)
     emit(_plain(context), args.json, lambda _: text.rstrip("\n"))
     return EXIT_OK

@@ -91,7 +91,7 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 def cmd_users_list(args: argparse.Namespace) -> int:
     with open_app(args) as app, app.sessions() as session:
         rows = [{"address": s.address, "role": s.role, "configured": s.configured,
-                 "second_factor": s.has_second_factor} for s in list_staff(app, session)]
+                 "second_factor": s.has_second_factor} for s in list_staff(app.settings, session)]
     emit(rows, args.json, lambda data: "\n".join(
         f"{r['address']}  {r['role']}" + ("  (configured practitioner)" if r["configured"]
                                           else "") + ("  2FA" if r["second_factor"] else "")
@@ -101,6 +101,6 @@ def cmd_users_list(args: argparse.Namespace) -> int:
 
 def cmd_users_remove(args: argparse.Namespace) -> int:
     with open_app(args) as app, app.sessions.begin() as session:
-        remove_user(app, session, args.address, actor=cli_actor(), at=app.now())
+        remove_user(app.settings, session, args.address, actor=cli_actor(), at=app.now())
     print(f"{args.address}: removed")
     return EXIT_OK

@@ -24,6 +24,7 @@ from mailroom.app import App
 from mailroom.mailtypes import Address, StoredFile
 from mailroom.outbox.compose import clean_header_text, make_message_id
 from mailroom.outbox.rendered import rendered_form
+from mailroom.settings import Settings
 from mailroom.store.models import Message, OutboxItem, Ticket
 from mailroom.vocabulary import Direction, OutboxKind, OutboxStatus
 
@@ -54,8 +55,8 @@ class Draft:
     body_key: str | None = None
 
 
-def sender_address(app: App) -> Address:
-    return Address(app.settings.helpline_address, app.settings.helpline_name)
+def sender_address(settings: Settings) -> Address:
+    return Address(settings.helpline_address, settings.helpline_name)
 
 
 def queue_mail(app: App, session: Session, draft: Draft) -> Queued:
@@ -65,7 +66,7 @@ def queue_mail(app: App, session: Session, draft: Draft) -> Queued:
     text, html = app.renderer.render(draft.template, draft.context)
     subject = clean_header_text(draft.subject)
     rendered = rendered_form(
-        from_addr=sender_address(app), to=draft.to, cc=draft.cc, subject=subject,
+        from_addr=sender_address(app.settings), to=draft.to, cc=draft.cc, subject=subject,
         text=text, html=html, message_id=message_id, in_reply_to=draft.in_reply_to,
         references=draft.references, reply_to=draft.reply_to,
         auto_submitted=draft.auto_submitted, loop_token=settings.loop_token,
@@ -140,15 +141,15 @@ _POSTGRES_QUEUE = _postgres_queue()
 
 
 def practitioner_recipients(
-    app: App, session: Session, ticket_id: int | None
+    settings: Settings, session: Session, ticket_id: int | None
 ) -> tuple[Address, ...]:
     """The assignee when there is one, else the team address, else every practitioner."""
     ticket = session.get(Ticket, ticket_id) if ticket_id else None
     if ticket is not None and ticket.assignee:
         return (Address(ticket.assignee),)
-    if app.settings.team_address:
-        return (Address(app.settings.team_address),)
-    return tuple(Address(a) for a in app.settings.practitioners)
+    if settings.team_address:
+        return (Address(settings.team_address),)
+    return tuple(Address(a) for a in settings.practitioners)
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,7 @@ from mailroom.privacy.retention import (
 )
 from mailroom.private import DIR_MODE, create_private_file, make_private_dir
 from mailroom.sending.transports import FileTransport, transport_from_url
+from mailroom.settings import Settings
 from mailroom.store.db import checkpoint
 from mailroom.store.models import (
     AttachmentRow,
@@ -171,10 +172,10 @@ def normalise_address(address: str) -> str:
     return text
 
 
-def erasure_fingerprint(app: App, address: str) -> str:
+def erasure_fingerprint(settings: Settings, address: str) -> str:
     """HMAC-SHA256 of the address under the helpline's secret (confirms, never reveals)."""
     message = b"mailroom-erasure:" + normalise_address(address).encode()
-    return hmac.new(app.settings.secret, message, hashlib.sha256).hexdigest()
+    return hmac.new(settings.secret, message, hashlib.sha256).hexdigest()
 
 
 def make_placeholder() -> str:
@@ -447,14 +448,14 @@ class _Erasure:
 def erase_requester(app: App, address: str, *, actor: str) -> EraseResult:
     """Remove what is held about ``address``, keeping anonymous statistics."""
     address = normalise_address(address)
-    result = EraseResult(make_placeholder(), erasure_fingerprint(app, address))
+    result = EraseResult(make_placeholder(), erasure_fingerprint(app.settings, address))
     with app.sessions.begin() as session:
         work = _Erasure(session, find_holdings(session, address), result, app.now())
         _erase(work, actor)
         _record(work, actor)
         session.flush()
         optimise_index(session)  # the search index keeps no token of what was erased
-        _erase_files(app, work)  # before the commit: see the module docstring
+        _erase_files(app.settings, work)  # before the commit: see the module docstring
     result.blobs = delete_unreferenced_blobs(app, work.shas)
     result.checkpointed = checkpoint(app.engine)
     return result
@@ -711,20 +712,20 @@ def _record(work: _Erasure, actor: str) -> None:
                  **asdict(result.counts))
 
 
-def _erase_files(app: App, work: _Erasure) -> None:
+def _erase_files(settings: Settings, work: _Erasure) -> None:
     """Sent mail files about them and exports about them under var/exports."""
-    sent = sweep_sent_mail(_sent_folders(app), work.address, work.outgoing_ids)
-    exports = delete_exports(app.settings.var_dir / EXPORTS_FOLDER, work.address)
+    sent = sweep_sent_mail(_sent_folders(settings), work.address, work.outgoing_ids)
+    exports = delete_exports(settings.var_dir / EXPORTS_FOLDER, work.address)
     work.result.sent_files, work.result.exports = sent.deleted, exports.deleted
     work.result.left_behind = sent.left_behind + exports.left_behind
 
 
-def _sent_folders(app: App) -> list[Path]:
+def _sent_folders(settings: Settings) -> list[Path]:
     """The file transport's folder, and var/outbox-sent (mail sent before a relay was
     configured)."""
-    folders = [app.settings.sent_dir]
+    folders = [settings.sent_dir]
     try:
-        transport = transport_from_url(app.settings.outbound_url)
+        transport = transport_from_url(settings.outbound_url)
     except ValueError:
         return folders
     if isinstance(transport, FileTransport):

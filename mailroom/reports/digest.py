@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from mailroom.app import App
 from mailroom.outbox.queue import Draft, practitioner_recipients, queue_mail
+from mailroom.settings import Settings
 from mailroom.store.db import unavailable_as_store_error
 from mailroom.store.models import (
     Escalation,
@@ -204,14 +205,14 @@ def _end_of_business_day(app: App, now: datetime) -> datetime | None:
 # --- the mail ------------------------------------------------------------------------------
 
 
-def digest_context(app: App, digest: Digest) -> dict[str, Any]:
+def digest_context(settings: Settings, digest: Digest) -> dict[str, Any]:
     """The template's context: plain values only."""
     def cases(lines: list[CaseLine]) -> list[dict[str, Any]]:
         return [{"reference": c.reference, "subject": c.subject, "assignee": c.assignee,
                  "due": c.due, "since": c.since, "first": c.first} for c in lines]
 
     return {
-        "helpline_name": app.settings.helpline_name, "at": digest.at,
+        "helpline_name": settings.helpline_name, "at": digest.at,
         "breached": cases(digest.breached), "due_today": cases(digest.due_today),
         "due_later": cases(digest.due_later),
         "waiting": cases(digest.waiting),
@@ -227,13 +228,13 @@ def digest_context(app: App, digest: Digest) -> dict[str, Any]:
 
 def queue_digest(app: App, session: Session, digest: Digest) -> bool:
     """Queue the digest for the team; False when there is nobody to send it to."""
-    to = practitioner_recipients(app, session, None)  # the team, else every practitioner
+    to = practitioner_recipients(app.settings, session, None)  # the team, else every practitioner
     if not to:
         return False
     local = digest.at.astimezone(app.settings.timezone)
     queue_mail(app, session, Draft(
         kind=OutboxKind.DIGEST, template="practitioner/digest",
-        context=digest_context(app, digest), to=to,
+        context=digest_context(app.settings, digest), to=to,
         subject=f"{app.settings.helpline_name}: the day's work, {local:%A} {local.day} "
                 f"{local:%B}",
         auto_submitted="auto-generated",

@@ -69,7 +69,7 @@ class Daemon:
         self.stoppers.append(lambda: scheduler.shutdown(wait=True))
         inbox = door_inbox(self.app, wake=self.wake.set)
         if self.app.settings.smtp_enabled:
-            door = smtp_door(self.app, inbox)
+            door = smtp_door(self.app.settings, inbox)
             door.start()
             self.smtp_port = door.port
             self.stoppers.append(door.stop)

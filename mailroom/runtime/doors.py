@@ -78,9 +78,9 @@ def file_inbox(app: App) -> StoreInbox:
     return StoreInbox(app.door_sessions)
 
 
-def smtp_door(app: App, inbox: Inbox) -> SmtpDoor:
+def smtp_door(settings: Settings, inbox: Inbox) -> SmtpDoor:
     """The SMTP listener the settings describe (not started)."""
-    s = app.settings
+    s = settings
     handler = HelplineHandler(inbox, s.domains, max_recipients=s.smtp_max_recipients)
     return SmtpDoor(handler, host=s.smtp_host, port=s.smtp_port, max_size=s.smtp_max_size,
                     hostname=s.domain,

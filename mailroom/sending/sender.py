@@ -284,7 +284,7 @@ def backoff(settings: Any, attempts: int) -> timedelta:
 
 def queue_failure_notice(app: App, session: Session, failed: OutboxItem) -> None:
     """Tell the practitioners that a mail could not be delivered."""
-    to = practitioner_recipients(app, session, failed.ticket_id)
+    to = practitioner_recipients(app.settings, session, failed.ticket_id)
     if not to:
         log.error("outbox %s failed and there is no practitioner to tell", failed.id)
         return

@@ -39,6 +39,7 @@ from mailroom.app import App
 from mailroom.cases.tickets import record_event
 from mailroom.mailtypes import Address
 from mailroom.outbox.queue import Draft, queue_mail
+from mailroom.settings import Settings
 from mailroom.store.models import LoginAttempt, LoginLink, WebSession
 from mailroom.vocabulary import OutboxKind
 from mailroom.web.staff import Staff, find_staff, normalise, second_factor_secret
@@ -101,7 +102,7 @@ def request_link(app: App, session: Session, address: str, *, nonce: str, client
     """Mail a sign-in link when ``address`` is staff's; True when one was queued."""
     now, address = app.now(), normalise(address)
     forget_old(session, now)
-    staff = find_staff(app, session, address)
+    staff = find_staff(app.settings, session, address)
     record_attempt(session, client=client, address=address, kind="link", ok=staff is not None,
                    now=now)
     if staff is None:
@@ -165,8 +166,8 @@ class Visit:
         return not self.row.second_factor
 
 
-def owes_second_factor(app: App, staff: Staff) -> bool:
-    return staff.has_second_factor or staff.role in app.settings.web_totp_roles
+def owes_second_factor(settings: Settings, staff: Staff) -> bool:
+    return staff.has_second_factor or staff.role in settings.web_totp_roles
 
 
 def open_session(app: App, session: Session, staff: Staff, *, client: str) -> str:
@@ -174,7 +175,7 @@ def open_session(app: App, session: Session, staff: Staff, *, client: str) -> st
     now, token = app.now(), new_token()
     session.add(WebSession(token_hash=digest(token), address=staff.address,
                            csrf_token=new_token(), created_at=now, last_seen_at=now,
-                           second_factor=not owes_second_factor(app, staff)))
+                           second_factor=not owes_second_factor(app.settings, staff)))
     record_event(session, action="console.signed_in", actor=staff.address, at=now,
                  client=client)
     return token
@@ -190,7 +191,7 @@ def load_session(app: App, session: Session, token: str | None) -> Visit | None:
     if row is None:
         return None
     now, settings = app.now(), app.settings
-    staff = find_staff(app, session, row.address)
+    staff = find_staff(app.settings, session, row.address)
     expired = (now - row.last_seen_at > timedelta(minutes=settings.web_idle_minutes)
                or now - row.created_at > timedelta(hours=settings.web_session_hours))
     if expired or staff is None:
@@ -208,9 +209,9 @@ def end_session(session: Session, token: str | None) -> None:
 # --- CSRF ------------------------------------------------------------------------------------
 
 
-def anonymous_csrf(app: App, seed: str) -> str:
+def anonymous_csrf(settings: Settings, seed: str) -> str:
     """The form token of a browser not signed in: an HMAC of its random cookie."""
-    return hmac.new(app.settings.secret, f"csrf:{seed}".encode(), "sha256").hexdigest()
+    return hmac.new(settings.secret, f"csrf:{seed}".encode(), "sha256").hexdigest()
 
 
 def same_token(expected: str, given: str | None) -> bool:
@@ -220,16 +221,16 @@ def same_token(expected: str, given: str | None) -> bool:
 # --- second factor ---------------------------------------------------------------------------
 
 
-def enrolment_secret(app: App, visit: Visit) -> str:
+def enrolment_secret(settings: Settings, visit: Visit) -> str:
     """The TOTP secret offered to someone setting up their second factor in this session."""
-    raw = hmac.new(app.settings.secret, f"totp:{visit.row.token_hash}".encode(),
+    raw = hmac.new(settings.secret, f"totp:{visit.row.token_hash}".encode(),
                    "sha256").digest()
     return b32encode(raw[:20]).decode()
 
 
-def provisioning_uri(app: App, visit: Visit) -> str:
-    return pyotp.TOTP(enrolment_secret(app, visit)).provisioning_uri(
-        name=visit.staff.address, issuer_name=app.settings.helpline_name)
+def provisioning_uri(settings: Settings, visit: Visit) -> str:
+    return pyotp.TOTP(enrolment_secret(settings, visit)).provisioning_uri(
+        name=visit.staff.address, issuer_name=settings.helpline_name)
 
 
 def check_code(app: App, session: Session, visit: Visit, code: str, *,
@@ -239,8 +240,8 @@ def check_code(app: App, session: Session, visit: Visit, code: str, *,
     code is right once: its step must be newer than the last one accepted
     (:func:`mailroom.web.totp.accept_step`)."""
     address = visit.staff.address
-    kept = second_factor_secret(app, session, address)
-    step = matching_step(kept or enrolment_secret(app, visit), code, app.now())
+    kept = second_factor_secret(app.settings, session, address)
+    step = matching_step(kept or enrolment_secret(app.settings, visit), code, app.now())
     if step is not None and kept is not None and not accept_step(session, address, step):
         record_event(session, action="console.code_reused", actor=address, at=app.now(),
                      client=client)

@@ -110,7 +110,7 @@ class Page:
     def csrf(self) -> str:
         if self.visit is not None:
             return self.visit.row.csrf_token
-        return anonymous_csrf(self.app, self.pre_seed)
+        return anonymous_csrf(self.app.settings, self.pre_seed)
 
     def field(self, name: str, default: str = "") -> str:
         value = self.form.get(name) if self.form is not None else None

@@ -86,7 +86,7 @@ def audit(page: Page) -> Response:
 
 
 def users(page: Page, error: str | None = None, status: int = 200) -> Response:
-    return page.render("users.html", status, people=list_staff(page.app, page.db),
+    return page.render("users.html", status, people=list_staff(page.app.settings, page.db),
                        error=error, roles_list=tuple(StaffRole))
 
 
@@ -101,7 +101,7 @@ def users_add(page: Page) -> Response:
 
 def users_remove(page: Page) -> Response:
     try:
-        remove_user(page.app, page.db, page.field("address"), actor=page.actor,
+        remove_user(page.app.settings, page.db, page.field("address"), actor=page.actor,
                     at=page.app.now())
     except MailroomError as exc:
         return users(page, str(exc), 400)
@@ -113,8 +113,8 @@ def account(page: Page, error: str | None = None, status: int = 200) -> Response
     assert visit is not None
     kept = second_factor_kept(page.db, visit.staff.address)
     return page.render("account.html", status, me=visit.staff, kept=kept, error=error,
-                       secret=None if kept else enrolment_secret(page.app, visit),
-                       uri=None if kept else provisioning_uri(page.app, visit))
+                       secret=None if kept else enrolment_secret(page.app.settings, visit),
+                       uri=None if kept else provisioning_uri(page.app.settings, visit))
 
 
 def account_code(page: Page) -> Response:
@@ -128,6 +128,6 @@ def account_code(page: Page) -> Response:
     step = check_code(page.app, page.db, visit, page.field("code"), client=page.client)
     if step is None:
         return account(page, "That code is not right: try the one showing now.", 400)
-    set_second_factor(page.app, page.db, visit.staff.address,
-                      enrolment_secret(page.app, visit), step=step, at=page.app.now())
+    set_second_factor(page.app.settings, page.db, visit.staff.address,
+                      enrolment_secret(page.app.settings, visit), step=step, at=page.app.now())
     return page.redirect("/account")

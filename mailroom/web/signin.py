@@ -54,7 +54,7 @@ def link_use(page: Page) -> Response:
         raise Refused(429, TOO_MANY)
     address = redeem_link(page.app, page.db, page.field("token"),
                           page.request.cookies.get(NONCE_COOKIE), client=page.client)
-    staff = find_staff(page.app, page.db, address) if address else None
+    staff = find_staff(page.app.settings, page.db, address) if address else None
     if staff is None:
         page.db.commit()  # the failed attempt counts towards the limit
         raise Refused(403, "This sign-in link does not work: it was used already, it is "
@@ -69,7 +69,7 @@ def link_use(page: Page) -> Response:
 
 
 def _owes(page: Page, address: str) -> bool:
-    staff = find_staff(page.app, page.db, address)
+    staff = find_staff(page.app.settings, page.db, address)
     return staff is not None and (staff.has_second_factor
                                   or staff.role in page.app.settings.web_totp_roles)
 
@@ -81,8 +81,8 @@ def code_form(page: Page, error: str | None = None, status: int = 200) -> Respon
         return page.redirect("/")
     enrolling = not second_factor_kept(page.db, visit.staff.address)
     return page.render("signin_code.html", status, error=error, enrolling=enrolling,
-                       secret=enrolment_secret(page.app, visit) if enrolling else None,
-                       uri=provisioning_uri(page.app, visit) if enrolling else None)
+                       secret=enrolment_secret(page.app.settings, visit) if enrolling else None,
+                       uri=provisioning_uri(page.app.settings, visit) if enrolling else None)
 
 
 def code_check(page: Page) -> Response:
@@ -95,8 +95,8 @@ def code_check(page: Page) -> Response:
     if step is None:
         return code_form(page, WRONG_CODE, 400)
     if enrolling:
-        set_second_factor(page.app, page.db, visit.staff.address,
-                          enrolment_secret(page.app, visit), step=step, at=page.app.now())
+        set_second_factor(page.app.settings, page.db, visit.staff.address,
+                          enrolment_secret(page.app.settings, visit), step=step, at=page.app.now())
     return page.redirect("/")
 
 

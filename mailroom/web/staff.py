@@ -16,10 +16,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailroom.app import App
 from mailroom.cases.tickets import record_event
 from mailroom.errors import MailroomError
-from mailroom.settings import ADDRESS_RE
+from mailroom.settings import ADDRESS_RE, Settings
 from mailroom.store.models import StaffUser
 from mailroom.vocabulary import StaffRole
 from mailroom.web.totp import is_clear, seal, seal_in_place, unseal
@@ -44,20 +43,20 @@ def normalise(address: str) -> str:
     return address.strip().strip("<>").strip().lower()
 
 
-def find_staff(app: App, session: Session, address: str) -> Staff | None:
+def find_staff(settings: Settings, session: Session, address: str) -> Staff | None:
     """The member of staff with this address, or None."""
     address = normalise(address)
     row = session.execute(select(StaffUser).where(StaffUser.address == address)).scalar()
-    configured = address in app.settings.practitioners
+    configured = address in settings.practitioners
     if row is None:
         return Staff(address, StaffRole.PRACTITIONER, True, False) if configured else None
     return Staff(address, StaffRole(row.role), configured, bool(row.totp_secret))
 
 
-def list_staff(app: App, session: Session) -> list[Staff]:
+def list_staff(settings: Settings, session: Session) -> list[Staff]:
     rows = {row.address: row for row in session.execute(select(StaffUser)).scalars()}
-    addresses = sorted({*app.settings.practitioners, *rows})
-    found = (find_staff(app, session, address) for address in addresses)
+    addresses = sorted({*settings.practitioners, *rows})
+    found = (find_staff(settings, session, address) for address in addresses)
     return [staff for staff in found if staff is not None]
 
 
@@ -82,12 +81,13 @@ def add_user(session: Session, address: str, role: str, *, actor: str, at: datet
     return Staff(address, chosen, False, bool(row.totp_secret))
 
 
-def remove_user(app: App, session: Session, address: str, *, actor: str, at: datetime) -> None:
+def remove_user(settings: Settings, session: Session, address: str, *, actor: str,
+                at: datetime) -> None:
     """Remove a user's row; their sessions end with it (they are no longer staff)."""
     address = normalise(address)
     row = session.execute(select(StaffUser).where(StaffUser.address == address)).scalar()
     if row is None:
-        if address in app.settings.practitioners:
+        if address in settings.practitioners:
             raise MailroomError(f"{address} is a configured practitioner: take them out of "
                                 "[practitioners] addresses in the configuration")
         raise MailroomError(f"{address} is not a user")
@@ -96,11 +96,11 @@ def remove_user(app: App, session: Session, address: str, *, actor: str, at: dat
                  role=row.role)
 
 
-def set_second_factor(app: App, session: Session, address: str, secret: str, *,
+def set_second_factor(settings: Settings, session: Session, address: str, secret: str, *,
                       step: int, at: datetime) -> None:
     """Keep the TOTP secret a member of staff confirmed a code from (encrypted:
     :mod:`mailroom.web.totp`), and the step of that code, which is used up."""
-    staff = find_staff(app, session, address)
+    staff = find_staff(settings, session, address)
     if staff is None:
         raise MailroomError(f"{address} is not staff")
     row = session.execute(select(StaffUser).where(StaffUser.address == staff.address)).scalar()
@@ -108,7 +108,7 @@ def set_second_factor(app: App, session: Session, address: str, secret: str, *,
         row = StaffUser(address=staff.address, role=staff.role, added_at=at,
                         added_by=staff.address)
         session.add(row)
-    row.totp_secret = seal(app, session, secret)
+    row.totp_secret = seal(settings, session, secret)
     row.totp_last_step = step
     session.flush()
     record_event(session, action="console.second_factor", actor=staff.address, at=at)
@@ -120,14 +120,14 @@ def second_factor_kept(session: Session, address: str) -> bool:
                            .where(StaffUser.address == normalise(address))).scalar() is not None
 
 
-def second_factor_secret(app: App, session: Session, address: str) -> str | None:
+def second_factor_secret(settings: Settings, session: Session, address: str) -> str | None:
     """The TOTP secret this member of staff set up, decrypted; None when they have none.
     One an earlier release kept in the clear is encrypted now."""
     row = session.execute(select(StaffUser)
                           .where(StaffUser.address == normalise(address))).scalar()
     if row is None or row.totp_secret is None:
         return None
-    secret = unseal(app, row.totp_secret)
+    secret = unseal(settings, row.totp_secret)
     if is_clear(row.totp_secret):
-        seal_in_place(app, session, row.id, secret)
+        seal_in_place(settings, session, row.id, secret)
     return secret

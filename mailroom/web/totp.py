@@ -45,6 +45,7 @@ from sqlalchemy.orm import Session
 from mailroom.app import App
 from mailroom.errors import ConfigError, MailroomError
 from mailroom.private import create_private_file, make_private_dir
+from mailroom.settings import Settings
 from mailroom.store.db import unavailable_as_store_error
 from mailroom.store.models import StaffUser
 
@@ -144,11 +145,11 @@ def is_clear(stored: str) -> bool:
     return _CLEAR.fullmatch(stored) is not None
 
 
-def seal(app: App, session: Session, secret: str) -> str:
+def seal(settings: Settings, session: Session, secret: str) -> str:
     """``secret`` as it is kept in the database: encrypted with the key file's key. The
     key is made when there is none, unless the database holds secrets encrypted
     already (with a key this process does not have: another one must not join them)."""
-    path = app.settings.totp_key_path
+    path = settings.totp_key_path
     key = load_key(path, create=False)
     if key is None:
         stored = session.execute(select(StaffUser.totp_secret).where(
@@ -160,11 +161,11 @@ def seal(app: App, session: Session, secret: str) -> str:
     return key.encrypt(secret.encode()).decode()
 
 
-def unseal(app: App, stored: str) -> str:
+def unseal(settings: Settings, stored: str) -> str:
     """The secret ``stored`` holds (a clear one as it is)."""
     if is_clear(stored):
         return stored
-    path = app.settings.totp_key_path
+    path = settings.totp_key_path
     key = load_key(path, create=False)
     if key is None:
         raise _missing_key(path)
@@ -174,12 +175,12 @@ def unseal(app: App, stored: str) -> str:
         raise _wrong_key(path) from None
 
 
-def seal_in_place(app: App, session: Session, row_id: int, clear: str) -> None:
+def seal_in_place(settings: Settings, session: Session, row_id: int, clear: str) -> None:
     """Encrypt the clear secret of a ``staff_users`` row, unless another process did
     meanwhile (then its token stays: two keys must not share the column)."""
     session.execute(update(StaffUser)
                     .where(StaffUser.id == row_id, StaffUser.totp_secret == clear)
-                    .values(totp_secret=seal(app, session, clear)))
+                    .values(totp_secret=seal(settings, session, clear)))
 
 
 def seal_clear_secrets(app: App) -> int:
@@ -193,11 +194,11 @@ def seal_clear_secrets(app: App) -> int:
                 StaffUser.totp_secret.is_not(None))).all()
             for _, stored in kept:
                 if stored is not None and not is_clear(stored):
-                    unseal(app, stored)
+                    unseal(app.settings, stored)
             clear = [(row_id, stored) for row_id, stored in kept
                      if stored is not None and is_clear(stored)]
             for row_id, stored in clear:
-                seal_in_place(app, session, row_id, stored)
+                seal_in_place(app.settings, session, row_id, stored)
     except TotpKeyError as exc:
         raise ConfigError([str(exc)]) from None
     except (MailroomError, SQLAlchemyError) as exc:  # StoreUnavailable, a missing table

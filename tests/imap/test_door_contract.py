@@ -70,7 +70,7 @@ class Visit:
 
 def by_smtp(visit: Visit, raw: bytes) -> str:
     """The reply to DATA, from a door built by the wiring."""
-    door = smtp_door(visit.app, door_inbox(visit.app))
+    door = smtp_door(visit.app.settings, door_inbox(visit.app))
     door.start()
     try:
         with smtplib.SMTP("127.0.0.1", door.port) as client:

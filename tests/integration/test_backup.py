@@ -34,7 +34,7 @@ def second_factor_set_up(app: App) -> None:
     """An admin with a second factor: its secret encrypted with var/totp.key."""
     with app.sessions.begin() as session:
         add_user(session, ADA, "admin", actor="test", at=app.now())
-        set_second_factor(app, session, ADA, TOTP_SECRET, step=1, at=app.now())
+        set_second_factor(app.settings, session, ADA, TOTP_SECRET, step=1, at=app.now())
 
 
 @pytest.fixture
@@ -105,7 +105,7 @@ def test_backup_then_restore_into_a_fresh_data_directory(make_app, db_url: str, 
                      message_id="after-restore@school.example")
         assert deliver(restored, reply, rcpt_to=[reply_to]) == "threaded"
         with restored.sessions() as session:  # the second factor works on the restored one
-            assert second_factor_secret(restored, session, ADA) == TOTP_SECRET
+            assert second_factor_secret(restored.settings, session, ADA) == TOTP_SECRET
     finally:
         restored.close()
 

@@ -72,7 +72,7 @@ def test_everything_mailroom_makes_is_owner_only_whatever_the_umask(
         assert lock.acquire()
         lock.release()
         with app.sessions.begin() as session:  # makes var/totp.key
-            set_second_factor(app, session, "anna@helpline.example", "JBSWY3DPEHPK3PXP",
+            set_second_factor(app.settings, session, "anna@helpline.example", "JBSWY3DPEHPK3PXP",
                               step=1, at=app.now())
         var = settings.var_dir
         made = {p.relative_to(var).parts[0] for p in var.iterdir()}

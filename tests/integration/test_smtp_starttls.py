@@ -44,7 +44,7 @@ def start_listener(make_app) -> Iterator:  # type: ignore[no-untyped-def]
 
     def start(**smtp: object):  # type: ignore[no-untyped-def]
         app = make_app(smtp=smtp)
-        door = smtp_door(app, StoreInbox(app.door_sessions))
+        door = smtp_door(app.settings, StoreInbox(app.door_sessions))
         door.start()
         doors.append(door)
         return app, door

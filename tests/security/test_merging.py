@@ -76,7 +76,7 @@ def test_replies_to_an_absorbed_case_land_on_the_survivor(start_helpline) -> Non
     assert [s for s in helpline.received(TEACHER) if "HL-000002" in s.text] == []
     # Mail addressed with case 2's own reply address (as any mail of case 2 carried it)
     # lands on case 1, and case 2 stays closed.
-    absorbed = reply_address(helpline.app, 2, "r").addr
+    absorbed = reply_address(helpline.app.settings, 2, "r").addr
     helpline.write(sender=TEACHER, to=[absorbed], subject="Re: Our pupil", body="Any news?\n")
     tickets = helpline.tickets()
     assert live(tickets) == [1] and tickets[1].status == "closed"

@@ -203,7 +203,7 @@ def test_a_practitioner_may_not_manage_users(app: App, client: TestClient) -> No
                                              "csrf": csrf_of(page.text)})
     assert answer.status_code == 403
     with app.sessions() as session:
-        assert find_staff(app, session, "me@example.org") is None
+        assert find_staff(app.settings, session, "me@example.org") is None
 
 
 def test_a_practitioner_may_set_up_a_second_factor(app: App, client: TestClient,
