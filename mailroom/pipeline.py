@@ -223,9 +223,9 @@ def prepare(app: App, item: InboxItem, raw: bytes) -> Prepared | Failed:
 
 
 def message_limits(settings: Settings) -> MessageLimits:
-    s = settings
-    return MessageLimits(max_attachments=s.max_attachments, max_mime_parts=s.max_mime_parts,
-                         max_header_bytes=s.max_header_bytes)
+    return MessageLimits(max_attachments=settings.max_attachments,
+                         max_mime_parts=settings.max_mime_parts,
+                         max_header_bytes=settings.max_header_bytes)
 
 
 def read_both_ways(app: App, parsed: ParsedMessage) -> Readings:
@@ -603,7 +603,6 @@ _LOCK_IN_ORDER = text(
 
 
 def _classify(settings: Settings, item: InboxItem, std: StdMessage) -> Classification:
-    settings = settings
     return classify(std, envelope_sender=item.mail_from, our_domains=settings.domains,
                     loop_token=settings.loop_token, our_message_id_prefix=MESSAGE_ID_PREFIX)
 

@@ -84,10 +84,9 @@ def reply_address(
     settings: Settings, ticket_id: int, role: TokenRole, kind: TokenKind = TokenKind.TICKET
 ) -> Address:
     """The signed Reply-To of a requester or of a platform (for an escalation)."""
-    s = settings
-    addr = make_reply_address(local=s.local_part, domain=s.domain, kind=kind, ident=ticket_id,
-                              role=role, secret=s.secret)
-    return Address(addr, s.helpline_name)
+    addr = make_reply_address(local=settings.local_part, domain=settings.domain, kind=kind,
+                              ident=ticket_id, role=role, secret=settings.secret)
+    return Address(addr, settings.helpline_name)
 
 
 def practitioner_reply_address(
@@ -218,7 +217,7 @@ def refusal_reason(
 
 
 def sender_refusal(settings: Settings, incoming: Incoming) -> str | None:
-    s, sender = settings, incoming.parsed.sender
+    sender = incoming.parsed.sender
     if sender is None:
         return "no-sender"
     reason = address_refusal(sender.addr, incoming.item.mail_from)
@@ -226,7 +225,7 @@ def sender_refusal(settings: Settings, incoming: Incoming) -> str | None:
         return reason
     if not is_writable_address(sender.addr):
         return "invalid-address"  # e.g. a non-ASCII local part (SMTPUTF8) or "jo..x@"
-    if sender.addr.rsplit("@", 1)[-1] in s.domains or sender.addr in s.practitioners:
+    if sender.addr.rsplit("@", 1)[-1] in settings.domains or sender.addr in settings.practitioners:
         return "our-address"
     return None
 

@@ -80,13 +80,12 @@ def file_inbox(app: App) -> StoreInbox:
 
 def smtp_door(settings: Settings, inbox: Inbox) -> SmtpDoor:
     """The SMTP listener the settings describe (not started)."""
-    s = settings
-    handler = HelplineHandler(inbox, s.domains, max_recipients=s.smtp_max_recipients)
-    return SmtpDoor(handler, host=s.smtp_host, port=s.smtp_port, max_size=s.smtp_max_size,
-                    hostname=s.domain,
-                    max_connections_per_client=s.smtp_max_connections_per_client,
-                    idle_timeout=s.smtp_idle_timeout, tls_context=smtp_tls_context(s),
-                    require_starttls=s.smtp_require_starttls)
+    handler = HelplineHandler(inbox, settings.domains, max_recipients=settings.smtp_max_recipients)
+    return SmtpDoor(handler, host=settings.smtp_host, port=settings.smtp_port,
+                    max_size=settings.smtp_max_size, hostname=settings.domain,
+                    max_connections_per_client=settings.smtp_max_connections_per_client,
+                    idle_timeout=settings.smtp_idle_timeout, tls_context=smtp_tls_context(settings),
+                    require_starttls=settings.smtp_require_starttls)
 
 
 def smtp_tls_context(settings: Settings) -> ssl.SSLContext | None:
