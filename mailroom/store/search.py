@@ -52,6 +52,8 @@ FTS_PREFIX = "search_fts"  # the FTS5 tables and their shadow tables
 PG_INDEX_PREFIX = "ix_search_"
 PG_COLUMN = "search_vector"
 _TOKENS = re.compile(r"[^\W_]+")
+# The order of every search's results, and their number: ``limit + 1`` says whether more match.
+_NEWEST_FIRST = " ORDER BY t.updated_at DESC, t.id DESC LIMIT :limit"
 
 # The text of a message and of a case as PostgreSQL indexes it (the migration
 # holds a copy: a migration never imports code that may change).
@@ -141,8 +143,7 @@ def search_ids(session: Session, query: SearchQuery, *, limit: int | None = None
     statement = ("SELECT t.id FROM tickets t WHERE t.merged_into IS NULL AND t.id IN :cases"
                  + "".join(f" AND ({test})" for test in tests))
     ids = list(session.execute(
-        text(statement + " ORDER BY t.updated_at DESC, t.id DESC LIMIT :limit").bindparams(
-            bindparam("cases", expanding=True)),
+        text(statement + _NEWEST_FIRST).bindparams(bindparam("cases", expanding=True)),
         {**params, "cases": sorted(cases), "limit": limit + 1}).scalars())
     return Matches(ids[:limit], len(ids) > limit)
 
@@ -151,11 +152,11 @@ def _intersected(session: Session, params: dict[str, Any], is_postgres: bool,
                  limit: int) -> list[int]:
     """Up to ``limit + 1`` live cases holding every phrase: the database intersects the
     cases of each phrase (a merged case's as the case it went into)."""
-    cases = [f"SELECT * FROM ({(_pg_hits(name) if is_postgres else _sqlite_hits(name)).text})"
-             f" AS hits_{number}" for number, name in enumerate(params)]
+    cases = [f"SELECT * FROM ({_hits(name, is_postgres).text}) AS hits_{number}"
+             for number, name in enumerate(params)]
     return list(session.execute(text(
         "SELECT t.id FROM tickets t WHERE t.merged_into IS NULL AND t.id IN ("
-        + " INTERSECT ".join(cases) + ") ORDER BY t.updated_at DESC, t.id DESC LIMIT :limit"),
+        + " INTERSECT ".join(cases) + ")" + _NEWEST_FIRST),
         {**params, "limit": limit + 1}).scalars())
 
 
@@ -163,12 +164,11 @@ def _walk(session: Session, params: dict[str, Any], is_postgres: bool, limit: in
           window: int) -> list[int]:
     """Up to ``limit + 1`` cases holding every phrase, among the ``window`` most recently
     active live cases, each phrase checked on each case."""
-    tests = "".join(f" AND ({_phrase_test(name, is_postgres)})" for name in params)
+    tests = " AND ".join(f"({_phrase_test(name, is_postgres)})" for name in params)
     return list(session.execute(text(
         "SELECT t.id FROM (SELECT * FROM tickets WHERE merged_into IS NULL"
-        f" ORDER BY updated_at DESC, id DESC LIMIT {int(window)}) t WHERE t.merged_into IS NULL"
-        f"{tests} ORDER BY t.updated_at DESC, t.id DESC LIMIT :limit"),
-        {**params, "limit": limit + 1}).scalars())
+        f" ORDER BY updated_at DESC, id DESC LIMIT {int(window)}) t WHERE {tests}"
+        + _NEWEST_FIRST), {**params, "limit": limit + 1}).scalars())
 
 
 def _phrases_read_whole(session: Session, params: dict[str, Any], is_postgres: bool,
@@ -179,8 +179,8 @@ def _phrases_read_whole(session: Session, params: dict[str, Any], is_postgres: b
     whole: dict[str, set[int]] = {}
     bound = most
     for name, value in params.items():
-        hits = _pg_hits(name) if is_postgres else _sqlite_hits(name)
-        found = list(session.execute(text(f"{hits.text} LIMIT {bound}"), {name: value}
+        found = list(session.execute(text(f"{_hits(name, is_postgres).text} LIMIT {bound}"),
+                                     {name: value}
                                      ).scalars())
         if len(found) < bound:
             whole[name] = set(found)
@@ -227,6 +227,12 @@ def search_page(session: Session, query: SearchQuery, *, limit: int, offset: int
 def _fts_phrase(phrase: str) -> str:
     return '"' + phrase.replace('"', '""') + '"'
 
+
+
+def _hits(param: str, is_postgres: bool) -> TextClause:
+    """The cases whose messages or own text hold the phrase ``param`` names, once for each
+    message or case that does (:func:`_pg_hits`, :func:`_sqlite_hits`)."""
+    return _pg_hits(param) if is_postgres else _sqlite_hits(param)
 
 
 def _sqlite_hits(param: str) -> TextClause:
