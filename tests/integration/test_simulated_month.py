@@ -36,6 +36,7 @@ import pytest
 from mailroom.app import App
 from mailroom.doors.smtp import SmtpDoor
 from tests.factories import PRACTITIONERS, mail
+from tests.integration.test_delivery_failures import dsn
 from tests.integration.test_smtp_door import start_door
 
 HELPLINE = "helpline@helpline.example"
@@ -123,22 +124,6 @@ def answer(msg: EmailMessage, body: str, *, sender: str, name: str, when: dateti
     subject = subject if subject.startswith("Re:") else f"Re: {subject}"
     return mail(sender=sender, name=name, to=reply_to(msg), subject=subject,
                 body=body, in_reply_to=msg["Message-ID"].strip("<>"), date=when, **kwargs)
-
-
-def bounce(original: EmailMessage, failed: str) -> bytes:
-    """The council's mail server: the copy to ``failed`` could not be delivered (RFC 3464)."""
-    return (
-        "From: Mail Delivery System <MAILER-DAEMON@mx.council.example>\r\n"
-        f"To: {HELPLINE}\r\nSubject: Undelivered Mail Returned to Sender\r\n"
-        "Message-ID: <dsn1@mx.council.example>\r\nMIME-Version: 1.0\r\n"
-        "Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n"
-        "--B\r\nContent-Type: text/plain\r\n\r\nThe mailbox does not exist.\r\n"
-        "--B\r\nContent-Type: message/delivery-status\r\n\r\n"
-        "Reporting-MTA: dns; mx.council.example\r\n\r\n"
-        f"Final-Recipient: rfc822; {failed}\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
-        "--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
-        f"Message-ID: {original['Message-ID']}\r\nSubject: {original['Subject']}\r\n\r\n"
-        "--B--\r\n").encode()
 
 
 def only(received: dict[str, list[EmailMessage]], address: str) -> EmailMessage:
@@ -282,8 +267,8 @@ def test_a_month_of_helpline_work(month: Month) -> None:
     assert got[SOCIAL_WORKER] == [to_carer]  # one mail, the worker in copy
     assert "please do not reply to the posts" in text(to_carer).lower()
 
-    # --- 11:50: the council's server bounces the copy: the social worker has left ----------
-    month.send(bounce(to_carer, SOCIAL_WORKER), mail_from="")
+    # --- 11:50: the copy bounces (the social worker has left) -----------------------------
+    month.send(dsn(to_carer, SOCIAL_WORKER), mail_from="")
     got = month.tick(at(5, 11, 55))
     assert set(got) == {ANNA, BEN}  # nobody is assigned: the team is told, once
     failed = only(got, ANNA)
