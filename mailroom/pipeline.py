@@ -40,7 +40,7 @@ from typing import Any, cast
 
 from sqlalchemy import BigInteger, Select, Table, bindparam, insert, select, text, update
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import Session, defer, joinedload, object_session
+from sqlalchemy.orm import Session, defer, object_session
 
 from mailroom.addresses import (
     TEAM,
@@ -78,8 +78,15 @@ from mailroom.cases.safeguarding import (
     keep_only_hashes,
     keyword_category,
 )
-from mailroom.cases.sla import raise_for_category, start_clock
-from mailroom.cases.tickets import events_in_bulk, open_ticket, record_event, set_status
+from mailroom.cases.sla import first_due, raise_for_category, start_clock
+from mailroom.cases.tickets import (
+    NewCase,
+    events_in_bulk,
+    open_ticket,
+    record_event,
+    set_status,
+    touch_ticket,
+)
 from mailroom.errors import MailError, StoreUnavailable
 from mailroom.intake.authresults import authentication_failure, check_authentication
 from mailroom.intake.bounces import BounceInfo, parse_bounce
@@ -805,34 +812,26 @@ def record_unanswered(
 
 def act_on_mail(app: App, session: Session, incoming: Incoming, decision: ThreadDecision) -> str:
     """Open a ticket or add to one; merge tickets the message proves are one."""
-    now, parsed = app.now(), incoming.parsed
-    if decision.ticket_id is None:
-        # Without our tags: a stranger quoting one is recorded by the quoted-ticket flag.
-        subject = untagged_subject(parsed.subject, app.settings.subject_tag)
-        sender = parsed.sender.addr if parsed.sender else None
-        incoming.ticket = open_ticket(session, subject=subject, requester=parsed.sender,
-                                      at=now, prefix=app.settings.reference_prefix,
-                                      country=app.settings.signposting.country_of(sender))
-        incoming.created = True
+    now = app.now()
+    incoming.created = decision.ticket_id is None
+    incoming.extracted = reading_for(app, incoming)
+    if incoming.created:
+        incoming.ticket = open_case(app, session, incoming, now)
         if decision.quoted_ticket:
             incoming.flags.append(f"quoted-ticket:{decision.quoted_ticket}")
     else:
-        incoming.ticket = session.execute(
-            _TICKET_WITH_PARTICIPANTS, {"ticket_id": decision.ticket_id}
-        ).unique().scalar()
+        assert decision.ticket_id is not None
+        incoming.ticket = touch_ticket(session, decision.ticket_id, now)
     ticket = incoming.ticket
     assert ticket is not None
     if decision.merge:
         join_conversation(app, session, incoming, decision)
-    incoming.extracted = reading_for(app, incoming)
-    if incoming.extracted.platforms:
+    # Set before anything is asked of the database (the blocklist, then the message
+    # stored), so that the ticket's changes go in one UPDATE. Its updated_at is moved
+    # as it is read or opened.
+    if not incoming.created and incoming.extracted.platforms:
         known = list(ticket.platforms or [])
         ticket.platforms = known + [p for p in incoming.extracted.platforms if p not in known]
-    # Set before anything is asked of the database (the blocklist, then the message
-    # stored), so that the ticket's changes (a new one's reference too) go in one UPDATE.
-    ticket.updated_at = now
-    if incoming.created and incoming.speaker == Speaker.REQUESTER:
-        start_case(app, incoming, now)
     flag_illegal_content(app, session, incoming)
     audience = (requester_audience(app, session, incoming)
                 if incoming.speaker == Speaker.REQUESTER else None)
@@ -843,6 +842,22 @@ def act_on_mail(app: App, session: Session, incoming: Incoming, decision: Thread
         link_related(session, ticket, other, at=now, reason=decision.rule, message_pk=message.id)
     after_message(app, session, incoming, message, decision, audience)
     return InboxOutcome.CREATED if incoming.created else InboxOutcome.THREADED
+
+
+def open_case(app: App, session: Session, incoming: Incoming, now: datetime) -> Ticket:
+    """A new case, opened with what its first message gives it: the subject without our
+    tags (a stranger quoting one is recorded by the quoted-ticket flag), the country of
+    its sender's address, the platforms the message names and, for a requester's case,
+    when its first answer is due (``cases.sla``)."""
+    parsed, settings = incoming.parsed, app.settings
+    sender = parsed.sender.addr if parsed.sender else None
+    assert incoming.extracted is not None
+    return open_ticket(session, NewCase(
+        subject=untagged_subject(parsed.subject, settings.subject_tag), requester=parsed.sender,
+        at=now, prefix=settings.reference_prefix,
+        country=settings.signposting.country_of(sender),
+        platforms=tuple(incoming.extracted.platforms),
+        sla_due_at=first_due(app, now) if incoming.speaker == Speaker.REQUESTER else None))
 
 
 def join_conversation(
@@ -871,14 +886,6 @@ def reading_for(app: App, incoming: Incoming) -> Extracted:
     if readings is None:
         return extract(app.platforms, incoming.parsed, new_ticket=incoming.created)
     return readings.as_new if incoming.created else readings.as_follow_up
-
-
-# With its participants, in one SELECT (a requester's reply adds the new ones);
-# built once.
-_TICKET_WITH_PARTICIPANTS = (
-    select(Ticket).options(joinedload(Ticket.participants))
-    .where(Ticket.id == bindparam("ticket_id"))
-)
 
 
 def adopt_orphans(session: Session, message: Message) -> None:
@@ -969,13 +976,6 @@ def after_practitioner_reply(app: App, session: Session, incoming: Incoming) -> 
         refuse_practitioner_reply(app, session, ticket, message, refused)
         return
     handle_practitioner_reply(app, session, incoming)
-
-
-def start_case(app: App, incoming: Incoming, now: datetime) -> None:
-    """A requester's new case starts its SLA clock when it opens (``cases.sla``)."""
-    ticket = incoming.ticket
-    assert ticket is not None
-    start_clock(app, ticket, now)
 
 
 def flag_illegal_content(app: App, session: Session, incoming: Incoming) -> None:

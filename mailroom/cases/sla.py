@@ -31,7 +31,7 @@ from mailroom.settings import Settings
 from mailroom.store.models import Message, Ticket
 from mailroom.vocabulary import Direction, Speaker, TicketPriority
 
-__all__ = ["answered", "priority_for_category", "raise_for_category", "reprioritise",
+__all__ = ["answered", "first_due", "priority_for_category", "raise_for_category", "reprioritise",
            "response_hours", "start_clock"]
 
 _RANK: dict[str, int] = {str(p): n for n, p in enumerate(TicketPriority)}  # urgent first
@@ -65,6 +65,12 @@ def raise_for_category(app: App, session: Session, ticket: Ticket, *, actor: str
                  reason=f"category {ticket.category}")
     reprioritise(app, session, ticket)
     return wanted
+
+
+def first_due(app: App, start: datetime) -> datetime:
+    """When a new case's first answer is due, counted from ``start`` (it opens ``normal``)."""
+    return app.hours.add_business_hours(
+        start, response_hours(app.settings, TicketPriority.NORMAL, first=True))
 
 
 def start_clock(app: App, ticket: Ticket, start: datetime) -> None:
