@@ -4,7 +4,11 @@
 ``main.cf``, ``master.cf``, queue, data directory and log file), appends the
 example configuration from ``docs/examples/postfix/`` with this test's ports
 and paths put in, starts ``postfix -c DIR start`` and stops it with
-``postfix -c DIR stop``. Its SMTP server listens on a free 127.0.0.1 port.
+``postfix -c DIR stop``. Its SMTP server listens on a 127.0.0.1 port below the
+kernel's ephemeral range, which ``bind(0)`` never hands out: no server of the
+tests (they all bind port 0) can take it between the choice and Postfix's bind.
+Postfix binds a port it is given, so a port some other process holds is seen
+(its master exits, or the greeting is not this instance's) and another is tried.
 It needs root (Postfix's master runs as root and drops to ``postfix``); the
 pipe runs as ``nobody`` here, as the ``mailroom`` user in production. See
 ``shared/notes/postfix-fixture.md`` for the pitfalls this avoids.
@@ -18,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import random
 import shutil
 import smtplib
 import socket
@@ -121,10 +126,22 @@ def _runs_as_pipe_user(command: list[str]) -> bool:
     return done.returncode == 0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
+def unassigned_port(rng: random.Random) -> int:
+    """A free loopback port below the ephemeral range (bind(0) never gives it)."""
+    ephemeral = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+    low = int(ephemeral[0]) if ephemeral else 32768
+    for _ in range(1000):
+        port = rng.randrange(max(1024, low - 10_000), low)
+        with socket.socket() as probe:
+            try:
+                probe.bind((HOST, port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port below the ephemeral range")
+
+
+PORT_TRIES = 5  # ports tried when another process holds the one chosen
 
 
 class PostfixServer:
@@ -135,11 +152,16 @@ class PostfixServer:
         self.root.chmod(0o755)  # postfix and the pipe's user walk through it
         (self.root / "etc").mkdir()
         (self.root / "spool").mkdir()  # the data directory must not exist yet: postfix's own
-        self.port = free_port()
+        self._rng = random.Random()
         self.config = self.root / "etc"
+        self._master = master
         (self.config / "main.cf").write_text(BASE_MAIN_CF.format(root=self.root) + main)
+        self._listen_on(unassigned_port(self._rng))
+
+    def _listen_on(self, port: int) -> None:
+        self.port = port
         (self.config / "master.cf").write_text(
-            BASE_MASTER_CF.format(host=HOST, port=self.port) + master)
+            BASE_MASTER_CF.format(host=HOST, port=port) + self._master)
 
     @classmethod
     def relay_to(cls, mailroom_port: int, *, fingerprint: str | None = None) -> PostfixServer:
@@ -185,17 +207,29 @@ class PostfixServer:
         checked = self.postfix("check")
         if checked.returncode != 0:
             raise RuntimeError(f"postfix check failed: {checked.stderr}{self.log()}")
-        started = self.postfix("start")
-        if started.returncode != 0:
-            raise RuntimeError(f"postfix did not start: {started.stderr}{self.log()}")
-        self._wait_for_greeting()
+        for _ in range(PORT_TRIES):
+            started = self.postfix("start")
+            if started.returncode == 0:
+                self._wait_for_greeting()
+                return
+            if not self._bind_refused():
+                raise RuntimeError(f"postfix did not start: {started.stderr}{self.log()}")
+            self._listen_on(unassigned_port(self._rng))  # taken meanwhile: another one
+        raise RuntimeError(f"postfix found no free port in {PORT_TRIES} tries: {self.log()}")
+
+    def _bind_refused(self) -> bool:
+        """Postfix's master could not bind its port: another process holds it."""
+        return f"port {self.port}: Address already in use" in self.log()
 
     def _wait_for_greeting(self) -> None:
+        """Until this instance greets on its port (the greeting names its host name)."""
         deadline = time.monotonic() + WAIT_LIMIT
         while True:
             try:
-                with smtplib.SMTP(HOST, self.port, timeout=10) as client:
-                    client.noop()
+                with smtplib.SMTP(timeout=10) as client:
+                    code, banner = client.connect(HOST, self.port)
+                if code != 220 or b"fixture.localdomain" not in banner:
+                    raise RuntimeError(f"not this postfix on {self.port}: {code} {banner!r}")
                 return
             except OSError:
                 if time.monotonic() > deadline:
