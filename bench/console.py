@@ -93,7 +93,7 @@ def direct_query(app: App, kind: str, path: str) -> Callable[[Session], object]:
                          sort=args.get("sort", "activity"),
                          order="asc" if args.get("order") == "asc" else "desc",
                          number=int(number))
-        return lambda session: queue_rows(session, app, PRACTITIONER, view)
+        return lambda session: queue_rows(session, app.settings, app.platforms, PRACTITIONER, view)
     if kind == "search":
         query = SearchQuery.parse(args["q"])
         return lambda session: tickets_in_order(session,
@@ -113,7 +113,7 @@ def signed_in_client(app: App) -> TestClient:
     with app.sessions.begin() as session:
         staff = find_staff(app.settings, session, PRACTITIONER)
         assert staff is not None, "the bench's practitioner is not configured"
-        token = open_session(app, session, staff, client="bench")
+        token = open_session(app.settings, session, staff, client="bench", now=app.now())
     def send_now() -> None:
         send_due(app)
 

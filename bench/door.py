@@ -44,7 +44,8 @@ def mailroom_door(site: Site, *, clients: int) -> Iterator[int]:
     """The real door storing into ``site``'s database, on any free port (it says which)."""
     app = site.app()
     s = site.settings
-    handler = HelplineHandler(door_inbox(app), s.domains, max_recipients=s.smtp_max_recipients)
+    handler = HelplineHandler(door_inbox(app.door_sessions), s.domains,
+                              max_recipients=s.smtp_max_recipients)
     door = SmtpDoor(handler, host=HOST, port=0, max_size=s.smtp_max_size, hostname=s.domain,
                     max_connections_per_client=max(clients, s.smtp_max_connections_per_client),
                     idle_timeout=s.smtp_idle_timeout)

@@ -7,7 +7,10 @@ mailroom reads settings or opens a database through a global: it is handed an
 ``App``. It is built once, at the top (:func:`mailroom.runtime.wiring.build_app`,
 called by the command line and the daemon); everything below only receives
 it, which is why the types of the parts built above this layer are named here
-for type checking only.
+for type checking only. The entry points (a job, a console page, a command)
+take the ``App`` and hand down its parts: a function below them takes only what
+it reads (the settings, the time or the :data:`Clock`, the session factory, the
+blob store, the opening hours, the platform directory).
 """
 
 from __future__ import annotations

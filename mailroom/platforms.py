@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Platform", "load_platforms"]
+__all__ = ["Platform", "Platforms", "load_platforms"]
 
 KEY = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 ADDRESS = re.compile(r"^[^@\s<>\"(),;:]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
@@ -59,6 +59,9 @@ class Platform:
     max_follow_ups: int
     case_ref_pattern: str
     template: str
+
+
+Platforms = Mapping[str, Platform]  # the directory, by key: what a function reads of it
 
 
 def load_platforms(data: dict[str, Any]) -> tuple[dict[str, Platform], list[str]]:

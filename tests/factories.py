@@ -154,6 +154,7 @@ def as_sent(app: App, item: OutboxItem) -> EmailMessage:
         row = session.get(OutboxItem, item.id)
         assert row is not None
         outgoing = read_outgoing(session, row)
-    parsed = email.message_from_bytes(message_to_send(app, outgoing).as_bytes(), policy=default)
+    message = message_to_send(app.blobs, outgoing)
+    parsed = email.message_from_bytes(message.as_bytes(), policy=default)
     assert isinstance(parsed, EmailMessage)
     return parsed

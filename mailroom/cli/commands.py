@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session, defer, sessionmaker
 
 from mailroom.app import App
 from mailroom.cases.participants import allow, remove
@@ -286,7 +286,7 @@ def cmd_inbox_retry(args: argparse.Namespace) -> int:
     status = EXIT_OK
     with open_app(args) as app:
         for ident in args.ids:
-            if not ident.isdigit() or not _reset(app, int(ident)):
+            if not ident.isdigit() or not _reset(app.sessions, int(ident)):
                 print(f"mailroom: no bad or shunted inbox message {ident}", file=sys.stderr)
                 status = EXIT_ERROR
                 continue
@@ -294,8 +294,8 @@ def cmd_inbox_retry(args: argparse.Namespace) -> int:
     return status
 
 
-def _reset(app: App, item_id: int) -> bool:
-    with app.sessions.begin() as session:
+def _reset(sessions: sessionmaker[Session], item_id: int) -> bool:
+    with sessions.begin() as session:
         item = session.get(InboxItem, item_id)
         if item is None or item.status not in (InboxStatus.BAD, InboxStatus.SHUNT):
             return False

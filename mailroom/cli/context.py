@@ -12,6 +12,8 @@ import contextlib
 import getpass
 from collections.abc import Iterator
 
+from sqlalchemy import Engine
+
 from mailroom.app import App
 from mailroom.errors import MailroomError
 from mailroom.runtime.wiring import build_app
@@ -29,15 +31,15 @@ def open_app(args: argparse.Namespace, *, check_schema: bool = True) -> Iterator
     app = build_app(settings_from(args))
     try:
         if check_schema:
-            ensure_schema(app)
+            ensure_schema(app.engine)
         yield app
     finally:
         app.close()
 
 
-def ensure_schema(app: App) -> None:
+def ensure_schema(engine: Engine) -> None:
     with unavailable_as_store_error():
-        current = current_revision(app.engine)
+        current = current_revision(engine)
     if current != head_revision():
         raise MailroomError(
             "the database schema is not up to date: run `mailroom db upgrade`"

@@ -22,13 +22,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailroom.app import App
 from mailroom.cases.escalations import escalation_view, open_escalation, record_outcome
 from mailroom.cases.tickets import ticket_by_reference
 from mailroom.cli.context import cli_actor, open_app
 from mailroom.cli.options import add_json
 from mailroom.cli.output import EXIT_OK, emit
 from mailroom.errors import MailroomError
+from mailroom.platforms import Platforms
 from mailroom.store.db import unavailable_as_store_error
 from mailroom.store.models import Escalation, Ticket
 from mailroom.store.repository import live_ticket
@@ -101,7 +101,8 @@ def cmd_escalations_list(args: argparse.Namespace) -> int:
             if ticket is None:
                 raise MailroomError(f"no ticket {args.ticket}")
             query = query.where(Escalation.ticket_id.in_(case_family(session, ticket.id)))
-        views = [listed_view(app, session, row) for row in session.execute(query).scalars()]
+        views = [listed_view(app.platforms, session, row)
+                 for row in session.execute(query).scalars()]
     emit(views, args.json, escalations_text)
     return EXIT_OK
 
@@ -114,7 +115,8 @@ def cmd_escalations_outcome(args: argparse.Namespace) -> int:
             raise MailroomError(f"no escalation {args.escalation}")
         before = escalation.outcome
         changed = record_outcome(app, session, escalation, value, actor=cli_actor())
-        view = {**listed_view(app, session, escalation), "before": before, "changed": changed}
+        view = {**listed_view(app.platforms, session, escalation), "before": before,
+                "changed": changed}
     emit(view, args.json, outcome_text)
     return EXIT_OK
 
@@ -129,9 +131,10 @@ def case_family(session: Session, ticket_id: int) -> list[int]:
     return family
 
 
-def listed_view(app: App, session: Session, escalation: Escalation) -> dict[str, Any]:
+def listed_view(platforms: Platforms, session: Session,
+                escalation: Escalation) -> dict[str, Any]:
     ticket = session.get(Ticket, live_ticket(session, escalation.ticket_id))
-    platform = app.platforms.get(escalation.platform)
+    platform = platforms.get(escalation.platform)
     return {**escalation_view(escalation), "reference": ticket.reference if ticket else None,
             "platform_name": platform.name if platform else escalation.platform}
 

@@ -122,6 +122,7 @@ from mailroom.privacy.retention import (
 from mailroom.private import DIR_MODE, create_private_file, make_private_dir
 from mailroom.sending.transports import FileTransport, transport_from_url
 from mailroom.settings import Settings
+from mailroom.store.blobs import BlobStore
 from mailroom.store.db import checkpoint
 from mailroom.store.models import (
     AttachmentRow,
@@ -227,10 +228,10 @@ def export_requester(app: App, address: str, out_dir: Path) -> Path:
     target = _new_directory(Path(out_dir), address, app.now())
     with app.sessions() as session:
         holdings = find_holdings(session, address)
-        document = _document(app, session, holdings)
+        document = _document(app.settings, app.now(), session, holdings)
         document["inbound_raw"] = _export_inbound(session, address, target)
         document["outbound_raw"] = _export_outbound(session, holdings, target)
-        document["attachments"] = _export_attachments(app, session, holdings, target)
+        document["attachments"] = _export_attachments(app.blobs, session, holdings, target)
     document["counts"] = _counts(document)
     _write(target / "export.json", json.dumps(document, indent=2, ensure_ascii=False).encode())
     _write(target / "README.txt", _readme(document).encode())
@@ -251,14 +252,15 @@ def _new_directory(out_dir: Path, address: str, now: datetime) -> Path:
     raise MailroomError(f"cannot create an export directory under {out_dir}")
 
 
-def _document(app: App, session: Session, holdings: Holdings) -> dict[str, Any]:
+def _document(settings: Settings, now: datetime, session: Session,
+              holdings: Holdings) -> dict[str, Any]:
     address = holdings.address
     tickets = [_ticket_view(session, tid, holdings) for tid in holdings.tickets]
     loose = session.execute(select(Message).where(
         func.lower(Message.sender) == address, Message.ticket_id.is_(None)).order_by(Message.id))
     return {
-        "format": EXPORT_FORMAT, "address": address, "helpline": app.settings.helpline_name,
-        "generated_at": iso(app.now()), "tickets": tickets,
+        "format": EXPORT_FORMAT, "address": address, "helpline": settings.helpline_name,
+        "generated_at": iso(now), "tickets": tickets,
         "messages_without_ticket": [_mark(message_view(m), address) for m in loose.scalars()],
     }
 
@@ -315,7 +317,7 @@ def _export_outbound(session: Session, holdings: Holdings,
     return out
 
 
-def _export_attachments(app: App, session: Session, holdings: Holdings,
+def _export_attachments(blobs: BlobStore, session: Session, holdings: Holdings,
                         target: Path) -> list[dict[str, Any]]:
     stmt = select(AttachmentRow, Message.message_id).join(
         Message, AttachmentRow.message_pk == Message.id).where(
@@ -325,10 +327,10 @@ def _export_attachments(app: App, session: Session, holdings: Holdings,
     for row, message_id in session.execute(stmt):
         entry = {"file": None, "message_id": message_id, "filename": row.filename,
                  "content_type": row.content_type, "size": row.size, "sha256": row.sha256}
-        if row.stored and app.blobs.exists(row.sha256):
+        if row.stored and blobs.exists(row.sha256):
             name = f"{row.id}-{sanitise_filename(row.filename, row.content_type)}"
             entry["file"] = f"attachments/{name}"
-            _write(target / "attachments" / name, app.blobs.get(row.sha256))
+            _write(target / "attachments" / name, blobs.get(row.sha256))
         out.append(entry)
     return out
 
@@ -456,7 +458,7 @@ def erase_requester(app: App, address: str, *, actor: str) -> EraseResult:
         session.flush()
         optimise_index(session)  # the search index keeps no token of what was erased
         _erase_files(app.settings, work)  # before the commit: see the module docstring
-    result.blobs = delete_unreferenced_blobs(app, work.shas)
+    result.blobs = delete_unreferenced_blobs(app.sessions, app.blobs, work.shas)
     result.checkpointed = checkpoint(app.engine)
     return result
 

@@ -53,10 +53,11 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from mailroom.app import App
 from mailroom.cases.tickets import record_event
+from mailroom.store.blobs import BlobStore
 from mailroom.store.models import (
     AttachmentRow,
     Base,
@@ -228,23 +229,24 @@ def blob_candidates(session: Session, ids: Sequence[int]) -> set[str]:
     return set(session.execute(stmt.distinct()).scalars())
 
 
-def delete_unreferenced_blobs(app: App, shas: Iterable[str]) -> int:
+def delete_unreferenced_blobs(sessions: sessionmaker[Session], blobs: BlobStore,
+                              shas: Iterable[str]) -> int:
     """Delete the blob of each hash no stored attachment row uses; how many files went."""
     wanted = sorted(set(shas))
     if not wanted:
         return 0
-    with app.sessions() as session:
+    with sessions() as session:
         used = set(session.execute(select(AttachmentRow.sha256).where(
             AttachmentRow.sha256.in_(wanted), AttachmentRow.stored.is_(True))).scalars())
-    return sum(1 for sha in wanted if sha not in used and app.blobs.delete(sha))
+    return sum(1 for sha in wanted if sha not in used and blobs.delete(sha))
 
 
-def sweep_orphan_blobs(app: App) -> int:
+def sweep_orphan_blobs(sessions: sessionmaker[Session], blobs: BlobStore) -> int:
     """Delete blobs that only unstored (purged, erased) attachment rows still name."""
-    with app.sessions() as session:
+    with sessions() as session:
         shas = set(session.execute(select(AttachmentRow.sha256).where(
             AttachmentRow.stored.is_(False)).distinct()).scalars())
-    return delete_unreferenced_blobs(app, shas)
+    return delete_unreferenced_blobs(sessions, blobs, shas)
 
 
 def _blobs_freed(session: Session, shas: set[str], ticket_ids: set[int]) -> set[str]:
@@ -291,34 +293,35 @@ def apply_retention(app: App, *, dry_run: bool) -> RetentionResult:
     result.tickets = [ref for _, ref in due]
     ids = [tid for tid, _ in due]
     if dry_run:
-        _count(app, ids, result)
+        _count(app.sessions, app.blobs, ids, result)
     else:
         for batch in _chunks(ids, BATCH):
-            _purge_batch(app, batch, result)
-        result.blobs += sweep_orphan_blobs(app)
+            _purge_batch(app.sessions, app.blobs, app.now(), batch, result)
+        result.blobs += sweep_orphan_blobs(app.sessions, app.blobs)
     return result
 
 
-def _count(app: App, ids: list[int], result: RetentionResult) -> None:
+def _count(sessions: sessionmaker[Session], blobs: BlobStore, ids: list[int],
+           result: RetentionResult) -> None:
     shas: set[str] = set()
-    with app.sessions() as session:
+    with sessions() as session:
         for batch in _chunks(ids, BATCH):
             result.counts.add(count_purge(session, batch))
             shas |= blob_candidates(session, batch)
         freed = _blobs_freed(session, shas, set(ids))
-    result.blobs = sum(1 for sha in freed if app.blobs.exists(sha))
+    result.blobs = sum(1 for sha in freed if blobs.exists(sha))
 
 
-def _purge_batch(app: App, ids: Sequence[int], result: RetentionResult) -> None:
-    now = app.now()
-    with app.sessions.begin() as session:
+def _purge_batch(sessions: sessionmaker[Session], blobs: BlobStore, now: datetime,
+                 ids: Sequence[int], result: RetentionResult) -> None:
+    with sessions.begin() as session:
         shas = blob_candidates(session, ids)
         result.counts.add(purge_tickets(session, ids, now=now))
         for tid in ids:
             record_event(session, action="retention.purged", actor=SYSTEM_ACTOR, at=now,
                          ticket_id=tid, months=result.months,
                          cutoff=result.cutoff.isoformat())
-    result.blobs += delete_unreferenced_blobs(app, shas)
+    result.blobs += delete_unreferenced_blobs(sessions, blobs, shas)
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

@@ -29,7 +29,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailroom.app import App
+from mailroom.hours import OpeningHours
 from mailroom.outbox.queue import Draft, practitioner_recipients, queue_mail
+from mailroom.platforms import Platforms
 from mailroom.settings import Settings
 from mailroom.store.db import unavailable_as_store_error
 from mailroom.store.models import (
@@ -105,7 +107,7 @@ class Digest:
 def build_digest(app: App) -> Digest:
     """Read the case, escalation, participant and inbox rows as of now."""
     now = app.now()
-    end_of_day = _end_of_business_day(app, now)
+    end_of_day = _end_of_business_day(app.settings, app.hours, now)
     digest = Digest(at=now)
     with app.sessions() as session:
         cases = _live_cases(session)
@@ -122,7 +124,7 @@ def build_digest(app: App) -> Digest:
                 digest.due_today.append(line)
             else:
                 digest.due_later.append(line)
-        digest.chases = _chases(app, session)
+        digest.chases = _chases(app.settings, app.platforms, session)
         digest.failing = _failing(session)
         counts = dict(session.execute(
             select(InboxItem.status, func.count()).where(
@@ -164,7 +166,7 @@ def _case_line(ticket: Ticket) -> CaseLine:
                     first=ticket.first_response_at is None)
 
 
-def _chases(app: App, session: Session) -> list[ChaseLine]:
+def _chases(settings: Settings, platforms: Platforms, session: Session) -> list[ChaseLine]:
     """Escalations still waiting for their platform. One whose case was closed or set aside
     is not chased any more (unless ``sla.chase_closed_cases``): it shows no next chase,
     although its ``next_follow_up_at`` is only cleared when that time comes."""
@@ -173,11 +175,11 @@ def _chases(app: App, session: Session) -> list[ChaseLine]:
         .join(Ticket, Escalation.ticket_id == Ticket.id)
         .where(Escalation.status == EscalationStatus.SENT)
         .order_by(Escalation.next_follow_up_at)).all()
-    names = {key: p.name for key, p in app.platforms.items()}
+    names = {key: p.name for key, p in platforms.items()}
     lines = []
     for e, ref, status in rows:
         stopped = status in (TicketStatus.CLOSED, *SET_ASIDE) \
-            and not app.settings.sla_chase_closed_cases
+            and not settings.sla_chase_closed_cases
         lines.append(ChaseLine(ref or "?", names.get(e.platform, e.platform), e.opened_at,
                                e.follow_ups, None if stopped else e.next_follow_up_at,
                                case_closed=stopped))
@@ -195,10 +197,11 @@ def _failing(session: Session) -> list[FailingLine]:
             if since is not None]
 
 
-def _end_of_business_day(app: App, now: datetime) -> datetime | None:
+def _end_of_business_day(settings: Settings, hours: OpeningHours,
+                         now: datetime) -> datetime | None:
     """When today's opening hours end (None: closed today)."""
-    local = now.astimezone(app.settings.timezone)
-    window = app.hours.window(local.date())
+    local = now.astimezone(settings.timezone)
+    window = hours.window(local.date())
     return window[1] if window is not None else None
 
 

@@ -67,7 +67,7 @@ class Daemon:
         self._start_thread("worker", self._work)
         scheduler = start_background(self.app, SCHEDULED)
         self.stoppers.append(lambda: scheduler.shutdown(wait=True))
-        inbox = door_inbox(self.app, wake=self.wake.set)
+        inbox = door_inbox(self.app.door_sessions, wake=self.wake.set)
         if self.app.settings.smtp_enabled:
             door = smtp_door(self.app.settings, inbox)
             door.start()

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from mailroom.platforms import Platform
+from mailroom.platforms import Platforms
 from mailroom.runtime.doors import smtp_tls_context
 from mailroom.runtime.storage import secure_storage
 from mailroom.sending.transports import SmtpTransport, transport_from_url
@@ -34,7 +34,7 @@ PLACEHOLDER_TLDS = (".example", ".invalid", ".test", ".localhost")
 RELAY_TIMEOUT = 5.0  # seconds to wait for the relay's port
 
 
-def describe_settings(settings: Settings, platforms: dict[str, Platform]) -> dict[str, Any]:
+def describe_settings(settings: Settings, platforms: Platforms) -> dict[str, Any]:
     """A summary without secrets: passwords and the signing key never appear."""
     url = make_url(settings.database_url).render_as_string(hide_password=True)
     return {
@@ -134,7 +134,7 @@ def _hide_password(url: str) -> str:
     return url
 
 
-def config_warnings(settings: Settings, platforms: dict[str, Platform]) -> list[str]:
+def config_warnings(settings: Settings, platforms: Platforms) -> list[str]:
     """What to fix before the helpline relies on this configuration; one line each."""
     warnings = [*_placeholder_contacts(platforms)]
     if not settings.practitioners and not settings.team_address:
@@ -151,7 +151,7 @@ def is_placeholder(address: str) -> bool:
         or domain.endswith(PLACEHOLDER_TLDS)
 
 
-def _placeholder_contacts(platforms: dict[str, Platform]) -> list[str]:
+def _placeholder_contacts(platforms: Platforms) -> list[str]:
     keys = sorted(key for key, platform in platforms.items() if is_placeholder(platform.address))
     if not keys:
         return []

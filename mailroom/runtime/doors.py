@@ -36,6 +36,8 @@ import ssl
 import threading
 from collections.abc import Callable
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from mailroom.app import App
 from mailroom.doors.contract import Arrival, Inbox, StoreInbox
 from mailroom.doors.imap import ImapPoller
@@ -66,16 +68,18 @@ class WakingInbox:
         return stored
 
 
-def door_inbox(app: App, wake: Callable[[], None] | None = None) -> Inbox:
-    """The inbox the doors hand mail to; ``wake`` is called after each message stored."""
-    inbox = file_inbox(app)
+def door_inbox(door_sessions: sessionmaker[Session],
+               wake: Callable[[], None] | None = None) -> Inbox:
+    """The inbox the doors hand mail to, stored through ``door_sessions`` (the App's);
+    ``wake`` is called after each message stored."""
+    inbox = file_inbox(door_sessions)
     return WakingInbox(inbox, wake) if wake is not None else inbox
 
 
-def file_inbox(app: App) -> StoreInbox:
+def file_inbox(door_sessions: sessionmaker[Session]) -> StoreInbox:
     """The doors' inbox as ``mailroom ingest`` uses it: also by the batch
     (:meth:`StoreInbox.receive_many`)."""
-    return StoreInbox(app.door_sessions)
+    return StoreInbox(door_sessions)
 
 
 def smtp_door(settings: Settings, inbox: Inbox) -> SmtpDoor:
@@ -186,7 +190,7 @@ def poll_accounts_once(app: App) -> dict[str, int | str]:
     message stays in its folder for the next one.
     """
     results: dict[str, int | str] = {}
-    for door in imap_doors(app, door_inbox(app)):
+    for door in imap_doors(app, door_inbox(app.door_sessions)):
         key = f"imap:{door.name}"
         try:
             stored = door.poll_once()

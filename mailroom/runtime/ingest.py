@@ -58,7 +58,7 @@ def ingest_paths(
     then ``process_item``.
     """
     summary = dict.fromkeys(SUMMARY_KEYS, 0)
-    inbox = file_inbox(app)
+    inbox = file_inbox(app.door_sessions)
     bar = _progress_bar(paths, enabled=progress)
     try:
         arriving = _sources(paths, stdin, summary, stdin_envelope)

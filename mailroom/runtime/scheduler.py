@@ -20,14 +20,15 @@ import os
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
 
-from mailroom.app import App
+from mailroom.app import App, Clock
 from mailroom.store.db import is_postgres, unavailable_as_store_error
 from mailroom.store.models import JobRun
 
@@ -46,15 +47,15 @@ class Job:
 
 def run_job(app: App, job: Job) -> Any:
     """Run one job now, unless it is gated and another process ran it recently."""
-    if job.gated and not acquire(app, job):
+    if job.gated and not acquire(app.sessions, app.now(), job):
         return "not due"
     try:
         result = job.run(app)
     finally:
         if job.gated:
-            release(app, job)
+            release(app.sessions, app.clock, job)
     if not job.gated:
-        record_run(app, job)
+        record_run(app.sessions, app.clock, job)
     return result
 
 
@@ -74,12 +75,11 @@ def _holder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def acquire(app: App, job: Job) -> bool:
-    """Take the job's lease when it is due and nobody holds it."""
-    now = app.now()
+def acquire(sessions: sessionmaker[Session], now: datetime, job: Job) -> bool:
+    """Take the job's lease when it is due at ``now`` and nobody holds it."""
     with unavailable_as_store_error():
-        _ensure_row(app, job.name)
-        with app.sessions.begin() as session:
+        _ensure_row(sessions, job.name)
+        with sessions.begin() as session:
             stmt = select(JobRun).where(JobRun.name == job.name)
             if is_postgres(session):
                 stmt = stmt.with_for_update(skip_locked=True)
@@ -92,26 +92,26 @@ def acquire(app: App, job: Job) -> bool:
             return True
 
 
-def release(app: App, job: Job) -> None:
-    with unavailable_as_store_error(), app.sessions.begin() as session:
+def release(sessions: sessionmaker[Session], clock: Clock, job: Job) -> None:
+    with unavailable_as_store_error(), sessions.begin() as session:
         row = session.get(JobRun, job.name)
         if row is not None:
-            row.last_run_at, row.locked_until, row.locked_by = app.now(), None, None
+            row.last_run_at, row.locked_until, row.locked_by = clock(), None, None
 
 
-def record_run(app: App, job: Job) -> None:
+def record_run(sessions: sessionmaker[Session], clock: Clock, job: Job) -> None:
     """Remember that ``job`` has just run to its end."""
     with unavailable_as_store_error():
-        _ensure_row(app, job.name)
-        with app.sessions.begin() as session:
+        _ensure_row(sessions, job.name)
+        with sessions.begin() as session:
             row = session.get(JobRun, job.name)
             if row is not None:
-                row.last_run_at = app.now()
+                row.last_run_at = clock()
 
 
-def _ensure_row(app: App, name: str) -> None:
+def _ensure_row(sessions: sessionmaker[Session], name: str) -> None:
     try:
-        with app.sessions.begin() as session:
+        with sessions.begin() as session:
             if session.get(JobRun, name) is None:
                 session.add(JobRun(name=name))
     except IntegrityError:  # another process created it first
@@ -127,12 +127,12 @@ def start_background(app: App, jobs: Sequence[Job]) -> BackgroundScheduler:
                           seconds=job.every.total_seconds(), next_run_time=None)
     scheduler.start()
     for job in jobs:
-        scheduler.modify_job(job.name, next_run_time=_soon(app))
+        scheduler.modify_job(job.name, next_run_time=_soon(app.clock))
     return scheduler
 
 
-def _soon(app: App) -> Any:
-    return app.now() + timedelta(seconds=1)
+def _soon(clock: Clock) -> datetime:
+    return clock() + timedelta(seconds=1)
 
 
 def _guarded(app: App, job: Job) -> None:

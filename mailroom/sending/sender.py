@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from mailroom.app import App
 from mailroom.cases.safeguarding import HELD_ILLEGAL, HELD_LISTED, files_held_at_send
@@ -30,6 +30,8 @@ from mailroom.mailtypes import StoredFile
 from mailroom.outbox.queue import Draft, practitioner_recipients, queue_mail
 from mailroom.outbox.rendered import compose_rendered, with_note
 from mailroom.sending.transports import PermanentFailure, TransportError
+from mailroom.sending.unsettled import Unsettled
+from mailroom.store.blobs import BlobStore
 from mailroom.store.db import is_postgres, unavailable_as_store_error
 from mailroom.store.models import OutboxItem, Ticket
 from mailroom.vocabulary import OutboxKind, OutboxStatus
@@ -70,7 +72,7 @@ class Outgoing:
     held: dict[str, str] = field(default_factory=dict)  # sha256 -> why it may not leave
 
 
-def message_to_send(app: App, outgoing: Outgoing) -> EmailMessage:
+def message_to_send(blobs: BlobStore, outgoing: Outgoing) -> EmailMessage:
     """The queued message, composed, with its files read from the blob store.
 
     Safeguarding decided again, when the row was read (:func:`read_outgoing`),
@@ -82,7 +84,7 @@ def message_to_send(app: App, outgoing: Outgoing) -> EmailMessage:
     """
     if outgoing.rendered is None:
         raise ValueError("the mail's content has been erased")
-    files, missing = _files_to_attach(app, outgoing)
+    files, missing = _files_to_attach(blobs, outgoing)
     rendered = outgoing.rendered
     if len(files) < len(outgoing.files):
         rendered = with_note(rendered, _withheld_note(outgoing, missing))
@@ -93,14 +95,14 @@ MISSING = "missing"
 
 
 def _files_to_attach(
-    app: App, outgoing: Outgoing
+    blobs: BlobStore, outgoing: Outgoing
 ) -> tuple[list[tuple[str, str, bytes]], list[str]]:
     """The files that go, and the SHA-256 of those allowed but no longer in the store."""
     files, missing = [], []
     for file in outgoing.files:
         if file.sha256 in outgoing.held:
             continue
-        data = _read_blob(app, file.sha256)
+        data = _read_blob(blobs, file.sha256)
         if data is None:
             missing.append(file.sha256)
         else:
@@ -140,9 +142,9 @@ def _withheld_note(outgoing: Outgoing, missing: Sequence[str]) -> str:
     return "\n\n".join(notes)
 
 
-def _read_blob(app: App, sha256: str) -> bytes | None:
+def _read_blob(blobs: BlobStore, sha256: str) -> bytes | None:
     try:
-        return app.blobs.get(sha256)
+        return blobs.get(sha256)
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as exc:
@@ -157,12 +159,13 @@ def send_due(app: App, *, limit: int = 500) -> dict[str, int]:
     Raises :class:`~mailroom.errors.StoreUnavailable` when the database goes
     away; what this call had claimed is remembered and settled next time.
     """
-    settle(app)
+    settle(app.sessions, app.unsettled)
     counts: dict[str, int] = {}
     while sum(counts.values()) < limit:
         token = secrets.token_hex(8)
         try:
-            claimed = claim_due(app, min(CLAIM_BATCH, limit - sum(counts.values())), token)
+            claimed = claim_due(app.sessions, app.now(),
+                                min(CLAIM_BATCH, limit - sum(counts.values())), token)
             for item_id in claimed:
                 result = send_one(app, item_id, token)
                 counts[result] = counts.get(result, 0) + 1
@@ -175,12 +178,12 @@ def send_due(app: App, *, limit: int = 500) -> dict[str, int]:
     return counts
 
 
-def settle(app: App) -> None:
+def settle(sessions: sessionmaker[Session], unsettled: Unsettled) -> None:
     """Mark sent what the relay accepted while the database was away; requeue the rest."""
-    pending = app.unsettled.pending()
+    pending = unsettled.pending()
     if not pending:
         return
-    with unavailable_as_store_error(), app.sessions.begin() as session:
+    with unavailable_as_store_error(), sessions.begin() as session:
         for (item_id, token), accepted_at in pending.sent.items():
             _mark_sent(session, item_id, token, accepted_at)
         if pending.release:
@@ -188,19 +191,19 @@ def settle(app: App) -> None:
                 OutboxItem.claimed_by.in_(pending.release),
                 OutboxItem.status == OutboxStatus.SENDING,
             ).values(status=OutboxStatus.QUEUED, claimed_by=None))
-    app.unsettled.settled(pending)
+    unsettled.settled(pending)
     log.info("outbox settled after a database outage: %d marked sent, %d claim(s) given back",
              len(pending.sent), len(pending.release))
 
 
-def claim_due(app: App, count: int, token: str) -> list[int]:
-    """Lease up to ``count`` due rows to this claim (``token``); return their ids."""
-    now = app.now()
+def claim_due(sessions: sessionmaker[Session], now: datetime, count: int,
+              token: str) -> list[int]:
+    """Lease up to ``count`` rows due at ``now`` to this claim (``token``); return their ids."""
     due = or_(
         (OutboxItem.status == OutboxStatus.QUEUED) & (OutboxItem.send_after <= now),
         (OutboxItem.status == OutboxStatus.SENDING) & (OutboxItem.send_after <= now - LEASE),
     )
-    with unavailable_as_store_error(), app.sessions.begin() as session:
+    with unavailable_as_store_error(), sessions.begin() as session:
         stmt = select(OutboxItem.id).where(due).order_by(OutboxItem.id).limit(count)
         if is_postgres(session):
             stmt = stmt.with_for_update(skip_locked=True)
@@ -221,7 +224,7 @@ def send_one(app: App, item_id: int, token: str) -> SendResult:
             return SendResult.SKIPPED
         outgoing = read_outgoing(session, item)
     try:
-        message = message_to_send(app, outgoing)
+        message = message_to_send(app.blobs, outgoing)
     except ValueError as exc:
         log.error("outbox %s cannot be composed: %s", item_id, exc)
         return record_failure(app, item_id, PermanentFailure(f"cannot be composed: {exc}"))

@@ -35,7 +35,7 @@ import pyotp
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from mailroom.app import App
+from mailroom.app import App, Clock
 from mailroom.cases.tickets import record_event
 from mailroom.mailtypes import Address
 from mailroom.outbox.queue import Draft, queue_mail
@@ -123,11 +123,10 @@ def request_link(app: App, session: Session, address: str, *, nonce: str, client
     return True
 
 
-def redeem_link(app: App, session: Session, token: str, nonce: str | None, *,
-                client: str) -> str | None:
+def redeem_link(session: Session, token: str, nonce: str | None, *, client: str,
+                now: datetime) -> str | None:
     """The address a valid link signs in, using it up; None when it is unknown, used,
     expired, or opened in another browser than the one that asked for it."""
-    now = app.now()
     link = session.execute(select(LoginLink).where(
         LoginLink.token_hash == digest(token))).scalar()
     valid = (link is not None and link.used_at is None and link.expires_at > now
@@ -170,18 +169,20 @@ def owes_second_factor(settings: Settings, staff: Staff) -> bool:
     return staff.has_second_factor or staff.role in settings.web_totp_roles
 
 
-def open_session(app: App, session: Session, staff: Staff, *, client: str) -> str:
-    """A new session for ``staff``; the cookie's value."""
-    now, token = app.now(), new_token()
+def open_session(settings: Settings, session: Session, staff: Staff, *, client: str,
+                 now: datetime) -> str:
+    """A new session for ``staff``, opened at ``now``; the cookie's value."""
+    token = new_token()
     session.add(WebSession(token_hash=digest(token), address=staff.address,
                            csrf_token=new_token(), created_at=now, last_seen_at=now,
-                           second_factor=not owes_second_factor(app.settings, staff)))
+                           second_factor=not owes_second_factor(settings, staff)))
     record_event(session, action="console.signed_in", actor=staff.address, at=now,
                  client=client)
     return token
 
 
-def load_session(app: App, session: Session, token: str | None) -> Visit | None:
+def load_session(settings: Settings, session: Session, token: str | None, *,
+                 clock: Clock) -> Visit | None:
     """The live session of this cookie, touched; None (and the row gone) when it timed
     out or its holder is no longer staff."""
     if not token:
@@ -190,8 +191,8 @@ def load_session(app: App, session: Session, token: str | None) -> Visit | None:
         WebSession.token_hash == digest(token))).scalar()
     if row is None:
         return None
-    now, settings = app.now(), app.settings
-    staff = find_staff(app.settings, session, row.address)
+    now = clock()
+    staff = find_staff(settings, session, row.address)
     expired = (now - row.last_seen_at > timedelta(minutes=settings.web_idle_minutes)
                or now - row.created_at > timedelta(hours=settings.web_session_hours))
     if expired or staff is None:
@@ -233,21 +234,21 @@ def provisioning_uri(settings: Settings, visit: Visit) -> str:
         name=visit.staff.address, issuer_name=settings.helpline_name)
 
 
-def check_code(app: App, session: Session, visit: Visit, code: str, *,
-               client: str) -> int | None:
+def check_code(settings: Settings, session: Session, visit: Visit, code: str, *,
+               client: str, clock: Clock) -> int | None:
     """A code from the authenticator, against the secret kept or the one offered; the
     time step it was made for when it is right, else None. Against the secret kept, a
     code is right once: its step must be newer than the last one accepted
     (:func:`mailroom.web.totp.accept_step`)."""
     address = visit.staff.address
-    kept = second_factor_secret(app.settings, session, address)
-    step = matching_step(kept or enrolment_secret(app.settings, visit), code, app.now())
+    kept = second_factor_secret(settings, session, address)
+    step = matching_step(kept or enrolment_secret(settings, visit), code, clock())
     if step is not None and kept is not None and not accept_step(session, address, step):
-        record_event(session, action="console.code_reused", actor=address, at=app.now(),
+        record_event(session, action="console.code_reused", actor=address, at=clock(),
                      client=client)
         step = None
     record_attempt(session, client=client, address=address, kind="totp",
-                   ok=step is not None, now=app.now())
+                   ok=step is not None, now=clock())
     if step is not None:
         visit.row.second_factor = True
     return step

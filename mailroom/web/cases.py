@@ -19,13 +19,13 @@ from sqlalchemy.orm import Session, selectinload
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
-from mailroom.app import App
 from mailroom.cases.attachments import uploaded_file
 from mailroom.cases.practitioner import ConsoleOutcome, act_from_console
 from mailroom.cases.safeguarding import download_refusal
 from mailroom.cases.tickets import ticket_by_reference
 from mailroom.errors import MailroomError
 from mailroom.mailtypes import Attachment
+from mailroom.platforms import Platforms
 from mailroom.settings import Settings
 from mailroom.store.models import AttachmentRow, Event, Message, Ticket
 from mailroom.store.search import SearchQuery, search_ids, tickets_in_order
@@ -87,16 +87,16 @@ class QueueView:
                    number=page_number(page))
 
 
-def queue_rows(db: Session, app: App, actor: str, view: QueueView
-               ) -> tuple[Paging, Sequence[Ticket]]:
+def queue_rows(db: Session, settings: Settings, platforms: Platforms, actor: str,
+               view: QueueView) -> tuple[Paging, Sequence[Ticket]]:
     """The queue's count and its page of cases: the queries the queue page runs."""
     statuses = [s for s in view.status.split(",") if s in tuple(TicketStatus)]
     where: list[Any] = [Ticket.merged_into.is_(None)]
     if statuses:
         where.append(Ticket.status.in_(statuses))
-    if view.category in app.settings.categories:
+    if view.category in settings.categories:
         where.append(Ticket.category == view.category)
-    if view.platform in app.platforms:
+    if view.platform in platforms:
         where.append(cast(Ticket.platforms, String).like(f'%"{view.platform}"%'))
     if view.assignee == "me":
         where.append(Ticket.assignee == actor)
@@ -116,7 +116,7 @@ def queue_rows(db: Session, app: App, actor: str, view: QueueView
 
 def queue(page: Page) -> Response:
     view = QueueView.of(page)
-    paging, rows = queue_rows(page.db, page.app, page.actor, view)
+    paging, rows = queue_rows(page.db, page.app.settings, page.app.platforms, page.actor, view)
     filters = {"status": view.status, "category": view.category, "platform": view.platform,
                "assignee": view.assignee, "sort": view.sort, "order": view.order}
     return page.render("queue.html", tickets=rows, paging=paging, filters=filters,

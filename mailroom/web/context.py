@@ -226,7 +226,8 @@ def _signed_in(console: Console, request: Request) -> bool:
     """Whether the browser's session is live and past its second factor (asked in a
     session of its own, which changes nothing)."""
     with console.app.sessions() as db:
-        visit = load_session(console.app, db, request.cookies.get(SESSION_COOKIE))
+        visit = load_session(console.app.settings, db, request.cookies.get(SESSION_COOKIE),
+                             clock=console.app.clock)
         signed_in = visit is not None and not visit.needs_second_factor
         db.rollback()
     return signed_in
@@ -251,7 +252,8 @@ def _answer(handler: Handler, console: Console, request: Request, form: FormData
         page = Page(console, request, db, form, None, seed or secrets.token_urlsafe(24))
         if not seed:
             page.set_cookie(PRE_COOKIE, page.pre_seed)
-        page.visit = load_session(console.app, db, request.cookies.get(SESSION_COOKIE))
+        page.visit = load_session(console.app.settings, db, request.cookies.get(SESSION_COOKIE),
+                                  clock=console.app.clock)
         try:
             response = _guarded(handler, page, role, second_factor)
         except Refused as refused:

@@ -125,7 +125,8 @@ def account_code(page: Page) -> Response:
         return page.redirect("/account")
     if is_rate_limited(page.db, client=page.client, address=None, now=page.app.now()):
         raise Refused(429, "Too many attempts from here: wait a quarter of an hour.")
-    step = check_code(page.app, page.db, visit, page.field("code"), client=page.client)
+    step = check_code(page.app.settings, page.db, visit, page.field("code"),
+                      client=page.client, clock=page.app.clock)
     if step is None:
         return account(page, "That code is not right: try the one showing now.", 400)
     set_second_factor(page.app.settings, page.db, visit.staff.address,

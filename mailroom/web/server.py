@@ -35,7 +35,7 @@ class ConsoleServer:
                  status: StatusSource | None = None) -> None:
         settings = app.settings
         check_roles(settings.web_totp_roles)
-        seal_clear_secrets(app)  # a wrong key file stops the start, in one line
+        seal_clear_secrets(settings, app.sessions)  # a wrong key file stops the start, in one line
         self.socket = bind(settings.web_host, settings.web_port)
         self.port: int = self.socket.getsockname()[1]
         tls = settings.web_tls_cert is not None and settings.web_tls_key is not None

@@ -52,8 +52,8 @@ def link_landing(page: Page) -> Response:
 def link_use(page: Page) -> Response:
     if is_rate_limited(page.db, client=page.client, address=None, now=page.app.now()):
         raise Refused(429, TOO_MANY)
-    address = redeem_link(page.app, page.db, page.field("token"),
-                          page.request.cookies.get(NONCE_COOKIE), client=page.client)
+    address = redeem_link(page.db, page.field("token"), page.request.cookies.get(NONCE_COOKIE),
+                          client=page.client, now=page.app.now())
     staff = find_staff(page.app.settings, page.db, address) if address else None
     if staff is None:
         page.db.commit()  # the failed attempt counts towards the limit
@@ -61,7 +61,8 @@ def link_use(page: Page) -> Response:
                            "older than 15 minutes, or it was opened in another browser than "
                            "the one that asked for it. Ask for a new one.")
     end_session(page.db, page.request.cookies.get(SESSION_COOKIE))
-    token = open_session(page.app, page.db, staff, client=page.client)
+    token = open_session(page.app.settings, page.db, staff, client=page.client,
+                         now=page.app.now())
     page.set_cookie(SESSION_COOKIE, token)
     page.set_cookie(NONCE_COOKIE, "", 0)
     page.visit = None
@@ -91,7 +92,8 @@ def code_check(page: Page) -> Response:
     if is_rate_limited(page.db, client=page.client, address=None, now=page.app.now()):
         raise Refused(429, TOO_MANY)
     enrolling = not second_factor_kept(page.db, visit.staff.address)
-    step = check_code(page.app, page.db, visit, page.field("code"), client=page.client)
+    step = check_code(page.app.settings, page.db, visit, page.field("code"),
+                      client=page.client, clock=page.app.clock)
     if step is None:
         return code_form(page, WRONG_CODE, 400)
     if enrolling:

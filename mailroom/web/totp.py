@@ -40,9 +40,8 @@ import pyotp
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from mailroom.app import App
 from mailroom.errors import ConfigError, MailroomError
 from mailroom.private import create_private_file, make_private_dir
 from mailroom.settings import Settings
@@ -183,22 +182,22 @@ def seal_in_place(settings: Settings, session: Session, row_id: int, clear: str)
                     .values(totp_secret=seal(settings, session, clear)))
 
 
-def seal_clear_secrets(app: App) -> int:
+def seal_clear_secrets(settings: Settings, sessions: sessionmaker[Session]) -> int:
     """At the console's start: check that the key opens every secret kept, and encrypt
     those kept in the clear. Returns how many were encrypted. A wrong key file is a
     :class:`~mailroom.errors.ConfigError` (one line); a database out of reach (or not
     upgraded yet) leaves the work to the first read."""
     try:
-        with unavailable_as_store_error(), app.sessions.begin() as session:
+        with unavailable_as_store_error(), sessions.begin() as session:
             kept = session.execute(select(StaffUser.id, StaffUser.totp_secret).where(
                 StaffUser.totp_secret.is_not(None))).all()
             for _, stored in kept:
                 if stored is not None and not is_clear(stored):
-                    unseal(app.settings, stored)
+                    unseal(settings, stored)
             clear = [(row_id, stored) for row_id, stored in kept
                      if stored is not None and is_clear(stored)]
             for row_id, stored in clear:
-                seal_in_place(app.settings, session, row_id, stored)
+                seal_in_place(settings, session, row_id, stored)
     except TotpKeyError as exc:
         raise ConfigError([str(exc)]) from None
     except (MailroomError, SQLAlchemyError) as exc:  # StoreUnavailable, a missing table

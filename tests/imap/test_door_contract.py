@@ -70,7 +70,7 @@ class Visit:
 
 def by_smtp(visit: Visit, raw: bytes) -> str:
     """The reply to DATA, from a door built by the wiring."""
-    door = smtp_door(visit.app.settings, door_inbox(visit.app))
+    door = smtp_door(visit.app.settings, door_inbox(visit.app.door_sessions))
     door.start()
     try:
         with smtplib.SMTP("127.0.0.1", door.port) as client:
@@ -91,7 +91,7 @@ def by_imap(visit: Visit, raw: bytes) -> str:
     mailbox = visit.mailbox
     if not mailbox.message_ids("INBOX"):
         mailbox.deliver(raw)
-    door = account_door(visit.app, mailbox.account(), door_inbox(visit.app))
+    door = account_door(visit.app, mailbox.account(), door_inbox(visit.app.door_sessions))
     with suppress(StoreUnavailable):  # the answer is where the message is
         door.poll_once()
     if mailbox.message_ids("Processed"):
