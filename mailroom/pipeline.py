@@ -54,6 +54,7 @@ from mailroom.app import App
 from mailroom.cases import participants
 from mailroom.cases.attachments import listed_among, store_attachments
 from mailroom.cases.commands import parse_commands
+from mailroom.cases.decisions import Decisions, apply_decisions
 from mailroom.cases.deliveries import clear_failing, mark_failing
 from mailroom.cases.escalations import (
     escalation_for_message,
@@ -772,8 +773,9 @@ def act_on_bounce(app: App, session: Session, incoming: Incoming) -> str:
         ticket = session.get(Ticket, ticket_id)
         if ticket is not None and original is not None and info.permanent is not False:
             failed = info.recipients or _sole_recipient(original)
-            mark_failing(app, session, ticket, failed, reason=_bounce_reason(incoming, info),
-                         bounce=message)
+            apply_decisions(app, session, mark_failing(
+                app, session, ticket, failed, reason=_bounce_reason(incoming, info),
+                bounce=message))
     return InboxOutcome.BOUNCE
 
 
@@ -804,9 +806,11 @@ def record_unanswered(
             and ticket_id):
         ticket = session.get(Ticket, ticket_id)
         if ticket is not None:  # never relayed; the practitioner is told (now and then)
-            refuse_practitioner_reply(app, session, ticket, message, "automatic-reply")
+            apply_decisions(app, session, refuse_practitioner_reply(
+                app, session, ticket, message, "automatic-reply"))
     if incoming.speaker == Speaker.PLATFORM and outcome == InboxOutcome.AUTOMATIC:
-        handle_platform_reply(app, session, incoming)  # records their case number only
+        # records their case number only
+        apply_decisions(app, session, handle_platform_reply(app, session, incoming))
     return outcome
 
 
@@ -930,20 +934,38 @@ def after_message(
     audience: Audience | None = None,
 ) -> None:
     """Participants, status and the audit trail once the message is on its ticket
-    (``audience``: :func:`requester_audience`, for a requester-side message)."""
+    (``audience``: :func:`requester_audience`, for a requester-side message), then what
+    the case decides, by who spoke, applied (:func:`mailroom.cases.decisions.apply_decisions`)."""
     ticket, now, actor = incoming.ticket, app.now(), _sender(incoming)
     assert ticket is not None
     action = "ticket.created" if incoming.created else "message.received"
     record_event(session, action=action, actor=actor, at=now, ticket_id=ticket.id,
                  message_pk=message.id, rule=decision.rule, kind=incoming.speaker)
+    apply_decisions(app, session,
+                    act_by_speaker(app, session, incoming, message, audience, now=now))
+
+
+def act_by_speaker(
+    app: App, session: Session, incoming: Incoming, message: Message, audience: Audience | None,
+    *, now: datetime,
+) -> Decisions:
+    """What the case decides about the message, by who spoke."""
     if incoming.speaker == Speaker.PRACTITIONER:
-        after_practitioner_reply(app, session, incoming)
-        return
+        return after_practitioner_reply(app, session, incoming)
     if incoming.speaker == Speaker.PLATFORM:
-        handle_platform_reply(app, session, incoming)
-        return
+        return handle_platform_reply(app, session, incoming)
     if incoming.speaker != Speaker.REQUESTER:
-        return
+        return Decisions()
+    return after_requester_message(app, session, incoming, message, audience, now=now)
+
+
+def after_requester_message(
+    app: App, session: Session, incoming: Incoming, message: Message, audience: Audience | None,
+    *, now: datetime,
+) -> Decisions:
+    """Participants and status for a requester-side message, then the helpline's answer."""
+    ticket, actor = incoming.ticket, _sender(incoming)
+    assert ticket is not None
     sender = incoming.parsed.sender
     audience = audience or requester_audience(app, session, incoming)
     known = audience.sender_known
@@ -959,10 +981,10 @@ def after_message(
             message.flags = sorted({*message.flags, participants.PENDING_SENDER})
     elif ticket.status in (TicketStatus.CLOSED, TicketStatus.WAITING):
         set_status(session, ticket, TicketStatus.OPEN, actor=actor, at=now, message_pk=message.id)
-    respond_to_requester(app, session, incoming, audience)
+    return respond_to_requester(app, session, incoming, audience)
 
 
-def after_practitioner_reply(app: App, session: Session, incoming: Incoming) -> None:
+def after_practitioner_reply(app: App, session: Session, incoming: Incoming) -> Decisions:
     """Run the reply, unless its link is someone else's or has expired."""
 
     ticket, token, message = incoming.ticket, incoming.token, incoming.message
@@ -973,9 +995,8 @@ def after_practitioner_reply(app: App, session: Session, incoming: Incoming) -> 
     if refused is None and reads_as_vacation_notice(incoming.parsed.subject, message.text or ""):
         refused = "automatic-reply"
     if refused is not None:
-        refuse_practitioner_reply(app, session, ticket, message, refused)
-        return
-    handle_practitioner_reply(app, session, incoming)
+        return refuse_practitioner_reply(app, session, ticket, message, refused)
+    return handle_practitioner_reply(app, session, incoming)
 
 
 def flag_illegal_content(app: App, session: Session, incoming: Incoming) -> None:

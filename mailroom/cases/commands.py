@@ -42,7 +42,10 @@ every practitioner mail is generated from them: :func:`command_help`), an
   being acted on: the change, its audit event, a line for the practitioner's
   "done" list, a notice when it could not be done, or a refusal
   (``reply.refused``, as for a bad value: a case to merge that does not
-  exist, a day in the past) that holds the reply's text back.
+  exist, a day in the past) that holds the reply's text back. The change and its
+  event are made at once; the mail it causes (an escalation, an outcome's
+  confirmation) is decided (``reply.decide``), and queued with the reply's other
+  mail when the caller applies the reply's :class:`~mailroom.cases.decisions.Decisions`.
 
 Units that set up how the others run (``#context``, ``#evidence``: ``first``)
 run before them; the others run in the reply's order.
@@ -67,12 +70,13 @@ from sqlalchemy.orm import Session
 
 from mailroom.app import App
 from mailroom.cases import participants
+from mailroom.cases.decisions import AuditEvent, Decision, Decisions
 from mailroom.cases.deliveries import clear_failing
 from mailroom.cases.escalations import (
+    decide_escalation,
+    decide_outcome,
     evidence_count,
-    open_escalation,
     outcome_target,
-    record_outcome,
 )
 from mailroom.cases.merging import merge_tickets
 from mailroom.cases.safeguarding import keep_only_hashes, withhold_case_files
@@ -181,11 +185,22 @@ class Reply:
     evidence_used: bool = False  # an #escalate took the #evidence
     canned: list[str] = field(default_factory=list)  # #reply: canned answers to add
     help: bool = False  # #help: mail the help
+    decisions: Decisions = Decisions()  # what the reply leads to, for the caller to apply
 
     def record(self, action: str, **detail: Any) -> None:
-        """An audit event by the practitioner, from this reply."""
+        """An audit event by the practitioner, from this reply, of a change made now."""
         record_event(self.session, action=action, actor=self.actor, at=self.app.now(),
                      ticket_id=self.ticket.id, message_pk=self.message.id, **detail)
+
+    def decide(self, *decided: Decision | Decisions | None) -> None:
+        """Add to what the reply leads to (applied by the caller, in this order)."""
+        self.decisions = self.decisions.then(*decided)
+
+    def decide_event(self, action: str, **detail: Any) -> None:
+        """An audit event by the practitioner, from this reply, of what it decided."""
+        self.decide(AuditEvent(action, actor=self.actor, at=self.app.now(),
+                               ticket_id=self.ticket.id, message_pk=self.message.id,
+                               detail=detail))
 
 
 class CommandUnit(ABC):
@@ -651,12 +666,14 @@ class Withhold(CommandUnit):
         return read_nothing(self.name, rest)
 
     def run(self, reply: Reply, command: Command) -> None:
-        """Every file of the case, from now on and retroactively."""
+        """Every file of the case, from now on and retroactively (the mail with files that
+        the reply decided so far, an escalation's, is queued after this: it counts too)."""
         done = withhold_case_files(reply.app, reply.session, reply.ticket, actor=reply.actor,
                                    message_pk=reply.message.id)
+        queued = done.queued_mail + reply.decisions.mail_with_files(reply.ticket.id)
         line = f"withheld the case's {done.files} file(s): none will be sent, in any case"
-        if done.queued_mail:
-            line += f" ({done.queued_mail} queued mail(s) will go without them)"
+        if queued:
+            line += f" ({queued} queued mail(s) will go without them)"
         if done.other_cases:
             line += f"; the same files also flagged {', '.join(done.other_cases)}"
         reply.done.append(line)
@@ -910,7 +927,7 @@ def request_escalation(reply: Reply, platform: str, urls: tuple[str, ...]) -> No
     evidence = reply.evidence is not None
     reply.evidence_used = reply.evidence_used or evidence
     try:
-        escalation = open_escalation(
+        opened = decide_escalation(
             reply.app, reply.session, ticket, platform, urls=list(urls) or None,
             context=context or None, actor=reply.actor, message_pk=reply.message.id,
             evidence=evidence, evidence_names=reply.evidence or ())
@@ -918,6 +935,8 @@ def request_escalation(reply: Reply, platform: str, urls: tuple[str, ...]) -> No
         reply.record("escalation.refused", platform=platform, reason=str(exc))
         reply.notices.append(f"#escalate {platform}: nothing was sent to {name}: {exc}")
         return
+    reply.decide(opened.decisions)
+    escalation = opened.escalation
     ticket.escalation_context = None
     files = f", {evidence_count(reply.session, escalation)} file(s)" if evidence else ""
     reply.done.append(f"escalated to {name} ({len(escalation.urls)} URLs{files})")
@@ -944,9 +963,10 @@ def request_outcome(reply: Reply, outcome: str, platform: str | None = None) -> 
     try:
         escalation = outcome_target(reply.session, reply.ticket, platform,
                                     bound=reply.escalation_id)
-        record_outcome(reply.app, reply.session, escalation, outcome, actor=reply.actor,
-                       message_pk=reply.message.id, confirm_to=(Address(reply.actor),),
-                       answering=reply.message)
+        decided = decide_outcome(reply.app, reply.session, escalation, outcome,
+                                 actor=reply.actor, message_pk=reply.message.id,
+                                 confirm_to=(Address(reply.actor),), answering=reply.message)
+        reply.decide(decided.decisions)
     except MailroomError as exc:
         reply.record("outcome.refused", outcome=outcome, reason=str(exc))
         reply.notices.append(f"#outcome {outcome}: {exc}")

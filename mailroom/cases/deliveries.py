@@ -26,9 +26,10 @@ from sqlalchemy.orm import Session
 
 from mailroom.app import App
 from mailroom.cases import participants
+from mailroom.cases.decisions import Decisions, Mail
 from mailroom.cases.replies import practitioner_reply_address, ticket_subject
 from mailroom.cases.tickets import record_event
-from mailroom.outbox.queue import Draft, practitioner_recipients, queue_mail
+from mailroom.outbox.queue import Draft, practitioner_recipients
 from mailroom.store.models import Message, Participant, Ticket
 from mailroom.vocabulary import SYSTEM_ACTOR, OutboxKind
 
@@ -43,9 +44,9 @@ def failing_addresses(ticket: Ticket) -> frozenset[str]:
 def mark_failing(
     app: App, session: Session, ticket: Ticket, addresses: Iterable[str], *, reason: str,
     bounce: Message,
-) -> list[str]:
-    """Mark the case's own addresses among ``addresses`` failing; tell practitioners once.
-    Returns the addresses that started failing now."""
+) -> Decisions:
+    """Mark the case's own addresses among ``addresses`` failing; the mail that tells the
+    practitioners, once, when some started failing now."""
     now, started = app.now(), []
     for address in dict.fromkeys(a.lower() for a in addresses):
         person = participants.find(ticket, address)
@@ -56,9 +57,8 @@ def mark_failing(
         record_event(session, action="participant.failing", actor=SYSTEM_ACTOR, at=now,
                      ticket_id=ticket.id, message_pk=bounce.id, address=person.address,
                      reason=reason[:500])
-    if started:
-        _tell_practitioners(app, session, ticket, started, reason)
-    return started
+    return Decisions().then(_tell_practitioners(app, session, ticket, started, reason)
+                            if started else None)
 
 
 def clear_failing(
@@ -77,11 +77,11 @@ def clear_failing(
 
 def _tell_practitioners(
     app: App, session: Session, ticket: Ticket, addresses: list[str], reason: str
-) -> None:
+) -> Mail | None:
     to = practitioner_recipients(app.settings, session, ticket.id)
     if not to:
-        return
-    queue_mail(app, session, Draft(
+        return None
+    return Mail(Draft(
         kind=OutboxKind.NOTIFICATION, template="practitioner/delivery_failed",
         context={"reference": ticket.reference, "addresses": addresses, "reason": reason,
                  "requester": (ticket.requester or "").lower()},

@@ -8,12 +8,15 @@ An escalation belongs to a ticket and a platform of the directory
      │  └ follow-up every follow_up_days business days (max_follow_ups times)
      └── still no answer after the last follow-up ──▶ no_response ──late answer──┘
 
-``open_escalation`` renders ``templates/escalation/<template>.txt.j2`` (the
-platform's ``template``, else its key, else ``default``) and queues it to the
+``decide_escalation`` renders ``templates/escalation/<template>.txt.j2`` (the
+platform's ``template``, else its key, else ``default``) and decides its mail to the
 platform's address, from the helpline address, with Reply-To the signed
 escalation address (``helpline+x-e<id>-<mac>@…``). It is *not* marked
 ``Auto-Submitted``: a platform's ticketing system should file it and send its
-automatic acknowledgement, which carries the platform's case number.
+automatic acknowledgement, which carries the platform's case number. The
+escalation keeps the Message-ID the mail is queued with when the decision is
+applied (:class:`mailroom.cases.decisions.Mail`); ``open_escalation`` decides and
+applies at once.
 
 Decisions (documented here because the spec leaves them open):
 
@@ -57,7 +60,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
@@ -67,6 +70,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from mailroom.addresses import ReplyToken, TokenKind, TokenRole
 from mailroom.app import App
+from mailroom.cases.decisions import Decisions, Mail, apply_decisions
 from mailroom.cases.incoming import Facts, Incoming
 from mailroom.cases.repeats import Reported, repeated_reports
 from mailroom.cases.replies import (
@@ -102,7 +106,11 @@ from mailroom.vocabulary import (
 )
 
 __all__ = [
+    "Opened",
+    "Outcome",
     "choose_escalation",
+    "decide_escalation",
+    "decide_outcome",
     "escalation_for_message",
     "escalation_of_token",
     "escalation_view",
@@ -148,13 +156,35 @@ def open_escalation(
     urls: Sequence[str] | None, context: str | None, actor: str,
     message_pk: int | None = None, evidence: bool = False, evidence_names: Sequence[str] = (),
 ) -> Escalation:
-    """Queue the escalation mail for ``ticket`` to a platform; return the ``sent`` row.
+    """Open the escalation and queue its mail at once (:func:`decide_escalation`);
+    return the ``sent`` row."""
+    opened = decide_escalation(app, session, ticket, platform_key, urls=urls, context=context,
+                               actor=actor, message_pk=message_pk, evidence=evidence,
+                               evidence_names=evidence_names)
+    apply_decisions(app, session, opened.decisions)
+    return opened.escalation
+
+
+@dataclass(frozen=True)
+class Opened:
+    """An escalation opened, and its mail to queue (which gives it its Message-ID)."""
+
+    escalation: Escalation
+    decisions: Decisions
+
+
+def decide_escalation(
+    app: App, session: Session, ticket: Ticket, platform_key: str, *,
+    urls: Sequence[str] | None, context: str | None, actor: str,
+    message_pk: int | None = None, evidence: bool = False, evidence_names: Sequence[str] = (),
+) -> Opened:
+    """Store the ``sent`` escalation of ``ticket`` to a platform, and decide its mail.
 
     With ``evidence``, the case's files that may leave go too (only those named in
     ``evidence_names``, when any are). Raises MailroomError (one line) for an unknown
     platform, a URL of another platform, no URL at all, a duplicate of a pending
     escalation, or a named file that is not one of the case's files that may leave;
-    then nothing is stored or queued.
+    then nothing is stored or decided.
     """
     platform = known_platform(app.platforms, platform_key)
     chosen = check_urls(app.platforms, platform, urls) if urls else case_urls(
@@ -173,15 +203,15 @@ def open_escalation(
     session.add(escalation)
     session.flush()
     reported = repeated_reports(session, chosen)
-    item = queue_mail(app, session,
-                      escalation_draft(app, ticket, escalation, platform, files, reported))
-    escalation.message_id, ticket.updated_at = item.message_id, now
+    mail = Mail(escalation_draft(app, ticket, escalation, platform, files, reported),
+                opens=escalation)
+    ticket.updated_at = now
     record_event(session, action="escalation.opened", actor=actor, at=now, ticket_id=ticket.id,
                  message_pk=message_pk, escalation_id=escalation.id, platform=platform.key,
                  urls=chosen, attachments=len(files), withheld=withheld,
                  next_follow_up_at=_iso(escalation.next_follow_up_at))
-    log.info("escalation %s of %s to %s queued", escalation.id, ticket.reference, platform.key)
-    return escalation
+    log.info("escalation %s of %s to %s opened", escalation.id, ticket.reference, platform.key)
+    return Opened(escalation, Decisions().then(mail))
 
 
 def known_platform(platforms: Mapping[str, Platform], key: str) -> Platform:
@@ -421,20 +451,21 @@ def escalation_of_token(session: Session, token: ReplyToken | None) -> Escalatio
     return session.get(Escalation, token.ident)
 
 
-def handle_platform_reply(app: App, session: Session, incoming: Incoming) -> None:
-    """Act on a stored message from a platform: its case number, then answer or acknowledgement.
+def handle_platform_reply(app: App, session: Session, incoming: Incoming) -> Decisions:
+    """Act on a stored message from a platform: its case number, then answer or
+    acknowledgement; an answer's notice to the practitioners is the mail decided.
 
     Idempotent: a message already acted on is left alone, so calling this
     twice for one message does nothing the second time.
     """
     if incoming.classification.kind == ClassificationKind.LOOP:
-        return
+        return Decisions()
     escalation, message = escalation_for_message(session, incoming.facts), incoming.message
     if escalation is None or message is None:
         log.info("platform mail %s matches no escalation", incoming.parsed.message_id)
-        return
+        return Decisions()
     if already_handled(session, escalation, message):
-        return
+        return Decisions()
     message.escalation_id = escalation.id
     platform = app.platforms.get(escalation.platform)
     ticket = _ticket_of(session, escalation)
@@ -443,9 +474,9 @@ def handle_platform_reply(app: App, session: Session, incoming: Incoming) -> Non
     escalation.platform_ref = escalation.platform_ref or ref
     if is_acknowledgement(incoming.classification, message.text or ""):
         _record(app, session, escalation, message, "escalation.acknowledged", platform_ref=ref)
-        return
+        return Decisions()
     record_answer(app, session, escalation, message, ref)
-    notify_answer(app, session, ticket, escalation, message)
+    return Decisions().then(notify_answer(app, session, ticket, escalation, message))
 
 
 def already_handled(session: Session, escalation: Escalation, message: Message) -> bool:
@@ -505,7 +536,7 @@ def record_answer(
 
 def notify_answer(
     app: App, session: Session, ticket: Ticket, escalation: Escalation, message: Message
-) -> None:
+) -> Mail | None:
     attachments, withheld, reason = outgoing_attachments(app, ticket, message)
     platform_name = _platform_name(app, escalation)
     context = {
@@ -515,9 +546,9 @@ def notify_answer(
             {"filename": f.filename, "content_type": f.content_type, "size": f.size}
             for f in attachments],
     }
-    queue_notice(app, session, ticket, "practitioner/escalation_response", context,
-                 subject=f"{platform_name} answered: {ticket.subject}",
-                 attachments=tuple(attachments), escalation=escalation)
+    return notice_mail(app, session, ticket, "practitioner/escalation_response", context,
+                       subject=f"{platform_name} answered: {ticket.subject}",
+                       attachments=tuple(attachments), escalation=escalation)
 
 
 # --- outcomes ---------------------------------------------------------------------------
@@ -525,11 +556,29 @@ def notify_answer(
 
 def record_outcome(
     app: App, session: Session, escalation: Escalation, outcome: str, *, actor: str,
+) -> bool:
+    """Close (or correct) the escalation with ``outcome`` and queue its confirmation at
+    once (:func:`decide_outcome`); False when it already had exactly that."""
+    decided = decide_outcome(app, session, escalation, outcome, actor=actor)
+    apply_decisions(app, session, decided.decisions)
+    return decided.changed
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Whether an outcome changed the escalation, and its confirmation to queue."""
+
+    changed: bool
+    decisions: Decisions
+
+
+def decide_outcome(
+    app: App, session: Session, escalation: Escalation, outcome: str, *, actor: str,
     message_pk: int | None = None, confirm_to: Sequence[Address] = (),
     answering: Message | None = None,
-) -> bool:
-    """Close (or correct) the escalation with ``outcome`` and confirm it by mail; False
-    when it already had exactly that.
+) -> Outcome:
+    """Close (or correct) the escalation with ``outcome``, and decide its confirmation
+    by mail (``changed`` False when it already had exactly that).
 
     The confirmation goes to ``confirm_to`` (the practitioner whose reply set it,
     threaded to ``answering``), else to the case's practitioners (an outcome set from
@@ -554,12 +603,12 @@ def record_outcome(
     context = {**_notice_context(app, ticket, escalation), "outcome": outcome,
                "before": before["outcome"] if changed else outcome, "actor": actor,
                "outcomes": list(EscalationOutcome)}
-    queue_notice(app, session, ticket, "practitioner/outcome_recorded", context,
-                 subject=f"Outcome {outcome} recorded for the escalation to "
-                         f"{_platform_name(app, escalation)}: {ticket.subject}",
-                 escalation=escalation, to=confirm_to, kind=OutboxKind.OUTCOME,
-                 answering=answering)
-    return changed
+    confirmation = notice_mail(
+        app, session, ticket, "practitioner/outcome_recorded", context,
+        subject=f"Outcome {outcome} recorded for the escalation to "
+                f"{_platform_name(app, escalation)}: {ticket.subject}",
+        escalation=escalation, to=confirm_to, kind=OutboxKind.OUTCOME, answering=answering)
+    return Outcome(changed, Decisions().then(confirmation))
 
 
 def outcome_target(
@@ -702,22 +751,25 @@ def give_up(
             follow_ups=escalation.follow_ups, reason=reason)
     context = {**_notice_context(app, ticket, escalation), "follow_ups": escalation.follow_ups,
                "reason": reason}
-    queue_notice(app, session, ticket, "practitioner/escalation_no_response", context,
-                 subject=f"No answer from {_platform_name(app, escalation)}: {ticket.subject}",
-                 escalation=escalation)
+    notice = notice_mail(
+        app, session, ticket, "practitioner/escalation_no_response", context,
+        subject=f"No answer from {_platform_name(app, escalation)}: {ticket.subject}",
+        escalation=escalation)
+    apply_decisions(app, session, Decisions().then(notice))
 
 
 # --- notices to practitioners -------------------------------------------------------------
 
 
-def queue_notice(
+def notice_mail(
     app: App, session: Session, ticket: Ticket, template: str, context: dict[str, Any], *,
     subject: str, attachments: tuple[StoredFile, ...] = (), escalation: Escalation | None = None,
     to: Sequence[Address] = (), kind: OutboxKind = OutboxKind.NOTIFICATION,
     answering: Message | None = None,
-) -> None:
+) -> Mail | None:
     """A notice to the case's practitioners (or to ``to``), on the case thread (or
-    answering a practitioner's reply), Reply-To the case, or bound to ``escalation``.
+    answering a practitioner's reply), Reply-To the case, or bound to ``escalation``;
+    None when there is nobody to tell.
 
     It carries no escalation id, so a practitioner's reply to it is never taken for
     the platform's: the reply address bound to an escalation is a practitioner's
@@ -726,14 +778,14 @@ def queue_notice(
     to = tuple(to) or practitioner_recipients(app.settings, session, ticket.id)
     if not to:
         log.warning("no practitioner to tell about %s (%s)", ticket.reference, template)
-        return
+        return None
     root = answering or session.execute(select(Message).where(
         Message.ticket_id == ticket.id, Message.direction == Direction.IN).order_by(Message.id)
         .limit(1)).scalar()
     in_reply_to, refs = thread_ids(root) if root else (None, ())
     reply_to = (practitioner_reply_address(app, escalation.id, to, kind=TokenKind.ESCALATION)
                 if escalation is not None else practitioner_reply_address(app, ticket.id, to))
-    queue_mail(app, session, Draft(
+    return Mail(Draft(
         kind=kind, template=template, context=context, to=to,
         subject=ticket_subject(app.settings, ticket, subject), ticket_id=ticket.id,
         in_reply_to=in_reply_to, references=refs, reply_to=reply_to,

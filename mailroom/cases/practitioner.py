@@ -1,7 +1,11 @@
 """A practitioner's reply (SPEC section 6): run its command lines, relay its answer.
 
 The pipeline calls :func:`handle_practitioner_reply` once a reply from a
-recognised practitioner is stored on its ticket, in the same transaction.
+recognised practitioner is stored on its ticket, in the same transaction, and
+applies what it returns (:mod:`mailroom.cases.decisions`): the commands change
+the case at once, each with its event; the mail, the events of what became of the
+answer (relayed, held, kept as a note) and the status an answer leaves are decided,
+in the order below, and applied together.
 ``message.text`` is already the new text: quoted history, ``-- `` and mobile
 signatures are gone (:mod:`mailroom.intake.quotes`; HTML-only mail was rendered to
 text by the parser). Then, in order:
@@ -72,25 +76,27 @@ from mailroom.cases.commands import (
     run_commands,
     sort_commands,
 )
+from mailroom.cases.decisions import AuditEvent, Decisions, Mail, StatusChange
 from mailroom.cases.incoming import Incoming
 from mailroom.cases.participants import copy_recipients
 from mailroom.cases.replies import (
+    has_signposting,
     last_message_from,
     practitioner_reply_address,
-    queue_requester_mail,
-    queue_signposting,
     reply_address,
     requester_failing,
+    requester_mail,
+    signposting_mail,
     thread_ids,
     ticket_subject,
 )
 from mailroom.cases.safeguarding import outgoing_attachments
 from mailroom.cases.sla import answered
-from mailroom.cases.tickets import record_event, set_status
+from mailroom.cases.tickets import record_event
 from mailroom.mailtypes import Address, Attachment, StoredFile
 from mailroom.outbox.compose import is_writable_address
-from mailroom.outbox.queue import Draft, queue_mail
-from mailroom.store.models import Event, Message, Ticket
+from mailroom.outbox.queue import Draft
+from mailroom.store.models import Message, Ticket
 from mailroom.vocabulary import Direction, OutboxKind, Speaker, TicketStatus
 
 __all__ = [
@@ -123,9 +129,9 @@ _BLANK_RUN = re.compile(r"\n{3,}")
 Attachments = list[StoredFile]
 
 
-def handle_practitioner_reply(app: App, session: Session, incoming: Incoming) -> None:
+def handle_practitioner_reply(app: App, session: Session, incoming: Incoming) -> Decisions:
     """Run the valid commands of a practitioner's reply, relay or hold its answer, and
-    report to the practitioner what could not be done."""
+    report to the practitioner what could not be done: what the reply leads to."""
     ticket, message = incoming.ticket, incoming.message
     assert ticket is not None and message is not None
     reply = Reply(app, session, ticket, message, actor=message.sender or "unknown",
@@ -137,6 +143,7 @@ def handle_practitioner_reply(app: App, session: Session, incoming: Incoming) ->
     report(reply, refused, held)
     if reply.help:
         send_help(reply, known)
+    return reply.decisions
 
 
 def act(reply: Reply, parsed: CommandParse, commands: Sequence[Command], *,
@@ -148,14 +155,14 @@ def act(reply: Reply, parsed: CommandParse, commands: Sequence[Command], *,
     run_commands(reply, commands)
     refused = [*refused_already, *reply.refused]
     if refused:
-        reply.record("command.rejected", errors=refused)
+        reply.decide_event("command.rejected", errors=refused)
         reply.message.flags = sorted({*reply.message.flags, "commands-rejected"})
     if reply.evidence is not None and not reply.evidence_used:
         reply.notices.append("#evidence: there was no #escalate in your reply, so no file was "
                              "sent anywhere")
     held = answer(reply, answer_text(reply.app, reply.ticket, parsed.body, reply.canned),
                   refused=bool(refused))
-    queue_consequences(reply)
+    decide_consequences(reply)
     return refused, held
 
 
@@ -196,13 +203,13 @@ def answer(reply: Reply, text: str, *, refused: bool) -> Held | None:
     own name alone, which is only a sign-off.
     """
     if reply.internal:
-        reply.record("note.added")
+        reply.decide_event("note.added")
         return None
     if refused and text:
         return hold(reply, text, "a command in it was refused, so its text was not sent")
     if text and is_signature_only(text):
         if names_the_writer(text, reply.message):
-            reply.record("sign-off.dropped")
+            reply.decide_event("sign-off.dropped")
             return None
         return hold(reply, text, "its text reads as a signature only, so it was not sent")
     if reply.send_held:
@@ -214,7 +221,7 @@ def answer(reply: Reply, text: str, *, refused: bool) -> Held | None:
 
 def hold(reply: Reply, text: str, reason: str) -> Held:
     reply.message.flags = sorted({*reply.message.flags, HELD})
-    reply.record("answer.held", reason=reason)
+    reply.decide_event("answer.held", reason=reason)
     return Held(text, reason)
 
 
@@ -347,8 +354,8 @@ def relay(reply: Reply, text: str, source: Message) -> None:
                              f"#retry {ticket.requester} and send it again")
         if not cc:
             return
-    queue_relay(reply, text, attachments, cc, to_requester=not bounced)
-    reply.record("message.relayed", to=None if bounced else ticket.requester,
+    decide_relay(reply, text, attachments, cc, to_requester=not bounced)
+    reply.decide_event("message.relayed", to=None if bounced else ticket.requester,
                  cc=[a.addr for a in cc],
                  attachments=[file.filename for file in attachments], withheld=withheld,
                  **({"held_message": source.id} if source is not reply.message else {}))
@@ -363,8 +370,8 @@ def relay(reply: Reply, text: str, source: Message) -> None:
         ticket.first_response_at = now
     answered(ticket)
     if not reply.status_chosen and ticket.status == TicketStatus.OPEN:
-        set_status(reply.session, ticket, TicketStatus.WAITING, actor=reply.actor, at=now,
-                   message_pk=reply.message.id)
+        reply.decide(StatusChange(ticket, TicketStatus.WAITING, actor=reply.actor, at=now,
+                                  message_pk=reply.message.id))
 
 
 def relayable_attachments(
@@ -379,8 +386,8 @@ def relayable_attachments(
     return kept, withheld, reason if withheld else None
 
 
-def queue_relay(reply: Reply, text: str, attachments: Attachments,
-                cc: tuple[Address, ...], *, to_requester: bool = True) -> None:
+def decide_relay(reply: Reply, text: str, attachments: Attachments,
+                 cc: tuple[Address, ...], *, to_requester: bool = True) -> None:
     """The relay mail: from the helpline, threaded to the requester's latest message."""
     app, session, ticket = reply.app, reply.session, reply.ticket
     assert ticket.requester is not None
@@ -388,31 +395,30 @@ def queue_relay(reply: Reply, text: str, attachments: Attachments,
     in_reply_to, refs = thread_ids(answering) if answering else (None, ())
     context = {"text": text, "reference": ticket.reference,
                "helpline_name": app.settings.helpline_name}
-    queue_mail(app, session, Draft(
+    reply.decide(Mail(Draft(
         kind=OutboxKind.RELAY, template="requester/relay", context=context,
         to=(Address(ticket.requester, ticket.requester_name or ""),) if to_requester else (),
         cc=cc, subject=ticket_subject(app.settings, ticket, f"Re: {ticket.subject}"),
         ticket_id=ticket.id, in_reply_to=in_reply_to, references=refs,
         reply_to=reply_address(app.settings, ticket.id, TokenRole.REQUESTER),
         auto_submitted=None, attachments=tuple(attachments),
-    ))
+    )))
 
 
 # --- what follows --------------------------------------------------------------------------
 
 
-def queue_consequences(reply: Reply) -> None:
+def decide_consequences(reply: Reply) -> None:
     """Signposting for a new category, the closure notice: after the relay."""
     app, session, ticket = reply.app, reply.session, reply.ticket
-    if reply.signposting and queue_signposting(app, session, ticket, reply.signposting,
-                                               answering=None):
+    if reply.signposting and has_signposting(app, reply.signposting):
+        reply.decide(signposting_mail(app, session, ticket, reply.signposting, answering=None))
         reply.done.append(f"signposting for {reply.signposting} sent to the requester")
     if reply.closing and ticket.status == TicketStatus.CLOSED and ticket.requester:
         context = {"helpline_name": app.settings.helpline_name,
                    "reference": ticket.reference, "subject": ticket.subject}
-        queue_requester_mail(app, session, ticket, OutboxKind.CLOSURE, "requester/closure",
-                             context,
-                             answering=None)
+        reply.decide(requester_mail(app, session, ticket, OutboxKind.CLOSURE,
+                                    "requester/closure", context, answering=None))
         reply.done.append("closure notice sent to the requester")
 
 
@@ -423,12 +429,12 @@ def answer_practitioner(
     app, ticket = reply.app, reply.ticket
     in_reply_to, refs = thread_ids(reply.message)
     to = (Address(reply.actor),)
-    queue_mail(app, reply.session, Draft(
+    reply.decide(Mail(Draft(
         kind=kind, template=template, context=context,
         to=to, subject=ticket_subject(app.settings, ticket, f"Re: {ticket.subject}"),
         ticket_id=ticket.id, in_reply_to=in_reply_to, references=refs,
         reply_to=practitioner_reply_address(app, ticket.id, to), auto_submitted="auto-replied",
-    ))
+    )))
 
 
 # --- from the staff console ------------------------------------------------------------------
@@ -436,11 +442,13 @@ def answer_practitioner(
 
 @dataclass(frozen=True)
 class ConsoleOutcome:
-    """What a practitioner's action in the console did, for the page to say."""
+    """What a practitioner's action in the console did, for the page to say, and what it
+    leads to, for the page to apply (:func:`mailroom.cases.decisions.apply_decisions`)."""
 
     done: tuple[str, ...] = ()
     notices: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
+    decisions: Decisions = Decisions()
 
 
 def act_from_console(app: App, session: Session, ticket: Ticket, *, actor: str,
@@ -456,7 +464,7 @@ def act_from_console(app: App, session: Session, ticket: Ticket, *, actor: str,
     (:func:`mailroom.cases.attachments.store_attachments`): the relay sends them
     with the answer, to the same people, as it sends a mail reply's, and a note
     keeps them on the case. A command that cannot be read or is not known stops
-    everything before anything is stored (``command.rejected`` is recorded): the
+    everything before anything is stored (``command.rejected`` is decided): the
     practitioner is on the page to correct it, and nothing of their words is lost.
     A command refused when it runs, or text that reads as a signature only, holds
     the answer back as by mail, and the page says so. ``escalation_id`` is the
@@ -469,9 +477,9 @@ def act_from_console(app: App, session: Session, ticket: Ticket, *, actor: str,
     errors = [*parsed.errors, *unknown]
     now = app.now()
     if errors:
-        record_event(session, action="command.rejected", actor=actor, at=now,
-                     ticket_id=ticket.id, errors=errors, via="console")
-        return ConsoleOutcome(errors=tuple(errors))
+        rejected = AuditEvent("command.rejected", actor=actor, at=now, ticket_id=ticket.id,
+                              detail={"errors": errors, "via": "console"})
+        return ConsoleOutcome(errors=tuple(errors), decisions=Decisions().then(rejected))
     message = Message(
         ticket_id=ticket.id, direction=Direction.IN, kind=Speaker.PRACTITIONER, sender=actor,
         recipients={"to": [], "cc": []}, subject=f"Re: {ticket.subject}"[:2000], date=now,
@@ -490,14 +498,12 @@ def act_from_console(app: App, session: Session, ticket: Ticket, *, actor: str,
     if reply.help:
         send_help(reply, known)
     notices = [*reply.notices, *([f"your answer was not sent: {held.reason}"] if held else [])]
-    if files and not reply.internal and held is None and not files_relayed(session, message):
+    if files and not reply.internal and held is None and not files_relayed(reply.decisions):
         notices.append("your files stay on the case: no answer went out to carry them")
-    return ConsoleOutcome(tuple(reply.done), tuple(notices), tuple(refused))
+    return ConsoleOutcome(tuple(reply.done), tuple(notices), tuple(refused), reply.decisions)
 
 
-def files_relayed(session: Session, message: Message) -> bool:
-    """Whether a relay carried the files of ``message`` (not those of a held answer that
-    its ``#send`` sent)."""
-    details = session.execute(select(Event.detail).where(
-        Event.message_pk == message.id, Event.action == "message.relayed")).scalars()
-    return any("held_message" not in (detail or {}) for detail in details)
+def files_relayed(decisions: Decisions) -> bool:
+    """Whether the reply's relay carries its own files (not those of a held answer that
+    its ``#send`` sends)."""
+    return any("held_message" not in event.detail for event in decisions.events("message.relayed"))

@@ -1,5 +1,6 @@
 """What the helpline sends after a requester's message: acknowledgement,
-signposting and the practitioners' notification, queued in the same
+signposting and the practitioners' notification, decided here and queued by the
+pipeline (:func:`mailroom.cases.decisions.apply_decisions`) in the same
 transaction as the message itself.
 
 No loops: nothing automatic answers automatic mail (the pipeline never calls
@@ -58,19 +59,14 @@ from sqlalchemy.orm import Session
 from mailroom.addresses import TEAM, ReplyToken, TokenKind, TokenRole, make_reply_address
 from mailroom.app import App
 from mailroom.cases import participants
+from mailroom.cases.decisions import AuditEvent, Decisions, Mail
 from mailroom.cases.incoming import Incoming
 from mailroom.cases.repeats import repeats_of
 from mailroom.cases.safeguarding import outgoing_attachments
-from mailroom.cases.tickets import record_event
 from mailroom.intake.classify import automatic_address_kind, vacation_reasons
 from mailroom.mailtypes import Address
 from mailroom.outbox.compose import is_writable_address, normalise_subject, tag_subject
-from mailroom.outbox.queue import (
-    Draft,
-    practitioner_recipients,
-    queue_mail,
-    recent_acknowledgements,
-)
+from mailroom.outbox.queue import Draft, practitioner_recipients, recent_acknowledgements
 from mailroom.settings import Settings
 from mailroom.store.models import Message, OutboxItem, Ticket
 from mailroom.vocabulary import Direction, OutboxKind, ParticipantState
@@ -159,10 +155,11 @@ def thread_ids(message: Message) -> tuple[str | None, tuple[str, ...]]:
 
 def respond_to_requester(
     app: App, session: Session, incoming: Incoming, audience: Audience | None = None
-) -> None:
-    """Acknowledge a new case, signpost it, and tell the practitioners."""
+) -> Decisions:
+    """Acknowledge a new case, signpost it, and tell the practitioners: the mail to queue."""
     ticket, message = incoming.ticket, incoming.message
     assert ticket is not None and message is not None
+    decisions = Decisions()
     if incoming.created:
         ack = (audience.acknowledgement if audience and audience.acknowledgement
                else decide_acknowledgement(app, session, incoming))
@@ -171,12 +168,15 @@ def respond_to_requester(
             if flag not in message.flags:  # not stored with it: the decision came later
                 message.flags = [*message.flags, flag]
         else:
-            queue_acknowledgement(app, session, ticket, message, ack.keys,
-                                  delay=acknowledgement_delay(app.settings, incoming))
+            decisions = decisions.then(acknowledgement_mail(
+                app, session, ticket, message, ack.keys,
+                delay=acknowledgement_delay(app.settings, incoming)))
             if ticket.category:
-                queue_signposting(app, session, ticket, ticket.category, answering=message)
-    notify_practitioners(app, session, ticket, message, new_case=incoming.created,
-                         audience=audience or Audience(), listed=incoming.listed)
+                decisions = decisions.then(signposting_mail(
+                    app, session, ticket, ticket.category, answering=message))
+    return decisions.then(notify_practitioners(
+        app, session, ticket, message, new_case=incoming.created,
+        audience=audience or Audience(), listed=incoming.listed))
 
 
 def acknowledgement_delay(settings: Settings, incoming: Incoming) -> timedelta:
@@ -340,10 +340,10 @@ def keyed_hash(secret: bytes, kind: str, text: str) -> str:
     return hashlib.blake2b(data, key=key, digest_size=16).hexdigest()
 
 
-def queue_acknowledgement(
+def acknowledgement_mail(
     app: App, session: Session, ticket: Ticket, message: Message,
     keys: ContentKeys | None = None, delay: timedelta = timedelta(0),
-) -> None:
+) -> Mail | None:
     now = app.now()
     context = {
         "helpline_name": app.settings.helpline_name, "reference": ticket.reference,
@@ -351,24 +351,27 @@ def queue_acknowledgement(
         "next_opening": app.hours.next_opening(now), "hours_text": app.hours.describe(),
         "signposting": signposting_context(app.settings, ticket),
     }
-    queue_requester_mail(app, session, ticket, OutboxKind.ACKNOWLEDGEMENT,
-                         "requester/acknowledgement", context, answering=message, keys=keys,
-                         send_after=now + delay)
+    return requester_mail(app, session, ticket, OutboxKind.ACKNOWLEDGEMENT,
+                          "requester/acknowledgement", context, answering=message, keys=keys,
+                          send_after=now + delay)
 
 
-def queue_signposting(
+def has_signposting(app: App, category: str) -> bool:
+    """Whether the category has resources to send the requester (a template)."""
+    return app.renderer.exists(f"requester/signposting/{category}")
+
+
+def signposting_mail(
     app: App, session: Session, ticket: Ticket, category: str, *, answering: Message | None
-) -> bool:
-    """Send the category's resources to the requester, when there is a template for it."""
-    template = f"requester/signposting/{category}"
-    if not app.renderer.exists(template):
-        return False
+) -> Mail | None:
+    """The category's resources for the requester, when there is a template for it."""
+    if not has_signposting(app, category):
+        return None
     context = {"reference": ticket.reference, "helpline_name": app.settings.helpline_name,
                "platforms": ticket_platform_names(app, ticket),
                "signposting": signposting_context(app.settings, ticket)}
-    queue_requester_mail(app, session, ticket, OutboxKind.SIGNPOSTING, template, context,
-                         answering=answering)
-    return True
+    return requester_mail(app, session, ticket, OutboxKind.SIGNPOSTING,
+                          f"requester/signposting/{category}", context, answering=answering)
 
 
 def signposting_context(settings: Settings, ticket: Ticket) -> dict[str, Any]:
@@ -386,28 +389,29 @@ def shown_country(settings: Settings, ticket: Ticket) -> str | None:
     return ticket.country or signposting.default_country
 
 
-def queue_requester_mail(
+def requester_mail(
     app: App, session: Session, ticket: Ticket, kind: OutboxKind, template: str,
     context: dict[str, Any], *, answering: Message | None, auto: bool = True,
     cc: tuple[Address, ...] = (), record_text: str | None = None,
     keys: ContentKeys | None = None, send_after: datetime | None = None,
-) -> None:
-    """A mail to the requester on the case thread, with the signed requester Reply-To.
-    ``keys``: what the mail acknowledged said (acknowledgements only)."""
+) -> Mail | None:
+    """A mail to the requester on the case thread, with the signed requester Reply-To;
+    None when it has nobody to go to. ``keys``: what the mail acknowledged said
+    (acknowledgements only)."""
     if not ticket.requester or not is_writable_address(ticket.requester):
         log.warning("ticket %s: no mail to requester %r (no usable address)",
                     ticket.reference, ticket.requester)
-        return
+        return None
     to: tuple[Address, ...] = (Address(ticket.requester, ticket.requester_name or ""),)
     if requester_failing(ticket):
         to = ()  # their mail bounced (mailroom.cases.deliveries): the Cc only, if any
         if not cc:
             log.info("ticket %s: no %s queued (the requester's mail bounces)",
                      ticket.reference, kind)
-            return
+            return None
     answering = answering or last_message_from(session, ticket, ticket.requester)
     in_reply_to, refs = thread_ids(answering) if answering else (None, ())
-    queue_mail(app, session, Draft(
+    return Mail(Draft(
         kind=kind, template=template, context=context, to=to, cc=cc,
         subject=ticket_subject(app.settings, ticket, f"Re: {ticket.subject}"), ticket_id=ticket.id,
         in_reply_to=in_reply_to, references=refs,
@@ -427,12 +431,13 @@ def requester_failing(ticket: Ticket) -> bool:
 def notify_practitioners(
     app: App, session: Session, ticket: Ticket, message: Message, *, new_case: bool,
     audience: Audience, listed: set[str] | None = None,
-) -> None:
-    """``listed``: the message's files on the hash blocklist when the caller asked
+) -> Mail | None:
+    """The practitioners' notification of the message; None when nobody is to be told.
+    ``listed``: the message's files on the hash blocklist when the caller asked
     already (see :func:`~mailroom.cases.safeguarding.outgoing_attachments`)."""
     to = practitioner_recipients(app.settings, session, ticket.id)
     if not to:
-        return
+        return None
     attachments, withheld, reason = outgoing_attachments(app, ticket, message, listed=listed)
     context = {**audience_context(ticket, audience),
         "reference": ticket.reference, "subject": message.subject,
@@ -446,7 +451,7 @@ def notify_practitioners(
                          "size": f.size} for f in attachments],
     }
     in_reply_to, refs = thread_ids(message)
-    queue_mail(app, session, Draft(
+    return Mail(Draft(
         kind=OutboxKind.NOTIFICATION,
         template="practitioner/" + ("new_case" if new_case else "follow_up"),
         context=context, to=to, subject=ticket_subject(app.settings, ticket, message.subject),
@@ -490,26 +495,27 @@ DEFAULT_QUIET = timedelta(hours=1)
 
 def refuse_practitioner_reply(
     app: App, session: Session, ticket: Ticket, message: Message, reason: str
-) -> None:
+) -> Decisions:
     """Keep the reply on the case, run nothing, and send the practitioner a fresh link
     (at most one an hour per case and practitioner, so no autoresponder can loop)."""
     sender = (message.sender or "").lower()
     message.flags = sorted({*message.flags, f"practitioner-refused:{reason}"})
-    record_event(session, action="reply.refused", actor=sender or "unknown", at=app.now(),
-                 ticket_id=ticket.id, message_pk=message.id, reason=reason)
+    refused = Decisions().then(AuditEvent(
+        "reply.refused", actor=sender or "unknown", at=app.now(), ticket_id=ticket.id,
+        message_pk=message.id, detail={"reason": reason}))
     quiet = REFUSAL_QUIET.get(reason, DEFAULT_QUIET)
     if not sender or recent_notice(session, ticket.id, sender, app.now() - quiet):
-        return
+        return refused
     to = (Address(sender),)
     in_reply_to, refs = thread_ids(message)
-    queue_mail(app, session, Draft(
+    return refused.then(Mail(Draft(
         kind=OutboxKind.PRACTITIONER_LINK, template="practitioner/reply_refused", context={
             "reference": ticket.reference, "reason": REFUSALS.get(reason, reason),
             "text": message.text or ""},
         to=to, subject=ticket_subject(app.settings, ticket, f"Re: {ticket.subject}"),
         ticket_id=ticket.id,
         in_reply_to=in_reply_to, references=refs,
-        reply_to=practitioner_reply_address(app, ticket.id, to), auto_submitted="auto-replied"))
+        reply_to=practitioner_reply_address(app, ticket.id, to), auto_submitted="auto-replied")))
 
 
 def recent_notice(session: Session, ticket_id: int, address: str, since: datetime) -> bool:

@@ -20,6 +20,7 @@ from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from mailroom.cases.attachments import uploaded_file
+from mailroom.cases.decisions import apply_decisions
 from mailroom.cases.practitioner import ConsoleOutcome, act_from_console
 from mailroom.cases.safeguarding import download_refusal
 from mailroom.cases.tickets import ticket_by_reference
@@ -204,6 +205,7 @@ def act(page: Page, text: str, shown: str = "", files: Sequence[Attachment] = ()
         raise Refused(409, "This case was merged into another: act on that one.")
     outcome = act_from_console(page.app, page.db, ticket, actor=page.actor, text=text,
                                files=files, escalation_id=escalation_id)
+    apply_decisions(page.app, page.db, outcome.decisions)
     if outcome.errors:  # nothing was stored but the event saying so
         if files:
             outcome = replace(outcome, errors=(*outcome.errors, FILES_AGAIN))
