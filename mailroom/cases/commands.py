@@ -668,12 +668,13 @@ class Withhold(CommandUnit):
     def run(self, reply: Reply, command: Command) -> None:
         """Every file of the case, from now on and retroactively (the mail with files that
         the reply decided so far, an escalation's, is queued after this: it counts too)."""
-        done = withhold_case_files(reply.app, reply.session, reply.ticket, actor=reply.actor,
-                                   message_pk=reply.message.id)
-        queued = done.queued_mail + reply.decisions.mail_with_files(reply.ticket.id)
+        done = withhold_case_files(
+            reply.app, reply.session, reply.ticket, actor=reply.actor,
+            message_pk=reply.message.id,
+            decided_mail=reply.decisions.mail_with_files(reply.ticket.id))
         line = f"withheld the case's {done.files} file(s): none will be sent, in any case"
-        if queued:
-            line += f" ({queued} queued mail(s) will go without them)"
+        if done.queued_mail:
+            line += f" ({done.queued_mail} queued mail(s) will go without them)"
         if done.other_cases:
             line += f"; the same files also flagged {', '.join(done.other_cases)}"
         reply.done.append(line)

@@ -398,7 +398,7 @@ class Withheld:
 
 def withhold_case_files(
     app: App, session: Session, ticket: Ticket, *, actor: str,
-    message_pk: int | None = None, note: str | None = None,
+    message_pk: int | None = None, note: str | None = None, decided_mail: int = 0,
 ) -> Withheld:
     """Withhold every file of a case by hand, from now on and retroactively (``#withhold``).
 
@@ -410,6 +410,8 @@ def withhold_case_files(
     its files (the outbox asks again when it sends). Writes a ``files.withheld``
     event by ``actor`` (from ``message_pk``, the command's message, when given),
     in the caller's transaction; calling it twice changes nothing more.
+    ``decided_mail``: mail with files the same reply decided, queued after this (an
+    escalation's), which goes without them too and is counted with the queued.
     """
     ticket = session.get(Ticket, live_ticket(session, ticket.id)) or ticket
     flags = [f for f in ticket.flags or [] if f != LISTED_FILE_FLAG]
@@ -417,7 +419,7 @@ def withhold_case_files(
     ticket.updated_at = app.now()
     settled = settle_case_files(app, session, ticket, actor=actor, source="command",
                                 origin="#withhold", note=note, message_pk=message_pk)
-    queued = _queued_with_files(session, ticket)
+    queued = _queued_with_files(session, ticket) + decided_mail
     record_event(session, action="files.withheld", actor=actor, at=app.now(),
                  ticket_id=ticket.id, message_pk=message_pk, files=settled.files,
                  listed=settled.listed, dropped=settled.dropped, queued_mail=queued,

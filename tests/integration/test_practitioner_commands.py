@@ -14,7 +14,7 @@ from mailroom.reports.cases import case_report
 from mailroom.reports.data import Period, build_report
 from mailroom.reports.formats import render
 from mailroom.runtime.jobs import EVERY_JOB, SCHEDULED
-from mailroom.store.models import Escalation, Reminder
+from mailroom.store.models import Escalation, Event, Reminder
 from tests.factories import deliver, mail
 from tests.integration.test_practitioner import (
     ANNA,
@@ -173,6 +173,19 @@ def test_evidence_never_sends_a_withheld_file(app: App) -> None:
     reply(app, notification, "#escalate tiktok\n#evidence\n#note\n")  # all it may: none
     [escalation] = outbox(app, "escalation")
     assert list(escalation.iter_attachments()) == []
+
+
+def test_withhold_in_the_reply_that_escalates_with_evidence_keeps_the_file_back(
+        app: App) -> None:
+    notification = tiktok_case(app, attachments=[("screenshot.png", "image/png", PNG)])
+    reply(app, notification, "#escalate tiktok\n#evidence screenshot.png\n#withhold\n#note\n")
+    [escalation] = outbox(app, "escalation")
+    assert list(escalation.iter_attachments()) == []  # decided with it, sent without it
+    with app.sessions() as session:
+        [withheld] = session.execute(
+            select(Event).where(Event.action == "files.withheld")).scalars()
+    # The notification of the case, still queued, and the escalation, queued after the command.
+    assert withheld.detail["queued_mail"] == 2
 
 
 def test_evidence_without_an_escalation_says_so(app: App) -> None:
