@@ -773,9 +773,9 @@ def act_on_bounce(app: App, session: Session, incoming: Incoming) -> str:
         ticket = session.get(Ticket, ticket_id)
         if ticket is not None and original is not None and info.permanent is not False:
             failed = info.recipients or _sole_recipient(original)
-            apply_decisions(app, session, mark_failing(
+            apply_decisions(app.settings, app.renderer, session, mark_failing(
                 app, session, ticket, failed, reason=_bounce_reason(incoming, info),
-                bounce=message))
+                bounce=message), clock=app.clock)
     return InboxOutcome.BOUNCE
 
 
@@ -806,11 +806,12 @@ def record_unanswered(
             and ticket_id):
         ticket = session.get(Ticket, ticket_id)
         if ticket is not None:  # never relayed; the practitioner is told (now and then)
-            apply_decisions(app, session, refuse_practitioner_reply(
-                app, session, ticket, message, "automatic-reply"))
+            apply_decisions(app.settings, app.renderer, session, refuse_practitioner_reply(
+                app, session, ticket, message, "automatic-reply"), clock=app.clock)
     if incoming.speaker == Speaker.PLATFORM and outcome == InboxOutcome.AUTOMATIC:
         # records their case number only
-        apply_decisions(app, session, handle_platform_reply(app, session, incoming))
+        apply_decisions(app.settings, app.renderer, session,
+                        handle_platform_reply(app, session, incoming), clock=app.clock)
     return outcome
 
 
@@ -941,8 +942,9 @@ def after_message(
     action = "ticket.created" if incoming.created else "message.received"
     record_event(session, action=action, actor=actor, at=now, ticket_id=ticket.id,
                  message_pk=message.id, rule=decision.rule, kind=incoming.speaker)
-    apply_decisions(app, session,
-                    act_by_speaker(app, session, incoming, message, audience, now=now))
+    apply_decisions(app.settings, app.renderer, session,
+                    act_by_speaker(app, session, incoming, message, audience, now=now),
+                    clock=app.clock)
 
 
 def act_by_speaker(

@@ -161,7 +161,7 @@ def open_escalation(
     opened = decide_escalation(app, session, ticket, platform_key, urls=urls, context=context,
                                actor=actor, message_pk=message_pk, evidence=evidence,
                                evidence_names=evidence_names)
-    apply_decisions(app, session, opened.decisions)
+    apply_decisions(app.settings, app.renderer, session, opened.decisions, clock=app.clock)
     return opened.escalation
 
 
@@ -560,7 +560,7 @@ def record_outcome(
     """Close (or correct) the escalation with ``outcome`` and queue its confirmation at
     once (:func:`decide_outcome`); False when it already had exactly that."""
     decided = decide_outcome(app, session, escalation, outcome, actor=actor)
-    apply_decisions(app, session, decided.decisions)
+    apply_decisions(app.settings, app.renderer, session, decided.decisions, clock=app.clock)
     return decided.changed
 
 
@@ -719,11 +719,12 @@ def send_follow_up(
         "platform_ref": escalation.platform_ref,
     }
     subject = follow_up_subject(app.settings, session, ticket, escalation, platform)
-    queue_mail(app, session, Draft(
+    queue_mail(app.settings, app.renderer, session, Draft(
         kind=OutboxKind.FOLLOW_UP, template="escalation/follow_up", context=context,
         to=(platform_address(platform),), subject=subject, ticket_id=ticket.id,
         escalation_id=escalation.id, in_reply_to=parent, references=refs,
-        reply_to=platform_reply_address(app.settings, escalation), auto_submitted=None))
+        reply_to=platform_reply_address(app.settings, escalation), auto_submitted=None),
+        now=now)
     escalation.follow_ups = number
     escalation.next_follow_up_at = app.hours.add_business_days(now, platform.follow_up_days)
     _record(app, session, escalation, None, "escalation.follow_up", number=number,
@@ -755,7 +756,8 @@ def give_up(
         app, session, ticket, "practitioner/escalation_no_response", context,
         subject=f"No answer from {_platform_name(app, escalation)}: {ticket.subject}",
         escalation=escalation)
-    apply_decisions(app, session, Decisions().then(notice))
+    apply_decisions(app.settings, app.renderer, session, Decisions().then(notice),
+                    clock=app.clock)
 
 
 # --- notices to practitioners -------------------------------------------------------------

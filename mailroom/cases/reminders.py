@@ -61,12 +61,13 @@ def send_reminder(app: App, session: Session, reminder: Reminder) -> None:
     asked = session.get(Message, reminder.message_pk) if reminder.message_pk else None
     in_reply_to, refs = thread_ids(asked) if asked else (None, ())
     to = (Address(reminder.practitioner),)
-    queue_mail(app, session, Draft(
+    queue_mail(app.settings, app.renderer, session, Draft(
         kind=OutboxKind.REMINDER, template="practitioner/reminder", context={
             "reference": ticket.reference, "subject": ticket.subject, "status": ticket.status,
             "priority": ticket.priority, "assignee": ticket.assignee,
             "set_at": reminder.created_at, "last_at": ticket.updated_at},
         to=to, subject=ticket_subject(app.settings, ticket, f"Reminder: {ticket.subject}"),
         ticket_id=ticket.id, in_reply_to=in_reply_to, references=refs,
-        reply_to=practitioner_reply_address(app, ticket.id, to), auto_submitted="auto-generated"))
+        reply_to=practitioner_reply_address(app, ticket.id, to), auto_submitted="auto-generated"),
+        now=app.now())
     log.info("reminder %s of %s sent", reminder.id, ticket.reference)

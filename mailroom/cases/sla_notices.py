@@ -128,16 +128,16 @@ def _notify(app: App, session: Session, ticket: Ticket, *, breached: bool) -> No
              else f"Due soon: {answer} answer of {ticket.reference}")
     mail_subject = ticket_subject(app.settings, ticket, f"{title}: {subject}")
     if to:
-        queue_mail(app, session, Draft(
+        queue_mail(app.settings, app.renderer, session, Draft(
             kind=kind, template=template, context=context, to=to, subject=mail_subject,
             ticket_id=ticket.id, reply_to=practitioner_reply_address(app, ticket.id, to),
-            auto_submitted="auto-generated"))
+            auto_submitted="auto-generated"), now=app.now())
     supervisor = app.settings.sla_supervisor if breached else None
     if supervisor and supervisor not in {a.addr.lower() for a in to}:
-        queue_mail(app, session, Draft(
+        queue_mail(app.settings, app.renderer, session, Draft(
             kind=kind, template=template, context={**context, "supervisor_copy": True},
             to=(Address(supervisor),), subject=mail_subject, ticket_id=ticket.id,
-            auto_submitted="auto-generated"))
+            auto_submitted="auto-generated"), now=app.now())
     else:
         supervisor = None
     record_event(session, action="sla.breached" if breached else "sla.warned",

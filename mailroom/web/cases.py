@@ -205,7 +205,8 @@ def act(page: Page, text: str, shown: str = "", files: Sequence[Attachment] = ()
         raise Refused(409, "This case was merged into another: act on that one.")
     outcome = act_from_console(page.app, page.db, ticket, actor=page.actor, text=text,
                                files=files, escalation_id=escalation_id)
-    apply_decisions(page.app, page.db, outcome.decisions)
+    app = page.app
+    apply_decisions(app.settings, app.renderer, page.db, outcome.decisions, clock=app.clock)
     if outcome.errors:  # nothing was stored but the event saying so
         if files:
             outcome = replace(outcome, errors=(*outcome.errors, FILES_AGAIN))
