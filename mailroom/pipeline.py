@@ -774,8 +774,8 @@ def act_on_bounce(app: App, session: Session, incoming: Incoming) -> str:
         if ticket is not None and original is not None and info.permanent is not False:
             failed = info.recipients or _sole_recipient(original)
             apply_decisions(app.settings, app.renderer, session, mark_failing(
-                app, session, ticket, failed, reason=_bounce_reason(incoming, info),
-                bounce=message), clock=app.clock)
+                app.settings, session, ticket, failed, reason=_bounce_reason(incoming, info),
+                bounce=message, now=app.now()), clock=app.clock)
     return InboxOutcome.BOUNCE
 
 
@@ -807,7 +807,8 @@ def record_unanswered(
         ticket = session.get(Ticket, ticket_id)
         if ticket is not None:  # never relayed; the practitioner is told (now and then)
             apply_decisions(app.settings, app.renderer, session, refuse_practitioner_reply(
-                app, session, ticket, message, "automatic-reply"), clock=app.clock)
+                app.settings, session, ticket, message, "automatic-reply", now=app.now()),
+                clock=app.clock)
     if incoming.speaker == Speaker.PLATFORM and outcome == InboxOutcome.AUTOMATIC:
         # records their case number only
         apply_decisions(app.settings, app.renderer, session,
@@ -838,7 +839,7 @@ def act_on_mail(app: App, session: Session, incoming: Incoming, decision: Thread
         known = list(ticket.platforms or [])
         ticket.platforms = known + [p for p in incoming.extracted.platforms if p not in known]
     flag_illegal_content(app, session, incoming)
-    audience = (requester_audience(app, session, incoming)
+    audience = (requester_audience(app.settings, session, incoming, now=now)
                 if incoming.speaker == Speaker.REQUESTER else None)
     message = store_message(app, session, incoming, kind=incoming.speaker, ticket_id=ticket.id)
     if incoming.links is None or incoming.links.orphans:
@@ -862,7 +863,8 @@ def open_case(app: App, session: Session, incoming: Incoming, now: datetime) -> 
         at=now, prefix=settings.reference_prefix,
         country=settings.signposting.country_of(sender),
         platforms=tuple(incoming.extracted.platforms),
-        sla_due_at=first_due(app, now) if incoming.speaker == Speaker.REQUESTER else None))
+        sla_due_at=(first_due(settings, app.hours, now)
+                    if incoming.speaker == Speaker.REQUESTER else None)))
 
 
 def join_conversation(
@@ -911,10 +913,11 @@ def adopt_orphans(session: Session, message: Message) -> None:
     )
 
 
-def requester_audience(app: App, session: Session, incoming: Incoming) -> Audience:
+def requester_audience(settings: Settings, session: Session, incoming: Incoming, *,
+                       now: datetime) -> Audience:
     """For a requester-side message, before it is stored: whether its sender is on
     the case (``pending-sender`` when not) and, for a new case, whether it is
-    acknowledged (``no-ack:<why>`` when not), so that the message's row is written
+    acknowledged at ``now`` (``no-ack:<why>`` when not), so that the message's row is written
     once, with these flags among its own. Nothing these read changes when the
     message is stored."""
     ticket, sender = incoming.ticket, incoming.parsed.sender
@@ -922,7 +925,8 @@ def requester_audience(app: App, session: Session, incoming: Incoming) -> Audien
     known = incoming.created or bool(sender and participants.may_receive(ticket, sender.addr))
     if not known:
         incoming.flags.append(participants.PENDING_SENDER)
-    ack = decide_acknowledgement(app, session, incoming) if incoming.created else None
+    ack = (decide_acknowledgement(settings, session, incoming, now=now)
+           if incoming.created else None)
     if ack is not None and ack.refused is not None:
         incoming.flags.append(f"no-ack:{ack.refused}")
     return Audience(new_sender=None if known or sender is None else sender.addr.lower(),
@@ -953,7 +957,7 @@ def act_by_speaker(
 ) -> Decisions:
     """What the case decides about the message, by who spoke."""
     if incoming.speaker == Speaker.PRACTITIONER:
-        return after_practitioner_reply(app, session, incoming)
+        return after_practitioner_reply(app, session, incoming, now=now)
     if incoming.speaker == Speaker.PLATFORM:
         return handle_platform_reply(app, session, incoming)
     if incoming.speaker != Speaker.REQUESTER:
@@ -969,13 +973,13 @@ def after_requester_message(
     ticket, actor = incoming.ticket, _sender(incoming)
     assert ticket is not None
     sender = incoming.parsed.sender
-    audience = audience or requester_audience(app, session, incoming)
+    audience = audience or requester_audience(app.settings, session, incoming, now=now)
     known = audience.sender_known
     if sender is not None:
         clear_failing(session, ticket, sender.addr, actor=actor, at=now,
                       why="mail arrived from it", message_pk=message.id)
     if known and ticket.first_response_at is not None and ticket.sla_due_at is None:
-        start_clock(app, ticket, now)  # answered before: the next answer is due
+        start_clock(app.settings, app.hours, ticket, now)  # answered before: the next is due
     participants.record_pending(session, ticket, _people(app.settings, incoming), at=now,
                                 message_pk=message.id, actor=actor)
     if not known:
@@ -986,18 +990,20 @@ def after_requester_message(
     return respond_to_requester(app, session, incoming, audience)
 
 
-def after_practitioner_reply(app: App, session: Session, incoming: Incoming) -> Decisions:
-    """Run the reply, unless its link is someone else's or has expired."""
+def after_practitioner_reply(app: App, session: Session, incoming: Incoming, *,
+                             now: datetime) -> Decisions:
+    """Run the reply, unless its link is someone else's or has expired (at ``now``)."""
 
     ticket, token, message = incoming.ticket, incoming.token, incoming.message
     assert ticket is not None and message is not None
     refused = incoming.refused
-    if refused is None and token is not None and token_expired(app, ticket, token):
+    if refused is None and token is not None and token_expired(app.settings, ticket, token,
+                                                               now=now):
         refused = "expired"
     if refused is None and reads_as_vacation_notice(incoming.parsed.subject, message.text or ""):
         refused = "automatic-reply"
     if refused is not None:
-        return refuse_practitioner_reply(app, session, ticket, message, refused)
+        return refuse_practitioner_reply(app.settings, session, ticket, message, refused, now=now)
     return handle_practitioner_reply(app, session, incoming)
 
 
@@ -1023,7 +1029,8 @@ def flag_illegal_content(app: App, session: Session, incoming: Incoming) -> None
     record_event(session, action="ticket.category", actor=SYSTEM_ACTOR, at=app.now(),
                  ticket_id=ticket.id, before=before, after=category,
                  reason="keywords", keywords=hits)
-    raise_for_category(app, session, ticket, actor=SYSTEM_ACTOR)
+    raise_for_category(app.settings, app.hours, session, ticket, actor=SYSTEM_ACTOR,
+                       clock=app.clock)
 
 
 def _people(settings: Settings, incoming: Incoming) -> list[Address]:

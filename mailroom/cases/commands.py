@@ -459,7 +459,9 @@ class Category(ChoiceField):
     def changed(self, reply: Reply, value: str) -> None:
         reply.signposting = value
         keep_only_hashes(reply.app, reply.session, reply.ticket, actor=reply.actor)
-        raised = raise_for_category(reply.app, reply.session, reply.ticket, actor=reply.actor)
+        app = reply.app
+        raised = raise_for_category(app.settings, app.hours, reply.session, reply.ticket,
+                                    actor=reply.actor, clock=app.clock)
         if raised:
             reply.done.append(f"priority {raised} (the category asks for it)")
 
@@ -797,7 +799,8 @@ class Priority(CommandUnit):
         if before != value:
             reply.ticket.priority = value
             reply.record("ticket.priority", before=before, after=value)
-            reprioritise(reply.app, reply.session, reply.ticket)
+            reprioritise(reply.app.settings, reply.app.hours, reply.session, reply.ticket,
+                         clock=reply.app.clock)
         reply.done.append(f"priority {value}")
 
 

@@ -785,8 +785,10 @@ def notice_mail(
         Message.ticket_id == ticket.id, Message.direction == Direction.IN).order_by(Message.id)
         .limit(1)).scalar()
     in_reply_to, refs = thread_ids(root) if root else (None, ())
-    reply_to = (practitioner_reply_address(app, escalation.id, to, kind=TokenKind.ESCALATION)
-                if escalation is not None else practitioner_reply_address(app, ticket.id, to))
+    reply_to = (practitioner_reply_address(app.settings, escalation.id, to, now=app.now(),
+                                           kind=TokenKind.ESCALATION)
+                if escalation is not None
+                else practitioner_reply_address(app.settings, ticket.id, to, now=app.now()))
     return Mail(Draft(
         kind=kind, template=template, context=context, to=to,
         subject=ticket_subject(app.settings, ticket, subject), ticket_id=ticket.id,

@@ -96,6 +96,8 @@ from mailroom.cases.tickets import record_event
 from mailroom.mailtypes import Address, Attachment, StoredFile
 from mailroom.outbox.compose import is_writable_address
 from mailroom.outbox.queue import Draft
+from mailroom.outbox.render import Renderer
+from mailroom.settings import Settings
 from mailroom.store.models import Message, Ticket
 from mailroom.vocabulary import Direction, OutboxKind, Speaker, TicketStatus
 
@@ -160,17 +162,19 @@ def act(reply: Reply, parsed: CommandParse, commands: Sequence[Command], *,
     if reply.evidence is not None and not reply.evidence_used:
         reply.notices.append("#evidence: there was no #escalate in your reply, so no file was "
                              "sent anywhere")
-    held = answer(reply, answer_text(reply.app, reply.ticket, parsed.body, reply.canned),
-                  refused=bool(refused))
+    app = reply.app
+    held = answer(reply, answer_text(app.settings, app.renderer, reply.ticket, parsed.body,
+                                     reply.canned), refused=bool(refused))
     decide_consequences(reply)
     return refused, held
 
 
-def answer_text(app: App, ticket: Ticket, body: str, canned: list[str]) -> str:
+def answer_text(settings: Settings, renderer: Renderer, ticket: Ticket, body: str,
+                canned: list[str]) -> str:
     """The words to relay: the body without its sign-off, then each canned answer."""
     parts = [relay_text(body)]
-    context = {"reference": ticket.reference, "helpline_name": app.settings.helpline_name}
-    parts += [app.renderer.render(f"{ANSWERS}/{name}", context)[0].strip() for name in canned]
+    context = {"reference": ticket.reference, "helpline_name": settings.helpline_name}
+    parts += [renderer.render(f"{ANSWERS}/{name}", context)[0].strip() for name in canned]
     return "\n\n".join(part for part in parts if part)
 
 
@@ -241,7 +245,8 @@ def send_held(reply: Reply, text: str) -> None:
     parsed = parse_commands(held.text or "")
     known = Known.of(reply.app).answers
     canned = [c.args[0] for c in parsed.named("reply") if c.args[0] in known]
-    relay(reply, answer_text(reply.app, reply.ticket, parsed.body, canned), held)
+    app = reply.app
+    relay(reply, answer_text(app.settings, app.renderer, reply.ticket, parsed.body, canned), held)
 
 
 def held_reply(reply: Reply) -> Message | None:
@@ -411,13 +416,14 @@ def decide_relay(reply: Reply, text: str, attachments: Attachments,
 def decide_consequences(reply: Reply) -> None:
     """Signposting for a new category, the closure notice: after the relay."""
     app, session, ticket = reply.app, reply.session, reply.ticket
-    if reply.signposting and has_signposting(app, reply.signposting):
-        reply.decide(signposting_mail(app, session, ticket, reply.signposting, answering=None))
+    if reply.signposting and has_signposting(app.renderer, reply.signposting):
+        reply.decide(signposting_mail(app.settings, app.renderer, app.platforms, session, ticket,
+                                      reply.signposting, answering=None))
         reply.done.append(f"signposting for {reply.signposting} sent to the requester")
     if reply.closing and ticket.status == TicketStatus.CLOSED and ticket.requester:
         context = {"helpline_name": app.settings.helpline_name,
                    "reference": ticket.reference, "subject": ticket.subject}
-        reply.decide(requester_mail(app, session, ticket, OutboxKind.CLOSURE,
+        reply.decide(requester_mail(app.settings, session, ticket, OutboxKind.CLOSURE,
                                     "requester/closure", context, answering=None))
         reply.done.append("closure notice sent to the requester")
 
@@ -433,7 +439,8 @@ def answer_practitioner(
         kind=kind, template=template, context=context,
         to=to, subject=ticket_subject(app.settings, ticket, f"Re: {ticket.subject}"),
         ticket_id=ticket.id, in_reply_to=in_reply_to, references=refs,
-        reply_to=practitioner_reply_address(app, ticket.id, to), auto_submitted="auto-replied",
+        reply_to=practitioner_reply_address(app.settings, ticket.id, to, now=app.now()),
+        auto_submitted="auto-replied",
     )))
 
 
