@@ -884,7 +884,7 @@ def join_conversation(
     if same:
         merged = merge_tickets(session, ticket, same, at=app.now(), reason=decision.rule)
         if merged.became_illegal:
-            keep_only_hashes(app, session, ticket)
+            keep_only_hashes(app.settings, app.blobs, session, ticket, clock=app.clock)
 
 
 def reading_for(app: App, incoming: Incoming) -> Extracted:
@@ -1017,7 +1017,7 @@ def flag_illegal_content(app: App, session: Session, incoming: Incoming) -> None
         return
     listed = incoming.listed = listed_among(session, incoming.parsed.attachments)
     if listed:
-        flag_listed_files(app, session, ticket, listed)
+        flag_listed_files(app.settings, app.blobs, session, ticket, listed, clock=app.clock)
     if incoming.speaker != Speaker.REQUESTER or is_judged_illegal(ticket):
         return
     found = keyword_category(f"{incoming.parsed.subject}\n{incoming.parsed.text}", app.settings)
@@ -1095,8 +1095,8 @@ def _store_attachments(app: App, message: Message, incoming: Incoming) -> None:
                                  if message.ticket_id else None)
     # Asked once a message: flag_illegal_content asked before anything was written, and
     # what was listed since can only be the files of a case that is illegal now.
-    store_attachments(app, session, message, ticket, incoming.parsed.attachments,
-                      listed=incoming.listed)
+    store_attachments(app.settings, app.blobs, session, message, ticket,
+                      incoming.parsed.attachments, clock=app.clock, listed=incoming.listed)
 
 
 def _sender(incoming: Incoming) -> str:

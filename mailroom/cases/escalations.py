@@ -295,14 +295,15 @@ def evidence_files(
         .options(selectinload(Message.attachments)).order_by(Message.id)).scalars())
     listed = listed_rows(session, [row for m in messages for row in m.attachments])
     if listed:
-        flag_listed_files(app, session, ticket, listed)
+        flag_listed_files(app.settings, app.blobs, session, ticket, listed, clock=app.clock)
     if is_illegal_case(ticket):
         pick_files([], names)  # a file named is refused, not silently left out
         return [], sum(len(m.attachments) for m in messages)
     files: dict[str, StoredFile] = {}  # by content: a file sent twice goes once
     withheld = 0
     for message in messages:
-        allowed, held, _ = outgoing_attachments(app, ticket, message)
+        allowed, held, _ = outgoing_attachments(app.settings, app.blobs, ticket, message,
+                                                clock=app.clock)
         inline = {row.sha256 for row in message.attachments if row.inline}
         for file in allowed:
             if file.sha256 in inline:
@@ -537,7 +538,8 @@ def record_answer(
 def notify_answer(
     app: App, session: Session, ticket: Ticket, escalation: Escalation, message: Message
 ) -> Mail | None:
-    attachments, withheld, reason = outgoing_attachments(app, ticket, message)
+    attachments, withheld, reason = outgoing_attachments(app.settings, app.blobs, ticket, message,
+                                                         clock=app.clock)
     platform_name = _platform_name(app, escalation)
     context = {
         **_notice_context(app, ticket, escalation), "sender": message.sender or "unknown",

@@ -63,7 +63,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailroom.addresses import TokenKind, TokenRole
-from mailroom.app import App
+from mailroom.app import App, Clock
 from mailroom.cases.attachments import store_attachments
 from mailroom.cases.commands import (
     ANSWERS,
@@ -98,6 +98,7 @@ from mailroom.outbox.compose import is_writable_address
 from mailroom.outbox.queue import Draft
 from mailroom.outbox.render import Renderer
 from mailroom.settings import Settings
+from mailroom.store.blobs import BlobStore
 from mailroom.store.models import Message, Ticket
 from mailroom.vocabulary import Direction, OutboxKind, Speaker, TicketStatus
 
@@ -350,7 +351,9 @@ def relay(reply: Reply, text: str, source: Message) -> None:
         reply.notices.append("the case has no requester address mailroom can write to: "
                              "your answer was not sent")
         return
-    attachments, withheld, reason = relayable_attachments(reply.app, ticket, source)
+    app = reply.app
+    attachments, withheld, reason = relayable_attachments(app.settings, app.blobs, ticket, source,
+                                                          clock=app.clock)
     cc = copy_recipients(ticket)
     bounced = requester_failing(ticket)
     if bounced:
@@ -380,10 +383,11 @@ def relay(reply: Reply, text: str, source: Message) -> None:
 
 
 def relayable_attachments(
-    app: App, ticket: Ticket, message: Message
+    settings: Settings, blobs: BlobStore, ticket: Ticket, message: Message, *, clock: Clock
 ) -> tuple[Attachments, int, str | None]:
-    """What may go with the answer: not inline images, not what safeguarding withholds."""
-    allowed, _, reason = outgoing_attachments(app, ticket, message)
+    """What may go with the answer: not inline images, not what safeguarding withholds
+    (:func:`~mailroom.cases.safeguarding.outgoing_attachments`)."""
+    allowed, _, reason = outgoing_attachments(settings, blobs, ticket, message, clock=clock)
     inline = {(row.filename, row.sha256) for row in message.attachments if row.inline}
     kept = [file for file in allowed if (file.filename, file.sha256) not in inline]
     meant = len(message.attachments) - len(inline)
@@ -494,7 +498,7 @@ def act_from_console(app: App, session: Session, ticket: Ticket, *, actor: str,
     session.add(message)
     ticket.updated_at = now
     session.flush()
-    store_attachments(app, session, message, ticket, files)
+    store_attachments(app.settings, app.blobs, session, message, ticket, files, clock=app.clock)
     detail: dict[str, Any] = {"kind": Speaker.PRACTITIONER, "via": "console"}
     if files:
         detail["files"] = [row.filename for row in message.attachments]

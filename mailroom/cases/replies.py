@@ -449,7 +449,8 @@ def notify_practitioners(
     to = practitioner_recipients(app.settings, session, ticket.id)
     if not to:
         return None
-    attachments, withheld, reason = outgoing_attachments(app, ticket, message, listed=listed)
+    attachments, withheld, reason = outgoing_attachments(app.settings, app.blobs, ticket, message,
+                                                         clock=app.clock, listed=listed)
     context = {**audience_context(ticket, audience),
         "reference": ticket.reference, "subject": message.subject,
         "sender": _display(message), "category": ticket.category, "role": ticket.role,
