@@ -973,8 +973,9 @@ def request_outcome(reply: Reply, outcome: str, platform: str | None = None) -> 
     try:
         escalation = outcome_target(reply.session, reply.ticket, platform,
                                     bound=reply.escalation_id)
-        decided = decide_outcome(reply.app, reply.session, escalation, outcome,
-                                 actor=reply.actor, message_pk=reply.message.id,
+        app = reply.app
+        decided = decide_outcome(app.settings, app.platforms, reply.session, escalation, outcome,
+                                 actor=reply.actor, now=app.now(), message_pk=reply.message.id,
                                  confirm_to=(Address(reply.actor),), answering=reply.message)
         reply.decide(decided.decisions)
     except MailroomError as exc:
