@@ -84,6 +84,8 @@ from mailroom.cases.sla import raise_for_category, reprioritise
 from mailroom.cases.tickets import record_event, set_status, ticket_by_reference
 from mailroom.errors import MailroomError
 from mailroom.mailtypes import Address
+from mailroom.outbox.render import Renderer
+from mailroom.platforms import Platforms
 from mailroom.settings import Settings
 from mailroom.store.blobs import BlobStore
 from mailroom.store.models import Message, Reminder, Ticket
@@ -157,10 +159,10 @@ class Known:
     countries: tuple[str, ...] = ()  # those with a set of [signposting], sorted
 
     @classmethod
-    def of(cls, app: App) -> Known:
-        settings = app.settings
+    def of(cls, settings: Settings, platforms: Platforms, renderer: Renderer) -> Known:
+        """What the settings, the platform directory and the canned answers name."""
         return cls(settings.practitioners, settings.categories, settings.roles,
-                   tuple(sorted(app.platforms)), app.renderer.names(ANSWERS),
+                   tuple(sorted(platforms)), renderer.names(ANSWERS),
                    settings.signposting.known_countries)
 
 

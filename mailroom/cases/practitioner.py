@@ -140,7 +140,7 @@ def handle_practitioner_reply(app: App, session: Session, incoming: Incoming) ->
     reply = Reply(app, session, ticket, message, actor=message.sender or "unknown",
                   escalation_id=bound_escalation(incoming))
     parsed = parse_commands(message.text or "")
-    known = Known.of(app)
+    known = Known.of(app.settings, app.platforms, app.renderer)
     commands, unknown = sort_commands(parsed.commands, known)
     refused, held = act(reply, parsed, commands, refused_already=[*parsed.errors, *unknown])
     report(reply, refused, held)
@@ -244,7 +244,7 @@ def send_held(reply: Reply, text: str) -> None:
         relay(reply, text, reply.message)
         return
     parsed = parse_commands(held.text or "")
-    known = Known.of(reply.app).answers
+    known = reply.app.renderer.names(ANSWERS)
     canned = [c.args[0] for c in parsed.named("reply") if c.args[0] in known]
     app = reply.app
     relay(reply, answer_text(app.settings, app.renderer, reply.ticket, parsed.body, canned), held)
@@ -483,7 +483,7 @@ def act_from_console(app: App, session: Session, ticket: Ticket, *, actor: str,
     by mail (the outcome form of each escalation on the case page).
     """
     parsed = parse_commands(text)
-    known = Known.of(app)
+    known = Known.of(app.settings, app.platforms, app.renderer)
     commands, unknown = sort_commands(parsed.commands, known)
     errors = [*parsed.errors, *unknown]
     now = app.now()
