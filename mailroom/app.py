@@ -9,8 +9,8 @@ called by the command line and the daemon); everything below only receives
 it, which is why the types of the parts built above this layer are named here
 for type checking only. The entry points (a job, a console page, a command)
 take the ``App`` and hand down its parts: a function below them takes only what
-it reads (the settings, the time or the :data:`Clock`, the session factory, the
-blob store, the opening hours, the platform directory).
+it reads (the settings, the time or the :data:`Clock`, the session factory or the
+engine, the blob store, the opening hours, the platform directory, the renderer).
 """
 
 from __future__ import annotations

@@ -38,9 +38,9 @@ from datetime import datetime
 from email.message import Message as StdMessage
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, Select, Table, bindparam, insert, select, text, update
+from sqlalchemy import BigInteger, Engine, Select, Table, bindparam, insert, select, text, update
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import Session, defer, object_session
+from sqlalchemy.orm import Session, defer, object_session, sessionmaker
 
 from mailroom.addresses import (
     TEAM,
@@ -50,7 +50,7 @@ from mailroom.addresses import (
     parse_reply_address,
     verify_binding,
 )
-from mailroom.app import App
+from mailroom.app import App, Clock
 from mailroom.cases import participants
 from mailroom.cases.attachments import listed_among, store_attachments
 from mailroom.cases.commands import parse_commands
@@ -89,6 +89,7 @@ from mailroom.cases.tickets import (
     touch_ticket,
 )
 from mailroom.errors import MailError, StoreUnavailable
+from mailroom.hours import OpeningHours
 from mailroom.intake.authresults import authentication_failure, check_authentication
 from mailroom.intake.bounces import BounceInfo, parse_bounce
 from mailroom.intake.classify import (
@@ -110,7 +111,9 @@ from mailroom.intake.threads import (
 from mailroom.intake.urls import find_urls, platform_for_url
 from mailroom.mailtypes import Address, ParsedMessage
 from mailroom.outbox.compose import MESSAGE_ID_PREFIX, find_ticket_tag, untagged_subject
+from mailroom.platforms import Platforms
 from mailroom.settings import Settings
+from mailroom.store.blobs import BlobStore
 from mailroom.store.db import is_postgres, unavailable_as_store_error
 from mailroom.store.hashes import ask_ahead
 from mailroom.store.inbox import INBOX, REUSED_ID_PREFIX
@@ -198,29 +201,31 @@ def process_item(app: App, item_id: int, raw: bytes | None = None) -> str:
     ``raw``: the row's bytes when the caller still holds them (``mailroom
     ingest`` does), so that they are neither read back nor held twice.
     """
-    with unavailable_as_store_error(), working_on(app, item_id) as ours:
+    with unavailable_as_store_error(), working_on(app.engine, item_id) as ours:
         if not ours:
             return InboxOutcome.SKIPPED
-        item = _read_new(app, item_id, with_raw=raw is None)
+        item = _read_new(app.sessions, item_id, with_raw=raw is None)
         if item is None:
             return InboxOutcome.SKIPPED
-        prepared = prepare(app, item, raw if raw is not None else item.raw or b"")
+        prepared = prepare(app.settings, app.platforms, item,
+                           raw if raw is not None else item.raw or b"")
         return write_message(app, item_id, prepared)
 
 
-def prepare(app: App, item: InboxItem, raw: bytes) -> Prepared | Failed:
+def prepare(settings: Settings, platforms: Platforms, item: InboxItem,
+            raw: bytes) -> Prepared | Failed:
     """Steps 3, 4 and 6 from the bytes and the envelope alone, outside any
     transaction: parse within the limits (over one, or unparseable → ``bad``),
     classify, and extract what a person wrote (an internal error → ``shunt``)."""
     try:
-        parsed, tree = parse_within_limits(raw, message_limits(app.settings))
+        parsed, tree = parse_within_limits(raw, message_limits(settings))
         parsed = with_envelope_sender(parsed, item.mail_from)
     except Exception as exc:  # noqa: BLE001 - any parser failure means unparseable
         return Failed(InboxStatus.BAD, exc)
     try:
         std = tree if tree is not None else parse_mime(raw)
-        classification = _classify(app.settings, item, std)
-        readings = (read_both_ways(app, parsed)
+        classification = _classify(settings, item, std)
+        readings = (read_both_ways(platforms, parsed)
                     if classification.kind == ClassificationKind.NORMAL else None)
     except MailError as exc:
         return Failed(InboxStatus.BAD, exc)
@@ -236,15 +241,15 @@ def message_limits(settings: Settings) -> MessageLimits:
                          max_header_bytes=settings.max_header_bytes)
 
 
-def read_both_ways(app: App, parsed: ParsedMessage) -> Readings:
+def read_both_ways(platforms: Platforms, parsed: ParsedMessage) -> Readings:
     """:class:`Readings` with one pass of quote stripping."""
-    as_new = extract(app.platforms, parsed, new_ticket=True)
+    as_new = extract(platforms, parsed, new_ticket=True)
     if as_new.text == parsed.text.strip():
         return Readings(as_new, as_new)  # nothing quoted: the same URLs either way
     urls = find_urls(as_new.text)
-    found = (platform_for_url(url, app.platforms) for url in urls)
-    platforms = tuple(dict.fromkeys(key for key in found if key))
-    return Readings(as_new, Extracted(text=as_new.text, urls=tuple(urls), platforms=platforms))
+    found = (platform_for_url(url, platforms) for url in urls)
+    named = tuple(dict.fromkeys(key for key in found if key))
+    return Readings(as_new, Extracted(text=as_new.text, urls=tuple(urls), platforms=named))
 
 
 def write_message(app: App, item_id: int, prepared: Prepared | Failed) -> str:
@@ -269,7 +274,7 @@ def write_claimed(
     written). Returns the outcome and, for a message handled, the values of the
     row's one change (:data:`_ITEM_DONE`), for the caller to make."""
     if isinstance(prepared, Failed):
-        return _fail(item, prepared.status, prepared.error, app), None
+        return _fail(item, prepared.status, prepared.error, now=app.now()), None
     # The row changes once, at the end (attempts, message, outcome in one UPDATE):
     # a change made now would be written on its own when the savepoint begins.
     savepoint = session.begin_nested()
@@ -278,19 +283,19 @@ def write_claimed(
         savepoint.commit()
     except MailError as exc:
         savepoint.rollback()
-        return _fail(item, InboxStatus.BAD, exc, app), None
+        return _fail(item, InboxStatus.BAD, exc, now=app.now()), None
     except Exception as exc:  # noqa: BLE001 - an internal error shunts the message
         savepoint.rollback()
         log.exception("inbox %s shunted", item.id)
-        return _fail(item, InboxStatus.SHUNT, exc, app), None
-    return outcome, _done(app, item, outcome, message)
+        return _fail(item, InboxStatus.SHUNT, exc, now=app.now()), None
+    return outcome, _done(item, outcome, message, now=app.now())
 
 
-def _done(app: App, item: InboxItem, outcome: str, message: Message | None) -> dict[str, Any]:
-    """The values of a handled row's one change (:data:`_ITEM_DONE`)."""
+def _done(item: InboxItem, outcome: str, message: Message | None, *,
+          now: datetime) -> dict[str, Any]:
+    """The values of a handled row's one change (:data:`_ITEM_DONE`), processed at ``now``."""
     return {"item_id": item.id, "attempts": item.attempts + 1, "outcome": outcome,
-            "message_pk": message.id if message is not None else None,
-            "processed_at": app.now()}
+            "message_pk": message.id if message is not None else None, "processed_at": now}
 
 
 # --- many rows at once: ``mailroom ingest`` of a folder or a mailbox ----------------------
@@ -320,8 +325,8 @@ def process_batch(app: App, items: Sequence[tuple[int, bytes]],
     goes away; the rows not in ``outcomes`` then stay ``new``.
     """
     with unavailable_as_store_error():
-        rows = _read_new_many(app, [item_id for item_id, _raw in items])
-        prepared = {item_id: prepare(app, rows[item_id], raw)
+        rows = _read_new_many(app.sessions, [item_id for item_id, _raw in items])
+        prepared = {item_id: prepare(app.settings, app.platforms, rows[item_id], raw)
                     for item_id, raw in items if item_id in rows}
         for item_id, _raw in items:
             if item_id not in rows:
@@ -401,14 +406,14 @@ def _write_unguarded(
 ) -> tuple[str, dict[str, Any] | None]:
     """:func:`write_claimed` without the savepoint: an error goes up to the caller."""
     if isinstance(prepared, Failed):
-        return _fail(item, prepared.status, prepared.error, app), None
+        return _fail(item, prepared.status, prepared.error, now=app.now()), None
     outcome, message = handle(app, session, item, prepared)
-    return outcome, _done(app, item, outcome, message)
+    return outcome, _done(item, outcome, message, now=app.now())
 
 
-def _read_new_many(app: App, ids: Sequence[int]) -> dict[int, InboxItem]:
+def _read_new_many(sessions: sessionmaker[Session], ids: Sequence[int]) -> dict[int, InboxItem]:
     """The rows still ``new`` (without their bytes), read and let go."""
-    with app.sessions() as session:
+    with sessions() as session:
         return {item.id: item for item in session.execute(
             _MANY_NEW.options(defer(InboxItem.raw)), {"ids": list(ids)}).scalars()}
 
@@ -433,9 +438,10 @@ _ITEM_DONE = (
 )
 
 
-def _read_new(app: App, item_id: int, *, with_raw: bool) -> InboxItem | None:
+def _read_new(sessions: sessionmaker[Session], item_id: int, *,
+              with_raw: bool) -> InboxItem | None:
     """The row while it is ``new`` (with its bytes if asked), read and let go."""
-    with app.sessions() as session:
+    with sessions() as session:
         stmt = _claim_statement(with_raw=with_raw, lock=False)
         return session.execute(stmt, {"item_id": item_id}).scalar()
 
@@ -460,7 +466,7 @@ _WORKING_GUARD = threading.Lock()
 
 
 @contextlib.contextmanager
-def working_on(app: App, item_id: int) -> Iterator[bool]:
+def working_on(engine: Engine, item_id: int) -> Iterator[bool]:
     """Whether this worker may work on the row now (False: another one is at it).
 
     Several workers walk the same ``new`` rows (the daemon's worker and the
@@ -472,8 +478,8 @@ def working_on(app: App, item_id: int) -> Iterator[bool]:
     server drops it with the connection should the process die); on SQLite
     (one process) a set of the rows being worked on.
     """
-    if app.engine.dialect.name != "postgresql":
-        key = (str(app.engine.url), item_id)
+    if engine.dialect.name != "postgresql":
+        key = (str(engine.url), item_id)
         with _WORKING_GUARD:
             ours = key not in _WORKING
             _WORKING.add(key)
@@ -484,7 +490,7 @@ def working_on(app: App, item_id: int) -> Iterator[bool]:
                 with _WORKING_GUARD:
                     _WORKING.discard(key)
         return
-    with app.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         params = {"k": lock_key(f"inbox:{item_id}")}
         ours = bool(conn.execute(_TRY_LOCK, params).scalar())
         try:
@@ -507,13 +513,13 @@ _TRY_LOCK = text("SELECT pg_try_advisory_lock(:k)")
 _UNLOCK = text("SELECT pg_advisory_unlock(:k)")
 
 
-def _fail(item: InboxItem, status: InboxStatus, exc: BaseException, app: App) -> str:
+def _fail(item: InboxItem, status: InboxStatus, exc: BaseException, *, now: datetime) -> str:
     detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
     if status == InboxStatus.SHUNT:
         detail += "\n" + "".join(traceback.format_tb(exc.__traceback__)[-5:])
     item.attempts += 1
     item.status, item.error = status, detail[:ERROR_LIMIT]
-    item.processed_at = app.now()
+    item.processed_at = now
     log.info("inbox %s is %s: %s", item.id, status, detail.splitlines()[0])
     return status
 
@@ -764,8 +770,8 @@ def act_on_bounce(app: App, session: Session, incoming: Incoming) -> str:
             original.flags = [*original.flags, "bounced"]
     if info.permanent is not None:
         incoming.flags.append("permanent" if info.permanent else "temporary")
-    message = store_message(app, session, incoming, kind=AutomaticKind.BOUNCE,
-                            ticket_id=ticket_id)
+    message = store_message(app.settings, app.blobs, session, incoming, kind=AutomaticKind.BOUNCE,
+                            ticket_id=ticket_id, clock=app.clock)
     if ticket_id:
         record_event(session, action="bounce.received", actor=_sender(incoming), at=app.now(),
                      ticket_id=ticket_id, message_pk=message.id,
@@ -773,9 +779,9 @@ def act_on_bounce(app: App, session: Session, incoming: Incoming) -> str:
         ticket = session.get(Ticket, ticket_id)
         if ticket is not None and original is not None and info.permanent is not False:
             failed = info.recipients or _sole_recipient(original)
-            apply_decisions(app, session, mark_failing(
-                app, session, ticket, failed, reason=_bounce_reason(incoming, info),
-                bounce=message))
+            apply_decisions(app.settings, app.renderer, session, mark_failing(
+                app.settings, session, ticket, failed, reason=_bounce_reason(incoming, info),
+                bounce=message, now=app.now()), clock=app.clock)
     return InboxOutcome.BOUNCE
 
 
@@ -798,7 +804,8 @@ def record_unanswered(
     """Automatic mail and our own mail: kept (on its ticket if it threads), never answered."""
     kind = AutomaticKind.LOOP if outcome == InboxOutcome.LOOP else AutomaticKind.AUTO_REPLY
     ticket_id = decision.ticket_id
-    message = store_message(app, session, incoming, kind=kind, ticket_id=ticket_id)
+    message = store_message(app.settings, app.blobs, session, incoming, kind=kind,
+                            ticket_id=ticket_id, clock=app.clock)
     if ticket_id:
         record_event(session, action="message.received", actor=_sender(incoming), at=app.now(),
                      ticket_id=ticket_id, message_pk=message.id, kind=kind)
@@ -806,11 +813,13 @@ def record_unanswered(
             and ticket_id):
         ticket = session.get(Ticket, ticket_id)
         if ticket is not None:  # never relayed; the practitioner is told (now and then)
-            apply_decisions(app, session, refuse_practitioner_reply(
-                app, session, ticket, message, "automatic-reply"))
+            apply_decisions(app.settings, app.renderer, session, refuse_practitioner_reply(
+                app.settings, session, ticket, message, "automatic-reply", now=app.now()),
+                clock=app.clock)
     if incoming.speaker == Speaker.PLATFORM and outcome == InboxOutcome.AUTOMATIC:
         # records their case number only
-        apply_decisions(app, session, handle_platform_reply(app, session, incoming))
+        apply_decisions(app.settings, app.renderer, session,
+                        handle_platform_reply(app, session, incoming), clock=app.clock)
     return outcome
 
 
@@ -818,9 +827,9 @@ def act_on_mail(app: App, session: Session, incoming: Incoming, decision: Thread
     """Open a ticket or add to one; merge tickets the message proves are one."""
     now = app.now()
     incoming.created = decision.ticket_id is None
-    incoming.extracted = reading_for(app, incoming)
+    incoming.extracted = reading_for(app.platforms, incoming)
     if incoming.created:
-        incoming.ticket = open_case(app, session, incoming, now)
+        incoming.ticket = open_case(app.settings, app.hours, session, incoming, now)
         if decision.quoted_ticket:
             incoming.flags.append(f"quoted-ticket:{decision.quoted_ticket}")
     else:
@@ -829,7 +838,7 @@ def act_on_mail(app: App, session: Session, incoming: Incoming, decision: Thread
     ticket = incoming.ticket
     assert ticket is not None
     if decision.merge:
-        join_conversation(app, session, incoming, decision)
+        join_conversation(app.settings, app.blobs, session, incoming, decision, clock=app.clock)
     # Set before anything is asked of the database (the blocklist, then the message
     # stored), so that the ticket's changes go in one UPDATE. Its updated_at is moved
     # as it is read or opened.
@@ -837,9 +846,10 @@ def act_on_mail(app: App, session: Session, incoming: Incoming, decision: Thread
         known = list(ticket.platforms or [])
         ticket.platforms = known + [p for p in incoming.extracted.platforms if p not in known]
     flag_illegal_content(app, session, incoming)
-    audience = (requester_audience(app, session, incoming)
+    audience = (requester_audience(app.settings, session, incoming, now=now)
                 if incoming.speaker == Speaker.REQUESTER else None)
-    message = store_message(app, session, incoming, kind=incoming.speaker, ticket_id=ticket.id)
+    message = store_message(app.settings, app.blobs, session, incoming, kind=incoming.speaker,
+                            ticket_id=ticket.id, clock=app.clock)
     if incoming.links is None or incoming.links.orphans:
         adopt_orphans(session, message)
     for other in incoming.related:
@@ -848,12 +858,13 @@ def act_on_mail(app: App, session: Session, incoming: Incoming, decision: Thread
     return InboxOutcome.CREATED if incoming.created else InboxOutcome.THREADED
 
 
-def open_case(app: App, session: Session, incoming: Incoming, now: datetime) -> Ticket:
+def open_case(settings: Settings, hours: OpeningHours, session: Session, incoming: Incoming,
+              now: datetime) -> Ticket:
     """A new case, opened with what its first message gives it: the subject without our
     tags (a stranger quoting one is recorded by the quoted-ticket flag), the country of
     its sender's address, the platforms the message names and, for a requester's case,
     when its first answer is due (``cases.sla``)."""
-    parsed, settings = incoming.parsed, app.settings
+    parsed = incoming.parsed
     sender = parsed.sender.addr if parsed.sender else None
     assert incoming.extracted is not None
     return open_ticket(session, NewCase(
@@ -861,15 +872,18 @@ def open_case(app: App, session: Session, incoming: Incoming, now: datetime) -> 
         at=now, prefix=settings.reference_prefix,
         country=settings.signposting.country_of(sender),
         platforms=tuple(incoming.extracted.platforms),
-        sla_due_at=first_due(app, now) if incoming.speaker == Speaker.REQUESTER else None))
+        sla_due_at=(first_due(settings, hours, now)
+                    if incoming.speaker == Speaker.REQUESTER else None)))
 
 
 def join_conversation(
-    app: App, session: Session, incoming: Incoming, decision: ThreadDecision
+    settings: Settings, blobs: BlobStore, session: Session, incoming: Incoming,
+    decision: ThreadDecision, *, clock: Clock,
 ) -> None:
-    """The other cases this message proves are its conversation: merged when that adds
-    no recipient to either, else kept apart and linked once the message is stored
-    (:mod:`mailroom.cases.merging`)."""
+    """The other cases this message proves are its conversation: merged (at the
+    ``clock``'s time once they are read) when that adds no recipient to either, else
+    kept apart and linked once the message is stored (:mod:`mailroom.cases.merging`);
+    the files of a case that became illegal settled."""
     ticket = incoming.ticket
     assert ticket is not None
     same: list[Ticket] = []
@@ -879,16 +893,16 @@ def join_conversation(
             continue
         (same if may_merge_by_itself(ticket, other) else incoming.related).append(other)
     if same:
-        merged = merge_tickets(session, ticket, same, at=app.now(), reason=decision.rule)
+        merged = merge_tickets(session, ticket, same, at=clock(), reason=decision.rule)
         if merged.became_illegal:
-            keep_only_hashes(app, session, ticket)
+            keep_only_hashes(settings, blobs, session, ticket, clock=clock)
 
 
-def reading_for(app: App, incoming: Incoming) -> Extracted:
+def reading_for(platforms: Platforms, incoming: Incoming) -> Extracted:
     """Step 6 for the message as threaded: from its readings when it has them."""
     readings = incoming.readings
     if readings is None:
-        return extract(app.platforms, incoming.parsed, new_ticket=incoming.created)
+        return extract(platforms, incoming.parsed, new_ticket=incoming.created)
     return readings.as_new if incoming.created else readings.as_follow_up
 
 
@@ -910,10 +924,11 @@ def adopt_orphans(session: Session, message: Message) -> None:
     )
 
 
-def requester_audience(app: App, session: Session, incoming: Incoming) -> Audience:
+def requester_audience(settings: Settings, session: Session, incoming: Incoming, *,
+                       now: datetime) -> Audience:
     """For a requester-side message, before it is stored: whether its sender is on
     the case (``pending-sender`` when not) and, for a new case, whether it is
-    acknowledged (``no-ack:<why>`` when not), so that the message's row is written
+    acknowledged at ``now`` (``no-ack:<why>`` when not), so that the message's row is written
     once, with these flags among its own. Nothing these read changes when the
     message is stored."""
     ticket, sender = incoming.ticket, incoming.parsed.sender
@@ -921,7 +936,8 @@ def requester_audience(app: App, session: Session, incoming: Incoming) -> Audien
     known = incoming.created or bool(sender and participants.may_receive(ticket, sender.addr))
     if not known:
         incoming.flags.append(participants.PENDING_SENDER)
-    ack = decide_acknowledgement(app, session, incoming) if incoming.created else None
+    ack = (decide_acknowledgement(settings, session, incoming, now=now)
+           if incoming.created else None)
     if ack is not None and ack.refused is not None:
         incoming.flags.append(f"no-ack:{ack.refused}")
     return Audience(new_sender=None if known or sender is None else sender.addr.lower(),
@@ -941,8 +957,9 @@ def after_message(
     action = "ticket.created" if incoming.created else "message.received"
     record_event(session, action=action, actor=actor, at=now, ticket_id=ticket.id,
                  message_pk=message.id, rule=decision.rule, kind=incoming.speaker)
-    apply_decisions(app, session,
-                    act_by_speaker(app, session, incoming, message, audience, now=now))
+    apply_decisions(app.settings, app.renderer, session,
+                    act_by_speaker(app, session, incoming, message, audience, now=now),
+                    clock=app.clock)
 
 
 def act_by_speaker(
@@ -951,7 +968,7 @@ def act_by_speaker(
 ) -> Decisions:
     """What the case decides about the message, by who spoke."""
     if incoming.speaker == Speaker.PRACTITIONER:
-        return after_practitioner_reply(app, session, incoming)
+        return after_practitioner_reply(app, session, incoming, now=now)
     if incoming.speaker == Speaker.PLATFORM:
         return handle_platform_reply(app, session, incoming)
     if incoming.speaker != Speaker.REQUESTER:
@@ -967,13 +984,13 @@ def after_requester_message(
     ticket, actor = incoming.ticket, _sender(incoming)
     assert ticket is not None
     sender = incoming.parsed.sender
-    audience = audience or requester_audience(app, session, incoming)
+    audience = audience or requester_audience(app.settings, session, incoming, now=now)
     known = audience.sender_known
     if sender is not None:
         clear_failing(session, ticket, sender.addr, actor=actor, at=now,
                       why="mail arrived from it", message_pk=message.id)
     if known and ticket.first_response_at is not None and ticket.sla_due_at is None:
-        start_clock(app, ticket, now)  # answered before: the next answer is due
+        start_clock(app.settings, app.hours, ticket, now)  # answered before: the next is due
     participants.record_pending(session, ticket, _people(app.settings, incoming), at=now,
                                 message_pk=message.id, actor=actor)
     if not known:
@@ -984,18 +1001,20 @@ def after_requester_message(
     return respond_to_requester(app, session, incoming, audience)
 
 
-def after_practitioner_reply(app: App, session: Session, incoming: Incoming) -> Decisions:
-    """Run the reply, unless its link is someone else's or has expired."""
+def after_practitioner_reply(app: App, session: Session, incoming: Incoming, *,
+                             now: datetime) -> Decisions:
+    """Run the reply, unless its link is someone else's or has expired (at ``now``)."""
 
     ticket, token, message = incoming.ticket, incoming.token, incoming.message
     assert ticket is not None and message is not None
     refused = incoming.refused
-    if refused is None and token is not None and token_expired(app, ticket, token):
+    if refused is None and token is not None and token_expired(app.settings, ticket, token,
+                                                               now=now):
         refused = "expired"
     if refused is None and reads_as_vacation_notice(incoming.parsed.subject, message.text or ""):
         refused = "automatic-reply"
     if refused is not None:
-        return refuse_practitioner_reply(app, session, ticket, message, refused)
+        return refuse_practitioner_reply(app.settings, session, ticket, message, refused, now=now)
     return handle_practitioner_reply(app, session, incoming)
 
 
@@ -1009,7 +1028,7 @@ def flag_illegal_content(app: App, session: Session, incoming: Incoming) -> None
         return
     listed = incoming.listed = listed_among(session, incoming.parsed.attachments)
     if listed:
-        flag_listed_files(app, session, ticket, listed)
+        flag_listed_files(app.settings, app.blobs, session, ticket, listed, clock=app.clock)
     if incoming.speaker != Speaker.REQUESTER or is_judged_illegal(ticket):
         return
     found = keyword_category(f"{incoming.parsed.subject}\n{incoming.parsed.text}", app.settings)
@@ -1021,7 +1040,8 @@ def flag_illegal_content(app: App, session: Session, incoming: Incoming) -> None
     record_event(session, action="ticket.category", actor=SYSTEM_ACTOR, at=app.now(),
                  ticket_id=ticket.id, before=before, after=category,
                  reason="keywords", keywords=hits)
-    raise_for_category(app, session, ticket, actor=SYSTEM_ACTOR)
+    raise_for_category(app.settings, app.hours, session, ticket, actor=SYSTEM_ACTOR,
+                       clock=app.clock)
 
 
 def _people(settings: Settings, incoming: Incoming) -> list[Address]:
@@ -1037,9 +1057,11 @@ def _people(settings: Settings, incoming: Incoming) -> list[Address]:
 
 
 def store_message(
-    app: App, session: Session, incoming: Incoming, *, kind: str, ticket_id: int | None
+    settings: Settings, blobs: BlobStore, session: Session, incoming: Incoming, *, kind: str,
+    ticket_id: int | None, clock: Clock,
 ) -> Message:
-    """Write the message, the ids it refers to and its attachments."""
+    """Write the message (stored at the ``clock``'s time), the ids it refers to and its
+    attachments (by the safeguarding rules: :func:`_store_attachments`)."""
     parsed, extracted = incoming.parsed, incoming.extracted
     message = Message(
         ticket_id=ticket_id, direction=Direction.IN, kind=kind,
@@ -1053,7 +1075,7 @@ def store_message(
         text=extracted.text if extracted else parsed.text,
         urls=list(extracted.urls) if extracted else [],
         flags=sorted({*incoming.flags, *incoming.classification.reasons}),
-        created_at=app.now(), attachments=[],  # known empty until stored below: no SELECT
+        created_at=clock(), attachments=[],  # known empty until stored below: no SELECT
     )
     token = incoming.token
     if token and token.kind == TokenKind.ESCALATION and token.role == TokenRole.PLATFORM:
@@ -1067,7 +1089,7 @@ def store_message(
             _INSERT_REFS, [{"message_pk": message.id, "ref": ref} for ref in refs])
     if kind == Speaker.REQUESTER and message.urls:
         record_targets(session, message.id, message.urls)
-    _store_attachments(app, message, incoming)
+    _store_attachments(settings, blobs, message, incoming, clock=clock)
     incoming.message = message  # process_item points the inbox row at it
     return message
 
@@ -1075,7 +1097,8 @@ def store_message(
 _INSERT_REFS = insert(cast(Table, MessageRef.__table__))
 
 
-def _store_attachments(app: App, message: Message, incoming: Incoming) -> None:
+def _store_attachments(settings: Settings, blobs: BlobStore, message: Message, incoming: Incoming,
+                       *, clock: Clock) -> None:
     """The message's attachments, stored by the safeguarding rules
     (:func:`mailroom.cases.attachments.store_attachments`)."""
     if not incoming.parsed.attachments:
@@ -1086,8 +1109,8 @@ def _store_attachments(app: App, message: Message, incoming: Incoming) -> None:
                                  if message.ticket_id else None)
     # Asked once a message: flag_illegal_content asked before anything was written, and
     # what was listed since can only be the files of a case that is illegal now.
-    store_attachments(app, session, message, ticket, incoming.parsed.attachments,
-                      listed=incoming.listed)
+    store_attachments(settings, blobs, session, message, ticket, incoming.parsed.attachments,
+                      clock=clock, listed=incoming.listed)
 
 
 def _sender(incoming: Incoming) -> str:

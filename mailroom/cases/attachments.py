@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from mailroom.app import App
+from mailroom.app import Clock
 from mailroom.cases.safeguarding import (
     flag_listed_files,
     is_illegal_case,
@@ -22,6 +22,8 @@ from mailroom.cases.safeguarding import (
 )
 from mailroom.intake.filenames import sanitise_filename
 from mailroom.mailtypes import Attachment
+from mailroom.settings import Settings
+from mailroom.store.blobs import BlobStore
 from mailroom.store.hashes import listed_hashes
 from mailroom.store.models import AttachmentRow, Message, Ticket
 
@@ -37,14 +39,16 @@ def listed_among(session: Session, files: Sequence[Attachment]) -> set[str]:
     return {a.sha256 for a in files if a.sha256 in hits or a.md5 in hits}
 
 
-def store_attachments(app: App, session: Session, message: Message, ticket: Ticket | None,
-                      files: Sequence[Attachment], *, listed: set[str] | None = None) -> None:
+def store_attachments(settings: Settings, blobs: BlobStore, session: Session, message: Message,
+                      ticket: Ticket | None, files: Sequence[Attachment], *, clock: Clock,
+                      listed: set[str] | None = None) -> None:
     """Bytes into the content-addressed store, metadata (SHA-256 and MD5) on the message.
 
     Only the hash, size and type are kept of what is too large and, unless the
     settings keep them, of a file the safeguarding rules withhold as illegal (a
     listed one, or any file of an illegal case), whose name goes too. Then the
-    files of an illegal case are settled (listed, other cases holding them flagged).
+    files of an illegal case are settled (listed, other cases holding them flagged, each
+    change recorded at the ``clock``'s time).
     ``listed``: what :func:`listed_among` answered for these files in this
     transaction, when the caller asked already.
     """
@@ -54,9 +58,9 @@ def store_attachments(app: App, session: Session, message: Message, ticket: Tick
     illegal_case = ticket is not None and is_illegal_case(ticket)
     for attachment in files:
         illegal = illegal_case or attachment.sha256 in listed
-        hash_only = illegal and not app.settings.store_illegal_attachments
-        keep = not (hash_only or attachment.size > app.settings.max_attachment_size)
-        sha = app.blobs.put(attachment.data) if keep else attachment.sha256
+        hash_only = illegal and not settings.store_illegal_attachments
+        keep = not (hash_only or attachment.size > settings.max_attachment_size)
+        sha = blobs.put(attachment.data) if keep else attachment.sha256
         message.attachments.append(AttachmentRow(
             filename=withheld_name(sha, attachment.content_type) if hash_only
             else attachment.filename,
@@ -68,9 +72,10 @@ def store_attachments(app: App, session: Session, message: Message, ticket: Tick
             message.flags = sorted({*message.flags, f"attachment-hash-only:{reason}"})
     if ticket is not None and listed and not illegal_case:
         session.flush()
-        flag_listed_files(app, session, ticket, listed, message_pk=message.id)
+        flag_listed_files(settings, blobs, session, ticket, listed, clock=clock,
+                          message_pk=message.id)
     elif illegal_case and ticket is not None:
-        settle_case_files(app, session, ticket, message_pk=message.id)
+        settle_case_files(settings, blobs, session, ticket, clock=clock, message_pk=message.id)
 
 
 def uploaded_file(name: str | None, declared_type: str | None, data: bytes) -> Attachment:

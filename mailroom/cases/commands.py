@@ -68,7 +68,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy.orm import Session
 
-from mailroom.app import App
+from mailroom.app import App, Clock
 from mailroom.cases import participants
 from mailroom.cases.decisions import AuditEvent, Decision, Decisions
 from mailroom.cases.deliveries import clear_failing
@@ -84,6 +84,10 @@ from mailroom.cases.sla import raise_for_category, reprioritise
 from mailroom.cases.tickets import record_event, set_status, ticket_by_reference
 from mailroom.errors import MailroomError
 from mailroom.mailtypes import Address
+from mailroom.outbox.render import Renderer
+from mailroom.platforms import Platforms
+from mailroom.settings import Settings
+from mailroom.store.blobs import BlobStore
 from mailroom.store.models import Message, Reminder, Ticket
 from mailroom.vocabulary import SET_ASIDE, EscalationOutcome, TicketPriority, TicketStatus
 
@@ -155,10 +159,10 @@ class Known:
     countries: tuple[str, ...] = ()  # those with a set of [signposting], sorted
 
     @classmethod
-    def of(cls, app: App) -> Known:
-        settings = app.settings
+    def of(cls, settings: Settings, platforms: Platforms, renderer: Renderer) -> Known:
+        """What the settings, the platform directory and the canned answers name."""
         return cls(settings.practitioners, settings.categories, settings.roles,
-                   tuple(sorted(app.platforms)), app.renderer.names(ANSWERS),
+                   tuple(sorted(platforms)), renderer.names(ANSWERS),
                    settings.signposting.known_countries)
 
 
@@ -458,8 +462,11 @@ class Category(ChoiceField):
 
     def changed(self, reply: Reply, value: str) -> None:
         reply.signposting = value
-        keep_only_hashes(reply.app, reply.session, reply.ticket, actor=reply.actor)
-        raised = raise_for_category(reply.app, reply.session, reply.ticket, actor=reply.actor)
+        app = reply.app
+        keep_only_hashes(app.settings, app.blobs, reply.session, reply.ticket, clock=app.clock,
+                         actor=reply.actor)
+        raised = raise_for_category(app.settings, app.hours, reply.session, reply.ticket,
+                                    actor=reply.actor, clock=app.clock)
         if raised:
             reply.done.append(f"priority {raised} (the category asks for it)")
 
@@ -649,8 +656,10 @@ class Merge(CommandUnit):
         value does: the reply's text is held, the practitioner told."""
         ref = command.args[0]
         try:
-            other = merge_case_into(reply.app, reply.session, reply.ticket, ref,
-                                    actor=reply.actor, message_pk=reply.message.id)
+            app = reply.app
+            other = merge_case_into(app.settings, app.blobs, reply.session, reply.ticket, ref,
+                                    clock=app.clock, actor=reply.actor,
+                                    message_pk=reply.message.id)
         except MailroomError as exc:
             reply.refused.append(f"#merge {ref}: {exc}")
             return
@@ -668,9 +677,10 @@ class Withhold(CommandUnit):
     def run(self, reply: Reply, command: Command) -> None:
         """Every file of the case, from now on and retroactively (the mail with files that
         the reply decided so far, an escalation's, is queued after this: it counts too)."""
+        app = reply.app
         done = withhold_case_files(
-            reply.app, reply.session, reply.ticket, actor=reply.actor,
-            message_pk=reply.message.id,
+            app.settings, app.blobs, reply.session, reply.ticket, clock=app.clock,
+            actor=reply.actor, message_pk=reply.message.id,
             decided_mail=reply.decisions.mail_with_files(reply.ticket.id))
         line = f"withheld the case's {done.files} file(s): none will be sent, in any case"
         if done.queued_mail:
@@ -797,7 +807,8 @@ class Priority(CommandUnit):
         if before != value:
             reply.ticket.priority = value
             reply.record("ticket.priority", before=before, after=value)
-            reprioritise(reply.app, reply.session, reply.ticket)
+            reprioritise(reply.app.settings, reply.app.hours, reply.session, reply.ticket,
+                         clock=reply.app.clock)
         reply.done.append(f"priority {value}")
 
 
@@ -964,8 +975,9 @@ def request_outcome(reply: Reply, outcome: str, platform: str | None = None) -> 
     try:
         escalation = outcome_target(reply.session, reply.ticket, platform,
                                     bound=reply.escalation_id)
-        decided = decide_outcome(reply.app, reply.session, escalation, outcome,
-                                 actor=reply.actor, message_pk=reply.message.id,
+        app = reply.app
+        decided = decide_outcome(app.settings, app.platforms, reply.session, escalation, outcome,
+                                 actor=reply.actor, now=app.now(), message_pk=reply.message.id,
                                  confirm_to=(Address(reply.actor),), answering=reply.message)
         reply.decide(decided.decisions)
     except MailroomError as exc:
@@ -977,10 +989,12 @@ def request_outcome(reply: Reply, outcome: str, platform: str | None = None) -> 
 
 
 def merge_case_into(
-    app: App, session: Session, keep: Ticket, ref: str, *, actor: str,
-    message_pk: int | None = None,
+    settings: Settings, blobs: BlobStore, session: Session, keep: Ticket, ref: str, *,
+    clock: Clock, actor: str, message_pk: int | None = None,
 ) -> Ticket:
-    """Merge the case ``ref`` into ``keep`` by a practitioner's decision; the case merged.
+    """Merge the case ``ref`` into ``keep`` by a practitioner's decision, at the ``clock``'s
+    time once the case is found; the case merged (the files of a case that became
+    illegal settled: :func:`~mailroom.cases.safeguarding.keep_only_hashes`).
 
     Raises MailroomError (one line) when there is no such case, it is this one, or
     it was merged already."""
@@ -991,9 +1005,9 @@ def merge_case_into(
         raise MailroomError(f"case {other.reference} was already merged into another case")
     if other.id == keep.id:
         raise MailroomError(f"case {other.reference} is this case")
-    merged = merge_tickets(session, keep, [other], at=app.now(), reason="practitioner",
+    merged = merge_tickets(session, keep, [other], at=clock(), reason="practitioner",
                            actor=actor, message_pk=message_pk)
     if merged.became_illegal:
-        keep_only_hashes(app, session, keep, actor=actor)
+        keep_only_hashes(settings, blobs, session, keep, clock=clock, actor=actor)
     return other
 

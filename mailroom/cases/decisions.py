@@ -27,9 +27,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from mailroom.app import App
+from mailroom.app import Clock
 from mailroom.cases.tickets import record_event, set_status
 from mailroom.outbox.queue import Draft, queue_mail
+from mailroom.outbox.render import Renderer
+from mailroom.settings import Settings
 from mailroom.store.models import Escalation, Ticket
 from mailroom.vocabulary import TicketStatus
 
@@ -99,12 +101,13 @@ class Decisions:
                      if isinstance(step, AuditEvent) and step.action == action)
 
 
-def apply_decisions(app: App, session: Session, decisions: Decisions) -> None:
-    """Queue each mail and write each event and status, in the caller's transaction,
-    in the order they were decided."""
+def apply_decisions(settings: Settings, renderer: Renderer, session: Session,
+                    decisions: Decisions, *, clock: Clock) -> None:
+    """Queue each mail (rendered, at the time of the ``clock`` then) and write each event
+    and status, in the caller's transaction, in the order they were decided."""
     for step in decisions.steps:
         if isinstance(step, Mail):
-            queued = queue_mail(app, session, step.draft)
+            queued = queue_mail(settings, renderer, session, step.draft, now=clock())
             if step.opens is not None:
                 step.opens.message_id = queued.message_id
         elif isinstance(step, AuditEvent):

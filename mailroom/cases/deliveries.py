@@ -24,12 +24,12 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from mailroom.app import App
 from mailroom.cases import participants
 from mailroom.cases.decisions import Decisions, Mail
 from mailroom.cases.replies import practitioner_reply_address, ticket_subject
 from mailroom.cases.tickets import record_event
 from mailroom.outbox.queue import Draft, practitioner_recipients
+from mailroom.settings import Settings
 from mailroom.store.models import Message, Participant, Ticket
 from mailroom.vocabulary import SYSTEM_ACTOR, OutboxKind
 
@@ -42,12 +42,12 @@ def failing_addresses(ticket: Ticket) -> frozenset[str]:
 
 
 def mark_failing(
-    app: App, session: Session, ticket: Ticket, addresses: Iterable[str], *, reason: str,
-    bounce: Message,
+    settings: Settings, session: Session, ticket: Ticket, addresses: Iterable[str], *,
+    reason: str, bounce: Message, now: datetime,
 ) -> Decisions:
-    """Mark the case's own addresses among ``addresses`` failing; the mail that tells the
-    practitioners, once, when some started failing now."""
-    now, started = app.now(), []
+    """Mark the case's own addresses among ``addresses`` failing since ``now``; the mail
+    that tells the practitioners, once, when some started failing now."""
+    started = []
     for address in dict.fromkeys(a.lower() for a in addresses):
         person = participants.find(ticket, address)
         if person is None or person.failing_since is not None:
@@ -57,8 +57,8 @@ def mark_failing(
         record_event(session, action="participant.failing", actor=SYSTEM_ACTOR, at=now,
                      ticket_id=ticket.id, message_pk=bounce.id, address=person.address,
                      reason=reason[:500])
-    return Decisions().then(_tell_practitioners(app, session, ticket, started, reason)
-                            if started else None)
+    return Decisions().then(_tell_practitioners(settings, session, ticket, started, reason,
+                                                now=now) if started else None)
 
 
 def clear_failing(
@@ -76,9 +76,10 @@ def clear_failing(
 
 
 def _tell_practitioners(
-    app: App, session: Session, ticket: Ticket, addresses: list[str], reason: str
+    settings: Settings, session: Session, ticket: Ticket, addresses: list[str], reason: str, *,
+    now: datetime,
 ) -> Mail | None:
-    to = practitioner_recipients(app.settings, session, ticket.id)
+    to = practitioner_recipients(settings, session, ticket.id)
     if not to:
         return None
     return Mail(Draft(
@@ -86,7 +87,7 @@ def _tell_practitioners(
         context={"reference": ticket.reference, "addresses": addresses, "reason": reason,
                  "requester": (ticket.requester or "").lower()},
         to=to,
-        subject=ticket_subject(app.settings, ticket, f"Mail undeliverable: {ticket.subject}"),
-        ticket_id=ticket.id, reply_to=practitioner_reply_address(app, ticket.id, to),
+        subject=ticket_subject(settings, ticket, f"Mail undeliverable: {ticket.subject}"),
+        ticket_id=ticket.id, reply_to=practitioner_reply_address(settings, ticket.id, to, now=now),
         auto_submitted="auto-generated",
     ))

@@ -69,7 +69,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from mailroom.addresses import ReplyToken, TokenKind, TokenRole
-from mailroom.app import App
+from mailroom.app import App, Clock
 from mailroom.cases.decisions import Decisions, Mail, apply_decisions
 from mailroom.cases.incoming import Facts, Incoming
 from mailroom.cases.repeats import Reported, repeated_reports
@@ -88,8 +88,9 @@ from mailroom.intake.urls import host_of, platform_for_url
 from mailroom.mailtypes import Address, StoredFile
 from mailroom.outbox.queue import Draft, practitioner_recipients, queue_mail
 from mailroom.outbox.render import Renderer
-from mailroom.platforms import Platform
+from mailroom.platforms import Platform, Platforms
 from mailroom.settings import Settings
+from mailroom.store.blobs import BlobStore
 from mailroom.store.db import is_postgres, unavailable_as_store_error
 from mailroom.store.hashes import listed_rows
 from mailroom.store.models import Escalation, Event, Message, Ticket
@@ -161,7 +162,7 @@ def open_escalation(
     opened = decide_escalation(app, session, ticket, platform_key, urls=urls, context=context,
                                actor=actor, message_pk=message_pk, evidence=evidence,
                                evidence_names=evidence_names)
-    apply_decisions(app, session, opened.decisions)
+    apply_decisions(app.settings, app.renderer, session, opened.decisions, clock=app.clock)
     return opened.escalation
 
 
@@ -188,13 +189,13 @@ def decide_escalation(
     """
     platform = known_platform(app.platforms, platform_key)
     chosen = check_urls(app.platforms, platform, urls) if urls else case_urls(
-        app, session, ticket, platform.key)
+        app.platforms, session, ticket, platform.key)
     if not chosen:
         raise MailroomError(f"no {platform.name} URLs on case {ticket.reference}: "
                             "give the URLs to report")
     refuse_duplicate(ticket, platform, chosen)
-    files, withheld = evidence_files(app, session, ticket, evidence_names) if evidence else (
-        [], 0)
+    files, withheld = evidence_files(app.settings, app.blobs, session, ticket, evidence_names,
+                                     clock=app.clock) if evidence else ([], 0)
     now = app.now()
     escalation = Escalation(
         ticket=ticket, platform=platform.key, status=EscalationStatus.SENT, urls=chosen,
@@ -203,8 +204,8 @@ def decide_escalation(
     session.add(escalation)
     session.flush()
     reported = repeated_reports(session, chosen)
-    mail = Mail(escalation_draft(app, ticket, escalation, platform, files, reported),
-                opens=escalation)
+    mail = Mail(escalation_draft(app.settings, app.renderer, ticket, escalation, platform, files,
+                                 reported), opens=escalation)
     ticket.updated_at = now
     record_event(session, action="escalation.opened", actor=actor, at=now, ticket_id=ticket.id,
                  message_pk=message_pk, escalation_id=escalation.id, platform=platform.key,
@@ -261,14 +262,14 @@ def urls_for_platform(
     return list(dict.fromkeys(u for u in urls if platform_for_url(u, platforms) == key))
 
 
-def case_urls(app: App, session: Session, ticket: Ticket, key: str) -> list[str]:
+def case_urls(platforms: Platforms, session: Session, ticket: Ticket, key: str) -> list[str]:
     """URLs of platform ``key`` that the requester's messages on the case reported."""
     rows = session.execute(
         select(Message.urls).where(
             Message.ticket_id == ticket.id, Message.direction == Direction.IN,
             Message.kind == Speaker.REQUESTER).order_by(Message.id)
     ).scalars()
-    return urls_for_platform((url for urls in rows for url in urls or []), key, app.platforms)
+    return urls_for_platform((url for urls in rows for url in urls or []), key, platforms)
 
 
 def refuse_duplicate(ticket: Ticket, platform: Platform, urls: Sequence[str]) -> None:
@@ -281,12 +282,14 @@ def refuse_duplicate(ticket: Ticket, platform: Platform, urls: Sequence[str]) ->
 
 
 def evidence_files(
-    app: App, session: Session, ticket: Ticket, names: Sequence[str] = ()
+    settings: Settings, blobs: BlobStore, session: Session, ticket: Ticket,
+    names: Sequence[str] = (), *, clock: Clock,
 ) -> tuple[list[StoredFile], int]:
     """The requester's files that may go to a platform, renamed; and how many stayed behind.
 
     A listed file on the case (it may have come with a case merged into this one)
-    flags the case illegal first: then nothing goes. With ``names`` (the files'
+    flags the case illegal first (:func:`~mailroom.cases.safeguarding.flag_listed_files`):
+    then nothing goes. With ``names`` (the files'
     names as the requester sent them, any case), only those, and each must be one
     that may go: MailroomError naming the files that may, otherwise."""
     messages = list(session.execute(
@@ -295,14 +298,14 @@ def evidence_files(
         .options(selectinload(Message.attachments)).order_by(Message.id)).scalars())
     listed = listed_rows(session, [row for m in messages for row in m.attachments])
     if listed:
-        flag_listed_files(app, session, ticket, listed)
+        flag_listed_files(settings, blobs, session, ticket, listed, clock=clock)
     if is_illegal_case(ticket):
         pick_files([], names)  # a file named is refused, not silently left out
         return [], sum(len(m.attachments) for m in messages)
     files: dict[str, StoredFile] = {}  # by content: a file sent twice goes once
     withheld = 0
     for message in messages:
-        allowed, held, _ = outgoing_attachments(app, ticket, message)
+        allowed, held, _ = outgoing_attachments(settings, blobs, ticket, message, clock=clock)
         inline = {row.sha256 for row in message.attachments if row.inline}
         for file in allowed:
             if file.sha256 in inline:
@@ -343,22 +346,22 @@ def evidence_name(number: int, filename: str) -> str:
 
 
 def escalation_draft(
-    app: App, ticket: Ticket, escalation: Escalation, platform: Platform,
-    files: Sequence[StoredFile], reported: Sequence[Reported] = (),
+    settings: Settings, renderer: Renderer, ticket: Ticket, escalation: Escalation,
+    platform: Platform, files: Sequence[StoredFile], reported: Sequence[Reported] = (),
 ) -> Draft:
     """The mail to the platform. ``reported``: how many professionals reported these
     accounts and since when (counts and dates only: nothing of other cases)."""
-    context = {**escalation_context(app.settings.helpline_name, ticket, escalation, platform),
+    context = {**escalation_context(settings.helpline_name, ticket, escalation, platform),
                "attachments": [file.filename for file in files],
                "reported": [{"url": r.url, "professionals": r.professionals, "since": r.since}
                             for r in reported]}
     return Draft(
-        kind=OutboxKind.ESCALATION, template=escalation_template(app.renderer, platform),
+        kind=OutboxKind.ESCALATION, template=escalation_template(renderer, platform),
         context=context,
         to=(platform_address(platform),),
-        subject=escalation_subject(app.settings, ticket, platform),
+        subject=escalation_subject(settings, ticket, platform),
         ticket_id=ticket.id, escalation_id=escalation.id,
-        reply_to=platform_reply_address(app.settings, escalation), auto_submitted=None,
+        reply_to=platform_reply_address(settings, escalation), auto_submitted=None,
         attachments=tuple(files),
     )
 
@@ -473,9 +476,10 @@ def handle_platform_reply(app: App, session: Session, incoming: Incoming) -> Dec
     ref = find_platform_ref(platform, texts, own=ticket.reference) if platform else None
     escalation.platform_ref = escalation.platform_ref or ref
     if is_acknowledgement(incoming.classification, message.text or ""):
-        _record(app, session, escalation, message, "escalation.acknowledged", platform_ref=ref)
+        _record(session, escalation, message, "escalation.acknowledged", now=app.now(),
+                platform_ref=ref)
         return Decisions()
-    record_answer(app, session, escalation, message, ref)
+    record_answer(session, escalation, message, ref, now=app.now())
     return Decisions().then(notify_answer(app, session, ticket, escalation, message))
 
 
@@ -515,19 +519,20 @@ def _ref_group(match: re.Match[str]) -> str | None:
 
 
 def record_answer(
-    app: App, session: Session, escalation: Escalation, message: Message, ref: str | None
+    session: Session, escalation: Escalation, message: Message, ref: str | None, *,
+    now: datetime,
 ) -> None:
-    """A person answered: ``responded`` (first answer), the chase stops, a waiting case opens."""
-    now = app.now()
+    """A person answered (at ``now``): ``responded`` (first answer), the chase stops, a
+    waiting case opens."""
     if escalation.status in (EscalationStatus.SENT, EscalationStatus.NO_RESPONSE):
         before = escalation.status
         escalation.status, escalation.next_follow_up_at = EscalationStatus.RESPONDED, None
         escalation.responded_at = escalation.responded_at or now
-        _record(app, session, escalation, message, "escalation.responded", before=before,
+        _record(session, escalation, message, "escalation.responded", now=now, before=before,
                 platform_ref=ref)
     else:
-        _record(app, session, escalation, message, "escalation.reply", status=escalation.status,
-                platform_ref=ref)
+        _record(session, escalation, message, "escalation.reply", now=now,
+                status=escalation.status, platform_ref=ref)
     ticket = _ticket_of(session, escalation)
     if ticket.status == TicketStatus.WAITING:
         set_status(session, ticket, TicketStatus.OPEN, actor=message.sender or Speaker.PLATFORM,
@@ -537,17 +542,18 @@ def record_answer(
 def notify_answer(
     app: App, session: Session, ticket: Ticket, escalation: Escalation, message: Message
 ) -> Mail | None:
-    attachments, withheld, reason = outgoing_attachments(app, ticket, message)
-    platform_name = _platform_name(app, escalation)
+    attachments, withheld, reason = outgoing_attachments(app.settings, app.blobs, ticket, message,
+                                                         clock=app.clock)
+    platform_name = _platform_name(app.platforms, escalation)
     context = {
-        **_notice_context(app, ticket, escalation), "sender": message.sender or "unknown",
+        **_notice_context(app.platforms, ticket, escalation), "sender": message.sender or "unknown",
         "subject": message.subject, "text": message.text or "", "withheld_count": withheld,
         "withheld_reason": reason, "attachments": [
             {"filename": f.filename, "content_type": f.content_type, "size": f.size}
             for f in attachments],
     }
-    return notice_mail(app, session, ticket, "practitioner/escalation_response", context,
-                       subject=f"{platform_name} answered: {ticket.subject}",
+    return notice_mail(app.settings, session, ticket, "practitioner/escalation_response", context,
+                       subject=f"{platform_name} answered: {ticket.subject}", now=app.now(),
                        attachments=tuple(attachments), escalation=escalation)
 
 
@@ -559,8 +565,9 @@ def record_outcome(
 ) -> bool:
     """Close (or correct) the escalation with ``outcome`` and queue its confirmation at
     once (:func:`decide_outcome`); False when it already had exactly that."""
-    decided = decide_outcome(app, session, escalation, outcome, actor=actor)
-    apply_decisions(app, session, decided.decisions)
+    decided = decide_outcome(app.settings, app.platforms, session, escalation, outcome,
+                             actor=actor, now=app.now())
+    apply_decisions(app.settings, app.renderer, session, decided.decisions, clock=app.clock)
     return decided.changed
 
 
@@ -573,12 +580,12 @@ class Outcome:
 
 
 def decide_outcome(
-    app: App, session: Session, escalation: Escalation, outcome: str, *, actor: str,
-    message_pk: int | None = None, confirm_to: Sequence[Address] = (),
-    answering: Message | None = None,
+    settings: Settings, platforms: Platforms, session: Session, escalation: Escalation,
+    outcome: str, *, actor: str, now: datetime, message_pk: int | None = None,
+    confirm_to: Sequence[Address] = (), answering: Message | None = None,
 ) -> Outcome:
-    """Close (or correct) the escalation with ``outcome``, and decide its confirmation
-    by mail (``changed`` False when it already had exactly that).
+    """Close (or correct) the escalation with ``outcome`` at ``now``, and decide its
+    confirmation by mail (``changed`` False when it already had exactly that).
 
     The confirmation goes to ``confirm_to`` (the practitioner whose reply set it,
     threaded to ``answering``), else to the case's practitioners (an outcome set from
@@ -591,7 +598,6 @@ def decide_outcome(
     changed = not (escalation.status == EscalationStatus.RESOLVED
                    and escalation.outcome == outcome)
     if changed:
-        now = app.now()
         escalation.status, escalation.outcome = EscalationStatus.RESOLVED, outcome
         escalation.next_follow_up_at = None
         escalation.resolved_at = escalation.resolved_at or now
@@ -600,13 +606,13 @@ def decide_outcome(
                      escalation_id=escalation.id, platform=escalation.platform,
                      outcome=outcome, before=before)
     ticket = _ticket_of(session, escalation)
-    context = {**_notice_context(app, ticket, escalation), "outcome": outcome,
+    context = {**_notice_context(platforms, ticket, escalation), "outcome": outcome,
                "before": before["outcome"] if changed else outcome, "actor": actor,
                "outcomes": list(EscalationOutcome)}
     confirmation = notice_mail(
-        app, session, ticket, "practitioner/outcome_recorded", context,
+        settings, session, ticket, "practitioner/outcome_recorded", context,
         subject=f"Outcome {outcome} recorded for the escalation to "
-                f"{_platform_name(app, escalation)}: {ticket.subject}",
+                f"{_platform_name(platforms, escalation)}: {ticket.subject}", now=now,
         escalation=escalation, to=confirm_to, kind=OutboxKind.OUTCOME, answering=answering)
     return Outcome(changed, Decisions().then(confirmation))
 
@@ -696,7 +702,7 @@ def chase(app: App, session: Session, escalation: Escalation) -> str:
     if ticket.status in (TicketStatus.CLOSED, *SET_ASIDE) and \
             not app.settings.sla_chase_closed_cases:
         escalation.next_follow_up_at = None
-        _record(app, session, escalation, None, "escalation.chase_stopped",
+        _record(session, escalation, None, "escalation.chase_stopped", now=app.now(),
                 reason=f"the case is {ticket.status}")
         return CHASE_STOPPED
     if platform is not None and escalation.follow_ups < platform.max_follow_ups:
@@ -719,14 +725,15 @@ def send_follow_up(
         "platform_ref": escalation.platform_ref,
     }
     subject = follow_up_subject(app.settings, session, ticket, escalation, platform)
-    queue_mail(app, session, Draft(
+    queue_mail(app.settings, app.renderer, session, Draft(
         kind=OutboxKind.FOLLOW_UP, template="escalation/follow_up", context=context,
         to=(platform_address(platform),), subject=subject, ticket_id=ticket.id,
         escalation_id=escalation.id, in_reply_to=parent, references=refs,
-        reply_to=platform_reply_address(app.settings, escalation), auto_submitted=None))
+        reply_to=platform_reply_address(app.settings, escalation), auto_submitted=None),
+        now=now)
     escalation.follow_ups = number
     escalation.next_follow_up_at = app.hours.add_business_days(now, platform.follow_up_days)
-    _record(app, session, escalation, None, "escalation.follow_up", number=number,
+    _record(session, escalation, None, "escalation.follow_up", now=now, number=number,
             next_follow_up_at=_iso(escalation.next_follow_up_at))
 
 
@@ -747,25 +754,26 @@ def give_up(
     app: App, session: Session, ticket: Ticket, escalation: Escalation, reason: str | None
 ) -> None:
     escalation.status, escalation.next_follow_up_at = EscalationStatus.NO_RESPONSE, None
-    _record(app, session, escalation, None, "escalation.no_response",
+    _record(session, escalation, None, "escalation.no_response", now=app.now(),
             follow_ups=escalation.follow_ups, reason=reason)
-    context = {**_notice_context(app, ticket, escalation), "follow_ups": escalation.follow_ups,
-               "reason": reason}
+    context = {**_notice_context(app.platforms, ticket, escalation),
+               "follow_ups": escalation.follow_ups, "reason": reason}
     notice = notice_mail(
-        app, session, ticket, "practitioner/escalation_no_response", context,
-        subject=f"No answer from {_platform_name(app, escalation)}: {ticket.subject}",
-        escalation=escalation)
-    apply_decisions(app, session, Decisions().then(notice))
+        app.settings, session, ticket, "practitioner/escalation_no_response", context,
+        subject=f"No answer from {_platform_name(app.platforms, escalation)}: {ticket.subject}",
+        now=app.now(), escalation=escalation)
+    apply_decisions(app.settings, app.renderer, session, Decisions().then(notice),
+                    clock=app.clock)
 
 
 # --- notices to practitioners -------------------------------------------------------------
 
 
 def notice_mail(
-    app: App, session: Session, ticket: Ticket, template: str, context: dict[str, Any], *,
-    subject: str, attachments: tuple[StoredFile, ...] = (), escalation: Escalation | None = None,
-    to: Sequence[Address] = (), kind: OutboxKind = OutboxKind.NOTIFICATION,
-    answering: Message | None = None,
+    settings: Settings, session: Session, ticket: Ticket, template: str, context: dict[str, Any],
+    *, subject: str, now: datetime, attachments: tuple[StoredFile, ...] = (),
+    escalation: Escalation | None = None, to: Sequence[Address] = (),
+    kind: OutboxKind = OutboxKind.NOTIFICATION, answering: Message | None = None,
 ) -> Mail | None:
     """A notice to the case's practitioners (or to ``to``), on the case thread (or
     answering a practitioner's reply), Reply-To the case, or bound to ``escalation``;
@@ -773,9 +781,10 @@ def notice_mail(
 
     It carries no escalation id, so a practitioner's reply to it is never taken for
     the platform's: the reply address bound to an escalation is a practitioner's
-    (``p-e<id>``), which only says which escalation the reply is about.
+    (``p-e<id>``), which only says which escalation the reply is about. ``now``: the day
+    that address is issued.
     """
-    to = tuple(to) or practitioner_recipients(app.settings, session, ticket.id)
+    to = tuple(to) or practitioner_recipients(settings, session, ticket.id)
     if not to:
         log.warning("no practitioner to tell about %s (%s)", ticket.reference, template)
         return None
@@ -783,20 +792,23 @@ def notice_mail(
         Message.ticket_id == ticket.id, Message.direction == Direction.IN).order_by(Message.id)
         .limit(1)).scalar()
     in_reply_to, refs = thread_ids(root) if root else (None, ())
-    reply_to = (practitioner_reply_address(app, escalation.id, to, kind=TokenKind.ESCALATION)
-                if escalation is not None else practitioner_reply_address(app, ticket.id, to))
+    reply_to = (practitioner_reply_address(settings, escalation.id, to, now=now,
+                                           kind=TokenKind.ESCALATION)
+                if escalation is not None
+                else practitioner_reply_address(settings, ticket.id, to, now=now))
     return Mail(Draft(
         kind=kind, template=template, context=context, to=to,
-        subject=ticket_subject(app.settings, ticket, subject), ticket_id=ticket.id,
+        subject=ticket_subject(settings, ticket, subject), ticket_id=ticket.id,
         in_reply_to=in_reply_to, references=refs, reply_to=reply_to,
         auto_submitted="auto-replied" if answering else "auto-generated",
         attachments=attachments))
 
 
-def _notice_context(app: App, ticket: Ticket, escalation: Escalation) -> dict[str, Any]:
+def _notice_context(platforms: Platforms, ticket: Ticket,
+                    escalation: Escalation) -> dict[str, Any]:
     return {
         "reference": ticket.reference, "escalation_id": escalation.id,
-        "platform": _platform_name(app, escalation),
+        "platform": _platform_name(platforms, escalation),
         "status": escalation.status, "platform_ref": escalation.platform_ref,
         "opened_at": escalation.opened_at, "urls": list(escalation.urls or []),
     }
@@ -820,11 +832,11 @@ def escalation_view(escalation: Escalation) -> dict[str, Any]:
 
 
 def _record(
-    app: App, session: Session, escalation: Escalation, message: Message | None, action: str,
-    **detail: Any,
+    session: Session, escalation: Escalation, message: Message | None, action: str, *,
+    now: datetime, **detail: Any,
 ) -> None:
     actor = message.sender if message is not None and message.sender else SYSTEM_ACTOR
-    record_event(session, action=action, actor=actor, at=app.now(),
+    record_event(session, action=action, actor=actor, at=now,
                  ticket_id=_ticket_of(session, escalation).id,
                  message_pk=message.id if message is not None else None,
                  escalation_id=escalation.id, platform=escalation.platform, **detail)
@@ -843,8 +855,8 @@ def _latest_platform_message(session: Session, escalation: Escalation) -> str | 
         Message.message_id.is_not(None)).order_by(Message.id.desc()).limit(1)).scalar()
 
 
-def _platform_name(app: App, escalation: Escalation) -> str:
-    platform = app.platforms.get(escalation.platform)
+def _platform_name(platforms: Platforms, escalation: Escalation) -> str:
+    platform = platforms.get(escalation.platform)
     return platform.name if platform else escalation.platform
 
 

@@ -63,7 +63,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailroom.addresses import TokenKind, TokenRole
-from mailroom.app import App
+from mailroom.app import App, Clock
 from mailroom.cases.attachments import store_attachments
 from mailroom.cases.commands import (
     ANSWERS,
@@ -96,6 +96,9 @@ from mailroom.cases.tickets import record_event
 from mailroom.mailtypes import Address, Attachment, StoredFile
 from mailroom.outbox.compose import is_writable_address
 from mailroom.outbox.queue import Draft
+from mailroom.outbox.render import Renderer
+from mailroom.settings import Settings
+from mailroom.store.blobs import BlobStore
 from mailroom.store.models import Message, Ticket
 from mailroom.vocabulary import Direction, OutboxKind, Speaker, TicketStatus
 
@@ -137,7 +140,7 @@ def handle_practitioner_reply(app: App, session: Session, incoming: Incoming) ->
     reply = Reply(app, session, ticket, message, actor=message.sender or "unknown",
                   escalation_id=bound_escalation(incoming))
     parsed = parse_commands(message.text or "")
-    known = Known.of(app)
+    known = Known.of(app.settings, app.platforms, app.renderer)
     commands, unknown = sort_commands(parsed.commands, known)
     refused, held = act(reply, parsed, commands, refused_already=[*parsed.errors, *unknown])
     report(reply, refused, held)
@@ -160,17 +163,19 @@ def act(reply: Reply, parsed: CommandParse, commands: Sequence[Command], *,
     if reply.evidence is not None and not reply.evidence_used:
         reply.notices.append("#evidence: there was no #escalate in your reply, so no file was "
                              "sent anywhere")
-    held = answer(reply, answer_text(reply.app, reply.ticket, parsed.body, reply.canned),
-                  refused=bool(refused))
+    app = reply.app
+    held = answer(reply, answer_text(app.settings, app.renderer, reply.ticket, parsed.body,
+                                     reply.canned), refused=bool(refused))
     decide_consequences(reply)
     return refused, held
 
 
-def answer_text(app: App, ticket: Ticket, body: str, canned: list[str]) -> str:
+def answer_text(settings: Settings, renderer: Renderer, ticket: Ticket, body: str,
+                canned: list[str]) -> str:
     """The words to relay: the body without its sign-off, then each canned answer."""
     parts = [relay_text(body)]
-    context = {"reference": ticket.reference, "helpline_name": app.settings.helpline_name}
-    parts += [app.renderer.render(f"{ANSWERS}/{name}", context)[0].strip() for name in canned]
+    context = {"reference": ticket.reference, "helpline_name": settings.helpline_name}
+    parts += [renderer.render(f"{ANSWERS}/{name}", context)[0].strip() for name in canned]
     return "\n\n".join(part for part in parts if part)
 
 
@@ -239,9 +244,10 @@ def send_held(reply: Reply, text: str) -> None:
         relay(reply, text, reply.message)
         return
     parsed = parse_commands(held.text or "")
-    known = Known.of(reply.app).answers
+    known = reply.app.renderer.names(ANSWERS)
     canned = [c.args[0] for c in parsed.named("reply") if c.args[0] in known]
-    relay(reply, answer_text(reply.app, reply.ticket, parsed.body, canned), held)
+    app = reply.app
+    relay(reply, answer_text(app.settings, app.renderer, reply.ticket, parsed.body, canned), held)
 
 
 def held_reply(reply: Reply) -> Message | None:
@@ -345,7 +351,9 @@ def relay(reply: Reply, text: str, source: Message) -> None:
         reply.notices.append("the case has no requester address mailroom can write to: "
                              "your answer was not sent")
         return
-    attachments, withheld, reason = relayable_attachments(reply.app, ticket, source)
+    app = reply.app
+    attachments, withheld, reason = relayable_attachments(app.settings, app.blobs, ticket, source,
+                                                          clock=app.clock)
     cc = copy_recipients(ticket)
     bounced = requester_failing(ticket)
     if bounced:
@@ -375,10 +383,11 @@ def relay(reply: Reply, text: str, source: Message) -> None:
 
 
 def relayable_attachments(
-    app: App, ticket: Ticket, message: Message
+    settings: Settings, blobs: BlobStore, ticket: Ticket, message: Message, *, clock: Clock
 ) -> tuple[Attachments, int, str | None]:
-    """What may go with the answer: not inline images, not what safeguarding withholds."""
-    allowed, _, reason = outgoing_attachments(app, ticket, message)
+    """What may go with the answer: not inline images, not what safeguarding withholds
+    (:func:`~mailroom.cases.safeguarding.outgoing_attachments`)."""
+    allowed, _, reason = outgoing_attachments(settings, blobs, ticket, message, clock=clock)
     inline = {(row.filename, row.sha256) for row in message.attachments if row.inline}
     kept = [file for file in allowed if (file.filename, file.sha256) not in inline]
     meant = len(message.attachments) - len(inline)
@@ -411,13 +420,14 @@ def decide_relay(reply: Reply, text: str, attachments: Attachments,
 def decide_consequences(reply: Reply) -> None:
     """Signposting for a new category, the closure notice: after the relay."""
     app, session, ticket = reply.app, reply.session, reply.ticket
-    if reply.signposting and has_signposting(app, reply.signposting):
-        reply.decide(signposting_mail(app, session, ticket, reply.signposting, answering=None))
+    if reply.signposting and has_signposting(app.renderer, reply.signposting):
+        reply.decide(signposting_mail(app.settings, app.renderer, app.platforms, session, ticket,
+                                      reply.signposting, answering=None))
         reply.done.append(f"signposting for {reply.signposting} sent to the requester")
     if reply.closing and ticket.status == TicketStatus.CLOSED and ticket.requester:
         context = {"helpline_name": app.settings.helpline_name,
                    "reference": ticket.reference, "subject": ticket.subject}
-        reply.decide(requester_mail(app, session, ticket, OutboxKind.CLOSURE,
+        reply.decide(requester_mail(app.settings, session, ticket, OutboxKind.CLOSURE,
                                     "requester/closure", context, answering=None))
         reply.done.append("closure notice sent to the requester")
 
@@ -433,7 +443,8 @@ def answer_practitioner(
         kind=kind, template=template, context=context,
         to=to, subject=ticket_subject(app.settings, ticket, f"Re: {ticket.subject}"),
         ticket_id=ticket.id, in_reply_to=in_reply_to, references=refs,
-        reply_to=practitioner_reply_address(app, ticket.id, to), auto_submitted="auto-replied",
+        reply_to=practitioner_reply_address(app.settings, ticket.id, to, now=app.now()),
+        auto_submitted="auto-replied",
     )))
 
 
@@ -472,7 +483,7 @@ def act_from_console(app: App, session: Session, ticket: Ticket, *, actor: str,
     by mail (the outcome form of each escalation on the case page).
     """
     parsed = parse_commands(text)
-    known = Known.of(app)
+    known = Known.of(app.settings, app.platforms, app.renderer)
     commands, unknown = sort_commands(parsed.commands, known)
     errors = [*parsed.errors, *unknown]
     now = app.now()
@@ -487,7 +498,7 @@ def act_from_console(app: App, session: Session, ticket: Ticket, *, actor: str,
     session.add(message)
     ticket.updated_at = now
     session.flush()
-    store_attachments(app, session, message, ticket, files)
+    store_attachments(app.settings, app.blobs, session, message, ticket, files, clock=app.clock)
     detail: dict[str, Any] = {"kind": Speaker.PRACTITIONER, "via": "console"}
     if files:
         detail["files"] = [row.filename for row in message.attachments]

@@ -19,10 +19,12 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailroom.app import App
+from mailroom.app import App, Clock
 from mailroom.cases.replies import practitioner_reply_address, thread_ids, ticket_subject
 from mailroom.mailtypes import Address
 from mailroom.outbox.queue import Draft, queue_mail
+from mailroom.outbox.render import Renderer
+from mailroom.settings import Settings
 from mailroom.store.db import is_postgres, unavailable_as_store_error
 from mailroom.store.models import Message, Reminder, Ticket
 from mailroom.store.repository import live_ticket
@@ -41,7 +43,7 @@ def send_due_reminders(app: App) -> dict[str, int]:
             reminder = claim_due(session, app.now())
             if reminder is None:
                 return {"sent": sent} if sent else {}
-            send_reminder(app, session, reminder)
+            send_reminder(app.settings, app.renderer, session, reminder, clock=app.clock)
         sent += 1
 
 
@@ -53,20 +55,24 @@ def claim_due(session: Session, now: datetime) -> Reminder | None:
     return session.execute(stmt).scalar()
 
 
-def send_reminder(app: App, session: Session, reminder: Reminder) -> None:
-    reminder.sent_at = app.now()
+def send_reminder(settings: Settings, renderer: Renderer, session: Session, reminder: Reminder,
+                  *, clock: Clock) -> None:
+    """Send the reminder to the practitioner who asked, with the case as it is now (the
+    ``clock``'s time when it is marked sent, and when its mail is written)."""
+    reminder.sent_at = clock()
     ticket = session.get(Ticket, live_ticket(session, reminder.ticket_id))
     if ticket is None:
         return
     asked = session.get(Message, reminder.message_pk) if reminder.message_pk else None
     in_reply_to, refs = thread_ids(asked) if asked else (None, ())
     to = (Address(reminder.practitioner),)
-    queue_mail(app, session, Draft(
+    reply_to = practitioner_reply_address(settings, ticket.id, to, now=clock())
+    queue_mail(settings, renderer, session, Draft(
         kind=OutboxKind.REMINDER, template="practitioner/reminder", context={
             "reference": ticket.reference, "subject": ticket.subject, "status": ticket.status,
             "priority": ticket.priority, "assignee": ticket.assignee,
             "set_at": reminder.created_at, "last_at": ticket.updated_at},
-        to=to, subject=ticket_subject(app.settings, ticket, f"Reminder: {ticket.subject}"),
+        to=to, subject=ticket_subject(settings, ticket, f"Reminder: {ticket.subject}"),
         ticket_id=ticket.id, in_reply_to=in_reply_to, references=refs,
-        reply_to=practitioner_reply_address(app, ticket.id, to), auto_submitted="auto-generated"))
+        reply_to=reply_to, auto_submitted="auto-generated"), now=clock())
     log.info("reminder %s of %s sent", reminder.id, ticket.reference)

@@ -63,10 +63,13 @@ from mailroom.cases.decisions import AuditEvent, Decisions, Mail
 from mailroom.cases.incoming import Incoming
 from mailroom.cases.repeats import repeats_of
 from mailroom.cases.safeguarding import outgoing_attachments
+from mailroom.hours import OpeningHours
 from mailroom.intake.classify import automatic_address_kind, vacation_reasons
 from mailroom.mailtypes import Address
 from mailroom.outbox.compose import is_writable_address, normalise_subject, tag_subject
 from mailroom.outbox.queue import Draft, practitioner_recipients, recent_acknowledgements
+from mailroom.outbox.render import Renderer
+from mailroom.platforms import Platforms
 from mailroom.settings import Settings
 from mailroom.store.models import Message, OutboxItem, Ticket
 from mailroom.vocabulary import Direction, OutboxKind, ParticipantState
@@ -86,21 +89,22 @@ def reply_address(
 
 
 def practitioner_reply_address(
-    app: App, ident: int, to: Sequence[Address], *, kind: TokenKind = TokenKind.TICKET
+    settings: Settings, ident: int, to: Sequence[Address], *, now: datetime,
+    kind: TokenKind = TokenKind.TICKET,
 ) -> Address:
     """The case's Reply-To for practitioners, bound to the one practitioner a mail goes to,
     or to the team when it goes to the team mailbox or to several of them, and dated.
 
     With ``kind`` :attr:`TokenKind.ESCALATION`, ``ident`` is an escalation of the case:
     a reply to it is the practitioner's on that escalation's case, and its ``#outcome``
-    is about that escalation."""
-    s = app.settings
+    is about that escalation. ``now``: the day it is issued."""
     addresses = [a.addr.lower() for a in to]
-    bound = addresses[0] if len(addresses) == 1 and addresses[0] in s.practitioners else TEAM
-    addr = make_reply_address(local=s.local_part, domain=s.domain, kind=kind,
-                              ident=ident, role=TokenRole.PRACTITIONER, secret=s.secret,
-                              bound=bound, issued=day_number(app.now()))
-    return Address(addr, s.helpline_name)
+    bound = (addresses[0] if len(addresses) == 1 and addresses[0] in settings.practitioners
+             else TEAM)
+    addr = make_reply_address(local=settings.local_part, domain=settings.domain, kind=kind,
+                              ident=ident, role=TokenRole.PRACTITIONER, secret=settings.secret,
+                              bound=bound, issued=day_number(now))
+    return Address(addr, settings.helpline_name)
 
 
 def day_number(moment: datetime) -> int:
@@ -111,13 +115,14 @@ def day_number(moment: datetime) -> int:
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC).date()
 
 
-def token_expired(app: App, ticket: Ticket, token: ReplyToken) -> bool:
+def token_expired(settings: Settings, ticket: Ticket, token: ReplyToken, *,
+                  now: datetime) -> bool:
     """A practitioner's token lapses ``link_days_after_close`` days after the later of
     the case's closing and the token's issue; never while the case is open."""
     if ticket.closed_at is None or token.issued is None:
         return False
     closed = day_number(ticket.closed_at)
-    return day_number(app.now()) > max(closed, token.issued) + app.settings.practitioner_link_days
+    return day_number(now) > max(closed, token.issued) + settings.practitioner_link_days
 
 
 @dataclass(frozen=True)
@@ -159,21 +164,22 @@ def respond_to_requester(
     """Acknowledge a new case, signpost it, and tell the practitioners: the mail to queue."""
     ticket, message = incoming.ticket, incoming.message
     assert ticket is not None and message is not None
-    decisions = Decisions()
+    decisions, now = Decisions(), app.now()
     if incoming.created:
         ack = (audience.acknowledgement if audience and audience.acknowledgement
-               else decide_acknowledgement(app, session, incoming))
+               else decide_acknowledgement(app.settings, session, incoming, now=now))
         if ack.refused is not None:
             flag = f"no-ack:{ack.refused}"
             if flag not in message.flags:  # not stored with it: the decision came later
                 message.flags = [*message.flags, flag]
         else:
             decisions = decisions.then(acknowledgement_mail(
-                app, session, ticket, message, ack.keys,
-                delay=acknowledgement_delay(app.settings, incoming)))
+                app.settings, app.hours, session, ticket, message, ack.keys,
+                delay=acknowledgement_delay(app.settings, incoming), now=now))
             if ticket.category:
                 decisions = decisions.then(signposting_mail(
-                    app, session, ticket, ticket.category, answering=message))
+                    app.settings, app.renderer, app.platforms, session, ticket, ticket.category,
+                    answering=message))
     return decisions.then(notify_practitioners(
         app, session, ticket, message, new_case=incoming.created,
         audience=audience or Audience(), listed=incoming.listed))
@@ -190,29 +196,31 @@ def acknowledgement_delay(settings: Settings, incoming: Incoming) -> timedelta:
     return timedelta(seconds=settings.ack_reply_grace_seconds) if unseen else timedelta(0)
 
 
-def decide_acknowledgement(app: App, session: Session, incoming: Incoming) -> Acknowledgement:
-    """Whether a requester's new case is acknowledged. The pipeline asks before the
-    message is stored (nothing it reads changes when the message is written: who sent
-    it, what it says, what was queued lately), so that the message's row is written
-    once, with its ``no-ack:`` flag."""
-    keys = acknowledgement_keys(app.settings, incoming)
-    reason = refusal_reason(app, session, incoming, keys)
+def decide_acknowledgement(settings: Settings, session: Session, incoming: Incoming, *,
+                           now: datetime) -> Acknowledgement:
+    """Whether a requester's new case is acknowledged at ``now``. The pipeline asks
+    before the message is stored (nothing it reads changes when the message is
+    written: who sent it, what it says, what was queued lately), so that the message's
+    row is written once, with its ``no-ack:`` flag."""
+    keys = acknowledgement_keys(settings, incoming)
+    reason = refusal_reason(settings, session, incoming, keys, now=now)
     if reason:
         log.info("no acknowledgement for inbox %s: %s", incoming.item.id, reason)
     return Acknowledgement(keys, reason)
 
 
 def refusal_reason(
-    app: App, session: Session, incoming: Incoming, keys: ContentKeys | None = None
+    settings: Settings, session: Session, incoming: Incoming, keys: ContentKeys | None = None,
+    *, now: datetime,
 ) -> str | None:
-    """Why a requester's new case gets no acknowledgement, or None when it may get one:
-    who sent it, then what it says, then how many went out lately (one query)."""
-    reason = sender_refusal(app.settings, incoming) or age_refusal(app, incoming)
+    """Why a requester's new case gets no acknowledgement at ``now``, or None when it may
+    get one: who sent it, then what it says, then how many went out lately (one query)."""
+    reason = sender_refusal(settings, incoming) or age_refusal(settings, incoming, now=now)
     if reason is None and vacation_refusal(incoming):
         reason = "vacation-text"
     if reason is None:
-        reason = rate_refusal(app, session, incoming,
-                              keys or acknowledgement_keys(app.settings, incoming))
+        reason = rate_refusal(settings, session, incoming,
+                              keys or acknowledgement_keys(settings, incoming), now=now)
     return reason
 
 
@@ -246,15 +254,15 @@ def address_refusal(sender: str, mail_from: str | None) -> str | None:
     return f"envelope-{envelope}" if envelope is not None else None
 
 
-def age_refusal(app: App, incoming: Incoming) -> str | None:
+def age_refusal(settings: Settings, incoming: Incoming, *, now: datetime) -> str | None:
     """``old-mail``: a message from files (``mailroom ingest`` of a mailbox) written more
     than ``acknowledgements.max_age_days_on_import`` days ago: its sender is not waiting
     for a receipt, and acknowledging years of mail would surprise hundreds of people."""
     date = incoming.parsed.date
     if incoming.item.door != "file" or date is None:
         return None
-    limit = timedelta(days=app.settings.ack_max_age_days_on_import)
-    return "old-mail" if app.now() - date > limit else None
+    limit = timedelta(days=settings.ack_max_age_days_on_import)
+    return "old-mail" if now - date > limit else None
 
 
 def vacation_refusal(incoming: Incoming) -> bool:
@@ -267,10 +275,12 @@ def vacation_refusal(incoming: Incoming) -> bool:
 
 
 def rate_refusal(
-    app: App, session: Session, incoming: Incoming, keys: ContentKeys
+    settings: Settings, session: Session, incoming: Incoming, keys: ContentKeys, *,
+    now: datetime,
 ) -> str | None:
-    """The per-sender limits, then the circuit breaker across senders."""
-    s, now = app.settings, app.now()
+    """The per-sender limits, then the circuit breaker across senders, counted back
+    from ``now``."""
+    s = settings
     sender = incoming.parsed.sender
     assert sender is not None
     recent = recent_acknowledgements(
@@ -341,36 +351,37 @@ def keyed_hash(secret: bytes, kind: str, text: str) -> str:
 
 
 def acknowledgement_mail(
-    app: App, session: Session, ticket: Ticket, message: Message,
-    keys: ContentKeys | None = None, delay: timedelta = timedelta(0),
+    settings: Settings, hours: OpeningHours, session: Session, ticket: Ticket, message: Message,
+    keys: ContentKeys | None = None, delay: timedelta = timedelta(0), *, now: datetime,
 ) -> Mail | None:
-    now = app.now()
+    """The requester's receipt, saying whether the helpline is open at ``now``."""
     context = {
-        "helpline_name": app.settings.helpline_name, "reference": ticket.reference,
-        "subject": ticket.subject, "is_open": app.hours.is_open(now),
-        "next_opening": app.hours.next_opening(now), "hours_text": app.hours.describe(),
-        "signposting": signposting_context(app.settings, ticket),
+        "helpline_name": settings.helpline_name, "reference": ticket.reference,
+        "subject": ticket.subject, "is_open": hours.is_open(now),
+        "next_opening": hours.next_opening(now), "hours_text": hours.describe(),
+        "signposting": signposting_context(settings, ticket),
     }
-    return requester_mail(app, session, ticket, OutboxKind.ACKNOWLEDGEMENT,
+    return requester_mail(settings, session, ticket, OutboxKind.ACKNOWLEDGEMENT,
                           "requester/acknowledgement", context, answering=message, keys=keys,
                           send_after=now + delay)
 
 
-def has_signposting(app: App, category: str) -> bool:
+def has_signposting(renderer: Renderer, category: str) -> bool:
     """Whether the category has resources to send the requester (a template)."""
-    return app.renderer.exists(f"requester/signposting/{category}")
+    return renderer.exists(f"requester/signposting/{category}")
 
 
 def signposting_mail(
-    app: App, session: Session, ticket: Ticket, category: str, *, answering: Message | None
+    settings: Settings, renderer: Renderer, platforms: Platforms, session: Session,
+    ticket: Ticket, category: str, *, answering: Message | None,
 ) -> Mail | None:
     """The category's resources for the requester, when there is a template for it."""
-    if not has_signposting(app, category):
+    if not has_signposting(renderer, category):
         return None
-    context = {"reference": ticket.reference, "helpline_name": app.settings.helpline_name,
-               "platforms": ticket_platform_names(app, ticket),
-               "signposting": signposting_context(app.settings, ticket)}
-    return requester_mail(app, session, ticket, OutboxKind.SIGNPOSTING,
+    context = {"reference": ticket.reference, "helpline_name": settings.helpline_name,
+               "platforms": ticket_platform_names(platforms, ticket),
+               "signposting": signposting_context(settings, ticket)}
+    return requester_mail(settings, session, ticket, OutboxKind.SIGNPOSTING,
                           f"requester/signposting/{category}", context, answering=answering)
 
 
@@ -390,7 +401,7 @@ def shown_country(settings: Settings, ticket: Ticket) -> str | None:
 
 
 def requester_mail(
-    app: App, session: Session, ticket: Ticket, kind: OutboxKind, template: str,
+    settings: Settings, session: Session, ticket: Ticket, kind: OutboxKind, template: str,
     context: dict[str, Any], *, answering: Message | None, auto: bool = True,
     cc: tuple[Address, ...] = (), record_text: str | None = None,
     keys: ContentKeys | None = None, send_after: datetime | None = None,
@@ -413,9 +424,9 @@ def requester_mail(
     in_reply_to, refs = thread_ids(answering) if answering else (None, ())
     return Mail(Draft(
         kind=kind, template=template, context=context, to=to, cc=cc,
-        subject=ticket_subject(app.settings, ticket, f"Re: {ticket.subject}"), ticket_id=ticket.id,
+        subject=ticket_subject(settings, ticket, f"Re: {ticket.subject}"), ticket_id=ticket.id,
         in_reply_to=in_reply_to, references=refs,
-        reply_to=reply_address(app.settings, ticket.id, TokenRole.REQUESTER),
+        reply_to=reply_address(settings, ticket.id, TokenRole.REQUESTER),
         auto_submitted="auto-replied" if auto else None, record_text=record_text,
         subject_key=keys.subject if keys else None, body_key=keys.body if keys else None,
         send_after=send_after,
@@ -438,12 +449,13 @@ def notify_practitioners(
     to = practitioner_recipients(app.settings, session, ticket.id)
     if not to:
         return None
-    attachments, withheld, reason = outgoing_attachments(app, ticket, message, listed=listed)
+    attachments, withheld, reason = outgoing_attachments(app.settings, app.blobs, ticket, message,
+                                                         clock=app.clock, listed=listed)
     context = {**audience_context(ticket, audience),
         "reference": ticket.reference, "subject": message.subject,
         "sender": _display(message), "category": ticket.category, "role": ticket.role,
         "priority": ticket.priority, "country": shown_country(app.settings, ticket),
-        "platforms": ticket_platform_names(app, ticket), "sla_due": ticket.sla_due_at,
+        "platforms": ticket_platform_names(app.platforms, ticket), "sla_due": ticket.sla_due_at,
         "repeats": [{"url": r.url, "account": r.is_account, "references": r.references}
                     for r in repeats_of(session, ticket.id)],
         "text": message.text or "", "withheld_count": withheld, "withheld_reason": reason,
@@ -456,8 +468,8 @@ def notify_practitioners(
         template="practitioner/" + ("new_case" if new_case else "follow_up"),
         context=context, to=to, subject=ticket_subject(app.settings, ticket, message.subject),
         ticket_id=ticket.id, in_reply_to=in_reply_to, references=refs,
-        reply_to=practitioner_reply_address(app, ticket.id, to), auto_submitted="auto-generated",
-        attachments=tuple(attachments),
+        reply_to=practitioner_reply_address(app.settings, ticket.id, to, now=app.now()),
+        auto_submitted="auto-generated", attachments=tuple(attachments),
     ))
 
 
@@ -494,17 +506,18 @@ DEFAULT_QUIET = timedelta(hours=1)
 
 
 def refuse_practitioner_reply(
-    app: App, session: Session, ticket: Ticket, message: Message, reason: str
+    settings: Settings, session: Session, ticket: Ticket, message: Message, reason: str, *,
+    now: datetime,
 ) -> Decisions:
     """Keep the reply on the case, run nothing, and send the practitioner a fresh link
     (at most one an hour per case and practitioner, so no autoresponder can loop)."""
     sender = (message.sender or "").lower()
     message.flags = sorted({*message.flags, f"practitioner-refused:{reason}"})
     refused = Decisions().then(AuditEvent(
-        "reply.refused", actor=sender or "unknown", at=app.now(), ticket_id=ticket.id,
+        "reply.refused", actor=sender or "unknown", at=now, ticket_id=ticket.id,
         message_pk=message.id, detail={"reason": reason}))
     quiet = REFUSAL_QUIET.get(reason, DEFAULT_QUIET)
-    if not sender or recent_notice(session, ticket.id, sender, app.now() - quiet):
+    if not sender or recent_notice(session, ticket.id, sender, now - quiet):
         return refused
     to = (Address(sender),)
     in_reply_to, refs = thread_ids(message)
@@ -512,10 +525,11 @@ def refuse_practitioner_reply(
         kind=OutboxKind.PRACTITIONER_LINK, template="practitioner/reply_refused", context={
             "reference": ticket.reference, "reason": REFUSALS.get(reason, reason),
             "text": message.text or ""},
-        to=to, subject=ticket_subject(app.settings, ticket, f"Re: {ticket.subject}"),
+        to=to, subject=ticket_subject(settings, ticket, f"Re: {ticket.subject}"),
         ticket_id=ticket.id,
         in_reply_to=in_reply_to, references=refs,
-        reply_to=practitioner_reply_address(app, ticket.id, to), auto_submitted="auto-replied")))
+        reply_to=practitioner_reply_address(settings, ticket.id, to, now=now),
+        auto_submitted="auto-replied")))
 
 
 def recent_notice(session: Session, ticket_id: int, address: str, since: datetime) -> bool:
@@ -525,12 +539,12 @@ def recent_notice(session: Session, ticket_id: int, address: str, since: datetim
     return bool(found)
 
 
-def ticket_platform_names(app: App, ticket: Ticket) -> list[str]:
+def ticket_platform_names(platforms: Platforms, ticket: Ticket) -> list[str]:
     """Display names of the platforms named by URLs anywhere in the case.
 
     The ticket keeps their keys as its messages arrive (and a merge joins
     them); a key no longer in ``platforms.toml`` is left out."""
-    return [app.platforms[k].name for k in ticket.platforms or [] if k in app.platforms]
+    return [platforms[k].name for k in ticket.platforms or [] if k in platforms]
 
 
 def last_message_from(session: Session, ticket: Ticket, address: str) -> Message | None:

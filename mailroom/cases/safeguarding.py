@@ -49,15 +49,17 @@ import mimetypes
 import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import PurePosixPath
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
-from mailroom.app import App
+from mailroom.app import Clock
 from mailroom.cases.tickets import record_event
 from mailroom.mailtypes import StoredFile
 from mailroom.settings import Settings
+from mailroom.store.blobs import BlobStore
 from mailroom.store.hashes import (
     CHUNK,
     Listing,
@@ -176,12 +178,13 @@ def _word_pattern(word: str) -> str:
 
 
 def outgoing_attachments(
-    app: App, ticket: Ticket, message: Message, *, listed: set[str] | None = None
+    settings: Settings, blobs: BlobStore, ticket: Ticket, message: Message, *, clock: Clock,
+    listed: set[str] | None = None,
 ) -> tuple[list[StoredFile], int, str | None]:
     """The attachments of ``message`` that may be forwarded, how many were withheld, and why.
 
     A listed file withholds them all and flags the case (it may have been merged
-    with the case that listed it). The files go by reference:
+    with the case that listed it: :func:`flag_listed_files`). The files go by reference:
     :func:`files_held_at_send` is asked again when the mail is sent.
 
     ``listed``: the SHA-256 of the message's files on the list, when the pipeline
@@ -195,14 +198,14 @@ def outgoing_attachments(
     if listed is None:
         listed = listed_rows(session, rows) if session is not None else set()
     if listed and session is not None:
-        flag_listed_files(app, session, ticket, listed)
+        flag_listed_files(settings, blobs, session, ticket, listed, clock=clock)
     if is_illegal_case(ticket):
         return [], len(rows), illegal_reason(ticket)
     allowed, reasons = [], set()
     for row in rows:
         if is_dangerous(row.filename, row.content_type):
             reasons.add("files that could run programs are never forwarded")
-        elif not row.stored or not app.blobs.exists(row.sha256):
+        elif not row.stored or not blobs.exists(row.sha256):
             reasons.add("some files were not kept (only their fingerprints are held)")
         else:
             allowed.append(StoredFile(row.filename, row.content_type, row.sha256, row.size))
@@ -247,24 +250,28 @@ class Settled:
 
 
 def flag_listed_files(
-    app: App, session: Session, ticket: Ticket, sha256s: Collection[str], *,
-    actor: str = SYSTEM_ACTOR, message_pk: int | None = None,
+    settings: Settings, blobs: BlobStore, session: Session, ticket: Ticket,
+    sha256s: Collection[str], *, clock: Clock, actor: str = SYSTEM_ACTOR,
+    message_pk: int | None = None,
 ) -> bool:
     """A case holds listed files: flag it illegal (unless it is already), with an audit
-    event naming them, and settle its files. True when the case changed."""
+    event naming them, and settle its files (:func:`settle_case_files`: the settings
+    say whether their bytes are kept, the ``clock`` when each change is recorded).
+    True when the case changed."""
     if is_illegal_case(ticket):
         return False
     ticket.flags = [*dict.fromkeys([*(ticket.flags or []), ILLEGAL_FLAG, LISTED_FILE_FLAG])]
-    record_event(session, action="ticket.flagged", actor=actor, at=app.now(),
+    record_event(session, action="ticket.flagged", actor=actor, at=clock(),
                  ticket_id=ticket.id, message_pk=message_pk, flag=ILLEGAL_FLAG,
                  reason="listed-file", files=sorted(sha256s))
-    settle_case_files(app, session, ticket, actor=actor)
+    settle_case_files(settings, blobs, session, ticket, clock=clock, actor=actor)
     return True
 
 
 def settle_case_files(
-    app: App, session: Session, ticket: Ticket, *, actor: str = SYSTEM_ACTOR, source: str = "case",
-    origin: str | None = None, note: str | None = None, message_pk: int | None = None,
+    settings: Settings, blobs: BlobStore, session: Session, ticket: Ticket, *, clock: Clock,
+    actor: str = SYSTEM_ACTOR, source: str = "case", origin: str | None = None,
+    note: str | None = None, message_pk: int | None = None,
 ) -> Settled:
     """Bring an illegal case's stored files in line with the rules: list them when the case
     is judged illegal (and flag the other cases holding them), delete their bytes when the
@@ -275,14 +282,14 @@ def settle_case_files(
     rows = case_attachments(session, ticket)
     settled.files = len(rows)
     if rows and is_judged_illegal(ticket):
-        listing = Listing(source=source, actor=actor, at=app.now(), ticket_id=ticket.id,
+        listing = Listing(source=source, actor=actor, at=clock(), ticket_id=ticket.id,
                           origin=origin or _why_illegal(ticket), note=note)
         settled.listed = list_files(session, rows, listing, message_pk=message_pk)
         settled.other_cases = flag_cases_holding(
-            app, session, {r.sha256 for r in rows}, {r.md5 for r in rows if r.md5},
-            actor=actor, except_ticket=ticket.id)
-    if rows and not app.settings.store_illegal_attachments:
-        settled.dropped = drop_bytes(app, session, rows)
+            settings, blobs, session, {r.sha256 for r in rows}, {r.md5 for r in rows if r.md5},
+            clock=clock, actor=actor, except_ticket=ticket.id)
+    if rows and not settings.store_illegal_attachments:
+        settled.dropped = drop_bytes(blobs, session, rows)
     return settled
 
 
@@ -311,8 +318,8 @@ def list_files(
 
 
 def flag_cases_holding(
-    app: App, session: Session, sha256s: Collection[str], md5s: Collection[str] = (), *,
-    actor: str, except_ticket: int | None = None,
+    settings: Settings, blobs: BlobStore, session: Session, sha256s: Collection[str],
+    md5s: Collection[str] = (), *, clock: Clock, actor: str, except_ticket: int | None = None,
 ) -> list[str]:
     """Flag every live case (but ``except_ticket``) holding one of these files, known by
     SHA-256 or MD5, that is not illegal yet; return their references."""
@@ -324,7 +331,8 @@ def flag_cases_holding(
     flagged = []
     for ticket_id, shas in sorted(holding.items()):
         other = session.get(Ticket, ticket_id)
-        if other is not None and flag_listed_files(app, session, other, shas, actor=actor):
+        if other is not None and flag_listed_files(settings, blobs, session, other, shas,
+                                                   clock=clock, actor=actor):
             flagged.append(other.reference or str(other.id))
     return flagged
 
@@ -345,7 +353,7 @@ def tickets_holding(
     return found
 
 
-def drop_bytes(app: App, session: Session, rows: Sequence[AttachmentRow]) -> int:
+def drop_bytes(blobs: BlobStore, session: Session, rows: Sequence[AttachmentRow]) -> int:
     """Keep only the hashes, size and type of these attachments (their names too go);
     a blob goes once no attachment that is still kept refers to it. Returns how many
     attachments lost their bytes."""
@@ -362,17 +370,18 @@ def drop_bytes(app: App, session: Session, rows: Sequence[AttachmentRow]) -> int
         still_used = session.execute(select(AttachmentRow.id).where(
             AttachmentRow.sha256 == sha, AttachmentRow.stored.is_(True)).limit(1)).first()
         if still_used is None:
-            app.blobs.delete(sha)
+            blobs.delete(sha)
     return count
 
 
 def keep_only_hashes(
-    app: App, session: Session, ticket: Ticket, *, actor: str = SYSTEM_ACTOR
+    settings: Settings, blobs: BlobStore, session: Session, ticket: Ticket, *, clock: Clock,
+    actor: str = SYSTEM_ACTOR,
 ) -> int:
     """After a practitioner (``actor``) set the case's category: list its files when the
     category is an illegal one, and delete their bytes when the settings refuse to keep
     them (the hashes stay). Returns how many attachments lost their bytes."""
-    return settle_case_files(app, session, ticket, actor=actor).dropped
+    return settle_case_files(settings, blobs, session, ticket, clock=clock, actor=actor).dropped
 
 
 def _why_illegal(ticket: Ticket) -> str:
@@ -397,8 +406,8 @@ class Withheld:
 
 
 def withhold_case_files(
-    app: App, session: Session, ticket: Ticket, *, actor: str,
-    message_pk: int | None = None, note: str | None = None, decided_mail: int = 0,
+    settings: Settings, blobs: BlobStore, session: Session, ticket: Ticket, *, clock: Clock,
+    actor: str, message_pk: int | None = None, note: str | None = None, decided_mail: int = 0,
 ) -> Withheld:
     """Withhold every file of a case by hand, from now on and retroactively (``#withhold``).
 
@@ -416,11 +425,12 @@ def withhold_case_files(
     ticket = session.get(Ticket, live_ticket(session, ticket.id)) or ticket
     flags = [f for f in ticket.flags or [] if f != LISTED_FILE_FLAG]
     ticket.flags = flags if ILLEGAL_FLAG in flags else [*flags, ILLEGAL_FLAG]
-    ticket.updated_at = app.now()
-    settled = settle_case_files(app, session, ticket, actor=actor, source="command",
-                                origin="#withhold", note=note, message_pk=message_pk)
+    ticket.updated_at = clock()
+    settled = settle_case_files(settings, blobs, session, ticket, clock=clock, actor=actor,
+                                source="command", origin="#withhold", note=note,
+                                message_pk=message_pk)
     queued = _queued_with_files(session, ticket) + decided_mail
-    record_event(session, action="files.withheld", actor=actor, at=app.now(),
+    record_event(session, action="files.withheld", actor=actor, at=clock(),
                  ticket_id=ticket.id, message_pk=message_pk, files=settled.files,
                  listed=settled.listed, dropped=settled.dropped, queued_mail=queued,
                  other_cases=settled.other_cases, note=note)
@@ -451,15 +461,16 @@ class ImportReport:
 
 
 def import_hash_list(
-    app: App, session: Session, lines: Iterable[str], *, origin: str, actor: str,
-    note: str | None = None,
+    settings: Settings, blobs: BlobStore, session: Session, lines: Iterable[str], *,
+    clock: Clock, origin: str, actor: str, note: str | None = None,
 ) -> ImportReport:
     """Add a hash list (CSV, :func:`mailroom.store.hashes.parse_hash_list`) to the blocklist, flag
     the cases that already hold one of its files, and record a ``hashes.imported`` event."""
     parsed = parse_hash_list(lines)
-    listing = Listing(source="import", actor=actor, at=app.now(), origin=origin, note=note)
+    listing = Listing(source="import", actor=actor, at=clock(), origin=origin, note=note)
     result = import_hashes(session, parsed.hashes, listing)
-    flagged = flag_cases_holding(app, session, result.new_sha256, result.new_md5, actor=actor)
+    flagged = flag_cases_holding(settings, blobs, session, result.new_sha256, result.new_md5,
+                                 clock=clock, actor=actor)
     record_event(session, action="hashes.imported", actor=actor, at=listing.at, origin=origin,
                  added=result.added, already_listed=result.listed,
                  rejected=[line for line, _ in parsed.rejected], cases_flagged=flagged)
@@ -469,7 +480,7 @@ def import_hash_list(
 
 
 def remove_listed_hash(
-    app: App, session: Session, value: str, *, actor: str, reason: str | None = None
+    session: Session, value: str, *, actor: str, now: datetime, reason: str | None = None
 ) -> BlockedHash | None:
     """Take a file off the blocklist (an admin's correction), recording a ``hashes.removed``
     event on the case it came from; None when it is not listed. Cases already flagged
@@ -479,7 +490,7 @@ def remove_listed_hash(
         return None
     session.delete(entry)
     session.flush()
-    record_event(session, action="hashes.removed", actor=actor, at=app.now(),
+    record_event(session, action="hashes.removed", actor=actor, at=now,
                  ticket_id=entry.ticket_id, sha256=entry.sha256, md5=entry.md5,
                  source=entry.source, origin=entry.origin, added_by=entry.added_by,
                  added_at=entry.added_at.isoformat(), reason=reason)
@@ -489,7 +500,7 @@ def remove_listed_hash(
 # --- when staff open a file in the console ---------------------------------------------------
 
 
-def download_refusal(app: App, session: Session, ticket: Ticket,
+def download_refusal(blobs: BlobStore, session: Session, ticket: Ticket,
                      row: AttachmentRow) -> str | None:
     """Why a member of staff may not download this file, or None when they may.
 
@@ -499,7 +510,7 @@ def download_refusal(app: App, session: Session, ticket: Ticket,
         return "the files of this case are withheld"
     if listed_rows(session, [row]):
         return "this file is on the hash blocklist"
-    if not row.stored or not app.blobs.exists(row.sha256):
+    if not row.stored or not blobs.exists(row.sha256):
         return "only the fingerprint of this file is kept"
     if is_dangerous(row.filename, row.content_type):
         return "files that could run programs are not offered"

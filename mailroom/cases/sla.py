@@ -25,8 +25,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailroom.app import App
+from mailroom.app import Clock
 from mailroom.cases.tickets import record_event
+from mailroom.hours import OpeningHours
 from mailroom.settings import Settings
 from mailroom.store.models import Message, Ticket
 from mailroom.vocabulary import Direction, Speaker, TicketPriority
@@ -53,31 +54,32 @@ def priority_for_category(settings: Settings, ticket: Ticket) -> str | None:
     return wanted
 
 
-def raise_for_category(app: App, session: Session, ticket: Ticket, *, actor: str) -> str | None:
+def raise_for_category(settings: Settings, hours: OpeningHours, session: Session, ticket: Ticket,
+                       *, actor: str, clock: Clock) -> str | None:
     """Raise the priority the category asks for (an audit event), moving a running clock;
     the new priority, or None when it stays."""
-    wanted = priority_for_category(app.settings, ticket)
+    wanted = priority_for_category(settings, ticket)
     if wanted is None:
         return None
     before, ticket.priority = ticket.priority or TicketPriority.NORMAL, wanted
-    record_event(session, action="ticket.priority", actor=actor, at=app.now(),
+    record_event(session, action="ticket.priority", actor=actor, at=clock(),
                  ticket_id=ticket.id, before=before, after=wanted,
                  reason=f"category {ticket.category}")
-    reprioritise(app, session, ticket)
+    reprioritise(settings, hours, session, ticket, clock=clock)
     return wanted
 
 
-def first_due(app: App, start: datetime) -> datetime:
+def first_due(settings: Settings, hours: OpeningHours, start: datetime) -> datetime:
     """When a new case's first answer is due, counted from ``start`` (it opens ``normal``)."""
-    return app.hours.add_business_hours(
-        start, response_hours(app.settings, TicketPriority.NORMAL, first=True))
+    return hours.add_business_hours(
+        start, response_hours(settings, TicketPriority.NORMAL, first=True))
 
 
-def start_clock(app: App, ticket: Ticket, start: datetime) -> None:
+def start_clock(settings: Settings, hours: OpeningHours, ticket: Ticket, start: datetime) -> None:
     """The next answer is due, counted from ``start``."""
     first = ticket.first_response_at is None
-    ticket.sla_due_at = app.hours.add_business_hours(
-        start, response_hours(app.settings, ticket.priority, first=first))
+    ticket.sla_due_at = hours.add_business_hours(
+        start, response_hours(settings, ticket.priority, first=first))
 
 
 def answered(ticket: Ticket) -> None:
@@ -85,13 +87,15 @@ def answered(ticket: Ticket) -> None:
     ticket.sla_due_at = None
 
 
-def reprioritise(app: App, session: Session, ticket: Ticket) -> None:
-    """A running clock after a change of priority: counted again from its start."""
+def reprioritise(settings: Settings, hours: OpeningHours, session: Session, ticket: Ticket, *,
+                 clock: Clock) -> None:
+    """A running clock after a change of priority: counted again from its start (from
+    the ``clock``'s time, read after the query, when the case has no word to count from)."""
     if ticket.sla_due_at is None:
         return
     start = ticket.created_at if ticket.first_response_at is None else _latest_word(
         session, ticket)
-    start_clock(app, ticket, start or app.now())
+    start_clock(settings, hours, ticket, start or clock())
 
 
 def _latest_word(session: Session, ticket: Ticket) -> datetime | None:

@@ -41,11 +41,14 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from mailroom.app import App
+from mailroom.app import App, Clock
 from mailroom.cases.replies import practitioner_reply_address, ticket_subject
 from mailroom.cases.tickets import record_event
+from mailroom.hours import OpeningHours
 from mailroom.mailtypes import Address
 from mailroom.outbox.queue import Draft, practitioner_recipients, queue_mail
+from mailroom.outbox.render import Renderer
+from mailroom.settings import Settings
 from mailroom.store.db import is_postgres, unavailable_as_store_error
 from mailroom.store.models import Ticket
 from mailroom.vocabulary import SYSTEM_ACTOR, OutboxKind, TicketStatus
@@ -68,11 +71,11 @@ def link_free(text: str) -> str:
     return _LINK.sub("[link]", text)
 
 
-def warning_horizon(app: App, now: datetime) -> datetime | None:
+def warning_horizon(settings: Settings, hours: OpeningHours, now: datetime) -> datetime | None:
     """The latest due time that is within ``sla.warn_before_hours`` business hours of
     ``now`` (None: warnings are off)."""
-    hours = app.settings.sla_warn_before_hours
-    return app.hours.add_business_hours(now, hours) if hours > 0 else None
+    before = settings.sla_warn_before_hours
+    return hours.add_business_hours(now, before) if before > 0 else None
 
 
 def send_sla_notices(app: App) -> dict[str, int]:
@@ -82,12 +85,13 @@ def send_sla_notices(app: App) -> dict[str, int]:
     while True:
         now = app.now()
         with unavailable_as_store_error(), app.sessions.begin() as session:
-            ticket = _claim(session, now, warning_horizon(app, now))
+            ticket = _claim(session, now, warning_horizon(app.settings, app.hours, now))
             if ticket is None:
                 return counts
             assert ticket.sla_due_at is not None
             breached = ticket.sla_due_at <= now
-            _notify(app, session, ticket, breached=breached)
+            _notify(app.settings, app.renderer, session, ticket, breached=breached,
+                    clock=app.clock)
         key = "breached" if breached else "warned"
         counts[key] = counts.get(key, 0) + 1
 
@@ -107,13 +111,14 @@ def _claim(session: Session, now: datetime, horizon: datetime | None) -> Ticket 
     return session.execute(stmt).scalar()
 
 
-def _notify(app: App, session: Session, ticket: Ticket, *, breached: bool) -> None:
+def _notify(settings: Settings, renderer: Renderer, session: Session, ticket: Ticket, *,
+            breached: bool, clock: Clock) -> None:
     due = ticket.sla_due_at
     assert due is not None
     ticket.sla_warned_for = due  # a breach notified needs no warning after it
     if breached:
         ticket.sla_breach_notified_for = due
-    to = practitioner_recipients(app.settings, session, ticket.id)
+    to = practitioner_recipients(settings, session, ticket.id)
     answer = "first" if ticket.first_response_at is None else "next"
     subject = link_free(" ".join((ticket.subject or "").split()))
     context: dict[str, Any] = {
@@ -126,22 +131,23 @@ def _notify(app: App, session: Session, ticket: Ticket, *, breached: bool) -> No
     template = "practitioner/sla_breach" if breached else "practitioner/sla_warning"
     title = (f"Overdue: {answer} answer of {ticket.reference}" if breached
              else f"Due soon: {answer} answer of {ticket.reference}")
-    mail_subject = ticket_subject(app.settings, ticket, f"{title}: {subject}")
+    mail_subject = ticket_subject(settings, ticket, f"{title}: {subject}")
     if to:
-        queue_mail(app, session, Draft(
+        reply_to = practitioner_reply_address(settings, ticket.id, to, now=clock())
+        queue_mail(settings, renderer, session, Draft(
             kind=kind, template=template, context=context, to=to, subject=mail_subject,
-            ticket_id=ticket.id, reply_to=practitioner_reply_address(app, ticket.id, to),
-            auto_submitted="auto-generated"))
-    supervisor = app.settings.sla_supervisor if breached else None
+            ticket_id=ticket.id, reply_to=reply_to, auto_submitted="auto-generated"),
+            now=clock())
+    supervisor = settings.sla_supervisor if breached else None
     if supervisor and supervisor not in {a.addr.lower() for a in to}:
-        queue_mail(app, session, Draft(
+        queue_mail(settings, renderer, session, Draft(
             kind=kind, template=template, context={**context, "supervisor_copy": True},
             to=(Address(supervisor),), subject=mail_subject, ticket_id=ticket.id,
-            auto_submitted="auto-generated"))
+            auto_submitted="auto-generated"), now=clock())
     else:
         supervisor = None
     record_event(session, action="sla.breached" if breached else "sla.warned",
-                 actor=SYSTEM_ACTOR, at=app.now(), ticket_id=ticket.id, answer=answer,
+                 actor=SYSTEM_ACTOR, at=clock(), ticket_id=ticket.id, answer=answer,
                  due=due.isoformat(), priority=ticket.priority,
                  to=[a.addr for a in to], supervisor=supervisor)
     log.info("%s: %s answer %s %s", ticket.reference, answer,

@@ -246,8 +246,8 @@ def cmd_tickets_remove(args: argparse.Namespace) -> int:
 def cmd_tickets_merge(args: argparse.Namespace) -> int:
 
     with _changing_ticket(args) as (app, session, ticket):
-        merged = [merge_case_into(app, session, ticket, ref, actor=cli_actor()).reference
-                  for ref in args.others]
+        merged = [merge_case_into(app.settings, app.blobs, session, ticket, ref, clock=app.clock,
+                                  actor=cli_actor()).reference for ref in args.others]
         reference = ticket.reference
     print(f"{reference}: merged {', '.join(str(m) for m in merged)}")
     return EXIT_OK

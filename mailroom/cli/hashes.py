@@ -57,8 +57,8 @@ def cmd_hashes_import(args: argparse.Namespace) -> int:
 
     lines = read_lines(Path(args.file))
     with open_app(args) as app, unavailable_as_store_error(), app.sessions.begin() as session:
-        report = import_hash_list(app, session, lines, origin=args.file, actor=cli_actor(),
-                                  note=args.note)
+        report = import_hash_list(app.settings, app.blobs, session, lines, clock=app.clock,
+                                  origin=args.file, actor=cli_actor(), note=args.note)
     view = {"file": args.file, "added": report.added, "already_listed": report.already_listed,
             "rejected": [{"line": line, "reason": why} for line, why in report.rejected],
             "header": report.header, "cases_flagged": list(report.cases_flagged)}
@@ -121,7 +121,8 @@ def cmd_hashes_remove(args: argparse.Namespace) -> int:
     if hash_kind(args.hash) is None:
         raise UsageError(f"not a SHA-256 (64 hex digits) or MD5 (32) hash: {args.hash!r}")
     with open_app(args) as app, unavailable_as_store_error(), app.sessions.begin() as session:
-        entry = remove_listed_hash(app, session, args.hash, actor=cli_actor(), reason=args.reason)
+        entry = remove_listed_hash(session, args.hash, actor=cli_actor(), now=app.now(),
+                                   reason=args.reason)
         if entry is None:
             raise MailroomError(f"{args.hash} is not on the blocklist")
         view = entry_view(entry)

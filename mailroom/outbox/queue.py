@@ -20,9 +20,9 @@ from typing import Any, cast
 from sqlalchemy import Select, Table, bindparam, case, func, insert, select, union
 from sqlalchemy.orm import Session
 
-from mailroom.app import App
 from mailroom.mailtypes import Address, StoredFile
 from mailroom.outbox.compose import clean_header_text, make_message_id
+from mailroom.outbox.render import Renderer
 from mailroom.outbox.rendered import rendered_form
 from mailroom.settings import Settings
 from mailroom.store.models import Message, OutboxItem, Ticket
@@ -59,14 +59,15 @@ def sender_address(settings: Settings) -> Address:
     return Address(settings.helpline_address, settings.helpline_name)
 
 
-def queue_mail(app: App, session: Session, draft: Draft) -> Queued:
-    """Render and queue ``draft`` in the caller's transaction (composed when sent)."""
-    settings, now = app.settings, app.now()
+def queue_mail(settings: Settings, renderer: Renderer, session: Session, draft: Draft, *,
+               now: datetime) -> Queued:
+    """Render and queue ``draft`` at ``now``, in the caller's transaction (composed when
+    sent): its Date, and when it was queued and may be sent (unless it says later)."""
     message_id = make_message_id(settings.domain)
-    text, html = app.renderer.render(draft.template, draft.context)
+    text, html = renderer.render(draft.template, draft.context)
     subject = clean_header_text(draft.subject)
     rendered = rendered_form(
-        from_addr=sender_address(app.settings), to=draft.to, cc=draft.cc, subject=subject,
+        from_addr=sender_address(settings), to=draft.to, cc=draft.cc, subject=subject,
         text=text, html=html, message_id=message_id, in_reply_to=draft.in_reply_to,
         references=draft.references, reply_to=draft.reply_to,
         auto_submitted=draft.auto_submitted, loop_token=settings.loop_token,

@@ -235,13 +235,13 @@ def queue_digest(app: App, session: Session, digest: Digest) -> bool:
     if not to:
         return False
     local = digest.at.astimezone(app.settings.timezone)
-    queue_mail(app, session, Draft(
+    queue_mail(app.settings, app.renderer, session, Draft(
         kind=OutboxKind.DIGEST, template="practitioner/digest",
         context=digest_context(app.settings, digest), to=to,
         subject=f"{app.settings.helpline_name}: the day's work, {local:%A} {local.day} "
                 f"{local:%B}",
         auto_submitted="auto-generated",
-    ))
+    ), now=app.now())
     return True
 
 

@@ -298,9 +298,9 @@ def queue_failure_notice(app: App, session: Session, failed: OutboxItem) -> None
         "message_id": failed.message_id, "attempts": failed.attempts,
         "error": failed.last_error or "",
     }
-    queue_mail(app, session, Draft(
+    queue_mail(app.settings, app.renderer, session, Draft(
         kind=OutboxKind.OUTBOX_FAILED, template="practitioner/outbox_failed", context=context,
         to=to,
         subject=f"Undelivered: {failed.subject}"[:250], ticket_id=failed.ticket_id,
         auto_submitted="auto-generated",
-    ))
+    ), now=app.now())

@@ -111,14 +111,14 @@ def request_link(app: App, session: Session, address: str, *, nonce: str, client
     session.add(LoginLink(token_hash=digest(token), nonce_hash=digest(nonce), address=address,
                           created_at=now, expires_at=now + timedelta(minutes=LINK_MINUTES)))
     name = app.settings.helpline_name
-    queue_mail(app, session, Draft(
+    queue_mail(app.settings, app.renderer, session, Draft(
         kind=OutboxKind.SIGN_IN, template="staff/sign_in",
         context={"link": f"{base_url}/signin/link/{token}", "minutes": LINK_MINUTES,
                  "helpline_name": name},
         to=(Address(address),), subject=f"{name}: your sign-in link",
         auto_submitted="auto-generated",
         record_text="A sign-in link to the staff console (the link is not kept here).",
-    ))
+    ), now=now)
     record_event(session, action="console.link_sent", actor=address, at=now, client=client)
     return True
 

@@ -169,7 +169,7 @@ def case_page(page: Page, outcome: Any = None, text: str = "", status: int = 200
         if keeper is not None and keeper.reference:
             return page.redirect(f"/cases/{keeper.reference}")
     messages, events = case_rows(page.db, ticket)
-    files = {row.id: download_refusal(page.app, page.db, ticket, row)
+    files = {row.id: download_refusal(page.app.blobs, page.db, ticket, row)
              for message in messages for row in message.attachments}
     page.audit("case.viewed", ticket_id=ticket.id)
     timeline = sorted([*(("message", m.date or m.created_at, m) for m in messages),
@@ -205,7 +205,8 @@ def act(page: Page, text: str, shown: str = "", files: Sequence[Attachment] = ()
         raise Refused(409, "This case was merged into another: act on that one.")
     outcome = act_from_console(page.app, page.db, ticket, actor=page.actor, text=text,
                                files=files, escalation_id=escalation_id)
-    apply_decisions(page.app, page.db, outcome.decisions)
+    app = page.app
+    apply_decisions(app.settings, app.renderer, page.db, outcome.decisions, clock=app.clock)
     if outcome.errors:  # nothing was stored but the event saying so
         if files:
             outcome = replace(outcome, errors=(*outcome.errors, FILES_AGAIN))
@@ -322,7 +323,7 @@ def download(page: Page) -> Response:
     message = page.db.get(Message, row.message_pk) if row is not None else None
     if row is None or message is None or message.ticket_id != ticket.id:
         raise Refused(404, "There is no such file on this case.")
-    refusal = download_refusal(page.app, page.db, ticket, row)
+    refusal = download_refusal(page.app.blobs, page.db, ticket, row)
     if refusal is not None:
         page.audit("file.refused", ticket_id=ticket.id, sha256=row.sha256, reason=refusal)
         page.db.commit()

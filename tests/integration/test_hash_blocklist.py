@@ -350,8 +350,8 @@ def test_withhold_case_files_retroactively(make_app) -> None:  # type: ignore[no
     with app.sessions.begin() as session:
         found = session.get(Ticket, case)
         assert found is not None
-        done = withhold_case_files(app, session, found, actor=PRACTITIONER, message_pk=None,
-                                   note="seen by Anna")
+        done = withhold_case_files(app.settings, app.blobs, session, found, clock=app.clock,
+                                   actor=PRACTITIONER, message_pk=None, note="seen by Anna")
     assert (done.reference, done.files, done.listed, done.dropped, done.queued_mail,
             done.other_cases) == ("HL-000001", 2, 2, 2, 1, ("HL-000002",))
     assert set(ticket(app, case).flags) == {"illegal"}
@@ -367,8 +367,9 @@ def test_withhold_case_files_retroactively(make_app) -> None:  # type: ignore[no
     assert not any(carries(m, first) or carries(m, second) for m in mails)
     assert len(notifications_of(mails, case)) == 1
     with app.sessions.begin() as session:  # again: nothing more to do
-        again = withhold_case_files(app, session, session.get(Ticket, case),  # type: ignore[arg-type]
-                                    actor=PRACTITIONER)
+        again = withhold_case_files(app.settings, app.blobs, session,
+                                    session.get(Ticket, case),  # type: ignore[arg-type]
+                                    clock=app.clock, actor=PRACTITIONER)
     assert (again.listed, again.dropped) == (0, 0)
 
 

@@ -321,4 +321,4 @@ def test_queueing_refuses_an_address_no_header_can_carry(app) -> None:  # type: 
     draft = Draft(kind="outbox_failed", template="practitioner/outbox_failed", context=context,
                   to=(Address("jö@münchen.example"),), subject="x")
     with app.sessions.begin() as session, pytest.raises(ValueError, match="SMTPUTF8"):
-        queue_mail(app, session, draft)
+        queue_mail(app.settings, app.renderer, session, draft, now=app.now())
