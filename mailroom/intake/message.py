@@ -735,7 +735,8 @@ class _Collector:
 
 
 def _children(part: Message) -> list[Message]:
-    payload = part.get_payload()
+    # A leaf's get_payload() would copy its text: only a multipart's is read.
+    payload = part.get_payload() if part.is_multipart() else None
     if not isinstance(payload, list):
         return []
     return [p for p in payload if isinstance(p, Message)] + _epilogue_parts(part)
@@ -1068,9 +1069,11 @@ def _tree_defects(msg: Message) -> list[str]:
     while stack:
         part, depth = stack.pop()
         names.extend(_defect_name(defect) for defect in part.defects)
-        payload = part.get_payload()
-        if depth < MAX_DEPTH and isinstance(payload, list):
-            stack.extend((p, depth + 1) for p in reversed(payload) if isinstance(p, Message))
+        # A leaf's get_payload() copies its text (a 36 MB body, to look for surrogates):
+        # only a multipart's list of parts is read.
+        parts = part.get_payload() if depth < MAX_DEPTH and part.is_multipart() else None
+        if isinstance(parts, list):
+            stack.extend((p, depth + 1) for p in reversed(parts) if isinstance(p, Message))
     return names
 
 
