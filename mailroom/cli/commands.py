@@ -18,12 +18,11 @@ from mailroom.cases.tickets import ticket_by_reference
 from mailroom.cases.views import inbox_view, list_tickets, ticket_detail, ticket_summary
 from mailroom.cli.context import cli_actor, open_app, settings_from
 from mailroom.cli.options import add_json, add_limit, say_truncated, words
-from mailroom.cli.output import EXIT_ERROR, EXIT_OK, EXIT_TEMPFAIL, emit
-from mailroom.errors import MailroomError, UsageError
+from mailroom.cli.output import EXIT_ERROR, EXIT_OK, emit
+from mailroom.errors import MailroomError
 from mailroom.pipeline import process_item
 from mailroom.resources import EXAMPLE_CONFIG, PLATFORMS, shipped_text
 from mailroom.runtime.describe import config_warnings, describe_settings
-from mailroom.runtime.ingest import ingest_paths
 from mailroom.runtime.wiring import read_platforms
 from mailroom.store.db import make_engine, unavailable_as_store_error
 from mailroom.store.migrate import upgrade
@@ -49,18 +48,6 @@ def register(sub: Any) -> None:
 
     _register_tickets(sub)
     _register_inbox(sub)
-
-    ingest = sub.add_parser("ingest", help="ingest .eml files, Maildirs, mbox files or - (stdin)")
-    ingest.add_argument("paths", nargs="+", metavar="PATH")
-    add_json(ingest)
-    ingest.add_argument("--no-progress", action="store_true",
-                        help="no progress bar on stderr (there is none with --json either)")
-    ingest.add_argument("--mail-from", metavar="ADDRESS",
-                        help="with -: the envelope sender (an MTA pipe's ${sender})")
-    ingest.add_argument("--rcpt-to", metavar="ADDRESS", action="append", default=[],
-                        help="with -: an envelope recipient (an MTA pipe's ${recipient}); "
-                             "repeat for several")
-    ingest.set_defaults(handler=cmd_ingest)
 
 
 def _register_tickets(sub: Any) -> None:
@@ -303,16 +290,3 @@ def _reset(sessions: sessionmaker[Session], item_id: int) -> bool:
         return True
 
 
-def cmd_ingest(args: argparse.Namespace) -> int:
-
-    stdin_only = args.paths == ["-"]
-    if stdin_only:
-        args.tempfail_status = EXIT_TEMPFAIL
-    if (args.mail_from is not None or args.rcpt_to) and "-" not in args.paths:
-        raise UsageError("--mail-from and --rcpt-to describe the message on stdin: give -")
-    with open_app(args) as app:
-        summary = ingest_paths(app, args.paths, stdin=sys.stdin.buffer,
-                               progress=not args.no_progress and not args.json,
-                               stdin_envelope=(args.mail_from, tuple(args.rcpt_to)))
-    emit(summary, args.json, lambda s: ", ".join(f"{k}: {v}" for k, v in s.items()))
-    return EXIT_OK if not summary.get("unreadable") else EXIT_ERROR

@@ -20,6 +20,7 @@ on stderr or in a file (``--log-format``, ``--log-file``, or ``[logging]``).
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
@@ -28,19 +29,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from mailroom import __version__
-from mailroom.cli import (
-    backup,
-    commands,
-    digest,
-    escalate,
-    hashes,
-    jobs,
-    reports,
-    run,
-    status,
-    templates,
-    web,
-)
 from mailroom.cli.logs import setup_logging
 from mailroom.cli.output import EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_USAGE
 from mailroom.errors import ConfigError, MailroomError, StoreUnavailable, UsageError
@@ -50,12 +38,28 @@ from mailroom.settings import LOG_FORMATS, Settings, load_settings
 PRIVATE_UMASK = 0o077
 
 Handler = Callable[[argparse.Namespace], int]
-# Every subcommand module, in the order ``--help`` lists them: each adds its parsers.
-SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (
-    commands.register, run.register, status.register, jobs.register, escalate.register,
-    reports.register, hashes.register, digest.register, backup.register, web.register,
-    templates.register,
-)
+# Every subcommand module, in the order ``--help`` lists them, with the commands its
+# ``register(sub)`` adds (a test holds the two together). A command line that names one
+# of them imports that module only: ``mailroom ingest -``, run by an MTA for every
+# message, starts without the console's, the daemon's and the reports' libraries. Any
+# other (``--help``, a mistake) imports them all.
+SUBCOMMANDS: tuple[tuple[str, frozenset[str]], ...] = tuple(
+    (f"mailroom.cli.{module}", frozenset(names)) for module, names in (
+        ("commands", ("db", "check-config", "tickets", "inbox")),
+        ("ingest", ("ingest",)),
+        ("run", ("run",)),
+        ("status", ("status",)),
+        ("jobs", ("tick", "outbox")),
+        ("escalate", ("escalate", "escalations")),
+        ("reports", ("report", "export", "erase", "retention")),
+        ("hashes", ("hashes",)),
+        ("digest", ("digest",)),
+        ("backup", ("backup", "restore")),
+        ("web", ("web", "users")),
+        ("templates", ("templates",)),
+    ))
+# The global options that take a value: what follows them is not the command.
+_VALUED = ("--config", "--log-format", "--log-file")
 
 
 class Parser(argparse.ArgumentParser):
@@ -90,15 +94,35 @@ def add_global_options(parser: argparse.ArgumentParser, default: Any) -> None:
                              "[logging] file)")
 
 
-def build_parser() -> Parser:
+def build_parser(argv: Sequence[str] | None = None) -> Parser:
+    """The parser for ``argv`` (default: this process's arguments): with the
+    subcommands of the module of the command it names, else with all of them."""
     parser = Parser(prog="mailroom", description="Email-first helpline ticketing.")
     parser.set_defaults(config=None, debug=False, log_format=None, log_file=None)
     parser.add_argument("--version", action="version", version=f"mailroom {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
-    for register in SUBCOMMANDS:
-        register(sub)
+    for module in modules_for(command_named(sys.argv[1:] if argv is None else argv)):
+        importlib.import_module(module).register(sub)
     return parser
+
+
+def command_named(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names: its first word that is neither an option nor an
+    option's value."""
+    words = iter(argv)
+    for word in words:
+        if word in _VALUED:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def modules_for(command: str | None) -> tuple[str, ...]:
+    """The subcommand module that adds ``command``; every one when none does."""
+    named = tuple(module for module, names in SUBCOMMANDS if command in names)
+    return named or tuple(module for module, _ in SUBCOMMANDS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -124,7 +148,7 @@ def reader_went_away() -> int:
 
 
 def run_command(argv: Sequence[str] | None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or bad usage (2)
