@@ -19,7 +19,7 @@ from mailroom.errors import MailroomError
 from mailroom.runtime.wiring import build_app
 from mailroom.settings import Settings, load_settings
 from mailroom.store.db import unavailable_as_store_error
-from mailroom.store.migrate import current_revision, head_revision
+from mailroom.store.schema import current_revision, head_revision
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

@@ -57,8 +57,8 @@ from mailroom.errors import MailroomError
 from mailroom.private import create_private_file, make_private_dir
 from mailroom.settings import Settings
 from mailroom.store.db import make_engine, normalise_url, unavailable_as_store_error
-from mailroom.store.migrate import current_revision, head_revision
 from mailroom.store.models import StaffUser
+from mailroom.store.schema import current_revision, head_revision
 from mailroom.web.totp import is_clear
 
 FORMAT = 1

@@ -26,7 +26,7 @@ from mailroom.runtime.storage import secure_storage
 from mailroom.sending.transports import SmtpTransport, transport_from_url
 from mailroom.settings import Settings
 from mailroom.store.db import database_files, make_engine
-from mailroom.store.migrate import current_revision, head_revision
+from mailroom.store.schema import current_revision, head_revision
 
 # Domains reserved for examples (RFC 2606, RFC 6761): mail to them goes nowhere.
 PLACEHOLDER_DOMAINS = ("example.org", "example.com", "example.net")

@@ -30,8 +30,8 @@ from mailroom.app import App
 from mailroom.runtime.describe import first_line
 from mailroom.runtime.jobs import SCHEDULED
 from mailroom.settings import Settings
-from mailroom.store.migrate import current_revision, head_revision
 from mailroom.store.models import ImapState, InboxItem, JobRun, OutboxItem
+from mailroom.store.schema import current_revision, head_revision
 from mailroom.vocabulary import InboxStatus, OutboxStatus
 
 MB = 1024 * 1024

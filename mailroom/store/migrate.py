@@ -2,6 +2,8 @@
 
 Alembic runs programmatically, its script location taken from the installed
 package (:mod:`mailroom.resources`): no ``alembic.ini`` is needed at run time.
+Which revision a database has, and which is the newest shipped, is read without
+Alembic (:mod:`mailroom.store.schema`).
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 from mailroom.resources import MIGRATIONS, shipped_path
@@ -32,12 +33,3 @@ def upgrade(engine: Engine) -> tuple[str | None, str | None]:
         command.upgrade(cfg, "head")
         after = MigrationContext.configure(connection).get_current_revision()
     return before, after
-
-
-def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
-
-
-def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()

@@ -12,11 +12,13 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, select, text
 from sqlalchemy.orm import Session
 
-from mailroom.store.migrate import alembic_config, current_revision, head_revision, upgrade
+from mailroom.store.migrate import alembic_config, upgrade
 from mailroom.store.models import Base, InboxItem
+from mailroom.store.schema import current_revision, head_revision
 from mailroom.store.search import include_in_schema_compare
 from tests.conftest import create_pg_database, drop_pg_database
 
@@ -38,6 +40,18 @@ def test_upgrade_is_at_head_and_idempotent(engine: Engine) -> None:
     assert {"inbox", "tickets", "messages", "outbox", "escalations", "events"} <= set(
         tables_before
     )
+
+
+def test_the_revisions_read_without_alembic_are_alembics(engine: Engine, tmp_path) -> None:
+    from mailroom.store.db import make_engine
+
+    assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
+    with engine.connect() as conn:
+        assert current_revision(engine) == MigrationContext.configure(conn) \
+            .get_current_revision() == head_revision()
+    empty = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    assert current_revision(empty) is None
+    empty.dispose()
 
 
 def test_upgrade_fresh_database(tmp_path) -> None:

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from mailroom.runtime.jobs import SCHEDULED
-from mailroom.store.migrate import head_revision
+from mailroom.store.schema import head_revision
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "admin-guide.md"
 
