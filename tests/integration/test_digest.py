@@ -56,6 +56,12 @@ def digests(app: App) -> list[OutboxItem]:
                                     .order_by(OutboxItem.id)).scalars())
 
 
+def the_digest_text(app: App) -> str:
+    """The one digest queued, its plain text as the team reads it."""
+    [item] = digests(app)
+    return str(as_sent(app, item).get_body(("plain",)).get_content()).replace("\r\n", "\n")
+
+
 def test_the_team_gets_one_digest_at_opening_time(make_app) -> None:  # type: ignore[no-untyped-def]
     app, clock = week(make_app)
     clock.now = TUESDAY_EARLY
@@ -65,7 +71,7 @@ def test_the_team_gets_one_digest_at_opening_time(make_app) -> None:  # type: ig
     assert send_daily_digest(app) == {}  # once a day
     [item] = digests(app)
     assert sorted(item.rcpt_to) == sorted(PRACTITIONERS)  # no team address: every practitioner
-    text = str(as_sent(app, item).get_body(("plain",)).get_content()).replace("\r\n", "\n")
+    text = the_digest_text(app)
     assert ("ANSWER OVERDUE (1)\n- HL-000001  Old unanswered case  | unassigned | "
             "first answer due Friday 27 February 2026 at 13:00 GMT\n") in text
     assert ("ANSWER DUE TODAY (2)\n- HL-000002  Fake account of our head  | unassigned | "
@@ -101,7 +107,7 @@ def test_a_team_address_receives_it_alone(make_app) -> None:  # type: ignore[no-
     assert send_daily_digest(app) == {"digest": 1}
     [item] = digests(app)
     assert item.rcpt_to == ["team@helpline.example"]
-    assert "Nothing is open, waiting" in str(as_sent(app, item).get_body(("plain",)).get_content())
+    assert "Nothing is open, waiting" in the_digest_text(app)
 
 
 def test_it_can_be_turned_off(make_app) -> None:  # type: ignore[no-untyped-def]
@@ -133,8 +139,7 @@ def test_an_escalation_of_a_closed_case_shows_no_next_chase(make_app) -> None:  
         ticket.status = "closed"
     clock.now = TUESDAY_OPEN
     assert send_daily_digest(app) == {"digest": 1}
-    [item] = digests(app)
-    text = str(as_sent(app, item).get_body(("plain",)).get_content()).replace("\r\n", "\n")
+    text = the_digest_text(app)
     assert ("- HL-000002  TikTok, sent Monday 2 March 2026, 0 follow-ups; the case is closed: "
             "not chased\n") in text
     assert "next chase" not in text
@@ -158,8 +163,7 @@ def test_a_next_answer_overdue_and_a_case_due_later_are_listed(make_app) -> None
                       message_id="d4@school.example", body="Hello.\n"))
     clock.now = datetime(2026, 3, 5, 10, 5, tzinfo=UTC)  # Thursday, opening time
     assert send_daily_digest(app) == {"digest": 1}
-    [item] = digests(app)
-    text = str(as_sent(app, item).get_body(("plain",)).get_content()).replace("\r\n", "\n")
+    text = the_digest_text(app)
     assert ("ANSWER OVERDUE (1)\n- HL-000002  A new case  | unassigned | first answer due "
             "Tuesday 3 March 2026 at 15:00 GMT\n") in text
     assert ("ANSWER DUE TODAY (1)\n- HL-000001  Posts about me  | unassigned | next answer due "
@@ -176,8 +180,7 @@ def test_a_case_set_aside_is_not_in_it(make_app) -> None:  # type: ignore[no-unt
             ticket.status = "spam" if ticket.reference == "HL-000004" else "test"
     clock.now = TUESDAY_OPEN
     assert send_daily_digest(app) == {"digest": 1}
-    [item] = digests(app)
-    text = str(as_sent(app, item).get_body(("plain",)).get_content())
+    text = the_digest_text(app)
     assert "HL-000004" not in text and "gone@school.example" not in text
     assert "HL-000001" not in text
 
@@ -189,7 +192,6 @@ def test_a_waiting_case_waits_since_its_last_answer(make_app) -> None:  # type: 
     deliver(app, practitioner_reply(notification, "#note\n\nCalled the school."))
     clock.now = TUESDAY_OPEN
     assert send_daily_digest(app) == {"digest": 1}
-    [item] = digests(app)
-    text = str(as_sent(app, item).get_body(("plain",)).get_content()).replace("\r\n", "\n")
+    text = the_digest_text(app)
     assert ("WAITING ON THE PROFESSIONAL (1)\n- HL-000003  Bullying on Instagram  | "
             "anna@helpline.example | since Monday 2 March 2026") in text

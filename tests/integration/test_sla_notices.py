@@ -276,12 +276,9 @@ def test_a_reply_to_the_supervisors_copy_reaches_nobody_outside_the_team(make_ap
     assigned_case(app)
     at(clock, DUE, app)
     [copy] = mails_to(app, SUPERVISOR)
-    before = {r.id for r in _all_rows(app)}
-    deliver(app, mail(sender=SUPERVISOR, name="Lead", to=str(copy["From"].addresses[0].addr_spec),
-                      subject=f"Re: {copy['Subject']}", in_reply_to=copy["Message-ID"].strip("<>"),
-                      body="Anna, please look at this today.\n"))
-    after = [r for r in _all_rows(app) if r.id not in before]
-    assert [(r.kind, r.rcpt_to) for r in after] == [("notification", [ANNA])]  # kept, told
+    assert queued_by(app, reply_to_copy(copy, SUPERVISOR, "Lead",
+                                        "Anna, please look at this today.\n")) == [
+        ("notification", [ANNA])]  # kept, told
 
 
 def test_a_practitioner_who_is_the_supervisor_runs_nothing_by_replying_to_the_copy(  # type: ignore[no-untyped-def]
@@ -292,12 +289,9 @@ def test_a_practitioner_who_is_the_supervisor_runs_nothing_by_replying_to_the_co
     assigned_case(app)
     at(clock, DUE, app)
     [copy] = mails_to(app, BEN)
-    before = {r.id for r in _all_rows(app)}
-    deliver(app, mail(sender=BEN, name="Ben", to=str(copy["From"].addresses[0].addr_spec),
-                      subject=f"Re: {copy['Subject']}", in_reply_to=copy["Message-ID"].strip("<>"),
-                      body="#close\nWe cannot help with this one.\n"))
-    after = [r for r in _all_rows(app) if r.id not in before]
-    assert [(r.kind, r.rcpt_to) for r in after] == [("notification", [ANNA])]  # kept, told
+    assert queued_by(app, reply_to_copy(copy, BEN, "Ben",
+                                        "#close\nWe cannot help with this one.\n")) == [
+        ("notification", [ANNA])]  # kept, told
     assert the_ticket(app).status == "open"
 
 
@@ -334,6 +328,20 @@ def test_links_are_taken_out_of_a_subject() -> None:
     assert link_free("See https://x.example/a?b and www.tiktok.com/@u or tiktok.com/@v, "
                      "mail jo@school.example, rated 3.5/10") == (
         "See [link] and [link] or [link] mail jo@school.example, rated 3.5/10")
+
+
+def reply_to_copy(copy: EmailMessage, sender: str, name: str, body: str) -> bytes:
+    """A reply to a breach notice's copy, to the address it came from."""
+    return mail(sender=sender, name=name, to=str(copy["From"].addresses[0].addr_spec),
+                subject=f"Re: {copy['Subject']}", in_reply_to=copy["Message-ID"].strip("<>"),
+                body=body)
+
+
+def queued_by(app: App, raw: bytes) -> list[tuple[str, list[str]]]:
+    """What delivering ``raw`` queued: each new outbox row's kind and recipients."""
+    before = {r.id for r in _all_rows(app)}
+    deliver(app, raw)
+    return [(r.kind, r.rcpt_to) for r in _all_rows(app) if r.id not in before]
 
 
 def _all_rows(app: App) -> list[OutboxItem]:
