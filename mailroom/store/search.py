@@ -218,12 +218,6 @@ def tickets_in_order(session: Session, ids: Sequence[int]) -> list[Ticket]:
     return [found[i] for i in ids if i in found]
 
 
-def search_page(session: Session, query: SearchQuery, *, limit: int, offset: int
-                ) -> list[Ticket]:
-    """A page of the matching cases, most recently active first."""
-    return tickets_in_order(session, search_ids(session, query).ids[offset:offset + limit])
-
-
 def _fts_phrase(phrase: str) -> str:
     return '"' + phrase.replace('"', '""') + '"'
 

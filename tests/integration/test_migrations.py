@@ -224,8 +224,8 @@ def test_the_ticket_country_comes_and_goes_with_the_search_index_kept(empty_url:
 
 
 def _found(eng: Engine, words: str) -> list[str]:
-    from mailroom.store.search import SearchQuery, search_page
+    from mailroom.store.search import SearchQuery, search_ids, tickets_in_order
 
     with Session(eng) as session:
-        return [t.reference or "" for t in search_page(session, SearchQuery.parse(words),
-                                                        limit=10, offset=0)]
+        ids = search_ids(session, SearchQuery.parse(words)).ids[:10]
+        return [t.reference or "" for t in tickets_in_order(session, ids)]

@@ -17,7 +17,7 @@ from mailroom.privacy.retention import purge_tickets
 from mailroom.sending.sender import send_due
 from mailroom.store import search
 from mailroom.store.models import AttachmentRow, Event, Message, OutboxItem, Ticket
-from mailroom.store.search import SearchQuery, search_page
+from mailroom.store.search import SearchQuery, search_ids, tickets_in_order
 from tests.factories import FixedClock, deliver, mail, tickets
 from tests.web.console import browser, csrf_of, mail_to, text_of
 from tests.web.test_signin import ANNA, sign_in
@@ -45,8 +45,8 @@ def events(app: App, action: str) -> list[Event]:
 
 def found(app: App, words: str) -> list[str]:
     with app.sessions() as session:
-        return [t.reference or "" for t in search_page(session, SearchQuery.parse(words),
-                                                        limit=50, offset=0)]
+        ids = search_ids(session, SearchQuery.parse(words)).ids[:50]
+        return [t.reference or "" for t in tickets_in_order(session, ids)]
 
 
 # --- search -------------------------------------------------------------------------------------
