@@ -973,18 +973,20 @@ def act_by_speaker(
         return handle_platform_reply(app, session, incoming)
     if incoming.speaker != Speaker.REQUESTER:
         return Decisions()
+    assert audience is not None  # decided for a requester's message before it was stored
     return after_requester_message(app, session, incoming, message, audience, now=now)
 
 
 def after_requester_message(
-    app: App, session: Session, incoming: Incoming, message: Message, audience: Audience | None,
+    app: App, session: Session, incoming: Incoming, message: Message, audience: Audience,
     *, now: datetime,
 ) -> Decisions:
-    """Participants and status for a requester-side message, then the helpline's answer."""
+    """Participants and status for a requester-side message (``audience``: whether its
+    sender is on the case, decided and flagged before it was stored), then the
+    helpline's answer."""
     ticket, actor = incoming.ticket, _sender(incoming)
     assert ticket is not None
     sender = incoming.parsed.sender
-    audience = audience or requester_audience(app.settings, session, incoming, now=now)
     known = audience.sender_known
     if sender is not None:
         clear_failing(session, ticket, sender.addr, actor=actor, at=now,
@@ -993,10 +995,7 @@ def after_requester_message(
         start_clock(app.settings, app.hours, ticket, now)  # answered before: the next is due
     participants.record_pending(session, ticket, _people(app.settings, incoming), at=now,
                                 message_pk=message.id, actor=actor)
-    if not known:
-        if participants.PENDING_SENDER not in message.flags:  # not stored with it: decided later
-            message.flags = sorted({*message.flags, participants.PENDING_SENDER})
-    elif ticket.status in (TicketStatus.CLOSED, TicketStatus.WAITING):
+    if known and ticket.status in (TicketStatus.CLOSED, TicketStatus.WAITING):
         set_status(session, ticket, TicketStatus.OPEN, actor=actor, at=now, message_pk=message.id)
     return respond_to_requester(app, session, incoming, audience)
 
