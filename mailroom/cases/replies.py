@@ -159,20 +159,18 @@ def thread_ids(message: Message) -> tuple[str | None, tuple[str, ...]]:
 
 
 def respond_to_requester(
-    app: App, session: Session, incoming: Incoming, audience: Audience | None = None
+    app: App, session: Session, incoming: Incoming, audience: Audience
 ) -> Decisions:
-    """Acknowledge a new case, signpost it, and tell the practitioners: the mail to queue."""
+    """Acknowledge a new case, signpost it, and tell the practitioners: the mail to queue.
+    ``audience`` was decided before the message was stored, with a new case's
+    acknowledgement (a refusal is on the stored message already, as ``no-ack:<why>``)."""
     ticket, message = incoming.ticket, incoming.message
     assert ticket is not None and message is not None
     decisions, now = Decisions(), app.now()
     if incoming.created:
-        ack = (audience.acknowledgement if audience and audience.acknowledgement
-               else decide_acknowledgement(app.settings, session, incoming, now=now))
-        if ack.refused is not None:
-            flag = f"no-ack:{ack.refused}"
-            if flag not in message.flags:  # not stored with it: the decision came later
-                message.flags = [*message.flags, flag]
-        else:
+        ack = audience.acknowledgement
+        assert ack is not None
+        if ack.refused is None:
             decisions = decisions.then(acknowledgement_mail(
                 app.settings, app.hours, session, ticket, message, ack.keys,
                 delay=acknowledgement_delay(app.settings, incoming), now=now))
@@ -181,8 +179,8 @@ def respond_to_requester(
                     app.settings, app.renderer, app.platforms, session, ticket, ticket.category,
                     answering=message))
     return decisions.then(notify_practitioners(
-        app, session, ticket, message, new_case=incoming.created,
-        audience=audience or Audience(), listed=incoming.listed))
+        app, session, ticket, message, new_case=incoming.created, audience=audience,
+        listed=incoming.listed))
 
 
 def acknowledgement_delay(settings: Settings, incoming: Incoming) -> timedelta:
