@@ -475,11 +475,11 @@ def audience_context(ticket: Ticket, audience: Audience) -> dict[str, Any]:
     """Who receives answers on the case, who does not, and why practitioners should look."""
     requester = (ticket.requester or "").lower()
     failing = {p.address for p in ticket.participants if p.failing_since is not None}
+    everyone = participants.audience(ticket)
     return {
         "new_sender": audience.new_sender, "unverified": audience.unverified,
-        "receiving": sorted(participants.audience(ticket) - failing,
-                            key=lambda a: (a != requester, a)),
-        "failing": sorted(failing & participants.audience(ticket)),
+        "receiving": sorted(everyone - failing, key=lambda a: (a != requester, a)),
+        "failing": sorted(failing & everyone),
         "pending": sorted(p.address for p in ticket.participants
                           if p.state == ParticipantState.PENDING),
         "related": [{"reference": t.reference} for t in audience.related],
